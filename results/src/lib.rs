@@ -1,0 +1,2 @@
+//! results
+#![deny(missing_docs)]

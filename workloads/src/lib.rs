@@ -1,0 +1,2 @@
+//! workloads
+#![deny(missing_docs)]
