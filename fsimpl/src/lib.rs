@@ -1,4 +1,18 @@
 //! fsimpl: one filesystem core, two address-space-operations backends (buffer_head and iomap).
 #![deny(missing_docs)]
 
+pub mod aops;
+pub mod buf;
+pub mod cache;
+pub mod core;
 pub mod dev;
+pub mod error;
+pub mod fs;
+pub mod stats;
+
+#[cfg(test)]
+pub(crate) mod testdev;
+
+pub use error::{FsError, Result};
+pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, MountOptions, Stat};
+pub use stats::StatsSnapshot;

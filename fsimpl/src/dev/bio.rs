@@ -100,9 +100,7 @@ impl BioBatch {
 
     /// Whether the last bio can take one more segment (`bio_full` is the opposite).
     pub fn last_has_room(&self) -> bool {
-        self.bios
-            .last()
-            .is_some_and(|b| ((b.seg_end - b.seg_start) as usize) < BIO_MAX_VECS)
+        self.bios.last().is_some_and(|b| ((b.seg_end - b.seg_start) as usize) < BIO_MAX_VECS)
     }
 
     /// Appends `len` bytes at `ptr` to the last bio, merging with its last segment when the
@@ -159,10 +157,7 @@ impl BioBatch {
 
     /// The first failed bio and its errno, if any.
     pub fn first_error(&self) -> Option<(usize, i32)> {
-        self.status
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| s.err().map(|e| (i, e)))
+        self.status.iter().enumerate().find_map(|(i, s)| s.err().map(|e| (i, e)))
     }
 }
 

@@ -13,8 +13,8 @@
 mod bio;
 mod stats;
 
-pub use bio::{Bio, BioBatch, BioOp, IoSeg};
 pub use bio::BIO_MAX_VECS;
+pub use bio::{Bio, BioBatch, BioOp, IoSeg};
 pub use stats::{Counters, DevStats, IO_SIZE_BUCKETS};
 
 use std::path::PathBuf;

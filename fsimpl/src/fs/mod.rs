@@ -1,0 +1,325 @@
+//! The VFS-level face of the model: [`Fs`], what the harness drives. It takes the locks;
+//! backends do not deal with threads.
+
+mod ctx;
+mod file_ops;
+mod mounted;
+mod shared;
+
+#[cfg(test)]
+pub(crate) mod model_tests;
+
+pub use ctx::Ctx;
+pub use file_ops::FallocMode;
+pub use shared::{FsShared, GROUP_BLOCKS, InodeCell, InodeState};
+
+use crate::aops::{BufferHeadAops, IomapAops};
+use crate::cache::pool::FolioPool;
+use crate::cache::{PAGE_SIZE, WritebackMode};
+use crate::core::Ino;
+use crate::core::meta::{self, Superblock};
+use crate::dev::{BlockDev, DevStats};
+use crate::error::{FsError, Result};
+use crate::stats::{Stats, StatsSnapshot, dev_delta};
+use mounted::{Mounted, Vfs};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Which buffered-I/O implementation a mount uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// ext4's classic `ext4_da_aops` over buffer heads.
+    #[default]
+    BufferHead,
+    /// `ext4_iomap_aops` over iomap, with large folios.
+    Iomap,
+}
+
+impl Backend {
+    /// "bh" or "iomap".
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::BufferHead => "bh",
+            Backend::Iomap => "iomap",
+        }
+    }
+}
+
+/// How to format a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// Block size: 1024, 2048 or 4096.
+    pub block_size: u32,
+    /// Bytes per metadata slot (default: 1/128 of the device, 256 KiB to 64 MiB).
+    pub slot_bytes: Option<u64>,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        FormatOptions { block_size: 4096, slot_bytes: None }
+    }
+}
+
+/// How to mount: the backend and the page-cache settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountOptions {
+    /// The backend.
+    pub backend: Backend,
+    /// Large folios on the buffer_head backend (ext4 since Linux 6.16); iomap always has them.
+    pub large_folios: bool,
+    /// Largest folio in bytes, a power of two from 4 KiB to 2 MiB (default 2 MiB).
+    pub max_folio: u32,
+    /// Page-cache memory in bytes (rounded down to 2 MiB; default 1 GiB).
+    pub cache_bytes: u64,
+    /// When dirty data is written back.
+    pub writeback: WritebackMode,
+    /// Dirty share of the cache that starts background writeback, percent (default 10).
+    pub dirty_background_ratio: u32,
+    /// Dirty share of the cache at which the writer itself writes back until under the
+    /// background level, percent (`dirty_ratio`, default 20).
+    pub dirty_ratio: u32,
+    /// Readahead window, KiB (`read_ahead_kb`, default 128).
+    pub readahead_kb: u32,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            backend: Backend::BufferHead,
+            large_folios: false,
+            max_folio: 2 << 20,
+            cache_bytes: 1 << 30,
+            writeback: WritebackMode::On,
+            dirty_background_ratio: 10,
+            dirty_ratio: 20,
+            readahead_kb: 128,
+        }
+    }
+}
+
+impl MountOptions {
+    /// The options for a backend, defaults otherwise.
+    pub fn for_backend(backend: Backend) -> Self {
+        MountOptions { backend, ..Default::default() }
+    }
+
+    /// Largest folio order these options allow for the backend.
+    pub fn max_folio_order(&self) -> usize {
+        let large = self.backend == Backend::Iomap || self.large_folios;
+        if !large {
+            return 0;
+        }
+        (self.max_folio.max(PAGE_SIZE as u32) / PAGE_SIZE as u32).ilog2() as usize
+    }
+
+    fn check(&self) -> Result<()> {
+        if !self.max_folio.is_power_of_two() || !(4096..=2 << 20).contains(&self.max_folio) {
+            return Err(FsError::invalid(format!("max_folio {}: use a power of two from 4K to 2M", self.max_folio)));
+        }
+        if self.dirty_background_ratio == 0 || self.dirty_ratio > 100 || self.dirty_background_ratio > self.dirty_ratio
+        {
+            return Err(FsError::invalid("dirty ratios: need 1 <= dirty_background_ratio <= dirty_ratio <= 100"));
+        }
+        if self.cache_bytes < 2 << 20 {
+            return Err(FsError::invalid("cache must be at least 2 MiB"));
+        }
+        Ok(())
+    }
+}
+
+/// An open file: its inode number (stays valid across remounts; stale once unlinked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fh(pub Ino);
+
+/// What `stat` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: Ino,
+    /// `i_size`.
+    pub size: u64,
+    /// `i_disksize`.
+    pub disksize: u64,
+    /// Allocated blocks, delalloc reservations included (as `st_blocks` counts them).
+    pub blocks: u64,
+    /// Number of extents.
+    pub extents: usize,
+}
+
+/// A mounted filesystem of the model. Thread-safe: operations on different files run in
+/// parallel; operations on one file are serialised by its inode lock.
+pub struct Fs {
+    dev: Arc<dyn BlockDev>,
+    pool: Arc<FolioPool>,
+    stats: Arc<Stats>,
+    opts: MountOptions,
+    mounted: RwLock<Option<Box<dyn Vfs>>>,
+    dev_base: Mutex<DevStats>,
+}
+
+impl Fs {
+    /// Writes a fresh, empty filesystem to `dev` (destroying what was there).
+    pub fn format(dev: &dyn BlockDev, opts: &FormatOptions) -> Result<()> {
+        let sb = Superblock::plan(dev.size(), opts.block_size, opts.slot_bytes)?;
+        meta::format(dev, &sb)
+    }
+
+    /// Mounts the filesystem on `dev` with `opts`.
+    pub fn mount(dev: Arc<dyn BlockDev>, opts: MountOptions) -> Result<Fs> {
+        opts.check()?;
+        let pool = Arc::new(FolioPool::new(opts.cache_bytes).map_err(|e| FsError::invalid(format!("cache: {e}")))?);
+        let stats = Arc::new(Stats::default());
+        let vfs = mount_vfs(&dev, &pool, &stats, opts)?;
+        let base = dev.stats();
+        Ok(Fs { dev, pool, stats, opts, mounted: RwLock::new(Some(vfs)), dev_base: Mutex::new(base) })
+    }
+
+    /// Formats `dev` and mounts it.
+    pub fn format_and_mount(dev: Arc<dyn BlockDev>, fmt: &FormatOptions, opts: MountOptions) -> Result<Fs> {
+        Fs::format(dev.as_ref(), fmt)?;
+        Fs::mount(dev, opts)
+    }
+
+    /// The mount options.
+    pub fn options(&self) -> &MountOptions {
+        &self.opts
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Arc<dyn BlockDev> {
+        &self.dev
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&dyn Vfs) -> Result<T>) -> Result<T> {
+        let g = self.mounted.read().unwrap_or_else(|p| p.into_inner());
+        let vfs = g.as_deref().ok_or(FsError::Stale)?;
+        f(vfs)
+    }
+
+    /// Creates an empty file; EEXIST if the name is taken.
+    pub fn create(&self, name: &str) -> Result<Fh> {
+        self.with(|v| v.create(name)).map(Fh)
+    }
+
+    /// Opens an existing file; ENOENT if there is none.
+    pub fn open(&self, name: &str) -> Result<Fh> {
+        self.with(|v| v.lookup(name)).map(Fh)
+    }
+
+    /// Opens a file, creating it if needed (`O_CREAT`).
+    pub fn open_or_create(&self, name: &str) -> Result<Fh> {
+        match self.open(name) {
+            Err(FsError::NotFound { .. }) => self.create(name),
+            r => r,
+        }
+    }
+
+    /// Removes a file: its cached data is discarded and its blocks freed.
+    pub fn unlink(&self, name: &str) -> Result<()> {
+        self.with(|v| v.unlink(name))
+    }
+
+    /// Names of all files.
+    pub fn list(&self) -> Result<Vec<String>> {
+        self.with(|v| Ok(v.names()))
+    }
+
+    /// Buffered read, like `pread(2)`: short at EOF.
+    pub fn read(&self, fh: Fh, pos: u64, buf: &mut [u8]) -> Result<usize> {
+        self.with(|v| v.read(fh.0, pos, buf))
+    }
+
+    /// Buffered write, like `pwrite(2)`.
+    pub fn write(&self, fh: Fh, pos: u64, data: &[u8]) -> Result<usize> {
+        self.with(|v| v.write(fh.0, pos, data))
+    }
+
+    /// Sets the size, like `ftruncate(2)`.
+    pub fn truncate(&self, fh: Fh, size: u64) -> Result<()> {
+        self.with(|v| v.truncate(fh.0, size))
+    }
+
+    /// `fallocate(2)`.
+    pub fn fallocate(&self, fh: Fh, mode: FallocMode, offset: u64, len: u64) -> Result<()> {
+        self.with(|v| v.fallocate(fh.0, mode, offset, len))
+    }
+
+    /// `fsync(2)`: writes back the file's data, commits metadata, flushes the device.
+    pub fn fsync(&self, fh: Fh) -> Result<()> {
+        self.with(|v| v.fsync(fh.0, false))
+    }
+
+    /// `fdatasync(2)`.
+    pub fn fdatasync(&self, fh: Fh) -> Result<()> {
+        self.with(|v| v.fsync(fh.0, true))
+    }
+
+    /// `sync(2)`: every file, then metadata, then a flush.
+    pub fn sync(&self) -> Result<()> {
+        self.with(|v| v.sync())
+    }
+
+    /// Drops clean cached data (`echo 1 > /proc/sys/vm/drop_caches`).
+    pub fn drop_caches(&self) -> Result<()> {
+        self.with(|v| v.drop_caches())
+    }
+
+    /// `fstat(2)`.
+    pub fn stat(&self, fh: Fh) -> Result<Stat> {
+        self.with(|v| v.stat(fh.0))
+    }
+
+    /// Unmounts (writing back everything and committing metadata) and mounts again from the
+    /// device with the same options: the cache starts empty, sizes are the on-disk ones.
+    pub fn remount(&self) -> Result<()> {
+        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = g.as_deref() {
+            v.unmount()?;
+        }
+        *g = None;
+        *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
+        Ok(())
+    }
+
+    /// Unmounts: writes back everything and commits metadata.
+    pub fn unmount(self) -> Result<()> {
+        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
+        match g.take() {
+            Some(v) => v.unmount(),
+            None => Ok(()),
+        }
+    }
+
+    /// What the filesystem did since it was mounted or [`Fs::reset_stats`].
+    pub fn stats(&self) -> StatsSnapshot {
+        let base = self.dev_base.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.stats.snapshot(dev_delta(&self.dev.stats(), &base))
+    }
+
+    /// Restarts the counters (the harness does this between layout and measurement).
+    pub fn reset_stats(&self) {
+        self.stats.reset();
+        *self.dev_base.lock().unwrap_or_else(|p| p.into_inner()) = self.dev.stats();
+    }
+
+    /// The backend's name: "bh" or "iomap".
+    pub fn backend_name(&self) -> &'static str {
+        self.opts.backend.name()
+    }
+}
+
+fn mount_vfs(
+    dev: &Arc<dyn BlockDev>,
+    pool: &Arc<FolioPool>,
+    stats: &Arc<Stats>,
+    opts: MountOptions,
+) -> Result<Box<dyn Vfs>> {
+    let order = opts.max_folio_order();
+    Ok(match opts.backend {
+        Backend::BufferHead => {
+            Box::new(Mounted::mount(BufferHeadAops::new(order), dev.clone(), pool.clone(), stats.clone(), opts)?)
+        }
+        Backend::Iomap => {
+            Box::new(Mounted::mount(IomapAops::new(order), dev.clone(), pool.clone(), stats.clone(), opts)?)
+        }
+    })
+}

@@ -1,0 +1,280 @@
+//! Property tests: random operation sequences against a plain in-memory model, on every
+//! backend configuration.
+
+use crate::cache::WritebackMode;
+use crate::dev::BlockDev;
+use crate::testdev::RamDev;
+use crate::{Backend, FallocMode, FormatOptions, Fs, FsError, MountOptions};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+/// One operation of a test sequence.
+#[derive(Clone, Debug)]
+pub enum TOp {
+    Write { off: u64, len: u64, tag: u8 },
+    Read { off: u64, len: u64 },
+    Truncate { size: u64 },
+    Falloc { mode: FallocMode, off: u64, len: u64 },
+    Fsync,
+    Sync,
+    DropCaches,
+    Remount,
+}
+
+/// The reference: a byte vector.
+#[derive(Default, Clone)]
+pub struct Model {
+    pub data: Vec<u8>,
+}
+
+impl Model {
+    /// Applies `op`; returns the expected read bytes, or Err(errno) when it must fail.
+    pub fn apply(&mut self, op: &TOp, bs: u64) -> Result<Option<Vec<u8>>, i32> {
+        let size = self.data.len() as u64;
+        match *op {
+            TOp::Write { off, len, tag } => {
+                let end = (off + len) as usize;
+                if self.data.len() < end {
+                    self.data.resize(end, 0);
+                }
+                for (i, b) in self.data[off as usize..end].iter_mut().enumerate() {
+                    *b = pattern(tag, off + i as u64);
+                }
+            }
+            TOp::Read { off, len } => {
+                let a = off.min(size) as usize;
+                let b = (off + len).min(size) as usize;
+                return Ok(Some(self.data[a..b].to_vec()));
+            }
+            TOp::Truncate { size } => self.data.resize(size as usize, 0),
+            TOp::Falloc { mode, off, len } => {
+                let end = off + len;
+                match mode {
+                    FallocMode::Allocate => {
+                        if end > size {
+                            self.data.resize(end as usize, 0)
+                        }
+                    }
+                    FallocMode::KeepSize => {}
+                    FallocMode::PunchHole | FallocMode::ZeroRangeKeepSize => {
+                        let e = end.min(size) as usize;
+                        if (off as usize) < e {
+                            self.data[off as usize..e].fill(0);
+                        }
+                    }
+                    FallocMode::ZeroRange => {
+                        if end > size {
+                            self.data.resize(end as usize, 0);
+                        }
+                        self.data[off as usize..end as usize].fill(0);
+                    }
+                    FallocMode::CollapseRange => {
+                        if off % bs != 0 || len % bs != 0 || end >= size {
+                            return Err(libc::EINVAL);
+                        }
+                        self.data.drain(off as usize..end as usize);
+                    }
+                    FallocMode::InsertRange => {
+                        if off % bs != 0 || len % bs != 0 || off >= size {
+                            return Err(libc::EINVAL);
+                        }
+                        let tail = self.data.split_off(off as usize);
+                        self.data.resize(end as usize, 0);
+                        self.data.extend(tail);
+                    }
+                }
+            }
+            TOp::Fsync | TOp::Sync | TOp::DropCaches | TOp::Remount => {}
+        }
+        Ok(None)
+    }
+}
+
+/// The byte a write with `tag` puts at file offset `pos`.
+pub fn pattern(tag: u8, pos: u64) -> u8 {
+    tag.wrapping_add((pos % 251) as u8) | 1
+}
+
+/// Runs `op` on the filesystem; returns read bytes or the errno.
+pub fn run(fs: &Fs, fh: crate::Fh, op: &TOp, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, i32> {
+    let e = |e: FsError| e.errno();
+    match *op {
+        TOp::Write { off, len, tag } => {
+            buf.clear();
+            buf.extend((off..off + len).map(|p| pattern(tag, p)));
+            let n = fs.write(fh, off, buf).map_err(e)?;
+            assert_eq!(n as u64, len, "short write");
+        }
+        TOp::Read { off, len } => {
+            let mut out = vec![0xee; len as usize];
+            let n = fs.read(fh, off, &mut out).map_err(e)?;
+            out.truncate(n);
+            return Ok(Some(out));
+        }
+        TOp::Truncate { size } => fs.truncate(fh, size).map_err(e)?,
+        TOp::Falloc { mode, off, len } => fs.fallocate(fh, mode, off, len).map_err(e)?,
+        TOp::Fsync => fs.fsync(fh).map_err(e)?,
+        TOp::Sync => fs.sync().map_err(e)?,
+        TOp::DropCaches => fs.drop_caches().map_err(e)?,
+        TOp::Remount => fs.remount().map_err(e)?,
+    }
+    Ok(None)
+}
+
+/// A configuration to test.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub backend: Backend,
+    pub block_size: u32,
+    pub max_folio: u32,
+    pub large_folios: bool,
+    pub writeback: WritebackMode,
+}
+
+pub fn configs() -> Vec<Config> {
+    let mut v = Vec::new();
+    for bs in [1024, 4096] {
+        v.push(Config {
+            backend: Backend::BufferHead,
+            block_size: bs,
+            max_folio: 2 << 20,
+            large_folios: false,
+            writeback: WritebackMode::On,
+        });
+        v.push(Config {
+            backend: Backend::BufferHead,
+            block_size: bs,
+            max_folio: 64 << 10,
+            large_folios: true,
+            writeback: WritebackMode::On,
+        });
+        for mf in [4096, 2 << 20] {
+            v.push(Config {
+                backend: Backend::Iomap,
+                block_size: bs,
+                max_folio: mf,
+                large_folios: true,
+                writeback: WritebackMode::On,
+            });
+        }
+    }
+    v
+}
+
+pub fn mount_opts(c: &Config) -> MountOptions {
+    MountOptions {
+        backend: c.backend,
+        large_folios: c.large_folios,
+        max_folio: c.max_folio,
+        cache_bytes: 4 << 20,
+        writeback: c.writeback,
+        dirty_background_ratio: 10,
+        dirty_ratio: 20,
+        readahead_kb: 128,
+    }
+}
+
+/// Runs `ops` on a fresh filesystem over `dev` and the model; panics naming the
+/// configuration and the step on the first difference. The whole file is compared after
+/// every remount and at the end.
+pub fn check_sequence(dev: Arc<dyn BlockDev>, c: &Config, ops: &[TOp]) {
+    let fs = Fs::format_and_mount(dev, &FormatOptions { block_size: c.block_size, slot_bytes: None }, mount_opts(c))
+        .expect("format and mount");
+    let fh = fs.create("f").unwrap();
+    let mut model = Model::default();
+    let mut buf = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let want = model.apply(op, c.block_size as u64);
+        let got = run(&fs, fh, op, &mut buf);
+        assert_eq!(got, want, "{c:?}: step {i} {op:?} (of {ops:?})");
+        let size = fs.stat(fh).unwrap().size;
+        assert_eq!(size, model.data.len() as u64, "{c:?}: size after step {i} {op:?}");
+        if matches!(op, TOp::Remount) {
+            compare_whole(&fs, fh, &model, c, i);
+        }
+    }
+    compare_whole(&fs, fh, &model, c, ops.len());
+    fs.remount().unwrap();
+    compare_whole(&fs, fh, &model, c, ops.len() + 1);
+}
+
+fn compare_whole(fs: &Fs, fh: crate::Fh, model: &Model, c: &Config, step: usize) {
+    let mut all = vec![0xee; model.data.len() + 100];
+    let n = fs.read(fh, 0, &mut all).unwrap();
+    assert_eq!(n, model.data.len(), "{c:?}: whole-file length at step {step}");
+    if all[..n] != model.data[..] {
+        let at = all.iter().zip(&model.data).position(|(a, b)| a != b).unwrap();
+        panic!(
+            "{c:?}: whole file differs at byte {at} after step {step}: got {:#x}, want {:#x}",
+            all[at], model.data[at]
+        );
+    }
+}
+
+const MAX_FILE: u64 = 600 << 10;
+
+fn boundary_offset() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        3 => 0..MAX_FILE,
+        2 => (0..MAX_FILE / 4096, -3i64..4).prop_map(|(b, d)| (b * 4096).saturating_add_signed(d)),
+        1 => (0..MAX_FILE / 1024, -2i64..3).prop_map(|(b, d)| (b * 1024).saturating_add_signed(d)),
+        1 => (0..4u64, -2i64..3).prop_map(|(b, d)| (b * (64 << 10)).saturating_add_signed(d)),
+    ]
+}
+
+fn length() -> impl Strategy<Value = u64> {
+    prop_oneof![4 => 1..9000u64, 1 => 1..(200u64 << 10), 1 => (1..16u64).prop_map(|n| n * 4096)]
+}
+
+fn op() -> impl Strategy<Value = TOp> {
+    let aligned = (0..MAX_FILE / 4096, 1..16u64).prop_map(|(o, l)| (o * 4096, l * 4096));
+    prop_oneof![
+        8 => (boundary_offset(), length(), any::<u8>()).prop_map(|(off, len, tag)| TOp::Write { off, len, tag }),
+        5 => (boundary_offset(), length()).prop_map(|(off, len)| TOp::Read { off, len }),
+        2 => boundary_offset().prop_map(|size| TOp::Truncate { size }),
+        1 => (boundary_offset(), length()).prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::Allocate, off, len }),
+        1 => (boundary_offset(), length()).prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::KeepSize, off, len }),
+        2 => (boundary_offset(), length()).prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::PunchHole, off, len }),
+        1 => (boundary_offset(), length()).prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::ZeroRange, off, len }),
+        1 => (boundary_offset(), length()).prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::ZeroRangeKeepSize, off, len }),
+        1 => aligned.clone().prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::CollapseRange, off, len }),
+        1 => aligned.prop_map(|(off, len)| TOp::Falloc { mode: FallocMode::InsertRange, off, len }),
+        1 => Just(TOp::Fsync),
+        1 => Just(TOp::Sync),
+        1 => Just(TOp::DropCaches),
+        1 => Just(TOp::Remount),
+    ]
+}
+
+fn ops() -> impl Strategy<Value = Vec<TOp>> {
+    prop::collection::vec(op(), 1..60)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_backend_matches_the_model_on_ram(ops in ops()) {
+        for c in configs() {
+            check_sequence(Arc::new(RamDev::new(16 << 20)), &c, &ops);
+        }
+    }
+}
+
+#[test]
+fn writeback_modes_match_the_model() {
+    let ops: Vec<TOp> = (0..200u64)
+        .map(|i| match i % 5 {
+            0 | 1 => TOp::Write { off: (i * 7919) % MAX_FILE, len: 1 + (i * 104729) % 70000, tag: i as u8 },
+            2 => TOp::Read { off: (i * 31) % MAX_FILE, len: 50000 },
+            3 => TOp::Truncate { size: (i * 6151) % MAX_FILE },
+            _ => TOp::Falloc { mode: FallocMode::PunchHole, off: (i * 4099) % MAX_FILE, len: 10000 },
+        })
+        .collect();
+    for wb in [WritebackMode::On, WritebackMode::Off, WritebackMode::DontCache] {
+        for mut c in configs() {
+            c.writeback = wb;
+            check_sequence(Arc::new(RamDev::new(16 << 20)), &c, &ops);
+        }
+    }
+}
