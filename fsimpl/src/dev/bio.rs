@@ -88,14 +88,23 @@ impl BioBatch {
     /// Starts a new bio at device byte `offset`; later segments go into it.
     pub fn start(&mut self, op: BioOp, offset: u64) {
         let at = self.segs.len() as u32;
-        self.bios.push(Bio { op, offset, len: 0, seg_start: at, seg_end: at });
+        self.bios.push(Bio {
+            op,
+            offset,
+            len: 0,
+            seg_start: at,
+            seg_end: at,
+        });
         self.status.push(Ok(()));
     }
 
     /// The device byte offset just past the last bio, if that bio has `op`: where a segment
     /// would have to start to be merged into it.
     pub fn next_offset(&self, op: BioOp) -> Option<u64> {
-        self.bios.last().filter(|b| b.op == op).map(|b| b.offset + b.len)
+        self.bios
+            .last()
+            .filter(|b| b.op == op)
+            .map(|b| b.offset + b.len)
     }
 
     /// Whether the last bio can take one more segment (`bio_full` is the opposite).
@@ -116,7 +125,9 @@ impl BioBatch {
     /// has been submitted and has completed (or is cleared). For a write it is read, for a read
     /// it is written.
     pub unsafe fn add_seg(&mut self, ptr: *mut u8, len: usize) -> bool {
-        let Some(bio) = self.bios.last_mut() else { return false };
+        let Some(bio) = self.bios.last_mut() else {
+            return false;
+        };
         let nsegs = (bio.seg_end - bio.seg_start) as usize;
         if nsegs > 0 {
             let last = self.segs.last_mut().expect("bio has segments");
@@ -155,6 +166,17 @@ impl BioBatch {
     /// Sets the status of bio `i`; for engines.
     pub fn set_status(&mut self, i: usize, status: Result<(), i32>) {
         self.status[i] = status;
+    }
+
+    /// Every segment of the batch, bio after bio; bio `i` owns [`BioBatch::seg_range`]`(i)`.
+    pub(crate) fn all_segs(&self) -> &[IoSeg] {
+        &self.segs
+    }
+
+    /// Where the segments of bio `i` lie in [`BioBatch::all_segs`].
+    pub(crate) fn seg_range(&self, i: usize) -> std::ops::Range<usize> {
+        let b = &self.bios[i];
+        b.seg_start as usize..b.seg_end as usize
     }
 
     /// The first failed bio and its errno, if any.
