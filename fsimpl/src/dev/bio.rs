@@ -114,7 +114,9 @@ impl BioBatch {
     /// has been submitted and has completed (or is cleared). For a write it is read, for a read
     /// it is written.
     pub unsafe fn add_seg(&mut self, ptr: *mut u8, len: usize) -> bool {
-        let Some(bio) = self.bios.last_mut() else { return false };
+        let Some(bio) = self.bios.last_mut() else {
+            return false;
+        };
         let nsegs = (bio.seg_end - bio.seg_start) as usize;
         if nsegs > 0 {
             let last = self.segs.last_mut().expect("bio has segments");
@@ -153,6 +155,17 @@ impl BioBatch {
     /// Sets the status of bio `i`; for engines.
     pub fn set_status(&mut self, i: usize, status: Result<(), i32>) {
         self.status[i] = status;
+    }
+
+    /// Every segment of the batch, bio after bio; bio `i` owns [`BioBatch::seg_range`]`(i)`.
+    pub(crate) fn all_segs(&self) -> &[IoSeg] {
+        &self.segs
+    }
+
+    /// Where the segments of bio `i` lie in [`BioBatch::all_segs`].
+    pub(crate) fn seg_range(&self, i: usize) -> std::ops::Range<usize> {
+        let b = &self.bios[i];
+        b.seg_start as usize..b.seg_end as usize
     }
 
     /// The first failed bio and its errno, if any.

@@ -7,14 +7,33 @@
 //! `REQ_PREFLUSH` / `blkdev_issue_flush`).
 //!
 //! Engines: [`Engine::Uring`] (io_uring; `READV`/`WRITEV`/`FSYNC` opcodes), [`Engine::Psync`]
-//! (`preadv(2)`/`pwritev(2)`/`fsync(2)`) and [`Engine::Mem`] (RAM). Every engine counts what it
-//! did in [`DevStats`].
+//! (`preadv(2)`/`pwritev(2)`/`fsync(2)`) and [`Engine::Mem`] (RAM, [`MemDev`]). Every engine
+//! counts what it did in [`DevStats`].
+//!
+//! [`open`] makes a device from a [`DevConfig`]: the engine over an image file, a block device
+//! or RAM, with O_DIRECT where the backing store allows it. Where the machine cannot do what was
+//! asked it falls back (io_uring to psync, O_DIRECT to buffered) and says so in
+//! [`Opened::notices`]. Every engine refuses a batch with a misaligned or out-of-range bio as a
+//! whole, before submitting any of it ([`DevError::BadRequest`]).
 
+mod backing;
 mod bio;
+mod check;
+mod iovec;
+mod mem;
+mod open;
+mod psync;
 mod stats;
+#[cfg(test)]
+mod testutil;
+mod uring;
 
 pub use bio::BIO_MAX_VECS;
 pub use bio::{Bio, BioBatch, BioOp, IoSeg};
+pub use mem::MemDev;
+pub use open::open;
+#[doc(hidden)]
+pub use open::{OpenHooks, open_with};
 pub use stats::{Counters, DevStats, IO_SIZE_BUCKETS};
 
 use std::path::PathBuf;
@@ -34,7 +53,8 @@ pub enum DevError {
     /// A request failed with an errno (EIO, ENOSPC, ...).
     #[error("device {op} at byte {offset} failed: {source}")]
     Io {
-        /// "read", "write" or "flush".
+        /// "read", "write" or "flush"; "io_uring setup" or "io_uring submit" when the ring
+        /// itself failed.
         op: &'static str,
         /// Device byte offset of the failed request.
         offset: u64,
