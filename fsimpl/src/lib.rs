@@ -10,9 +10,6 @@ pub mod error;
 pub mod fs;
 pub mod stats;
 
-#[cfg(test)]
-pub(crate) mod testdev;
-
 pub use error::{FsError, Result};
 pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, MountOptions, Stat};
 pub use stats::StatsSnapshot;

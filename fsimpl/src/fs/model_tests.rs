@@ -3,7 +3,7 @@
 
 use crate::cache::WritebackMode;
 use crate::dev::BlockDev;
-use crate::testdev::RamDev;
+use crate::dev::{Backing, DevConfig, Engine, MemDev};
 use crate::{Backend, FallocMode, FormatOptions, Fs, FsError, MountOptions};
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -250,13 +250,48 @@ fn ops() -> impl Strategy<Value = Vec<TOp>> {
     prop::collection::vec(op(), 1..60)
 }
 
+fn mem_dev() -> Arc<dyn BlockDev> {
+    Arc::new(MemDev::new(16 << 20).expect("mem device"))
+}
+
+/// A 16 MiB file in /var/tmp (a disk filesystem, so O_DIRECT is real) through io_uring.
+/// `None`, with one line printed, where io_uring cannot be set up.
+fn uring_file_dev(dir: &tempfile::TempDir, name: &str) -> Option<Arc<dyn BlockDev>> {
+    let cfg = DevConfig {
+        engine: Engine::Uring { queue_depth: 32 },
+        backing: Backing::File { path: dir.path().join(name), size: 16 << 20 },
+        direct: true,
+        min_io_align: 1024,
+    };
+    let opened = crate::dev::open(&cfg).expect("open file device");
+    if opened.dev.engine_name() != "uring" {
+        println!("skipped io_uring run: {}", opened.notices.join("; "));
+        return None;
+    }
+    Some(opened.dev)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_backend_matches_the_model_on_ram(ops in ops()) {
+    fn every_backend_matches_the_model_on_mem(ops in ops()) {
         for c in configs() {
-            check_sequence(Arc::new(RamDev::new(16 << 20)), &c, &ops);
+            check_sequence(mem_dev(), &c, &ops);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_backend_matches_the_model_on_a_file_through_io_uring_o_direct(ops in ops()) {
+        let dir = tempfile::tempdir_in("/var/tmp").expect("temp dir");
+        for (i, c) in configs().iter().enumerate() {
+            let Some(dev) = uring_file_dev(&dir, &format!("img{i}")) else { return Ok(()) };
+            assert!(dev.is_direct(), "a file in /var/tmp takes O_DIRECT");
+            check_sequence(dev, c, &ops);
         }
     }
 }
@@ -274,7 +309,7 @@ fn writeback_modes_match_the_model() {
     for wb in [WritebackMode::On, WritebackMode::Off, WritebackMode::DontCache] {
         for mut c in configs() {
             c.writeback = wb;
-            check_sequence(Arc::new(RamDev::new(16 << 20)), &c, &ops);
+            check_sequence(mem_dev(), &c, &ops);
         }
     }
 }
