@@ -449,13 +449,18 @@ impl Job {
     /// Length of the I/O region of each file: `filesize`, else `size / nrfiles`, rounded down
     /// to a multiple of the block alignment (fio rounds sizes down to whole blocks too).
     pub fn region_len(&self) -> u64 {
-        let raw = match (self.filesize, self.size) {
+        let raw = self.raw_region_len();
+        let align = self.block_align().max(1);
+        raw - raw % align
+    }
+
+    /// The region before rounding to the block alignment.
+    fn raw_region_len(&self) -> u64 {
+        match (self.filesize, self.size) {
             (Some(f), _) => f,
             (None, Some(s)) => s / u64::from(self.files_per_thread()),
             (None, None) => 0,
-        };
-        let align = self.block_align().max(1);
-        raw - raw % align
+        }
     }
 
     /// Bytes of I/O per thread per loop: `size`, else every file's region once.
@@ -479,19 +484,20 @@ impl Job {
         if self.size.is_none() && self.filesize.is_none() {
             return Err("no size: set size= (I/O per thread) or filesize= (per file)".into());
         }
-        let region = self.region_len();
-        if region == 0 || region < self.min_bs() {
+        let raw = self.raw_region_len();
+        if self.max_bs() > raw {
             return Err(format!(
-                "the I/O region of each file ({}) is smaller than the block size ({}): raise size= or filesize=",
-                format_size(region),
-                format_size(self.min_bs())
+                "block size {} is larger than the I/O region of each file ({}): raise size= or filesize=, or lower bs=",
+                format_size(self.max_bs()),
+                format_size(raw)
             ));
         }
-        if self.max_bs() > region {
+        let region = self.region_len();
+        if region < self.block_align() {
             return Err(format!(
-                "block size {} is larger than the I/O region of each file ({})",
-                format_size(self.max_bs()),
-                format_size(region)
+                "blockalign {} is larger than the I/O region of each file ({})",
+                format_size(self.block_align()),
+                format_size(raw)
             ));
         }
         if self.control.time_based && self.control.runtime.is_none() {
