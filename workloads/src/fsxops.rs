@@ -16,9 +16,9 @@
 //! | `read`, `mapread`, `read_dontcache` | [`Op::Read`] |
 //! | `write`, `mapwrite`, `write_dontcache` | [`Op::Write`], tag = the entry's op number |
 //! | `truncate` | [`Op::Truncate`] to ARG1 |
-//! | `fallocate` [`keep_size`] | [`FallocMode::Allocate`] ([`FallocMode::KeepSize`]) |
+//! | `fallocate` \[`keep_size`\] | [`FallocMode::Allocate`] ([`FallocMode::KeepSize`]) |
 //! | `punch_hole` | [`FallocMode::PunchHole`] |
-//! | `zero_range` [`keep_size`] | [`FallocMode::ZeroRange`] ([`FallocMode::ZeroRangeKeepSize`]) |
+//! | `zero_range` \[`keep_size`\] | [`FallocMode::ZeroRange`] ([`FallocMode::ZeroRangeKeepSize`]) |
 //! | `collapse_range`, `insert_range` | [`FallocMode::CollapseRange`], [`FallocMode::InsertRange`] |
 //! | `fsync` | [`Op::Fsync`] |
 //!

@@ -199,7 +199,7 @@ fn malformed_files_fail_with_their_exact_error_line() {
         assert!(!err.to_string().contains('\n'), "one line: {err}");
         checked += 1;
     }
-    assert_eq!(checked, 20);
+    assert_eq!(checked, 21);
 }
 
 #[test]

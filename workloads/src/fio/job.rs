@@ -463,10 +463,14 @@ impl Job {
         }
     }
 
-    /// Bytes of I/O per thread per loop: `size`, else every file's region once.
+    /// Bytes of I/O per thread per loop: every file's region once; with `filesize` given,
+    /// `size` if given too (fio's total, which may wrap over the files or cover part of them).
     pub fn io_size(&self) -> u64 {
-        self.size
-            .unwrap_or(self.region_len() * u64::from(self.files_per_thread()))
+        let regions = self.region_len() * u64::from(self.files_per_thread());
+        match (self.filesize, self.size) {
+            (Some(_), Some(size)) => size,
+            _ => regions,
+        }
     }
 
     /// Size of each file: `offset` plus the region.
@@ -520,12 +524,12 @@ impl Job {
             ));
         }
         let ratios = (self.aops.dirty_background_ratio, self.aops.dirty_ratio);
-        if let (Some(bg), Some(hard)) = ratios {
-            if bg > hard {
-                return Err(format!(
-                    "aops_dirty_background_ratio ({bg}) is above aops_dirty_ratio ({hard})"
-                ));
-            }
+        if let (Some(bg), Some(hard)) = ratios
+            && bg > hard
+        {
+            return Err(format!(
+                "aops_dirty_background_ratio ({bg}) is above aops_dirty_ratio ({hard})"
+            ));
         }
         Ok(())
     }
@@ -708,7 +712,9 @@ impl JobFile {
 #[derive(Debug)]
 pub struct JobFileBuilder {
     lenient: bool,
-    entries: Vec<(Entry, String)>,
+    entries: Vec<Entry>,
+    /// The last job file (or "command line") added: named when there are no jobs.
+    last_source: String,
 }
 
 impl JobFileBuilder {
@@ -717,39 +723,34 @@ impl JobFileBuilder {
         JobFileBuilder {
             lenient,
             entries: Vec::new(),
+            last_source: "command line".to_string(),
         }
     }
 
     /// Add fio-style command-line options.
     pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Result<Self, JobError> {
-        let parsed = parse::args(args)?;
-        self.entries
-            .extend(parsed.into_iter().map(|e| (e, "command line".to_string())));
+        self.entries.extend(parse::args(args)?);
+        self.last_source = "command line".to_string();
         Ok(self)
     }
 
     /// Add a job file's text; `source_name` names it in errors.
     pub fn text(mut self, text: &str, source_name: &str) -> Result<Self, JobError> {
-        let parsed = parse::job_file(text, source_name)?;
-        self.entries
-            .extend(parsed.into_iter().map(|e| (e, source_name.to_string())));
+        self.entries.extend(parse::job_file(text, source_name)?);
+        self.last_source = source_name.to_string();
         Ok(self)
     }
 
     /// Resolve every job.
     pub fn build(self) -> Result<JobFile, JobError> {
-        let source_name = self
-            .entries
-            .last()
-            .map(|(_, s)| s.clone())
-            .unwrap_or_else(|| "command line".into());
+        let source_name = self.last_source;
         let mut defaults = Job::fio_defaults();
         defaults.nonce = run_nonce();
         let mut jobs: Vec<Job> = Vec::new();
         let mut warnings = Vec::new();
         // The job being read, or None while reading [global] options.
         let mut current: Option<Job> = None;
-        for (entry, _) in self.entries {
+        for entry in self.entries {
             match entry {
                 Entry::Section { name, at } => {
                     finish(current.take(), &mut jobs)?;

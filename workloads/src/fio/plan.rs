@@ -39,7 +39,8 @@ pub struct ThreadPlan {
     pub ops: OpStream,
     /// Pacing and run control.
     pub control: RunControl,
-    /// The seed this thread's stream was made from (record it to rerun the same stream).
+    /// The job's seed ([`Job::seed`]); with the job index and the thread index it fixes the
+    /// stream. Record it to rerun a `randrepeat=0` job (as `randseed=`).
     pub seed: u64,
 }
 

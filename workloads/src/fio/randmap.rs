@@ -87,16 +87,16 @@ impl RandomMap {
         self.taken = 0;
         // Bits past n count as taken, so full words and the search stay simple.
         let tail = self.n % 64;
-        if tail != 0 {
-            if let Some(last) = self.words.last_mut() {
-                *last = !0u64 << tail;
-            }
+        if tail != 0
+            && let Some(last) = self.words.last_mut()
+        {
+            *last = !0u64 << tail;
         }
         let wtail = self.words.len() % 64;
-        if wtail != 0 {
-            if let Some(last) = self.full.last_mut() {
-                *last = !0u64 << wtail;
-            }
+        if wtail != 0
+            && let Some(last) = self.full.last_mut()
+        {
+            *last = !0u64 << wtail;
         }
     }
 

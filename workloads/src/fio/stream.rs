@@ -316,10 +316,10 @@ impl OpStream {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.writes += 1;
-        if cfg.fsync > 0 && self.writes % cfg.fsync == 0 {
+        if cfg.fsync > 0 && self.writes.is_multiple_of(cfg.fsync) {
             self.pending[0] = Some(Op::Fsync { file });
         }
-        if cfg.fdatasync > 0 && self.writes % cfg.fdatasync == 0 {
+        if cfg.fdatasync > 0 && self.writes.is_multiple_of(cfg.fdatasync) {
             self.pending[1] = Some(Op::Fdatasync { file });
         }
         Op::Write {

@@ -70,7 +70,7 @@ pub(crate) fn format_size(n: u64) -> String {
     const SUFFIXES: [(&str, u32); 5] = [("p", 5), ("t", 4), ("g", 3), ("m", 2), ("k", 1)];
     for (suffix, power) in SUFFIXES {
         let unit = 1024u64.pow(power);
-        if n != 0 && n % unit == 0 {
+        if n != 0 && n.is_multiple_of(unit) {
             return format!("{}{suffix}", n / unit);
         }
     }
@@ -115,9 +115,9 @@ pub(crate) fn time(s: &str, default: TimeUnit) -> Result<Duration, String> {
 /// A duration formatted the way [`time`] reads it back (always with a unit).
 pub(crate) fn format_time(d: Duration) -> String {
     let us = d.as_micros();
-    if us % 1_000_000 == 0 {
+    if us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
-    } else if us % 1_000 == 0 {
+    } else if us.is_multiple_of(1_000) {
         format!("{}ms", us / 1_000)
     } else {
         format!("{us}us")
