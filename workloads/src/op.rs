@@ -21,8 +21,9 @@ pub enum Op {
     },
     /// `pwrite(2)` of `len` bytes at `offset`. Data written is
     /// [`pattern::fill`](crate::pattern::fill)`(tag, offset, buf)` (fsx style), so a wrong byte
-    /// says who wrote it. fio streams set `tag` to the op's sequence number; the harness may fill
-    /// their buffers with fixed random data instead, as fio does.
+    /// says who wrote it. fsx streams set `tag` to the op number; fio plans number their writes
+    /// from 1 per thread, layout writes first. The harness may fill fio writes with a fixed random
+    /// buffer instead, as fio does.
     Write {
         /// Index into the thread's file list.
         file: u32,
