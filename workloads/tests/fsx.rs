@@ -1,0 +1,311 @@
+//! The fsx-style mix: determinism, validity against the generator's own model, the boundary
+//! bias, and written bytes that name their op.
+
+use std::collections::HashMap;
+
+use workloads::{FallocMode, FsxConfig, FsxWeights, Op, OpKind, pattern};
+
+fn ops(cfg: &FsxConfig) -> Vec<Op> {
+    cfg.stream().unwrap().collect()
+}
+
+#[test]
+fn same_seed_same_ops_other_seed_other_ops() {
+    let cfg = FsxConfig {
+        ops: Some(5000),
+        ..FsxConfig::default()
+    };
+    assert_eq!(ops(&cfg), ops(&cfg));
+    assert_ne!(
+        ops(&cfg),
+        ops(&FsxConfig {
+            seed: 2,
+            ..cfg.clone()
+        })
+    );
+    assert_eq!(ops(&cfg).len(), 5000);
+    let endless = FsxConfig { ops: None, ..cfg };
+    assert_eq!(endless.stream().unwrap().take(200_000).count(), 200_000);
+}
+
+/// Check every op against the size model, the way a kernel would (EINVAL cases), and return
+/// the final size.
+fn check_valid(cfg: &FsxConfig, ops: &[Op]) -> u64 {
+    let mut size = 0u64;
+    let ra = cfg.block_size.max(cfg.align);
+    for (i, op) in ops.iter().enumerate() {
+        let ctx = format!("op {} {op:?} (size {size})", i + 1);
+        match *op {
+            Op::Read { offset, len, .. } => {
+                assert!(len >= 1 && len <= cfg.max_op_len && offset <= size, "{ctx}");
+                assert!(offset + len <= cfg.max_file_len, "{ctx}");
+            }
+            Op::Write {
+                offset, len, tag, ..
+            } => {
+                assert_eq!(tag, i as u64 + 1, "{ctx}: tag is the op number");
+                assert!(
+                    len >= 1 && len <= cfg.max_op_len && offset + len <= cfg.max_file_len,
+                    "{ctx}"
+                );
+                size = size.max(offset + len);
+            }
+            Op::Truncate { size: new, .. } => {
+                assert!(new <= cfg.max_file_len, "{ctx}");
+                size = new;
+            }
+            Op::Fallocate {
+                mode, offset, len, ..
+            } => {
+                assert!(len >= 1 && len <= cfg.max_op_len, "{ctx}");
+                match mode {
+                    FallocMode::CollapseRange => {
+                        assert!(
+                            offset % ra == 0 && len % ra == 0 && offset + len < size,
+                            "{ctx}"
+                        );
+                        size -= len;
+                    }
+                    FallocMode::InsertRange => {
+                        assert!(offset % ra == 0 && len % ra == 0 && offset < size, "{ctx}");
+                        assert!(size + len <= cfg.max_file_len, "{ctx}");
+                        size += len;
+                    }
+                    _ => {
+                        assert!(offset + len <= cfg.max_file_len, "{ctx}");
+                        if !mode.keeps_size() {
+                            size = size.max(offset + len);
+                        }
+                    }
+                }
+            }
+            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches => {}
+        }
+    }
+    size
+}
+
+#[test]
+fn every_op_is_valid_for_the_file_it_was_made_for() {
+    let configs = [
+        FsxConfig {
+            ops: Some(100_000),
+            ..FsxConfig::default()
+        },
+        FsxConfig {
+            ops: Some(50_000),
+            align: 4096,
+            seed: 7,
+            ..FsxConfig::default()
+        },
+        FsxConfig {
+            ops: Some(50_000),
+            block_size: 1024,
+            folio_size: 65536,
+            max_file_len: 1 << 20,
+            seed: 3,
+            ..FsxConfig::default()
+        },
+        FsxConfig {
+            ops: Some(20_000),
+            max_file_len: 8192,
+            max_op_len: 3000,
+            seed: 4,
+            ..FsxConfig::default()
+        },
+    ];
+    for cfg in configs {
+        let mut stream = cfg.stream().unwrap();
+        let got: Vec<Op> = stream.by_ref().collect();
+        let size = check_valid(&cfg, &got);
+        assert_eq!(stream.file_size(), size);
+        assert_eq!(stream.ops_done(), cfg.ops.unwrap());
+        if cfg.align > 1 {
+            for op in &got {
+                let (a, b) = match *op {
+                    Op::Read { offset, len, .. }
+                    | Op::Write { offset, len, .. }
+                    | Op::Fallocate { offset, len, .. } => (offset, len),
+                    Op::Truncate { size, .. } => (size, 0),
+                    _ => (0, 0),
+                };
+                assert!(a % cfg.align == 0 && b % cfg.align == 0, "{op:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn kinds_follow_their_weights() {
+    // Over 100k ops each kind's share is within 1 point of its weight's share (collapse and
+    // insert a little under: they are not drawn while the file is too short for them).
+    let cfg = FsxConfig {
+        ops: Some(100_000),
+        ..FsxConfig::default()
+    };
+    let mut counts: HashMap<OpKind, usize> = HashMap::new();
+    for op in ops(&cfg) {
+        *counts.entry(op.kind()).or_default() += 1;
+    }
+    let total: u32 = OpKind::ALL.iter().map(|&k| cfg.weights.get(k)).sum();
+    for kind in OpKind::ALL {
+        let want = 100.0 * f64::from(cfg.weights.get(kind)) / f64::from(total);
+        let got = 100.0 * counts.get(&kind).copied().unwrap_or(0) as f64 / 100_000.0;
+        assert!(
+            (got - want).abs() < 1.0,
+            "{kind}: {got:.2}% (want {want:.2} ± 1)"
+        );
+    }
+    // Only the kinds given weight appear.
+    let only = FsxConfig {
+        weights: FsxWeights::none()
+            .with(OpKind::Write, 1)
+            .with(OpKind::InsertRange, 1),
+        ops: Some(2000),
+        ..FsxConfig::default()
+    };
+    assert!(
+        ops(&only)
+            .iter()
+            .all(|op| matches!(op.kind(), OpKind::Write | OpKind::InsertRange))
+    );
+    // A kind that can never be valid (ops shorter than a block) falls back to writes.
+    let impossible = FsxConfig {
+        weights: FsxWeights::none().with(OpKind::CollapseRange, 1),
+        max_op_len: 1000,
+        ops: Some(50),
+        ..FsxConfig::default()
+    };
+    assert!(ops(&impossible).iter().all(|op| op.kind() == OpKind::Write));
+}
+
+#[test]
+fn offsets_and_ends_cluster_at_eof_and_boundaries() {
+    let cfg = FsxConfig {
+        ops: Some(100_000),
+        ..FsxConfig::default()
+    };
+    let j = cfg.boundary_jitter;
+    let near = |x: u64, unit: u64| {
+        let r = x % unit;
+        r <= j || unit - r <= j
+    };
+    let mut size = 0u64;
+    let (mut writes, mut at_boundary, mut at_eof) = (0u64, 0u64, 0u64);
+    for op in ops(&cfg) {
+        if let Op::Write { offset, len, .. } = op {
+            writes += 1;
+            if near(offset, cfg.block_size) || near(offset + len, cfg.block_size) {
+                at_boundary += 1;
+            }
+            if offset.abs_diff(size) <= j || (offset + len).abs_diff(size) <= j {
+                at_eof += 1;
+            }
+        }
+        // Track the size like the generator.
+        match op {
+            Op::Write { offset, len, .. } => size = size.max(offset + len),
+            Op::Truncate { size: s, .. } => size = s,
+            Op::Fallocate {
+                mode: FallocMode::CollapseRange,
+                len,
+                ..
+            } => size -= len,
+            Op::Fallocate {
+                mode: FallocMode::InsertRange,
+                len,
+                ..
+            } => size += len,
+            Op::Fallocate {
+                mode, offset, len, ..
+            } if !mode.keeps_size() => size = size.max(offset + len),
+            _ => {}
+        }
+    }
+    // Uniform offsets would land within ±4 bytes of a 4k boundary 0.2% of the time (twice that
+    // counting ends) and about as rarely at EOF.
+    let boundary_share = at_boundary as f64 / writes as f64;
+    let eof_share = at_eof as f64 / writes as f64;
+    assert!(
+        boundary_share > 0.10,
+        "near a block boundary: {boundary_share:.3}"
+    );
+    assert!(eof_share > 0.05, "near EOF: {eof_share:.3}");
+    let flat = FsxConfig {
+        boundary_percent: 0,
+        ..cfg
+    };
+    let flat_boundary = ops(&flat)
+        .iter()
+        .filter(|op| matches!(op, Op::Write { offset, .. } if near(*offset, 4096)))
+        .count() as f64
+        / writes as f64;
+    assert!(flat_boundary < 0.02, "{flat_boundary}");
+}
+
+#[test]
+fn written_bytes_name_their_op() {
+    // Replay a mix without collapse/insert into a byte model, remembering who wrote each byte;
+    // every surviving byte names its writer through the pattern.
+    let weights = FsxWeights::default()
+        .with(OpKind::CollapseRange, 0)
+        .with(OpKind::InsertRange, 0);
+    let cfg = FsxConfig {
+        ops: Some(3000),
+        weights,
+        ..FsxConfig::default()
+    };
+    let mut data: Vec<u8> = Vec::new();
+    let mut writer: Vec<u64> = Vec::new();
+    for op in ops(&cfg) {
+        match op {
+            Op::Write {
+                offset, len, tag, ..
+            } => {
+                let end = (offset + len) as usize;
+                if data.len() < end {
+                    data.resize(end, 0);
+                    writer.resize(end, 0);
+                }
+                pattern::fill(tag, offset, &mut data[offset as usize..end]);
+                writer[offset as usize..end].fill(tag);
+            }
+            Op::Truncate { size, .. } => {
+                data.resize(size as usize, 0);
+                writer.resize(size as usize, 0);
+            }
+            Op::Fallocate {
+                mode, offset, len, ..
+            } => {
+                let end = ((offset + len) as usize).min(if mode.keeps_size() {
+                    data.len()
+                } else {
+                    usize::MAX
+                });
+                if data.len() < end {
+                    data.resize(end, 0);
+                    writer.resize(end, 0);
+                }
+                if matches!(
+                    mode,
+                    FallocMode::PunchHole | FallocMode::ZeroRange | FallocMode::ZeroRangeKeepSize
+                ) {
+                    let start = (offset as usize).min(end);
+                    data[start..end].fill(0);
+                    writer[start..end].fill(0);
+                }
+            }
+            _ => {}
+        }
+    }
+    let written = writer.iter().filter(|&&t| t != 0).count();
+    assert!(written > 10_000, "{written}");
+    for (offset, (&byte, &tag)) in data.iter().zip(&writer).enumerate() {
+        if tag != 0 {
+            assert!(
+                pattern::possible_tags(byte, offset as u64, 3000).any(|t| t == tag),
+                "offset {offset}"
+            );
+        }
+    }
+}
