@@ -14,17 +14,11 @@ fn main() {
         std::hint::black_box(&buf);
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "pattern::fill: {:.1} GB/s",
-        (rounds as f64 * buf.len() as f64) / secs / 1e9
-    );
+    println!("pattern::fill: {:.1} GB/s", (rounds as f64 * buf.len() as f64) / secs / 1e9);
 
     for (name, text) in [
         ("randread 4k, random map", "rw=randread\nbs=4k\nsize=4g\n"),
-        (
-            "randread 4k, norandommap",
-            "rw=randread\nbs=4k\nsize=4g\nnorandommap\n",
-        ),
+        ("randread 4k, norandommap", "rw=randread\nbs=4k\nsize=4g\nnorandommap\n"),
         (
             "randrw zipf bssplit",
             "rw=randrw\nbssplit=4k/50:64k/50\nsize=4g\nrandom_distribution=zipf:1.2\nnorandommap\n",
@@ -36,19 +30,10 @@ fn main() {
         let start = Instant::now();
         let n = plan.ops.map(std::hint::black_box).count();
         let secs = start.elapsed().as_secs_f64();
-        println!(
-            "{name}: {n} ops, {:.1} M ops/s ({:.1} ns/op)",
-            n as f64 / secs / 1e6,
-            secs * 1e9 / n as f64
-        );
+        println!("{name}: {n} ops, {:.1} M ops/s ({:.1} ns/op)", n as f64 / secs / 1e6, secs * 1e9 / n as f64);
     }
 
-    let fsx = FsxConfig {
-        ops: Some(2_000_000),
-        ..FsxConfig::default()
-    }
-    .stream()
-    .expect("valid config");
+    let fsx = FsxConfig { ops: Some(2_000_000), ..FsxConfig::default() }.stream().expect("valid config");
     let start = Instant::now();
     let n = fsx.map(std::hint::black_box).count();
     let secs = start.elapsed().as_secs_f64();

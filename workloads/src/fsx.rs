@@ -94,30 +94,19 @@ impl FsxWeights {
     /// Parse `kind=weight,kind=weight,...` (kind names as [`OpKind::as_str`]); kinds not named
     /// weigh 0. `default` alone gives the default weights.
     pub fn parse(text: &str) -> Result<Self, FsxError> {
-        let err = |message: String| FsxError::BadWeights {
-            text: text.to_string(),
-            message,
-        };
+        let err = |message: String| FsxError::BadWeights { text: text.to_string(), message };
         if text.trim() == "default" {
             return Ok(Self::default());
         }
         let mut w = Self::none();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, weight) = item
-                .split_once('=')
-                .ok_or_else(|| err(format!("'{item}' is not kind=weight")))?;
+            let (name, weight) = item.split_once('=').ok_or_else(|| err(format!("'{item}' is not kind=weight")))?;
             let kind = OpKind::from_name(name.trim()).ok_or_else(|| {
                 let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
-                err(format!(
-                    "unknown op kind '{}'; kinds are {}",
-                    name.trim(),
-                    names.join(", ")
-                ))
+                err(format!("unknown op kind '{}'; kinds are {}", name.trim(), names.join(", ")))
             })?;
-            let weight = weight
-                .trim()
-                .parse()
-                .map_err(|_| err(format!("weight '{}' is not a whole number", weight.trim())))?;
+            let weight =
+                weight.trim().parse().map_err(|_| err(format!("weight '{}' is not a whole number", weight.trim())))?;
             w.set(kind, weight);
         }
         Ok(w)
@@ -175,12 +164,7 @@ impl Default for FsxConfig {
 impl FsxConfig {
     /// Check the configuration and start its stream.
     pub fn stream(&self) -> Result<FsxStream, FsxError> {
-        let bad = |field, message: &str| {
-            Err(FsxError::BadConfig {
-                field,
-                message: message.to_string(),
-            })
-        };
+        let bad = |field, message: &str| Err(FsxError::BadConfig { field, message: message.to_string() });
         if self.align == 0 || !self.align.is_power_of_two() {
             return bad("align", "must be a power of two (1 for byte-aligned ops)");
         }
@@ -200,10 +184,7 @@ impl FsxConfig {
             return bad("boundary_percent", "must be from 0 to 100");
         }
         if self.weights.total() == 0 {
-            return bad(
-                "weights",
-                "every weight is 0: give at least one op kind a weight",
-            );
+            return bad("weights", "every weight is 0: give at least one op kind a weight");
         }
         Ok(FsxStream {
             rng: seeded(b"aopsfsx1", self.seed, 0, 0),
@@ -243,9 +224,7 @@ impl FsxStream {
         match kind {
             OpKind::CollapseRange => self.cfg.max_op_len >= ra && self.collapse_end() >= ra,
             OpKind::InsertRange => {
-                self.cfg.max_op_len >= ra
-                    && self.file_size > 0
-                    && self.file_size + ra <= self.cfg.max_file_len
+                self.cfg.max_op_len >= ra && self.file_size > 0 && self.file_size + ra <= self.cfg.max_file_len
             }
             _ => true,
         }
@@ -260,13 +239,7 @@ impl FsxStream {
     }
 
     fn pick_kind(&mut self) -> OpKind {
-        let weights = OpKind::ALL.map(|k| {
-            if self.possible(k) {
-                u64::from(self.cfg.weights.get(k))
-            } else {
-                0
-            }
-        });
+        let weights = OpKind::ALL.map(|k| if self.possible(k) { u64::from(self.cfg.weights.get(k)) } else { 0 });
         let total: u64 = weights.iter().sum();
         if total == 0 {
             return OpKind::Write;
@@ -303,11 +276,7 @@ impl FsxStream {
     /// A random multiple of `unit` in `lo..=hi`, or a uniform point when there is none.
     fn multiple_in(&mut self, unit: u64, lo: u64, hi: u64) -> u64 {
         let (first, last) = (lo.div_ceil(unit), hi / unit);
-        if first > last {
-            between(&mut self.rng, lo, hi)
-        } else {
-            unit * between(&mut self.rng, first, last)
-        }
+        if first > last { between(&mut self.rng, lo, hi) } else { unit * between(&mut self.rng, first, last) }
     }
 
     /// An aligned offset in `0..=hi` (hi ≥ 0).
@@ -322,11 +291,7 @@ impl FsxStream {
         let len = if below(&mut self.rng, 100) < u64::from(self.cfg.boundary_percent) {
             match below(&mut self.rng, 3) {
                 0 => self.point(offset + 1, offset + max_len) - offset,
-                1 => between(
-                    &mut self.rng,
-                    1,
-                    max_len.min(2 * self.cfg.boundary_jitter + 1),
-                ),
+                1 => between(&mut self.rng, 1, max_len.min(2 * self.cfg.boundary_jitter + 1)),
                 _ => {
                     let j = self.cfg.boundary_jitter;
                     (self.cfg.block_size + between(&mut self.rng, 0, 2 * j)).saturating_sub(j)
@@ -353,21 +318,13 @@ impl FsxStream {
             OpKind::Read => {
                 let hi = self.file_size.min(self.cfg.max_file_len - self.cfg.align);
                 let offset = self.offset(hi);
-                let len = self.length(
-                    offset,
-                    self.cfg.max_op_len.min(self.cfg.max_file_len - offset),
-                );
+                let len = self.length(offset, self.cfg.max_op_len.min(self.cfg.max_file_len - offset));
                 Op::Read { file, offset, len }
             }
             OpKind::Write => {
                 let (offset, len) = self.range_within_max();
                 self.file_size = self.file_size.max(offset + len);
-                Op::Write {
-                    file,
-                    offset,
-                    len,
-                    tag,
-                }
+                Op::Write { file, offset, len, tag }
             }
             OpKind::Trunc => {
                 let size = self.offset(self.cfg.max_file_len);
@@ -387,12 +344,7 @@ impl FsxStream {
                 if !mode.keeps_size() {
                     self.file_size = self.file_size.max(offset + len);
                 }
-                Op::Fallocate {
-                    file,
-                    mode,
-                    offset,
-                    len,
-                }
+                Op::Fallocate { file, mode, offset, len }
             }
             OpKind::CollapseRange => {
                 let end = self.collapse_end();
@@ -400,27 +352,14 @@ impl FsxStream {
                 let max_blocks = ((end - offset) / ra).min(self.cfg.max_op_len / ra);
                 let len = ra * between(&mut self.rng, 1, max_blocks);
                 self.file_size -= len;
-                Op::Fallocate {
-                    file,
-                    mode: FallocMode::CollapseRange,
-                    offset,
-                    len,
-                }
+                Op::Fallocate { file, mode: FallocMode::CollapseRange, offset, len }
             }
             OpKind::InsertRange => {
                 let offset = ra * between(&mut self.rng, 0, (self.file_size - 1) / ra);
-                let room = self
-                    .cfg
-                    .max_op_len
-                    .min(self.cfg.max_file_len - self.file_size);
+                let room = self.cfg.max_op_len.min(self.cfg.max_file_len - self.file_size);
                 let len = ra * between(&mut self.rng, 1, room / ra);
                 self.file_size += len;
-                Op::Fallocate {
-                    file,
-                    mode: FallocMode::InsertRange,
-                    offset,
-                    len,
-                }
+                Op::Fallocate { file, mode: FallocMode::InsertRange, offset, len }
             }
             OpKind::Fsync => Op::Fsync { file },
             OpKind::Fdatasync => Op::Fdatasync { file },
@@ -454,28 +393,15 @@ mod tests {
         assert_eq!(w.get(OpKind::Remount), 0);
         assert_eq!(FsxWeights::parse("default").unwrap(), FsxWeights::default());
         let e = FsxWeights::parse("wrte=3").unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("bad fsx weights 'wrte=3': unknown op kind 'wrte'"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("bad fsx weights 'wrte=3': unknown op kind 'wrte'"), "{e}");
         assert!(FsxWeights::parse("write=x").is_err());
     }
 
     #[test]
     fn bad_configs_are_refused() {
-        let cfg = FsxConfig {
-            align: 3,
-            ..FsxConfig::default()
-        };
-        assert_eq!(
-            cfg.stream().unwrap_err().to_string(),
-            "fsx align: must be a power of two (1 for byte-aligned ops)"
-        );
-        let cfg = FsxConfig {
-            weights: FsxWeights::none(),
-            ..FsxConfig::default()
-        };
+        let cfg = FsxConfig { align: 3, ..FsxConfig::default() };
+        assert_eq!(cfg.stream().unwrap_err().to_string(), "fsx align: must be a power of two (1 for byte-aligned ops)");
+        let cfg = FsxConfig { weights: FsxWeights::none(), ..FsxConfig::default() };
         assert!(cfg.stream().is_err());
     }
 }

@@ -63,16 +63,9 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
     let mut op_number = 0u64;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        let parse_err = |message: String| FsxOpsError::Parse {
-            source_name: source_name.to_string(),
-            line,
-            message,
-        };
-        let unsupported = |what: String| FsxOpsError::NotSupportedYet {
-            source_name: source_name.to_string(),
-            line,
-            what,
-        };
+        let parse_err = |message: String| FsxOpsError::Parse { source_name: source_name.to_string(), line, message };
+        let unsupported =
+            |what: String| FsxOpsError::NotSupportedYet { source_name: source_name.to_string(), line, what };
         let mut words = raw.split_whitespace().peekable();
         match words.peek() {
             None => continue,
@@ -85,17 +78,15 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
             return Err(parse_err("'skip' needs an op after it".into()));
         };
         let nargs = match name {
-            "read" | "mapread" | "read_dontcache" | "write" | "mapwrite" | "write_dontcache"
-            | "truncate" | "fallocate" | "punch_hole" | "zero_range" | "collapse_range"
-            | "insert_range" | "fsync" | "write_atomic" => 3,
+            "read" | "mapread" | "read_dontcache" | "write" | "mapwrite" | "write_dontcache" | "truncate"
+            | "fallocate" | "punch_hole" | "zero_range" | "collapse_range" | "insert_range" | "fsync"
+            | "write_atomic" => 3,
             "copy_range" | "clone_range" | "dedupe_range" | "exchange_range" => 4,
             _ => return Err(parse_err(format!("unknown fsx op '{name}'"))),
         };
         let mut args = [0u64; 4];
         for (k, arg) in args.iter_mut().take(nargs).enumerate() {
-            let word = words
-                .next()
-                .ok_or_else(|| parse_err(format!("'{name}' needs {nargs} numbers, found {k}")))?;
+            let word = words.next().ok_or_else(|| parse_err(format!("'{name}' needs {nargs} numbers, found {k}")))?;
             *arg = strtoul(word).ok_or_else(|| parse_err(format!("'{word}' is not a number")))?;
         }
         let mut keep_size = false;
@@ -113,29 +104,16 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
         }
         let [offset, len, _, _] = args;
         let file = 0;
-        let range = |mode| Op::Fallocate {
-            file,
-            mode,
-            offset,
-            len,
-        };
+        let range = |mode| Op::Fallocate { file, mode, offset, len };
         let op = match name {
             "copy_range" | "clone_range" | "dedupe_range" | "exchange_range" | "write_atomic" => {
                 return Err(unsupported(name.to_string()));
             }
-            "truncate" => Op::Truncate {
-                file,
-                size: args[1],
-            },
+            "truncate" => Op::Truncate { file, size: args[1] },
             "fsync" => Op::Fsync { file },
             _ if len == 0 => continue,
             "read" | "mapread" | "read_dontcache" => Op::Read { file, offset, len },
-            "write" | "mapwrite" | "write_dontcache" => Op::Write {
-                file,
-                offset,
-                len,
-                tag: op_number,
-            },
+            "write" | "mapwrite" | "write_dontcache" => Op::Write { file, offset, len, tag: op_number },
             "fallocate" if keep_size => range(FallocMode::KeepSize),
             "fallocate" => range(FallocMode::Allocate),
             "punch_hole" => range(FallocMode::PunchHole),

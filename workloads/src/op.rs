@@ -110,10 +110,7 @@ impl FallocMode {
 
     /// Whether this mode may change the file size.
     pub fn keeps_size(self) -> bool {
-        matches!(
-            self,
-            FallocMode::KeepSize | FallocMode::PunchHole | FallocMode::ZeroRangeKeepSize
-        )
+        matches!(self, FallocMode::KeepSize | FallocMode::PunchHole | FallocMode::ZeroRangeKeepSize)
     }
 }
 
@@ -260,12 +257,7 @@ mod tests {
 
     #[test]
     fn fallocate_kinds_follow_the_mode() {
-        let op = |mode| Op::Fallocate {
-            file: 0,
-            mode,
-            offset: 0,
-            len: 1,
-        };
+        let op = |mode| Op::Fallocate { file: 0, mode, offset: 0, len: 1 };
         assert_eq!(op(FallocMode::KeepSize).kind(), OpKind::Fallocate);
         assert_eq!(op(FallocMode::PunchHole).kind(), OpKind::PunchHole);
         assert_eq!(op(FallocMode::ZeroRangeKeepSize).kind(), OpKind::ZeroRange);
@@ -276,20 +268,9 @@ mod tests {
 
     #[test]
     fn json_shape_is_tagged_snake_case() {
-        let op = Op::Fallocate {
-            file: 1,
-            mode: FallocMode::ZeroRangeKeepSize,
-            offset: 2,
-            len: 3,
-        };
+        let op = Op::Fallocate { file: 1, mode: FallocMode::ZeroRangeKeepSize, offset: 2, len: 3 };
         let json = serde_json::to_string(&op).unwrap();
-        assert_eq!(
-            json,
-            r#"{"op":"fallocate","file":1,"mode":"zero_range_keep_size","offset":2,"len":3}"#
-        );
-        assert_eq!(
-            serde_json::to_string(&Op::DropCaches).unwrap(),
-            r#"{"op":"drop_caches"}"#
-        );
+        assert_eq!(json, r#"{"op":"fallocate","file":1,"mode":"zero_range_keep_size","offset":2,"len":3}"#);
+        assert_eq!(serde_json::to_string(&Op::DropCaches).unwrap(), r#"{"op":"drop_caches"}"#);
     }
 }

@@ -80,9 +80,7 @@ pub fn could_have_written(tag: u64, byte: u8, file_offset: u64) -> bool {
 pub fn possible_tags(byte: u8, file_offset: u64, max_tag: u64) -> impl Iterator<Item = u64> {
     let residue = u64::from(tag_residue(byte, file_offset));
     let first = if residue == 0 { 256 } else { residue };
-    (0u64..)
-        .map(move |k| first + 256 * k)
-        .take_while(move |&t| t <= max_tag)
+    (0u64..).map(move |k| first + 256 * k).take_while(move |&t| t <= max_tag)
 }
 
 /// The tag residue shared by every byte of `buf` read at `file_offset`, or `None` when the
@@ -91,10 +89,7 @@ pub fn possible_tags(byte: u8, file_offset: u64, max_tag: u64) -> impl Iterator<
 pub fn run_residue(buf: &[u8], file_offset: u64) -> Option<u8> {
     let (&first, rest) = buf.split_first()?;
     let residue = tag_residue(first, file_offset);
-    rest.iter()
-        .zip(file_offset + 1..)
-        .all(|(&b, o)| tag_residue(b, o) == residue)
-        .then_some(residue)
+    rest.iter().zip(file_offset + 1..).all(|(&b, o)| tag_residue(b, o) == residue).then_some(residue)
 }
 
 #[cfg(test)]
@@ -107,11 +102,7 @@ mod tests {
             let mut buf = vec![0u8; len];
             fill(tag, offset, &mut buf);
             for (i, &b) in buf.iter().enumerate() {
-                assert_eq!(
-                    b,
-                    byte_at(tag, offset + i as u64),
-                    "tag {tag} offset {offset} +{i}"
-                );
+                assert_eq!(b, byte_at(tag, offset + i as u64), "tag {tag} offset {offset} +{i}");
                 assert_eq!(tag_residue(b, offset + i as u64), tag as u8);
             }
         }
@@ -149,9 +140,6 @@ mod tests {
         assert!(could_have_written(700, b, 12345));
         assert!(!could_have_written(701, b, 12345));
         let b0 = byte_at(256, 3);
-        assert_eq!(
-            possible_tags(b0, 3, 600).collect::<Vec<_>>(),
-            vec![256, 512]
-        );
+        assert_eq!(possible_tags(b0, 3, 600).collect::<Vec<_>>(), vec![256, 512]);
     }
 }

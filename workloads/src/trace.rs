@@ -56,10 +56,7 @@ pub fn from_line(line: &str) -> Result<Op, serde_json::Error> {
 }
 
 /// Write `ops` as JSON lines.
-pub fn write_jsonl<'a, W: Write>(
-    mut out: W,
-    ops: impl IntoIterator<Item = &'a Op>,
-) -> io::Result<()> {
+pub fn write_jsonl<'a, W: Write>(mut out: W, ops: impl IntoIterator<Item = &'a Op>) -> io::Result<()> {
     for op in ops {
         serde_json::to_writer(&mut out, op).map_err(io::Error::other)?;
         out.write_all(b"\n")?;
@@ -97,11 +94,7 @@ pub struct TraceReader<R> {
 impl<R: BufRead> TraceReader<R> {
     /// A reader of `input`; `source_name` names it in errors.
     pub fn new(input: R, source_name: &str) -> Self {
-        TraceReader {
-            lines: input.lines(),
-            line: 0,
-            source_name: source_name.to_string(),
-        }
+        TraceReader { lines: input.lines(), line: 0, source_name: source_name.to_string() }
     }
 }
 
@@ -114,11 +107,7 @@ impl<R: BufRead> Iterator for TraceReader<R> {
             let text = match self.lines.next()? {
                 Ok(text) => text,
                 Err(error) => {
-                    return Some(Err(TraceError::Io {
-                        source_name: self.source_name.clone(),
-                        line: self.line,
-                        error,
-                    }));
+                    return Some(Err(TraceError::Io { source_name: self.source_name.clone(), line: self.line, error }));
                 }
             };
             if text.trim().is_empty() {
@@ -146,18 +135,8 @@ mod tests {
     #[test]
     fn lines_round_trip() {
         let ops = vec![
-            Op::Write {
-                file: 0,
-                offset: u64::MAX - 1,
-                len: 1,
-                tag: 7,
-            },
-            Op::Fallocate {
-                file: 2,
-                mode: FallocMode::CollapseRange,
-                offset: 4096,
-                len: 8192,
-            },
+            Op::Write { file: 0, offset: u64::MAX - 1, len: 1, tag: 7 },
+            Op::Fallocate { file: 2, mode: FallocMode::CollapseRange, offset: 4096, len: 8192 },
             Op::Remount,
         ];
         let mut buf = Vec::new();
@@ -172,10 +151,7 @@ mod tests {
         let text = "{\"op\":\"remount\"}\n\n{\"op\":\"wrte\"}\n";
         let err = read_jsonl(text, "t.jsonl").unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("t.jsonl:3: not an op: unknown variant `wrte`"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("t.jsonl:3: not an op: unknown variant `wrte`"), "{msg}");
     }
 
     #[test]
@@ -184,10 +160,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.jsonl");
         save_jsonl(&path, &[Op::DropCaches]).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "{\"op\":\"drop_caches\"}\n"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"op\":\"drop_caches\"}\n");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }

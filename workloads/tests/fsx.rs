@@ -11,18 +11,9 @@ fn ops(cfg: &FsxConfig) -> Vec<Op> {
 
 #[test]
 fn same_seed_same_ops_other_seed_other_ops() {
-    let cfg = FsxConfig {
-        ops: Some(5000),
-        ..FsxConfig::default()
-    };
+    let cfg = FsxConfig { ops: Some(5000), ..FsxConfig::default() };
     assert_eq!(ops(&cfg), ops(&cfg));
-    assert_ne!(
-        ops(&cfg),
-        ops(&FsxConfig {
-            seed: 2,
-            ..cfg.clone()
-        })
-    );
+    assert_ne!(ops(&cfg), ops(&FsxConfig { seed: 2, ..cfg.clone() }));
     assert_eq!(ops(&cfg).len(), 5000);
     let endless = FsxConfig { ops: None, ..cfg };
     assert_eq!(endless.stream().unwrap().take(200_000).count(), 200_000);
@@ -40,30 +31,20 @@ fn check_valid(cfg: &FsxConfig, ops: &[Op]) -> u64 {
                 assert!(len >= 1 && len <= cfg.max_op_len && offset <= size, "{ctx}");
                 assert!(offset + len <= cfg.max_file_len, "{ctx}");
             }
-            Op::Write {
-                offset, len, tag, ..
-            } => {
+            Op::Write { offset, len, tag, .. } => {
                 assert_eq!(tag, i as u64 + 1, "{ctx}: tag is the op number");
-                assert!(
-                    len >= 1 && len <= cfg.max_op_len && offset + len <= cfg.max_file_len,
-                    "{ctx}"
-                );
+                assert!(len >= 1 && len <= cfg.max_op_len && offset + len <= cfg.max_file_len, "{ctx}");
                 size = size.max(offset + len);
             }
             Op::Truncate { size: new, .. } => {
                 assert!(new <= cfg.max_file_len, "{ctx}");
                 size = new;
             }
-            Op::Fallocate {
-                mode, offset, len, ..
-            } => {
+            Op::Fallocate { mode, offset, len, .. } => {
                 assert!(len >= 1 && len <= cfg.max_op_len, "{ctx}");
                 match mode {
                     FallocMode::CollapseRange => {
-                        assert!(
-                            offset % ra == 0 && len % ra == 0 && offset + len < size,
-                            "{ctx}"
-                        );
+                        assert!(offset % ra == 0 && len % ra == 0 && offset + len < size, "{ctx}");
                         size -= len;
                     }
                     FallocMode::InsertRange => {
@@ -88,16 +69,8 @@ fn check_valid(cfg: &FsxConfig, ops: &[Op]) -> u64 {
 #[test]
 fn every_op_is_valid_for_the_file_it_was_made_for() {
     let configs = [
-        FsxConfig {
-            ops: Some(100_000),
-            ..FsxConfig::default()
-        },
-        FsxConfig {
-            ops: Some(50_000),
-            align: 4096,
-            seed: 7,
-            ..FsxConfig::default()
-        },
+        FsxConfig { ops: Some(100_000), ..FsxConfig::default() },
+        FsxConfig { ops: Some(50_000), align: 4096, seed: 7, ..FsxConfig::default() },
         FsxConfig {
             ops: Some(50_000),
             block_size: 1024,
@@ -106,13 +79,7 @@ fn every_op_is_valid_for_the_file_it_was_made_for() {
             seed: 3,
             ..FsxConfig::default()
         },
-        FsxConfig {
-            ops: Some(20_000),
-            max_file_len: 8192,
-            max_op_len: 3000,
-            seed: 4,
-            ..FsxConfig::default()
-        },
+        FsxConfig { ops: Some(20_000), max_file_len: 8192, max_op_len: 3000, seed: 4, ..FsxConfig::default() },
     ];
     for cfg in configs {
         let mut stream = cfg.stream().unwrap();
@@ -139,10 +106,7 @@ fn every_op_is_valid_for_the_file_it_was_made_for() {
 fn kinds_follow_their_weights() {
     // Over 100k ops each kind's share is within 1 point of its weight's share (collapse and
     // insert a little under: they are not drawn while the file is too short for them).
-    let cfg = FsxConfig {
-        ops: Some(100_000),
-        ..FsxConfig::default()
-    };
+    let cfg = FsxConfig { ops: Some(100_000), ..FsxConfig::default() };
     let mut counts: HashMap<OpKind, usize> = HashMap::new();
     for op in ops(&cfg) {
         *counts.entry(op.kind()).or_default() += 1;
@@ -151,24 +115,15 @@ fn kinds_follow_their_weights() {
     for kind in OpKind::ALL {
         let want = 100.0 * f64::from(cfg.weights.get(kind)) / f64::from(total);
         let got = 100.0 * counts.get(&kind).copied().unwrap_or(0) as f64 / 100_000.0;
-        assert!(
-            (got - want).abs() < 1.0,
-            "{kind}: {got:.2}% (want {want:.2} ± 1)"
-        );
+        assert!((got - want).abs() < 1.0, "{kind}: {got:.2}% (want {want:.2} ± 1)");
     }
     // Only the kinds given weight appear.
     let only = FsxConfig {
-        weights: FsxWeights::none()
-            .with(OpKind::Write, 1)
-            .with(OpKind::InsertRange, 1),
+        weights: FsxWeights::none().with(OpKind::Write, 1).with(OpKind::InsertRange, 1),
         ops: Some(2000),
         ..FsxConfig::default()
     };
-    assert!(
-        ops(&only)
-            .iter()
-            .all(|op| matches!(op.kind(), OpKind::Write | OpKind::InsertRange))
-    );
+    assert!(ops(&only).iter().all(|op| matches!(op.kind(), OpKind::Write | OpKind::InsertRange)));
     // A kind that can never be valid (ops shorter than a block) falls back to writes.
     let impossible = FsxConfig {
         weights: FsxWeights::none().with(OpKind::CollapseRange, 1),
@@ -181,10 +136,7 @@ fn kinds_follow_their_weights() {
 
 #[test]
 fn offsets_and_ends_cluster_at_eof_and_boundaries() {
-    let cfg = FsxConfig {
-        ops: Some(100_000),
-        ..FsxConfig::default()
-    };
+    let cfg = FsxConfig { ops: Some(100_000), ..FsxConfig::default() };
     let j = cfg.boundary_jitter;
     let near = |x: u64, unit: u64| {
         let r = x % unit;
@@ -206,19 +158,9 @@ fn offsets_and_ends_cluster_at_eof_and_boundaries() {
         match op {
             Op::Write { offset, len, .. } => size = size.max(offset + len),
             Op::Truncate { size: s, .. } => size = s,
-            Op::Fallocate {
-                mode: FallocMode::CollapseRange,
-                len,
-                ..
-            } => size -= len,
-            Op::Fallocate {
-                mode: FallocMode::InsertRange,
-                len,
-                ..
-            } => size += len,
-            Op::Fallocate {
-                mode, offset, len, ..
-            } if !mode.keeps_size() => size = size.max(offset + len),
+            Op::Fallocate { mode: FallocMode::CollapseRange, len, .. } => size -= len,
+            Op::Fallocate { mode: FallocMode::InsertRange, len, .. } => size += len,
+            Op::Fallocate { mode, offset, len, .. } if !mode.keeps_size() => size = size.max(offset + len),
             _ => {}
         }
     }
@@ -226,20 +168,12 @@ fn offsets_and_ends_cluster_at_eof_and_boundaries() {
     // counting ends) and about as rarely at EOF.
     let boundary_share = at_boundary as f64 / writes as f64;
     let eof_share = at_eof as f64 / writes as f64;
-    assert!(
-        boundary_share > 0.10,
-        "near a block boundary: {boundary_share:.3}"
-    );
+    assert!(boundary_share > 0.10, "near a block boundary: {boundary_share:.3}");
     assert!(eof_share > 0.05, "near EOF: {eof_share:.3}");
-    let flat = FsxConfig {
-        boundary_percent: 0,
-        ..cfg
-    };
-    let flat_boundary = ops(&flat)
-        .iter()
-        .filter(|op| matches!(op, Op::Write { offset, .. } if near(*offset, 4096)))
-        .count() as f64
-        / writes as f64;
+    let flat = FsxConfig { boundary_percent: 0, ..cfg };
+    let flat_boundary =
+        ops(&flat).iter().filter(|op| matches!(op, Op::Write { offset, .. } if near(*offset, 4096))).count() as f64
+            / writes as f64;
     assert!(flat_boundary < 0.02, "{flat_boundary}");
 }
 
@@ -247,21 +181,13 @@ fn offsets_and_ends_cluster_at_eof_and_boundaries() {
 fn written_bytes_name_their_op() {
     // Replay a mix without collapse/insert into a byte model, remembering who wrote each byte;
     // every surviving byte names its writer through the pattern.
-    let weights = FsxWeights::default()
-        .with(OpKind::CollapseRange, 0)
-        .with(OpKind::InsertRange, 0);
-    let cfg = FsxConfig {
-        ops: Some(3000),
-        weights,
-        ..FsxConfig::default()
-    };
+    let weights = FsxWeights::default().with(OpKind::CollapseRange, 0).with(OpKind::InsertRange, 0);
+    let cfg = FsxConfig { ops: Some(3000), weights, ..FsxConfig::default() };
     let mut data: Vec<u8> = Vec::new();
     let mut writer: Vec<u64> = Vec::new();
     for op in ops(&cfg) {
         match op {
-            Op::Write {
-                offset, len, tag, ..
-            } => {
+            Op::Write { offset, len, tag, .. } => {
                 let end = (offset + len) as usize;
                 if data.len() < end {
                     data.resize(end, 0);
@@ -274,22 +200,13 @@ fn written_bytes_name_their_op() {
                 data.resize(size as usize, 0);
                 writer.resize(size as usize, 0);
             }
-            Op::Fallocate {
-                mode, offset, len, ..
-            } => {
-                let end = ((offset + len) as usize).min(if mode.keeps_size() {
-                    data.len()
-                } else {
-                    usize::MAX
-                });
+            Op::Fallocate { mode, offset, len, .. } => {
+                let end = ((offset + len) as usize).min(if mode.keeps_size() { data.len() } else { usize::MAX });
                 if data.len() < end {
                     data.resize(end, 0);
                     writer.resize(end, 0);
                 }
-                if matches!(
-                    mode,
-                    FallocMode::PunchHole | FallocMode::ZeroRange | FallocMode::ZeroRangeKeepSize
-                ) {
+                if matches!(mode, FallocMode::PunchHole | FallocMode::ZeroRange | FallocMode::ZeroRangeKeepSize) {
                     let start = (offset as usize).min(end);
                     data[start..end].fill(0);
                     writer[start..end].fill(0);
@@ -302,10 +219,7 @@ fn written_bytes_name_their_op() {
     assert!(written > 10_000, "{written}");
     for (offset, (&byte, &tag)) in data.iter().zip(&writer).enumerate() {
         if tag != 0 {
-            assert!(
-                pattern::possible_tags(byte, offset as u64, 3000).any(|t| t == tag),
-                "offset {offset}"
-            );
+            assert!(pattern::possible_tags(byte, offset as u64, 3000).any(|t| t == tag), "offset {offset}");
         }
     }
 }

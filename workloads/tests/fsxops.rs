@@ -14,8 +14,7 @@ fn samples_import_to_their_expected_ops() {
             continue;
         }
         let name = path.file_name().unwrap().to_str().unwrap();
-        let ops = fsxops::parse(&std::fs::read_to_string(&path).unwrap(), name)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let ops = fsxops::parse(&std::fs::read_to_string(&path).unwrap(), name).unwrap_or_else(|e| panic!("{e}"));
         let expected_text = std::fs::read_to_string(path.with_extension("jsonl")).unwrap();
         let expected = trace::read_jsonl(&expected_text, "expected").unwrap();
         assert_eq!(ops, expected, "{name}");
@@ -52,14 +51,8 @@ fn refused_lines_name_the_line() {
             "s.fsxops:1: fallocate unshare is not supported yet: remove the line or mark it 'skip'",
         ),
         ("wrte 0x0 0x1 0x0\n", "s.fsxops:1: unknown fsx op 'wrte'"),
-        (
-            "write 0x0 0x1\n",
-            "s.fsxops:1: 'write' needs 3 numbers, found 2",
-        ),
-        (
-            "copy_range 0x0 0x1 0x2\n",
-            "s.fsxops:1: 'copy_range' needs 4 numbers, found 3",
-        ),
+        ("write 0x0 0x1\n", "s.fsxops:1: 'write' needs 3 numbers, found 2"),
+        ("copy_range 0x0 0x1 0x2\n", "s.fsxops:1: 'copy_range' needs 4 numbers, found 3"),
         ("write 0x0 0xzz 0x0\n", "s.fsxops:1: '0xzz' is not a number"),
         ("write 0 1 0 bogus\n", "s.fsxops:1: unknown flag 'bogus'"),
         ("skip\n", "s.fsxops:1: 'skip' needs an op after it"),
@@ -69,8 +62,5 @@ fn refused_lines_name_the_line() {
         assert_eq!(err.to_string(), want, "{text}");
     }
     // Skipped entries of unsupported ops are fine: they were never run.
-    assert_eq!(
-        fsxops::parse("skip clone_range 0x0 0x1000 0x2000 0x3000\n", "s").unwrap(),
-        []
-    );
+    assert_eq!(fsxops::parse("skip clone_range 0x0 0x1000 0x2000 0x3000\n", "s").unwrap(), []);
 }

@@ -22,11 +22,7 @@ fn describe(file: &JobFile) -> String {
             for op in &plan.layout {
                 *layout.entry(op.kind().as_str()).or_default() += 1;
             }
-            let files: Vec<String> = plan
-                .files
-                .iter()
-                .map(|f| format!("{} ({} bytes)", f.name, f.size))
-                .collect();
+            let files: Vec<String> = plan.files.iter().map(|f| format!("{} ({} bytes)", f.name, f.size)).collect();
             let _ = writeln!(out, "# thread {}: files {}", plan.thread, files.join(", "));
             let _ = writeln!(
                 out,
@@ -50,25 +46,15 @@ fn check_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "{} differs (UPDATE_GOLDEN=1 rewrites it after review)",
-        path.display()
-    );
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
+    assert_eq!(actual, expected, "{} differs (UPDATE_GOLDEN=1 rewrites it after review)", path.display());
 }
 
 #[test]
 fn every_shipped_job_matches_its_golden_resolution() {
     for (name, text) in jobs::BUILTIN {
-        let file =
-            JobFile::parse(text, &format!("{name}.fio"), false).unwrap_or_else(|e| panic!("{e}"));
+        let file = JobFile::parse(text, &format!("{name}.fio"), false).unwrap_or_else(|e| panic!("{e}"));
         assert!(file.warnings.is_empty(), "{name}: {:?}", file.warnings);
         check_golden(&format!("{name}.txt"), &describe(&file));
     }
@@ -81,11 +67,7 @@ fn every_file_in_jobs_dir_is_built_in_and_identical() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            jobs::builtin(&name),
-            Some(text.as_str()),
-            "{name} is not in jobs::BUILTIN"
-        );
+        assert_eq!(jobs::builtin(&name), Some(text.as_str()), "{name} is not in jobs::BUILTIN");
         on_disk += 1;
     }
     assert_eq!(on_disk, jobs::BUILTIN.len());
@@ -95,33 +77,20 @@ fn every_file_in_jobs_dir_is_built_in_and_identical() {
 
 #[test]
 fn shipped_jobs_say_what_the_issue_asks() {
-    let parse = |name: &str| {
-        JobFile::parse(jobs::builtin(name).unwrap(), name, false)
-            .unwrap()
-            .jobs
-    };
+    let parse = |name: &str| JobFile::parse(jobs::builtin(name).unwrap(), name, false).unwrap().jobs;
     let quick = parse("quick");
     assert_eq!(quick.len(), 2);
     for (job, bs) in quick.iter().zip([4096, 1 << 20]) {
         assert_eq!(job.rw, ReadWrite::Write);
         assert_eq!(job.bs.write, BlockSize::Fixed(bs));
         assert_eq!(job.aops.writeback, Some(Writeback::Off));
-        assert!(
-            job.aops.cache.unwrap() >= job.io_size(),
-            "quick must stay in the cache"
-        );
+        assert!(job.aops.cache.unwrap() >= job.io_size(), "quick must stay in the cache");
         assert!(!job.control.direct);
     }
-    assert!(
-        quick.iter().map(Job::io_size).sum::<u64>() <= 512 << 20,
-        "quick must stay small"
-    );
+    assert!(quick.iter().map(Job::io_size).sum::<u64>() <= 512 << 20, "quick must stay small");
 
     let matrix = parse("ext4-iomap-matrix");
-    let mut cases: Vec<(u64, u64, bool)> = matrix
-        .iter()
-        .map(|j| (j.bs.write.max(), j.fsync, j.overwrite))
-        .collect();
+    let mut cases: Vec<(u64, u64, bool)> = matrix.iter().map(|j| (j.bs.write.max(), j.fsync, j.overwrite)).collect();
     cases.sort();
     let mut want = Vec::new();
     for bs in [4096, 65536, 1 << 20] {
@@ -138,26 +107,10 @@ fn shipped_jobs_say_what_the_issue_asks() {
         assert!(job.control.stonewall);
     }
     let append = parse("append-fsync");
-    assert!(
-        append
-            .iter()
-            .all(|j| j.fsync == 1 && j.rw == ReadWrite::Write)
-    );
-    assert!(
-        parse("randrw")
-            .iter()
-            .all(|j| j.rw == ReadWrite::RandRw && j.rwmixread == 70)
-    );
-    assert!(
-        parse("randwrite")
-            .iter()
-            .all(|j| j.rw == ReadWrite::RandWrite)
-    );
-    assert!(
-        parse("seqwrite")
-            .iter()
-            .all(|j| j.rw == ReadWrite::Write && j.end_fsync)
-    );
+    assert!(append.iter().all(|j| j.fsync == 1 && j.rw == ReadWrite::Write));
+    assert!(parse("randrw").iter().all(|j| j.rw == ReadWrite::RandRw && j.rwmixread == 70));
+    assert!(parse("randwrite").iter().all(|j| j.rw == ReadWrite::RandWrite));
+    assert!(parse("seqwrite").iter().all(|j| j.rw == ReadWrite::Write && j.end_fsync));
 }
 
 #[test]
@@ -165,8 +118,7 @@ fn canonical_form_reads_back_to_the_same_job() {
     for (name, text) in jobs::BUILTIN {
         for job in JobFile::parse(text, name, false).unwrap().jobs {
             let canonical = job.to_fio();
-            let again = JobFile::parse(&canonical, "canonical", false)
-                .unwrap_or_else(|e| panic!("{e}\n{canonical}"));
+            let again = JobFile::parse(&canonical, "canonical", false).unwrap_or_else(|e| panic!("{e}\n{canonical}"));
             assert_eq!(again.jobs.len(), 1);
             assert_eq!(again.jobs[0].to_fio(), canonical);
             let ops: Vec<Op> = job.threads()[0].ops.clone().take(1000).collect();
@@ -182,15 +134,9 @@ fn canonical_form_reads_back_to_the_same_job() {
 fn malformed_files_fail_with_their_exact_error_line() {
     let dir = crate_dir().join("tests/malformed");
     let mut checked = 0;
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     paths.sort();
-    for path in paths
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "fio"))
-    {
+    for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "fio")) {
         let name = path.file_name().unwrap().to_str().unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         let expected = std::fs::read_to_string(path.with_extension("err")).unwrap();
@@ -262,19 +208,14 @@ filename=one:two
 fallocate=keep
 ";
     let file = JobFile::parse(text, "g.fio", false).unwrap();
-    let [a, b] = &file.jobs[..] else {
-        panic!("two jobs")
-    };
+    let [a, b] = &file.jobs[..] else { panic!("two jobs") };
     assert_eq!(a.size, Some(8 << 20));
     assert_eq!(a.rwmixread, 70);
     assert_eq!(a.bs.read, BlockSize::Fixed(4096));
     assert!(matches!(&a.bs.write, BlockSize::Split(v) if v.len() == 2));
     assert_eq!(a.blockalign.write, Some(8192));
     assert_eq!(a.control.runtime, Some(std::time::Duration::from_secs(120)));
-    assert_eq!(
-        a.control.ramp_time,
-        Some(std::time::Duration::from_millis(500))
-    );
+    assert_eq!(a.control.ramp_time, Some(std::time::Duration::from_millis(500)));
     assert_eq!(a.control.thinktime, std::time::Duration::from_micros(250));
     assert_eq!(a.control.rate_iops.read, Some(100));
     assert_eq!(a.control.rate_iops.write, Some(200));
@@ -294,11 +235,7 @@ fallocate=keep
     // size is per thread, divided among the files (rounded down to blockalign).
     assert_eq!(plans[0].files[0].size, (8 << 20) / 3 / 8192 * 8192);
 
-    assert_eq!(
-        b.size,
-        Some(4 << 20),
-        "the second [global] applies to later jobs"
-    );
+    assert_eq!(b.size, Some(4 << 20), "the second [global] applies to later jobs");
     assert!(!b.control.direct);
     let plan = &b.threads()[0];
     let names: Vec<&str> = plan.files.iter().map(|f| f.name.as_str()).collect();
@@ -307,50 +244,19 @@ fallocate=keep
     assert_eq!(
         plan.layout,
         [
-            Op::Fallocate {
-                file: 0,
-                mode: workloads::FallocMode::KeepSize,
-                offset: 0,
-                len: 2 << 20
-            },
-            Op::Fallocate {
-                file: 1,
-                mode: workloads::FallocMode::KeepSize,
-                offset: 0,
-                len: 2 << 20
-            },
+            Op::Fallocate { file: 0, mode: workloads::FallocMode::KeepSize, offset: 0, len: 2 << 20 },
+            Op::Fallocate { file: 1, mode: workloads::FallocMode::KeepSize, offset: 0, len: 2 << 20 },
         ]
     );
 }
 
 #[test]
 fn command_line_options_act_as_fio_does() {
-    let file = JobFile::from_args(
-        &[
-            "--size=1m",
-            "--name=a",
-            "--rw=randread",
-            "--name=b",
-            "--bs=64k",
-        ],
-        false,
-    )
-    .unwrap();
+    let file = JobFile::from_args(&["--size=1m", "--name=a", "--rw=randread", "--name=b", "--bs=64k"], false).unwrap();
     assert_eq!(file.jobs.len(), 2);
-    assert_eq!(
-        (file.jobs[0].name.as_str(), file.jobs[0].rw),
-        ("a", ReadWrite::RandRead)
-    );
-    assert_eq!(
-        file.jobs[1].size,
-        Some(1 << 20),
-        "options before --name are global"
-    );
-    assert_eq!(
-        file.jobs[1].rw,
-        ReadWrite::Read,
-        "job options do not leak into the next job"
-    );
+    assert_eq!((file.jobs[0].name.as_str(), file.jobs[0].rw), ("a", ReadWrite::RandRead));
+    assert_eq!(file.jobs[1].size, Some(1 << 20), "options before --name are global");
+    assert_eq!(file.jobs[1].rw, ReadWrite::Read, "job options do not leak into the next job");
     assert_eq!(file.jobs[1].index, 1);
 
     // Command-line defaults first, then a job file whose own options win.
@@ -386,9 +292,7 @@ fn readme_jobs(path: &Path) -> Vec<String> {
     let mut current: Option<String> = None;
     for line in text.lines() {
         match (&mut current, line.trim_start()) {
-            (None, l) if l.starts_with("```ini") || l.starts_with("```fio") => {
-                current = Some(String::new())
-            }
+            (None, l) if l.starts_with("```ini") || l.starts_with("```fio") => current = Some(String::new()),
             (Some(_), l) if l.starts_with("```") => blocks.extend(current.take()),
             (Some(block), _) => {
                 block.push_str(line);
@@ -403,10 +307,7 @@ fn readme_jobs(path: &Path) -> Vec<String> {
 #[test]
 fn every_job_the_readmes_show_parses() {
     let mut count = 0;
-    for readme in [
-        crate_dir().join("README.md"),
-        crate_dir().join("../README.md"),
-    ] {
+    for readme in [crate_dir().join("README.md"), crate_dir().join("../README.md")] {
         for (i, block) in readme_jobs(&readme).iter().enumerate() {
             let name = format!("{} block {}", readme.display(), i + 1);
             let file = JobFile::parse(block, &name, false).unwrap_or_else(|e| panic!("{e}"));

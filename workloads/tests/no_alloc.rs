@@ -51,11 +51,6 @@ fn streams_allocate_nothing_per_op() {
         assert!(n > 10_000, "{text}");
         assert_eq!(allocs, 0, "{text}: {allocs} allocations over {n} ops");
     }
-    let fsx = FsxConfig {
-        ops: Some(100_000),
-        ..FsxConfig::default()
-    }
-    .stream()
-    .unwrap();
+    let fsx = FsxConfig { ops: Some(100_000), ..FsxConfig::default() }.stream().unwrap();
     assert_eq!(allocations_while(fsx), (0, 100_000));
 }

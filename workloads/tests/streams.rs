@@ -6,10 +6,7 @@ use workloads::{FallocMode, JobFile, Op, ThreadPlan};
 
 fn job(text: &str) -> workloads::Job {
     let full = format!("[job]\n{text}");
-    JobFile::parse(&full, "t.fio", false)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .jobs
-        .remove(0)
+    JobFile::parse(&full, "t.fio", false).unwrap_or_else(|e| panic!("{e}")).jobs.remove(0)
 }
 
 fn plan(text: &str) -> ThreadPlan {
@@ -24,10 +21,7 @@ fn ops(text: &str) -> Vec<Op> {
 fn ios(ops: &[Op]) -> Vec<(u32, u64, u64)> {
     ops.iter()
         .filter_map(|op| match *op {
-            Op::Read { file, offset, len }
-            | Op::Write {
-                file, offset, len, ..
-            } => Some((file, offset, len)),
+            Op::Read { file, offset, len } | Op::Write { file, offset, len, .. } => Some((file, offset, len)),
             _ => None,
         })
         .collect()
@@ -58,14 +52,9 @@ fn same_seed_same_stream_other_seed_other_stream() {
 
 #[test]
 fn sequential_offsets_wrap_at_the_region_end() {
-    let got = ios(&ops(
-        "rw=write\nbs=16k\nfilesize=64k\nsize=160k\noffset=4k\n",
-    ));
+    let got = ios(&ops("rw=write\nbs=16k\nfilesize=64k\nsize=160k\noffset=4k\n"));
     let offsets: Vec<u64> = got.iter().map(|&(_, o, _)| o - 4096).collect();
-    assert_eq!(
-        offsets,
-        [0, 16384, 32768, 49152, 0, 16384, 32768, 49152, 0, 16384]
-    );
+    assert_eq!(offsets, [0, 16384, 32768, 49152, 0, 16384, 32768, 49152, 0, 16384]);
     assert!(got.iter().all(|&(f, _, len)| f == 0 && len == 16384));
     // Reads and writes keep their own positions in a mixed sequential job.
     let got = ops("rw=rw\nbs=4k\nsize=1m\n");
@@ -104,22 +93,10 @@ fn random_maps_cover_every_block_exactly_once() {
         ("rw=randwrite\nbs=4k\nsize=4m\n", 1, 4096),
         ("rw=randread\nbs=4k\nsize=3m\nnrfiles=3\n", 1, 4096),
         ("rw=randwrite\nbsrange=4k-32k\nsize=2m\n", 1, 4096),
-        (
-            "rw=randrw\nbssplit=4k/60:64k/40\nsize=4m\nnrfiles=2\n",
-            1,
-            4096,
-        ),
+        ("rw=randrw\nbssplit=4k/60:64k/40\nsize=4m\nnrfiles=2\n", 1, 4096),
         ("rw=randwrite\nbs=8k\nblockalign=4k\nsize=1m\n", 1, 4096),
-        (
-            "rw=randread\nbs=4k\nsize=1m\nrandom_distribution=zipf:1.2\n",
-            1,
-            4096,
-        ),
-        (
-            "rw=randread\nbs=4k\nsize=1m\nrandom_distribution=normal:5\nloops=3\n",
-            3,
-            4096,
-        ),
+        ("rw=randread\nbs=4k\nsize=1m\nrandom_distribution=zipf:1.2\n", 1, 4096),
+        ("rw=randread\nbs=4k\nsize=1m\nrandom_distribution=normal:5\nloops=3\n", 3, 4096),
         ("rw=randwrite\nbs=4k\nsize=1m\nloops=2\n", 2, 4096),
     ];
     for (text, times, unit) in cases {
@@ -128,10 +105,7 @@ fn random_maps_cover_every_block_exactly_once() {
         let seen = coverage(&stream, unit);
         let blocks = j.region_len() / unit * u64::from(j.files_per_thread());
         assert_eq!(seen.len() as u64, blocks, "{text}: every block");
-        assert!(
-            seen.values().all(|&n| n == times),
-            "{text}: each {times} time(s)"
-        );
+        assert!(seen.values().all(|&n| n == times), "{text}: each {times} time(s)");
         let bytes: u64 = ios(&stream).iter().map(|&(_, _, len)| len).sum();
         assert_eq!(Some(bytes), j.threads()[0].ops.planned_bytes(), "{text}");
         // Each pass covers the region before the next begins.
@@ -142,11 +116,7 @@ fn random_maps_cover_every_block_exactly_once() {
             for b in offset / unit..(offset + len) / unit {
                 let n = pass_seen.entry((file, b)).or_insert(0u32);
                 *n += 1;
-                assert_eq!(
-                    u64::from(*n),
-                    done / per_pass + 1,
-                    "{text}: block {b} again within a pass"
-                );
+                assert_eq!(u64::from(*n), done / per_pass + 1, "{text}: block {b} again within a pass");
             }
             done += len;
         }
@@ -192,75 +162,27 @@ fn fsync_and_fdatasync_every_n_writes() {
 fn end_fsync_and_fsync_on_close_close_the_stream() {
     let got = ops("rw=write\nbs=4k\nsize=16k\nnrfiles=2\nend_fsync=1\nfsync_on_close=1\n");
     let tail: Vec<&Op> = got.iter().skip(4).collect();
-    assert_eq!(
-        tail,
-        [
-            &Op::Fsync { file: 0 },
-            &Op::Fsync { file: 1 },
-            &Op::Fsync { file: 0 },
-            &Op::Fsync { file: 1 }
-        ]
-    );
+    assert_eq!(tail, [&Op::Fsync { file: 0 }, &Op::Fsync { file: 1 }, &Op::Fsync { file: 0 }, &Op::Fsync { file: 1 }]);
     // A read-only job has nothing to sync.
-    assert!(
-        ops("rw=read\nsize=16k\nend_fsync=1\n")
-            .iter()
-            .all(|op| matches!(op, Op::Read { .. }))
-    );
+    assert!(ops("rw=read\nsize=16k\nend_fsync=1\n").iter().all(|op| matches!(op, Op::Read { .. })));
 }
 
 #[test]
 fn layout_follows_fio() {
     // Writes into a new file: only the preallocation (fio's default fallocate=native).
     let p = plan("rw=write\nsize=3m\n");
-    assert_eq!(
-        p.layout,
-        [Op::Fallocate {
-            file: 0,
-            mode: FallocMode::Allocate,
-            offset: 0,
-            len: 3 << 20
-        }]
-    );
-    assert!(
-        plan("rw=write\nsize=3m\nfallocate=none\n")
-            .layout
-            .is_empty()
-    );
-    assert_eq!(
-        plan("rw=write\nsize=3m\nfallocate=truncate\n").layout,
-        [Op::Truncate {
-            file: 0,
-            size: 3 << 20
-        }]
-    );
+    assert_eq!(p.layout, [Op::Fallocate { file: 0, mode: FallocMode::Allocate, offset: 0, len: 3 << 20 }]);
+    assert!(plan("rw=write\nsize=3m\nfallocate=none\n").layout.is_empty());
+    assert_eq!(plan("rw=write\nsize=3m\nfallocate=truncate\n").layout, [Op::Truncate { file: 0, size: 3 << 20 }]);
     // overwrite=1 and reads: the file written out first, then synced; stream tags follow.
-    for text in [
-        "rw=write\nsize=3m\noverwrite=1\nfallocate=none\n",
-        "rw=randread\nsize=3m\nfallocate=none\n",
-    ] {
+    for text in ["rw=write\nsize=3m\noverwrite=1\nfallocate=none\n", "rw=randread\nsize=3m\nfallocate=none\n"] {
         let p = plan(text);
         assert_eq!(
             p.layout,
             [
-                Op::Write {
-                    file: 0,
-                    offset: 0,
-                    len: 1 << 20,
-                    tag: 1
-                },
-                Op::Write {
-                    file: 0,
-                    offset: 1 << 20,
-                    len: 1 << 20,
-                    tag: 2
-                },
-                Op::Write {
-                    file: 0,
-                    offset: 2 << 20,
-                    len: 1 << 20,
-                    tag: 3
-                },
+                Op::Write { file: 0, offset: 0, len: 1 << 20, tag: 1 },
+                Op::Write { file: 0, offset: 1 << 20, len: 1 << 20, tag: 2 },
+                Op::Write { file: 0, offset: 2 << 20, len: 1 << 20, tag: 3 },
                 Op::Fsync { file: 0 },
             ],
             "{text}"
@@ -269,11 +191,7 @@ fn layout_follows_fio() {
     let first = plan("rw=write\nsize=3m\noverwrite=1\n").ops.next();
     assert!(matches!(first, Some(Op::Write { tag: 4, .. })), "{first:?}");
     // create_on_open: nothing before measurement for a write-only job.
-    assert!(
-        plan("rw=write\nsize=3m\ncreate_on_open=1\n")
-            .layout
-            .is_empty()
-    );
+    assert!(plan("rw=write\nsize=3m\ncreate_on_open=1\n").layout.is_empty());
     // Shared files are laid out once.
     let plans = job("rw=read\nsize=1m\nfilename=shared\nnumjobs=3\nfallocate=none\n").threads();
     assert_eq!(plans[0].layout.len(), 2);
@@ -303,16 +221,8 @@ fn loops_repeat_and_time_based_never_ends() {
 #[test]
 fn write_tags_number_the_writes() {
     let got = ops("rw=randrw\nsize=1m\nfallocate=none\n");
-    let tags: Vec<u64> = got
-        .iter()
-        .filter_map(|op| {
-            if let Op::Write { tag, .. } = op {
-                Some(*tag)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let tags: Vec<u64> =
+        got.iter().filter_map(|op| if let Op::Write { tag, .. } = op { Some(*tag) } else { None }).collect();
     // The layout wrote the 1 MiB file as tag 1; the stream goes on from 2.
     assert_eq!(tags, (2..=tags.len() as u64 + 1).collect::<Vec<_>>());
 }
@@ -326,15 +236,9 @@ fn rwmix_ratio_within_one_point() {
     let got = ops("rw=randrw\nrwmixread=70\nbs=4k\nsize=400m\n");
     let n = got.len() as f64;
     assert!(n >= 100_000.0);
-    let reads = got
-        .iter()
-        .filter(|op| matches!(op, Op::Read { .. }))
-        .count() as f64;
+    let reads = got.iter().filter(|op| matches!(op, Op::Read { .. })).count() as f64;
     let share = 100.0 * reads / n;
-    assert!(
-        (share - 70.0).abs() < 1.0,
-        "read share {share:.2}% (want 70 ± 1)"
-    );
+    assert!((share - 70.0).abs() < 1.0, "read share {share:.2}% (want 70 ± 1)");
 }
 
 #[test]
@@ -347,10 +251,7 @@ fn bssplit_shares_within_one_point() {
     }
     for (size, want) in [(4096, 50.0), (16384, 30.0), (65536, 20.0)] {
         let share = 100.0 * counts[&size] as f64 / 100_000.0;
-        assert!(
-            (share - want).abs() < 1.0,
-            "{size}: {share:.2}% (want {want} ± 1)"
-        );
+        assert!((share - want).abs() < 1.0, "{size}: {share:.2}% (want {want} ± 1)");
     }
     // bsrange sizes are multiples of the minimum, spread evenly.
     let got = ios(&ops("rw=write\nbsrange=4k-16k\nsize=2g\n"));
@@ -369,9 +270,7 @@ fn bssplit_shares_within_one_point() {
 fn zipf_skew_matches_theory() {
     // 1 GiB of 4k blocks, zipf:1.2 without the random map (as fio's zipf example).
     let n_blocks: u64 = 262_144;
-    let got = ios(&ops(
-        "rw=randread\nbs=4k\nsize=1g\nrandom_distribution=zipf:1.2\nnorandommap\nloops=1\n",
-    ));
+    let got = ios(&ops("rw=randread\nbs=4k\nsize=1g\nrandom_distribution=zipf:1.2\nnorandommap\nloops=1\n"));
     let mut counts: HashMap<u64, u32> = HashMap::new();
     for &(_, offset, _) in &got[..100_000] {
         *counts.entry(offset / 4096).or_default() += 1;
@@ -382,22 +281,12 @@ fn zipf_skew_matches_theory() {
     for top in [1usize, 10, 262] {
         let want: f64 = (1..=top as u64).map(|k| (k as f64).powf(-1.2)).sum::<f64>() / norm;
         let got_share = f64::from(sorted.iter().take(top).sum::<u32>()) / 100_000.0;
-        assert!(
-            (got_share - want).abs() < 0.01,
-            "top {top} blocks: {got_share:.4} (want {want:.4} ± 0.01)"
-        );
+        assert!((got_share - want).abs() < 0.01, "top {top} blocks: {got_share:.4} (want {want:.4} ± 0.01)");
     }
     // Hot blocks are scattered over the file, not packed at its start.
-    let mut hot: Vec<u64> = counts
-        .iter()
-        .filter(|(_, c)| **c >= 100)
-        .map(|(b, _)| *b)
-        .collect();
+    let mut hot: Vec<u64> = counts.iter().filter(|(_, c)| **c >= 100).map(|(b, _)| *b).collect();
     hot.sort_unstable();
-    assert!(
-        hot.len() >= 10 && hot.last().unwrap() - hot[0] > n_blocks / 4,
-        "{hot:?}"
-    );
+    assert!(hot.len() >= 10 && hot.last().unwrap() - hot[0] > n_blocks / 4, "{hot:?}");
 }
 
 #[test]
@@ -414,12 +303,8 @@ fn pareto_and_normal_are_skewed() {
         f64::from(sorted.iter().take(2560).sum::<u32>()) / got.len() as f64
     };
     let uniform = top_share("rw=randread\nbs=4k\nsize=100m\nnorandommap\nloops=4\n");
-    let pareto = top_share(
-        "rw=randread\nbs=4k\nsize=100m\nnorandommap\nloops=4\nrandom_distribution=pareto:0.2\n",
-    );
-    let normal = top_share(
-        "rw=randread\nbs=4k\nsize=100m\nnorandommap\nloops=4\nrandom_distribution=normal:2\n",
-    );
+    let pareto = top_share("rw=randread\nbs=4k\nsize=100m\nnorandommap\nloops=4\nrandom_distribution=pareto:0.2\n");
+    let normal = top_share("rw=randread\nbs=4k\nsize=100m\nnorandommap\nloops=4\nrandom_distribution=normal:2\n");
     // Uniform draws (4 per block on average) put about 20% on the luckiest 10% of blocks.
     assert!(uniform < 0.25, "{uniform}");
     assert!(pareto > 0.5, "{pareto}");

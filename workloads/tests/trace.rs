@@ -17,28 +17,20 @@ fn any_mode() -> impl Strategy<Value = FallocMode> {
 
 fn any_op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(file, offset, len)| Op::Read {
+        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(file, offset, len)| Op::Read { file, offset, len }),
+        (any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(file, offset, len, tag)| Op::Write {
             file,
+            offset,
+            len,
+            tag
+        }),
+        (any::<u32>(), any::<u64>()).prop_map(|(file, size)| Op::Truncate { file, size }),
+        (any::<u32>(), any_mode(), any::<u64>(), any::<u64>()).prop_map(|(file, mode, offset, len)| Op::Fallocate {
+            file,
+            mode,
             offset,
             len
         }),
-        (any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-            |(file, offset, len, tag)| Op::Write {
-                file,
-                offset,
-                len,
-                tag
-            }
-        ),
-        (any::<u32>(), any::<u64>()).prop_map(|(file, size)| Op::Truncate { file, size }),
-        (any::<u32>(), any_mode(), any::<u64>(), any::<u64>()).prop_map(
-            |(file, mode, offset, len)| Op::Fallocate {
-                file,
-                mode,
-                offset,
-                len
-            }
-        ),
         any::<u32>().prop_map(|file| Op::Fsync { file }),
         any::<u32>().prop_map(|file| Op::Fdatasync { file }),
         Just(Op::Remount),

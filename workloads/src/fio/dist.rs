@@ -27,10 +27,7 @@ impl Sampler {
         match dist {
             RandomDistribution::Uniform => None,
             RandomDistribution::Zipf(theta) => Some(Sampler::Zipf(Zipf::new(n, theta))),
-            RandomDistribution::Pareto(h) => Some(Sampler::Pareto {
-                n,
-                power: h.ln() / (1.0 - h).ln(),
-            }),
+            RandomDistribution::Pareto(h) => Some(Sampler::Pareto { n, power: h.ln() / (1.0 - h).ln() }),
             RandomDistribution::Normal(dev) => {
                 let sigma = ((n as f64 * dev) / 100.0).ceil().min((n / 2).max(1) as f64);
                 Some(Sampler::Normal { n, sigma })
@@ -72,13 +69,7 @@ pub(crate) struct Zipf {
 
 impl Zipf {
     pub(crate) fn new(n: u64, theta: f64) -> Zipf {
-        let mut z = Zipf {
-            n,
-            theta,
-            h_x1: 0.0,
-            h_n: 0.0,
-            s: 0.0,
-        };
+        let mut z = Zipf { n, theta, h_x1: 0.0, h_n: 0.0, s: 0.0 };
         z.h_x1 = z.h_integral(1.5) - 1.0;
         z.h_n = z.h_integral(n as f64 + 0.5);
         z.s = 2.0 - z.h_integral_inverse(z.h_integral(2.5) - z.h(2.0));
@@ -114,20 +105,12 @@ impl Zipf {
 
 /// ln(1 + x) / x, accurate near 0.
 fn helper1(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.ln_1p() / x
-    } else {
-        1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
-    }
+    if x.abs() > 1e-8 { x.ln_1p() / x } else { 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x)) }
 }
 
 /// (e^x - 1) / x, accurate near 0.
 fn helper2(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.exp_m1() / x
-    } else {
-        1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x))
-    }
+    if x.abs() > 1e-8 { x.exp_m1() / x } else { 1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x)) }
 }
 
 #[cfg(test)]
@@ -158,10 +141,7 @@ mod tests {
             for k in 1..=3u64 {
                 let got = f64::from(counts[k as usize]) / draws as f64;
                 let want = zipf_p(1000, theta, k);
-                assert!(
-                    (got - want).abs() < 0.01 + want * 0.05,
-                    "θ={theta} k={k}: {got} vs {want}"
-                );
+                assert!((got - want).abs() < 0.01 + want * 0.05, "θ={theta} k={k}: {got} vs {want}");
             }
         }
     }
@@ -170,9 +150,7 @@ mod tests {
     fn normal_centres_on_the_middle() {
         let mut rng = seeded(b"testnorm", 0, 0, 0);
         let s = Sampler::new(RandomDistribution::Normal(10.0), 1000).unwrap();
-        let within: usize = (0..10_000)
-            .filter(|_| s.sample(&mut rng).abs_diff(500) <= 100)
-            .count();
+        let within: usize = (0..10_000).filter(|_| s.sample(&mut rng).abs_diff(500) <= 100).count();
         // ±1σ holds 68.3% of a Gaussian.
         assert!((6600..7060).contains(&within), "{within}");
     }

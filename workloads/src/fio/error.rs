@@ -92,10 +92,6 @@ pub struct JobWarning {
 
 impl fmt::Display for JobWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: ignoring unsupported option '{}' (--lenient)",
-            self.at, self.option
-        )
+        write!(f, "{}: ignoring unsupported option '{}' (--lenient)", self.at, self.option)
     }
 }

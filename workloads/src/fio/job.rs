@@ -55,10 +55,7 @@ impl ReadWrite {
     }
     /// Random offsets rather than sequential ones.
     pub fn is_random(self) -> bool {
-        matches!(
-            self,
-            ReadWrite::RandRead | ReadWrite::RandWrite | ReadWrite::RandRw
-        )
+        matches!(self, ReadWrite::RandRead | ReadWrite::RandWrite | ReadWrite::RandRw)
     }
     /// The job reads.
     pub fn reads(self) -> bool {
@@ -240,10 +237,8 @@ pub struct AopsOptions {
 }
 
 /// fio's default `percentile_list`.
-pub const DEFAULT_PERCENTILES: [f64; 17] = [
-    1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95,
-    99.99,
-];
+pub const DEFAULT_PERCENTILES: [f64; 17] =
+    [1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
 
 /// How a job runs, rather than which ops it issues: what the harness honours.
 #[derive(Clone, Debug, PartialEq)]
@@ -359,10 +354,7 @@ impl Job {
             directory: None,
             rw: ReadWrite::Read,
             rwmixread: 50,
-            bs: PerDir {
-                read: BlockSize::Fixed(4096),
-                write: BlockSize::Fixed(4096),
-            },
+            bs: PerDir { read: BlockSize::Fixed(4096), write: BlockSize::Fixed(4096) },
             blockalign: PerDir::default(),
             size: None,
             filesize: None,
@@ -432,10 +424,7 @@ impl Job {
     pub fn block_align(&self) -> u64 {
         let r = self.rw.reads().then_some(self.blockalign.read).flatten();
         let w = self.rw.writes().then_some(self.blockalign.write).flatten();
-        r.into_iter()
-            .chain(w)
-            .min()
-            .unwrap_or_else(|| self.min_bs())
+        r.into_iter().chain(w).min().unwrap_or_else(|| self.min_bs())
     }
 
     /// Files per thread.
@@ -527,9 +516,7 @@ impl Job {
         if let (Some(bg), Some(hard)) = ratios
             && bg > hard
         {
-            return Err(format!(
-                "aops_dirty_background_ratio ({bg}) is above aops_dirty_ratio ({hard})"
-            ));
+            return Err(format!("aops_dirty_background_ratio ({bg}) is above aops_dirty_ratio ({hard})"));
         }
         Ok(())
     }
@@ -556,14 +543,7 @@ impl Job {
         write_block_sizes(&self.bs, &mut opt);
         let align = |a: Option<u64>| a.map(format_size).unwrap_or_default();
         if self.blockalign.read.is_some() || self.blockalign.write.is_some() {
-            opt(
-                "blockalign",
-                format!(
-                    "{},{}",
-                    align(self.blockalign.read),
-                    align(self.blockalign.write)
-                ),
-            );
+            opt("blockalign", format!("{},{}", align(self.blockalign.read), align(self.blockalign.write)));
         }
         if let Some(n) = self.size {
             opt("size", format_size(n));
@@ -611,10 +591,7 @@ impl Job {
         opt("norandommap", yes(self.norandommap));
         let rate = |r: Option<u64>| r.map(|n| n.to_string()).unwrap_or_default();
         if c.rate_iops.read.is_some() || c.rate_iops.write.is_some() {
-            opt(
-                "rate_iops",
-                format!("{},{}", rate(c.rate_iops.read), rate(c.rate_iops.write)),
-            );
+            opt("rate_iops", format!("{},{}", rate(c.rate_iops.read), rate(c.rate_iops.write)));
         }
         opt("thinktime", format_time(c.thinktime));
         opt("stonewall", yes(c.stonewall));
@@ -653,20 +630,11 @@ fn write_block_sizes(bs: &PerDir<BlockSize>, opt: &mut impl FnMut(&str, String))
     fn text(b: &BlockSize) -> (&'static str, String) {
         match b {
             BlockSize::Fixed(n) => ("bs", format_size(*n)),
-            BlockSize::Range { min, max } => (
-                "bsrange",
-                format!("{}-{}", format_size(*min), format_size(*max)),
-            ),
+            BlockSize::Range { min, max } => ("bsrange", format!("{}-{}", format_size(*min), format_size(*max))),
             BlockSize::Split(v) => {
                 let parts: Vec<String> = v
                     .iter()
-                    .map(|s| {
-                        format!(
-                            "{}/{}",
-                            format_size(s.size),
-                            s.ppm as f64 / (PPM as f64 / 100.0)
-                        )
-                    })
+                    .map(|s| format!("{}/{}", format_size(s.size), s.ppm as f64 / (PPM as f64 / 100.0)))
                     .collect();
                 ("bssplit", parts.join(":"))
             }
@@ -695,9 +663,7 @@ impl JobFile {
     /// Read a job file. `source_name` names it in errors (usually its path); `lenient` turns
     /// unsupported options into [`JobFile::warnings`].
     pub fn parse(text: &str, source_name: &str, lenient: bool) -> Result<JobFile, JobError> {
-        JobFileBuilder::new(lenient)
-            .text(text, source_name)?
-            .build()
+        JobFileBuilder::new(lenient).text(text, source_name)?.build()
     }
 
     /// Jobs from fio-style command-line options alone (`--name=x --rw=write --bs=4k ...`).
@@ -720,11 +686,7 @@ pub struct JobFileBuilder {
 impl JobFileBuilder {
     /// An empty builder; `lenient` as in [`JobFile::parse`].
     pub fn new(lenient: bool) -> Self {
-        JobFileBuilder {
-            lenient,
-            entries: Vec::new(),
-            last_source: "command line".to_string(),
-        }
+        JobFileBuilder { lenient, entries: Vec::new(), last_source: "command line".to_string() }
     }
 
     /// Add fio-style command-line options.
@@ -770,11 +732,7 @@ impl JobFileBuilder {
                             if self.lenient {
                                 warnings.push(JobWarning { at, option: key });
                             } else {
-                                return Err(JobError::UnsupportedOption {
-                                    at,
-                                    option: key,
-                                    hint,
-                                });
+                                return Err(JobError::UnsupportedOption { at, option: key, hint });
                             }
                         }
                         Err(options::OptionError::BadValue { expected }) => {
@@ -812,9 +770,7 @@ fn finish(job: Option<Job>, jobs: &mut Vec<Job>) -> Result<(), JobError> {
 
 /// A per-run value for `randrepeat=0` jobs: the clock, mixed.
 fn run_nonce() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     crate::rng::splitmix64(now ^ u64::from(std::process::id()))
 }

@@ -28,8 +28,8 @@ mod value;
 
 pub use error::{JobError, JobWarning, Location};
 pub use job::{
-    AopsOptions, BlockSize, BsShare, DEFAULT_PERCENTILES, DEFAULT_RANDSEED, IoEngine, Job, JobFile,
-    JobFileBuilder, PerDir, Prealloc, RandomDistribution, ReadWrite, RunControl, Writeback,
+    AopsOptions, BlockSize, BsShare, DEFAULT_PERCENTILES, DEFAULT_RANDSEED, IoEngine, Job, JobFile, JobFileBuilder,
+    PerDir, Prealloc, RandomDistribution, ReadWrite, RunControl, Writeback,
 };
 pub use options::SUPPORTED as SUPPORTED_OPTIONS;
 pub use plan::{FileSpec, ThreadPlan};

@@ -79,11 +79,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
     // Options that take no value.
     let flag = || value::boolean(value).map_err(bad);
     // Options that need one.
-    let text = || {
-        value
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| bad("this option needs a value (key=value)".into()))
-    };
+    let text = || value.filter(|v| !v.is_empty()).ok_or_else(|| bad("this option needs a value (key=value)".into()));
     match key_lc.as_str() {
         "name" => job.name = text()?.to_string(),
         "description" => job.description = Some(text()?.to_string()),
@@ -109,51 +105,44 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 "rw" | "readwrite" => ReadWrite::ReadWrite,
                 "randrw" => ReadWrite::RandRw,
                 other if other.contains(':') => {
-                    return Err(bad("rw modifiers (':N') are not supported; use read, write, randread, randwrite, rw or randrw".into()));
-                }
-                "trim" | "randtrim" | "trimwrite" | "randtrimwrite" => {
-                    return Err(bad("trim workloads are not supported; use read, write, randread, randwrite, rw or randrw".into()));
-                }
-                _ => {
                     return Err(bad(
-                        "expected read, write, randread, randwrite, rw (readwrite) or randrw"
+                        "rw modifiers (':N') are not supported; use read, write, randread, randwrite, rw or randrw"
                             .into(),
                     ));
+                }
+                "trim" | "randtrim" | "trimwrite" | "randtrimwrite" => {
+                    return Err(bad(
+                        "trim workloads are not supported; use read, write, randread, randwrite, rw or randrw".into(),
+                    ));
+                }
+                _ => {
+                    return Err(bad("expected read, write, randread, randwrite, rw (readwrite) or randrw".into()));
                 }
             };
         }
         "rwmixread" => job.rwmixread = value::percent(text()?).map_err(bad)?,
         "rwmixwrite" => job.rwmixread = 100 - value::percent(text()?).map_err(bad)?,
         "bs" | "blocksize" => {
-            job.bs = value::per_dir(text()?, &job.bs, |s| {
-                value::nonzero_size(s).map(BlockSize::Fixed)
-            })
-            .map_err(bad)?;
+            job.bs = value::per_dir(text()?, &job.bs, |s| value::nonzero_size(s).map(BlockSize::Fixed)).map_err(bad)?;
         }
         "bsrange" | "blocksize_range" => {
             job.bs = value::per_dir(text()?, &job.bs, value::size_range).map_err(bad)?;
         }
         "bssplit" => job.bs = value::per_dir(text()?, &job.bs, value::bssplit).map_err(bad)?,
         "blockalign" | "ba" => {
-            job.blockalign = value::per_dir(text()?, &job.blockalign, |s| {
-                value::nonzero_size(s).map(Some)
-            })
-            .map_err(bad)?;
+            job.blockalign =
+                value::per_dir(text()?, &job.blockalign, |s| value::nonzero_size(s).map(Some)).map_err(bad)?;
         }
         "size" => job.size = Some(value::nonzero_size(text()?).map_err(bad)?),
         "filesize" => {
             let v = text()?;
             if v.contains(['-', ':']) {
-                return Err(bad(
-                    "file size ranges are not supported; give one size".into()
-                ));
+                return Err(bad("file size ranges are not supported; give one size".into()));
             }
             job.filesize = Some(value::nonzero_size(v).map_err(bad)?);
         }
         "offset" => job.offset = value::size(text()?).map_err(bad)?,
-        "nrfiles" | "nr_files" => {
-            job.nrfiles = value::int_in(text()?, 1, 1 << 20).map_err(bad)? as u32
-        }
+        "nrfiles" | "nr_files" => job.nrfiles = value::int_in(text()?, 1, 1 << 20).map_err(bad)? as u32,
         "numjobs" => job.numjobs = value::int_in(text()?, 1, 4096).map_err(bad)? as u32,
         "iodepth" => job.control.iodepth = value::int_in(text()?, 1, 65536).map_err(bad)? as u32,
         "ioengine" => {
@@ -183,13 +172,9 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             };
         }
         "create_on_open" => job.create_on_open = flag()?,
-        "runtime" | "timeout" => {
-            job.control.runtime = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?)
-        }
+        "runtime" | "timeout" => job.control.runtime = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?),
         "time_based" => job.control.time_based = flag()?,
-        "ramp_time" => {
-            job.control.ramp_time = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?)
-        }
+        "ramp_time" => job.control.ramp_time = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?),
         "loops" => job.loops = value::int_in(text()?, 1, u64::from(u32::MAX)).map_err(bad)? as u32,
         "randrepeat" => job.randrepeat = flag()?,
         "randseed" => job.randseed = Some(value::integer(text()?).map_err(bad)?),
@@ -197,19 +182,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "norandommap" => job.norandommap = flag()?,
         "rate_iops" => {
             job.control.rate_iops = value::per_dir(text()?, &job.control.rate_iops, |s| {
-                value::integer(s).and_then(|n| {
-                    if n == 0 {
-                        Err("expected I/Os per second above zero".into())
-                    } else {
-                        Ok(Some(n))
-                    }
-                })
+                value::integer(s)
+                    .and_then(|n| if n == 0 { Err("expected I/Os per second above zero".into()) } else { Ok(Some(n)) })
             })
             .map_err(bad)?;
         }
-        "thinktime" => {
-            job.control.thinktime = value::time(text()?, TimeUnit::Micros).map_err(bad)?
-        }
+        "thinktime" => job.control.thinktime = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
         "stonewall" | "wait_for_previous" => job.control.stonewall = flag()?,
         "new_group" => job.control.new_group = flag()?,
         "group_reporting" => job.control.group_reporting = flag()?,
@@ -229,21 +207,13 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             }
             job.aops.cache = Some(n);
         }
-        "aops_block_size" => {
-            job.aops.block_size = Some(power_of_two(text()?, 512, 64 << 10).map_err(bad)?)
-        }
-        "aops_max_folio" => {
-            job.aops.max_folio = Some(power_of_two(text()?, 4096, 2 << 20).map_err(bad)?)
-        }
+        "aops_block_size" => job.aops.block_size = Some(power_of_two(text()?, 512, 64 << 10).map_err(bad)?),
+        "aops_max_folio" => job.aops.max_folio = Some(power_of_two(text()?, 4096, 2 << 20).map_err(bad)?),
         "aops_large_folios" => job.aops.large_folios = Some(flag()?),
-        "aops_dirty_background_ratio" => {
-            job.aops.dirty_background_ratio = Some(value::percent(text()?).map_err(bad)?)
-        }
+        "aops_dirty_background_ratio" => job.aops.dirty_background_ratio = Some(value::percent(text()?).map_err(bad)?),
         "aops_dirty_ratio" => job.aops.dirty_ratio = Some(value::percent(text()?).map_err(bad)?),
         _ => {
-            return Err(OptionError::Unsupported {
-                hint: suggestion(&key_lc),
-            });
+            return Err(OptionError::Unsupported { hint: suggestion(&key_lc) });
         }
     }
     Ok(())
@@ -259,10 +229,7 @@ fn distribution(s: &str) -> Result<RandomDistribution, String> {
     let num = |default: f64| -> Result<f64, String> {
         match param {
             None => Ok(default),
-            Some(p) => p
-                .trim()
-                .parse::<f64>()
-                .map_err(|_| format!("'{p}' is not a number")),
+            Some(p) => p.trim().parse::<f64>().map_err(|_| format!("'{p}' is not a number")),
         }
     };
     match kind.trim().to_ascii_lowercase().as_str() {
@@ -278,9 +245,7 @@ fn distribution(s: &str) -> Result<RandomDistribution, String> {
         "normal" | "gauss" => match num(0.0)? {
             0.0 => Ok(RandomDistribution::Uniform),
             d if d > 0.0 && d <= 100.0 => Ok(RandomDistribution::Normal(d)),
-            _ => Err(
-                "normal needs σ in percent of the region, from 0 to 100, such as normal:10".into(),
-            ),
+            _ => Err("normal needs σ in percent of the region, from 0 to 100, such as normal:10".into()),
         },
         _ => Err("expected random, zipf:θ, pareto:h or normal:σ".into()),
     }
@@ -291,9 +256,7 @@ fn percentiles(s: &str) -> Result<Vec<f64>, String> {
     s.split(':')
         .map(|p| match p.trim().parse::<f64>() {
             Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
-            _ => Err(
-                "expected percentiles from 0 to 100 joined by ':', such as 50:99:99.9".to_string(),
-            ),
+            _ => Err("expected percentiles from 0 to 100 joined by ':', such as 50:99:99.9".to_string()),
         })
         .collect()
 }
@@ -302,11 +265,7 @@ fn percentiles(s: &str) -> Result<Vec<f64>, String> {
 fn power_of_two(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
     match value::size(s) {
         Ok(n) if n.is_power_of_two() && (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "expected a power of two from {} to {}",
-            value::format_size(lo),
-            value::format_size(hi)
-        )),
+        _ => Err(format!("expected a power of two from {} to {}", value::format_size(lo), value::format_size(hi))),
     }
 }
 
@@ -353,14 +312,8 @@ mod tests {
     fn distributions() {
         assert_eq!(distribution("zipf:1.2"), Ok(RandomDistribution::Zipf(1.2)));
         assert_eq!(distribution("zipf"), Ok(RandomDistribution::Zipf(1.1)));
-        assert_eq!(
-            distribution("pareto:0.3"),
-            Ok(RandomDistribution::Pareto(0.3))
-        );
-        assert_eq!(
-            distribution("normal:5"),
-            Ok(RandomDistribution::Normal(5.0))
-        );
+        assert_eq!(distribution("pareto:0.3"), Ok(RandomDistribution::Pareto(0.3)));
+        assert_eq!(distribution("normal:5"), Ok(RandomDistribution::Normal(5.0)));
         assert_eq!(distribution("random"), Ok(RandomDistribution::Uniform));
         assert!(distribution("zoned:50/5:50/95").is_err());
         assert!(distribution("pareto:1.5").is_err());

@@ -12,11 +12,7 @@ pub(crate) enum Entry {
     /// `[name]` (or `--name=name`): starts a job, or the global defaults when `name` is "global".
     Section { name: String, at: Location },
     /// `key=value` or a bare `key` (value `None`).
-    Option {
-        key: String,
-        value: Option<String>,
-        at: Location,
-    },
+    Option { key: String, value: Option<String>, at: Location },
 }
 
 /// The section name that holds defaults rather than a job.
@@ -27,10 +23,7 @@ pub(crate) fn job_file(text: &str, source: &str) -> Result<Vec<Entry>, JobError>
     let mut entries = Vec::new();
     let mut in_section = false;
     for (i, raw) in text.lines().enumerate() {
-        let at = Location::File {
-            source: source.to_string(),
-            line: i + 1,
-        };
+        let at = Location::File { source: source.to_string(), line: i + 1 };
         let line = raw.trim();
         if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
             continue;
@@ -47,10 +40,7 @@ pub(crate) fn job_file(text: &str, source: &str) -> Result<Vec<Entry>, JobError>
                     message: format!("bad section header '{line}': expected [jobname] or [global]"),
                 });
             }
-            entries.push(Entry::Section {
-                name: name.to_string(),
-                at,
-            });
+            entries.push(Entry::Section { name: name.to_string(), at });
             in_section = true;
             continue;
         }
@@ -58,9 +48,7 @@ pub(crate) fn job_file(text: &str, source: &str) -> Result<Vec<Entry>, JobError>
         if key.is_empty() || key.contains(char::is_whitespace) {
             return Err(JobError::Syntax {
                 at,
-                message: format!(
-                    "cannot read '{line}': expected key=value, a bare key, [section] or a comment"
-                ),
+                message: format!("cannot read '{line}': expected key=value, a bare key, [section] or a comment"),
             });
         }
         if !in_section {
@@ -78,18 +66,12 @@ pub(crate) fn job_file(text: &str, source: &str) -> Result<Vec<Entry>, JobError>
 
 /// Split fio-style command-line options into entries.
 pub(crate) fn args<S: AsRef<str>>(args: &[S]) -> Result<Vec<Entry>, JobError> {
-    let mut entries = vec![Entry::Section {
-        name: GLOBAL.to_string(),
-        at: Location::Arg { index: 1 },
-    }];
+    let mut entries = vec![Entry::Section { name: GLOBAL.to_string(), at: Location::Arg { index: 1 } }];
     for (i, arg) in args.iter().enumerate() {
         let at = Location::Arg { index: i + 1 };
         let arg = arg.as_ref();
         let Some(option) = arg.strip_prefix("--").filter(|o| !o.is_empty()) else {
-            return Err(JobError::Syntax {
-                at,
-                message: format!("expected --option=value, found '{arg}'"),
-            });
+            return Err(JobError::Syntax { at, message: format!("expected --option=value, found '{arg}'") });
         };
         let (key, value) = split_option(option);
         if key == "name" {
@@ -123,10 +105,7 @@ mod tests {
     use super::*;
 
     fn at(line: usize) -> Location {
-        Location::File {
-            source: "t.fio".into(),
-            line,
-        }
+        Location::File { source: "t.fio".into(), line }
     }
 
     #[test]
@@ -136,24 +115,10 @@ mod tests {
         assert_eq!(
             entries,
             vec![
-                Entry::Section {
-                    name: "global".into(),
-                    at: at(2)
-                },
-                Entry::Option {
-                    key: "bs".into(),
-                    value: Some("4k".into()),
-                    at: at(3)
-                },
-                Entry::Section {
-                    name: "job1".into(),
-                    at: at(6)
-                },
-                Entry::Option {
-                    key: "time_based".into(),
-                    value: None,
-                    at: at(7)
-                },
+                Entry::Section { name: "global".into(), at: at(2) },
+                Entry::Option { key: "bs".into(), value: Some("4k".into()), at: at(3) },
+                Entry::Section { name: "job1".into(), at: at(6) },
+                Entry::Option { key: "time_based".into(), value: None, at: at(7) },
             ]
         );
     }
@@ -161,10 +126,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_line() {
         let e = job_file("[global\n", "t.fio").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "t.fio:1: section header '[global' has no closing ']'"
-        );
+        assert_eq!(e.to_string(), "t.fio:1: section header '[global' has no closing ']'");
         let e = job_file("bs=4k\n", "t.fio").unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -176,13 +138,8 @@ mod tests {
     fn command_line_names_start_jobs() {
         let entries = args(&["--bs=4k", "--name=a", "--rw=write", "--time_based"]).unwrap();
         assert_eq!(entries.len(), 5);
-        assert!(
-            matches!(&entries[2], Entry::Section { name, at: Location::Arg { index: 2 } } if name == "a")
-        );
+        assert!(matches!(&entries[2], Entry::Section { name, at: Location::Arg { index: 2 } } if name == "a"));
         let e = args(&["bs=4k"]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "command line argument 1: expected --option=value, found 'bs=4k'"
-        );
+        assert_eq!(e.to_string(), "command line argument 1: expected --option=value, found 'bs=4k'");
     }
 }

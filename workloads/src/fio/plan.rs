@@ -58,13 +58,7 @@ impl Job {
     pub fn files(&self, thread: u32) -> Vec<FileSpec> {
         let size = self.file_size();
         match &self.filename {
-            Some(names) => names
-                .split(':')
-                .map(|n| FileSpec {
-                    name: n.to_string(),
-                    size,
-                })
-                .collect(),
+            Some(names) => names.split(':').map(|n| FileSpec { name: n.to_string(), size }).collect(),
             None => (0..self.nrfiles)
                 .map(|i| {
                     let base = format!("{}.{thread}.{i}", self.name);
@@ -81,21 +75,9 @@ impl Job {
     fn thread(&self, thread: u32) -> ThreadPlan {
         let files = self.files(thread);
         let shared_elsewhere = self.filename.is_some() && thread > 0;
-        let layout = if shared_elsewhere {
-            Vec::new()
-        } else {
-            self.layout(&files)
-        };
-        let first_tag = 1 + layout
-            .iter()
-            .filter(|op| matches!(op, Op::Write { .. }))
-            .count() as u64;
-        let rng = seeded(
-            b"aopsfio1",
-            self.seed(),
-            u64::from(self.index),
-            u64::from(thread),
-        );
+        let layout = if shared_elsewhere { Vec::new() } else { self.layout(&files) };
+        let first_tag = 1 + layout.iter().filter(|op| matches!(op, Op::Write { .. })).count() as u64;
+        let rng = seeded(b"aopsfio1", self.seed(), u64::from(self.index), u64::from(thread));
         ThreadPlan {
             job_name: self.name.clone(),
             job_index: self.index,
@@ -125,31 +107,16 @@ impl Job {
             match self.fallocate {
                 Prealloc::None => {}
                 Prealloc::Native | Prealloc::Posix => {
-                    ops.push(Op::Fallocate {
-                        file,
-                        mode: FallocMode::Allocate,
-                        offset: 0,
-                        len: size,
-                    });
+                    ops.push(Op::Fallocate { file, mode: FallocMode::Allocate, offset: 0, len: size });
                 }
-                Prealloc::Keep => ops.push(Op::Fallocate {
-                    file,
-                    mode: FallocMode::KeepSize,
-                    offset: 0,
-                    len: size,
-                }),
+                Prealloc::Keep => ops.push(Op::Fallocate { file, mode: FallocMode::KeepSize, offset: 0, len: size }),
                 Prealloc::Truncate => ops.push(Op::Truncate { file, size }),
             }
             if full_layout {
                 let mut offset = 0;
                 while offset < size {
                     let len = chunk.min(size - offset);
-                    ops.push(Op::Write {
-                        file,
-                        offset,
-                        len,
-                        tag,
-                    });
+                    ops.push(Op::Write { file, offset, len, tag });
                     tag += 1;
                     offset += len;
                 }

@@ -20,11 +20,7 @@ impl Permutation {
     pub(crate) fn new(n: u64, rng: &mut ChaCha8Rng) -> Permutation {
         let bits = (64 - n.saturating_sub(1).leading_zeros()).max(2);
         let keys = [next_u64(rng), next_u64(rng), next_u64(rng), next_u64(rng)];
-        Permutation {
-            n,
-            half_bits: bits.div_ceil(2),
-            keys,
-        }
+        Permutation { n, half_bits: bits.div_ceil(2), keys }
     }
 
     /// New keys: another random order.
@@ -70,12 +66,7 @@ impl RandomMap {
     /// A map of `n` free blocks.
     pub(crate) fn new(n: u64) -> RandomMap {
         let nwords = n.div_ceil(64) as usize;
-        let mut map = RandomMap {
-            n,
-            taken: 0,
-            words: vec![0; nwords],
-            full: vec![0; nwords.div_ceil(64)],
-        };
+        let mut map = RandomMap { n, taken: 0, words: vec![0; nwords], full: vec![0; nwords.div_ceil(64)] };
         map.clear();
         map
     }
@@ -142,9 +133,7 @@ impl RandomMap {
         if free_here != 0 {
             return w as u64 * 64 + u64::from(free_here.trailing_zeros());
         }
-        let word = self
-            .next_non_full_word(w + 1)
-            .or_else(|| self.next_non_full_word(0));
+        let word = self.next_non_full_word(w + 1).or_else(|| self.next_non_full_word(0));
         match word {
             Some(w) => w as u64 * 64 + u64::from((!self.words[w]).trailing_zeros()),
             None => b, // unreachable while the map is not full

@@ -86,11 +86,7 @@ impl OpStream {
         let align = job.block_align();
         let region_len = job.region_len();
         let units = region_len / align;
-        let sampler = if job.rw.is_random() {
-            Sampler::new(job.random_distribution, units)
-        } else {
-            None
-        };
+        let sampler = if job.rw.is_random() { Sampler::new(job.random_distribution, units) } else { None };
         let scatter = sampler.as_ref().map(|_| Permutation::new(units, &mut rng));
         let use_map = job.uses_random_map();
         let uniform_map = use_map && sampler.is_none();
@@ -102,11 +98,8 @@ impl OpStream {
                 order_next: 0,
             })
             .collect();
-        let end_fsyncs = if job.rw.writes() {
-            (u32::from(job.end_fsync) + u32::from(job.fsync_on_close)) * nfiles
-        } else {
-            0
-        };
+        let end_fsyncs =
+            if job.rw.writes() { (u32::from(job.end_fsync) + u32::from(job.fsync_on_close)) * nfiles } else { 0 };
         let cfg = StreamConfig {
             random: job.rw.is_random(),
             reads: job.rw.reads(),
@@ -202,20 +195,12 @@ impl OpStream {
     fn pick_file(&mut self) -> usize {
         let n = self.files.len();
         if self.cfg.use_map {
-            if self
-                .files
-                .iter()
-                .all(|f| f.map.as_ref().is_some_and(RandomMap::is_full))
-            {
+            if self.files.iter().all(|f| f.map.as_ref().is_some_and(RandomMap::is_full)) {
                 for f in 0..n {
                     self.new_pass(f);
                 }
             }
-            while self.files[self.next_file]
-                .map
-                .as_ref()
-                .is_some_and(RandomMap::is_full)
-            {
+            while self.files[self.next_file].map.as_ref().is_some_and(RandomMap::is_full) {
                 self.next_file = (self.next_file + 1) % n;
             }
         }
@@ -225,11 +210,7 @@ impl OpStream {
     }
 
     fn pick_bs(&mut self, write: bool) -> u64 {
-        let bs = if write {
-            &self.cfg.bs_write
-        } else {
-            &self.cfg.bs_read
-        };
+        let bs = if write { &self.cfg.bs_write } else { &self.cfg.bs_read };
         match bs {
             BlockSize::Fixed(n) => *n,
             BlockSize::Range { min, max } => min * between(&mut self.rng, 1, max / min),
@@ -282,11 +263,7 @@ impl OpStream {
             (_, writes) => writes,
         };
         let bs = self.pick_bs(write);
-        let block = if self.cfg.random {
-            self.pick_block(f)
-        } else {
-            0
-        };
+        let block = if self.cfg.random { self.pick_block(f) } else { 0 };
         let cfg = &self.cfg;
         let (pos, len) = if cfg.random {
             let pos = block * cfg.align;
@@ -322,12 +299,7 @@ impl OpStream {
         if cfg.fdatasync > 0 && self.writes.is_multiple_of(cfg.fdatasync) {
             self.pending[1] = Some(Op::Fdatasync { file });
         }
-        Op::Write {
-            file,
-            offset,
-            len,
-            tag,
-        }
+        Op::Write { file, offset, len, tag }
     }
 }
 
@@ -344,9 +316,7 @@ impl Iterator for OpStream {
                 Phase::Io => return Some(self.next_io()),
                 Phase::End(k) if k < self.cfg.end_fsyncs => {
                     self.phase = Phase::End(k + 1);
-                    return Some(Op::Fsync {
-                        file: k % self.files.len() as u32,
-                    });
+                    return Some(Op::Fsync { file: k % self.files.len() as u32 });
                 }
                 Phase::End(_) | Phase::Done => {
                     self.phase = Phase::Done;

@@ -9,7 +9,8 @@ use super::job::{BlockSize, BsShare, PerDir};
 /// Parts per million: the unit of bssplit shares.
 pub(crate) const PPM: u64 = 1_000_000;
 
-const SIZE_EXPECTED: &str = "expected a size such as 4096, 4k, 64k, 1m, 2g (k/m/g/t/p are powers of 1024, as fio's default kb_base)";
+const SIZE_EXPECTED: &str =
+    "expected a size such as 4096, 4k, 64k, 1m, 2g (k/m/g/t/p are powers of 1024, as fio's default kb_base)";
 
 /// A size with fio's suffixes at fio's default `kb_base=1024`: `k`, `m`, `g`, `t`, `p`
 /// (optionally followed by `b`) are powers of 1024; `ki`, `mi`, ... (`kib`, `mib`, ...) are
@@ -18,15 +19,10 @@ const SIZE_EXPECTED: &str = "expected a size such as 4096, 4k, 64k, 1m, 2g (k/m/
 pub(crate) fn size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     if s.ends_with('%') {
-        return Err(
-            "percentage sizes need an existing file or device; give a size such as 1g".into(),
-        );
+        return Err("percentage sizes need an existing file or device; give a size such as 1g".into());
     }
-    let (digits, suffix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))
-    {
-        let end = hex
-            .find(|c: char| !c.is_ascii_hexdigit())
-            .unwrap_or(hex.len());
+    let (digits, suffix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        let end = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
         (u64::from_str_radix(&hex[..end], 16).ok(), &hex[end..])
     } else {
         let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -52,9 +48,7 @@ pub(crate) fn size(s: &str) -> Result<u64, String> {
         _ => return Err(SIZE_EXPECTED.into()),
     };
     let base: u64 = if decimal { 1000 } else { 1024 };
-    base.checked_pow(power)
-        .and_then(|mult| n.checked_mul(mult))
-        .ok_or_else(|| "size too large".to_string())
+    base.checked_pow(power).and_then(|mult| n.checked_mul(mult)).ok_or_else(|| "size too large".to_string())
 }
 
 /// A size that must be above zero.
@@ -107,9 +101,7 @@ pub(crate) fn time(s: &str, default: TimeUnit) -> Result<Duration, String> {
         ("d", _) => 86_400_000_000,
         _ => return Err(expected()),
     };
-    n.checked_mul(micros_per)
-        .map(Duration::from_micros)
-        .ok_or_else(|| "time too large".to_string())
+    n.checked_mul(micros_per).map(Duration::from_micros).ok_or_else(|| "time too large".to_string())
 }
 
 /// A duration formatted the way [`time`] reads it back (always with a unit).
@@ -155,9 +147,7 @@ pub(crate) fn int_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
 pub(crate) fn percent(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let t = t.strip_suffix('%').unwrap_or(t);
-    int_in(t, 0, 100)
-        .map(|n| n as u32)
-        .map_err(|_| "expected a percentage from 0 to 100".into())
+    int_in(t, 0, 100).map(|n| n as u32).map_err(|_| "expected a percentage from 0 to 100".into())
 }
 
 /// fio's per-direction list `read[,write[,trim]]`: one value applies to both directions; an
@@ -171,44 +161,25 @@ pub(crate) fn per_dir<T: Clone>(
     match parts.as_slice() {
         [one] => {
             let v = parse(one)?;
-            Ok(PerDir {
-                read: v.clone(),
-                write: v,
-            })
+            Ok(PerDir { read: v.clone(), write: v })
         }
         [r, w] => Ok(PerDir {
-            read: if r.trim().is_empty() {
-                current.read.clone()
-            } else {
-                parse(r)?
-            },
-            write: if w.trim().is_empty() {
-                current.write.clone()
-            } else {
-                parse(w)?
-            },
+            read: if r.trim().is_empty() { current.read.clone() } else { parse(r)? },
+            write: if w.trim().is_empty() { current.write.clone() } else { parse(w)? },
         }),
-        [_, _, t] if t.trim().is_empty() => {
-            per_dir(&s[..s.rfind(',').unwrap_or(s.len())], current, parse)
-        }
+        [_, _, t] if t.trim().is_empty() => per_dir(&s[..s.rfind(',').unwrap_or(s.len())], current, parse),
         _ => Err("expected read[,write]: trim values are not supported".into()),
     }
 }
 
 /// `min-max` or `min:max` sizes, as bsrange takes them.
 pub(crate) fn size_range(s: &str) -> Result<BlockSize, String> {
-    let (lo, hi) = s
-        .split_once(['-', ':'])
-        .ok_or_else(|| "expected a range such as 4k-64k".to_string())?;
+    let (lo, hi) = s.split_once(['-', ':']).ok_or_else(|| "expected a range such as 4k-64k".to_string())?;
     let (min, max) = (nonzero_size(lo)?, nonzero_size(hi)?);
     if min > max {
         return Err("expected the smaller size first, such as 4k-64k".into());
     }
-    Ok(if min == max {
-        BlockSize::Fixed(min)
-    } else {
-        BlockSize::Range { min, max }
-    })
+    Ok(if min == max { BlockSize::Fixed(min) } else { BlockSize::Range { min, max } })
 }
 
 /// One direction of bssplit: `size/percent:size/percent...`. Entries without a percentage share
@@ -239,18 +210,11 @@ pub(crate) fn bssplit(s: &str) -> Result<BlockSize, String> {
     if open == 0 && (fixed - 100.0).abs() > 1e-9 {
         return Err(format!("the percentages add up to {fixed}, not 100"));
     }
-    let rest = if open == 0 {
-        0.0
-    } else {
-        (100.0 - fixed) / open as f64
-    };
+    let rest = if open == 0 { 0.0 } else { (100.0 - fixed) / open as f64 };
     let mut shares: Vec<BsShare> = sizes
         .iter()
         .zip(&given)
-        .map(|(&size, g)| BsShare {
-            size,
-            ppm: (g.unwrap_or(rest) * 1e4).round() as u64,
-        })
+        .map(|(&size, g)| BsShare { size, ppm: (g.unwrap_or(rest) * 1e4).round() as u64 })
         .collect();
     // Rounding may leave the total a few ppm off: settle it on the largest share.
     let total: u64 = shares.iter().map(|s| s.ppm).sum();
@@ -300,54 +264,20 @@ mod tests {
         assert_eq!(time("30", TimeUnit::Seconds), Ok(Duration::from_secs(30)));
         assert_eq!(time("30", TimeUnit::Micros), Ok(Duration::from_micros(30)));
         assert_eq!(time("2m", TimeUnit::Seconds), Ok(Duration::from_secs(120)));
-        assert_eq!(
-            time("500ms", TimeUnit::Seconds),
-            Ok(Duration::from_millis(500))
-        );
+        assert_eq!(time("500ms", TimeUnit::Seconds), Ok(Duration::from_millis(500)));
         assert!(time("5x", TimeUnit::Seconds).is_err());
-        for d in [
-            Duration::from_secs(3),
-            Duration::from_millis(1500),
-            Duration::from_micros(7),
-        ] {
+        for d in [Duration::from_secs(3), Duration::from_millis(1500), Duration::from_micros(7)] {
             assert_eq!(time(&format_time(d), TimeUnit::Micros), Ok(d));
         }
     }
 
     #[test]
     fn per_direction_lists() {
-        let cur = PerDir {
-            read: 1u64,
-            write: 2,
-        };
-        assert_eq!(
-            per_dir("4k", &cur, size),
-            Ok(PerDir {
-                read: 4096,
-                write: 4096
-            })
-        );
-        assert_eq!(
-            per_dir("4k,8k", &cur, size),
-            Ok(PerDir {
-                read: 4096,
-                write: 8192
-            })
-        );
-        assert_eq!(
-            per_dir(",8k", &cur, size),
-            Ok(PerDir {
-                read: 1,
-                write: 8192
-            })
-        );
-        assert_eq!(
-            per_dir("4k,", &cur, size),
-            Ok(PerDir {
-                read: 4096,
-                write: 2
-            })
-        );
+        let cur = PerDir { read: 1u64, write: 2 };
+        assert_eq!(per_dir("4k", &cur, size), Ok(PerDir { read: 4096, write: 4096 }));
+        assert_eq!(per_dir("4k,8k", &cur, size), Ok(PerDir { read: 4096, write: 8192 }));
+        assert_eq!(per_dir(",8k", &cur, size), Ok(PerDir { read: 1, write: 8192 }));
+        assert_eq!(per_dir("4k,", &cur, size), Ok(PerDir { read: 4096, write: 2 }));
         assert!(per_dir("4k,8k,16k", &cur, size).is_err());
     }
 
@@ -357,39 +287,17 @@ mod tests {
             Ok(BlockSize::Split(v)) => v.iter().map(|e| (e.size, e.ppm)).collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            split("4k/50:64k/50"),
-            vec![(4096, 500_000), (65536, 500_000)]
-        );
-        assert_eq!(
-            split("4k/10:8k:16k"),
-            vec![(4096, 100_000), (8192, 450_000), (16384, 450_000)]
-        );
-        assert_eq!(
-            split("4k/33.3:8k/33.3:16k/33.4")
-                .iter()
-                .map(|e| e.1)
-                .sum::<u64>(),
-            PPM
-        );
+        assert_eq!(split("4k/50:64k/50"), vec![(4096, 500_000), (65536, 500_000)]);
+        assert_eq!(split("4k/10:8k:16k"), vec![(4096, 100_000), (8192, 450_000), (16384, 450_000)]);
+        assert_eq!(split("4k/33.3:8k/33.3:16k/33.4").iter().map(|e| e.1).sum::<u64>(), PPM);
         assert!(bssplit("4k/50:64k/40").unwrap_err().contains("not 100"));
-        assert!(
-            bssplit("4k/70:64k/40")
-                .unwrap_err()
-                .contains("more than 100")
-        );
+        assert!(bssplit("4k/70:64k/40").unwrap_err().contains("more than 100"));
         assert!(bssplit("4k/x").is_err());
     }
 
     #[test]
     fn ranges_and_bools() {
-        assert_eq!(
-            size_range("4k-64k"),
-            Ok(BlockSize::Range {
-                min: 4096,
-                max: 65536
-            })
-        );
+        assert_eq!(size_range("4k-64k"), Ok(BlockSize::Range { min: 4096, max: 65536 }));
         assert_eq!(size_range("4k:4k"), Ok(BlockSize::Fixed(4096)));
         assert!(size_range("64k-4k").is_err());
         assert_eq!(boolean(None), Ok(true));
