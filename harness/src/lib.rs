@@ -1,1 +1,3 @@
-//! harness
+//! The aopsbench harness: targets, the runner, the differential checker.
+
+pub mod target;

@@ -1,0 +1,125 @@
+//! Targets: what a workload runs on. The two fsimpl backends, the `null` target, and kernel
+//! filesystems (a directory, or an ext4/xfs/tmpfs mount the harness makes).
+
+use std::collections::BTreeMap;
+use workloads::FallocMode;
+
+/// An open file on a target. Stays valid across [`Target::remount`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u64);
+
+/// How a target performs a remount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemountKind {
+    /// Unmount and mount again from the device (fsimpl, ext4, xfs).
+    Real,
+    /// Close the files and drop the page cache (a plain directory).
+    CloseAndDropCaches,
+    /// Nothing to unmount to: the data lives in memory (tmpfs, null). A no-op.
+    None,
+}
+
+/// What a target can do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// fallocate modes that work (probed on kernel targets).
+    pub fallocate: Vec<FallocMode>,
+    /// What remount does.
+    pub remount: RemountKind,
+    /// Whether `drop_caches` does anything.
+    pub drop_caches: bool,
+    /// Whether O_DIRECT (`direct=1`) is available.
+    pub direct: bool,
+    /// Whether the target stores data (false for `null`, whose reads return zeros).
+    pub stores_data: bool,
+}
+
+/// How files are opened and I/O is done (from the job: `ioengine`, `direct`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct IoMode {
+    /// io_uring instead of psync.
+    pub uring: bool,
+    /// O_DIRECT.
+    pub direct: bool,
+}
+
+/// What a target operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// The operation failed with an errno, as a syscall would.
+    #[error("{op}: {}", std::io::Error::from_raw_os_error(*errno))]
+    Os {
+        /// The operation ("write", "fallocate", ...).
+        op: &'static str,
+        /// The errno.
+        errno: i32,
+    },
+    /// The target cannot do this at all (e.g. collapse_range on tmpfs).
+    #[error("{target} does not support {what}")]
+    Unsupported {
+        /// The target kind.
+        target: String,
+        /// What it cannot do.
+        what: String,
+    },
+    /// Setting the target up or tearing it down failed; the message says what to do.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl TargetError {
+    /// The errno of a failed operation; EOPNOTSUPP for unsupported ones.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            TargetError::Os { errno, .. } => Some(*errno),
+            TargetError::Unsupported { .. } => Some(libc::EOPNOTSUPP),
+            TargetError::Setup(_) => None,
+        }
+    }
+}
+
+/// Result of a target operation.
+pub type Result<T, E = TargetError> = std::result::Result<T, E>;
+
+/// A place to run a workload. Thread-safe: job threads share one target, each on its own
+/// files (or on shared ones, when the job says so).
+pub trait Target: Send + Sync {
+    /// The kind: "bh", "iomap", "null", "dir", "ext4", "xfs", "tmpfs".
+    fn kind(&self) -> &str;
+    /// The spec it was made from, normalised (e.g. `bh:block_size=4096:backing=mem`).
+    fn spec(&self) -> &str;
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+    /// Sets how later opens and I/O work (the job's `ioengine` and `direct`).
+    fn set_io_mode(&self, mode: IoMode) -> Result<()>;
+    /// Opens a file by name, creating it (empty) if `create` and it does not exist.
+    fn open(&self, name: &str, create: bool) -> Result<FileId>;
+    /// Closes a file.
+    fn close(&self, f: FileId) -> Result<()>;
+    /// Removes a file by name.
+    fn unlink(&self, name: &str) -> Result<()>;
+    /// `pread(2)`: short at EOF.
+    fn read(&self, f: FileId, off: u64, buf: &mut [u8]) -> Result<usize>;
+    /// `pwrite(2)`.
+    fn write(&self, f: FileId, off: u64, data: &[u8]) -> Result<usize>;
+    /// `ftruncate(2)`.
+    fn truncate(&self, f: FileId, size: u64) -> Result<()>;
+    /// `fallocate(2)`.
+    fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()>;
+    /// `fsync(2)`.
+    fn fsync(&self, f: FileId) -> Result<()>;
+    /// `fdatasync(2)`.
+    fn fdatasync(&self, f: FileId) -> Result<()>;
+    /// The file's size (`fstat`).
+    fn size(&self, f: FileId) -> Result<u64>;
+    /// Unmounts and mounts again (see [`RemountKind`]); open files stay usable.
+    fn remount(&self) -> Result<()>;
+    /// Drops clean cached data.
+    fn drop_caches(&self) -> Result<()>;
+    /// Counters since the last reset (fsimpl's stats; a kernel target's block-device and
+    /// process I/O counters), as integers by name.
+    fn counters(&self) -> BTreeMap<String, u64>;
+    /// Restarts the counters.
+    fn reset_counters(&self);
+}
