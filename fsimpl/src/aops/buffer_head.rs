@@ -56,7 +56,7 @@ impl BufferHead {
     bh_flag!(uptodate, set_uptodate, BH_UPTODATE);
     bh_flag!(dirty, set_dirty, BH_DIRTY);
     bh_flag!(mapped, set_mapped, BH_MAPPED);
-    bh_flag!(new, set_new, BH_NEW);
+    bh_flag!(is_new, set_new, BH_NEW);
     bh_flag!(delay, set_delay, BH_DELAY);
     bh_flag!(unwritten, set_unwritten, BH_UNWRITTEN);
 
@@ -215,7 +215,7 @@ impl BufferHeadAops {
                         break;
                     }
                 }
-                if bh.new() {
+                if bh.is_new() {
                     if uptodate {
                         bh.set_new(false);
                         bh.set_uptodate(true);
@@ -248,7 +248,7 @@ impl BufferHeadAops {
         if result.is_err() {
             // `folio_zero_new_buffers`: new buffers of a failed write must not expose garbage.
             for (i, bh) in bhs.iter_mut().enumerate() {
-                if bh.new() && (i * bs) < to && (i + 1) * bs > from {
+                if bh.is_new() && (i * bs) < to && (i + 1) * bs > from {
                     bh.set_new(false);
                     if !bh.uptodate() {
                         cx.zero(start, i * bs, bs);

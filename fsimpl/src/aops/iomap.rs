@@ -167,6 +167,8 @@ struct Ioend {
 struct Wpc {
     iomap: Option<Iomap>,
     ioends: Vec<Ioend>,
+    /// The current folio has already added blocks to an ioend.
+    folio_started: bool,
 }
 
 /// Makes the folio's state if it has more than one block and none yet (`ifs_alloc`).
@@ -415,7 +417,7 @@ impl IomapAops {
                         let addr = m.addr_of(p);
                         let ptr = cx.folio(s).ptr_at(off);
                         let merged = cx.bio.next_offset(BioOp::Read) == Some(addr)
-                            && cx.bio.len() > 0
+                            && !cx.bio.is_empty()
                             // SAFETY: the folio stays cached and locked until the batch completes.
                             && unsafe { cx.bio.add_seg(ptr, bs as usize) };
                         if !merged {
@@ -472,16 +474,9 @@ impl IomapAops {
     /// `iomap_add_to_ioend`: blocks `[pos, pos + len)` of the folio join the open ioend when
     /// of the same kind and contiguous in the file and on disk, else start a new one; a full
     /// bio is chained with a new one.
-    fn add_to_ioend(
-        &self,
-        cx: &mut Ctx<'_, Self>,
-        wpc: &mut Wpc,
-        start: u64,
-        iomap: &Iomap,
-        pos: u64,
-        len: u64,
-        first_of_folio: bool,
-    ) {
+    fn add_to_ioend(&self, cx: &mut Ctx<'_, Self>, wpc: &mut Wpc, start: u64, iomap: &Iomap, pos: u64, len: u64) {
+        let first_of_folio = std::mem::replace(&mut wpc.folio_started, true);
+        let first_of_folio = !first_of_folio;
         let unwritten = iomap.kind == MapKind::Unwritten;
         let addr = iomap.addr_of(pos);
         let off = (pos - cx.folio(start).pos()) as usize;
@@ -556,7 +551,7 @@ impl IomapAops {
             }
             None => runs.push((0, nblocks)),
         }
-        let mut first = true;
+        wpc.folio_started = false;
         for (a, b) in runs {
             let mut pos = fpos + a as u64 * bs;
             let rend = fpos + b as u64 * bs;
@@ -565,8 +560,7 @@ impl IomapAops {
                 let n = iomap.end().min(rend) - pos;
                 match iomap.kind {
                     MapKind::Mapped | MapKind::Unwritten => {
-                        self.add_to_ioend(cx, wpc, start, &iomap, pos, n, first);
-                        first = false;
+                        self.add_to_ioend(cx, wpc, start, &iomap, pos, n);
                     }
                     // A hole under dirty data (punched or truncated meanwhile): nothing to write.
                     MapKind::Hole | MapKind::Delalloc => {}
@@ -574,10 +568,10 @@ impl IomapAops {
                 pos += n;
             }
         }
-        if !first {
+        if wpc.folio_started {
             Stats::bump(&cx.fs.stats.writeback_folios, 1);
         }
-        Ok(!first)
+        Ok(wpc.folio_started)
     }
 
     /// Submits the ioends' bios and completes them (`iomap_finish_ioends` with the
@@ -594,9 +588,8 @@ impl IomapAops {
         let submitted = cx.submit();
         let bb = cx.blkbits();
         let ends: Vec<usize> = wpc.ioends.iter().skip(1).map(|io| io.first_bio).chain([nbios]).collect();
-        let mut result = submitted.map_err(|e| {
+        let mut result = submitted.inspect_err(|e| {
             cx.mapping.wb_err.get_or_insert(e.errno());
-            e
         });
         for (io, &b1) in wpc.ioends.iter().zip(&ends) {
             Stats::bump(&cx.fs.stats.ioends, 1);

@@ -120,11 +120,11 @@ fn zero_partial_blocks<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, start: u64, end:
     let bs = cx.block_size() as u64;
     let fs = cx.fs;
     let head_end = start.next_multiple_of(bs).min(end);
-    if start % bs != 0 {
+    if !start.is_multiple_of(bs) {
         fs.aops.zero_range(cx, start, head_end - start)?;
     }
     let tail_start = end / bs * bs;
-    if end % bs != 0 && tail_start >= head_end {
+    if !end.is_multiple_of(bs) && tail_start >= head_end {
         fs.aops.zero_range(cx, tail_start, end - tail_start)?;
     }
     Ok(())
@@ -174,7 +174,7 @@ pub fn fallocate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, mode: FallocMode, off:
             }
         }
         FallocMode::CollapseRange | FallocMode::InsertRange => {
-            if off % bs != 0 || len % bs != 0 {
+            if !off.is_multiple_of(bs) || !len.is_multiple_of(bs) {
                 return Err(FsError::invalid(format!("{mode:?} needs offset and length aligned to {bs} bytes")));
             }
             let size = cx.i_size();

@@ -253,6 +253,12 @@ impl Fs {
         self.with(|v| v.fsync(fh.0, true))
     }
 
+    /// `sync_file_range(2)` with `WAIT_BEFORE | WRITE | WAIT_AFTER`: writes back the dirty
+    /// data of `[offset, offset + len)` and waits, committing no metadata and not flushing.
+    pub fn sync_file_range(&self, fh: Fh, offset: u64, len: u64) -> Result<()> {
+        self.with(|v| v.sync_file_range(fh.0, offset, len))
+    }
+
     /// `sync(2)`: every file, then metadata, then a flush.
     pub fn sync(&self) -> Result<()> {
         self.with(|v| v.sync())

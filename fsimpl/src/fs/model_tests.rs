@@ -313,3 +313,46 @@ fn writeback_modes_match_the_model() {
         }
     }
 }
+
+/// bh and iomap in lockstep: the same results, sizes and whole files.
+fn check_cross(ops: &[TOp], block_size: u32, max_folio: u32) {
+    let mk = |backend| {
+        let c = Config { backend, block_size, max_folio, large_folios: false, writeback: WritebackMode::On };
+        let fs =
+            Fs::format_and_mount(mem_dev(), &FormatOptions { block_size, slot_bytes: None }, mount_opts(&c)).unwrap();
+        let fh = fs.create("f").unwrap();
+        (fs, fh)
+    };
+    let (bh, bf) = mk(Backend::BufferHead);
+    let (io, iof) = mk(Backend::Iomap);
+    let mut buf = Vec::new();
+    let whole = |fs: &Fs, fh| {
+        let size = fs.stat(fh).unwrap().size;
+        let mut all = vec![0; size as usize];
+        fs.read(fh, 0, &mut all).unwrap();
+        all
+    };
+    for (i, op) in ops.iter().enumerate() {
+        let a = run(&bh, bf, op, &mut buf);
+        let b = run(&io, iof, op, &mut buf);
+        assert_eq!(a, b, "bs {block_size}: step {i} {op:?} differs between bh and iomap");
+        assert_eq!(bh.stat(bf).unwrap().size, io.stat(iof).unwrap().size, "size after step {i}");
+        if matches!(op, TOp::Remount) {
+            assert!(whole(&bh, bf) == whole(&io, iof), "whole files differ after remount at step {i}");
+        }
+    }
+    bh.remount().unwrap();
+    io.remount().unwrap();
+    assert!(whole(&bh, bf) == whole(&io, iof), "whole files differ after the final remount");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn bh_and_iomap_agree_after_every_op_and_remount(ops in ops()) {
+        for (bs, mf) in [(1024, 4096), (4096, 2 << 20), (1024, 2 << 20)] {
+            check_cross(&ops, bs, mf);
+        }
+    }
+}

@@ -31,6 +31,7 @@ pub(super) trait Vfs: Send + Sync {
     fn fallocate(&self, ino: Ino, mode: FallocMode, off: u64, len: u64) -> Result<()>;
     fn fsync(&self, ino: Ino, datasync: bool) -> Result<()>;
     fn sync(&self) -> Result<()>;
+    fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()>;
     fn drop_caches(&self) -> Result<()>;
     fn stat(&self, ino: Ino) -> Result<Stat>;
     fn unmount(&self) -> Result<()>;
@@ -219,6 +220,10 @@ impl<A: AddressSpaceOps> Vfs for Mounted<A> {
             Some(errno) => Err(FsError::WritebackError { errno }),
             None => Ok(()),
         }
+    }
+
+    fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()> {
+        self.with_inode(ino, |cx| write_and_wait(cx, off, off.saturating_add(len)))
     }
 
     fn sync(&self) -> Result<()> {

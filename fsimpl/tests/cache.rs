@@ -1,0 +1,149 @@
+//! The page cache under a memory limit, the dirty thresholds, and the writeback modes.
+
+use fsimpl::cache::WritebackMode;
+use fsimpl::dev::{BlockDev, MemDev};
+use fsimpl::{Backend, FormatOptions, Fs, FsError, MountOptions};
+use std::sync::Arc;
+
+const MIB: u64 = 1 << 20;
+
+fn mount(backend: Backend, cache: u64, writeback: WritebackMode, dev_size: u64) -> Fs {
+    let dev: Arc<dyn BlockDev> = Arc::new(MemDev::new(dev_size).unwrap());
+    let opts = MountOptions { backend, large_folios: true, cache_bytes: cache, writeback, ..MountOptions::default() };
+    Fs::format_and_mount(dev, &FormatOptions::default(), opts).unwrap()
+}
+
+fn chunk(i: u64) -> Vec<u8> {
+    (0..MIB).map(|j| (i * 7 + j / 4096) as u8).collect()
+}
+
+fn write_file(fs: &Fs, name: &str, mib: u64) -> fsimpl::Fh {
+    let f = fs.create(name).unwrap();
+    for i in 0..mib {
+        assert_eq!(fs.write(f, i * MIB, &chunk(i)).unwrap(), MIB as usize);
+    }
+    f
+}
+
+fn check_file(fs: &Fs, f: fsimpl::Fh, mib: u64) {
+    let mut buf = vec![0; MIB as usize];
+    for i in 0..mib {
+        assert_eq!(fs.read(f, i * MIB, &mut buf).unwrap(), MIB as usize);
+        assert!(buf == chunk(i), "MiB {i} differs");
+    }
+}
+
+#[test]
+fn a_file_larger_than_the_cache_is_written_and_read_back_through_eviction() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        let fs = mount(backend, 8 * MIB, WritebackMode::On, 256 * MIB);
+        let f = write_file(&fs, "big", 64);
+        check_file(&fs, f, 64);
+        let s = fs.stats();
+        assert!(s.evicted_folios > 0, "{backend:?}: clean folios were evicted");
+        assert!(s.cache_bytes_peak <= 8 * MIB, "{backend:?}: cache stays under its limit");
+        assert_eq!(s.forced_writebacks, 0, "{backend:?}: background writeback kept up");
+    }
+}
+
+#[test]
+fn background_writeback_keeps_dirty_data_near_the_threshold() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        let fs = mount(backend, 64 * MIB, WritebackMode::On, 256 * MIB);
+        write_file(&fs, "f", 32);
+        let s = fs.stats();
+        // Background threshold: 10% of 64 MiB; each 1 MiB write adds at most 1 MiB before
+        // the writer's pass brings the level back down.
+        assert!(s.dirty_bytes_peak <= 64 * MIB / 10 + MIB, "{backend:?}: peak {}", s.dirty_bytes_peak);
+        assert!(s.writeback_bytes >= 24 * MIB, "{backend:?}: {}", s.writeback_bytes);
+    }
+}
+
+#[test]
+fn writeback_off_leaves_everything_dirty_until_the_cache_is_full() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        let fs = mount(backend, 64 * MIB, WritebackMode::Off, 256 * MIB);
+        let f = write_file(&fs, "f", 32);
+        let s = fs.stats();
+        assert_eq!(s.dirty_bytes, 32 * MIB, "{backend:?}");
+        assert_eq!(s.dev.writes, 0, "{backend:?}");
+        // Past the cache size, a full cache forces writeback.
+        let g = write_file(&fs, "g", 48);
+        let s = fs.stats();
+        assert!(s.forced_writebacks > 0, "{backend:?}");
+        check_file(&fs, f, 32);
+        check_file(&fs, g, 48);
+    }
+}
+
+#[test]
+fn dontcache_writes_back_and_drops_as_it_goes() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        let fs = mount(backend, 64 * MIB, WritebackMode::DontCache, 256 * MIB);
+        let f = write_file(&fs, "f", 16);
+        let s = fs.stats();
+        assert_eq!(s.dirty_bytes, 0, "{backend:?}");
+        assert_eq!(s.cache_bytes, 0, "{backend:?}: folios dropped once written");
+        assert_eq!(s.dev.write_bytes, 16 * MIB, "{backend:?}");
+        check_file(&fs, f, 16);
+        assert_eq!(fs.stats().cache_bytes, 0, "{backend:?}: reads drop behind too");
+    }
+}
+
+#[test]
+fn a_delalloc_reservation_beyond_free_space_fails_the_write_with_enospc() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        // 8 MiB device: less than 8 MiB of data blocks after metadata.
+        let fs = mount(backend, 64 * MIB, WritebackMode::Off, 8 * MIB);
+        let f = fs.create("f").unwrap();
+        let mut written = 0u64;
+        let err = loop {
+            match fs.write(f, written, &chunk(0)) {
+                Ok(n) if n as u64 == MIB => written += MIB,
+                Ok(n) => {
+                    written += n as u64;
+                    continue;
+                }
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, FsError::NoSpace { .. }), "{backend:?}: {err}");
+        assert_eq!(err.errno(), libc::ENOSPC);
+        assert!(written > 6 * MIB && written < 8 * MIB, "{backend:?}: {written}");
+        // What was accepted is there after a sync and remount.
+        fs.fsync(f).unwrap();
+        fs.remount().unwrap();
+        assert_eq!(fs.stat(f).unwrap().size, written, "{backend:?}");
+    }
+}
+
+#[test]
+fn a_torn_metadata_slot_falls_back_to_the_previous_commit() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        let dev: Arc<dyn BlockDev> = Arc::new(MemDev::new(64 * MIB).unwrap());
+        let opts = MountOptions { backend, cache_bytes: 16 * MIB, ..MountOptions::default() };
+        let fs = Fs::format_and_mount(dev.clone(), &FormatOptions::default(), opts).unwrap();
+        let f = fs.create("f").unwrap();
+        fs.write(f, 0, &chunk(1)).unwrap();
+        fs.fsync(f).unwrap();
+        let committed = fs.stats().meta_writes;
+        fs.write(f, MIB, &chunk(2)).unwrap();
+        fs.fsync(f).unwrap();
+        assert_eq!(fs.stats().meta_writes, committed + 1);
+        drop(fs);
+        // Tear the newest slot: flip a byte of its payload.
+        let sb = fsimpl::core::meta::read_superblock(dev.as_ref()).unwrap();
+        let newest = fsimpl::core::meta::read_newest_slot(dev.as_ref(), &sb).unwrap();
+        let off = sb.slot_offset(fsimpl::core::meta::slot_for(newest.generation));
+        let mut block = fsimpl::buf::AlignedBuf::zeroed(4096);
+        fsimpl::core::meta::dev_io(dev.as_ref(), fsimpl::dev::BioOp::Read, off, &mut block).unwrap();
+        block[100] ^= 0xff;
+        fsimpl::core::meta::dev_io(dev.as_ref(), fsimpl::dev::BioOp::Write, off, &mut block).unwrap();
+        let fs = Fs::mount(dev, opts).unwrap();
+        let f = fs.open("f").unwrap();
+        assert_eq!(fs.stat(f).unwrap().size, MIB, "{backend:?}: the previous commit's size");
+        let mut buf = vec![0; MIB as usize];
+        assert_eq!(fs.read(f, 0, &mut buf).unwrap(), MIB as usize);
+        assert!(buf == chunk(1), "{backend:?}: the previous commit's data");
+    }
+}
