@@ -31,6 +31,16 @@ where
         fill(&mut buffered)?;
         buffered.flush().map_err(io_err(path))?;
     }
+    finish(tmp, path)
+}
+
+/// Make the finished temporary file readable by all (temp files start as 0600), sync it and
+/// rename it over `path`.
+fn finish(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), ResultsError> {
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| ResultsError::Io {
         path: path.to_path_buf(),
@@ -53,12 +63,7 @@ where
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
     draw(tmp.path())?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| ResultsError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    finish(tmp, path)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -105,5 +110,8 @@ mod tests {
         write_atomic(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
     }
 }

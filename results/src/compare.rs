@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::ResultsError;
-use crate::report::KEY_COUNTERS;
+use crate::report::{KEY_COUNTERS, ordered_ops};
 use crate::run_dir::RunDir;
 use crate::summary::{OpSummary, Summary};
 use crate::table::{Align, Table};
@@ -104,7 +104,8 @@ pub fn compare(a_label: &str, a: &Summary, b_label: &str, b: &Summary) -> Compar
                 jc.notes.push(format!("target {} only in A", ta.target));
                 continue;
             };
-            for (op, sa) in &ta.ops {
+            for op in ordered_ops(ta.ops.keys()) {
+                let sa = &ta.ops[op];
                 match tb.ops.get(op) {
                     Some(sb) => jc.ops.push(OpDelta {
                         target: ta.target.clone(),

@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
 use crate::recorder::{INTERVAL_NS, OpRecord};
+use crate::summary::quantile_of;
 
 /// The percentiles fio prints by default (`percentile_list`), as fio formats their keys.
 pub const FIO_PERCENTILES: [f64; 17] = [
@@ -185,7 +186,12 @@ fn latency_block(h: &Histogram<u64>, percentiles: bool, bins: bool) -> Value {
     if percentiles {
         let p: Map<String, Value> = FIO_PERCENTILES
             .iter()
-            .map(|&p| (percentile_key(p), json!(h.value_at_quantile(p / 100.0))))
+            .map(|&p| {
+                (
+                    percentile_key(p),
+                    json!(h.value_at_quantile(quantile_of(p))),
+                )
+            })
             .collect();
         block.insert("percentile".into(), Value::Object(p));
     }

@@ -21,6 +21,36 @@ pub const KEY_COUNTERS: [&str; 12] = [
     "writeback_ios",
 ];
 
+/// Op kinds in the order tables and charts show them: data first, then syncs, then the rest.
+pub const OP_ORDER: [&str; 12] = [
+    "read",
+    "write",
+    "fsync",
+    "fdatasync",
+    "trunc",
+    "fallocate",
+    "punch_hole",
+    "zero_range",
+    "collapse_range",
+    "insert_range",
+    "remount",
+    "drop_caches",
+];
+
+/// Sort op names into [`OP_ORDER`], unknown ones after it alphabetically; duplicates removed.
+pub fn ordered_ops<'a>(ops: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
+    let mut v: Vec<&String> = ops.into_iter().collect();
+    let rank = |op: &str| {
+        OP_ORDER
+            .iter()
+            .position(|o| *o == op)
+            .unwrap_or(OP_ORDER.len())
+    };
+    v.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+    v.dedup();
+    v
+}
+
 /// Key counters present in at least one target of the job, in [`KEY_COUNTERS`] order.
 pub fn key_counters_of(job: &JobSummary) -> Vec<&'static str> {
     KEY_COUNTERS
@@ -44,8 +74,8 @@ pub fn job_table(job: &JobSummary) -> String {
         ("max", Align::Right),
     ]);
     for t in &job.targets {
-        for (op, s) in &t.ops {
-            ops.push(op_row(&t.target, op, s));
+        for op in ordered_ops(t.ops.keys()) {
+            ops.push(op_row(&t.target, op, &t.ops[op]));
         }
     }
     let mut out = format!("job {}\n", job.job);

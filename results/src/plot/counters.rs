@@ -69,6 +69,23 @@ fn value_label(counter: &str, v: u64) -> String {
     }
 }
 
+/// The y unit of a panel: (axis description, value per unit).
+fn axis_unit(counter: &str, max: u64) -> (&'static str, f64) {
+    if !counter.contains("bytes") {
+        return ("count", 1.0);
+    }
+    let max = max as f64;
+    if max >= 1024.0 * units::MIB {
+        ("GiB", 1024.0 * units::MIB)
+    } else if max >= units::MIB {
+        ("MiB", units::MIB)
+    } else if max >= 1024.0 {
+        ("KiB", 1024.0)
+    } else {
+        ("bytes", 1.0)
+    }
+}
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     counter: &str,
@@ -76,7 +93,9 @@ fn draw_panel<DB: DrawingBackend>(
     values: &[Option<u64>],
 ) -> Result<(), String> {
     let n = targets.len().max(1) as f64;
-    let y_max = values.iter().flatten().copied().max().unwrap_or(0).max(1) as f64 * 1.2;
+    let max = values.iter().flatten().copied().max().unwrap_or(0);
+    let (unit, per_unit) = axis_unit(counter, max);
+    let y_max = max.max(1) as f64 / per_unit * 1.2;
     let x_axis = LabelledTicks::new(
         0f64..n,
         targets
@@ -95,11 +114,7 @@ fn draw_panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .y_desc(if counter.contains("bytes") {
-            "bytes"
-        } else {
-            "count"
-        })
+        .y_desc(unit)
         .y_label_formatter(&|y| axis_number(*y))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
@@ -115,7 +130,7 @@ fn draw_panel<DB: DrawingBackend>(
             Some(v) => {
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(x0, 0.0), (x1, *v as f64)],
+                        [(x0, 0.0), (x1, *v as f64 / per_unit)],
                         c.filled(),
                     )))
                     .map_err(msg)?;
@@ -125,7 +140,7 @@ fn draw_panel<DB: DrawingBackend>(
                 chart
                     .draw_series(std::iter::once(Text::new(
                         label,
-                        (i as f64 + 0.5, *v as f64),
+                        (i as f64 + 0.5, *v as f64 / per_unit),
                         style,
                     )))
                     .map_err(msg)?;

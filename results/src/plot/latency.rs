@@ -5,8 +5,8 @@ use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::ticks::LabelledTicks;
-use super::{Chart, FONT, axis_number, color, msg};
+use super::ticks::{LabelledTicks, LogTicks};
+use super::{Chart, FONT, color, msg};
 use crate::units;
 
 /// Nines shown on the x axis at least (99.99%), and at most (99.9999%).
@@ -78,7 +78,8 @@ impl LatencyChart {
                     })
                     .filter(|(x, _)| *x <= x_max)
                     .collect();
-                let end = (h.len().max(1) as f64).log10().min(x_max);
+                let last_x = points.last().map_or(0.0, |p| p.0);
+                let end = (h.len().max(1) as f64).log10().min(x_max).max(last_x);
                 points.push((end, h.max() as f64 / per_unit));
                 for &(_, y) in &points {
                     lo = lo.min(y);
@@ -135,13 +136,12 @@ impl Chart for LatencyChart {
             .margin(20)
             .x_label_area_size(60)
             .y_label_area_size(90)
-            .build_cartesian_2d(x_axis, (self.y_range.0..self.y_range.1).log_scale())
+            .build_cartesian_2d(x_axis, LogTicks::new(self.y_range.0, self.y_range.1))
             .map_err(msg)?;
         chart
             .configure_mesh()
             .x_desc("percentile (axis: log of 1/(1 − p))")
             .y_desc(format!("latency ({}, log scale)", self.unit))
-            .y_label_formatter(&|y| axis_number(*y))
             .label_style((FONT, 16))
             .axis_desc_style((FONT, 18))
             .light_line_style(WHITE.mix(0.0))
@@ -158,7 +158,7 @@ impl Chart for LatencyChart {
                 .map_err(msg)?
                 .label(curve.label.as_str())
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
                 });
         }
         chart

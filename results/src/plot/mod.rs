@@ -22,7 +22,7 @@ use plotters::prelude::*;
 
 use crate::atomic::{create_atomic_via_path, write_atomic};
 use crate::error::{ResultsError, io_err};
-use crate::report::key_counters_of;
+use crate::report::{key_counters_of, ordered_ops};
 use crate::run_dir::{PLOTS_DIR, RunDir, file_part};
 
 /// The font family every chart uses (the embedded DejaVu Sans).
@@ -67,10 +67,7 @@ pub fn plot_run(run: &RunDir) -> Result<Vec<PathBuf>, ResultsError> {
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let mut written = Vec::new();
     for job in &run.summary.jobs {
-        let mut ops: Vec<&String> = job.targets.iter().flat_map(|t| t.ops.keys()).collect();
-        ops.sort();
-        ops.dedup();
-        for op in ops {
+        for op in ordered_ops(job.targets.iter().flat_map(|t| t.ops.keys())) {
             let mut curves = Vec::new();
             for (i, t) in job.targets.iter().enumerate() {
                 if t.ops.get(op).is_some_and(|s| s.count > 0) {

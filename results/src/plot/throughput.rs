@@ -1,17 +1,24 @@
 //! Throughput over time (fio's bandwidth and IOPS logs, drawn): MiB/s of the ops that move data
-//! on top, IOPS of every op below, one line per target × op, one point per second.
+//! on top, IOPS of every op below, one line per target × op, one point per second. The colour
+//! says the target (as in the latency charts), the dash pattern says the op.
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::{Chart, FONT, axis_number, color, msg};
+use crate::report::ordered_ops;
 use crate::run_dir::RunDir;
 use crate::summary::JobSummary;
 use crate::units::MIB;
 
+/// (dash, gap) in pixels per op: solid, dashed, dotted, long-dashed.
+const DASHES: [(u32, u32); 4] = [(10_000, 0), (12, 6), (3, 4), (22, 6)];
+
 struct Line {
     label: String,
     color: RGBColor,
+    dash: (u32, u32),
     /// (seconds since start, value)
     points: Vec<(f64, f64)>,
 }
@@ -29,9 +36,12 @@ impl ThroughputChart {
         let mut bandwidth = Vec::new();
         let mut iops = Vec::new();
         let mut x_max: f64 = 1.0;
-        let mut series = 0;
-        for t in &job.targets {
-            for (op, s) in &t.ops {
+        let ops = ordered_ops(job.targets.iter().flat_map(|t| t.ops.keys()));
+        for (ti, t) in job.targets.iter().enumerate() {
+            for op in ordered_ops(t.ops.keys()) {
+                let s = &t.ops[op];
+                let oi = ops.iter().position(|o| *o == op).unwrap_or(0);
+                let dash = DASHES[oi % DASHES.len()];
                 let rows: Vec<_> = run
                     .throughput_of(&job.job, &t.target)
                     .filter(|r| &r.op == op)
@@ -46,12 +56,12 @@ impl ThroughputChart {
                     x_max = x_max.max(last.second as f64 + last.duration_ns as f64 / 1e9);
                 }
                 let label = format!("{} {op}", t.target);
-                let c = color(series);
-                series += 1;
+                let c = color(ti);
                 if s.bytes > 0 {
                     bandwidth.push(Line {
                         label: label.clone(),
                         color: c,
+                        dash,
                         points: rows
                             .iter()
                             .map(|r| (at(r), r.bytes_per_second() / MIB))
@@ -61,6 +71,7 @@ impl ThroughputChart {
                 iops.push(Line {
                     label,
                     color: c,
+                    dash,
                     points: rows.iter().map(|r| (at(r), r.iops())).collect(),
                 });
             }
@@ -108,14 +119,24 @@ fn draw_panel<DB: DrawingBackend>(
         .map_err(msg)?;
     for line in lines {
         let c = line.color;
+        let (dash, gap) = line.dash;
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 line.points.iter().copied(),
-                c.stroke_width(2),
+                dash,
+                gap,
+                c.stroke_width(2).into(),
             ))
             .map_err(msg)?
             .label(line.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+            .legend(move |(x, y)| {
+                DashedPathElement::new(
+                    vec![(x, y), (x + 20, y)],
+                    dash.min(20),
+                    gap,
+                    c.stroke_width(3),
+                )
+            });
         chart
             .draw_series(line.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
             .map_err(msg)?;

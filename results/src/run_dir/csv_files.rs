@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic_with;
 use crate::error::{ResultsError, io_err};
 use crate::recorder::{INTERVAL_NS, OpRecord};
+use crate::summary::quantile_of;
 
 /// Percentiles written to `latency.csv`: fio's list, then 99.999 and 100 (the maximum).
 pub const CSV_PERCENTILES: [f64; 19] = [
@@ -81,7 +82,7 @@ pub fn latency_rows(job: &str, target: &str, op: &str, record: &OpRecord) -> Vec
             target: target.to_string(),
             op: op.to_string(),
             percentile: p,
-            ns: record.histogram.value_at_quantile(p / 100.0),
+            ns: record.histogram.value_at_quantile(quantile_of(p)),
         })
         .collect()
 }
