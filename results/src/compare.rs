@@ -207,7 +207,11 @@ impl JobComparison {
         for c in &self.counters {
             let (delta, pct) = match (c.a, c.delta()) {
                 (Some(a), Some(d)) => (
-                    format!("{d:+}"),
+                    if d == 0 {
+                        String::from("0")
+                    } else {
+                        format!("{d:+}")
+                    },
                     units::percent_change(a as f64, a as f64 + d as f64),
                 ),
                 _ => (String::from("-"), String::from("-")),

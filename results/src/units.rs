@@ -6,9 +6,7 @@ pub const MIB: f64 = 1024.0 * 1024.0;
 /// Three significant digits, without a trailing `.0` mess: 1.23, 12.3, 123, 1234.
 fn three_digits(x: f64) -> String {
     let a = x.abs();
-    if a >= 999.5 {
-        format!("{x:.0}")
-    } else if a >= 99.95 {
+    if a >= 99.95 {
         format!("{x:.0}")
     } else if a >= 9.995 {
         format!("{x:.1}")

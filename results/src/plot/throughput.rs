@@ -125,7 +125,7 @@ fn draw_panel<DB: DrawingBackend>(
                 line.points.iter().copied(),
                 dash,
                 gap,
-                c.stroke_width(2).into(),
+                c.stroke_width(2),
             ))
             .map_err(msg)?
             .label(line.label.as_str())

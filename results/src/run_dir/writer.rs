@@ -62,10 +62,8 @@ impl RunWriter {
                 path: dir.to_path_buf(),
             });
         }
-        for sub in [layout::HDR_DIR] {
-            let p = dir.join(sub);
-            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
-        }
+        let hdr_dir = dir.join(layout::HDR_DIR);
+        std::fs::create_dir_all(&hdr_dir).map_err(io_err(&hdr_dir))?;
         let run_path = dir.join(layout::RUN_JSON);
         write_atomic(&run_path, &to_json(&run_path, run_info)?)?;
         Ok(RunWriter {

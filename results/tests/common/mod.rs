@@ -40,9 +40,9 @@ pub fn randrw_ops(scale: f64, seconds: u64, rate: fn(u64) -> u64) -> BTreeMap<St
             for k in 0..n {
                 let at = second * 1_000_000_000 + k * 1_000_000_000 / n + thread * 7;
                 let wobble = (i * 7919 + thread * 104_729) % 1000;
-                let tail = if i % 997 == 0 {
+                let tail = if i.is_multiple_of(997) {
                     40.0
-                } else if i % 101 == 0 {
+                } else if i.is_multiple_of(101) {
                     6.0
                 } else {
                     1.0
