@@ -121,12 +121,16 @@ pub fn read_interval_log(bytes: &[u8]) -> Result<Vec<LoggedInterval>, String> {
 }
 
 /// The sum of all intervals of a log: the whole run's histogram.
-pub fn total_of(intervals: &[LoggedInterval]) -> Histogram<u64> {
+///
+/// Fails if an interval holds values beyond the crate's bounds (a log not written by aopsbench).
+pub fn total_of(intervals: &[LoggedInterval]) -> Result<Histogram<u64>, String> {
     let mut total = new_histogram();
     for i in intervals {
-        let _ = total.add(&i.histogram);
+        total
+            .add(&i.histogram)
+            .map_err(|e| format!("interval at {:?}: {e:?}", i.start))?;
     }
-    total
+    Ok(total)
 }
 
 /// The percentile distribution of `h` in the text format of Java's
@@ -237,6 +241,6 @@ mod tests {
             })
             .collect();
         assert_eq!(shape, vec![(0, 1000, 1), (1000, 1000, 0), (2000, 500, 1)]);
-        assert_eq!(total_of(&intervals).max(), 7);
+        assert_eq!(total_of(&intervals).unwrap().max(), 7);
     }
 }

@@ -88,7 +88,12 @@ impl RunDir {
         target: &str,
         op: &str,
     ) -> Result<Histogram<u64>, ResultsError> {
-        Ok(hdr::total_of(&self.intervals(job, target, op)?))
+        hdr::total_of(&self.intervals(job, target, op)?).map_err(|message| {
+            ResultsError::HistogramLog {
+                path: self.hlog_path(job, target, op),
+                message,
+            }
+        })
     }
 
     /// The throughput rows of one job × target, in file order.
