@@ -1,0 +1,256 @@
+//! `fio.json`: the run in fio's `--output-format=json+` schema, so fio's JSON consumers
+//! (`fio_jsonplus_clat2csv`, fio-plot, dashboards) read it unchanged.
+//!
+//! One fio job per aopsbench job × target, named `job@target`. Op kinds map onto fio's data
+//! directions the way fio itself files them: `read` → `read`, `write` → `write`, `punch_hole` →
+//! `trim` (fio trims regular files with `FALLOC_FL_PUNCH_HOLE`), `fsync` and `fdatasync` →
+//! `sync`. Every op kind, including those fio has no direction for (`trunc`, `remount`, ...), is
+//! also under the job's `aopsbench` key, with the target's counters.
+//!
+//! aopsbench measures one latency per op (issue to completion of a synchronous call), so
+//! `clat_ns` and `lat_ns` hold the same numbers and `slat_ns` is empty, as with fio's sync
+//! engines.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+
+use crate::recorder::{INTERVAL_NS, OpRecord};
+use crate::summary::quantile_of;
+
+/// The percentiles fio prints by default (`percentile_list`), as fio formats their keys.
+pub const FIO_PERCENTILES: [f64; 17] =
+    [1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
+
+/// fio's key for a percentile: six decimals (`"99.990000"`).
+pub fn percentile_key(p: f64) -> String {
+    format!("{p:.6}")
+}
+
+/// What one fio job (one aopsbench job × target) is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct FioJobInput<'a> {
+    /// aopsbench job name.
+    pub job: &'a str,
+    /// Target name.
+    pub target: &'a str,
+    /// Target spec.
+    pub spec: &'a str,
+    /// Wall time of the measurement.
+    pub runtime_ns: u64,
+    /// Records per op kind.
+    pub ops: &'a BTreeMap<String, OpRecord>,
+    /// The target's counters.
+    pub counters: &'a BTreeMap<String, u64>,
+}
+
+/// The fio job object for one job × target; `groupid` is its index in the run.
+pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
+    let runtime_ms = input.runtime_ns / 1_000_000;
+    let mut job = Map::new();
+    job.insert("jobname".into(), json!(format!("{}@{}", input.job, input.target)));
+    job.insert("groupid".into(), json!(groupid));
+    job.insert("error".into(), json!(0));
+    job.insert("eta".into(), json!(0));
+    job.insert("elapsed".into(), json!(input.runtime_ns.div_ceil(1_000_000_000)));
+    job.insert("job options".into(), json!({ "name": input.job, "aopsbench_target": input.spec }));
+    let pick = |names: &[&str]| -> Option<OpRecord> {
+        let found: Vec<&OpRecord> = names.iter().filter_map(|n| input.ops.get(*n)).collect();
+        if found.is_empty() { None } else { OpRecord::merged(found).ok() }
+    };
+    for (ddir, names) in [("read", &["read"][..]), ("write", &["write"][..]), ("trim", &["punch_hole"][..])] {
+        let record = pick(names);
+        job.insert(ddir.into(), ddir_block(record.as_ref(), input.runtime_ns));
+    }
+    job.insert("sync".into(), sync_block(pick(&["fsync", "fdatasync"]).as_ref()));
+    job.insert("job_runtime".into(), json!(runtime_ms));
+    let other: Map<String, Value> =
+        input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns))).collect();
+    job.insert(
+        "aopsbench".into(),
+        json!({
+            "job": input.job,
+            "target": input.target,
+            "spec": input.spec,
+            "runtime_ns": input.runtime_ns,
+            "counters": input.counters,
+            "ops": other,
+        }),
+    );
+    Value::Object(job)
+}
+
+/// The whole `fio.json` document around the jobs.
+pub fn fio_document(aopsbench_version: &str, when: SystemTime, jobs: Vec<Value>) -> Value {
+    let since_epoch = when.duration_since(UNIX_EPOCH).unwrap_or_default();
+    json!({
+        "fio version": format!("aopsbench-{aopsbench_version}"),
+        "timestamp": since_epoch.as_secs(),
+        "timestamp_ms": since_epoch.as_millis() as u64,
+        "time": ctime(since_epoch.as_secs()),
+        "global options": {},
+        "jobs": jobs,
+    })
+}
+
+/// fio's per-direction block (`read`, `write`, `trim`).
+fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
+    let empty = OpRecord::default();
+    let r = record.unwrap_or(&empty);
+    let ios = r.count();
+    let secs = runtime_ns as f64 / 1e9;
+    let (iops, bw_bytes) =
+        if ios > 0 && secs > 0.0 { (ios as f64 / secs, (r.bytes as f64 / secs) as u64) } else { (0.0, 0) };
+    let runtime_ms = if ios > 0 { runtime_ns / 1_000_000 } else { 0 };
+    let (bw_samples, iops_samples) = per_second_samples(r, runtime_ns);
+    let bw_stats = sample_stats(&bw_samples);
+    let iops_stats = sample_stats(&iops_samples);
+    let with_detail = ios > 0;
+    json!({
+        "io_bytes": r.bytes,
+        "io_kbytes": r.bytes / 1024,
+        "bw_bytes": bw_bytes,
+        "bw": bw_bytes / 1024,
+        "iops": iops,
+        "runtime": runtime_ms,
+        "total_ios": ios,
+        "short_ios": 0,
+        "drop_ios": 0,
+        "slat_ns": { "min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0 },
+        "clat_ns": latency_block(&r.histogram, with_detail, with_detail),
+        "lat_ns": latency_block(&r.histogram, with_detail, false),
+        "bw_min": bw_stats.min as u64,
+        "bw_max": bw_stats.max as u64,
+        "bw_agg": if bw_bytes > 0 { 100.0 } else { 0.0 },
+        "bw_mean": bw_stats.mean,
+        "bw_dev": bw_stats.stddev,
+        "bw_samples": bw_samples.len(),
+        "iops_min": iops_stats.min as u64,
+        "iops_max": iops_stats.max as u64,
+        "iops_mean": iops_stats.mean,
+        "iops_stddev": iops_stats.stddev,
+        "iops_samples": iops_samples.len(),
+    })
+}
+
+/// fio's `sync` block: fsync and fdatasync latencies.
+fn sync_block(record: Option<&OpRecord>) -> Value {
+    let empty = OpRecord::default();
+    let r = record.unwrap_or(&empty);
+    let with_detail = r.count() > 0;
+    json!({
+        "total_ios": r.count(),
+        "lat_ns": latency_block(&r.histogram, with_detail, with_detail),
+    })
+}
+
+/// `min`, `max`, `mean`, `stddev`, `N`, optionally `percentile` and json+ `bins`.
+fn latency_block(h: &Histogram<u64>, percentiles: bool, bins: bool) -> Value {
+    let n = h.len();
+    let mut block = Map::new();
+    block.insert("min".into(), json!(if n > 0 { h.min() } else { 0 }));
+    block.insert("max".into(), json!(if n > 0 { h.max() } else { 0 }));
+    block.insert("mean".into(), json!(h.mean()));
+    block.insert("stddev".into(), json!(h.stdev()));
+    block.insert("N".into(), json!(n));
+    if percentiles {
+        let p: Map<String, Value> =
+            FIO_PERCENTILES.iter().map(|&p| (percentile_key(p), json!(h.value_at_quantile(quantile_of(p))))).collect();
+        block.insert("percentile".into(), Value::Object(p));
+    }
+    if bins {
+        let b: Map<String, Value> =
+            h.iter_recorded().map(|v| (v.value_iterated_to().to_string(), json!(v.count_at_value()))).collect();
+        block.insert("bins".into(), Value::Object(b));
+    }
+    Value::Object(block)
+}
+
+/// Bandwidth (KiB/s) and IOPS of every whole second of the run, like fio's bw/iops samples.
+fn per_second_samples(r: &OpRecord, runtime_ns: u64) -> (Vec<f64>, Vec<f64>) {
+    let whole_seconds = runtime_ns / INTERVAL_NS;
+    let mut bw = vec![0.0; whole_seconds as usize];
+    let mut iops = vec![0.0; whole_seconds as usize];
+    for i in &r.intervals {
+        if let Some(slot) = usize::try_from(i.second).ok().filter(|&s| s < bw.len()) {
+            bw[slot] = (i.bytes / 1024) as f64;
+            iops[slot] = i.ops as f64;
+        }
+    }
+    if r.count() == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    (bw, iops)
+}
+
+struct SampleStats {
+    min: f64,
+    max: f64,
+    mean: f64,
+    stddev: f64,
+}
+
+fn sample_stats(samples: &[f64]) -> SampleStats {
+    if samples.is_empty() {
+        return SampleStats { min: 0.0, max: 0.0, mean: 0.0, stddev: 0.0 };
+    }
+    let n = samples.len() as f64;
+    let mean = samples.iter().sum::<f64>() / n;
+    let var =
+        if samples.len() > 1 { samples.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    SampleStats {
+        min: samples.iter().copied().fold(f64::INFINITY, f64::min),
+        max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        mean,
+        stddev: var.sqrt(),
+    }
+}
+
+/// `ctime(3)`-style UTC time, as fio's `"time"` field: `Sun Nov 23 22:31:00 2025`.
+fn ctime(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = unix_secs / 86_400;
+    let rem = unix_secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        year
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctime_matches_libc_format() {
+        assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime(1_763_937_060), "Sun Nov 23 22:31:00 2025");
+        assert_eq!(ctime(951_782_400), "Tue Feb 29 00:00:00 2000");
+    }
+
+    #[test]
+    fn percentile_keys_as_fio_prints_them() {
+        assert_eq!(percentile_key(1.0), "1.000000");
+        assert_eq!(percentile_key(99.99), "99.990000");
+        assert_eq!(percentile_key(99.95), "99.950000");
+    }
+}

@@ -1,0 +1,149 @@
+//! `summary.json`: per job × target × op throughput and latency percentiles, plus the target's
+//! counters. The schema is fixed by the run issue:
+//!
+//! ```text
+//! {"aopsbench_version", "jobs": [{"job", "targets": [{"target", "spec", "runtime_ns",
+//!   "ops": {"<op>": {"count", "bytes", "iops", "bw_bytes",
+//!                    "lat_ns": {"min", "mean", "p50", "p90", "p99", "p99.9", "p99.99", "max"}}},
+//!   "stats": {...}}]}]}
+//! ```
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::recorder::OpRecord;
+
+/// The whole of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Version of aopsbench that wrote the run.
+    pub aopsbench_version: String,
+    /// Jobs in the order they ran.
+    pub jobs: Vec<JobSummary>,
+}
+
+/// One job (a fio job section) and every target it ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Job name.
+    pub job: String,
+    /// Targets in the order they ran; the first is the gate's reference.
+    pub targets: Vec<TargetSummary>,
+}
+
+/// One job on one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    /// Target name, unique within the job (e.g. `bh`, `iomap`, `ext4`).
+    pub target: String,
+    /// The `--target` spec it was built from (e.g. `bh:block_size=1k`).
+    pub spec: String,
+    /// Wall time of the measurement, in nanoseconds.
+    pub runtime_ns: u64,
+    /// Per op kind (`read`, `write`, `fsync`, ...).
+    pub ops: BTreeMap<String, OpSummary>,
+    /// The target's counters (fsimpl stats, or block-device deltas for kernel targets).
+    pub stats: BTreeMap<String, u64>,
+}
+
+/// Throughput and latency of one op kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpSummary {
+    /// Ops completed.
+    pub count: u64,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// Ops per second of runtime.
+    pub iops: f64,
+    /// Bytes per second of runtime (rounded, as fio's `bw_bytes`).
+    pub bw_bytes: u64,
+    /// Completion latency percentiles, in nanoseconds.
+    pub lat_ns: LatencySummary,
+}
+
+/// Latency statistics in nanoseconds, read off the op's HdrHistogram (values are the highest
+/// value equivalent to the bucket, as HdrHistogram reports them; exact below 2048 ns, within
+/// 0.1% above).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Lowest latency.
+    pub min: u64,
+    /// Mean latency.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    #[serde(rename = "p99.9")]
+    pub p99_9: u64,
+    /// 99.99th percentile.
+    #[serde(rename = "p99.99")]
+    pub p99_99: u64,
+    /// Highest latency.
+    pub max: u64,
+}
+
+/// The quantile (0–1) of a percentile (0–100) such as `99.9`, rounded to the double nearest
+/// the decimal, so that `99.9` gives exactly `0.999` (and `ceil(0.999 × 1000)` is 999, not 1000).
+pub fn quantile_of(percentile: f64) -> f64 {
+    (percentile * 1e6).round() / 1e8
+}
+
+impl Summary {
+    /// The job of this name.
+    pub fn job(&self, name: &str) -> Option<&JobSummary> {
+        self.jobs.iter().find(|j| j.job == name)
+    }
+}
+
+impl JobSummary {
+    /// The target of this name.
+    pub fn target(&self, name: &str) -> Option<&TargetSummary> {
+        self.targets.iter().find(|t| t.target == name)
+    }
+}
+
+impl OpSummary {
+    /// Summarise a finished record over `runtime_ns`.
+    pub fn from_record(record: &OpRecord, runtime_ns: u64) -> Self {
+        let count = record.count();
+        let secs = runtime_ns as f64 / 1e9;
+        let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };
+        OpSummary {
+            count,
+            bytes: record.bytes,
+            iops: per_sec(count),
+            bw_bytes: per_sec(record.bytes).round() as u64,
+            lat_ns: LatencySummary::from_histogram(&record.histogram),
+        }
+    }
+
+    /// Bandwidth in bytes per second as a float.
+    pub fn bw(&self) -> f64 {
+        self.bw_bytes as f64
+    }
+}
+
+impl LatencySummary {
+    /// Read the statistics off a histogram (all zero when it is empty).
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return LatencySummary { min: 0, mean: 0.0, p50: 0, p90: 0, p99: 0, p99_9: 0, p99_99: 0, max: 0 };
+        }
+        LatencySummary {
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            p99_99: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! fio.json: fio's json+ schema, percentiles equal to the HdrHistogram's, and a fio-JSON
+//! consumer we did not write (`fio_jsonplus_clat2csv` from fio) reading it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use results::RunDir;
+use results::fio::FIO_PERCENTILES;
+use serde_json::Value;
+
+const FIO_PERCENTILE_KEYS: [&str; 17] = [
+    "1.000000",
+    "5.000000",
+    "10.000000",
+    "20.000000",
+    "30.000000",
+    "40.000000",
+    "50.000000",
+    "60.000000",
+    "70.000000",
+    "80.000000",
+    "90.000000",
+    "95.000000",
+    "99.000000",
+    "99.500000",
+    "99.900000",
+    "99.950000",
+    "99.990000",
+];
+
+fn load(dir: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("fio.json")).unwrap()).unwrap()
+}
+
+fn job<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["jobs"].as_array().unwrap().iter().find(|j| j["jobname"] == name).unwrap_or_else(|| panic!("no fio job {name}"))
+}
+
+#[test]
+fn fio_json_has_fios_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_run(dir.path());
+    let doc = load(dir.path());
+    assert_eq!(doc["fio version"], "aopsbench-0.1.0");
+    assert_eq!(doc["timestamp"].as_u64().map(|t| t > 0), Some(true));
+    let names: Vec<&str> = doc["jobs"].as_array().unwrap().iter().map(|j| j["jobname"].as_str().unwrap()).collect();
+    assert_eq!(names, ["exact@t", "randrw@bh", "randrw@iomap"]);
+    for j in doc["jobs"].as_array().unwrap() {
+        for ddir in ["read", "write", "trim"] {
+            let d = &j[ddir];
+            for key in ["io_bytes", "bw_bytes", "bw", "iops", "runtime", "total_ios", "clat_ns", "lat_ns"] {
+                assert!(d.get(key).is_some(), "{} {ddir} lacks {key}", j["jobname"]);
+            }
+            for lat in ["clat_ns", "lat_ns"] {
+                for key in ["min", "max", "mean", "stddev", "N"] {
+                    assert!(d[lat].get(key).is_some(), "{} {ddir} {lat} lacks {key}", j["jobname"]);
+                }
+            }
+            if d["total_ios"].as_u64() > Some(0) {
+                let keys: Vec<&str> =
+                    d["clat_ns"]["percentile"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+                let mut expected = FIO_PERCENTILE_KEYS.to_vec();
+                expected.sort();
+                assert_eq!(keys, expected);
+                assert!(d["lat_ns"]["percentile"].is_object());
+                assert!(d["clat_ns"]["bins"].is_object());
+            }
+        }
+        assert!(j["sync"]["total_ios"].is_u64());
+        assert!(j["sync"]["lat_ns"]["N"].is_u64());
+    }
+    let bh = job(&doc, "randrw@bh");
+    assert_eq!(bh["read"]["total_ios"], 8400);
+    assert_eq!(bh["read"]["io_bytes"], 8400 * 4096);
+    assert_eq!(bh["read"]["bw"], bh["read"]["bw_bytes"].as_u64().unwrap() / 1024);
+    assert_eq!(bh["read"]["runtime"], 3000);
+    assert_eq!(bh["read"]["bw_samples"], 3);
+    assert_eq!(bh["read"]["iops_min"], 2800);
+    assert_eq!(bh["trim"]["total_ios"], 0);
+    assert_eq!(bh["sync"]["total_ios"], 60);
+    assert_eq!(bh["aopsbench"]["counters"]["map_blocks"], 42_000);
+    assert_eq!(bh["aopsbench"]["spec"], "bh:block_size=4k");
+}
+
+#[test]
+fn fio_percentiles_and_bins_match_the_hdr_histogram() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = common::write_run(dir.path());
+    let doc = load(dir.path());
+    let run = RunDir::load(dir.path()).unwrap();
+
+    // Known values: latencies 1..=1000 ns.
+    let exact = &job(&doc, "exact@t")["read"]["clat_ns"];
+    let p = &exact["percentile"];
+    assert_eq!((p["1.000000"].as_u64(), p["50.000000"].as_u64()), (Some(10), Some(500)));
+    assert_eq!((p["99.000000"].as_u64(), p["99.900000"].as_u64()), (Some(990), Some(999)));
+    assert_eq!(p["99.990000"], 1000);
+    assert_eq!((exact["min"].as_u64(), exact["max"].as_u64(), exact["N"].as_u64()), (Some(1), Some(1000), Some(1000)));
+    assert_eq!(exact["mean"], 500.5);
+    assert_eq!(exact["bins"].as_object().unwrap().len(), 1000);
+    assert_eq!(exact["bins"]["17"], 1);
+
+    for t in &summary.job("randrw").unwrap().targets {
+        let j = job(&doc, &format!("randrw@{}", t.target));
+        for op in ["read", "write"] {
+            let h = run.histogram("randrw", &t.target, op).unwrap();
+            let clat = &j[op]["clat_ns"];
+            for (key, pct) in FIO_PERCENTILE_KEYS.iter().zip(FIO_PERCENTILES) {
+                assert_eq!(
+                    clat["percentile"][*key].as_u64(),
+                    Some(h.value_at_quantile(results::summary::quantile_of(pct))),
+                    "{} {op} p{key}",
+                    t.target
+                );
+            }
+            assert_eq!(clat["percentile"]["50.000000"].as_u64(), Some(t.ops[op].lat_ns.p50));
+            assert_eq!(clat["percentile"]["99.900000"].as_u64(), Some(t.ops[op].lat_ns.p99_9));
+            let bins: BTreeMap<u64, u64> = clat["bins"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.as_u64().unwrap()))
+                .collect();
+            let expected: BTreeMap<u64, u64> =
+                h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+            assert_eq!(bins, expected, "{} {op} bins", t.target);
+            assert_eq!(bins.values().sum::<u64>(), t.ops[op].count);
+        }
+    }
+}
+
+#[test]
+fn fio_jsonplus_clat2csv_reads_it() {
+    let tool = "fio_jsonplus_clat2csv";
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        println!("skipped: {tool} not found on PATH (install Debian's fio package to run this check)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::write_run(dir.path());
+    let out = dir.path().join("csv/out.csv");
+    std::fs::create_dir(dir.path().join("csv")).unwrap();
+    let fio_json = dir.path().join("fio.json");
+
+    let run = Command::new(tool).arg(&fio_json).arg(&out).output().unwrap();
+    assert!(run.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&run.stderr));
+    let validate = Command::new(tool).arg(&fio_json).arg(&out).arg("--validate").output().unwrap();
+    let said = String::from_utf8_lossy(&validate.stdout);
+    assert!(validate.status.success(), "{tool} --validate failed: {said}{}", String::from_utf8_lossy(&validate.stderr));
+    assert_eq!(said.matches("validated").count(), 3, "{said}");
+
+    // job0 is exact@t: read latencies 1..=1000 ns, one op each.
+    let text = std::fs::read_to_string(dir.path().join("csv/out_job0.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').map(str::trim).collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (count, cumulative, percentile) =
+        (col("read_clat_ns_count"), col("read_clat_ns_cumulative"), col("read_clat_ns_percentile"));
+    let rows: Vec<Vec<&str>> =
+        lines.filter(|l| !l.trim().is_empty()).map(|l| l.split(',').map(str::trim).collect()).collect();
+    let read_rows: Vec<&Vec<&str>> = rows.iter().filter(|r| !r[count].is_empty()).collect();
+    assert_eq!(read_rows.len(), 1000);
+    for (i, r) in read_rows.iter().enumerate() {
+        let ns: u64 = r[0].parse().unwrap();
+        assert_eq!(ns, i as u64 + 1);
+        assert_eq!(r[count], "1");
+        assert_eq!(r[cumulative].parse::<u64>().unwrap(), ns);
+        let pct: f64 = r[percentile].parse().unwrap();
+        assert!((pct - ns as f64 / 1000.0).abs() < 1e-9, "{pct} at {ns}");
+    }
+    // The median read the tool computes is the one in fio.json and summary.json: 500 ns.
+    let median =
+        read_rows.iter().find(|r| r[percentile].parse::<f64>().unwrap() >= 0.5).map(|r| r[0].parse::<u64>().unwrap());
+    assert_eq!(median, Some(500));
+
+    // job1 is randrw@bh: the tool's totals are the op counts.
+    let text = std::fs::read_to_string(dir.path().join("csv/out_job1.csv")).unwrap();
+    let last_cumulative = |column: &str| -> u64 {
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').map(str::trim).collect();
+        let c = header.iter().position(|h| *h == column).unwrap();
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').map(str::trim).nth(c).filter(|v| !v.is_empty()).map(str::to_string))
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(last_cumulative("read_clat_ns_cumulative"), 8400);
+    assert_eq!(last_cumulative("write_clat_ns_cumulative"), 3600);
+}
