@@ -68,8 +68,18 @@ fn main() {
     let cache = if writeback == WritebackMode::Off { total + (256 << 20) } else { 1 << 30 };
     let opts = MountOptions { backend, large_folios, cache_bytes: cache, writeback, ..MountOptions::default() };
     let fs = Fs::format_and_mount(dev.clone(), &FormatOptions::default(), opts).expect("mount");
-    let f = fs.create("f").unwrap();
     let buf: Vec<u8> = (0..bs).map(|i| (i * 7) as u8).collect();
+    // PROFILE_REPEAT=N writes the file N more times first (unlinking it each time), so that a
+    // profiler sees the write path rather than the mount.
+    let repeat: u32 = std::env::var("PROFILE_REPEAT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    for _ in 0..repeat {
+        let f = fs.create("warm").unwrap();
+        for pos in (0..total).step_by(bs) {
+            fs.write(f, pos, &buf).unwrap();
+        }
+        fs.unlink("warm").unwrap();
+    }
+    let f = fs.create("f").unwrap();
     fs.reset_stats();
     let t = Instant::now();
     let mut pos = 0;

@@ -14,7 +14,7 @@ use crate::cache::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::core::{MapKind, MapOp};
 use crate::dev::BioOp;
 use crate::error::Result;
-use crate::fs::Ctx;
+use crate::fs::{Ctx, FolioRef};
 use crate::stats::{MapCaller, Stats};
 
 /// Most blocks one writeback extent gathers (`MAX_WRITEPAGES_EXTENT_LEN`).
@@ -133,33 +133,68 @@ pub(crate) fn write_order(len: usize) -> usize {
     shift.saturating_sub(PAGE_SHIFT) as usize
 }
 
-/// Attaches buffers to the folio at `start` if it has none (`folio_create_buffers` /
+/// Attaches buffers to the folio if it has none (`folio_create_buffers` /
 /// `create_empty_buffers`): uptodate and dirty if the folio is.
-fn create_buffers<A: AddressSpaceOps<Private = BufferHeads>>(cx: &mut Ctx<'_, A>, start: u64) {
-    if cx.folio(start).private.is_some() {
+fn create_buffers(fr: &mut FolioRef<'_, BufferHeadAops>) {
+    if fr.folio.private.is_some() {
         return;
     }
-    let bs = cx.block_size();
-    let f = cx.folio(start);
+    let bs = fr.fs.sb.block_size;
     let mut state = 0;
-    if f.uptodate() {
+    if fr.folio.uptodate() {
         state |= BH_UPTODATE;
     }
-    if f.dirty() {
+    if fr.folio.dirty() {
         state |= BH_DIRTY;
     }
-    let n = f.size() / bs as usize;
+    let n = fr.folio.size() / bs as usize;
     let bhs = vec![BufferHead { b_blocknr: 0, b_size: bs, b_state: state }; n].into_boxed_slice();
-    cx.attach_private(start, BufferHeads(bhs));
+    fr.attach_private(BufferHeads(bhs));
 }
 
 /// Takes the buffers out of the folio for the duration of an operation (no accounting).
-fn take_buffers<A: AddressSpaceOps<Private = BufferHeads>>(cx: &mut Ctx<'_, A>, start: u64) -> BufferHeads {
-    cx.folio(start).private.take().expect("folio has buffers")
+fn take_buffers(fr: &mut FolioRef<'_, BufferHeadAops>) -> BufferHeads {
+    fr.folio.private.take().expect("folio has buffers")
 }
 
-fn put_buffers<A: AddressSpaceOps<Private = BufferHeads>>(cx: &mut Ctx<'_, A>, start: u64, bhs: BufferHeads) {
-    cx.folio(start).private = Some(bhs);
+/// Reads the listed buffers, one bio each (`bh_read_nowait` / `submit_bh`), and waits.
+/// On success they are uptodate; the first error is returned.
+fn read_buffers(
+    fr: &mut FolioRef<'_, BufferHeadAops>,
+    bhs: &mut BufferHeads,
+    which: &[usize],
+    rmw: bool,
+) -> Result<()> {
+    let bs = fr.fs.sb.block_size as usize;
+    fr.bio.clear();
+    for &i in which {
+        let ptr = fr.folio.ptr_at(i * bs);
+        fr.bio.start(BioOp::Read, bhs[i].b_blocknr * bs as u64);
+        // SAFETY: the folio stays cached and untouched until the batch completes below.
+        unsafe { fr.bio.add_seg(ptr, bs) };
+        if rmw {
+            fr.fs.stats.rmw_read(bs as u64);
+        }
+    }
+    let submitted = fr.fs.dev.submit(fr.bio);
+    let mut err = submitted.err().map(crate::error::FsError::from);
+    for (n, &i) in which.iter().enumerate() {
+        match fr.bio.status(n) {
+            Ok(()) if err.is_none() => bhs[i].set_uptodate(true),
+            Ok(()) => {}
+            Err(errno) => {
+                err.get_or_insert(crate::error::FsError::Io {
+                    source: crate::dev::DevError::Io {
+                        op: "read",
+                        offset: bhs[i].b_blocknr * bs as u64,
+                        source: std::io::Error::from_raw_os_error(errno),
+                    },
+                });
+            }
+        }
+    }
+    fr.bio.clear();
+    err.map_or(Ok(()), Err)
 }
 
 impl BufferHeadAops {
@@ -167,35 +202,31 @@ impl BufferHeadAops {
     fn write_one(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
         let order = write_order(data.len()).min(self.max_order);
         let (start, _) = cx.grab_folio(pos >> PAGE_SHIFT, order)?;
-        let f = cx.folio(start);
-        let from = (pos - f.pos()) as usize;
-        let len = data.len().min(f.size() - from);
-        f.set_locked(true);
-        let begun = self.block_write_begin(cx, start, from, from + len);
-        if let Err(e) = begun {
-            cx.folio(start).set_locked(false);
+        let mut fr = cx.folio_ref(start);
+        let from = (pos - fr.folio.pos()) as usize;
+        let len = data.len().min(fr.folio.size() - from);
+        fr.folio.set_locked(true);
+        if let Err(e) = Self::block_write_begin(&mut fr, from, from + len) {
+            fr.folio.set_locked(false);
             return Err(e);
         }
-        let f = cx.folio(start);
-        f.data_mut()[from..from + len].copy_from_slice(&data[..len]);
-        f.set_locked(false);
-        self.block_write_end(cx, start, from, from + len);
+        fr.folio.data_mut()[from..from + len].copy_from_slice(&data[..len]);
+        fr.folio.set_locked(false);
+        Self::block_write_end(&mut fr, from, from + len);
         Ok(len)
     }
 
     /// `__block_write_begin_int` with `ext4_da_get_block_prep`: map every block the write
     /// touches, one `get_block` call per unmapped block; zero the parts of new blocks outside
     /// the write; read, one block per I/O, a mapped block the write only partly covers.
-    fn block_write_begin(&self, cx: &mut Ctx<'_, Self>, start: u64, from: usize, to: usize) -> Result<()> {
-        create_buffers(cx, start);
-        let bs = cx.block_size() as usize;
-        let (uptodate, first_lblk) = {
-            let f = cx.folio(start);
-            (f.uptodate(), f.pos() >> cx.blkbits())
-        };
-        let mut bhs = take_buffers(cx, start);
+    fn block_write_begin(fr: &mut FolioRef<'_, Self>, from: usize, to: usize) -> Result<()> {
+        create_buffers(fr);
+        let bs = fr.fs.sb.block_size as usize;
+        let uptodate = fr.folio.uptodate();
+        let first_lblk = fr.folio.pos() >> fr.fs.blkbits;
+        let mut bhs = take_buffers(fr);
         let mut dirtied = false;
-        let mut to_read: [usize; 4] = [usize::MAX; 4];
+        let mut to_read = [0usize; 2];
         let mut nread = 0;
         let mut result = Ok(());
         for (i, bh) in bhs.iter_mut().enumerate() {
@@ -208,7 +239,7 @@ impl BufferHeadAops {
             }
             bh.set_new(false);
             if !bh.mapped() {
-                match cx.map(first_lblk + i as u64, 1, MapOp::ReserveDelalloc, MapCaller::GetBlock) {
+                match fr.map(first_lblk + i as u64, 1, MapOp::ReserveDelalloc, MapCaller::GetBlock) {
                     Ok(m) => bh.map_from(m.kind, m.pblk, true),
                     Err(e) => {
                         result = Err(e);
@@ -224,10 +255,10 @@ impl BufferHeadAops {
                         continue;
                     }
                     if bstart < from {
-                        cx.zero(start, bstart, from - bstart);
+                        fr.zero(bstart, from - bstart);
                     }
                     if bend > to {
-                        cx.zero(start, to, bend - to);
+                        fr.zero(to, bend - to);
                     }
                     continue;
                 }
@@ -237,13 +268,13 @@ impl BufferHeadAops {
                 continue;
             }
             if !bh.uptodate() && !bh.delay() && !bh.unwritten() && (bstart < from || bend > to) {
-                // At most the first and the last block of the range are partly covered.
+                // Only the first and the last block of the range can be partly covered.
                 to_read[nread] = i;
                 nread += 1;
             }
         }
         if result.is_ok() && nread > 0 {
-            result = self.read_buffers(cx, start, &mut bhs, &to_read[..nread], true);
+            result = read_buffers(fr, &mut bhs, &to_read[..nread], true);
         }
         if result.is_err() {
             // `folio_zero_new_buffers`: new buffers of a failed write must not expose garbage.
@@ -251,58 +282,23 @@ impl BufferHeadAops {
                 if bh.is_new() && (i * bs) < to && (i + 1) * bs > from {
                     bh.set_new(false);
                     if !bh.uptodate() {
-                        cx.zero(start, i * bs, bs);
+                        fr.zero(i * bs, bs);
                         bh.set_uptodate(true);
                     }
                 }
             }
         }
-        put_buffers(cx, start, bhs);
+        fr.folio.private = Some(bhs);
         if dirtied {
-            cx.mark_dirty(start);
+            fr.mark_dirty();
         }
         result
     }
 
-    /// Reads the listed buffers, one bio each (`bh_read_nowait` / `submit_bh`), and waits.
-    /// On success they are uptodate; the first error is returned.
-    fn read_buffers(
-        &self,
-        cx: &mut Ctx<'_, Self>,
-        start: u64,
-        bhs: &mut BufferHeads,
-        which: &[usize],
-        rmw: bool,
-    ) -> Result<()> {
-        let bs = cx.block_size() as usize;
-        cx.bio.clear();
-        for &i in which {
-            let ptr = cx.folio(start).ptr_at(i * bs);
-            cx.bio.start(BioOp::Read, bhs[i].b_blocknr * bs as u64);
-            // SAFETY: the folio stays cached and untouched until the batch completes below.
-            unsafe { cx.bio.add_seg(ptr, bs) };
-            if rmw {
-                cx.stats().rmw_read(bs as u64);
-            }
-        }
-        cx.submit()?;
-        let mut err = None;
-        for (n, &i) in which.iter().enumerate() {
-            match cx.bio_error(n) {
-                None => bhs[i].set_uptodate(true),
-                Some(e) => {
-                    err.get_or_insert(e);
-                }
-            }
-        }
-        cx.bio.clear();
-        err.map_or(Ok(()), Err)
-    }
-
     /// `block_write_end` → `__block_commit_write`, then `ext4_da_write_end`'s size update.
-    fn block_write_end(&self, cx: &mut Ctx<'_, Self>, start: u64, from: usize, to: usize) {
-        let bs = cx.block_size() as usize;
-        let mut bhs = take_buffers(cx, start);
+    fn block_write_end(fr: &mut FolioRef<'_, Self>, from: usize, to: usize) {
+        let bs = fr.fs.sb.block_size as usize;
+        let bhs = fr.folio.private.as_mut().expect("folio has buffers");
         let mut partial = false;
         let mut last_allocated = false;
         for (i, bh) in bhs.iter_mut().enumerate() {
@@ -316,19 +312,17 @@ impl BufferHeadAops {
             }
             bh.set_new(false);
         }
-        put_buffers(cx, start, bhs);
-        cx.mark_dirty(start);
-        let f = cx.folio(start);
+        fr.mark_dirty();
         if !partial {
-            f.set_uptodate(true);
+            fr.folio.set_uptodate(true);
         }
-        let end = f.pos() + to as u64;
-        if end > cx.inode.i_size {
-            cx.inode.i_size = end;
+        let end = fr.folio.pos() + to as u64;
+        if end > fr.inode.i_size {
+            fr.inode.i_size = end;
             // `ext4_da_should_update_i_disksize`: the write ends in an allocated block.
-            if last_allocated && end > cx.inode.i_disksize {
-                cx.inode.i_disksize = end;
-                cx.fs.note_meta_dirty();
+            if last_allocated && end > fr.inode.i_disksize {
+                fr.inode.i_disksize = end;
+                fr.fs.note_meta_dirty();
             }
         }
     }
@@ -336,11 +330,12 @@ impl BufferHeadAops {
     /// `block_read_full_folio` with `ext4_get_block`: map unmapped buffers one `get_block`
     /// call each, zero holes (and unwritten blocks), read the rest one bio per buffer.
     fn block_read_full_folio(&self, cx: &mut Ctx<'_, Self>, start: u64) -> Result<()> {
-        create_buffers(cx, start);
-        let bs = cx.block_size() as usize;
-        let first_lblk = cx.folio(start).pos() >> cx.blkbits();
-        let last_lblk = cx.i_size().div_ceil(bs as u64);
-        let mut bhs = take_buffers(cx, start);
+        let last_lblk = cx.i_size().div_ceil(cx.block_size() as u64);
+        let mut fr = cx.folio_ref(start);
+        create_buffers(&mut fr);
+        let bs = fr.fs.sb.block_size as usize;
+        let first_lblk = fr.folio.pos() >> fr.fs.blkbits;
+        let mut bhs = take_buffers(&mut fr);
         let mut to_read = Vec::new();
         let mut result = Ok(());
         for (i, bh) in bhs.iter_mut().enumerate() {
@@ -349,7 +344,7 @@ impl BufferHeadAops {
             }
             let lblk = first_lblk + i as u64;
             if !bh.mapped() && lblk < last_lblk {
-                match cx.map(lblk, 1, MapOp::Lookup, MapCaller::GetBlock) {
+                match fr.map(lblk, 1, MapOp::Lookup, MapCaller::GetBlock) {
                     Ok(m) => bh.map_from(m.kind, m.pblk, false),
                     Err(e) => {
                         result = Err(e);
@@ -358,20 +353,19 @@ impl BufferHeadAops {
                 }
             }
             if !bh.mapped() || bh.unwritten() {
-                cx.zero(start, i * bs, bs);
+                fr.zero(i * bs, bs);
                 bh.set_uptodate(true);
                 continue;
             }
             to_read.push(i);
         }
         if result.is_ok() && !to_read.is_empty() {
-            result = self.read_buffers(cx, start, &mut bhs, &to_read, false);
+            result = read_buffers(&mut fr, &mut bhs, &to_read, false);
         }
         let all = bhs.iter().all(|b| b.uptodate());
-        put_buffers(cx, start, bhs);
-        let f = cx.folio(start);
-        f.set_uptodate(all && result.is_ok());
-        f.set_locked(false);
+        fr.folio.private = Some(bhs);
+        fr.folio.set_uptodate(all && result.is_ok());
+        fr.folio.set_locked(false);
         result
     }
 
@@ -518,19 +512,16 @@ impl BufferHeadAops {
     /// `ext4_bio_write_folio`: zero the folio past EOF, then add its dirty, mapped buffers to
     /// the write bios, merging each with the open bio when the blocks are contiguous on disk.
     /// Returns whether anything was submitted.
-    fn bio_write_folio(&self, cx: &mut Ctx<'_, Self>, start: u64, io: &mut WbIo) -> bool {
-        let bs = cx.block_size() as usize;
-        cx.mapping.clear_dirty(start, &cx.fs.stats);
-        let i_size = cx.i_size();
-        let (pos, size) = {
-            let f = cx.folio(start);
-            (f.pos(), f.size())
-        };
+    fn bio_write_folio(fr: &mut FolioRef<'_, Self>, io: &mut WbIo) -> bool {
+        let bs = fr.fs.sb.block_size as usize;
+        fr.tags.clear(fr.folio, &fr.fs.stats);
+        let i_size = fr.inode.i_size;
+        let (pos, size) = (fr.folio.pos(), fr.folio.size());
         let len = if pos + size as u64 > i_size { i_size.saturating_sub(pos) as usize } else { size };
         if len < size {
-            cx.zero(start, len, size - len);
+            fr.zero(len, size - len);
         }
-        let mut bhs = take_buffers(cx, start);
+        let mut bhs = take_buffers(fr);
         let mut keep_dirty = false;
         let mut first_in_folio = true;
         let mut submitted = false;
@@ -550,28 +541,28 @@ impl BufferHeadAops {
             bh.set_new(false);
             bh.set_dirty(false);
             let offset = bh.b_blocknr * bs as u64;
-            let ptr = cx.folio(start).ptr_at(i * bs);
-            let contiguous = cx.bio.next_offset(BioOp::Write) == Some(offset) && io.open;
+            let ptr = fr.folio.ptr_at(i * bs);
+            let contiguous = io.open && fr.bio.next_offset(BioOp::Write) == Some(offset);
             // SAFETY: the folio stays cached until the batch is submitted and completed.
-            if contiguous && unsafe { cx.bio.add_seg(ptr, bs) } {
+            if contiguous && unsafe { fr.bio.add_seg(ptr, bs) } {
                 if first_in_folio {
-                    Stats::bump(&cx.fs.stats.writeback_merges, 1);
+                    Stats::bump(&fr.fs.stats.writeback_merges, 1);
                 }
             } else {
-                cx.bio.start(BioOp::Write, offset);
+                fr.bio.start(BioOp::Write, offset);
                 // SAFETY: as above.
-                unsafe { cx.bio.add_seg(ptr, bs) };
+                unsafe { fr.bio.add_seg(ptr, bs) };
                 io.open = true;
             }
             first_in_folio = false;
             submitted = true;
         }
-        put_buffers(cx, start, bhs);
+        fr.folio.private = Some(bhs);
         if keep_dirty {
-            cx.mark_dirty(start);
+            fr.mark_dirty();
         }
         if submitted {
-            Stats::bump(&cx.fs.stats.writeback_folios, 1);
+            Stats::bump(&fr.fs.stats.writeback_folios, 1);
         }
         submitted
     }
@@ -673,12 +664,11 @@ impl AddressSpaceOps for BufferHeadAops {
                     continue;
                 }
                 let (fpos, nr_pages, fend) = (f.pos(), f.nr_pages(), f.end_index());
-                if f.private.is_none() {
-                    create_buffers(cx, s);
-                }
                 let lblk0 = fpos >> blkbits;
                 let blocks_in_file = cx.i_size().div_ceil(bs);
-                let bhs = take_buffers(cx, s);
+                let mut fr = cx.folio_ref(s);
+                create_buffers(&mut fr);
+                let bhs = fr.folio.private.as_ref().expect("folio has buffers");
                 let mut stopped = false;
                 for (i, bh) in bhs.iter().enumerate() {
                     let lblk = lblk0 + i as u64;
@@ -707,10 +697,9 @@ impl AddressSpaceOps for BufferHeadAops {
                         }
                     }
                 }
-                put_buffers(cx, s, bhs);
                 if ext.is_none() {
                     // Nothing to map: write the folio right away.
-                    self.bio_write_folio(cx, s, &mut io);
+                    Self::bio_write_folio(&mut fr, &mut io);
                     wbc.nr_to_write = wbc.nr_to_write.saturating_sub(nr_pages);
                     index = fend;
                     continue;
@@ -740,7 +729,7 @@ impl AddressSpaceOps for BufferHeadAops {
                 let mut done_folios = Vec::new();
                 for &s in &pending {
                     if self.folio_fully_mapped(cx, s) {
-                        self.bio_write_folio(cx, s, &mut io);
+                        Self::bio_write_folio(&mut cx.folio_ref(s), &mut io);
                         wbc.nr_to_write = wbc.nr_to_write.saturating_sub(cx.folio(s).nr_pages());
                         done_folios.push(s);
                     }
@@ -775,15 +764,16 @@ impl AddressSpaceOps for BufferHeadAops {
     /// `block_invalidate_folio`: discard the buffers wholly inside the range; free them all
     /// when the whole folio goes.
     fn invalidate_folio(&self, cx: &mut Ctx<'_, Self>, start: u64, offset: usize, len: usize) {
-        let Some(mut bhs) = cx.folio(start).private.take() else { return };
+        let f = cx.folio(start);
+        let whole = offset == 0 && len == f.size();
+        let Some(bhs) = f.private.as_mut() else { return };
         let bs = bhs[0].b_size as usize;
         for (i, bh) in bhs.iter_mut().enumerate() {
             if i * bs >= offset && (i + 1) * bs <= offset + len {
                 bh.discard();
             }
         }
-        put_buffers(cx, start, bhs);
-        if offset == 0 && len == cx.folio(start).size() {
+        if whole {
             cx.detach_private(start);
         }
     }
@@ -811,46 +801,46 @@ impl AddressSpaceOps for BufferHeadAops {
 
 impl BufferHeadAops {
     fn zero_block_range(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<()> {
-        let bs = cx.block_size() as usize;
-        let lblk = pos >> cx.blkbits();
         // Like `__ext4_block_zero_page_range`, the folio is found or created (FGP_CREAT)
         // before the block is looked up.
         let (start, _) = cx.grab_folio(pos >> PAGE_SHIFT, 0)?;
-        create_buffers(cx, start);
-        let fpos = cx.folio(start).pos();
+        let mut fr = cx.folio_ref(start);
+        create_buffers(&mut fr);
+        let bs = fr.fs.sb.block_size as usize;
+        let fpos = fr.folio.pos();
+        let lblk = pos >> fr.fs.blkbits;
         let i = ((pos - fpos) as usize) / bs;
-        let folio_uptodate = cx.folio(start).uptodate();
-        let mut bhs = take_buffers(cx, start);
-        if !bhs[i].mapped() {
-            match cx.map(lblk, 1, MapOp::Lookup, MapCaller::GetBlock) {
-                Ok(m) => bhs[i].map_from(m.kind, m.pblk, false),
-                Err(e) => {
-                    put_buffers(cx, start, bhs);
-                    return Err(e);
+        let folio_uptodate = fr.folio.uptodate();
+        let mut bhs = take_buffers(&mut fr);
+        let result = (|| -> Result<bool> {
+            if !bhs[i].mapped() {
+                let m = fr.map(lblk, 1, MapOp::Lookup, MapCaller::GetBlock)?;
+                bhs[i].map_from(m.kind, m.pblk, false);
+                if !bhs[i].mapped() || (bhs[i].unwritten() && !bhs[i].dirty()) {
+                    // A hole or an unwritten block already reads as zeros.
+                    bhs[i].discard();
+                    return Ok(false);
                 }
             }
-            if !bhs[i].mapped() || (bhs[i].unwritten() && !bhs[i].dirty()) {
-                bhs[i].discard();
-                put_buffers(cx, start, bhs);
-                return Ok(());
-            }
-        }
-        if folio_uptodate {
-            bhs[i].set_uptodate(true);
-        }
-        if !bhs[i].uptodate() && !bhs[i].delay() {
-            if bhs[i].unwritten() {
-                cx.zero(start, i * bs, bs);
+            if folio_uptodate {
                 bhs[i].set_uptodate(true);
-            } else if let Err(e) = self.read_buffers(cx, start, &mut bhs, &[i], false) {
-                put_buffers(cx, start, bhs);
-                return Err(e);
             }
+            if !bhs[i].uptodate() && !bhs[i].delay() {
+                if bhs[i].unwritten() {
+                    fr.zero(i * bs, bs);
+                    bhs[i].set_uptodate(true);
+                } else {
+                    read_buffers(&mut fr, &mut bhs, &[i], false)?;
+                }
+            }
+            fr.zero((pos - fpos) as usize, len as usize);
+            bhs[i].set_dirty(true);
+            Ok(true)
+        })();
+        fr.folio.private = Some(bhs);
+        if result? {
+            fr.mark_dirty();
         }
-        cx.zero(start, (pos - fpos) as usize, len as usize);
-        bhs[i].set_dirty(true);
-        put_buffers(cx, start, bhs);
-        cx.mark_dirty(start);
         Ok(())
     }
 
@@ -859,8 +849,9 @@ impl BufferHeadAops {
     fn map_buffers(&self, cx: &mut Ctx<'_, Self>, pending: &[u64], lblk: u64, len: u64, pblk: u64) {
         let blkbits = cx.blkbits();
         for &s in pending {
-            let lblk0 = cx.folio(s).pos() >> blkbits;
-            let mut bhs = take_buffers(cx, s);
+            let f = cx.folio(s);
+            let lblk0 = f.pos() >> blkbits;
+            let bhs = f.private.as_mut().expect("folio has buffers");
             for (i, bh) in bhs.iter_mut().enumerate() {
                 let b = lblk0 + i as u64;
                 if b >= lblk && b < lblk + len && bh.dirty() && (bh.delay() || bh.unwritten()) {
@@ -870,7 +861,6 @@ impl BufferHeadAops {
                     bh.set_mapped(true);
                 }
             }
-            put_buffers(cx, s, bhs);
         }
     }
 

@@ -16,7 +16,7 @@ use crate::cache::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::core::{MapKind, MapOp, Mapping};
 use crate::dev::BioOp;
 use crate::error::{FsError, Result};
-use crate::fs::Ctx;
+use crate::fs::{Ctx, FolioRef};
 use crate::stats::{MapCaller, Stats};
 
 /// Most folios one ioend gathers (`IOEND_BATCH_SIZE`).
@@ -172,44 +172,41 @@ struct Wpc {
 }
 
 /// Makes the folio's state if it has more than one block and none yet (`ifs_alloc`).
-fn ifs_alloc(cx: &mut Ctx<'_, IomapAops>, start: u64) {
-    let bs = cx.block_size() as usize;
-    let f = cx.folio(start);
-    let nr_blocks = f.size() / bs;
-    if f.private.is_some() || nr_blocks <= 1 {
+fn ifs_alloc(fr: &mut FolioRef<'_, IomapAops>) {
+    let nr_blocks = fr.folio.size() >> fr.fs.blkbits;
+    if fr.folio.private.is_some() || nr_blocks <= 1 {
         return;
     }
-    let ifs = IomapFolioState::new(nr_blocks, f.uptodate(), f.dirty());
-    cx.attach_private(start, ifs);
+    let ifs = IomapFolioState::new(nr_blocks, fr.folio.uptodate(), fr.folio.dirty());
+    fr.attach_private(ifs);
 }
 
 /// `iomap_set_range_uptodate`: marks the blocks of bytes `[off, off + len)` uptodate; the folio
 /// becomes uptodate when all its blocks are (at once when it has no state).
-fn set_range_uptodate(cx: &mut Ctx<'_, IomapAops>, start: u64, off: usize, len: usize) {
-    let bb = cx.blkbits();
-    let f = cx.folio(start);
-    match f.private.as_mut() {
+fn set_range_uptodate(fr: &mut FolioRef<'_, IomapAops>, off: usize, len: usize) {
+    let bb = fr.fs.blkbits;
+    match fr.folio.private.as_mut() {
         Some(ifs) => {
             let first = off >> bb;
             let last = (off + len - 1) >> bb;
             ifs.set_range(0, first, last - first + 1);
             if ifs.fully_uptodate() {
-                f.set_uptodate(true);
+                fr.folio.set_uptodate(true);
             }
         }
-        None => f.set_uptodate(true),
+        None => fr.folio.set_uptodate(true),
     }
 }
 
 /// `iomap_set_range_dirty` then `filemap_dirty_folio`.
-fn set_range_dirty(cx: &mut Ctx<'_, IomapAops>, start: u64, off: usize, len: usize) {
-    let bb = cx.blkbits();
-    if let Some(ifs) = cx.folio(start).private.as_mut() {
+fn set_range_dirty(fr: &mut FolioRef<'_, IomapAops>, off: usize, len: usize) {
+    let bb = fr.fs.blkbits;
+    if let Some(ifs) = fr.folio.private.as_mut() {
         let first = off >> bb;
         let last = (off + len - 1) >> bb;
         ifs.set_range(1, first, last - first + 1);
     }
-    cx.mark_dirty(start);
+    fr.mark_dirty();
 }
 
 impl IomapAops {
@@ -240,22 +237,19 @@ impl IomapAops {
     /// `__iomap_write_begin`: nothing to do for a write covering the whole folio; otherwise
     /// make the folio state, and for each not-uptodate block the write only partly covers,
     /// zero the rest of it (hole, unwritten, new, past EOF) or read it (one I/O per block).
-    fn write_begin(&self, cx: &mut Ctx<'_, Self>, start: u64, iomap: &Iomap, pos: u64, len: usize) -> Result<()> {
-        let (fpos, fsize) = {
-            let f = cx.folio(start);
-            (f.pos(), f.size())
-        };
+    fn write_begin(fr: &mut FolioRef<'_, Self>, iomap: &Iomap, pos: u64, len: usize) -> Result<()> {
+        let (fpos, fsize) = (fr.folio.pos(), fr.folio.size());
         if pos <= fpos && pos + len as u64 >= fpos + fsize as u64 {
             return Ok(());
         }
-        ifs_alloc(cx, start);
-        if cx.folio(start).uptodate() {
+        ifs_alloc(fr);
+        if fr.folio.uptodate() {
             return Ok(());
         }
-        let bs = cx.block_size() as u64;
+        let bs = fr.fs.sb.block_size as u64;
         let from = (pos - fpos) as usize;
         let to = from + len;
-        let i_size = cx.i_size();
+        let i_size = fr.inode.i_size;
         let head = pos / bs * bs;
         let tail = (pos + len as u64 - 1) / bs * bs;
         let ends = [head, tail];
@@ -263,39 +257,25 @@ impl IomapAops {
         for &block in blocks {
             let poff = (block - fpos) as usize;
             let plen = bs as usize;
-            let uptodate = cx.folio(start).private.as_ref().is_some_and(|ifs| ifs.block_uptodate(poff / plen));
+            let uptodate = fr.folio.private.as_ref().is_some_and(|ifs| ifs.block_uptodate(poff / plen));
             let partial = (from > poff && from < poff + plen) || (to > poff && to < poff + plen);
             if uptodate || !partial {
                 continue;
             }
             if Self::needs_zeroing(iomap, block, i_size) {
                 if from > poff {
-                    cx.zero(start, poff, from - poff);
+                    fr.zero(poff, from - poff);
                 }
                 if to < poff + plen {
-                    cx.zero(start, to, poff + plen - to);
+                    fr.zero(to, poff + plen - to);
                 }
             } else {
-                self.read_block_sync(cx, start, poff, iomap.addr_of(block), plen)?;
+                fr.fs.stats.rmw_read(plen as u64);
+                fr.read_sync(poff, iomap.addr_of(block), plen)?;
             }
-            set_range_uptodate(cx, start, poff, plen);
+            set_range_uptodate(fr, poff, plen);
         }
         Ok(())
-    }
-
-    /// `iomap_read_folio_range`: one synchronous read of `len` bytes into the folio.
-    fn read_block_sync(&self, cx: &mut Ctx<'_, Self>, start: u64, off: usize, addr: u64, len: usize) -> Result<()> {
-        cx.bio.clear();
-        let ptr = cx.folio(start).ptr_at(off);
-        cx.bio.start(BioOp::Read, addr);
-        // SAFETY: the folio stays cached and untouched until the read completes below.
-        unsafe { cx.bio.add_seg(ptr, len) };
-        cx.stats().rmw_read(len as u64);
-        let r = cx.submit();
-        let e = cx.bio_error(0);
-        cx.bio.clear();
-        r?;
-        e.map_or(Ok(()), Err)
     }
 
     /// `iomap_write_iter` over one mapping: returns the bytes written and whether the mapping
@@ -314,27 +294,23 @@ impl IomapAops {
             if cx.inode.map_seq != iomap.seq {
                 return ((p - pos) as usize, Ok(true));
             }
-            let (fpos, fsize) = {
-                let f = cx.folio(start);
-                (f.pos(), f.size())
-            };
-            let off = (p - fpos) as usize;
-            let bytes = bytes.min(fsize - off);
-            cx.folio(start).set_locked(true);
-            if let Err(e) = self.write_begin(cx, start, iomap, p, bytes) {
-                cx.folio(start).set_locked(false);
+            let mut fr = cx.folio_ref(start);
+            let off = (p - fr.folio.pos()) as usize;
+            let bytes = bytes.min(fr.folio.size() - off);
+            fr.folio.set_locked(true);
+            if let Err(e) = Self::write_begin(&mut fr, iomap, p, bytes) {
+                fr.folio.set_locked(false);
                 return ((p - pos) as usize, Err(e));
             }
             let at = (p - pos) as usize;
-            let f = cx.folio(start);
-            f.data_mut()[off..off + bytes].copy_from_slice(&data[at..at + bytes]);
-            f.set_locked(false);
+            fr.folio.data_mut()[off..off + bytes].copy_from_slice(&data[at..at + bytes]);
+            fr.folio.set_locked(false);
             // __iomap_write_end
-            set_range_uptodate(cx, start, off, bytes);
-            set_range_dirty(cx, start, off, bytes);
+            set_range_uptodate(&mut fr, off, bytes);
+            set_range_dirty(&mut fr, off, bytes);
             p += bytes as u64;
-            if p > cx.inode.i_size {
-                cx.inode.i_size = p;
+            if p > fr.inode.i_size {
+                fr.inode.i_size = p;
             }
         }
         ((p - pos) as usize, Ok(false))
@@ -440,11 +416,12 @@ impl IomapAops {
             if failed && err.is_ok() {
                 err = Err((b0..b1).find_map(|b| cx.bio_error(b)).unwrap_or(FsError::Stale));
             }
-            let size = cx.folio(s).size();
+            let mut fr = cx.folio_ref(s);
+            let size = fr.folio.size();
             if !failed {
-                set_range_uptodate(cx, s, 0, size);
+                set_range_uptodate(&mut fr, 0, size);
             }
-            cx.folio(s).set_locked(false);
+            fr.folio.set_locked(false);
         }
         for &s in &folios {
             cx.folio(s).set_locked(false);
@@ -648,19 +625,14 @@ impl IomapAops {
                 let bytes = (chunk - p % chunk).min(end - p) as usize;
                 cx.grab_folio(p >> PAGE_SHIFT, write_order(bytes).min(self.max_order))?.0
             };
-            let (fpos, fsize) = {
-                let f = cx.folio(start);
-                (f.pos(), f.size() as u64)
-            };
+            let mut fr = cx.folio_ref(start);
+            let (fpos, fsize) = (fr.folio.pos(), fr.folio.size() as u64);
             let off = (p - fpos) as usize;
             let bytes = ((fpos + fsize).min(end) - p) as usize;
-            cx.folio(start).set_locked(true);
-            let begun = self.write_begin(cx, start, iomap, p, bytes);
-            cx.folio(start).set_locked(false);
-            begun?;
-            cx.zero(start, off, bytes);
-            set_range_uptodate(cx, start, off, bytes);
-            set_range_dirty(cx, start, off, bytes);
+            Self::write_begin(&mut fr, iomap, p, bytes)?;
+            fr.zero(off, bytes);
+            set_range_uptodate(&mut fr, off, bytes);
+            set_range_dirty(&mut fr, off, bytes);
             p += bytes as u64;
         }
         Ok(())

@@ -17,10 +17,41 @@ pub struct RaState {
     pub prev_index: u64,
 }
 
+/// The dirty tag of a file's folios (the xarray's `PAGECACHE_TAG_DIRTY`): which folios are
+/// dirty, so that writeback finds them without walking clean ones.
+#[derive(Debug, Default)]
+pub struct DirtyTags {
+    set: BTreeSet<u64>,
+}
+
+impl DirtyTags {
+    /// Marks `folio` dirty: flag, tag and accounting. Returns whether it was clean.
+    pub fn mark<P>(&mut self, folio: &mut Folio<P>, stats: &Stats) -> bool {
+        if folio.dirty() {
+            return false;
+        }
+        folio.set_dirty(true);
+        self.set.insert(folio.index());
+        stats.dirty_bytes.add(folio.size() as u64);
+        true
+    }
+
+    /// Clears `folio`'s dirty state. Returns whether it was dirty.
+    pub fn clear<P>(&mut self, folio: &mut Folio<P>, stats: &Stats) -> bool {
+        if !folio.dirty() {
+            return false;
+        }
+        folio.set_dirty(false);
+        self.set.remove(&folio.index());
+        stats.dirty_bytes.sub(folio.size() as u64);
+        true
+    }
+}
+
 /// Folios of one file.
 pub struct AddressSpace<P> {
     folios: BTreeMap<u64, Folio<P>>,
-    dirty: BTreeSet<u64>,
+    dirty: DirtyTags,
     nr_pages: u64,
     /// Readahead state.
     pub ra: RaState,
@@ -34,7 +65,7 @@ impl<P> Default for AddressSpace<P> {
     fn default() -> Self {
         AddressSpace {
             folios: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: DirtyTags::default(),
             nr_pages: 0,
             ra: RaState::default(),
             writeback_index: 0,
@@ -66,6 +97,11 @@ impl<P: FolioPrivate> AddressSpace<P> {
         self.folios.get_mut(&start)
     }
 
+    /// The folio starting at `start` and the dirty tags, borrowed together.
+    pub fn split_mut(&mut self, start: u64) -> Option<(&mut Folio<P>, &mut DirtyTags)> {
+        Some((self.folios.get_mut(&start)?, &mut self.dirty))
+    }
+
     /// Start of the first folio that begins at or after `index`.
     pub fn next_start(&self, index: u64) -> Option<u64> {
         self.folios.range(index..).next().map(|(&s, _)| s)
@@ -93,11 +129,7 @@ impl<P: FolioPrivate> AddressSpace<P> {
     pub fn remove(&mut self, start: u64, stats: &Stats) -> Option<Folio<P>> {
         let mut f = self.folios.remove(&start)?;
         self.nr_pages -= f.nr_pages();
-        if f.dirty() {
-            self.dirty.remove(&start);
-            stats.dirty_bytes.sub(f.size() as u64);
-            f.set_dirty(false);
-        }
+        self.dirty.clear(&mut f, stats);
         Some(f)
     }
 
@@ -105,26 +137,14 @@ impl<P: FolioPrivate> AddressSpace<P> {
     /// Returns whether it was clean before.
     pub fn mark_dirty(&mut self, start: u64, stats: &Stats) -> bool {
         let f = self.folios.get_mut(&start).expect("folio to dirty exists");
-        if f.dirty() {
-            return false;
-        }
-        f.set_dirty(true);
-        self.dirty.insert(start);
-        stats.dirty_bytes.add(f.size() as u64);
-        true
+        self.dirty.mark(f, stats)
     }
 
     /// Clears the dirty flag before writeback (`folio_clear_dirty_for_io`). Returns whether
     /// it was dirty.
     pub fn clear_dirty(&mut self, start: u64, stats: &Stats) -> bool {
         let Some(f) = self.folios.get_mut(&start) else { return false };
-        if !f.dirty() {
-            return false;
-        }
-        f.set_dirty(false);
-        self.dirty.remove(&start);
-        stats.dirty_bytes.sub(f.size() as u64);
-        true
+        self.dirty.clear(f, stats)
     }
 
     /// Start of the first dirty folio overlapping or after page `index`, before page `end`.
@@ -133,11 +153,11 @@ impl<P: FolioPrivate> AddressSpace<P> {
             return None;
         }
         if let Some(s) = self.folio_start(index)
-            && self.dirty.contains(&s)
+            && self.dirty.set.contains(&s)
         {
             return Some(s);
         }
-        self.dirty.range(index..end).next().copied()
+        self.dirty.set.range(index..end).next().copied()
     }
 
     /// Number of cached pages.
@@ -152,7 +172,7 @@ impl<P: FolioPrivate> AddressSpace<P> {
 
     /// Number of dirty folios.
     pub fn nr_dirty(&self) -> usize {
-        self.dirty.len()
+        self.dirty.set.len()
     }
 
     /// Starts of every folio, in order.

@@ -12,7 +12,7 @@ pub mod truncate;
 pub mod writeback;
 
 pub use folio::{Folio, FolioPrivate};
-pub use mapping::{AddressSpace, RaState};
+pub use mapping::{AddressSpace, DirtyTags, RaState};
 pub use pool::{FolioPool, PAGE_SHIFT, PAGE_SIZE};
 
 /// When dirty data goes to the device.

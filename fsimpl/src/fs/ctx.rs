@@ -2,9 +2,9 @@
 
 use super::shared::{FsShared, InodeCell};
 use crate::aops::AddressSpaceOps;
-use crate::cache::AddressSpace;
 use crate::cache::Folio;
 use crate::cache::folio::FolioPrivate;
+use crate::cache::{AddressSpace, DirtyTags};
 use crate::core::map::{self, MapCtx};
 use crate::core::{Inode, MapOp, Mapping};
 use crate::dev::{BioBatch, DevError};
@@ -24,6 +24,84 @@ pub struct Ctx<'a, A: AddressSpaceOps> {
     /// Scratch bios, reused across calls.
     pub bio: &'a mut BioBatch,
     pub(crate) cell: &'a Arc<InodeCell<A>>,
+}
+
+/// `map_blocks` on `inode`; a change to the mapping bumps its sequence and dirties metadata.
+fn map_inode<A: AddressSpaceOps>(
+    fs: &FsShared<A>,
+    inode: &mut Inode,
+    lblk: u64,
+    len: u64,
+    op: MapOp,
+    caller: MapCaller,
+) -> Result<Mapping> {
+    let goal = fs.default_goal(inode.ino);
+    let mcx = MapCtx { alloc: &fs.alloc, stats: &fs.stats, default_goal: goal };
+    let m = map::map_blocks(&mcx, inode, lblk, len, op, caller)?;
+    if m.new || (op == MapOp::ConvertUnwritten && m.kind == crate::core::MapKind::Mapped) {
+        inode.map_seq += 1;
+        fs.note_meta_dirty();
+    }
+    Ok(m)
+}
+
+/// One locked folio with its inode (what a kernel path holds between `write_begin` and
+/// `write_end`): the folio, the dirty tags, the inode, the filesystem and the scratch bios.
+pub struct FolioRef<'c, A: AddressSpaceOps> {
+    /// The folio.
+    pub folio: &'c mut Folio<A::Private>,
+    /// The mapping's dirty tags.
+    pub tags: &'c mut DirtyTags,
+    /// The inode.
+    pub inode: &'c mut Inode,
+    /// The filesystem.
+    pub fs: &'c FsShared<A>,
+    /// Scratch bios.
+    pub bio: &'c mut BioBatch,
+}
+
+impl<A: AddressSpaceOps> FolioRef<'_, A> {
+    /// `map_blocks` on the inode.
+    pub fn map(&mut self, lblk: u64, len: u64, op: MapOp, caller: MapCaller) -> Result<Mapping> {
+        map_inode(self.fs, self.inode, lblk, len, op, caller)
+    }
+
+    /// Zeroes `len` bytes at `off` of the folio, counting them.
+    pub fn zero(&mut self, off: usize, len: usize) {
+        if len > 0 {
+            let n = self.folio.zero(off, len);
+            self.fs.stats.zeroed(n);
+        }
+    }
+
+    /// Marks the folio dirty (`filemap_dirty_folio`).
+    pub fn mark_dirty(&mut self) {
+        self.tags.mark(self.folio, &self.fs.stats);
+    }
+
+    /// Attaches private state, counting its memory.
+    pub fn attach_private(&mut self, p: A::Private) {
+        self.fs.stats.folio_private_bytes.add(p.bytes() as u64);
+        let old = self.folio.private.replace(p);
+        debug_assert!(old.is_none(), "folio already has private state");
+    }
+
+    /// Reads `len` bytes at device byte `addr` into the folio at `off`, one bio, and waits
+    /// (`submit_bh` of one buffer, `iomap_read_folio_range`).
+    pub fn read_sync(&mut self, off: usize, addr: u64, len: usize) -> Result<()> {
+        self.bio.clear();
+        let ptr = self.folio.ptr_at(off);
+        self.bio.start(crate::dev::BioOp::Read, addr);
+        // SAFETY: the folio stays cached and untouched until the read completes below.
+        unsafe { self.bio.add_seg(ptr, len) };
+        let submitted = self.fs.dev.submit(self.bio);
+        let status = self.bio.status(0);
+        self.bio.clear();
+        submitted?;
+        status.map_err(|errno| FsError::Io {
+            source: DevError::Io { op: "read", offset: addr, source: std::io::Error::from_raw_os_error(errno) },
+        })
+    }
 }
 
 impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
@@ -46,14 +124,14 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
 
     /// `map_blocks` on this inode, counted for `caller`.
     pub fn map(&mut self, lblk: u64, len: u64, op: MapOp, caller: MapCaller) -> Result<Mapping> {
-        let goal = self.fs.default_goal(self.inode.ino);
-        let mcx = MapCtx { alloc: &self.fs.alloc, stats: &self.fs.stats, default_goal: goal };
-        let m = map::map_blocks(&mcx, self.inode, lblk, len, op, caller)?;
-        if m.new || (op == MapOp::ConvertUnwritten && m.kind == crate::core::MapKind::Mapped) {
-            self.inode.map_seq += 1;
-            self.fs.note_meta_dirty();
-        }
-        Ok(m)
+        map_inode(self.fs, self.inode, lblk, len, op, caller)
+    }
+
+    /// The folio starting at page `start` (which must be cached) with the rest of the inode,
+    /// borrowed apart: one lookup for a whole step of a write or read path.
+    pub fn folio_ref(&mut self, start: u64) -> FolioRef<'_, A> {
+        let (folio, tags) = self.mapping.split_mut(start).expect("folio is cached");
+        FolioRef { folio, tags, inode: self.inode, fs: self.fs, bio: self.bio }
     }
 
     /// What is at `lblk` without counting a `map_blocks` call (the extent-status cache).

@@ -9,7 +9,7 @@ mod shared;
 #[cfg(test)]
 pub(crate) mod model_tests;
 
-pub use ctx::Ctx;
+pub use ctx::{Ctx, FolioRef};
 pub use file_ops::FallocMode;
 pub use shared::{FsShared, GROUP_BLOCKS, InodeCell, InodeState};
 
