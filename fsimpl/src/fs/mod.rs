@@ -167,6 +167,18 @@ impl Fs {
     pub fn mount(dev: Arc<dyn BlockDev>, opts: MountOptions) -> Result<Fs> {
         opts.check()?;
         let pool = Arc::new(FolioPool::new(opts.cache_bytes).map_err(|e| FsError::invalid(format!("cache: {e}")))?);
+        Fs::mount_with_pool(dev, opts, pool)
+    }
+
+    /// Mounts with page-cache memory from `pool` (whose size replaces `opts.cache_bytes`), so
+    /// that several mounts in a row fault the memory in once. The pool must not be in use
+    /// by another mounted filesystem.
+    pub fn mount_with_pool(dev: Arc<dyn BlockDev>, mut opts: MountOptions, pool: Arc<FolioPool>) -> Result<Fs> {
+        opts.cache_bytes = pool.bytes();
+        opts.check()?;
+        if pool.free_bytes() != pool.bytes() {
+            return Err(FsError::invalid("the page-cache pool is in use by another filesystem"));
+        }
         let stats = Arc::new(Stats::default());
         let vfs = mount_vfs(&dev, &pool, &stats, opts)?;
         let base = dev.stats();

@@ -145,6 +145,21 @@ fn new_cell<A: AddressSpaceOps>(inode: Inode) -> InodeCell<A> {
     }
 }
 
+impl<A: AddressSpaceOps> Drop for Mounted<A> {
+    /// Gives every cached folio back to the pool, written back or not: dropping a mounted
+    /// filesystem without unmounting is a crash, and the pool outlives it.
+    fn drop(&mut self) {
+        for cell in self.all_cells() {
+            let mut st = lock(&cell.state);
+            for start in st.mapping.all_starts() {
+                if let Some(f) = st.mapping.remove(start, &self.fs.stats) {
+                    self.fs.free_folio(f);
+                }
+            }
+        }
+    }
+}
+
 impl<A: AddressSpaceOps> Vfs for Mounted<A> {
     fn create(&self, name: &str) -> Result<Ino> {
         if name.is_empty() || name.len() > 255 || name.contains('/') || name.contains('\0') {
