@@ -490,8 +490,9 @@ fn xfs_under_300m_is_refused_before_anything_is_made() {
 /// Env var that makes [`ctrl_c_child`] run.
 const CHILD_ENV: &str = "AOPSBENCH_CTRL_C_CHILD";
 
-/// The child of [`ctrl_c_leaves_nothing_behind`]: makes an ext4 target, writes to it, prints
-/// `ready <mountpoint> <image>` and waits to be interrupted.
+/// The child of [`ctrl_c_leaves_nothing_behind`]: makes an ext4 target, starts a thread writing
+/// and fsyncing to it without pause (a run in progress), prints `ready <mountpoint> <image>`
+/// and waits to be interrupted.
 #[test]
 #[ignore = "run by ctrl_c_leaves_nothing_behind in a child process"]
 fn ctrl_c_child() {
@@ -500,13 +501,19 @@ fn ctrl_c_child() {
         return;
     }
     harness::target::install_signal_cleanup().unwrap();
-    let t = MountTarget::create(MountConfig { size: 64 << 20, ..MountConfig::new(MountKind::Ext4) }).unwrap();
+    let cfg = MountConfig { size: 64 << 20, ..MountConfig::new(MountKind::Ext4) };
+    let t = std::sync::Arc::new(MountTarget::create(cfg).unwrap());
     let f = t.open("busy", true).unwrap();
-    write_all(&t, f, 0, &pattern(MIB, 3));
+    let writer = std::sync::Arc::clone(&t);
+    std::thread::spawn(move || {
+        let data = pattern(MIB, 3);
+        // Runs until the signal cleanup closes the file under it.
+        while writer.write(f, 0, &data).is_ok() && writer.fsync(f).is_ok() {}
+    });
     println!("ready {} {}", t.mountpoint().display(), t.image().unwrap().display());
     std::thread::sleep(Duration::from_secs(120));
     // Not interrupted: the parent failed; clean up and exit with a status it does not expect.
-    drop(t);
+    t.teardown().unwrap();
     std::process::exit(3);
 }
 

@@ -1,23 +1,24 @@
 //! `ext4`, `xfs`, `tmpfs`: a filesystem the harness makes, mounts, and removes again.
 //!
-//! ext4 and xfs: a sparse image file in the backing directory
-//! (`aopsbench-<kind>-<pid>-<n>.img`), attached to a loop device with
-//! `losetup --find --show --direct-io=on` (the loop device then reads and writes the image with
-//! O_DIRECT, so the image's own page cache neither doubles the caching nor delays the device
-//! I/O, which keeps it closer to the real devices the kernel series measured on; `losetup`
-//! falls back to buffered loop I/O where the backing filesystem refuses O_DIRECT, and
-//! [`MountTarget::loop_direct_io`] says which one ran), formatted on the loop device
-//! (`mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0`, so that no background
-//! inode-table zeroing adds device writes during a measurement; `mkfs.xfs -f -q`), and mounted on
-//! a fresh directory `<tmp>/aopsbench-<kind>-<pid>-<n>.mnt` with the given options. tmpfs:
-//! `mount -t tmpfs -o size=SIZE[,OPTS]`.
+//! ext4 and xfs:
+//! 1. a sparse image file `<backing>/aopsbench-<kind>-<pid>-<n>.img`;
+//! 2. a loop device over it, `losetup --find --show --direct-io=on`: the loop device does
+//!    O_DIRECT on the image, so the image's own page cache neither doubles the caching nor
+//!    delays device I/O — closer to the real devices the kernel series measured on. Where the
+//!    backing filesystem refuses O_DIRECT, loop I/O is buffered (the kernel falls back, or a
+//!    second `losetup` runs without `--direct-io`); [`MountTarget::loop_direct_io`] says which;
+//! 3. mkfs on the loop device: `mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0` (no
+//!    background inode-table zeroing adding device writes to a measurement), `mkfs.xfs -f -q`,
+//!    then `mkfs_opts=`;
+//! 4. `mount -t KIND [-o OPTS]` on a fresh `<tmp>/aopsbench-<kind>-<pid>-<n>.mnt`.
 //!
-//! Everything made registers its undo with [`cleanup`], so that a teardown, a
-//! failed creation or a Ctrl-C (once the binary called
-//! [`install_signal_cleanup`](super::cleanup::install_signal_cleanup)) unmounts (retrying while
-//! busy, then detaching lazily), detaches the loop device, and deletes the image and the mount
-//! point. External programs run in their own process group, so a Ctrl-C at the terminal does
-//! not kill a mkfs or a mount halfway; the cleanup waits for it instead.
+//! tmpfs: `mount -t tmpfs -o size=SIZE[,OPTS]` on a fresh mount point.
+//!
+//! Each step registers its undo with [`cleanup`]: a teardown, a failed creation, or a Ctrl-C
+//! (once the binary called [`install_signal_cleanup`](super::cleanup::install_signal_cleanup))
+//! unmounts (retrying while busy, then detaching lazily), detaches the loop device, and deletes
+//! the image and the mount point. External programs run in their own process group, so a Ctrl-C
+//! at the terminal does not kill a mkfs or a mount halfway; the cleanup waits for it instead.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -253,7 +254,14 @@ impl MountTarget {
                 undo.push(cleanup::register(format!("loop device of {}", img.display()), move || {
                     detach_loops_of(&img)
                 }));
-                let dev = attach_loop(&tools.losetup, &image)?;
+                let dev = match attach_loop(&tools.losetup, &image, true) {
+                    Ok(dev) => dev,
+                    Err(_) => {
+                        // The backing filesystem may refuse O_DIRECT: buffered loop I/O then.
+                        detach_loops_of(&image)?;
+                        attach_loop(&tools.losetup, &image, false)?
+                    }
+                };
 
                 let mut args: Vec<OsString> = tools.mkfs_defaults.iter().map(OsString::from).collect();
                 args.extend(cfg.mkfs_opts.iter().map(OsString::from));
@@ -480,9 +488,12 @@ fn run(program: &Path, args: &[OsString], hint: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `losetup --find --show --direct-io=on IMAGE`.
-fn attach_loop(losetup: &Path, image: &Path) -> Result<LoopDev> {
-    let mut args = ["--find", "--show", "--direct-io=on"].map(OsString::from).to_vec();
+/// `losetup --find --show [--direct-io=on] IMAGE`.
+fn attach_loop(losetup: &Path, image: &Path, direct_io: bool) -> Result<LoopDev> {
+    let mut args = ["--find", "--show"].map(OsString::from).to_vec();
+    if direct_io {
+        args.push("--direct-io=on".into());
+    }
     args.push(image.into());
     let out = run(losetup, &args, "")?;
     let path = PathBuf::from(out.trim());
