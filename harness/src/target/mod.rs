@@ -4,6 +4,20 @@
 use std::collections::BTreeMap;
 use workloads::FallocMode;
 
+pub mod cleanup;
+pub mod dir;
+mod host;
+mod kernel_counters;
+mod kernel_files;
+mod kernel_io;
+pub mod kernel_spec;
+pub mod mount;
+
+pub use cleanup::install_signal_cleanup;
+pub use dir::DirTarget;
+pub use kernel_spec::{KERNEL_KINDS, kernel_availability, parse_kernel_target};
+pub use mount::{MountConfig, MountKind, MountTarget};
+
 /// An open file on a target. Stays valid across [`Target::remount`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId(pub u64);

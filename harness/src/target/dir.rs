@@ -1,0 +1,134 @@
+//! `dir:path=DIR`: files in an existing directory of any mounted filesystem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use workloads::FallocMode;
+
+use super::kernel_counters::KernelCounters;
+use super::kernel_files::KernelFiles;
+use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
+
+/// Files in an existing directory, on whatever filesystem holds it. I/O goes through psync or
+/// io_uring, buffered or O_DIRECT, per [`Target::set_io_mode`] (see `kernel_io` for how
+/// unaligned buffers are bounced for O_DIRECT).
+///
+/// A remount cannot unmount someone else's filesystem: it fsyncs each of the target's files,
+/// drops its page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`), and reopens it
+/// ([`RemountKind::CloseAndDropCaches`]). Other files on the machine are not touched; inode
+/// and dentry caches stay warm.
+///
+/// Counters: the block device under the directory, when there is one (it counts every
+/// process's I/O to that device, not only the target's), and `/proc/self/io`.
+#[derive(Debug)]
+pub struct DirTarget {
+    spec: String,
+    path: PathBuf,
+    files: KernelFiles,
+    counters: KernelCounters,
+}
+
+impl DirTarget {
+    /// A target on `path`, which must be an existing, writable directory.
+    pub fn new(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            TargetError::Setup(format!("dir target: {}: {e}: give an existing directory as path=", path.display()))
+        })?;
+        if !meta.is_dir() {
+            return Err(TargetError::Setup(format!(
+                "dir target: {} is not a directory: give a directory as path=",
+                path.display()
+            )));
+        }
+        let path = std::fs::canonicalize(path)
+            .map_err(|e| TargetError::Setup(format!("dir target: {}: {e}", path.display())))?;
+        let files = KernelFiles::new(&path)?;
+        let counters = KernelCounters::for_dir(&path);
+        Ok(DirTarget { spec: format!("dir:path={}", path.display()), path, files, counters })
+    }
+
+    /// The directory (canonical).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Target for DirTarget {
+    fn kind(&self) -> &str {
+        "dir"
+    }
+
+    fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fallocate: self.files.fallocate_modes(),
+            remount: RemountKind::CloseAndDropCaches,
+            drop_caches: true,
+            direct: self.files.direct_ok(),
+            stores_data: true,
+        }
+    }
+
+    fn set_io_mode(&self, mode: IoMode) -> Result<()> {
+        self.files.set_io_mode("dir", mode)
+    }
+
+    fn open(&self, name: &str, create: bool) -> Result<FileId> {
+        self.files.open(name, create)
+    }
+
+    fn close(&self, f: FileId) -> Result<()> {
+        self.files.close(f)
+    }
+
+    fn unlink(&self, name: &str) -> Result<()> {
+        self.files.unlink(name)
+    }
+
+    fn read(&self, f: FileId, off: u64, buf: &mut [u8]) -> Result<usize> {
+        self.files.read(f, off, buf)
+    }
+
+    fn write(&self, f: FileId, off: u64, data: &[u8]) -> Result<usize> {
+        self.files.write(f, off, data)
+    }
+
+    fn truncate(&self, f: FileId, size: u64) -> Result<()> {
+        self.files.truncate(f, size)
+    }
+
+    fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()> {
+        self.files.fallocate(f, mode, off, len)
+    }
+
+    fn fsync(&self, f: FileId) -> Result<()> {
+        self.files.fsync(f)
+    }
+
+    fn fdatasync(&self, f: FileId) -> Result<()> {
+        self.files.fdatasync(f)
+    }
+
+    fn size(&self, f: FileId) -> Result<u64> {
+        self.files.size(f)
+    }
+
+    fn remount(&self) -> Result<()> {
+        self.files.reopen_around(true, || Ok(()))
+    }
+
+    fn drop_caches(&self) -> Result<()> {
+        self.files.drop_caches()
+    }
+
+    fn counters(&self) -> BTreeMap<String, u64> {
+        self.counters.deltas()
+    }
+
+    fn reset_counters(&self) {
+        self.counters.reset()
+    }
+}
