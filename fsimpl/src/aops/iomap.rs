@@ -650,13 +650,8 @@ impl AddressSpaceOps for IomapAops {
         self.max_order
     }
 
-    /// `iomap_file_buffered_write`, after zeroing from the old EOF when the write starts past
-    /// it (`xfs_file_write_checks` → `iomap_zero_range`).
+    /// `iomap_file_buffered_write`.
     fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
-        let i_size = cx.i_size();
-        if pos > i_size {
-            self.zero_range(cx, i_size, pos - i_size)?;
-        }
         let mut written = 0usize;
         while written < data.len() {
             let p = pos + written as u64;
@@ -751,11 +746,6 @@ impl AddressSpaceOps for IomapAops {
             p = run_end;
         }
         Ok(())
-    }
-
-    /// `xfs_setattr_size` zeroing from the old EOF to the new one.
-    fn size_extending(&self, cx: &mut Ctx<'_, Self>, old: u64, new: u64) -> Result<()> {
-        self.zero_range(cx, old, new - old)
     }
 }
 

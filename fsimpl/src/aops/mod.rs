@@ -90,14 +90,6 @@ pub trait AddressSpaceOps: Send + Sync + Sized + 'static {
     /// truncate.
     fn zero_range(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<()>;
 
-    /// The file grows from `old` to `new` bytes by truncate or fallocate; the layer may zero
-    /// the rest of the old EOF block here (`xfs_setattr_size` calls `iomap_zero_range`; ext4's
-    /// buffer_head path relies on that tail being zero already).
-    fn size_extending(&self, cx: &mut Ctx<'_, Self>, old: u64, new: u64) -> Result<()> {
-        let _ = (cx, old, new);
-        Ok(())
-    }
-
     /// Zeroes from `pos` to the end of its block (`ext4_block_truncate_page`,
     /// `iomap_truncate_page`).
     fn truncate_page(&self, cx: &mut Ctx<'_, Self>, pos: u64) -> Result<()> {

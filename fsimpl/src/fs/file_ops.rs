@@ -44,6 +44,7 @@ pub fn write<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, data: &[u8]) -> 
         return Err(FsError::TooLarge { size: pos.saturating_add(data.len() as u64) });
     };
     let fs = cx.fs;
+    zero_eof(cx, pos)?;
     let n = fs.aops.write_iter(cx, pos, data)?;
     if fs.opts.writeback == WritebackMode::DontCache {
         write_and_wait(cx, pos, end)?;
@@ -94,7 +95,7 @@ pub fn truncate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, size: u64) -> Result<()
         let first = size.div_ceil(cx.block_size() as u64);
         remove_blocks(cx, first, MAX_FILE_BLOCKS - first);
     } else if size > old {
-        fs.aops.size_extending(cx, old, size)?;
+        zero_eof(cx, size)?;
         cx.inode.i_size = size;
         cx.inode.i_disksize = size;
     }
@@ -106,12 +107,27 @@ fn extend_size<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result
     let old = cx.i_size();
     if new_size > old {
         let fs = cx.fs;
-        fs.aops.size_extending(cx, old, new_size)?;
+        zero_eof(cx, new_size)?;
         cx.inode.i_size = new_size;
         cx.inode.i_disksize = new_size;
         fs.note_meta_dirty();
     }
     Ok(())
+}
+
+/// Before the file grows to `new_size` (a write starting past EOF, truncate up, an extending
+/// fallocate): zero from the old EOF to the end of its block, in the cache and so on disk
+/// (`ext4_block_zero_eof`, which ext4 calls from `ext4_write_checks` and `ext4_setattr` for
+/// both aops). Whatever sits past EOF in that block — left by a crash between writeback and
+/// the size update, say — must not appear inside the file.
+fn zero_eof<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> {
+    let old = cx.i_size();
+    let bs = cx.block_size() as u64;
+    if new_size <= old || old.is_multiple_of(bs) {
+        return Ok(());
+    }
+    let fs = cx.fs;
+    fs.aops.truncate_page(cx, old)
 }
 
 /// Zeroes the parts of `[start, end)` that do not cover whole blocks, through the cache
