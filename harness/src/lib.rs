@@ -1,3 +1,7 @@
 //! The aopsbench harness: targets, the runner, the differential checker.
 
+pub mod cli;
+pub mod commands;
+pub mod machine;
+pub mod runner;
 pub mod target;

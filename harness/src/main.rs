@@ -1,1 +1,50 @@
-fn main() {}
+//! The `aopsbench` command. Exit status: 0 ok, 1 a problem found (divergence, regression),
+//! 2 could not run.
+
+use clap::Parser;
+use harness::cli::{Cli, Command};
+use harness::commands;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Err(e) = harness::target::install_signal_cleanup() {
+        eprintln!("aopsbench: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let outcome = match &cli.command {
+        Command::Run(args) => commands::run::run(args, &argv).map(|_| true),
+        Command::Plot { run_dir } => commands::report::plot(run_dir).map(|_| true),
+        Command::Compare { run_a, run_b, markdown } => commands::report::compare(run_a, run_b, *markdown).map(|_| true),
+        Command::Gate(args) => commands::report::gate(args),
+        Command::Targets => commands::targets::list().map(|_| true),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("aopsbench: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}

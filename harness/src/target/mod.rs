@@ -136,4 +136,53 @@ pub trait Target: Send + Sync {
     fn counters(&self) -> BTreeMap<String, u64>;
     /// Restarts the counters.
     fn reset_counters(&self);
+    /// One-line notices from setting the target up (e.g. a fallback it took).
+    fn notices(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Tears the target down (unmount, detach, delete); errors say what was left behind.
+    /// Dropping a target tears it down too, silently.
+    fn teardown(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds a fresh target from a spec: a newly formatted fsimpl filesystem, a new kernel
+/// mount, a directory, or the null target.
+pub fn build(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<Box<dyn Target>> {
+    match spec.kind.as_str() {
+        "bh" | "iomap" => Ok(Box::new(FsimplTarget::create(spec, defaults, pools)?)),
+        "null" => Ok(Box::new(NullTarget::new())),
+        _ => kernel_target(spec),
+    }
+}
+
+pub mod fsimpl;
+pub mod null;
+pub mod spec;
+
+pub use self::fsimpl::{FsimplDefaults, FsimplTarget, PoolCache};
+pub use null::NullTarget;
+pub use spec::{TargetSpec, parse_size};
+
+/// Builds a kernel target (dir, ext4, xfs, tmpfs).
+fn kernel_target(spec: &TargetSpec) -> Result<Box<dyn Target>> {
+    parse_kernel_target(&spec.kind, &spec.params)
+}
+
+/// Whether `kind` can run here, and why not.
+pub fn availability(kind: &str) -> (bool, Option<String>) {
+    match kind {
+        "bh" | "iomap" | "null" => (true, None),
+        _ => kernel_availability()
+            .into_iter()
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, ok, why)| (ok, why))
+            .unwrap_or((false, Some(format!("unknown kind {kind}")))),
+    }
+}
+
+/// Whether `kind` can run here.
+pub fn kernel_available(kind: &str) -> bool {
+    availability(kind).0
 }

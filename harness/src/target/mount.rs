@@ -615,6 +615,9 @@ impl Target for MountTarget {
     fn kind(&self) -> &str {
         self.kind.name()
     }
+    fn teardown(&self) -> Result<()> {
+        MountTarget::teardown(self)
+    }
 
     fn spec(&self) -> &str {
         &self.spec

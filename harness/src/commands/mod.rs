@@ -1,0 +1,5 @@
+//! The subcommands.
+
+pub mod report;
+pub mod run;
+pub mod targets;

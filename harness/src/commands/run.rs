@@ -1,0 +1,212 @@
+//! `aopsbench run`: each job on each target in turn, each from a fresh state.
+
+use crate::cli::RunArgs;
+use crate::machine;
+use crate::runner::{Progress, run_job};
+use crate::target::{self, Target, TargetSpec};
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use results::{RunWriter, TargetResult};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime};
+use workloads::{Job, JobFile, JobFileBuilder};
+
+/// The jobs to run and the text they came from.
+struct Jobs {
+    file: JobFile,
+    texts: Vec<(String, String)>,
+    name: String,
+}
+
+fn load_jobs(args: &RunArgs) -> Result<Jobs> {
+    let mut builder = JobFileBuilder::new(args.lenient);
+    let mut texts = Vec::new();
+    if !args.fio_args.is_empty() {
+        builder = builder.args(&args.fio_args)?;
+        texts.push(("command line".to_string(), args.fio_args.join(" ")));
+    }
+    let mut names: Vec<String> = args.jobs.clone();
+    if names.is_empty() && args.fio_args.is_empty() {
+        names.push(workloads::jobs::DEFAULT.to_string());
+    }
+    for name in &names {
+        let path = Path::new(name);
+        let text = if path.exists() {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read job file {name}"))?
+        } else if let Some(text) = workloads::jobs::builtin(name) {
+            text.to_string()
+        } else {
+            let builtins: Vec<&str> = workloads::jobs::BUILTIN.iter().map(|(n, _)| *n).collect();
+            bail!("no job file '{name}': give a path, or a built-in job: {}", builtins.join(", "));
+        };
+        builder = builder.text(&text, name)?;
+        texts.push((name.clone(), text));
+    }
+    let file = builder.build()?;
+    for w in &file.warnings {
+        eprintln!("warning: {w}");
+    }
+    let name = names
+        .first()
+        .map(|n| Path::new(n).file_stem().and_then(|s| s.to_str()).unwrap_or(n).to_string())
+        .unwrap_or_else(|| file.jobs.first().map(|j| j.name.clone()).unwrap_or_else(|| "job".into()));
+    Ok(Jobs { file, texts, name })
+}
+
+/// The default targets: bh and iomap, plus tmpfs when this machine can mount one.
+pub fn default_targets() -> Vec<TargetSpec> {
+    let mut v = vec![TargetSpec::parse("bh").expect("valid"), TargetSpec::parse("iomap").expect("valid")];
+    if target::kernel_available("tmpfs") {
+        v.push(TargetSpec::parse("tmpfs").expect("valid"));
+    }
+    v
+}
+
+/// A name per target, unique within the run: the kind when only one target has it, else the
+/// spec as given, else the spec with `#n`.
+pub fn target_names(specs: &[TargetSpec]) -> Vec<String> {
+    let mut names: Vec<String> = specs
+        .iter()
+        .map(|s| if specs.iter().filter(|o| o.kind == s.kind).count() == 1 { s.kind.clone() } else { s.to_string() })
+        .collect();
+    for i in 0..names.len() {
+        let dups = names[..i].iter().filter(|n| **n == names[i]).count();
+        if dups > 0 {
+            names[i] = format!("{}#{}", names[i], dups + 1);
+        }
+    }
+    names
+}
+
+/// The fsimpl settings a job brings.
+fn fsimpl_defaults(job: &Job) -> target::FsimplDefaults {
+    use fsimpl::cache::WritebackMode;
+    use workloads::fio::Writeback;
+    let a = &job.aops;
+    let threads = job.control_numjobs();
+    let need = job.file_size().saturating_mul(job.files_per_thread() as u64).saturating_mul(threads);
+    target::FsimplDefaults {
+        block_size: a.block_size,
+        max_folio: a.max_folio,
+        large_folios: a.large_folios,
+        cache: a.cache,
+        writeback: a.writeback.map(|w| match w {
+            Writeback::On => WritebackMode::On,
+            Writeback::Off => WritebackMode::Off,
+            Writeback::DontCache => WritebackMode::DontCache,
+        }),
+        dirty_background_ratio: a.dirty_background_ratio,
+        dirty_ratio: a.dirty_ratio,
+        device_bytes: Some((need + need / 4 + (512 << 20)).max(1 << 30)),
+    }
+}
+
+trait JobExt {
+    fn control_numjobs(&self) -> u64;
+}
+
+impl JobExt for Job {
+    fn control_numjobs(&self) -> u64 {
+        if self.filename.is_some() { 1 } else { self.numjobs.max(1) as u64 }
+    }
+}
+
+fn progress_bar(job: &Job, target: &str) -> (ProgressBar, bool) {
+    let plans_bytes: Option<u64> = job.threads().iter().map(|p| p.ops.planned_bytes()).sum();
+    let timed = job.control.time_based || plans_bytes.is_none();
+    let bar = match (timed, job.control.runtime) {
+        (true, Some(rt)) => ProgressBar::new(rt.as_millis() as u64),
+        (_, _) => ProgressBar::new(plans_bytes.unwrap_or(0)),
+    };
+    let style = if timed {
+        "{prefix:>24} [{bar:30}] {elapsed}/{duration}"
+    } else {
+        "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
+    };
+    bar.set_style(ProgressStyle::with_template(style).expect("valid template").progress_chars("=> "));
+    bar.set_prefix(format!("{}@{}", job.name, target));
+    (bar, timed)
+}
+
+/// Runs the command; returns the run directory.
+pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
+    let jobs = load_jobs(args)?;
+    let mut specs = target::spec::parse_all(&args.targets.target, &args.targets.targets)?;
+    if specs.is_empty() {
+        specs = default_targets();
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", machine::utc_stamp(SystemTime::now()), jobs.name))
+    });
+    let run_info = json!({
+        "command": command_line,
+        "jobs": jobs.file.jobs.iter().map(|j| json!({"name": j.name, "fio": j.to_fio()})).collect::<Vec<_>>(),
+        "job_text": jobs.texts.iter().map(|(n, t)| json!({"source": n, "text": t})).collect::<Vec<_>>(),
+        "targets": specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "versions": {"aopsbench": env!("CARGO_PKG_VERSION")},
+        "kernel": machine::kernel_release(),
+        "machine": machine::machine(),
+    });
+    let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
+        .with_context(|| format!("cannot start the run directory {}", out.display()))?;
+    let names = target_names(&specs);
+    let pools = target::PoolCache::default();
+    for job in &jobs.file.jobs {
+        if job.control.iodepth > 1 {
+            eprintln!(
+                "note: job {}: iodepth={} — aopsbench issues each op synchronously (iodepth=1)",
+                job.name, job.control.iodepth
+            );
+        }
+        for (spec, name) in specs.iter().zip(&names) {
+            let t = target::build(spec, &fsimpl_defaults(job), &pools)?;
+            for n in t.notices() {
+                eprintln!("note: {spec}: {n}");
+            }
+            let target: &dyn Target = t.as_ref();
+            let progress = Progress::default();
+            let (bar, timed) = progress_bar(job, name);
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let outcome = std::thread::scope(|s| {
+                let ticker = s.spawn(|| {
+                    let t0 = std::time::Instant::now();
+                    while !done.load(Relaxed) {
+                        if timed {
+                            bar.set_position(t0.elapsed().as_millis() as u64);
+                        } else {
+                            bar.set_position(progress.bytes.load(Relaxed));
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+                let r = run_job(job, target, &progress);
+                done.store(true, Relaxed);
+                let _ = ticker.join();
+                r
+            });
+            bar.finish_and_clear();
+            let outcome = outcome?;
+            writer.add(TargetResult {
+                job: job.name.clone(),
+                target: name.clone(),
+                spec: target.spec().to_string(),
+                started: outcome.started,
+                runtime_ns: outcome.runtime_ns,
+                ops: outcome.ops,
+                counters: outcome.counters,
+            })?;
+            t.teardown().with_context(|| format!("tearing down {spec}"))?;
+        }
+        if let Some(table) = writer.job_table(&job.name) {
+            println!("{table}");
+        }
+    }
+    writer.finish()?;
+    if !args.no_plot {
+        results::plot(&out).context("drawing the plots")?;
+    }
+    println!("run directory: {}", out.display());
+    Ok(out)
+}

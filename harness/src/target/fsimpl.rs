@@ -1,0 +1,270 @@
+//! The `bh` and `iomap` targets: the fsimpl model over a backing file, a block device or RAM.
+
+use super::spec::TargetSpec;
+use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
+use fsimpl::cache::{FolioPool, WritebackMode};
+use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine};
+use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use workloads::FallocMode;
+
+/// Settings a job brings for fsimpl targets (its `aops_*` options); the spec's own
+/// parameters win.
+#[derive(Clone, Debug, Default)]
+pub struct FsimplDefaults {
+    /// `aops_block_size`.
+    pub block_size: Option<u64>,
+    /// `aops_max_folio`.
+    pub max_folio: Option<u64>,
+    /// `aops_large_folios`.
+    pub large_folios: Option<bool>,
+    /// `aops_cache`.
+    pub cache: Option<u64>,
+    /// `aops_writeback`.
+    pub writeback: Option<WritebackMode>,
+    /// `aops_dirty_background_ratio`.
+    pub dirty_background_ratio: Option<u32>,
+    /// `aops_dirty_ratio`.
+    pub dirty_ratio: Option<u32>,
+    /// Device size the job needs (its files), when the spec gives none.
+    pub device_bytes: Option<u64>,
+}
+
+/// Page-cache pools kept across mounts, by size, so their memory is faulted in once per run.
+#[derive(Default)]
+pub struct PoolCache {
+    pools: Mutex<HashMap<u64, Arc<FolioPool>>>,
+}
+
+impl PoolCache {
+    fn get(&self, bytes: u64) -> Result<Arc<FolioPool>> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pools.get(&bytes)
+            && p.free_bytes() == p.bytes()
+            && Arc::strong_count(p) == 1
+        {
+            return Ok(p.clone());
+        }
+        let pool = Arc::new(FolioPool::new(bytes).map_err(|e| TargetError::Setup(e.to_string()))?);
+        pools.insert(bytes, pool.clone());
+        Ok(pool)
+    }
+}
+
+/// A `bh` or `iomap` target.
+pub struct FsimplTarget {
+    kind: &'static str,
+    spec: String,
+    fs: Fs,
+    notices: Vec<String>,
+    _image: Option<tempfile::TempPath>,
+}
+
+fn fs_err(op: &'static str) -> impl Fn(FsError) -> TargetError {
+    move |e| match e {
+        FsError::Unsupported { what } => TargetError::Unsupported { target: "fsimpl".into(), what: what.into() },
+        e => TargetError::Os { op, errno: e.errno() },
+    }
+}
+
+fn setup_err(spec: &TargetSpec) -> impl Fn(String) -> TargetError + '_ {
+    move |m| TargetError::Setup(format!("target {spec}: {m}"))
+}
+
+impl FsimplTarget {
+    /// Formats and mounts a fresh filesystem as `spec` says.
+    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
+        let err = setup_err(spec);
+        let backend = if spec.kind == "bh" { Backend::BufferHead } else { Backend::Iomap };
+        let kind = backend.name();
+        let block_size = spec.size("block_size")?.or(defaults.block_size).unwrap_or(4096);
+        if ![1024, 2048, 4096].contains(&block_size) {
+            return Err(err(format!("block_size={block_size}: use 1024, 2048 or 4096")));
+        }
+        let max_folio = spec.size("max_folio")?.or(defaults.max_folio).unwrap_or(2 << 20);
+        let large_folios = match spec.get("large_folios") {
+            Some("1" | "true" | "on") => true,
+            Some("0" | "false" | "off") => false,
+            Some(v) => return Err(err(format!("large_folios={v}: use 1 or 0"))),
+            None => defaults.large_folios.unwrap_or(false),
+        };
+        let cache = spec.size("cache")?.or(defaults.cache).unwrap_or(1 << 30);
+        let writeback = match spec.get("writeback") {
+            Some(v) => v.parse::<WritebackMode>().map_err(&err)?,
+            None => defaults.writeback.unwrap_or_default(),
+        };
+        let size = spec.size("size")?.or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
+        let engine = match spec.get("engine").unwrap_or("uring") {
+            "uring" => {
+                let qd = spec.size("qd")?.unwrap_or(64);
+                Engine::Uring { queue_depth: qd.clamp(1, 4096) as u32 }
+            }
+            "psync" => Engine::Psync,
+            other => return Err(err(format!("engine={other}: use uring or psync"))),
+        };
+        let mut image = None;
+        let backing = match spec.get("backing") {
+            Some("mem") => Backing::Mem { size },
+            Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
+                Backing::BlockDevice { path: path.into() }
+            }
+            Some(path) => Backing::File { path: path.into(), size },
+            None => {
+                let tmp = tempfile::Builder::new()
+                    .prefix("aopsbench-")
+                    .suffix(".img")
+                    .tempfile_in(std::env::temp_dir())
+                    .map_err(|e| {
+                        err(format!("cannot create a backing file in {}: {e}", std::env::temp_dir().display()))
+                    })?
+                    .into_temp_path();
+                let path: PathBuf = tmp.to_path_buf();
+                image = Some(tmp);
+                Backing::File { path, size }
+            }
+        };
+        let engine = if matches!(backing, Backing::Mem { .. }) { Engine::Mem } else { engine };
+        let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
+        let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
+        let dev: Arc<dyn BlockDev> = opened.dev;
+        let mut opts = MountOptions {
+            backend,
+            large_folios,
+            max_folio: max_folio as u32,
+            cache_bytes: cache,
+            writeback,
+            ..MountOptions::default()
+        };
+        if let Some(r) = defaults.dirty_background_ratio {
+            opts.dirty_background_ratio = r;
+        }
+        if let Some(r) = defaults.dirty_ratio {
+            opts.dirty_ratio = r;
+        }
+        Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, slot_bytes: None })
+            .map_err(|e| err(format!("format: {e}")))?;
+        let pool = pools.get(cache)?;
+        let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
+        let mut normal = TargetSpec { kind: kind.into(), params: vec![] };
+        normal.params.push(("block_size".into(), block_size.to_string()));
+        normal.params.push(("max_folio".into(), max_folio.to_string()));
+        if backend == Backend::BufferHead {
+            normal.params.push(("large_folios".into(), (large_folios as u8).to_string()));
+        }
+        normal.params.push(("cache".into(), cache.to_string()));
+        normal.params.push(("writeback".into(), format!("{writeback:?}").to_lowercase()));
+        normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
+        normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
+        Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, _image: image })
+    }
+
+    /// The filesystem.
+    pub fn fs(&self) -> &Fs {
+        &self.fs
+    }
+}
+
+fn is_block_device(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    m.file_type().is_block_device()
+}
+
+fn fh(f: FileId) -> Fh {
+    Fh(f.0)
+}
+
+/// The fsimpl fallocate mode for a workload's.
+pub fn falloc_mode(m: FallocMode) -> fsimpl::FallocMode {
+    match m {
+        FallocMode::Allocate => fsimpl::FallocMode::Allocate,
+        FallocMode::KeepSize => fsimpl::FallocMode::KeepSize,
+        FallocMode::PunchHole => fsimpl::FallocMode::PunchHole,
+        FallocMode::ZeroRange => fsimpl::FallocMode::ZeroRange,
+        FallocMode::ZeroRangeKeepSize => fsimpl::FallocMode::ZeroRangeKeepSize,
+        FallocMode::CollapseRange => fsimpl::FallocMode::CollapseRange,
+        FallocMode::InsertRange => fsimpl::FallocMode::InsertRange,
+    }
+}
+
+impl Target for FsimplTarget {
+    fn kind(&self) -> &str {
+        self.kind
+    }
+    fn spec(&self) -> &str {
+        &self.spec
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            fallocate: vec![
+                FallocMode::Allocate,
+                FallocMode::KeepSize,
+                FallocMode::PunchHole,
+                FallocMode::ZeroRange,
+                FallocMode::ZeroRangeKeepSize,
+                FallocMode::CollapseRange,
+                FallocMode::InsertRange,
+            ],
+            remount: RemountKind::Real,
+            drop_caches: true,
+            direct: false,
+            stores_data: true,
+        }
+    }
+    fn set_io_mode(&self, mode: IoMode) -> Result<()> {
+        if mode.direct {
+            return Err(TargetError::Unsupported {
+                target: self.kind.into(),
+                what: "direct=1 (fsimpl models buffered I/O only)".into(),
+            });
+        }
+        Ok(())
+    }
+    fn open(&self, name: &str, create: bool) -> Result<FileId> {
+        let r = if create { self.fs.open_or_create(name) } else { self.fs.open(name) };
+        r.map(|f| FileId(f.0)).map_err(fs_err("open"))
+    }
+    fn close(&self, _f: FileId) -> Result<()> {
+        Ok(())
+    }
+    fn unlink(&self, name: &str) -> Result<()> {
+        self.fs.unlink(name).map_err(fs_err("unlink"))
+    }
+    fn read(&self, f: FileId, off: u64, buf: &mut [u8]) -> Result<usize> {
+        self.fs.read(fh(f), off, buf).map_err(fs_err("read"))
+    }
+    fn write(&self, f: FileId, off: u64, data: &[u8]) -> Result<usize> {
+        self.fs.write(fh(f), off, data).map_err(fs_err("write"))
+    }
+    fn truncate(&self, f: FileId, size: u64) -> Result<()> {
+        self.fs.truncate(fh(f), size).map_err(fs_err("truncate"))
+    }
+    fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()> {
+        self.fs.fallocate(fh(f), falloc_mode(mode), off, len).map_err(fs_err("fallocate"))
+    }
+    fn fsync(&self, f: FileId) -> Result<()> {
+        self.fs.fsync(fh(f)).map_err(fs_err("fsync"))
+    }
+    fn fdatasync(&self, f: FileId) -> Result<()> {
+        self.fs.fdatasync(fh(f)).map_err(fs_err("fdatasync"))
+    }
+    fn size(&self, f: FileId) -> Result<u64> {
+        self.fs.stat(fh(f)).map(|s| s.size).map_err(fs_err("fstat"))
+    }
+    fn remount(&self) -> Result<()> {
+        self.fs.remount().map_err(fs_err("remount"))
+    }
+    fn drop_caches(&self) -> Result<()> {
+        self.fs.drop_caches().map_err(fs_err("drop_caches"))
+    }
+    fn counters(&self) -> BTreeMap<String, u64> {
+        self.fs.stats().to_pairs().into_iter().collect()
+    }
+    fn reset_counters(&self) {
+        self.fs.reset_stats()
+    }
+    fn notices(&self) -> Vec<String> {
+        self.notices.clone()
+    }
+}
