@@ -3,6 +3,7 @@
 
 pub mod aops;
 pub mod buf;
+pub mod bugs;
 pub mod cache;
 pub mod core;
 pub mod dev;
@@ -11,5 +12,5 @@ pub mod fs;
 pub mod stats;
 
 pub use error::{FsError, Result};
-pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, MountOptions, Stat};
+pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, MountOptions, PAGE_POISON, Stat};
 pub use stats::StatsSnapshot;

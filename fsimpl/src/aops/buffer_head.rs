@@ -9,6 +9,7 @@
 //! contiguous buffers into one I/O (`ext4_writepages`, `ext4_bio_write_folio`).
 
 use super::{AddressSpaceOps, WritebackControl};
+use crate::bugs::Bug;
 use crate::cache::folio::FolioPrivate;
 use crate::cache::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::core::{MapKind, MapOp};
@@ -267,7 +268,12 @@ impl BufferHeadAops {
                 bh.set_uptodate(true);
                 continue;
             }
-            if !bh.uptodate() && !bh.delay() && !bh.unwritten() && (bstart < from || bend > to) {
+            if !bh.uptodate()
+                && !bh.delay()
+                && !bh.unwritten()
+                && (bstart < from || bend > to)
+                && !fr.fs.bug(Bug::BhSkipRmw)
+            {
                 // Only the first and the last block of the range can be partly covered.
                 to_read[nread] = i;
                 nread += 1;

@@ -11,6 +11,7 @@
 
 use super::buffer_head::write_order;
 use super::{AddressSpaceOps, WritebackControl};
+use crate::bugs::Bug;
 use crate::cache::folio::FolioPrivate;
 use crate::cache::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::core::{MapKind, MapOp, Mapping};
@@ -263,7 +264,8 @@ impl IomapAops {
                 continue;
             }
             if Self::needs_zeroing(iomap, block, i_size) {
-                if from > poff {
+                let skip_head = block >= i_size && fr.fs.bug(Bug::IomapPostEofNotZeroed);
+                if from > poff && !skip_head {
                     fr.zero(poff, from - poff);
                 }
                 if to < poff + plen {
@@ -508,6 +510,9 @@ impl IomapAops {
             let poff = (i_size - fpos) as usize;
             cx.zero(start, poff, fsize as usize - poff);
             end_pos = i_size.next_multiple_of(bs);
+            if cx.fs.bug(Bug::IomapWbDropTail) {
+                end_pos = i_size / bs * bs;
+            }
         }
         let nblocks = ((end_pos - fpos) / bs) as usize;
         // The dirty block runs, then clear them (`iomap_clear_range_dirty`).
@@ -577,7 +582,7 @@ impl IomapAops {
             if result.is_err() {
                 continue;
             }
-            if io.unwritten {
+            if io.unwritten && !cx.fs.bug(Bug::SkipUnwrittenConversion) {
                 let (mut l, end) = (io.pos >> bb, (io.pos + io.len) >> bb);
                 while l < end {
                     match cx.map(l, end - l, MapOp::ConvertUnwritten, MapCaller::EndIo) {
@@ -733,6 +738,15 @@ impl AddressSpaceOps for IomapAops {
     /// `iomap_release_folio`: not while dirty.
     fn release_folio(&self, folio: &mut Folio<IomapFolioState>) -> bool {
         !folio.dirty()
+    }
+
+    /// `iomap_truncate_page`: zero from `pos` to the end of its block.
+    fn truncate_page(&self, cx: &mut Ctx<'_, Self>, pos: u64) -> Result<()> {
+        let bs = cx.block_size() as u64;
+        if pos.is_multiple_of(bs) || cx.fs.bug(Bug::IomapSkipTailZero) {
+            return Ok(());
+        }
+        self.zero_range(cx, pos, bs - pos % bs)
     }
 
     /// `iomap_zero_range`: once per extent, zero through the cache.

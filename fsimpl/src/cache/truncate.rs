@@ -10,6 +10,12 @@ use crate::fs::Ctx;
 /// discarded. Large folios are not split: a partly covered one is zeroed in the range and then
 /// dropped whole if clean (what the kernel does when `split_folio` fails), kept if dirty.
 pub fn truncate_inode_pages_range<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, lstart: u64, lend: u64) {
+    truncate_range(cx, lstart, lend, true)
+}
+
+/// As [`truncate_inode_pages_range`]; `zero_partial` false leaves partly covered folios as
+/// they are (only for the seeded bug `PunchLeavesCachedPartial`).
+pub(crate) fn truncate_range<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, lstart: u64, lend: u64, zero_partial: bool) {
     if lend <= lstart {
         return;
     }
@@ -22,7 +28,7 @@ pub fn truncate_inode_pages_range<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, lstar
             fs.aops.invalidate_folio(cx, start, 0, size);
             cx.mapping.clear_dirty(start, &cx.fs.stats);
             cx.delete_folio(start);
-        } else {
+        } else if zero_partial {
             let off = lstart.max(fpos) - fpos;
             let len = lend.min(fend) - fpos - off;
             cx.zero(start, off as usize, len as usize);

@@ -170,7 +170,8 @@ pub fn fallocate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, mode: FallocMode, off:
                 return Ok(());
             }
             write_and_wait(cx, off / page * page, end.next_multiple_of(page))?;
-            truncate_inode_pages_range(cx, off, end);
+            let zero_partial = !cx.fs.bug(crate::bugs::Bug::PunchLeavesCachedPartial);
+            crate::cache::truncate::truncate_range(cx, off, end, zero_partial);
             zero_partial_blocks(cx, off, end)?;
             let (first, last) = (off.div_ceil(bs), end / bs);
             if first < last {

@@ -79,7 +79,16 @@ pub struct MountOptions {
     pub dirty_ratio: u32,
     /// Readahead window, KiB (`read_ahead_kb`, default 128).
     pub readahead_kb: u32,
+    /// A seeded bug to switch on (needs the `bug_injection` feature).
+    pub bug: Option<crate::bugs::Bug>,
+    /// Fill freed folio memory with [`PAGE_POISON`] (`CONFIG_PAGE_POISONING`), so that a path
+    /// that exposes memory it never initialised shows it at once. Costs a fill per freed folio.
+    pub page_poison: bool,
 }
+
+/// The byte freed folio memory is filled with when `page_poison` is on (the kernel's
+/// `PAGE_POISON`).
+pub const PAGE_POISON: u8 = 0xaa;
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -92,6 +101,8 @@ impl Default for MountOptions {
             dirty_background_ratio: 10,
             dirty_ratio: 20,
             readahead_kb: 128,
+            bug: None,
+            page_poison: false,
         }
     }
 }
@@ -118,6 +129,14 @@ impl MountOptions {
         if self.dirty_background_ratio == 0 || self.dirty_ratio > 100 || self.dirty_background_ratio > self.dirty_ratio
         {
             return Err(FsError::invalid("dirty ratios: need 1 <= dirty_background_ratio <= dirty_ratio <= 100"));
+        }
+        if let Some(b) = self.bug
+            && !crate::bugs::Bug::compiled_in()
+        {
+            return Err(FsError::invalid(format!(
+                "bug {}: seeded bugs need fsimpl built with the bug_injection feature",
+                b.name()
+            )));
         }
         if self.cache_bytes < 2 << 20 {
             return Err(FsError::invalid("cache must be at least 2 MiB"));

@@ -171,6 +171,8 @@ pub fn mount_opts(c: &Config) -> MountOptions {
         dirty_background_ratio: 10,
         dirty_ratio: 20,
         readahead_kb: 128,
+        bug: None,
+        page_poison: true,
     }
 }
 
@@ -212,6 +214,11 @@ fn compare_whole(fs: &Fs, fh: crate::Fh, model: &Model, c: &Config, step: usize)
 }
 
 const MAX_FILE: u64 = 600 << 10;
+
+/// Test cases per property: `default`, or `PROPTEST_CASES` for a longer run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 
 fn boundary_offset() -> impl Strategy<Value = u64> {
     prop_oneof![
@@ -272,7 +279,7 @@ fn uring_file_dev(dir: &tempfile::TempDir, name: &str) -> Option<Arc<dyn BlockDe
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(48)))]
 
     #[test]
     fn every_backend_matches_the_model_on_mem(ops in ops()) {
@@ -283,7 +290,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(12)))]
 
     #[test]
     fn every_backend_matches_the_model_on_a_file_through_io_uring_o_direct(ops in ops()) {
@@ -347,12 +354,76 @@ fn check_cross(ops: &[TOp], block_size: u32, max_folio: u32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
 
     #[test]
     fn bh_and_iomap_agree_after_every_op_and_remount(ops in ops()) {
         for (bs, mf) in [(1024, 4096), (4096, 2 << 20), (1024, 2 << 20)] {
             check_cross(&ops, bs, mf);
+        }
+    }
+}
+
+/// Every seeded bug shows up as a difference from the model on a sequence made for it.
+#[cfg(feature = "bug_injection")]
+mod seeded_bugs {
+    use super::*;
+    use crate::bugs::Bug;
+
+    fn diverges(c: Config, bug: Bug, ops: &[TOp]) -> bool {
+        let mut opts = mount_opts(&c);
+        opts.bug = Some(bug);
+        let fs = Fs::format_and_mount(mem_dev(), &FormatOptions { block_size: c.block_size, slot_bytes: None }, opts)
+            .expect("mount");
+        let fh = fs.create("f").unwrap();
+        let mut model = Model::default();
+        let mut buf = Vec::new();
+        for op in ops {
+            let want = model.apply(op, c.block_size as u64);
+            if run(&fs, fh, op, &mut buf) != want || fs.stat(fh).unwrap().size != model.data.len() as u64 {
+                return true;
+            }
+        }
+        let mut all = vec![0; model.data.len()];
+        fs.read(fh, 0, &mut all).unwrap();
+        all != model.data
+    }
+
+    fn cfg(backend: Backend, block_size: u32) -> Config {
+        Config { backend, block_size, max_folio: 2 << 20, large_folios: false, writeback: WritebackMode::Off }
+    }
+
+    fn w(off: u64, len: u64, tag: u8) -> TOp {
+        TOp::Write { off, len, tag }
+    }
+
+    #[test]
+    fn each_seeded_bug_is_seen_and_absent_without_it() {
+        let cases: Vec<(Bug, Config, Vec<TOp>)> = vec![
+            (Bug::BhSkipRmw, cfg(Backend::BufferHead, 4096), vec![w(0, 4096, 1), TOp::Remount, w(1000, 100, 2)]),
+            (
+                Bug::IomapSkipTailZero,
+                cfg(Backend::Iomap, 4096),
+                vec![
+                    w(0, 8192, 1),
+                    TOp::Fsync,
+                    TOp::Truncate { size: 5000 },
+                    TOp::Remount,
+                    TOp::Truncate { size: 8192 },
+                ],
+            ),
+            (Bug::IomapWbDropTail, cfg(Backend::Iomap, 4096), vec![w(0, 5000, 1), TOp::Remount]),
+            (Bug::SkipUnwrittenConversion, cfg(Backend::Iomap, 4096), vec![w(0, 4096, 1), TOp::Remount]),
+            (Bug::IomapPostEofNotZeroed, cfg(Backend::Iomap, 4096), vec![w(0, 4096, 3), TOp::Remount, w(5000, 10, 1)]),
+            (
+                Bug::PunchLeavesCachedPartial,
+                cfg(Backend::BufferHead, 1024),
+                vec![w(0, 4096, 1), TOp::Falloc { mode: FallocMode::PunchHole, off: 1024, len: 2048 }],
+            ),
+        ];
+        for (bug, c, ops) in cases {
+            assert!(diverges(c, bug, &ops), "{bug:?} was not seen with {ops:?}");
+            check_sequence(mem_dev(), &c, &ops);
         }
     }
 }

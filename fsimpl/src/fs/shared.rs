@@ -91,6 +91,12 @@ impl<A: AddressSpaceOps> FsShared<A> {
         }
     }
 
+    /// Whether seeded bug `b` is switched on.
+    #[inline]
+    pub fn bug(&self, b: crate::bugs::Bug) -> bool {
+        crate::bugs::Bug::compiled_in() && self.opts.bug == Some(b)
+    }
+
     /// Where inode `ino`'s first extent goes: the start of its allocation group.
     pub fn default_goal(&self, ino: Ino) -> u64 {
         let data = self.sb.end_block - self.sb.first_data;
@@ -120,6 +126,10 @@ impl<A: AddressSpaceOps> FsShared<A> {
         let (mem, private) = f.into_mem();
         if let Some(p) = private {
             self.stats.folio_private_bytes.sub(p.bytes() as u64);
+        }
+        if self.opts.page_poison {
+            // SAFETY: the block belongs to the folio being freed; nothing else refers to it.
+            unsafe { mem.ptr().write_bytes(super::PAGE_POISON, mem.len()) };
         }
         self.pool.free(mem);
         self.stats.folio_free(size);

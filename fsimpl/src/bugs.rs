@@ -1,0 +1,62 @@
+//! Seeded bugs: realistic mistakes in the buffered-I/O paths that can be switched on per
+//! mount (`MountOptions::bug`) when fsimpl is built with the `bug_injection` feature. They
+//! exist to prove that `aopsbench diff` finds this class of bug and shrinks it.
+//!
+//! Each one sits at a point no other code covers for it: a mistake that a later step would
+//! repair (as ext4 re-zeroes the EOF block on every extension) could never be seen.
+
+/// A seeded bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// buffer_head `write_begin` skips the read of a mapped, partly written, not-uptodate
+    /// block: the rest of the block is whatever the folio memory held.
+    BhSkipRmw,
+    /// iomap's EOF tail-block zeroing (`iomap_truncate_page`) returns early: truncate down
+    /// leaves the old tail on disk, and a later extension brings it back.
+    IomapSkipTailZero,
+    /// iomap writeback drops the last partial block of an ioend at EOF (rounds the end
+    /// down instead of up): after a remount the file's tail is not what was written.
+    IomapWbDropTail,
+    /// Unwritten extents are not converted to written at I/O completion: after a remount
+    /// the data reads as zeros.
+    SkipUnwrittenConversion,
+    /// When a write extends the file past a hole, the bytes of the new block before the
+    /// write (between the hole and the data) are not zeroed.
+    IomapPostEofNotZeroed,
+    /// punch_hole leaves the cached part of a partly covered folio unzeroed.
+    PunchLeavesCachedPartial,
+}
+
+impl Bug {
+    /// Every bug.
+    pub const ALL: [Bug; 6] = [
+        Bug::BhSkipRmw,
+        Bug::IomapSkipTailZero,
+        Bug::IomapWbDropTail,
+        Bug::SkipUnwrittenConversion,
+        Bug::IomapPostEofNotZeroed,
+        Bug::PunchLeavesCachedPartial,
+    ];
+
+    /// Its name in target specs (`bh:bug=bh_skip_rmw`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::BhSkipRmw => "bh_skip_rmw",
+            Bug::IomapSkipTailZero => "iomap_skip_tail_zero",
+            Bug::IomapWbDropTail => "iomap_wb_drop_tail",
+            Bug::SkipUnwrittenConversion => "skip_unwritten_conversion",
+            Bug::IomapPostEofNotZeroed => "iomap_post_eof_not_zeroed",
+            Bug::PunchLeavesCachedPartial => "punch_leaves_cached_partial",
+        }
+    }
+
+    /// The bug of that name.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether fsimpl was built with the `bug_injection` feature.
+    pub const fn compiled_in() -> bool {
+        cfg!(feature = "bug_injection")
+    }
+}
