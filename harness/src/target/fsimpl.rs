@@ -95,6 +95,18 @@ impl FsimplTarget {
             Some(v) => v.parse::<WritebackMode>().map_err(&err)?,
             None => defaults.writeback.unwrap_or_default(),
         };
+        let page_poison = match spec.get("poison") {
+            Some("1" | "true" | "on") => true,
+            Some("0" | "false" | "off") | None => false,
+            Some(v) => return Err(err(format!("poison={v}: use 1 or 0"))),
+        };
+        let bug = match spec.get("bug") {
+            None => None,
+            Some(name) => Some(fsimpl::bugs::Bug::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = fsimpl::bugs::Bug::ALL.iter().map(|b| b.name()).collect();
+                err(format!("bug={name}: no such seeded bug (known: {})", names.join(", ")))
+            })?),
+        };
         let size = spec.size("size")?.or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
         let engine = match spec.get("engine").unwrap_or("uring") {
             "uring" => {
@@ -135,6 +147,8 @@ impl FsimplTarget {
             max_folio: max_folio as u32,
             cache_bytes: cache,
             writeback,
+            bug,
+            page_poison,
             ..MountOptions::default()
         };
         if let Some(r) = defaults.dirty_background_ratio {
@@ -157,6 +171,12 @@ impl FsimplTarget {
         normal.params.push(("writeback".into(), format!("{writeback:?}").to_lowercase()));
         normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
         normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
+        if page_poison {
+            normal.params.push(("poison".into(), "1".into()));
+        }
+        if let Some(b) = bug {
+            normal.params.push(("bug".into(), b.name().into()));
+        }
         Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, _image: image })
     }
 

@@ -15,12 +15,24 @@ pub struct TargetSpec {
 pub const KINDS: &[(&str, &[&str], &str)] = &[
     (
         "bh",
-        &["block_size", "max_folio", "large_folios", "backing", "size", "cache", "writeback", "engine", "qd"],
+        &[
+            "block_size",
+            "max_folio",
+            "large_folios",
+            "backing",
+            "size",
+            "cache",
+            "writeback",
+            "engine",
+            "qd",
+            "poison",
+            "bug",
+        ],
         "fsimpl, ext4's buffer_head aops",
     ),
     (
         "iomap",
-        &["block_size", "max_folio", "backing", "size", "cache", "writeback", "engine", "qd"],
+        &["block_size", "max_folio", "backing", "size", "cache", "writeback", "engine", "qd", "poison", "bug"],
         "fsimpl, ext4's iomap aops with large folios",
     ),
     ("null", &[], "discards writes, reads zeros: measures the harness itself"),
