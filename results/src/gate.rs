@@ -5,10 +5,12 @@
 //! - **counters** (fsimpl stats, device I/Os and bytes): deterministic for a seeded, size-based
 //!   job, so they are compared **exactly**; any change fails until the baseline is rewritten.
 //! - **timing ratios** measured inside the run against the job's **reference target** (its
-//!   first target, e.g. `bh` in `--targets bh,iomap`): for every op kind, IOPS, p50 and p99 of
-//!   the target divided by the reference's. The machine's speed cancels out, so they can be
+//!   first target, e.g. `bh` in `--targets bh,iomap`): for every op kind, IOPS and p50 of the
+//!   target divided by the reference's. The machine's speed cancels out, so they can be
 //!   compared across machines with a relative tolerance (default 10%). A ratio is checked in
-//!   both directions: iomap/bh rising can mean iomap got faster *or* bh got slower.
+//!   both directions: iomap/bh rising can mean iomap got faster *or* bh got slower. Tail
+//!   latencies (p99 and up) are not gated: on a shared machine the tail of a short job
+//!   measures interference more than the code; `compare` still shows them.
 //!
 //! Jobs, targets, op kinds or counters missing from the run fail too; new ones are noted.
 
@@ -30,7 +32,7 @@ pub const BASELINE_FORMAT: u32 = 1;
 /// How the reference target of a job is chosen.
 pub const REFERENCE_RULE: &str = "first target of the job";
 /// The timing metrics turned into ratios.
-pub const RATIO_METRICS: [&str; 3] = ["iops", "p50", "p99"];
+pub const RATIO_METRICS: [&str; 2] = ["iops", "p50"];
 
 /// A baseline file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
