@@ -2,6 +2,7 @@
 //! with a divergence (report, trace, minimal trace, replay command).
 
 use crate::cli::{CheckArgs, DiffArgs, ReplayArgs, TargetArgs};
+use crate::diff::targets::size_text;
 use crate::diff::{self, Budget, Divergence, Found, Lockstep, MODEL_MAX_FILE, Stats, TargetSet, report};
 use crate::machine;
 use crate::target::{self, TargetSpec};
@@ -61,15 +62,18 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         (None, Some(d)) => format!("{d:?}"),
         (None, None) => "no limit".to_string(),
     };
+    let whole = match args.check.check_every {
+        0 => "after remounts and at the end".to_string(),
+        k => format!("every {k} ops, after remounts and at the end"),
+    };
     println!(
-        "diff: seed {}, {limit} on {} and the model; file up to {}, ops up to {}, align {}, ranges aligned to {}; whole files every {} ops",
+        "diff: seed {}, {limit} on {} and the model; file up to {}, ops up to {}, align {}, ranges aligned to {}; whole files compared {whole}",
         args.seed,
         names(&set),
-        args.file_len,
-        args.op_len,
-        args.align,
-        set.max_block_size(),
-        args.check.check_every
+        size_text(args.file_len),
+        size_text(args.op_len),
+        size_text(args.align),
+        size_text(set.max_block_size()),
     );
     let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
     for (mode, who) in ls.unsupported_modes() {

@@ -109,8 +109,9 @@ impl Origin {
             Origin::Zeros => "zeros (a hole, a zeroed range, or never written)".into(),
             Origin::Poison => "0xaa: freed page-cache memory (poison), never written or zeroed".into(),
             Origin::Write { op_number, op, matched } => {
-                let s = if *matched == 1 { "" } else { "s" };
-                format!("written by op {op_number} ({}): {matched} byte{s} match its pattern", op_line(op))
+                let bytes = if *matched == 1 { "1 byte matches" } else { "bytes match" };
+                let bytes = if *matched == 1 { bytes.to_string() } else { format!("{matched} {bytes}") };
+                format!("written by op {op_number} ({}): {bytes} its pattern", op_line(op))
             }
             Origin::Unknown => "no write of the trace put these bytes here (corrupted or misplaced data)".into(),
         }

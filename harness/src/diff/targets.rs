@@ -17,7 +17,7 @@ pub struct TargetSet {
 }
 
 /// `bytes` with a fio suffix when it is a whole number of MiB or KiB.
-fn size_text(bytes: u64) -> String {
+pub fn size_text(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 && b.is_multiple_of(1 << 20) => format!("{}m", b >> 20),
         b if b >= 1 << 10 && b.is_multiple_of(1 << 10) => format!("{}k", b >> 10),
