@@ -74,7 +74,8 @@ pub struct CheckArgs {
     /// remounts and at the end.
     #[arg(long, value_name = "K", default_value_t = crate::diff::DEFAULT_CHECK_EVERY)]
     pub check_every: u64,
-    /// Where the report files go (trace.jsonl, divergence.json, minimal.jsonl).
+    /// Where the files of a divergence go (trace.jsonl, divergence.json, minimal.jsonl). diff:
+    /// default runs/diff-<UTC time>; replay writes them only when given.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Longest time to spend shrinking a diverging trace.

@@ -257,3 +257,14 @@ fn bad_command_lines_exit_2_with_one_line() {
         assert!(o.stdout.is_empty(), "{args:?}: {}", text(&o));
     }
 }
+
+#[test]
+fn a_duration_bounds_an_endless_stream() {
+    let o = aopsbench(&["diff", "--targets", "iomap", "--duration", "0.3s", "--check-every", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("whole files compared after remounts and at the end") && out.contains("no divergence: "),
+        "{out}"
+    );
+}

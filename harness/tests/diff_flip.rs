@@ -81,3 +81,15 @@ fn without_the_flip_the_same_stream_agrees() {
     assert!(r.divergence.is_none(), "{:?}", r.divergence.map(|d| d.signature()));
     assert_eq!(r.stats.total_ran(), 5_000);
 }
+
+#[test]
+fn ops_past_the_model_are_refused_not_a_panic() {
+    let specs = vec![TargetSpec::parse("iomap").unwrap()];
+    let set = TargetSet::new(specs, 1 << 20).unwrap();
+    let huge_read = [Op::Write { file: 0, offset: 0, len: 10, tag: 1 }, Op::Read { file: 0, offset: 5, len: u64::MAX }];
+    let r = diff::replay(&set, &huge_read, 1, 64).unwrap();
+    assert!(r.divergence.is_none());
+    let huge_write = [Op::Write { file: 0, offset: u64::MAX - 10, len: 1 << 40, tag: 1 }];
+    let e = diff::replay(&set, &huge_write, 1, 64).err().expect("refused");
+    assert!(e.to_string().contains("holds files up to 1 GiB"), "{e}");
+}

@@ -86,6 +86,9 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
     for (who, modes) in notes {
         println!("note: {who} cannot do {}: those ops are skipped on every target", modes.join(", "));
     }
+    for note in ls.remount_notes() {
+        println!("note: {note}");
+    }
     let bar = progress_bar(ops_limit);
     let deadline = args.duration.map(|d| Instant::now() + d);
     let t0 = Instant::now();

@@ -7,10 +7,10 @@
 //! only what the op read (or, at a whole-file check, the file) is read back.
 
 use super::DiffError;
-use super::model::{Model, Outcome};
+use super::model::{MODEL_MAX_FILE, Model, ModelError, Outcome};
 use super::targets::TargetSet;
 use crate::runner::{Buffers, execute};
-use crate::target::{FileId, Target, TargetError};
+use crate::target::{FileId, RemountKind, Target, TargetError};
 use serde::Serialize;
 use workloads::{FallocMode, Op, OpKind, pattern};
 
@@ -284,6 +284,7 @@ struct Member {
     name: String,
     target: Box<dyn Target>,
     fids: Vec<FileId>,
+    remount: RemountKind,
 }
 
 /// The model and the targets, one op at a time.
@@ -358,7 +359,7 @@ impl Lockstep {
                 target.truncate(fid, 0).map_err(target_err(name, &format!("truncate {fname}")))?;
                 fids.push(fid);
             }
-            members.push(Member { name: name.clone(), target, fids });
+            members.push(Member { name: name.clone(), target, fids, remount: caps.remount });
         }
         let found = members.iter().map(|_| None).collect();
         Ok(Lockstep {
@@ -392,6 +393,20 @@ impl Lockstep {
         MODES.iter().filter_map(|&m| self.unsupported[mode_index(m)].clone().map(|t| (m, t))).collect()
     }
 
+    /// One line per target whose remount is not a real unmount and mount.
+    pub fn remount_notes(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter_map(|m| match m.remount {
+                RemountKind::Real => None,
+                RemountKind::CloseAndDropCaches => {
+                    Some(format!("{}: remount closes the files and drops the page cache", m.name))
+                }
+                RemountKind::None => Some(format!("{}: remount does nothing (the data lives in memory)", m.name)),
+            })
+            .collect()
+    }
+
     /// The model.
     pub fn model(&self) -> &Model {
         &self.model
@@ -422,8 +437,12 @@ impl Lockstep {
             }
             return Ok(None);
         }
-        if let Op::Write { offset, len, tag, .. } = *op {
-            let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if let Op::Write { file, offset, len, tag } = *op {
+            let end = offset.saturating_add(len);
+            if end > MODEL_MAX_FILE {
+                return Err(ModelError::TooLarge { op: super::report::op_line(op), file, size: end }.into());
+            }
+            let len = len as usize;
             if self.write_buf.len() < len {
                 self.write_buf.resize(len, 0);
             }
@@ -473,18 +492,26 @@ impl Lockstep {
     }
 
     /// Removes diff's files and tears the targets down.
-    pub fn close(self) -> Result<(), DiffError> {
-        let files = self.model.files();
+    pub fn close(mut self) -> Result<(), DiffError> {
+        self.remove_files();
         for m in &self.members {
-            for &fid in &m.fids {
+            m.target.teardown().map_err(target_err(&m.name, "teardown"))?;
+        }
+        Ok(())
+    }
+
+    /// Closes and unlinks diff's files on every target (best effort: a directory target
+    /// should not keep them).
+    fn remove_files(&mut self) {
+        let files = self.model.files();
+        for m in &mut self.members {
+            for fid in m.fids.drain(..) {
                 let _ = m.target.close(fid);
             }
             for i in 0..files {
                 let _ = m.target.unlink(&file_name(i));
             }
-            m.target.teardown().map_err(target_err(&m.name, "teardown"))?;
         }
-        Ok(())
     }
 
     fn divergence(&mut self, check: Check) -> Box<Divergence> {
@@ -505,7 +532,8 @@ impl Lockstep {
             |file: u32| m.fids.get(file as usize).copied().ok_or(TargetError::Os { op: "lookup", errno: libc::EBADF });
         let actual = match *op {
             Op::Read { file, offset, len } => {
-                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                // No file grows past the model's limit, so a longer read returns no more.
+                let len = len.min(MODEL_MAX_FILE) as usize;
                 if self.read_buf.len() < len {
                     self.read_buf.resize(len, 0);
                 }
@@ -603,6 +631,16 @@ impl Lockstep {
             }
         }
         Ok(None)
+    }
+}
+
+impl Drop for Lockstep {
+    /// A run that ends early (an error) removes its files too; the targets tear themselves
+    /// down when dropped.
+    fn drop(&mut self) {
+        if self.members.iter().any(|m| !m.fids.is_empty()) {
+            self.remove_files();
+        }
     }
 }
 

@@ -79,13 +79,13 @@ pub fn files_of(ops: &[Op]) -> u32 {
     ops.iter().filter_map(Op::file).max().map_or(1, |f| f + 1)
 }
 
-/// The largest file extent `ops` reach (for sizing the model and the fsimpl devices).
+/// The largest file size `ops` ask for: the ends of writes, truncates and size-changing
+/// fallocates (for sizing the model and the fsimpl devices; reads grow nothing).
 pub fn extent_of(ops: &[Op]) -> u64 {
     ops.iter()
         .map(|op| match *op {
-            Op::Read { offset, len, .. } | Op::Write { offset, len, .. } | Op::Fallocate { offset, len, .. } => {
-                offset.saturating_add(len)
-            }
+            Op::Write { offset, len, .. } => offset.saturating_add(len),
+            Op::Fallocate { mode, offset, len, .. } if !mode.keeps_size() => offset.saturating_add(len),
             Op::Truncate { size, .. } => size,
             _ => 0,
         })
@@ -270,7 +270,12 @@ mod tests {
 
     #[test]
     fn files_and_extent_of_a_trace() {
-        let ops = [Op::Write { file: 2, offset: 10, len: 5, tag: 1 }, Op::Truncate { file: 0, size: 100 }, Op::Remount];
+        let ops = [
+            Op::Write { file: 2, offset: 10, len: 5, tag: 1 },
+            Op::Truncate { file: 0, size: 100 },
+            Op::Remount,
+            Op::Read { file: 0, offset: 0, len: 1 << 40 },
+        ];
         assert_eq!(files_of(&ops), 3);
         assert_eq!(extent_of(&ops), 100);
         assert_eq!(files_of(&[]), 1);

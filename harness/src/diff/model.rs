@@ -152,8 +152,8 @@ impl Model {
                         if !offset.is_multiple_of(block) || !len.is_multiple_of(block) || offset >= size {
                             return Ok(Err(libc::EINVAL));
                         }
-                        if size + len > MODEL_MAX_FILE {
-                            return Err(too_large(file, size + len));
+                        if size.saturating_add(len) > MODEL_MAX_FILE {
+                            return Err(too_large(file, size.saturating_add(len)));
                         }
                         bytes.resize((size + len) as usize, 0);
                         bytes.copy_within(offset as usize..size as usize, (offset + len) as usize);
@@ -217,5 +217,8 @@ mod tests {
         let e = m.apply(&Op::Truncate { file: 0, size: MODEL_MAX_FILE + 1 }, &[]).unwrap_err();
         assert!(e.to_string().contains("up to 1 GiB"), "{e}");
         assert!(matches!(m.apply(&Op::Fsync { file: 3 }, &[]), Err(ModelError::NoFile { file: 3, .. })));
+        m.apply(&Op::Write { file: 0, offset: 0, len: 1, tag: 1 }, &[1]).unwrap().unwrap();
+        let insert = Op::Fallocate { file: 0, mode: FallocMode::InsertRange, offset: 0, len: u64::MAX - 4095 };
+        assert!(matches!(m.apply(&insert, &[]), Ok(Err(libc::EINVAL)) | Err(ModelError::TooLarge { .. })));
     }
 }
