@@ -37,6 +37,97 @@ pub enum Command {
     Gate(GateArgs),
     /// List the target kinds and whether each can run here.
     Targets,
+    /// Run a generated fsx-style op stream on several targets and an in-memory model in
+    /// lockstep, comparing after every op; on a divergence, report it, write the trace and a
+    /// minimal trace shrunk by delta debugging, and exit 1.
+    Diff(DiffArgs),
+    /// Replay a trace (trace.jsonl, or an xfstests fsx .fsxops log) with diff's checks; exit 1
+    /// on a divergence.
+    Replay(ReplayArgs),
+}
+
+/// A size with fio's suffixes (4k, 1m, 1g).
+fn bytes_arg(s: &str) -> Result<u64, String> {
+    crate::target::parse_size(s).ok_or_else(|| format!("'{s}' is not a size (e.g. 4096, 4k, 256k, 1m)"))
+}
+
+/// Seconds, or a number with s, m or h.
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        _ => (t, 1),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| std::time::Duration::from_secs_f64(n * unit as f64))
+        .ok_or_else(|| format!("'{s}' is not a duration (seconds, or e.g. 30s, 5m, 1h)"))
+}
+
+/// Checks shared by `diff` and `replay`.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// Compare whole files every K ops (and after every remount and at the end); 0: only after
+    /// remounts and at the end.
+    #[arg(long, value_name = "K", default_value_t = crate::diff::DEFAULT_CHECK_EVERY)]
+    pub check_every: u64,
+    /// Where the files of a divergence go (trace.jsonl, divergence.json, minimal.jsonl). diff:
+    /// default runs/diff-<UTC time>; replay writes them only when given.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Longest time to spend shrinking a diverging trace.
+    #[arg(long, value_name = "S", value_parser = duration_arg, default_value = "120")]
+    pub shrink_time: std::time::Duration,
+}
+
+/// `aopsbench diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Where the targets come from (default: bh and iomap, plus tmpfs when it can be mounted).
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Seed of the op stream (fsx -S).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Number of ops (fsx -N); default 10000, or no limit with --duration.
+    #[arg(long, value_name = "N")]
+    pub ops: Option<u64>,
+    /// Stop after this long (seconds, or 30s, 5m, 1h).
+    #[arg(long, value_name = "S", value_parser = duration_arg)]
+    pub duration: Option<std::time::Duration>,
+    /// Largest file size (fsx -l).
+    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "256k")]
+    pub file_len: u64,
+    /// Largest op length (fsx -o).
+    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "64k")]
+    pub op_len: u64,
+    /// Alignment of offsets and lengths (fsx -r/-w/-t): 1 for byte-aligned ops.
+    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "1")]
+    pub align: u64,
+    /// Op weights, kind=weight comma-separated (kinds: read, write, trunc, fallocate,
+    /// punch_hole, zero_range, collapse_range, insert_range, fsync, fdatasync, remount,
+    /// drop_caches); kinds not named are not drawn. Default: every kind.
+    #[arg(long, value_name = "KIND=W,...")]
+    pub weights: Option<String>,
+    /// Checks and report files.
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// `aopsbench replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The trace: trace.jsonl / minimal.jsonl (one JSON op per line) or an fsx .fsxops log.
+    pub trace: PathBuf,
+    /// Where the targets come from (default: bh and iomap, plus tmpfs when it can be mounted).
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Checks and report files (written only with --out).
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 /// Targets to run on.

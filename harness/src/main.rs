@@ -14,10 +14,14 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            eprintln!("aopsbench: {}", clap_one_line(&e));
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // --help, --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     let outcome = match &cli.command {
@@ -26,6 +30,8 @@ fn main() -> ExitCode {
         Command::Compare { run_a, run_b, markdown } => commands::report::compare(run_a, run_b, *markdown).map(|_| true),
         Command::Gate(args) => commands::report::gate(args),
         Command::Targets => commands::targets::list().map(|_| true),
+        Command::Diff(args) => commands::diff::diff(args, &argv),
+        Command::Replay(args) => commands::diff::replay(args, &argv),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -35,6 +41,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A command-line error on one line: clap's first paragraph (the message and, for missing
+/// arguments, their names), then where to look.
+fn clap_one_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let msg = first.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    format!("{msg} (see aopsbench --help, or aopsbench COMMAND --help)")
 }
 
 /// The error and its causes on one line.

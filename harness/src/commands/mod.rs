@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod diff;
 pub mod report;
 pub mod run;
 pub mod targets;

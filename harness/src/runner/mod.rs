@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use workloads::fio::IoEngine;
 use workloads::{Job, Op, ThreadPlan};
 
-pub use worker::execute;
+pub use worker::{Buffers, execute};
 
 /// What went wrong running a job.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,78 @@
+//! The lockstep loop allocates nothing per op once warm (counted per thread by a global
+//! allocator wrapper): the model, write data, read-back and whole-file checks all reuse their
+//! buffers. Measured on a `dir` target, whose I/O path allocates nothing either.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use harness::diff::{Lockstep, TargetSet};
+use harness::target::TargetSpec;
+use workloads::{FsxConfig, FsxWeights, OpKind};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // try_with: thread-local storage may be gone while a thread exits.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn the_lockstep_loop_allocates_nothing_per_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = TargetSpec::parse(&format!("dir:path={}", dir.path().display())).unwrap();
+    let file_len = 256 << 10;
+    let set = TargetSet::new(vec![spec], file_len).unwrap();
+    // Every kind but remount and drop_caches (which reopen files and need root).
+    let weights = FsxWeights::default().with(OpKind::Remount, 0).with(OpKind::DropCaches, 0);
+    let cfg =
+        FsxConfig { seed: 3, ops: Some(6_000), weights, block_size: set.max_block_size(), ..FsxConfig::default() };
+    let mut ls = Lockstep::new(&set, 1, 16, file_len).unwrap();
+    let mut stream = cfg.stream().unwrap();
+    for op in stream.by_ref().take(2_000) {
+        assert!(ls.step(&op).unwrap().is_none(), "{op:?}");
+    }
+    let ops: Vec<_> = stream.collect();
+    let before = allocations();
+    for op in &ops {
+        assert!(ls.step(op).unwrap().is_none());
+    }
+    let during = allocations() - before;
+    let stats = ls.stats().clone();
+    ls.close().unwrap();
+    assert!(stats.whole_checks >= 4_000 / 16, "whole-file checks ran: {}", stats.whole_checks);
+    assert_eq!(during, 0, "allocations during {} warm ops", ops.len());
+}
