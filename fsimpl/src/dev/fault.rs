@@ -29,7 +29,6 @@
 //! # Ok::<(), fsimpl::dev::DevError>(())
 //! ```
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -84,6 +83,15 @@ pub enum PowerCut {
     AfterWrite(u64),
 }
 
+/// Device bytes `[start, end)` where every bio fails (a bad patch of media).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
 /// What a [`FaultDev`] does wrong. The default does nothing wrong.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FaultPlan {
@@ -91,8 +99,8 @@ pub struct FaultPlan {
     pub read: Option<NthBio>,
     /// Fail a write bio.
     pub write: Option<NthBio>,
-    /// Device byte ranges where every read and write fails with EIO (a bad patch of media).
-    pub bad_ranges: Vec<Range<u64>>,
+    /// Device byte ranges where every read and write fails with EIO.
+    pub bad_ranges: Vec<BadRange>,
     /// A torn write.
     pub short_write: Option<ShortWrite>,
     /// A power cut.
@@ -411,9 +419,9 @@ impl FaultDev {
         }
         let mut sub = BioBatch::new();
         let mut sub_of = Vec::with_capacity(batch.len());
-        for i in 0..fates.len() {
+        for (i, fate) in fates.iter_mut().enumerate() {
             let bio = batch.bios()[i];
-            let len = match fates[i] {
+            let len = match *fate {
                 Fate::Pass => bio.len,
                 Fate::Short(n) if n > 0 => n,
                 _ => {
@@ -421,18 +429,11 @@ impl FaultDev {
                     continue;
                 }
             };
-            if bio.op == BioOp::Write && st.logging() {
-                if let Err(e) = self.save_old(st, bio.offset, len) {
-                    // Without the old contents, the write could not be undone: refuse it.
-                    let errno = match &e {
-                        DevError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-                        _ => libc::EIO,
-                    };
-                    fates[i] = Fate::Fail;
-                    batch.set_status(i, Err(errno));
-                    sub_of.push(None);
-                    continue;
-                }
+            // Without the old contents the write could not be undone: it fails instead.
+            if bio.op == BioOp::Write && st.logging() && self.save_old(st, bio.offset, len).is_err() {
+                *fate = Fate::Fail;
+                sub_of.push(None);
+                continue;
             }
             sub.start(bio.op, bio.offset);
             let mut left = len;
@@ -464,9 +465,7 @@ impl FaultDev {
                     Ok(())
                 }
                 (Fate::Pass, Some(j)) => sub.status(j),
-                (Fate::Fail | Fate::Short(_), _) => Err(libc::EIO),
-                // A pass whose undo record could not be made: its status is already set.
-                (Fate::Pass, None) => batch.status(i),
+                (Fate::Fail | Fate::Short(_), _) | (Fate::Pass, None) => Err(libc::EIO),
             };
             if status.is_err() {
                 self.counters.error();
@@ -611,7 +610,7 @@ mod tests {
 
     #[test]
     fn bios_touching_a_bad_range_fail_and_others_in_the_batch_do_not() {
-        let plan = FaultPlan { bad_ranges: vec![8192..8704], ..FaultPlan::default() };
+        let plan = FaultPlan { bad_ranges: vec![BadRange { start: 8192, end: 8704 }], ..FaultPlan::default() };
         let dev = FaultDev::new(mem(1 << 20), plan).unwrap();
         let mut a = vec![1u8; 4096];
         let mut b = vec![2u8; 4096];
@@ -713,7 +712,10 @@ mod tests {
             msg(FaultPlan { short_write: Some(ShortWrite { n: 1, landed: 100 }), ..FaultPlan::default() })
                 .contains("not a multiple of 512")
         );
-        assert!(msg(FaultPlan { bad_ranges: vec![5..5], ..FaultPlan::default() }).contains("is empty"));
+        assert!(
+            msg(FaultPlan { bad_ranges: vec![BadRange { start: 5, end: 5 }], ..FaultPlan::default() })
+                .contains("is empty")
+        );
         let dev = FaultDev::new(mem(1 << 20), FaultPlan::default()).unwrap();
         assert!(matches!(dev.power_cut(), Err(DevError::BadRequest(_))));
     }

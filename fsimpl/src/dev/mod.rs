@@ -34,7 +34,7 @@ mod uring;
 
 pub use bio::BIO_MAX_VECS;
 pub use bio::{Bio, BioBatch, BioOp, IoSeg};
-pub use fault::{FaultDev, FaultPlan, FaultStats, NthBio, PowerCut, ShortWrite};
+pub use fault::{BadRange, FaultDev, FaultPlan, FaultStats, NthBio, PowerCut, ShortWrite};
 pub use mem::MemDev;
 pub use open::open;
 #[doc(hidden)]
