@@ -161,7 +161,8 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             );
         }
         for (spec, name) in specs.iter().zip(&names) {
-            let t = target::build(spec, &fsimpl_defaults(job), &pools)?;
+            let destroy = target::Destroy::from_flag(args.force_destroy);
+            let t = target::build_with(spec, &fsimpl_defaults(job), &pools, destroy)?;
             for n in t.notices() {
                 eprintln!("note: {spec}: {n}");
             }
