@@ -86,35 +86,52 @@ fn setup_err(spec: &TargetSpec) -> impl Fn(String) -> TargetError + '_ {
     move |m| TargetError::Setup(format!("target {spec}: {m}"))
 }
 
-impl FsimplTarget {
-    /// Formats and mounts a fresh filesystem as `spec` says, refusing to overwrite a `backing=`
-    /// that holds something (see [`super::safety`]).
-    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
-        Self::create_with(spec, defaults, pools, Destroy::Refuse)
-    }
+/// What a `bh` or `iomap` spec (and the job's `aops_*` options) ask for, checked; making the
+/// target from it is [`FsimplTarget::create`]. Parsing touches nothing.
+#[derive(Clone, Debug)]
+pub struct FsimplConfig {
+    /// The backend.
+    pub backend: Backend,
+    /// Filesystem block size.
+    pub block_size: u64,
+    /// Mount options (backend, folios, cache, writeback, seeded bug, poisoning, allocator faults).
+    pub opts: MountOptions,
+    /// Device size for a file or RAM backing.
+    pub size: u64,
+    /// The engine asked for (RAM backings always use the mem engine).
+    pub engine: Engine,
+    /// `backing=`: None for a temporary image file.
+    pub backing: Option<String>,
+    /// `faults=`.
+    pub faults: FaultSpec,
+}
 
-    /// [`FsimplTarget::create`], with `--force-destroy` given or not.
-    pub fn create_with(
-        spec: &TargetSpec,
-        defaults: &FsimplDefaults,
-        pools: &PoolCache,
-        destroy: Destroy,
-    ) -> Result<FsimplTarget> {
+impl FsimplConfig {
+    /// Reads and checks the spec's parameters, the job's settings filling in what it leaves out.
+    pub fn parse(spec: &TargetSpec, defaults: &FsimplDefaults) -> Result<FsimplConfig> {
         let err = setup_err(spec);
         let backend = if spec.kind == "bh" { Backend::BufferHead } else { Backend::Iomap };
-        let kind = backend.name();
         let block_size = spec.size("block_size")?.or(defaults.block_size).unwrap_or(4096);
         if ![1024, 2048, 4096].contains(&block_size) {
             return Err(err(format!("block_size={block_size}: use 1024, 2048 or 4096")));
         }
         let max_folio = spec.size("max_folio")?.or(defaults.max_folio).unwrap_or(2 << 20);
+        if !max_folio.is_power_of_two() || !(4096..=2 << 20).contains(&max_folio) {
+            return Err(err(format!("max_folio={max_folio}: use a power of two from 4k to 2m")));
+        }
         let large_folios = match spec.get("large_folios") {
             Some("1" | "true" | "on") => true,
             Some("0" | "false" | "off") => false,
             Some(v) => return Err(err(format!("large_folios={v}: use 1 or 0"))),
             None => defaults.large_folios.unwrap_or(false),
         };
+        let memory = physical_memory();
         let cache = spec.size("cache")?.or(defaults.cache).unwrap_or(1 << 30);
+        if cache > memory {
+            return Err(err(format!(
+                "cache={cache} is more than this machine's memory ({memory} bytes): lower cache= (or aops_cache=)"
+            )));
+        }
         let writeback = match spec.get("writeback") {
             Some(v) => v.parse::<WritebackMode>().map_err(&err)?,
             None => defaults.writeback.unwrap_or_default(),
@@ -132,6 +149,13 @@ impl FsimplTarget {
             })?),
         };
         let size = spec.size("size")?.or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
+        let backing = spec.get("backing").map(str::to_string);
+        if backing.as_deref() == Some("mem") && size > memory {
+            return Err(err(format!(
+                "size={size} with backing=mem is more than this machine's memory ({memory} bytes): lower size=, \
+                 or back the device with a file or a block device"
+            )));
+        }
         let engine = match spec.get("engine").unwrap_or("uring") {
             "uring" => {
                 let qd = spec.size("qd")?.unwrap_or(64);
@@ -144,8 +168,57 @@ impl FsimplTarget {
             Some(v) => parse_faults(v, block_size).map_err(&err)?,
             None => FaultSpec::default(),
         };
+        let mut opts = MountOptions {
+            backend,
+            large_folios,
+            max_folio: max_folio as u32,
+            cache_bytes: cache,
+            writeback,
+            bug,
+            page_poison,
+            faults: faults.fs,
+            ..MountOptions::default()
+        };
+        if let Some(r) = defaults.dirty_background_ratio {
+            opts.dirty_background_ratio = r;
+        }
+        if let Some(r) = defaults.dirty_ratio {
+            opts.dirty_ratio = r;
+        }
+        Ok(FsimplConfig { backend, block_size, opts, size, engine, backing, faults })
+    }
+}
+
+/// Bytes of RAM in this machine (`sysconf(_SC_PHYS_PAGES)`); unlimited if it cannot say.
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    match (u64::try_from(pages), u64::try_from(page)) {
+        (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s),
+        _ => u64::MAX,
+    }
+}
+
+impl FsimplTarget {
+    /// Formats and mounts a fresh filesystem as `spec` says, refusing to overwrite a `backing=`
+    /// that holds something (see [`super::safety`]).
+    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
+        Self::create_with(spec, defaults, pools, Destroy::Refuse)
+    }
+
+    /// [`FsimplTarget::create`], with `--force-destroy` given or not.
+    pub fn create_with(
+        spec: &TargetSpec,
+        defaults: &FsimplDefaults,
+        pools: &PoolCache,
+        destroy: Destroy,
+    ) -> Result<FsimplTarget> {
+        let err = setup_err(spec);
+        let FsimplConfig { backend, block_size, opts, size, engine, backing, faults } =
+            FsimplConfig::parse(spec, defaults)?;
+        let kind = backend.name();
         let mut image = None;
-        let backing = match spec.get("backing") {
+        let backing = match backing.as_deref() {
             Some("mem") => Backing::Mem { size },
             Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
                 check_destroy(path.as_ref(), destroy)?;
@@ -183,44 +256,27 @@ impl FsimplTarget {
             Some(f) => f.clone(),
             None => opened.dev,
         };
-        let mut opts = MountOptions {
-            backend,
-            large_folios,
-            max_folio: max_folio as u32,
-            cache_bytes: cache,
-            writeback,
-            bug,
-            page_poison,
-            faults: faults.fs,
-            ..MountOptions::default()
-        };
-        if let Some(r) = defaults.dirty_background_ratio {
-            opts.dirty_background_ratio = r;
-        }
-        if let Some(r) = defaults.dirty_ratio {
-            opts.dirty_ratio = r;
-        }
         Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, slot_bytes: None })
             .map_err(|e| err(format!("format: {e}")))?;
-        let pool = pools.get(cache)?;
+        let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
         if let Some(f) = &fault_dev {
             f.arm(faults.plan.clone()).map_err(|e| err(e.to_string()))?;
         }
         let mut normal = TargetSpec { kind: kind.into(), params: vec![] };
         normal.params.push(("block_size".into(), block_size.to_string()));
-        normal.params.push(("max_folio".into(), max_folio.to_string()));
+        normal.params.push(("max_folio".into(), opts.max_folio.to_string()));
         if backend == Backend::BufferHead {
-            normal.params.push(("large_folios".into(), (large_folios as u8).to_string()));
+            normal.params.push(("large_folios".into(), (opts.large_folios as u8).to_string()));
         }
-        normal.params.push(("cache".into(), cache.to_string()));
-        normal.params.push(("writeback".into(), format!("{writeback:?}").to_lowercase()));
+        normal.params.push(("cache".into(), opts.cache_bytes.to_string()));
+        normal.params.push(("writeback".into(), format!("{:?}", opts.writeback).to_lowercase()));
         normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
         normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
-        if page_poison {
+        if opts.page_poison {
             normal.params.push(("poison".into(), "1".into()));
         }
-        if let Some(b) = bug {
+        if let Some(b) = opts.bug {
             normal.params.push(("bug".into(), b.name().into()));
         }
         if !faults.is_empty() {

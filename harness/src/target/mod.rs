@@ -175,7 +175,7 @@ pub mod fsimpl;
 pub mod null;
 pub mod spec;
 
-pub use self::fsimpl::{FsimplDefaults, FsimplTarget, PoolCache};
+pub use self::fsimpl::{FsimplConfig, FsimplDefaults, FsimplTarget, PoolCache};
 pub use null::NullTarget;
 pub use safety::Destroy;
 pub use spec::{TargetSpec, parse_size};
