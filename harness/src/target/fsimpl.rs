@@ -224,6 +224,12 @@ impl FsimplTarget {
                 check_destroy(path.as_ref(), destroy)?;
                 Backing::BlockDevice { path: path.into() }
             }
+            Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
+                return Err(err(format!(
+                    "no such device {path}: give an existing block device, or a path outside /dev \
+                     for an image file"
+                )));
+            }
             Some(path) => {
                 check_destroy(path.as_ref(), destroy)?;
                 Backing::File { path: path.into(), size }
