@@ -12,5 +12,5 @@ pub mod fs;
 pub mod stats;
 
 pub use error::{FsError, Result};
-pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, MountOptions, PAGE_POISON, Stat};
+pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, FsFaults, MountOptions, PAGE_POISON, Stat};
 pub use stats::StatsSnapshot;

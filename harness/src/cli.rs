@@ -160,6 +160,10 @@ pub struct RunArgs {
     /// Skip drawing the plots at the end.
     #[arg(long)]
     pub no_plot: bool,
+    /// Format a target's backing= device or file even when it is mounted, active swap, holds
+    /// a filesystem or partition table, or data that is not an aopsbench image.
+    #[arg(long)]
+    pub force_destroy: bool,
     /// fio options on the command line, after `--`: e.g. -- --name=r --rw=randread --bs=4k --size=1g
     #[arg(last = true, value_name = "FIO_OPTIONS")]
     pub fio_args: Vec<String>,

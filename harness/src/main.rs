@@ -15,11 +15,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) if e.use_stderr() => {
-            eprintln!("aopsbench: {}", clap_one_line(&e));
+            eprintln!("aopsbench: {}", clap_one_line(&e.render().to_string()));
             return ExitCode::from(2);
         }
         Err(e) => {
-            // --help, --version.
+            // --help and --version.
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
@@ -43,16 +43,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A command-line error on one line: clap's first paragraph (the message and, for missing
-/// arguments, their names), then where to look.
-fn clap_one_line(e: &clap::Error) -> String {
-    let text = e.to_string();
-    let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
-    let msg = first.join(" ");
-    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-    format!("{msg} (see aopsbench --help, or aopsbench COMMAND --help)")
-}
-
 /// The error and its causes on one line.
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -63,4 +53,19 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+/// A command-line error from clap on one line: the error and its tip, without the usage block.
+fn clap_one_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with("For more information") {
+            continue;
+        }
+        if line.starts_with("Usage:") {
+            break;
+        }
+        parts.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    format!("{} (see --help)", parts.join("; "))
 }

@@ -94,19 +94,23 @@ impl FsxWeights {
     /// Parse `kind=weight,kind=weight,...` (kind names as [`OpKind::as_str`]); kinds not named
     /// weigh 0. `default` alone gives the default weights.
     pub fn parse(text: &str) -> Result<Self, FsxError> {
-        let err = |message: String| FsxError::BadWeights { text: text.to_string(), message };
+        // The text is echoed escaped, so that the error stays one line whatever it holds.
+        let err = |message: String| FsxError::BadWeights { text: text.escape_debug().to_string(), message };
         if text.trim() == "default" {
             return Ok(Self::default());
         }
         let mut w = Self::none();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (name, weight) = item.split_once('=').ok_or_else(|| err(format!("'{item}' is not kind=weight")))?;
+            let (name, weight) =
+                item.split_once('=').ok_or_else(|| err(format!("'{}' is not kind=weight", item.escape_debug())))?;
             let kind = OpKind::from_name(name.trim()).ok_or_else(|| {
                 let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
-                err(format!("unknown op kind '{}'; kinds are {}", name.trim(), names.join(", ")))
+                err(format!("unknown op kind '{}'; kinds are {}", name.trim().escape_debug(), names.join(", ")))
             })?;
-            let weight =
-                weight.trim().parse().map_err(|_| err(format!("weight '{}' is not a whole number", weight.trim())))?;
+            let weight = weight
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("weight '{}' is not a whole number", weight.trim().escape_debug())))?;
             w.set(kind, weight);
         }
         Ok(w)

@@ -63,9 +63,17 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
     let mut op_number = 0u64;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        let parse_err = |message: String| FsxOpsError::Parse { source_name: source_name.to_string(), line, message };
-        let unsupported =
-            |what: String| FsxOpsError::NotSupportedYet { source_name: source_name.to_string(), line, what };
+        let printable = |s: String| crate::text::printable(&s).into_owned();
+        let parse_err = |message: String| FsxOpsError::Parse {
+            source_name: source_name.to_string(),
+            line,
+            message: printable(message),
+        };
+        let unsupported = |what: String| FsxOpsError::NotSupportedYet {
+            source_name: source_name.to_string(),
+            line,
+            what: printable(what),
+        };
         let mut words = raw.split_whitespace().peekable();
         match words.peek() {
             None => continue,

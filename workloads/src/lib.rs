@@ -41,6 +41,7 @@ pub mod jobs;
 mod op;
 pub mod pattern;
 mod rng;
+mod text;
 pub mod trace;
 
 pub use fio::{FileSpec, Job, JobError, JobFile, JobFileBuilder, JobWarning, OpStream, ThreadPlan};

@@ -116,7 +116,7 @@ impl<R: BufRead> Iterator for TraceReader<R> {
             return Some(from_line(&text).map_err(|e| TraceError::BadLine {
                 source_name: self.source_name.clone(),
                 line: self.line,
-                message: e.to_string(),
+                message: crate::text::printable(&e.to_string()).into_owned(),
             }));
         }
     }

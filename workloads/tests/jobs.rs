@@ -145,7 +145,7 @@ fn malformed_files_fail_with_their_exact_error_line() {
         assert!(!err.to_string().contains('\n'), "one line: {err}");
         checked += 1;
     }
-    assert_eq!(checked, 21);
+    assert_eq!(checked, 23);
 }
 
 #[test]

@@ -1,6 +1,13 @@
 //! The block allocator: free space as ranges, goal-directed and contiguous first (what ext4's
 //! mballoc does with `ext4_mb_new_blocks`), plus the delayed-allocation reservation counter
 //! (`ext4_da_reserve_space` / `ext4_da_release_space`).
+//!
+//! Freed blocks are not reused until the metadata commit that frees them is durable (as jbd2
+//! keeps blocks freed in the running transaction, `ext4_mb_free_metadata`): otherwise a crash
+//! before that commit would find the old metadata pointing at blocks holding new data.
+//!
+//! An optional limit on the blocks in use or reserved injects ENOSPC early (fault injection,
+//! [`crate::fs::FsFaults::alloc_limit`]), as a full filesystem would give it.
 
 use super::rangeset::RangeSet;
 use crate::error::{FsError, Result};
@@ -9,9 +16,12 @@ use crate::error::{FsError, Result};
 #[derive(Clone, Debug)]
 pub struct BlockAllocator {
     free: RangeSet,
+    /// Freed since the last commit began: not free until that commit is durable.
+    pending: RangeSet,
     reserved: u64,
     first: u64,
     end: u64,
+    limit: Option<u64>,
 }
 
 impl BlockAllocator {
@@ -19,7 +29,44 @@ impl BlockAllocator {
     pub fn new(first: u64, end: u64) -> Self {
         let mut free = RangeSet::new();
         free.insert(first, end - first);
-        BlockAllocator { free, reserved: 0, first, end }
+        BlockAllocator { free, pending: RangeSet::new(), reserved: 0, first, end, limit: None }
+    }
+
+    /// Refuses, with ENOSPC, to let more than `limit` blocks be in use or reserved (`None`: no
+    /// limit but the device's). A fault to inject, like a nearly full filesystem.
+    pub fn set_limit(&mut self, limit: Option<u64>) {
+        self.limit = limit;
+    }
+
+    /// Blocks in use (allocated to files; freed blocks waiting for a commit are not).
+    pub fn used(&self) -> u64 {
+        (self.end - self.first) - self.free.total() - self.pending.total()
+    }
+
+    /// Blocks freed and waiting for a commit before they can be reused.
+    pub fn pending_frees(&self) -> u64 {
+        self.pending.total()
+    }
+
+    /// Takes the blocks freed so far, for the commit about to be written: they become free
+    /// with [`BlockAllocator::commit_frees`] once it is durable, or wait for the next one with
+    /// [`BlockAllocator::restore_frees`] if it fails.
+    pub fn take_pending_frees(&mut self) -> RangeSet {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The commit holding `frees` is durable: the blocks are free.
+    pub fn commit_frees(&mut self, frees: RangeSet) {
+        for (s, l) in frees.iter() {
+            self.free.insert(s, l);
+        }
+    }
+
+    /// The commit holding `frees` failed: they wait for the next one.
+    pub fn restore_frees(&mut self, frees: RangeSet) {
+        for (s, l) in frees.iter() {
+            self.pending.insert(s, l);
+        }
     }
 
     /// Free blocks (reserved ones included).
@@ -32,9 +79,13 @@ impl BlockAllocator {
         self.reserved
     }
 
-    /// Free blocks not promised to anyone.
+    /// Free blocks not promised to anyone (and within the limit, if one is set).
     pub fn available(&self) -> u64 {
-        self.free.total() - self.reserved
+        let free = self.free.total() - self.reserved;
+        match self.limit {
+            Some(limit) => free.min(limit.saturating_sub(self.used() + self.reserved)),
+            None => free,
+        }
     }
 
     /// Number of free-space fragments.
@@ -99,9 +150,9 @@ impl BlockAllocator {
         Some((s, l.min(want)))
     }
 
-    /// Returns `[pblk, pblk + len)` to free space.
+    /// Frees `[pblk, pblk + len)`: reusable once the next metadata commit is durable.
     pub fn free(&mut self, pblk: u64, len: u64) {
-        self.free.insert(pblk, len);
+        self.pending.insert(pblk, len);
     }
 }
 
@@ -135,5 +186,40 @@ mod tests {
         assert_eq!(a.alloc(0, 8, 8).unwrap(), (2, 8));
         assert_eq!(a.reserved(), 0);
         assert_eq!(a.free_blocks(), 0);
+    }
+
+    #[test]
+    fn a_limit_refuses_reservations_and_allocations_beyond_it_and_frees_give_back() {
+        let mut a = BlockAllocator::new(0, 100);
+        a.set_limit(Some(10));
+        a.reserve(6).unwrap();
+        assert_eq!(a.alloc(0, 8, 0).unwrap(), (0, 4), "only 4 unpromised blocks are under the limit");
+        assert!(matches!(a.reserve(1), Err(FsError::NoSpace { .. })));
+        assert!(matches!(a.alloc(50, 1, 0), Err(FsError::NoSpace { .. })));
+        // Promised blocks are still granted.
+        assert_eq!(a.alloc(10, 6, 6).unwrap(), (10, 6));
+        a.free(0, 4);
+        assert_eq!(a.available(), 4);
+        a.set_limit(None);
+        assert_eq!(a.available(), 90, "freed blocks wait for a commit");
+        let frees = a.take_pending_frees();
+        a.commit_frees(frees);
+        assert_eq!(a.available(), 94);
+    }
+
+    #[test]
+    fn freed_blocks_are_reused_only_after_their_commit() {
+        let mut a = BlockAllocator::new(0, 20);
+        assert_eq!(a.alloc(0, 10, 0).unwrap(), (0, 10));
+        a.free(0, 10);
+        assert_eq!(a.alloc(0, 4, 0).unwrap(), (10, 4), "took a block freed by an uncommitted change");
+        let frees = a.take_pending_frees();
+        a.free(10, 2);
+        a.restore_frees(frees);
+        assert_eq!(a.pending_frees(), 12);
+        let frees = a.take_pending_frees();
+        a.commit_frees(frees);
+        assert_eq!(a.alloc(0, 4, 0).unwrap(), (0, 4));
+        assert_eq!(a.free_blocks(), 20 - 4 - 2);
     }
 }

@@ -15,10 +15,14 @@
 //! asked it falls back (io_uring to psync, O_DIRECT to buffered) and says so in
 //! [`Opened::notices`]. Every engine refuses a batch with a misaligned or out-of-range bio as a
 //! whole, before submitting any of it ([`DevError::BadRequest`]).
+//!
+//! [`FaultDev`] wraps any device and injects the faults of a [`FaultPlan`]: EIO on the Nth
+//! read or write or on a bad range, torn (short) writes, and power cuts.
 
 mod backing;
 mod bio;
 mod check;
+mod fault;
 mod iovec;
 mod mem;
 mod open;
@@ -30,6 +34,7 @@ mod uring;
 
 pub use bio::BIO_MAX_VECS;
 pub use bio::{Bio, BioBatch, BioOp, IoSeg};
+pub use fault::{BadRange, FaultDev, FaultPlan, FaultStats, NthBio, PowerCut, ShortWrite};
 pub use mem::MemDev;
 pub use open::open;
 #[doc(hidden)]

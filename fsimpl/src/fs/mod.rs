@@ -84,6 +84,20 @@ pub struct MountOptions {
     /// Fill freed folio memory with [`PAGE_POISON`] (`CONFIG_PAGE_POISONING`), so that a path
     /// that exposes memory it never initialised shows it at once. Costs a fill per freed folio.
     pub page_poison: bool,
+    /// Faults the filesystem injects itself (device faults come from
+    /// [`FaultDev`](crate::dev::FaultDev)).
+    pub faults: FsFaults,
+}
+
+/// Faults a mounted filesystem injects into its own allocator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsFaults {
+    /// ENOSPC once this many data blocks are in use or reserved for delayed allocation: a
+    /// delalloc reservation (a buffered write into a hole) or an allocation (fallocate) past it
+    /// fails; blocks already reserved are still allocated at writeback, as ext4 keeps the
+    /// promise of `ext4_da_reserve_space`. Counted in blocks, not calls, so that both backends
+    /// hit it at the same point (buffer_head reserves block by block, iomap per extent).
+    pub alloc_limit: Option<u64>,
 }
 
 /// The byte freed folio memory is filled with when `page_poison` is on (the kernel's
@@ -103,6 +117,7 @@ impl Default for MountOptions {
             readahead_kb: 128,
             bug: None,
             page_poison: false,
+            faults: FsFaults::default(),
         }
     }
 }
@@ -312,6 +327,20 @@ impl Fs {
         if let Some(v) = g.as_deref() {
             v.unmount()?;
         }
+        *g = None;
+        *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
+        Ok(())
+    }
+
+    /// A crash and a reboot: forgets the mounted state without writing anything (no
+    /// writeback, no metadata commit; dirty data is lost, as in a power cut), then mounts
+    /// again from what the device holds — the newest valid metadata slot. Handles of files
+    /// that no committed slot holds become stale. Used after a power cut
+    /// ([`FaultDev::power_cut`](crate::dev::FaultDev::power_cut)), where a normal
+    /// [`Fs::remount`] would write back and commit first.
+    pub fn crash_and_remount(&self) -> Result<()> {
+        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
+        // Dropping a mounted filesystem frees its folios and writes nothing.
         *g = None;
         *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
         Ok(())

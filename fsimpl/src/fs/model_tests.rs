@@ -173,6 +173,7 @@ pub fn mount_opts(c: &Config) -> MountOptions {
         readahead_kb: 128,
         bug: None,
         page_poison: true,
+        faults: Default::default(),
     }
 }
 

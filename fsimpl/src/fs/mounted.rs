@@ -59,6 +59,7 @@ impl<A: AddressSpaceOps> Mounted<A> {
         let sb: Superblock = meta::read_superblock(dev.as_ref())?;
         let state = meta::read_newest_slot(dev.as_ref(), &sb)?;
         let mut alloc = BlockAllocator::new(sb.first_data, sb.end_block);
+        alloc.set_limit(opts.faults.alloc_limit);
         let mut names = BTreeMap::new();
         let mut inodes = HashMap::new();
         for inode in state.inodes {
@@ -102,7 +103,8 @@ impl<A: AddressSpaceOps> Mounted<A> {
     }
 
     /// Writes the inode table to the next slot and flushes (a journal commit). Skipped, but
-    /// the flush still done, when no metadata changed.
+    /// the flush still done, when no metadata changed. Blocks freed before the table was taken
+    /// become reusable once the slot is durable.
     fn commit_metadata(&self) -> Result<()> {
         let mut generation = lock(&self.commit);
         if self.fs.take_meta_dirty() {
@@ -114,22 +116,41 @@ impl<A: AddressSpaceOps> Mounted<A> {
                 guards.iter().filter(|g| !g.unlinked).map(|g| &g.inode),
                 &mut payload,
             );
+            // Frees happen under an inode lock: with every one held, these are exactly the
+            // frees the payload records.
+            let frees = lock(&self.fs.alloc).take_pending_frees();
             drop(guards);
-            if let Err(e) = self
+            let written = self
                 .fs
                 .dev
                 .flush()
                 .map_err(FsError::from)
                 .and_then(|_| meta::write_slot(self.fs.dev.as_ref(), &self.fs.sb, *generation + 1, &payload))
-            {
+                .and_then(|_| self.fs.dev.flush().map_err(FsError::from));
+            if let Err(e) = written {
+                lock(&self.fs.alloc).restore_frees(frees);
                 self.fs.note_meta_dirty();
                 return Err(e);
             }
+            lock(&self.fs.alloc).commit_frees(frees);
             *generation += 1;
             Stats::bump(&self.fs.stats.meta_writes, 1);
+            return Ok(());
         }
         self.fs.dev.flush()?;
         Ok(())
+    }
+
+    /// Runs `op`, and once more after a commit when it failed with ENOSPC while freed blocks
+    /// were waiting for one (`ext4_should_retry_alloc`, which forces a journal commit).
+    fn retry_nospc<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
+        match op() {
+            Err(FsError::NoSpace { .. }) if lock(&self.fs.alloc).pending_frees() > 0 => {
+                self.commit_metadata()?;
+                op()
+            }
+            r => r,
+        }
     }
 }
 
@@ -213,7 +234,29 @@ impl<A: AddressSpaceOps> Vfs for Mounted<A> {
     }
 
     fn write(&self, ino: Ino, pos: u64, data: &[u8]) -> Result<usize> {
-        self.with_inode(ino, |cx| file_ops::write(cx, pos, data))
+        let write = |from: usize| self.with_inode(ino, |cx| file_ops::write(cx, pos + from as u64, &data[from..]));
+        let first = write(0);
+        let done = match &first {
+            Ok(n) if *n < data.len() => *n,
+            Err(FsError::NoSpace { .. }) => 0,
+            _ => return first,
+        };
+        // ENOSPC, or a write cut short by it (buffer_head reserves block by block): retry the
+        // rest once after a commit if that gives blocks back (`ext4_should_retry_alloc`).
+        let rest_blocks = ((data.len() - done) as u64).div_ceil(self.fs.sb.block_size as u64);
+        let retry = {
+            let alloc = lock(&self.fs.alloc);
+            alloc.pending_frees() > 0 && alloc.available() < rest_blocks
+        };
+        if !retry {
+            return first;
+        }
+        self.commit_metadata()?;
+        match write(done) {
+            Ok(n) => Ok(done + n),
+            Err(_) if done > 0 => Ok(done),
+            Err(e) => Err(e),
+        }
     }
 
     fn truncate(&self, ino: Ino, size: u64) -> Result<()> {
@@ -221,7 +264,7 @@ impl<A: AddressSpaceOps> Vfs for Mounted<A> {
     }
 
     fn fallocate(&self, ino: Ino, mode: FallocMode, off: u64, len: u64) -> Result<()> {
-        self.with_inode(ino, |cx| file_ops::fallocate(cx, mode, off, len))
+        self.retry_nospc(|| self.with_inode(ino, |cx| file_ops::fallocate(cx, mode, off, len)))
     }
 
     fn fsync(&self, ino: Ino, _datasync: bool) -> Result<()> {

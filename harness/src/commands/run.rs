@@ -161,7 +161,8 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             );
         }
         for (spec, name) in specs.iter().zip(&names) {
-            let t = target::build(spec, &fsimpl_defaults(job), &pools)?;
+            let destroy = target::Destroy::from_flag(args.force_destroy);
+            let t = target::build_with(spec, &fsimpl_defaults(job), &pools, destroy)?;
             for n in t.notices() {
                 eprintln!("note: {spec}: {n}");
             }
@@ -188,6 +189,13 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             });
             bar.finish_and_clear();
             let outcome = outcome?;
+            if let Some(&cuts) = outcome.counters.get("fault_power_cuts").filter(|&&n| n > 0) {
+                let dropped = outcome.counters.get("fault_dropped_writes").copied().unwrap_or(0);
+                eprintln!(
+                    "note: {spec}: {cuts} power cut(s) in the measured phase; {dropped} later writes were dropped \
+                     until the next remount"
+                );
+            }
             writer.add(TargetResult {
                 job: job.name.clone(),
                 target: name.clone(),

@@ -49,7 +49,19 @@ pub fn execute(target: &dyn Target, fids: &[FileId], op: &Op, bufs: &mut Buffers
     let fid = |file: u32| fids.get(file as usize).copied().ok_or(TargetError::Os { op: "lookup", errno: libc::EBADF });
     Ok(match *op {
         Op::Read { file, offset, len } => target.read(fid(file)?, offset, bufs.get(len as usize))? as u64,
-        Op::Write { file, offset, len, .. } => target.write(fid(file)?, offset, bufs.get(len as usize))? as u64,
+        Op::Write { file, offset, len, .. } => {
+            // A short write is resubmitted for the rest, as fio does; the second call reports
+            // what stopped the first (ENOSPC, EIO).
+            let (f, data) = (fid(file)?, bufs.get(len as usize));
+            let mut done = 0;
+            while done < data.len() {
+                match target.write(f, offset + done as u64, &data[done..])? {
+                    0 => return Err(TargetError::Os { op: "write", errno: libc::EIO }),
+                    n => done += n,
+                }
+            }
+            done as u64
+        }
         Op::Truncate { file, size } => {
             target.truncate(fid(file)?, size)?;
             0

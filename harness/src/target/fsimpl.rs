@@ -1,12 +1,15 @@
 //! The `bh` and `iomap` targets: the fsimpl model over a backing file, a block device or RAM.
 
+use super::faults::{FaultSpec, format_faults, parse_faults};
+use super::safety::{Destroy, check_destroy};
 use super::spec::TargetSpec;
 use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
 use fsimpl::cache::{FolioPool, WritebackMode};
-use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine};
+use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use workloads::FallocMode;
 
@@ -59,7 +62,17 @@ pub struct FsimplTarget {
     spec: String,
     fs: Fs,
     notices: Vec<String>,
+    faults: Option<Faults>,
     _image: Option<tempfile::TempPath>,
+}
+
+/// The faults of a target made with `faults=`: the device that injects them and the counts
+/// at the last counter reset.
+struct Faults {
+    dev: Arc<FaultDev>,
+    /// Ops that failed with ENOSPC while an allocation limit was set.
+    enospc: AtomicU64,
+    base: Mutex<(FaultStats, u64)>,
 }
 
 fn fs_err(op: &'static str) -> impl Fn(FsError) -> TargetError {
@@ -73,24 +86,52 @@ fn setup_err(spec: &TargetSpec) -> impl Fn(String) -> TargetError + '_ {
     move |m| TargetError::Setup(format!("target {spec}: {m}"))
 }
 
-impl FsimplTarget {
-    /// Formats and mounts a fresh filesystem as `spec` says.
-    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
+/// What a `bh` or `iomap` spec (and the job's `aops_*` options) ask for, checked; making the
+/// target from it is [`FsimplTarget::create`]. Parsing touches nothing.
+#[derive(Clone, Debug)]
+pub struct FsimplConfig {
+    /// The backend.
+    pub backend: Backend,
+    /// Filesystem block size.
+    pub block_size: u64,
+    /// Mount options (backend, folios, cache, writeback, seeded bug, poisoning, allocator faults).
+    pub opts: MountOptions,
+    /// Device size for a file or RAM backing.
+    pub size: u64,
+    /// The engine asked for (RAM backings always use the mem engine).
+    pub engine: Engine,
+    /// `backing=`: None for a temporary image file.
+    pub backing: Option<String>,
+    /// `faults=`.
+    pub faults: FaultSpec,
+}
+
+impl FsimplConfig {
+    /// Reads and checks the spec's parameters, the job's settings filling in what it leaves out.
+    pub fn parse(spec: &TargetSpec, defaults: &FsimplDefaults) -> Result<FsimplConfig> {
         let err = setup_err(spec);
         let backend = if spec.kind == "bh" { Backend::BufferHead } else { Backend::Iomap };
-        let kind = backend.name();
         let block_size = spec.size("block_size")?.or(defaults.block_size).unwrap_or(4096);
         if ![1024, 2048, 4096].contains(&block_size) {
             return Err(err(format!("block_size={block_size}: use 1024, 2048 or 4096")));
         }
         let max_folio = spec.size("max_folio")?.or(defaults.max_folio).unwrap_or(2 << 20);
+        if !max_folio.is_power_of_two() || !(4096..=2 << 20).contains(&max_folio) {
+            return Err(err(format!("max_folio={max_folio}: use a power of two from 4k to 2m")));
+        }
         let large_folios = match spec.get("large_folios") {
             Some("1" | "true" | "on") => true,
             Some("0" | "false" | "off") => false,
             Some(v) => return Err(err(format!("large_folios={v}: use 1 or 0"))),
             None => defaults.large_folios.unwrap_or(false),
         };
+        let memory = physical_memory();
         let cache = spec.size("cache")?.or(defaults.cache).unwrap_or(1 << 30);
+        if cache > memory {
+            return Err(err(format!(
+                "cache={cache} is more than this machine's memory ({memory} bytes): lower cache= (or aops_cache=)"
+            )));
+        }
         let writeback = match spec.get("writeback") {
             Some(v) => v.parse::<WritebackMode>().map_err(&err)?,
             None => defaults.writeback.unwrap_or_default(),
@@ -108,6 +149,13 @@ impl FsimplTarget {
             })?),
         };
         let size = spec.size("size")?.or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
+        let backing = spec.get("backing").map(str::to_string);
+        if backing.as_deref() == Some("mem") && size > memory {
+            return Err(err(format!(
+                "size={size} with backing=mem is more than this machine's memory ({memory} bytes): lower size=, \
+                 or back the device with a file or a block device"
+            )));
+        }
         let engine = match spec.get("engine").unwrap_or("uring") {
             "uring" => {
                 let qd = spec.size("qd")?.unwrap_or(64);
@@ -116,13 +164,76 @@ impl FsimplTarget {
             "psync" => Engine::Psync,
             other => return Err(err(format!("engine={other}: use uring or psync"))),
         };
+        let faults = match spec.get("faults") {
+            Some(v) => parse_faults(v, block_size).map_err(&err)?,
+            None => FaultSpec::default(),
+        };
+        let mut opts = MountOptions {
+            backend,
+            large_folios,
+            max_folio: max_folio as u32,
+            cache_bytes: cache,
+            writeback,
+            bug,
+            page_poison,
+            faults: faults.fs,
+            ..MountOptions::default()
+        };
+        if let Some(r) = defaults.dirty_background_ratio {
+            opts.dirty_background_ratio = r;
+        }
+        if let Some(r) = defaults.dirty_ratio {
+            opts.dirty_ratio = r;
+        }
+        Ok(FsimplConfig { backend, block_size, opts, size, engine, backing, faults })
+    }
+}
+
+/// Bytes of RAM in this machine (`sysconf(_SC_PHYS_PAGES)`); unlimited if it cannot say.
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    match (u64::try_from(pages), u64::try_from(page)) {
+        (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s),
+        _ => u64::MAX,
+    }
+}
+
+impl FsimplTarget {
+    /// Formats and mounts a fresh filesystem as `spec` says, refusing to overwrite a `backing=`
+    /// that holds something (see [`super::safety`]).
+    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
+        Self::create_with(spec, defaults, pools, Destroy::Refuse)
+    }
+
+    /// [`FsimplTarget::create`], with `--force-destroy` given or not.
+    pub fn create_with(
+        spec: &TargetSpec,
+        defaults: &FsimplDefaults,
+        pools: &PoolCache,
+        destroy: Destroy,
+    ) -> Result<FsimplTarget> {
+        let err = setup_err(spec);
+        let FsimplConfig { backend, block_size, opts, size, engine, backing, faults } =
+            FsimplConfig::parse(spec, defaults)?;
+        let kind = backend.name();
         let mut image = None;
-        let backing = match spec.get("backing") {
+        let backing = match backing.as_deref() {
             Some("mem") => Backing::Mem { size },
             Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
+                check_destroy(path.as_ref(), destroy)?;
                 Backing::BlockDevice { path: path.into() }
             }
-            Some(path) => Backing::File { path: path.into(), size },
+            Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
+                return Err(err(format!(
+                    "no such device {path}: give an existing block device, or a path outside /dev \
+                     for an image file"
+                )));
+            }
+            Some(path) => {
+                check_destroy(path.as_ref(), destroy)?;
+                Backing::File { path: path.into(), size }
+            }
             None => {
                 let tmp = tempfile::Builder::new()
                     .prefix("aopsbench-")
@@ -140,49 +251,74 @@ impl FsimplTarget {
         let engine = if matches!(backing, Backing::Mem { .. }) { Engine::Mem } else { engine };
         let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
         let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
-        let dev: Arc<dyn BlockDev> = opened.dev;
-        let mut opts = MountOptions {
-            backend,
-            large_folios,
-            max_folio: max_folio as u32,
-            cache_bytes: cache,
-            writeback,
-            bug,
-            page_poison,
-            ..MountOptions::default()
+        // With faults, the device is wrapped; the plan is armed once the filesystem is mounted.
+        let fault_dev = match faults.is_empty() {
+            true => None,
+            false => {
+                Some(Arc::new(FaultDev::new(opened.dev.clone(), Default::default()).map_err(|e| err(e.to_string()))?))
+            }
         };
-        if let Some(r) = defaults.dirty_background_ratio {
-            opts.dirty_background_ratio = r;
-        }
-        if let Some(r) = defaults.dirty_ratio {
-            opts.dirty_ratio = r;
-        }
+        let dev: Arc<dyn BlockDev> = match &fault_dev {
+            Some(f) => f.clone(),
+            None => opened.dev,
+        };
         Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, slot_bytes: None })
             .map_err(|e| err(format!("format: {e}")))?;
-        let pool = pools.get(cache)?;
+        let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
+        if let Some(f) = &fault_dev {
+            f.arm(faults.plan.clone()).map_err(|e| err(e.to_string()))?;
+        }
         let mut normal = TargetSpec { kind: kind.into(), params: vec![] };
         normal.params.push(("block_size".into(), block_size.to_string()));
-        normal.params.push(("max_folio".into(), max_folio.to_string()));
+        normal.params.push(("max_folio".into(), opts.max_folio.to_string()));
         if backend == Backend::BufferHead {
-            normal.params.push(("large_folios".into(), (large_folios as u8).to_string()));
+            normal.params.push(("large_folios".into(), (opts.large_folios as u8).to_string()));
         }
-        normal.params.push(("cache".into(), cache.to_string()));
-        normal.params.push(("writeback".into(), format!("{writeback:?}").to_lowercase()));
+        normal.params.push(("cache".into(), opts.cache_bytes.to_string()));
+        normal.params.push(("writeback".into(), format!("{:?}", opts.writeback).to_lowercase()));
         normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
         normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
-        if page_poison {
+        if opts.page_poison {
             normal.params.push(("poison".into(), "1".into()));
         }
-        if let Some(b) = bug {
+        if let Some(b) = opts.bug {
             normal.params.push(("bug".into(), b.name().into()));
         }
-        Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, _image: image })
+        if !faults.is_empty() {
+            normal.params.push(("faults".into(), format_faults(&faults, block_size)));
+        }
+        let faults = fault_dev.map(|dev| Faults { dev, enospc: AtomicU64::new(0), base: Mutex::default() });
+        Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, faults, _image: image })
     }
 
     /// The filesystem.
     pub fn fs(&self) -> &Fs {
         &self.fs
+    }
+
+    /// The fault device, when the target was made with `faults=`.
+    pub fn fault_dev(&self) -> Option<&Arc<FaultDev>> {
+        self.faults.as_ref().map(|f| &f.dev)
+    }
+
+    /// Cuts the power now (the device keeps an undo log only with `faults=powercut=N`):
+    /// writes since the last flush are undone, later ones dropped until [`Target::remount`].
+    pub fn power_cut(&self) -> Result<()> {
+        let Some(f) = &self.faults else {
+            return Err(TargetError::Setup(format!("target {}: a power cut needs faults=powercut=N", self.spec)));
+        };
+        f.dev.power_cut().map_err(|e| TargetError::Setup(format!("target {}: power cut: {e}", self.spec)))
+    }
+
+    /// Counts an op that failed with ENOSPC under an allocation limit.
+    fn note<T>(&self, r: Result<T>) -> Result<T> {
+        if let (Some(f), Err(TargetError::Os { errno: libc::ENOSPC, .. })) = (&self.faults, &r)
+            && self.fs.options().faults.alloc_limit.is_some()
+        {
+            f.enospc.fetch_add(1, Relaxed);
+        }
+        r
     }
 }
 
@@ -255,13 +391,13 @@ impl Target for FsimplTarget {
         self.fs.read(fh(f), off, buf).map_err(fs_err("read"))
     }
     fn write(&self, f: FileId, off: u64, data: &[u8]) -> Result<usize> {
-        self.fs.write(fh(f), off, data).map_err(fs_err("write"))
+        self.note(self.fs.write(fh(f), off, data).map_err(fs_err("write")))
     }
     fn truncate(&self, f: FileId, size: u64) -> Result<()> {
         self.fs.truncate(fh(f), size).map_err(fs_err("truncate"))
     }
     fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()> {
-        self.fs.fallocate(fh(f), falloc_mode(mode), off, len).map_err(fs_err("fallocate"))
+        self.note(self.fs.fallocate(fh(f), falloc_mode(mode), off, len).map_err(fs_err("fallocate")))
     }
     fn fsync(&self, f: FileId) -> Result<()> {
         self.fs.fsync(fh(f)).map_err(fs_err("fsync"))
@@ -272,17 +408,42 @@ impl Target for FsimplTarget {
     fn size(&self, f: FileId) -> Result<u64> {
         self.fs.stat(fh(f)).map(|s| s.size).map_err(fs_err("fstat"))
     }
+    /// Unmounts and mounts again. After a power cut the unmount could write nothing, so the
+    /// device is powered on and the filesystem mounted from what it kept
+    /// ([`Fs::crash_and_remount`]); a cut during the unmount itself is handled the same way.
     fn remount(&self) -> Result<()> {
-        self.fs.remount().map_err(fs_err("remount"))
+        let cut = self.faults.as_ref().filter(|f| f.dev.is_cut());
+        if let Some(f) = cut {
+            f.dev.power_on();
+            return self.fs.crash_and_remount().map_err(fs_err("remount"));
+        }
+        self.fs.remount().map_err(fs_err("remount"))?;
+        if let Some(f) = self.faults.as_ref().filter(|f| f.dev.is_cut()) {
+            f.dev.power_on();
+            self.fs.crash_and_remount().map_err(fs_err("remount"))?;
+        }
+        Ok(())
     }
     fn drop_caches(&self) -> Result<()> {
         self.fs.drop_caches().map_err(fs_err("drop_caches"))
     }
     fn counters(&self) -> BTreeMap<String, u64> {
-        self.fs.stats().to_pairs().into_iter().collect()
+        let mut c: BTreeMap<String, u64> = self.fs.stats().to_pairs().into_iter().collect();
+        if let Some(f) = &self.faults {
+            let (base, enospc) = f.base.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let now = f.dev.fault_stats();
+            for ((name, v), (_, b)) in now.to_pairs().into_iter().zip(base.to_pairs()) {
+                c.insert(name.into(), v - b);
+            }
+            c.insert("fault_enospc".into(), f.enospc.load(Relaxed) - enospc);
+        }
+        c
     }
     fn reset_counters(&self) {
-        self.fs.reset_stats()
+        self.fs.reset_stats();
+        if let Some(f) = &self.faults {
+            *f.base.lock().unwrap_or_else(|p| p.into_inner()) = (f.dev.fault_stats(), f.enospc.load(Relaxed));
+        }
     }
     fn notices(&self) -> Vec<String> {
         self.notices.clone()

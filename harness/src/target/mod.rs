@@ -6,12 +6,14 @@ use workloads::FallocMode;
 
 pub mod cleanup;
 pub mod dir;
+pub mod faults;
 mod host;
 mod kernel_counters;
 mod kernel_files;
 mod kernel_io;
 pub mod kernel_spec;
 pub mod mount;
+pub mod safety;
 
 pub use cleanup::install_signal_cleanup;
 pub use dir::DirTarget;
@@ -148,10 +150,22 @@ pub trait Target: Send + Sync {
 }
 
 /// Builds a fresh target from a spec: a newly formatted fsimpl filesystem, a new kernel
-/// mount, a directory, or the null target.
+/// mount, a directory, or the null target. A `backing=` holding something is refused (see
+/// [`safety`]); [`build_with`] takes `--force-destroy`.
 pub fn build(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<Box<dyn Target>> {
+    build_with(spec, defaults, pools, Destroy::Refuse)
+}
+
+/// [`build`], overwriting a backing device or file that holds something when `destroy` is
+/// [`Destroy::Force`] (`--force-destroy`).
+pub fn build_with(
+    spec: &TargetSpec,
+    defaults: &FsimplDefaults,
+    pools: &PoolCache,
+    destroy: Destroy,
+) -> Result<Box<dyn Target>> {
     match spec.kind.as_str() {
-        "bh" | "iomap" => Ok(Box::new(FsimplTarget::create(spec, defaults, pools)?)),
+        "bh" | "iomap" => Ok(Box::new(FsimplTarget::create_with(spec, defaults, pools, destroy)?)),
         "null" => Ok(Box::new(NullTarget::new())),
         _ => kernel_target(spec),
     }
@@ -161,8 +175,9 @@ pub mod fsimpl;
 pub mod null;
 pub mod spec;
 
-pub use self::fsimpl::{FsimplDefaults, FsimplTarget, PoolCache};
+pub use self::fsimpl::{FsimplConfig, FsimplDefaults, FsimplTarget, PoolCache};
 pub use null::NullTarget;
+pub use safety::Destroy;
 pub use spec::{TargetSpec, parse_size};
 
 /// Builds a kernel target (dir, ext4, xfs, tmpfs).

@@ -27,12 +27,25 @@ pub const KINDS: &[(&str, &[&str], &str)] = &[
             "qd",
             "poison",
             "bug",
+            "faults",
         ],
         "fsimpl, ext4's buffer_head aops",
     ),
     (
         "iomap",
-        &["block_size", "max_folio", "backing", "size", "cache", "writeback", "engine", "qd", "poison", "bug"],
+        &[
+            "block_size",
+            "max_folio",
+            "backing",
+            "size",
+            "cache",
+            "writeback",
+            "engine",
+            "qd",
+            "poison",
+            "bug",
+            "faults",
+        ],
         "fsimpl, ext4's iomap aops with large folios",
     ),
     ("null", &[], "discards writes, reads zeros: measures the harness itself"),
@@ -45,6 +58,13 @@ pub const KINDS: &[(&str, &[&str], &str)] = &[
 impl TargetSpec {
     /// Parses `KIND[:key=value...]`.
     pub fn parse(text: &str) -> Result<TargetSpec> {
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(TargetError::Setup(format!(
+                "target '{}' holds the control character U+{:04X}: give KIND[:key=value...] as plain text",
+                text.escape_debug(),
+                c as u32
+            )));
+        }
         let mut parts = text.split(':');
         let kind = parts.next().unwrap_or_default().trim().to_string();
         let Some((_, allowed, _)) = KINDS.iter().find(|(k, _, _)| *k == kind) else {
@@ -158,5 +178,10 @@ mod tests {
         assert!(e.contains("unknown parameter 'blocksize'") && e.contains("block_size"), "{e}");
         let e = TargetSpec::parse("iomap:mem").unwrap_err().to_string();
         assert!(e.contains("not key=value"), "{e}");
+        let e = TargetSpec::parse("bh:cache=1g\nrm -rf").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "target 'bh:cache=1g\\nrm -rf' holds the control character U+000A: give KIND[:key=value...] as plain text"
+        );
     }
 }

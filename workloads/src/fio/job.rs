@@ -342,6 +342,10 @@ pub const DEFAULT_RANDSEED: u64 = 0xb189_9bed;
 /// avoids them): 2^32 bits is 512 MiB of map per file.
 const MAX_MAP_BLOCKS: u64 = 1 << 32;
 
+/// Largest file a job may ask for: 16 TiB, ext4's limit with 4 KiB blocks (and fsimpl's). The
+/// layout of a larger one would not even fit in memory as a list of writes.
+const MAX_FILE_SIZE: u64 = 1 << 44;
+
 impl Job {
     /// fio's defaults, before any option.
     pub(crate) fn fio_defaults() -> Job {
@@ -464,7 +468,7 @@ impl Job {
 
     /// Size of each file: `offset` plus the region.
     pub fn file_size(&self) -> u64 {
-        self.offset + self.region_len()
+        self.offset.saturating_add(self.region_len())
     }
 
     /// Whether the random map is in use (random offsets without `norandommap`).
@@ -491,6 +495,15 @@ impl Job {
                 "blockalign {} is larger than the I/O region of each file ({})",
                 format_size(self.block_align()),
                 format_size(raw)
+            ));
+        }
+        if self.offset.checked_add(region).is_none_or(|end| end > MAX_FILE_SIZE) {
+            return Err(format!(
+                "each file would reach byte {} (offset {} + region {}), past 16t, the largest file ext4 and \
+                 aopsbench support: lower size=, filesize= or offset=",
+                self.offset as u128 + region as u128,
+                format_size(self.offset),
+                format_size(region)
             ));
         }
         if self.control.time_based && self.control.runtime.is_none() {

@@ -24,6 +24,9 @@ pub(crate) fn job_file(text: &str, source: &str) -> Result<Vec<Entry>, JobError>
     let mut in_section = false;
     for (i, raw) in text.lines().enumerate() {
         let at = Location::File { source: source.to_string(), line: i + 1 };
+        if let Some(c) = control_char(raw) {
+            return Err(JobError::Syntax { at, message: control_message(c) });
+        }
         let line = raw.trim();
         if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
             continue;
@@ -70,6 +73,9 @@ pub(crate) fn args<S: AsRef<str>>(args: &[S]) -> Result<Vec<Entry>, JobError> {
     for (i, arg) in args.iter().enumerate() {
         let at = Location::Arg { index: i + 1 };
         let arg = arg.as_ref();
+        if let Some(c) = control_char(arg) {
+            return Err(JobError::Syntax { at, message: control_message(c) });
+        }
         let Some(option) = arg.strip_prefix("--").filter(|o| !o.is_empty()) else {
             return Err(JobError::Syntax { at, message: format!("expected --option=value, found '{arg}'") });
         };
@@ -90,6 +96,16 @@ pub(crate) fn args<S: AsRef<str>>(args: &[S]) -> Result<Vec<Entry>, JobError> {
         }
     }
     Ok(entries)
+}
+
+/// The first control character of `text` other than a tab (a stray carriage return, an escape
+/// sequence): refused, so that no error echoes it and breaks its line or the terminal.
+fn control_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| c.is_control() && c != '\t')
+}
+
+fn control_message(c: char) -> String {
+    format!("holds the control character U+{:04X}: job files and options are plain text", c as u32)
 }
 
 /// `key=value` → (key, Some(value)); `key` → (key, None). Both trimmed.
@@ -121,6 +137,14 @@ mod tests {
                 Entry::Option { key: "time_based".into(), value: None, at: at(7) },
             ]
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        let e = job_file("[global]\nbs=4k\rx\n", "t.fio").unwrap_err();
+        assert_eq!(e.to_string(), "t.fio:2: holds the control character U+000D: job files and options are plain text");
+        assert!(job_file("[global]\r\nbs\t=\t4k\r\n", "t.fio").is_ok(), "CRLF and tabs are fine");
+        assert!(args(&["--bs=4k\u{1b}[31m"]).unwrap_err().to_string().contains("U+001B"));
     }
 
     #[test]

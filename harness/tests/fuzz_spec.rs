@@ -1,0 +1,177 @@
+//! Fuzzing the target-spec parser with arbitrary text and mutations of valid specs: parsing a
+//! spec, reading an fsimpl target's parameters (`FsimplConfig`, `faults=`), and the sizes of
+//! kernel targets never panic, and every error is one line. Nothing is created: a spec is only
+//! read (making a target from a fuzzed `backing=` could write anywhere).
+
+use harness::target::faults::parse_faults;
+use harness::target::kernel_spec::parse_size as kernel_size;
+use harness::target::spec::parse_all;
+use harness::target::{FsimplConfig, FsimplDefaults, TargetSpec, parse_size};
+use proptest::prelude::*;
+
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn one_line(what: &str, message: &str) {
+    assert!(!message.trim().is_empty(), "{what}: empty error message");
+    let bad = message.chars().find(|&c| c.is_control() && c != '\t');
+    assert!(bad.is_none(), "{what}: error is not one plain line: {message:?}");
+}
+
+const VALID: &[&str] = &[
+    "bh",
+    "iomap:backing=mem",
+    "bh:block_size=1024:max_folio=64k:large_folios=1:cache=64m:writeback=dontcache:engine=psync:qd=8",
+    "iomap:size=1g:poison=1:bug=skip_unwritten_conversion",
+    "bh:backing=mem:faults=read=5,write=10+,range=1000-1010,short=3@8k,enospc=100,powercut=50",
+    "ext4:opts=noatime,data=ordered:size=512m:backing=/var/tmp:mkfs_opts=-b 1024",
+    "xfs:size=300m",
+    "tmpfs:size=64m",
+    "dir:path=/tmp",
+    "null",
+];
+
+const TOKENS: &[&str] = &[
+    ":",
+    "::",
+    "=",
+    "==",
+    ",",
+    "-",
+    "+",
+    "@",
+    "0",
+    "-1",
+    "18446744073709551615",
+    "18446744073709551616",
+    "4294967296",
+    "k",
+    "m",
+    "g",
+    "t",
+    "p",
+    "KiB",
+    "b",
+    "\n",
+    "\r",
+    "\0",
+    "é",
+    " ",
+    "mem",
+    "faults=",
+    "read=",
+    "write=",
+    "range=",
+    "short=",
+    "enospc=",
+    "powercut=",
+    "1-0",
+    "0-18446744073709551615",
+    "@4096",
+    "+",
+    "block_size=",
+    "size=",
+    "backing=",
+    "cache=",
+    "qd=",
+    "bh:",
+    "iomap:",
+];
+
+/// Inserts tokens, deletes spans and duplicates spans of `text` (see the workloads fuzzers).
+fn mutate(text: &str, edits: &[(u8, u32, u32)]) -> String {
+    let mut b = text.as_bytes().to_vec();
+    for &(kind, at, arg) in edits {
+        let at = if b.is_empty() { 0 } else { at as usize % (b.len() + 1) };
+        match kind % 3 {
+            0 => {
+                let tok = TOKENS[arg as usize % TOKENS.len()].as_bytes();
+                b.splice(at..at, tok.iter().copied());
+            }
+            1 => {
+                let end = (at + 1 + arg as usize % 8).min(b.len());
+                b.drain(at.min(end)..end);
+            }
+            _ => {
+                let end = (at + 1 + arg as usize % 24).min(b.len());
+                let span: Vec<u8> = b[at.min(end)..end].to_vec();
+                b.splice(at..at, span);
+            }
+        }
+    }
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// Everything that reads a spec, short of making the target.
+fn check(text: &str) {
+    match TargetSpec::parse(text) {
+        Err(e) => one_line("spec", &e.to_string()),
+        Ok(spec) => {
+            let printed = spec.to_string();
+            assert_eq!(TargetSpec::parse(&printed).ok(), Some(spec.clone()), "{printed} does not read back");
+            for (k, v) in &spec.params {
+                if let Err(e) = spec.size(k) {
+                    one_line("size", &e.to_string());
+                }
+                let _ = parse_size(v);
+                if let Err(e) = kernel_size(v) {
+                    one_line("kernel size", &e);
+                }
+                for bs in [1024, 4096] {
+                    if let Err(e) = parse_faults(v, bs) {
+                        one_line("faults", &e);
+                    }
+                }
+            }
+            if (spec.kind == "bh" || spec.kind == "iomap")
+                && let Err(e) = FsimplConfig::parse(&spec, &FsimplDefaults::default())
+            {
+                one_line("fsimpl spec", &e.to_string());
+            }
+        }
+    }
+    if let Err(e) = parse_all(&[], &[text.to_string()]) {
+        one_line("--targets", &e.to_string());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(3000), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,120}") {
+        check(&text);
+    }
+
+    #[test]
+    fn spec_like_text_never_panics(
+        kind in prop::sample::select(&["bh", "iomap", "null", "dir", "ext4", "xfs", "tmpfs", "btrfs", ""][..]),
+        params in prop::collection::vec(("[a-z_]{0,12}", "[ -9;-~]{0,20}"), 0..6),
+    ) {
+        let text = params.iter().fold(kind.to_string(), |s, (k, v)| format!("{s}:{k}={v}"));
+        check(&text);
+    }
+
+    #[test]
+    fn mutated_valid_specs_never_panic(
+        spec in prop::sample::select(VALID),
+        edits in prop::collection::vec((any::<u8>(), any::<u32>(), any::<u32>()), 0..8),
+    ) {
+        check(&mutate(spec, &edits));
+    }
+
+    #[test]
+    fn fault_lists_never_panic(
+        items in prop::collection::vec(
+            ("(read|write|range|short|enospc|powercut|[a-z]{0,6})", "[0-9+@km,-]{0,24}"),
+            0..6,
+        ),
+        bs in prop::sample::select(&[1024u64, 2048, 4096][..]),
+    ) {
+        let text: Vec<String> = items.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Err(e) = parse_faults(&text.join(","), bs) {
+            one_line("faults", &e);
+        }
+    }
+}
