@@ -497,22 +497,26 @@ impl BufferHeadAops {
             f.set_locked(false);
         }
         cx.bio.clear();
-        submitted?;
+        if let Err(e) = submitted.and(err) {
+            // Nothing more is read: no folio stays locked.
+            for &s in &folios {
+                cx.folio(s).set_locked(false);
+            }
+            return Err(e);
+        }
         for &s in &folios {
-            // Folios not reached because mapping failed.
             if cx.folio(s).locked() && !confused.contains(&s) {
                 cx.folio(s).set_locked(false);
             }
         }
-        err?;
+        let mut result = Ok(());
         for s in confused {
-            if !cx.folio(s).uptodate() {
-                self.block_read_full_folio(cx, s)?;
-            } else {
-                cx.folio(s).set_locked(false);
+            if result.is_ok() && !cx.folio(s).uptodate() {
+                result = self.block_read_full_folio(cx, s);
             }
+            cx.folio(s).set_locked(false);
         }
-        Ok(())
+        result
     }
 
     /// `ext4_bio_write_folio`: zero the folio past EOF, then add its dirty, mapped buffers to
@@ -887,22 +891,10 @@ impl BufferHeadAops {
     /// written, one `map_blocks` call per range.
     fn complete_writes(&self, cx: &mut Ctx<'_, Self>, io: &WbIo) -> Result<()> {
         let nbios = cx.bio.len();
-        if nbios == 0 {
-            return Ok(());
-        }
-        Stats::bump(&cx.fs.stats.writeback_ios, nbios as u64);
-        let bytes: u64 = cx.bio.bios().iter().map(|b| b.len).sum();
-        Stats::bump(&cx.fs.stats.writeback_bytes, bytes);
-        let submitted = cx.submit();
+        let submitted = cx.submit_writeback();
         let failed: Vec<bool> = (0..nbios).map(|i| cx.bio.status(i).is_err()).collect();
-        if let Some((_, errno)) = cx.bio.first_error() {
-            cx.mapping.wb_err.get_or_insert(errno);
-        }
         cx.bio.clear();
-        if let Err(e) = submitted {
-            cx.mapping.wb_err.get_or_insert(e.errno());
-            return Err(e);
-        }
+        submitted?;
         for &(lblk, len, b0, b1) in &io.convert {
             if failed[b0..b1].iter().any(|&f| f) {
                 continue;

@@ -564,19 +564,12 @@ impl IomapAops {
         if nbios == 0 {
             return Ok(());
         }
-        Stats::bump(&cx.fs.stats.writeback_ios, nbios as u64);
-        let bytes: u64 = cx.bio.bios().iter().map(|b| b.len).sum();
-        Stats::bump(&cx.fs.stats.writeback_bytes, bytes);
-        let submitted = cx.submit();
+        let mut result = cx.submit_writeback();
         let bb = cx.blkbits();
         let ends: Vec<usize> = wpc.ioends.iter().skip(1).map(|io| io.first_bio).chain([nbios]).collect();
-        let mut result = submitted.inspect_err(|e| {
-            cx.mapping.wb_err.get_or_insert(e.errno());
-        });
         for (io, &b1) in wpc.ioends.iter().zip(&ends) {
             Stats::bump(&cx.fs.stats.ioends, 1);
-            if let Some(errno) = (io.first_bio..b1).find_map(|b| cx.bio.status(b).err()) {
-                cx.mapping.wb_err.get_or_insert(errno);
+            if (io.first_bio..b1).any(|b| cx.bio.status(b).is_err()) {
                 continue;
             }
             if result.is_err() {

@@ -222,6 +222,26 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
         self.fs.dev.submit(self.bio).map_err(FsError::from)
     }
 
+    /// Submits the writeback bios in `self.bio` and waits for them, counting them as
+    /// writeback I/O. The first failure is recorded as the mapping's error
+    /// (`mapping_set_error`); per-bio statuses stay in the batch for the completion work.
+    pub fn submit_writeback(&mut self) -> Result<()> {
+        let nbios = self.bio.len();
+        if nbios == 0 {
+            return Ok(());
+        }
+        Stats::bump(&self.fs.stats.writeback_ios, nbios as u64);
+        let bytes: u64 = self.bio.bios().iter().map(|b| b.len).sum();
+        Stats::bump(&self.fs.stats.writeback_bytes, bytes);
+        let submitted = self.submit();
+        if let Some((_, errno)) = self.bio.first_error() {
+            self.mapping.wb_err.get_or_insert(errno);
+        }
+        submitted.inspect_err(|e| {
+            self.mapping.wb_err.get_or_insert(e.errno());
+        })
+    }
+
     /// The error for bio `i` of the last batch, if it failed.
     pub fn bio_error(&self, i: usize) -> Option<FsError> {
         let errno = self.bio.status(i).err()?;

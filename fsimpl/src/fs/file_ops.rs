@@ -50,7 +50,11 @@ pub fn write<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, data: &[u8]) -> 
         write_and_wait(cx, pos, end)?;
         drop_clean_range(cx, pos, pos + n as u64);
     }
-    balance_dirty_pages(cx)?;
+    // The data is in the cache: a failure of the writeback this write started belongs to
+    // the mapping (`mapping_set_error`), for the next fsync, not to this write.
+    if let Err(e) = balance_dirty_pages(cx) {
+        cx.mapping.wb_err.get_or_insert(e.errno());
+    }
     Ok(n)
 }
 

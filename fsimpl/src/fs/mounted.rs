@@ -267,17 +267,21 @@ impl<A: AddressSpaceOps> Vfs for Mounted<A> {
         self.retry_nospc(|| self.with_inode(ino, |cx| file_ops::fallocate(cx, mode, off, len)))
     }
 
+    /// `ext4_sync_file`: write back and wait; a writeback error (this call's, or one an
+    /// earlier background writeback recorded on the mapping) is reported once and ends the
+    /// call before the journal commit; then commit and flush. Without timestamps, every
+    /// metadata change is one fdatasync must commit too.
     fn fsync(&self, ino: Ino, _datasync: bool) -> Result<()> {
-        // Without timestamps, every metadata change is one fdatasync must commit too.
-        let wb_err = self.with_inode(ino, |cx| {
-            write_and_wait(cx, 0, u64::MAX)?;
-            Ok(cx.mapping.wb_err.take())
+        self.with_inode(ino, |cx| {
+            let written = write_and_wait(cx, 0, u64::MAX);
+            let recorded = cx.mapping.wb_err.take();
+            match (written, recorded) {
+                (Err(e), _) => Err(e),
+                (Ok(()), Some(errno)) => Err(FsError::WritebackError { errno }),
+                (Ok(()), None) => Ok(()),
+            }
         })?;
-        self.commit_metadata()?;
-        match wb_err {
-            Some(errno) => Err(FsError::WritebackError { errno }),
-            None => Ok(()),
-        }
+        self.commit_metadata()
     }
 
     fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()> {
