@@ -81,6 +81,9 @@ pub struct CheckArgs {
     /// Longest time to spend shrinking a diverging trace.
     #[arg(long, value_name = "S", value_parser = duration_arg, default_value = "120")]
     pub shrink_time: std::time::Duration,
+    /// Write a `backing=` device or file even when it holds a filesystem or other data.
+    #[arg(long)]
+    pub force_destroy: bool,
 }
 
 /// `aopsbench diff`.

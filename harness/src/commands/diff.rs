@@ -38,7 +38,8 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         Some(w) => FsxWeights::parse(w)?,
         None => FsxWeights::default(),
     };
-    let set = TargetSet::new(specs_of(&args.targets)?, args.file_len)?;
+    let set = TargetSet::new(specs_of(&args.targets)?, args.file_len)?
+        .with_destroy(target::Destroy::from_flag(args.check.force_destroy));
     let ops_limit = match (args.ops, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -106,6 +107,10 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
     };
     // The stream is deterministic: regenerate it rather than keep every op.
     let ops: Vec<Op> = cfg.stream()?.take(d.op_number as usize).collect();
+    if d.explained_by_faults() {
+        print!("{}", report::render(&d, &ops));
+        return Ok(true);
+    }
     let out = args
         .check
         .out
@@ -134,7 +139,8 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
     if extent > MODEL_MAX_FILE {
         bail!("{}: the trace reaches byte {extent}; the in-memory model holds files up to 1g", path.display());
     }
-    let set = TargetSet::new(specs_of(&args.targets)?, extent)?;
+    let set = TargetSet::new(specs_of(&args.targets)?, extent)?
+        .with_destroy(target::Destroy::from_flag(args.check.force_destroy));
     println!("replay: {} ({} ops) on {} and the model", path.display(), ops.len(), names(&set));
     let r = diff::replay(&set, &ops, files, args.check.check_every)?;
     let Some(d) = r.divergence else {
@@ -142,6 +148,10 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
         return Ok(true);
     };
     let upto = (d.op_number as usize).min(ops.len());
+    if d.explained_by_faults() {
+        print!("{}", report::render(&d, &ops[..upto]));
+        return Ok(true);
+    }
     match &args.check.out {
         Some(out) => {
             let context = json!({"command": argv, "replayed": path.display().to_string()});

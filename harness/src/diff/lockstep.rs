@@ -125,6 +125,9 @@ pub struct Verdict {
     pub spec: String,
     /// How it differs from the model; `None`: it agrees.
     pub mismatch: Option<Mismatch>,
+    /// Faults injected into this target so far (its non-zero `fault_*` counters): a
+    /// divergence they explain is expected, not a bug.
+    pub faults: Vec<(String, u64)>,
 }
 
 /// The first point where some target disagreed with the model.
@@ -162,6 +165,12 @@ pub struct Shift {
 pub type Signature = Vec<(String, Kind)>;
 
 impl Divergence {
+    /// Whether injected faults explain it: every diverging target had faults injected.
+    pub fn explained_by_faults(&self) -> bool {
+        let mut diverging = self.verdicts.iter().filter(|v| v.mismatch.is_some()).peekable();
+        diverging.peek().is_some() && diverging.all(|v| !v.faults.is_empty())
+    }
+
     /// The diverging targets and the kind of each.
     pub fn signature(&self) -> Signature {
         self.verdicts.iter().filter_map(|v| v.mismatch.as_ref().map(|m| (v.target.clone(), m.kind()))).collect()
@@ -519,7 +528,12 @@ impl Lockstep {
             .members
             .iter()
             .zip(self.found.iter_mut())
-            .map(|(m, f)| Verdict { target: m.name.clone(), spec: m.target.spec().to_string(), mismatch: f.take() })
+            .map(|(m, f)| Verdict {
+                target: m.name.clone(),
+                spec: m.target.spec().to_string(),
+                mismatch: f.take(),
+                faults: m.target.counters().into_iter().filter(|(k, v)| k.starts_with("fault_") && *v > 0).collect(),
+            })
             .collect();
         Box::new(Divergence { op_number: self.op_number, op: self.last_op.clone(), check, verdicts, rules: self.rules })
     }

@@ -288,6 +288,13 @@ pub fn render(d: &Divergence, ops: &[Op]) -> String {
     if agree.is_empty() && d.verdicts.len() > 1 {
         let _ = writeln!(out, "  (every target differs the same way from the model: check the model too)");
     }
+    for v in d.verdicts.iter().filter(|v| v.mismatch.is_some() && !v.faults.is_empty()) {
+        let faults: Vec<String> = v.faults.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        let _ = writeln!(out, "  injected into {}: {}", v.target, faults.join(", "));
+    }
+    if d.explained_by_faults() {
+        let _ = writeln!(out, "  EXPECTED: every differing target had faults injected, which explain it (not a bug)");
+    }
     for v in &d.verdicts {
         let Some(m) = &v.mismatch else { continue };
         let _ = writeln!(out);
@@ -360,6 +367,7 @@ pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
             json!({
                 "target": v.target,
                 "spec": v.spec,
+                "injected_faults": v.faults.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                 "agrees": v.mismatch.is_none(),
                 "kind": v.mismatch.as_ref().map(|m| m.kind()),
                 "detail": detail,

@@ -2,7 +2,7 @@
 //! shrink attempt.
 
 use super::DiffError;
-use crate::target::{self, FsimplDefaults, PoolCache, Target, TargetSpec};
+use crate::target::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;
@@ -14,6 +14,7 @@ pub struct TargetSet {
     block_sizes: Vec<u64>,
     pools: PoolCache,
     wrap: Option<Box<Wrapper>>,
+    destroy: Destroy,
 }
 
 /// `bytes` with a fio suffix when it is a whole number of MiB or KiB.
@@ -108,12 +109,25 @@ impl TargetSet {
             prepared.push(spec);
         }
         let names = short_names(&prepared);
-        Ok(TargetSet { specs: prepared, names, block_sizes, pools: PoolCache::default(), wrap: None })
+        Ok(TargetSet {
+            specs: prepared,
+            names,
+            block_sizes,
+            pools: PoolCache::default(),
+            wrap: None,
+            destroy: Destroy::Refuse,
+        })
     }
 
     /// Wraps each target as it is built: `wrap(index, target)`.
     pub fn with_wrapper(mut self, wrap: impl Fn(usize, Box<dyn Target>) -> Box<dyn Target> + 'static) -> Self {
         self.wrap = Some(Box::new(wrap));
+        self
+    }
+
+    /// Lets targets overwrite a `backing=` that holds data or a filesystem (`--force-destroy`).
+    pub fn with_destroy(mut self, destroy: Destroy) -> Self {
+        self.destroy = destroy;
         self
     }
 
@@ -142,7 +156,7 @@ impl TargetSet {
     pub fn build(&self) -> Result<Vec<Box<dyn Target>>, DiffError> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (i, spec) in self.specs.iter().enumerate() {
-            let t = target::build(spec, &FsimplDefaults::default(), &self.pools)
+            let t = target::build_with(spec, &FsimplDefaults::default(), &self.pools, self.destroy)
                 .map_err(|source| DiffError::Setup { source })?;
             out.push(match &self.wrap {
                 Some(wrap) => wrap(i, t),
