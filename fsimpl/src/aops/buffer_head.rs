@@ -662,7 +662,9 @@ impl AddressSpaceOps for BufferHeadAops {
             let mut pending: Vec<u64> = Vec::new();
             let mut next_page = 0;
             while let Some(s) = cx.mapping.next_dirty(index, end_index) {
-                if !wbc.sync && wbc.nr_to_write == 0 {
+                // Background writeback gathers no more than it may write.
+                let gathered_pages = ext.map_or(0, |e| (e.len << blkbits) >> PAGE_SHIFT);
+                if !wbc.sync && wbc.nr_to_write <= gathered_pages {
                     break;
                 }
                 if ext.is_some() && s != next_page {
