@@ -738,20 +738,19 @@ impl AddressSpaceOps for BufferHeadAops {
                 };
                 let first_bio = cx.bio.len();
                 self.map_buffers(cx, &pending, m.lblk, m.len, m.pblk);
-                let mut done_folios = Vec::new();
-                for &s in &pending {
-                    if self.folio_fully_mapped(cx, s) {
-                        Self::bio_write_folio(&mut cx.folio_ref(s), &mut io);
-                        wbc.nr_to_write = wbc.nr_to_write.saturating_sub(cx.folio(s).nr_pages());
-                        done_folios.push(s);
-                    }
+                // The gathered folios map in file order: those now fully mapped lead the list.
+                let done = pending.iter().take_while(|&&s| self.folio_fully_mapped(cx, s)).count();
+                for &s in &pending[..done] {
+                    Self::bio_write_folio(&mut cx.folio_ref(s), &mut io);
+                    wbc.nr_to_write = wbc.nr_to_write.saturating_sub(cx.folio(s).nr_pages());
                 }
-                pending.retain(|s| !done_folios.contains(s));
+                let last_done = done.checked_sub(1).map(|i| pending[i]);
+                pending.drain(..done);
                 if e.unwritten {
                     io.convert.push((m.lblk, m.len, first_bio, cx.bio.len()));
                 }
                 // Update on-disk size after the I/O is submitted (data=ordered).
-                if let Some(&last) = done_folios.last() {
+                if let Some(last) = last_done {
                     let disksize = cx.folio(last).end_pos().min(cx.i_size());
                     if disksize > cx.inode.i_disksize {
                         cx.inode.i_disksize = disksize;
@@ -863,6 +862,9 @@ impl BufferHeadAops {
         for &s in pending {
             let f = cx.folio(s);
             let lblk0 = f.pos() >> blkbits;
+            if lblk0 >= lblk + len {
+                break;
+            }
             let bhs = f.private.as_mut().expect("folio has buffers");
             for (i, bh) in bhs.iter_mut().enumerate() {
                 let b = lblk0 + i as u64;
