@@ -163,6 +163,10 @@ pub struct RunArgs {
     /// Skip drawing the plots at the end.
     #[arg(long)]
     pub no_plot: bool,
+    /// Run every job N times, the targets taking turns, and pool each target's samples: timing
+    /// ratios between targets steady, as drift of the machine falls on all of them.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     /// Format a target's backing= device or file even when it is mounted, active swap, holds
     /// a filesystem or partition table, or data that is not an aopsbench image.
     #[arg(long)]

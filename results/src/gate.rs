@@ -10,7 +10,9 @@
 //!   compared across machines with a relative tolerance (default 10%). A ratio is checked in
 //!   both directions: iomap/bh rising can mean iomap got faster *or* bh got slower. Tail
 //!   latencies (p99 and up) are not gated: on a shared machine the tail of a short job
-//!   measures interference more than the code; `compare` still shows them.
+//!   measures interference more than the code; `compare` still shows them. Nor are op kinds
+//!   with fewer than [`MIN_RATIO_SAMPLES`] ops on either side. For steadier ratios, run the
+//!   job with `aopsbench run --repeat N`: the targets run in turns and their samples pool.
 //!
 //! Jobs, targets, op kinds or counters missing from the run fail too; new ones are noted.
 
@@ -31,6 +33,9 @@ pub const DEFAULT_TOLERANCE: f64 = 0.10;
 pub const BASELINE_FORMAT: u32 = 1;
 /// How the reference target of a job is chosen.
 pub const REFERENCE_RULE: &str = "first target of the job";
+/// Fewest ops an op kind needs, in both the target and the reference, for its ratios to be
+/// gated: a ratio of a handful of samples (one end_fsync, say) is noise.
+pub const MIN_RATIO_SAMPLES: u64 = 100;
 /// The timing metrics turned into ratios.
 pub const RATIO_METRICS: [&str; 2] = ["iops", "p50"];
 
@@ -281,6 +286,9 @@ fn ratios(target: &TargetSummary, reference: &TargetSummary) -> BTreeMap<String,
         let Some(r) = reference.ops.get(op) else {
             continue;
         };
+        if s.count < MIN_RATIO_SAMPLES || r.count < MIN_RATIO_SAMPLES {
+            continue;
+        }
         let per_metric: BTreeMap<String, f64> = RATIO_METRICS
             .iter()
             .filter_map(|m| Some((m.to_string(), metric_value(s, m)? / metric_value(r, m)?)))

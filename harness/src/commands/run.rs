@@ -2,7 +2,7 @@
 
 use crate::cli::RunArgs;
 use crate::machine;
-use crate::runner::{Progress, run_job};
+use crate::runner::{JobOutcome, Progress, run_job};
 use crate::target::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -130,6 +130,83 @@ fn progress_bar(job: &Job, target: &str) -> (ProgressBar, bool) {
     (bar, timed)
 }
 
+/// One job × target over its repetitions: the samples pooled, one after another in time.
+struct Pooled {
+    spec: String,
+    outcome: JobOutcome,
+}
+
+impl Pooled {
+    /// Adds a later repetition: its ops follow the earlier ones; its counters must be the
+    /// same for a deterministic target (a warning says when they are not; the first
+    /// repetition's stay).
+    fn add(&mut self, later: JobOutcome, spec: &TargetSpec) -> Result<()> {
+        let shift = self.outcome.runtime_ns.div_ceil(1_000_000_000);
+        for (op, mut rec) in later.ops {
+            rec.shift_seconds(shift);
+            match self.outcome.ops.get_mut(&op) {
+                Some(r) => r.merge(&rec)?,
+                None => {
+                    self.outcome.ops.insert(op, rec);
+                }
+            }
+        }
+        self.outcome.runtime_ns += later.runtime_ns;
+        if (spec.kind == "bh" || spec.kind == "iomap") && later.counters != self.outcome.counters {
+            eprintln!("warning: {spec}: counters differ between repetitions; the first repetition's are kept");
+        }
+        Ok(())
+    }
+}
+
+/// Builds a fresh target and runs `job` on it; returns what happened and the target's
+/// normalised spec.
+fn run_one(
+    job: &Job,
+    spec: &TargetSpec,
+    label: &str,
+    pools: &target::PoolCache,
+    force_destroy: bool,
+) -> Result<(JobOutcome, String)> {
+    let t = target::build_with(spec, &fsimpl_defaults(job), pools, target::Destroy::from_flag(force_destroy))?;
+    for n in t.notices() {
+        eprintln!("note: {spec}: {n}");
+    }
+    let target: &dyn Target = t.as_ref();
+    let progress = Progress::default();
+    let (bar, timed) = progress_bar(job, label);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::thread::scope(|s| {
+        let ticker = s.spawn(|| {
+            let t0 = std::time::Instant::now();
+            while !done.load(Relaxed) {
+                if timed {
+                    bar.set_position(t0.elapsed().as_millis() as u64);
+                } else {
+                    bar.set_position(progress.bytes.load(Relaxed));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = run_job(job, target, &progress);
+        done.store(true, Relaxed);
+        let _ = ticker.join();
+        r
+    });
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    if let Some(&cuts) = outcome.counters.get("fault_power_cuts").filter(|&&n| n > 0) {
+        let dropped = outcome.counters.get("fault_dropped_writes").copied().unwrap_or(0);
+        eprintln!(
+            "note: {spec}: {cuts} power cut(s) in the measured phase; {dropped} later writes were dropped until the \
+             next remount"
+        );
+    }
+    let normal_spec = target.spec().to_string();
+    t.teardown().with_context(|| format!("tearing down {spec}"))?;
+    Ok((outcome, normal_spec))
+}
+
 /// Runs the command; returns the run directory.
 pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let jobs = load_jobs(args)?;
@@ -160,52 +237,29 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                 job.name, job.control.iodepth
             );
         }
-        for (spec, name) in specs.iter().zip(&names) {
-            let destroy = target::Destroy::from_flag(args.force_destroy);
-            let t = target::build_with(spec, &fsimpl_defaults(job), &pools, destroy)?;
-            for n in t.notices() {
-                eprintln!("note: {spec}: {n}");
+        let repeat = args.repeat.max(1);
+        let mut pooled: Vec<Option<Pooled>> = (0..specs.len()).map(|_| None).collect();
+        for rep in 0..repeat {
+            for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
+                let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
+                let (outcome, normal_spec) = run_one(job, spec, &label, &pools, args.force_destroy)?;
+                match &mut pooled[i] {
+                    None => pooled[i] = Some(Pooled { spec: normal_spec, outcome }),
+                    Some(p) => p.add(outcome, spec)?,
+                }
             }
-            let target: &dyn Target = t.as_ref();
-            let progress = Progress::default();
-            let (bar, timed) = progress_bar(job, name);
-            let done = std::sync::atomic::AtomicBool::new(false);
-            let outcome = std::thread::scope(|s| {
-                let ticker = s.spawn(|| {
-                    let t0 = std::time::Instant::now();
-                    while !done.load(Relaxed) {
-                        if timed {
-                            bar.set_position(t0.elapsed().as_millis() as u64);
-                        } else {
-                            bar.set_position(progress.bytes.load(Relaxed));
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                });
-                let r = run_job(job, target, &progress);
-                done.store(true, Relaxed);
-                let _ = ticker.join();
-                r
-            });
-            bar.finish_and_clear();
-            let outcome = outcome?;
-            if let Some(&cuts) = outcome.counters.get("fault_power_cuts").filter(|&&n| n > 0) {
-                let dropped = outcome.counters.get("fault_dropped_writes").copied().unwrap_or(0);
-                eprintln!(
-                    "note: {spec}: {cuts} power cut(s) in the measured phase; {dropped} later writes were dropped \
-                     until the next remount"
-                );
-            }
+        }
+        for (p, name) in pooled.into_iter().zip(&names) {
+            let Pooled { spec, outcome } = p.expect("every target ran at least once");
             writer.add(TargetResult {
                 job: job.name.clone(),
                 target: name.clone(),
-                spec: target.spec().to_string(),
+                spec,
                 started: outcome.started,
                 runtime_ns: outcome.runtime_ns,
                 ops: outcome.ops,
                 counters: outcome.counters,
             })?;
-            t.teardown().with_context(|| format!("tearing down {spec}"))?;
         }
         if let Some(table) = writer.job_table(&job.name) {
             println!("{table}");
