@@ -137,6 +137,16 @@ pub fn run_all() -> Vec<String> {
     failures
 }
 
+/// Set when a signal's cleanup has begun.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a signal arrived and its cleanup is under way (the process is about to exit 130):
+/// errors the cleanup causes in running jobs (closed files, unmounted targets) are not the
+/// run's to report.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Installs, once per process, a SIGINT/SIGTERM/SIGHUP handler that runs [`run_all`], prints
 /// any failure, and exits with status 130. Call it at the start of the binary.
 pub fn install_signal_cleanup() -> Result<()> {
@@ -144,6 +154,7 @@ pub fn install_signal_cleanup() -> Result<()> {
     let mut res = Ok(());
     INSTALL.call_once(|| {
         res = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
             eprintln!("aopsbench: interrupted; cleaning up");
             for failure in run_all() {
                 eprintln!("aopsbench: {failure}");
