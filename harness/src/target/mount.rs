@@ -638,45 +638,7 @@ impl Target for MountTarget {
         self.files.set_io_mode(self.kind.name(), mode)
     }
 
-    fn open(&self, name: &str, create: bool) -> Result<FileId> {
-        self.files.open(name, create)
-    }
-
-    fn close(&self, f: FileId) -> Result<()> {
-        self.files.close(f)
-    }
-
-    fn unlink(&self, name: &str) -> Result<()> {
-        self.files.unlink(name)
-    }
-
-    fn read(&self, f: FileId, off: u64, buf: &mut [u8]) -> Result<usize> {
-        self.files.read(f, off, buf)
-    }
-
-    fn write(&self, f: FileId, off: u64, data: &[u8]) -> Result<usize> {
-        self.files.write(f, off, data)
-    }
-
-    fn truncate(&self, f: FileId, size: u64) -> Result<()> {
-        self.files.truncate(f, size)
-    }
-
-    fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()> {
-        self.files.fallocate(f, mode, off, len)
-    }
-
-    fn fsync(&self, f: FileId) -> Result<()> {
-        self.files.fsync(f)
-    }
-
-    fn fdatasync(&self, f: FileId) -> Result<()> {
-        self.files.fdatasync(f)
-    }
-
-    fn size(&self, f: FileId) -> Result<u64> {
-        self.files.size(f)
-    }
+    super::kernel_files::delegate_file_ops!();
 
     /// ext4, xfs: `umount` and `mount` of the same loop device, files closed around it. tmpfs:
     /// nothing (unmounting would lose the data).
