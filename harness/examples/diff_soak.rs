@@ -8,7 +8,7 @@
 //! (defaults: 200000 ops, seeds 1..=8).
 
 use harness::diff::{self, Lockstep, TargetSet, report};
-use harness::target::TargetSpec;
+use harness::targets::TargetSpec;
 use std::process::ExitCode;
 use std::time::Instant;
 use workloads::{FsxConfig, Op};

@@ -48,7 +48,7 @@ pub enum Command {
 
 /// A size with fio's suffixes (4k, 1m, 1g).
 fn bytes_arg(s: &str) -> Result<u64, String> {
-    crate::target::parse_size(s).ok_or_else(|| format!("'{s}' is not a size (e.g. 4096, 4k, 256k, 1m)"))
+    crate::targets::parse_size(s).ok_or_else(|| format!("'{s}' is not a size (e.g. 4096, 4k, 256k, 1m)"))
 }
 
 /// Seconds, or a number with s, m or h.

@@ -5,4 +5,4 @@ pub mod commands;
 pub mod diff;
 pub mod machine;
 pub mod runner;
-pub mod target;
+pub mod targets;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    if let Err(e) = harness::target::install_signal_cleanup() {
+    if let Err(e) = harness::targets::install_signal_cleanup() {
         eprintln!("aopsbench: {e}");
         return ExitCode::from(2);
     }
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(_) if harness::target::cleanup::interrupted() => {
+        Err(_) if harness::targets::cleanup::interrupted() => {
             // The signal handler is tearing the targets down and will exit with 130.
             loop {
                 std::thread::park();

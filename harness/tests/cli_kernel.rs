@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn available(kind: &str) -> bool {
-    let (ok, why) = harness::target::availability(kind);
+    let (ok, why) = harness::targets::availability(kind);
     if !ok {
         println!("skipped: {kind} target unavailable: {}", why.unwrap_or_default());
     }

@@ -158,8 +158,8 @@ fn bh_and_iomap_agree_over_seeds_and_block_sizes() {
 
 #[test]
 fn tmpfs_joins_and_what_it_cannot_do_is_skipped_on_all() {
-    if !harness::target::kernel_available("tmpfs") {
-        println!("skipped: tmpfs cannot be mounted here ({:?})", harness::target::availability("tmpfs").1);
+    if !harness::targets::kernel_available("tmpfs") {
+        println!("skipped: tmpfs cannot be mounted here ({:?})", harness::targets::availability("tmpfs").1);
         return;
     }
     let o = aopsbench(&["diff", "--targets", "bh,iomap,tmpfs", "--seed", "5", "--ops", "5000"]);

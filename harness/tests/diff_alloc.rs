@@ -8,7 +8,7 @@ mod counting_alloc;
 use counting_alloc::*;
 
 use harness::diff::{Lockstep, TargetSet};
-use harness::target::TargetSpec;
+use harness::targets::TargetSpec;
 use workloads::{FsxConfig, FsxWeights, OpKind};
 
 #[test]

@@ -3,7 +3,7 @@
 //! one write that shows it; the minimal trace replays to the same divergence.
 
 use harness::diff::{self, Budget, Check, FlipTarget, Found, Kind, Lockstep, Mismatch, TargetSet};
-use harness::target::TargetSpec;
+use harness::targets::TargetSpec;
 use std::time::{Duration, Instant};
 use workloads::{FsxConfig, Op};
 

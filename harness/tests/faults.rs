@@ -2,7 +2,7 @@
 //! and exit 2, a fault that never fires changes nothing), and a power cut through the target.
 
 use fsimpl::dev::BlockDev;
-use harness::target::{FsimplDefaults, FsimplTarget, PoolCache, Target, TargetError, TargetSpec};
+use harness::targets::{FsimplDefaults, FsimplTarget, PoolCache, Target, TargetError, TargetSpec};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -102,7 +102,7 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed) | 1).collect()
 }
 
-fn read_all(t: &dyn Target, f: harness::target::FileId) -> Vec<u8> {
+fn read_all(t: &dyn Target, f: harness::targets::FileId) -> Vec<u8> {
     let mut buf = vec![0u8; t.size(f).unwrap() as usize];
     assert_eq!(t.read(f, 0, &mut buf).unwrap(), buf.len());
     buf

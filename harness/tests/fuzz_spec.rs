@@ -3,10 +3,10 @@
 //! kernel targets never panic, and every error is one line. Nothing is created: a spec is only
 //! read (making a target from a fuzzed `backing=` could write anywhere).
 
-use harness::target::faults::parse_faults;
-use harness::target::kernel_spec::parse_size as kernel_size;
-use harness::target::spec::parse_all;
-use harness::target::{FsimplConfig, FsimplDefaults, TargetSpec, parse_size};
+use harness::targets::faults::parse_faults;
+use harness::targets::kernel_spec::parse_size as kernel_size;
+use harness::targets::spec::parse_all;
+use harness::targets::{FsimplConfig, FsimplDefaults, TargetSpec, parse_size};
 use proptest::prelude::*;
 
 fn cases(default: u32) -> u32 {

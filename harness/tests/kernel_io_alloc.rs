@@ -8,7 +8,7 @@ mod counting_alloc;
 use counting_alloc::*;
 
 use fsimpl::buf::AlignedBuf;
-use harness::target::{DirTarget, IoMode, Target};
+use harness::targets::{DirTarget, IoMode, Target};
 
 #[test]
 fn the_counter_counts_this_threads_allocations() {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fsimpl::buf::AlignedBuf;
-use harness::target::{
+use harness::targets::{
     DirTarget, FileId, IoMode, MountConfig, MountKind, MountTarget, RemountKind, Target, TargetError,
     kernel_availability, parse_kernel_target,
 };
@@ -500,7 +500,7 @@ fn ctrl_c_child() {
         println!("skipped: ctrl_c_child runs only as the child of ctrl_c_leaves_nothing_behind");
         return;
     }
-    harness::target::install_signal_cleanup().unwrap();
+    harness::targets::install_signal_cleanup().unwrap();
     let cfg = MountConfig { size: 64 << 20, ..MountConfig::new(MountKind::Ext4) };
     let t = std::sync::Arc::new(MountTarget::create(cfg).unwrap());
     let f = t.open("busy", true).unwrap();

@@ -4,7 +4,7 @@
 //! ext4 — each refused with its one line; `--force-destroy` goes ahead. Tests that need root
 //! or a program print one `skipped: <why>` line.
 
-use harness::target::safety::{Destroy, check_destroy};
+use harness::targets::safety::{Destroy, check_destroy};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -5,7 +5,7 @@ use crate::cli::{CheckArgs, DiffArgs, ReplayArgs, TargetArgs};
 use crate::diff::targets::size_text;
 use crate::diff::{self, Budget, Divergence, Found, Lockstep, MODEL_MAX_FILE, Stats, TargetSet, report};
 use crate::machine;
-use crate::target::{self, TargetSpec};
+use crate::targets::{self, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ const MAX_FILES: u32 = 64;
 const MAX_SHRINK_ATTEMPTS: u64 = 20_000;
 
 fn specs_of(args: &TargetArgs) -> Result<Vec<TargetSpec>> {
-    let specs = target::spec::parse_all(&args.target, &args.targets)?;
+    let specs = targets::spec::parse_all(&args.target, &args.targets)?;
     Ok(if specs.is_empty() { super::run::default_targets() } else { specs })
 }
 
@@ -39,7 +39,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         None => FsxWeights::default(),
     };
     let set = TargetSet::new(specs_of(&args.targets)?, args.file_len)?
-        .with_destroy(target::Destroy::from_flag(args.check.force_destroy));
+        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy));
     let ops_limit = match (args.ops, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -140,7 +140,7 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
         bail!("{}: the trace reaches byte {extent}; the in-memory model holds files up to 1g", path.display());
     }
     let set = TargetSet::new(specs_of(&args.targets)?, extent)?
-        .with_destroy(target::Destroy::from_flag(args.check.force_destroy));
+        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy));
     println!("replay: {} ({} ops) on {} and the model", path.display(), ops.len(), names(&set));
     let r = diff::replay(&set, &ops, files, args.check.check_every)?;
     let Some(d) = r.divergence else {

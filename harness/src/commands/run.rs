@@ -3,7 +3,7 @@
 use crate::cli::RunArgs;
 use crate::machine;
 use crate::runner::{JobOutcome, Progress, run_job};
-use crate::target::{self, Target, TargetSpec};
+use crate::targets::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use results::{RunWriter, TargetResult};
@@ -58,7 +58,7 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
 /// The default targets: bh and iomap, plus tmpfs when this machine can mount one.
 pub fn default_targets() -> Vec<TargetSpec> {
     let mut v = vec![TargetSpec::parse("bh").expect("valid"), TargetSpec::parse("iomap").expect("valid")];
-    if target::kernel_available("tmpfs") {
+    if targets::kernel_available("tmpfs") {
         v.push(TargetSpec::parse("tmpfs").expect("valid"));
     }
     v
@@ -81,13 +81,13 @@ pub fn target_names(specs: &[TargetSpec]) -> Vec<String> {
 }
 
 /// The fsimpl settings a job brings.
-fn fsimpl_defaults(job: &Job) -> target::FsimplDefaults {
+fn fsimpl_defaults(job: &Job) -> targets::FsimplDefaults {
     use fsimpl::cache::WritebackMode;
     use workloads::fio::Writeback;
     let a = &job.aops;
     let threads = job.control_numjobs();
     let need = job.file_size().saturating_mul(job.files_per_thread() as u64).saturating_mul(threads);
-    target::FsimplDefaults {
+    targets::FsimplDefaults {
         block_size: a.block_size,
         max_folio: a.max_folio,
         large_folios: a.large_folios,
@@ -165,10 +165,10 @@ fn run_one(
     job: &Job,
     spec: &TargetSpec,
     label: &str,
-    pools: &target::PoolCache,
+    pools: &targets::PoolCache,
     force_destroy: bool,
 ) -> Result<(JobOutcome, String)> {
-    let t = target::build_with(spec, &fsimpl_defaults(job), pools, target::Destroy::from_flag(force_destroy))?;
+    let t = targets::build_with(spec, &fsimpl_defaults(job), pools, targets::Destroy::from_flag(force_destroy))?;
     for n in t.notices() {
         eprintln!("note: {spec}: {n}");
     }
@@ -210,7 +210,7 @@ fn run_one(
 /// Runs the command; returns the run directory.
 pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let jobs = load_jobs(args)?;
-    let mut specs = target::spec::parse_all(&args.targets.target, &args.targets.targets)?;
+    let mut specs = targets::spec::parse_all(&args.targets.target, &args.targets.targets)?;
     if specs.is_empty() {
         specs = default_targets();
     }
@@ -229,7 +229,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
         .with_context(|| format!("cannot start the run directory {}", out.display()))?;
     let names = target_names(&specs);
-    let pools = target::PoolCache::default();
+    let pools = targets::PoolCache::default();
     for job in &jobs.file.jobs {
         if job.control.iodepth > 1 {
             eprintln!(

@@ -1,7 +1,7 @@
 //! A target that corrupts one byte, to prove that diff sees, reports and shrinks a
 //! corruption (a perturbing backend, like raft-engine's `ObfuscatedFileSystem`).
 
-use crate::target::{Capabilities, FileId, IoMode, Result, Target};
+use crate::targets::{Capabilities, FileId, IoMode, Result, Target};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use workloads::FallocMode;

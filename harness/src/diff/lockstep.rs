@@ -10,7 +10,7 @@ use super::DiffError;
 use super::model::{MODEL_MAX_FILE, Model, ModelError, Outcome};
 use super::targets::TargetSet;
 use crate::runner::{Buffers, execute};
-use crate::target::{FileId, RemountKind, Target, TargetError};
+use crate::targets::{FileId, RemountKind, Target, TargetError};
 use serde::Serialize;
 use workloads::{FallocMode, Op, OpKind, pattern};
 

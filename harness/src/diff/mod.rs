@@ -24,7 +24,7 @@ pub use model::{MODEL_MAX_FILE, Model, ModelError};
 pub use shrink::{Budget, Shrunk};
 pub use targets::TargetSet;
 
-use crate::target::TargetError;
+use crate::targets::TargetError;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

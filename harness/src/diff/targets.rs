@@ -2,7 +2,7 @@
 //! shrink attempt.
 
 use super::DiffError;
-use crate::target::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
+use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;
@@ -39,7 +39,7 @@ pub fn block_size_of(spec: &TargetSpec) -> Result<u64, DiffError> {
                 if w == "-b" {
                     let v = words.next().unwrap_or_default();
                     let v = v.strip_prefix("size=").unwrap_or(v);
-                    return target::parse_size(v)
+                    return targets::parse_size(v)
                         .filter(|b| b.is_power_of_two())
                         .ok_or_else(|| bad(format!("mkfs_opts: '-b {v}' is not a block size")));
                 }
@@ -156,7 +156,7 @@ impl TargetSet {
     pub fn build(&self) -> Result<Vec<Box<dyn Target>>, DiffError> {
         let mut out = Vec::with_capacity(self.specs.len());
         for (i, spec) in self.specs.iter().enumerate() {
-            let t = target::build_with(spec, &FsimplDefaults::default(), &self.pools, self.destroy)
+            let t = targets::build_with(spec, &FsimplDefaults::default(), &self.pools, self.destroy)
                 .map_err(|source| DiffError::Setup { source })?;
             out.push(match &self.wrap {
                 Some(wrap) => wrap(i, t),

@@ -3,7 +3,7 @@
 
 mod worker;
 
-use crate::target::{FileId, IoMode, Target, TargetError};
+use crate::targets::{FileId, IoMode, Target, TargetError};
 use results::OpRecord;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

@@ -1,7 +1,7 @@
 //! One job thread: runs its op stream against the target and records each op.
 
 use super::{Progress, describe, interval, sleep_until};
-use crate::target::{FileId, Target, TargetError};
+use crate::targets::{FileId, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::{OpRecord, OpRecorder};
 use std::collections::BTreeMap;
