@@ -147,3 +147,24 @@ fn a_torn_metadata_slot_falls_back_to_the_previous_commit() {
         assert!(buf == chunk(1), "{backend:?}: the previous commit's data");
     }
 }
+
+/// Found by `aopsbench diff --targets bh,iomap --seed 1 --file-len 4m --op-len 1m` (op 7897:
+/// `panicked at fsimpl/src/fs/ctx.rs:144:37: folio is cached`): a read hit the readahead
+/// marker, the next window's folio allocation reclaimed the folio the read was about to copy
+/// from, and the read found it gone. The kernel holds a folio reference across the copy
+/// (`filemap_read` → `filemap_get_pages` fills a `folio_batch`), and reclaim does not take a
+/// folio with references beyond the cache's (`folio_ref_freeze` in `__remove_mapping`).
+#[test]
+fn reclaim_during_async_readahead_keeps_the_folio_being_read() {
+    for backend in [Backend::BufferHead, Backend::Iomap] {
+        let fs = mount(backend, 2 * MIB, WritebackMode::On, 64 * MIB);
+        let f = write_file(&fs, "f", 4);
+        fs.remount().unwrap();
+        check_file(&fs, f, 4);
+        let mut buf = vec![0; 100_000];
+        for pos in (0..4 * MIB).step_by(65536) {
+            fs.read(f, pos, &mut buf).unwrap();
+        }
+        assert!(fs.stats().evicted_folios > 0, "{backend:?}: reclaim ran");
+    }
+}

@@ -27,17 +27,15 @@ pub fn filemap_read<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, buf: &mut
                 cx.mapping.folio_start(index).ok_or(FsError::NoMemory)?
             }
         };
-        if cx.folio(start).readahead_mark() {
-            cx.folio(start).set_readahead_mark(false);
-            readahead::async_ra(cx, req)?;
-        }
+        // Hold the folio across the readahead and the read below, which allocate folios
+        // and so may reclaim (`filemap_get_pages` holds its folio batch).
+        cx.folio(start).get();
+        let filled = fill_folio(cx, start, p, end, req);
         let f = cx.folio(start);
+        f.put();
+        filled?;
         let off = (p - f.pos()) as usize;
         let n = (f.end_pos().min(end) - p) as usize;
-        if !f.uptodate() && !fs.aops.is_partially_uptodate(f, off, n) {
-            fs.aops.read_folio(cx, start)?;
-        }
-        let f = cx.folio(start);
         let at = (p - pos) as usize;
         buf[at..at + n].copy_from_slice(&f.data()[off..off + n]);
         f.set_referenced(true);
@@ -51,4 +49,21 @@ pub fn filemap_read<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, buf: &mut
     }
     cx.mapping.ra.prev_index = last_index;
     Ok((end - pos) as usize)
+}
+
+/// Starts the next readahead window if the folio at `start` carries the marker, and brings
+/// the part of it at `[p, end)` uptodate.
+fn fill_folio<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, start: u64, p: u64, end: u64, req: u64) -> Result<()> {
+    if cx.folio(start).readahead_mark() {
+        cx.folio(start).set_readahead_mark(false);
+        readahead::async_ra(cx, req)?;
+    }
+    let fs = cx.fs;
+    let f = cx.folio(start);
+    let off = (p - f.pos()) as usize;
+    let n = (f.end_pos().min(end) - p) as usize;
+    if !f.uptodate() && !fs.aops.is_partially_uptodate(f, off, n) {
+        fs.aops.read_folio(cx, start)?;
+    }
+    Ok(())
 }

@@ -21,6 +21,9 @@ pub struct Folio<P> {
     index: u64,
     mem: FolioMem,
     flags: u8,
+    /// References beyond the page cache's own (`folio_get` / `folio_put`): a reader holding
+    /// the folio across a call that may reclaim.
+    refs: u32,
     id: u64,
     /// The backend's per-folio state, if attached.
     pub private: Option<P>,
@@ -29,7 +32,7 @@ pub struct Folio<P> {
 impl<P> Folio<P> {
     pub(crate) fn new(index: u64, mem: FolioMem, id: u64) -> Self {
         debug_assert_eq!(index % (1 << mem.order()), 0, "folio index must be aligned to its order");
-        Folio { index, mem, flags: 0, id, private: None }
+        Folio { index, mem, flags: 0, refs: 0, id, private: None }
     }
 
     pub(crate) fn into_mem(self) -> (FolioMem, Option<P>) {
@@ -149,6 +152,21 @@ impl<P> Folio<P> {
     /// Locks or unlocks.
     pub fn set_locked(&mut self, on: bool) {
         self.set(LOCKED, on)
+    }
+
+    /// Takes a reference (`folio_get`).
+    pub fn get(&mut self) {
+        self.refs += 1;
+    }
+    /// Drops a reference taken with [`Folio::get`] (`folio_put`).
+    pub fn put(&mut self) {
+        debug_assert!(self.refs > 0, "folio_put without folio_get");
+        self.refs -= 1;
+    }
+    /// Someone beyond the cache holds the folio: reclaim must leave it (`folio_ref_freeze`
+    /// fails in `__remove_mapping`).
+    pub fn in_use(&self) -> bool {
+        self.refs > 0
     }
 
     /// Zeroes `len` bytes at `off` (`folio_zero_range`); returns `len` for the counter.

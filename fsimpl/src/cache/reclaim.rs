@@ -58,7 +58,7 @@ fn evict_one<A: AddressSpaceOps>(
         f.set_referenced(false);
         return Outcome::Keep;
     }
-    if f.dirty() || f.locked() || (f.private.is_some() && !fs.aops.release_folio(f)) {
+    if f.dirty() || f.locked() || f.in_use() || (f.private.is_some() && !fs.aops.release_folio(f)) {
         return Outcome::Keep;
     }
     let f = mapping.remove(start, &fs.stats).expect("folio was found");
