@@ -1,5 +1,6 @@
 //! The in-memory inode: sizes, extent map and delayed-allocation reservations.
 
+use super::ext4::DiskInode;
 use super::extent::ExtentMap;
 use super::rangeset::RangeSet;
 
@@ -25,6 +26,8 @@ pub struct Inode {
     /// Bumped whenever the block mapping changes, so that a mapping cached across a folio
     /// allocation can be checked for staleness (ext4's `i_es_seq`, iomap's `iomap_valid`).
     pub map_seq: u64,
+    /// The on-disk inode and extent tree (the rest of `struct ext4_inode_info`).
+    pub disk: DiskInode,
 }
 
 impl Inode {
