@@ -52,6 +52,8 @@ pub struct Stats {
     pub(crate) evicted_folios: AtomicU64,
     pub(crate) forced_writebacks: AtomicU64,
     pub(crate) meta_writes: AtomicU64,
+    pub(crate) journal_blocks: AtomicU64,
+    pub(crate) checkpoint_blocks: AtomicU64,
 }
 
 /// A level that goes up and down, with its peak.
@@ -145,6 +147,8 @@ impl Stats {
             &self.evicted_folios,
             &self.forced_writebacks,
             &self.meta_writes,
+            &self.journal_blocks,
+            &self.checkpoint_blocks,
         ] {
             c.store(0, Relaxed);
         }
@@ -186,6 +190,8 @@ impl Stats {
             evicted_folios: g(&self.evicted_folios),
             forced_writebacks: g(&self.forced_writebacks),
             meta_writes: g(&self.meta_writes),
+            journal_blocks: g(&self.journal_blocks),
+            checkpoint_blocks: g(&self.checkpoint_blocks),
             dev,
         }
     }
@@ -246,8 +252,12 @@ pub struct StatsSnapshot {
     pub evicted_folios: u64,
     /// Writebacks forced because the cache was full of dirty data.
     pub forced_writebacks: u64,
-    /// Metadata slot writes (syncs).
+    /// Journal commits: transactions written to the log (jbd2's commits).
     pub meta_writes: u64,
+    /// Journal blocks written: descriptors, logged metadata, revoke and commit blocks.
+    pub journal_blocks: u64,
+    /// Metadata blocks written to their home location by journal checkpoints.
+    pub checkpoint_blocks: u64,
     /// The device's counters.
     pub dev: DevStats,
 }
@@ -285,6 +295,8 @@ impl StatsSnapshot {
             ("evicted_folios".into(), self.evicted_folios),
             ("forced_writebacks".into(), self.forced_writebacks),
             ("meta_writes".into(), self.meta_writes),
+            ("journal_blocks".into(), self.journal_blocks),
+            ("checkpoint_blocks".into(), self.checkpoint_blocks),
         ];
         for (order, n) in self.folios_alloc.iter().enumerate() {
             v.push((format!("folios_order{order}"), *n));

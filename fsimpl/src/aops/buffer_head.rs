@@ -214,7 +214,7 @@ impl BufferHeadAops {
         }
         fr.folio.data_mut()[from..from + len].copy_from_slice(&data[..len]);
         fr.folio.set_locked(false);
-        Self::block_write_end(&mut fr, from, from + len);
+        Self::block_write_end(&mut fr, from, from + len)?;
         Ok(len)
     }
 
@@ -303,7 +303,7 @@ impl BufferHeadAops {
     }
 
     /// `block_write_end` → `__block_commit_write`, then `ext4_da_write_end`'s size update.
-    fn block_write_end(fr: &mut FolioRef<'_, Self>, from: usize, to: usize) {
+    fn block_write_end(fr: &mut FolioRef<'_, Self>, from: usize, to: usize) -> Result<()> {
         let bs = fr.fs.sb.block_size as usize;
         let bhs = fr.folio.private.as_mut().expect("folio has buffers");
         let mut partial = false;
@@ -329,9 +329,10 @@ impl BufferHeadAops {
             // `ext4_da_should_update_i_disksize`: the write ends in an allocated block.
             if last_allocated && end > fr.inode.i_disksize {
                 fr.inode.i_disksize = end;
-                fr.fs.note_meta_dirty();
+                return fr.mark_inode_dirty();
             }
         }
+        Ok(())
     }
 
     /// `block_read_full_folio` with `ext4_get_block`: map unmapped buffers one `get_block`
@@ -739,7 +740,10 @@ impl AddressSpaceOps for BufferHeadAops {
                     let disksize = cx.folio(last).end_pos().min(cx.i_size());
                     if disksize > cx.inode.i_disksize {
                         cx.inode.i_disksize = disksize;
-                        cx.fs.note_meta_dirty();
+                        if let Err(err) = cx.mark_inode_dirty() {
+                            result = Err(err);
+                            break 'outer;
+                        }
                     }
                 }
                 e.lblk += m.len;

@@ -332,7 +332,7 @@ impl IomapAops {
             return;
         }
         let released = cx.inode.delayed.remove(first, last - first);
-        crate::core::map::lock(&cx.fs.alloc).release(released);
+        cx.fs.ext4.release(released);
         cx.inode.map_seq += 1;
     }
 
@@ -591,7 +591,9 @@ impl IomapAops {
             let disksize = (io.pos + io.len).min(cx.i_size());
             if disksize > cx.inode.i_disksize {
                 cx.inode.i_disksize = disksize;
-                cx.fs.note_meta_dirty();
+                if let Err(e) = cx.mark_inode_dirty() {
+                    result = result.and(Err(e));
+                }
             }
         }
         cx.bio.clear();

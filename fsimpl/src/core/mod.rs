@@ -2,18 +2,15 @@
 //! delayed-allocation reservations, `map_blocks`, and ext4's on-disk format with a jbd2
 //! journal ([`ext4`], [`jbd2`]).
 
-pub mod alloc;
 pub mod ext4;
 pub mod extent;
 pub mod inode;
 pub mod io;
 pub mod jbd2;
 pub mod map;
-pub mod meta;
 pub mod ondisk;
 pub mod rangeset;
 
-pub use alloc::BlockAllocator;
 pub use extent::{Extent, ExtentMap};
 pub use inode::{Ino, Inode};
 pub use map::{MapCtx, MapKind, MapOp, Mapping, map_blocks};

@@ -3,7 +3,7 @@
 
 use crate::aops::BufferedIo;
 use crate::core::MapOp;
-use crate::core::map::{MAX_FILE_BLOCKS, MapKind, lock};
+use crate::core::map::{MAX_FILE_BLOCKS, MapKind};
 use crate::error::{FsError, Result};
 use crate::mm::Ctx;
 use crate::mm::page_writeback::{balance_dirty_pages, write_and_wait};
@@ -70,18 +70,13 @@ fn drop_clean_range<A: BufferedIo>(cx: &mut Ctx<'_, A>, start: u64, end: u64) {
 }
 
 /// Frees the blocks of `[lblk, lblk + len)`: extents back to the allocator, delalloc
-/// reservations released (`ext4_ext_remove_space`, `ext4_es_remove_extent`).
-pub fn remove_blocks<A: BufferedIo>(cx: &mut Ctx<'_, A>, lblk: u64, len: u64) {
+/// reservations released, the inode journaled with its size as it is now
+/// (`ext4_ext_remove_space`, `ext4_es_remove_extent`).
+pub fn remove_blocks<A: BufferedIo>(cx: &mut Ctx<'_, A>, lblk: u64, len: u64) -> Result<()> {
     if len == 0 {
-        return;
+        return Ok(());
     }
-    let fs = cx.fs;
-    let mut alloc = lock(&fs.alloc);
-    cx.inode.extents.remove(lblk, len, |p, l| alloc.free(p, l));
-    let released = cx.inode.delayed.remove(lblk, len);
-    alloc.release(released);
-    cx.inode.map_seq += 1;
-    fs.note_meta_dirty();
+    cx.fs.ext4.remove_space(cx.inode, lblk, len)
 }
 
 /// Sets a new size from truncate (`ext4_setattr` with `ATTR_SIZE`, `xfs_setattr_size`).
@@ -96,15 +91,16 @@ pub fn truncate<A: BufferedIo>(cx: &mut Ctx<'_, A>, size: u64) -> Result<()> {
         cx.inode.i_size = size;
         cx.inode.i_disksize = size;
         truncate_pagecache(cx, size);
+        // `ext4_truncate`: the file's preallocations go, then its blocks past the new EOF.
+        fs.ext4.discard_preallocations(cx.inode.ino);
         let first = size.div_ceil(cx.block_size() as u64);
-        remove_blocks(cx, first, MAX_FILE_BLOCKS - first);
+        remove_blocks(cx, first, MAX_FILE_BLOCKS - first)?;
     } else if size > old {
         zero_eof(cx, size)?;
         cx.inode.i_size = size;
         cx.inode.i_disksize = size;
     }
-    fs.note_meta_dirty();
-    Ok(())
+    fs.ext4.mark_inode_dirty(cx.inode, true)
 }
 
 fn extend_size<A: BufferedIo>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> {
@@ -114,7 +110,7 @@ fn extend_size<A: BufferedIo>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> 
         zero_eof(cx, new_size)?;
         cx.inode.i_size = new_size;
         cx.inode.i_disksize = new_size;
-        fs.note_meta_dirty();
+        fs.ext4.mark_inode_dirty(cx.inode, true)?;
     }
     Ok(())
 }
@@ -179,7 +175,7 @@ pub fn fallocate<A: BufferedIo>(cx: &mut Ctx<'_, A>, mode: FallocMode, off: u64,
             zero_partial_blocks(cx, off, end)?;
             let (first, last) = (off.div_ceil(bs), end / bs);
             if first < last {
-                remove_blocks(cx, first, last - first);
+                remove_blocks(cx, first, last - first)?;
             }
         }
         FallocMode::ZeroRange | FallocMode::ZeroRangeKeepSize => {
@@ -213,17 +209,18 @@ pub fn fallocate<A: BufferedIo>(cx: &mut Ctx<'_, A>, mode: FallocMode, off: u64,
             truncate_pagecache(cx, from);
             let (lblk, nblk) = (off / bs, len / bs);
             debug_assert!(cx.inode.delayed.iter_from(lblk).next().is_none(), "delalloc left after writeback");
+            let ext4 = &cx.fs.ext4;
             if mode == FallocMode::CollapseRange {
-                remove_blocks(cx, lblk, nblk);
-                cx.inode.extents.shift_from(lblk + nblk, -(nblk as i64));
+                remove_blocks(cx, lblk, nblk)?;
                 cx.inode.i_size = size - len;
+                cx.inode.i_disksize = cx.inode.i_size;
+                ext4.shift_extents(cx.inode, lblk + nblk, -(nblk as i64))?;
             } else {
-                cx.inode.extents.split_at(lblk);
-                cx.inode.extents.shift_from(lblk, nblk as i64);
                 cx.inode.i_size = size + len;
+                cx.inode.i_disksize = cx.inode.i_size;
+                ext4.shift_extents(cx.inode, lblk, nblk as i64)?;
             }
-            cx.inode.i_disksize = cx.inode.i_size;
-            cx.fs.note_meta_dirty();
+            ext4.mark_inode_dirty(cx.inode, true)?;
         }
     }
     Ok(())
@@ -238,8 +235,7 @@ fn allocate_unwritten<A: BufferedIo>(cx: &mut Ctx<'_, A>, first: u64, last: u64,
         let n = match m.kind {
             MapKind::Hole => cx.map(lblk, m.len, MapOp::AllocateUnwritten, MapCaller::Other)?.len,
             MapKind::Mapped if convert => {
-                cx.inode.extents.convert_to_unwritten(lblk, m.len);
-                cx.fs.note_meta_dirty();
+                cx.fs.ext4.convert_to_unwritten(cx.inode, lblk, m.len)?;
                 m.len
             }
             _ => m.len,

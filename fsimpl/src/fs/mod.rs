@@ -12,7 +12,6 @@ pub use file_ops::FallocMode;
 
 use crate::aops::{BufferHeadAops, IomapAops};
 use crate::core::Ino;
-use crate::core::meta::{self, Superblock};
 use crate::dev::{BlockDev, DevStats};
 use crate::error::{FsError, Result};
 use crate::mm::page_alloc::FolioPool;
@@ -20,20 +19,8 @@ use crate::stats::{Stats, StatsSnapshot, dev_delta};
 use mounted::{Mounted, Vfs};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// How to format a device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FormatOptions {
-    /// Block size: 1024, 2048 or 4096.
-    pub block_size: u32,
-    /// Bytes per metadata slot (default: 1/128 of the device, 256 KiB to 64 MiB).
-    pub slot_bytes: Option<u64>,
-}
-
-impl Default for FormatOptions {
-    fn default() -> Self {
-        FormatOptions { block_size: 4096, slot_bytes: None }
-    }
-}
+/// How to format a device: fsimpl's own mke2fs with `mkfs.ext4`'s default features.
+pub use crate::core::ext4::MkfsOptions as FormatOptions;
 
 /// An open file: its inode number (stays valid across remounts; stale once unlinked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,8 +55,7 @@ pub struct Fs {
 impl Fs {
     /// Writes a fresh, empty filesystem to `dev` (destroying what was there).
     pub fn format(dev: &dyn BlockDev, opts: &FormatOptions) -> Result<()> {
-        let sb = Superblock::plan(dev.size(), opts.block_size, opts.slot_bytes)?;
-        meta::format(dev, &sb)
+        crate::core::ext4::mke2fs(dev, opts)
     }
 
     /// Mounts the filesystem on `dev` with `opts`.

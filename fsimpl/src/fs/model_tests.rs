@@ -174,6 +174,7 @@ pub fn mount_opts(c: &Config) -> MountOptions {
         bug: None,
         page_poison: true,
         faults: Default::default(),
+        commit_interval: None,
     }
 }
 
@@ -181,8 +182,12 @@ pub fn mount_opts(c: &Config) -> MountOptions {
 /// configuration and the step on the first difference. The whole file is compared after
 /// every remount and at the end.
 pub fn check_sequence(dev: Arc<dyn BlockDev>, c: &Config, ops: &[TOp]) {
-    let fs = Fs::format_and_mount(dev, &FormatOptions { block_size: c.block_size, slot_bytes: None }, mount_opts(c))
-        .expect("format and mount");
+    let fs = Fs::format_and_mount(
+        dev,
+        &FormatOptions { block_size: c.block_size, ..FormatOptions::default() },
+        mount_opts(c),
+    )
+    .expect("format and mount");
     let fh = fs.create("f").unwrap();
     let mut model = Model::default();
     let mut buf = Vec::new();
@@ -327,7 +332,8 @@ fn check_cross(ops: &[TOp], block_size: u32, max_folio: u32) {
     let mk = |backend| {
         let c = Config { backend, block_size, max_folio, large_folios: false, writeback: WritebackMode::On };
         let fs =
-            Fs::format_and_mount(mem_dev(), &FormatOptions { block_size, slot_bytes: None }, mount_opts(&c)).unwrap();
+            Fs::format_and_mount(mem_dev(), &FormatOptions { block_size, ..FormatOptions::default() }, mount_opts(&c))
+                .unwrap();
         let fh = fs.create("f").unwrap();
         (fs, fh)
     };
@@ -374,8 +380,12 @@ mod seeded_bugs {
     fn diverges(c: Config, bug: Bug, ops: &[TOp]) -> bool {
         let mut opts = mount_opts(&c);
         opts.bug = Some(bug);
-        let fs = Fs::format_and_mount(mem_dev(), &FormatOptions { block_size: c.block_size, slot_bytes: None }, opts)
-            .expect("mount");
+        let fs = Fs::format_and_mount(
+            mem_dev(),
+            &FormatOptions { block_size: c.block_size, ..FormatOptions::default() },
+            opts,
+        )
+        .expect("mount");
         let fh = fs.create("f").unwrap();
         let mut model = Model::default();
         let mut buf = Vec::new();

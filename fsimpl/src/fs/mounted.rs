@@ -1,11 +1,13 @@
-//! A mounted filesystem with a given backend: namespace, inode table, metadata commits.
+//! A mounted filesystem with a given backend: the namespace and the inode table over the
+//! core's ext4 ([`Ext4`]), which journals every metadata change.
 
 use super::file_ops::{self, FallocMode};
 use super::{MountOptions, Stat};
 use crate::aops::BufferedIo;
+use crate::core::ext4::{Ext4, Ext4Options};
+use crate::core::jbd2::{JournalData, JournalOptions};
 use crate::core::map::lock;
-use crate::core::meta::{self, Superblock};
-use crate::core::{BlockAllocator, Ino, Inode};
+use crate::core::{Ino, Inode};
 use crate::dev::{BioBatch, BlockDev};
 use crate::error::{FsError, Result};
 use crate::mm::AddressSpace;
@@ -17,8 +19,10 @@ use crate::mm::truncate::{invalidate_mapping_pages, truncate_pagecache};
 use crate::mm::{InodeCell, InodeState, Sb};
 use crate::stats::Stats;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+/// The inode table: every file's cell, by inode number.
+type InodeTable<A> = RwLock<HashMap<Ino, Arc<InodeCell<A>>>>;
 
 /// The operations [`super::Fs`] forwards, for any backend.
 pub(super) trait Vfs: Send + Sync {
@@ -41,15 +45,33 @@ pub(super) trait Vfs: Send + Sync {
 pub(super) struct Mounted<A: BufferedIo> {
     fs: Sb<A>,
     names: RwLock<BTreeMap<String, Ino>>,
-    inodes: RwLock<HashMap<Ino, Arc<InodeCell<A>>>>,
-    next_ino: AtomicU64,
-    /// The generation of the newest committed slot; held while committing.
-    commit: Mutex<u64>,
+    inodes: Arc<InodeTable<A>>,
+}
+
+/// The ordered-data hook the journal calls before committing a transaction that allocated
+/// written blocks to an inode (`ext4_journal_submit_inode_data_buffers` /
+/// `ext4_journal_finish_inode_data_buffers`). In fsimpl a writeback that allocates submits
+/// and waits for the data of those blocks before it lets go of the inode lock, so taking
+/// the lock once is waiting for that data.
+struct OrderedData<A: BufferedIo> {
+    inodes: Weak<InodeTable<A>>,
+}
+
+impl<A: BufferedIo> JournalData for OrderedData<A> {
+    fn write_inode_data(&self, ino: u64) -> Result<()> {
+        let Some(table) = self.inodes.upgrade() else { return Ok(()) };
+        let cell = table.read().unwrap_or_else(|p| p.into_inner()).get(&ino).cloned();
+        if let Some(cell) = cell {
+            drop(lock(&cell.state));
+        }
+        Ok(())
+    }
 }
 
 impl<A: BufferedIo> Mounted<A> {
-    /// Reads the superblock and the newest metadata slot, and rebuilds free space
-    /// (`ext4_fill_super`).
+    /// `ext4_fill_super`: mounts the ext4 image on `dev` (recovering its journal if needed),
+    /// takes every regular file of the root directory into the inode table, and starts the
+    /// journal's commit thread.
     pub(super) fn mount(
         aops: A,
         dev: Arc<dyn BlockDev>,
@@ -57,28 +79,20 @@ impl<A: BufferedIo> Mounted<A> {
         stats: Arc<Stats>,
         opts: MountOptions,
     ) -> Result<Self> {
-        let sb: Superblock = meta::read_superblock(dev.as_ref())?;
-        let state = meta::read_newest_slot(dev.as_ref(), &sb)?;
-        let mut alloc = BlockAllocator::new(sb.first_data, sb.end_block);
-        alloc.set_limit(opts.faults.alloc_limit);
+        let e4opts = Ext4Options {
+            journal: JournalOptions { commit_interval: opts.commit_interval },
+            alloc_limit: opts.faults.alloc_limit,
+        };
+        let (ext4, files) = Ext4::mount(dev.clone(), e4opts, stats.clone())?;
         let mut names = BTreeMap::new();
         let mut inodes = HashMap::new();
-        for inode in state.inodes {
-            for e in inode.extents.iter() {
-                alloc.mark_used(e.pblk, e.len)?;
-            }
-            if names.insert(inode.name.clone(), inode.ino).is_some() || inode.ino >= state.next_ino {
-                return Err(FsError::Corrupt { what: format!("inode {} ({}) is a duplicate", inode.ino, inode.name) });
-            }
-            inodes.insert(inode.ino, Arc::new(new_cell(inode)));
+        for f in files {
+            names.insert(f.name, f.inode.ino);
+            inodes.insert(f.inode.ino, Arc::new(new_cell(f.inode)));
         }
-        Ok(Mounted {
-            fs: Sb::new(aops, sb, dev, alloc, stats, pool, opts),
-            names: RwLock::new(names),
-            inodes: RwLock::new(inodes),
-            next_ino: AtomicU64::new(state.next_ino),
-            commit: Mutex::new(state.generation),
-        })
+        let inodes = Arc::new(RwLock::new(inodes));
+        ext4.start(Arc::new(OrderedData { inodes: Arc::downgrade(&inodes) }));
+        Ok(Mounted { fs: Sb::new(aops, ext4, dev, stats, pool, opts), names: RwLock::new(names), inodes })
     }
 
     fn cell(&self, ino: Ino) -> Result<Arc<InodeCell<A>>> {
@@ -103,53 +117,11 @@ impl<A: BufferedIo> Mounted<A> {
         v
     }
 
-    /// Writes the inode table to the next slot and flushes (a journal commit). Skipped, but
-    /// the flush still done, when no metadata changed. Blocks freed before the table was taken
-    /// become reusable once the slot is durable.
-    fn commit_metadata(&self) -> Result<()> {
-        let mut generation = lock(&self.commit);
-        if self.fs.take_meta_dirty() {
-            let mut payload = Vec::new();
-            let cells = self.all_cells();
-            let guards: Vec<_> = cells.iter().map(|c| lock(&c.state)).collect();
-            meta::encode_payload(
-                self.next_ino.load(Relaxed),
-                guards.iter().filter(|g| !g.unlinked).map(|g| &g.inode),
-                &mut payload,
-            );
-            // Frees happen under an inode lock: with every one held, these are exactly the
-            // frees the payload records.
-            let frees = lock(&self.fs.alloc).take_pending_frees();
-            drop(guards);
-            let written = self
-                .fs
-                .dev
-                .flush()
-                .map_err(FsError::from)
-                .and_then(|_| meta::write_slot(self.fs.dev.as_ref(), &self.fs.sb, *generation + 1, &payload))
-                .and_then(|_| self.fs.dev.flush().map_err(FsError::from));
-            if let Err(e) = written {
-                lock(&self.fs.alloc).restore_frees(frees);
-                self.fs.note_meta_dirty();
-                return Err(e);
-            }
-            lock(&self.fs.alloc).commit_frees(frees);
-            *generation += 1;
-            Stats::bump(&self.fs.stats.meta_writes, 1);
-            return Ok(());
-        }
-        self.fs.dev.flush()?;
-        Ok(())
-    }
-
-    /// Runs `op`, and once more after a commit when it failed with ENOSPC while freed blocks
-    /// were waiting for one (`ext4_should_retry_alloc`, which forces a journal commit).
+    /// Runs `op`, and once more after a journal commit when it failed with ENOSPC while freed
+    /// blocks were waiting for one (`ext4_should_retry_alloc`).
     fn retry_nospc<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
         match op() {
-            Err(FsError::NoSpace { .. }) if lock(&self.fs.alloc).pending_frees() > 0 => {
-                self.commit_metadata()?;
-                op()
-            }
+            Err(FsError::NoSpace { .. }) if self.fs.ext4.retry_alloc()? => op(),
             r => r,
         }
     }
@@ -168,9 +140,11 @@ fn new_cell<A: BufferedIo>(inode: Inode) -> InodeCell<A> {
 }
 
 impl<A: BufferedIo> Drop for Mounted<A> {
-    /// Gives every cached folio back to the pool, written back or not: dropping a mounted
-    /// filesystem without unmounting is a crash, and the pool outlives it.
+    /// Gives every cached folio back to the pool, written back or not, and stops the journal
+    /// thread without a commit: dropping a mounted filesystem without unmounting is a crash,
+    /// and the pool outlives it.
     fn drop(&mut self) {
+        self.fs.ext4.forget();
         for cell in self.all_cells() {
             let mut st = lock(&cell.state);
             for start in st.mapping.all_starts() {
@@ -184,17 +158,23 @@ impl<A: BufferedIo> Drop for Mounted<A> {
 
 impl<A: BufferedIo> Vfs for Mounted<A> {
     fn create(&self, name: &str) -> Result<Ino> {
-        if name.is_empty() || name.len() > 255 || name.contains('/') || name.contains('\0') {
+        if name.is_empty()
+            || name.len() > 255
+            || name.contains('/')
+            || name.contains('\0')
+            || name == "."
+            || name == ".."
+        {
             return Err(FsError::invalid(format!("bad file name {name:?}")));
         }
         let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
         if names.contains_key(name) {
             return Err(FsError::Exists { name: name.into() });
         }
-        let ino = self.next_ino.fetch_add(1, Relaxed);
+        let inode = self.retry_nospc(|| self.fs.ext4.create(name))?;
+        let ino = inode.ino;
         names.insert(name.into(), ino);
-        self.inodes.write().unwrap_or_else(|p| p.into_inner()).insert(ino, Arc::new(new_cell(Inode::new(ino, name))));
-        self.fs.note_meta_dirty();
+        self.inodes.write().unwrap_or_else(|p| p.into_inner()).insert(ino, Arc::new(new_cell(inode)));
         Ok(ino)
     }
 
@@ -214,16 +194,14 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
             .unwrap_or_else(|p| p.into_inner())
             .remove(name)
             .ok_or_else(|| FsError::NotFound { name: name.into() })?;
-        self.with_inode(ino, |cx| {
+        let unlinked = self.with_inode(ino, |cx| {
             truncate_pagecache(cx, 0);
-            file_ops::remove_blocks(cx, 0, crate::core::map::MAX_FILE_BLOCKS);
-            Ok(())
-        })?;
+            cx.fs.ext4.unlink(cx.inode)
+        });
         if let Some(cell) = self.inodes.write().unwrap_or_else(|p| p.into_inner()).remove(&ino) {
             lock(&cell.state).unlinked = true;
         }
-        self.fs.note_meta_dirty();
-        Ok(())
+        unlinked
     }
 
     fn names(&self) -> Vec<String> {
@@ -245,14 +223,9 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
         // ENOSPC, or a write cut short by it (buffer_head reserves block by block): retry the
         // rest once after a commit if that gives blocks back (`ext4_should_retry_alloc`).
         let rest_blocks = ((data.len() - done) as u64).div_ceil(self.fs.sb.block_size as u64);
-        let retry = {
-            let alloc = lock(&self.fs.alloc);
-            alloc.pending_frees() > 0 && alloc.available() < rest_blocks
-        };
-        if !retry {
+        if self.fs.ext4.available() >= rest_blocks || !self.fs.ext4.retry_alloc()? {
             return first;
         }
-        self.commit_metadata()?;
         match write(done) {
             Ok(n) => Ok(done + n),
             Err(_) if done > 0 => Ok(done),
@@ -270,19 +243,23 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
 
     /// `ext4_sync_file`: write back and wait; a writeback error (this call's, or one an
     /// earlier background writeback recorded on the mapping) is reported once and ends the
-    /// call before the journal commit; then commit and flush. Without timestamps, every
-    /// metadata change is one fdatasync must commit too.
-    fn fsync(&self, ino: Ino, _datasync: bool) -> Result<()> {
-        self.with_inode(ino, |cx| {
+    /// call before the journal commit; then wait for the transaction that last changed the
+    /// inode (`i_datasync_tid` for fdatasync) to commit, or, when it already has, flush the
+    /// device cache (ext4's fast path).
+    fn fsync(&self, ino: Ino, datasync: bool) -> Result<()> {
+        let tid = self.with_inode(ino, |cx| {
             let written = write_and_wait(cx, 0, u64::MAX);
             let recorded = cx.mapping.wb_err.take();
             match (written, recorded) {
                 (Err(e), _) => Err(e),
                 (Ok(()), Some(errno)) => Err(FsError::WritebackError { errno }),
-                (Ok(()), None) => Ok(()),
+                (Ok(()), None) => {
+                    let d = &cx.inode.disk;
+                    Ok(if datasync { d.i_datasync_tid } else { d.i_sync_tid })
+                }
             }
         })?;
-        self.commit_metadata()
+        self.fs.ext4.sync_file(tid)
     }
 
     fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()> {
@@ -293,7 +270,7 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
         for cell in self.all_cells() {
             self.with_inode(cell.ino, |cx| write_and_wait(cx, 0, u64::MAX))?;
         }
-        self.commit_metadata()
+        self.fs.ext4.sync_fs()
     }
 
     fn drop_caches(&self) -> Result<()> {
@@ -327,6 +304,6 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
             })?;
         }
         lock(&self.fs.lru).clear();
-        Ok(())
+        self.fs.ext4.unmount()
     }
 }

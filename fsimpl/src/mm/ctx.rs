@@ -26,7 +26,8 @@ pub struct Ctx<'a, A: AddressSpaceOps> {
     pub(crate) cell: &'a Arc<InodeCell<A>>,
 }
 
-/// `map_blocks` on `inode`; a change to the mapping bumps its sequence and dirties metadata.
+/// `map_blocks` on `inode` (allocations and conversions are journaled by the core); a change
+/// to the mapping bumps its sequence.
 fn map_inode<A: AddressSpaceOps>(
     fs: &Sb<A>,
     inode: &mut Inode,
@@ -35,12 +36,10 @@ fn map_inode<A: AddressSpaceOps>(
     op: MapOp,
     caller: MapCaller,
 ) -> Result<Mapping> {
-    let goal = fs.default_goal(inode.ino);
-    let mcx = MapCtx { alloc: &fs.alloc, stats: &fs.stats, default_goal: goal };
+    let mcx = MapCtx { ext4: &fs.ext4, stats: &fs.stats };
     let m = map::map_blocks(&mcx, inode, lblk, len, op, caller)?;
     if m.new || (op == MapOp::ConvertUnwritten && m.kind == crate::core::MapKind::Mapped) {
         inode.map_seq += 1;
-        fs.note_meta_dirty();
     }
     Ok(m)
 }
@@ -61,6 +60,11 @@ pub struct FolioRef<'c, A: AddressSpaceOps> {
 }
 
 impl<A: AddressSpaceOps> FolioRef<'_, A> {
+    /// `ext4_mark_inode_dirty`: journals the inode's size (`i_disksize`) and blocks.
+    pub fn mark_inode_dirty(&mut self) -> Result<()> {
+        self.fs.ext4.mark_inode_dirty(self.inode, false)
+    }
+
     /// `map_blocks` on the inode.
     pub fn map(&mut self, lblk: u64, len: u64, op: MapOp, caller: MapCaller) -> Result<Mapping> {
         map_inode(self.fs, self.inode, lblk, len, op, caller)
@@ -120,6 +124,11 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
     /// `i_size`.
     pub fn i_size(&self) -> u64 {
         self.inode.i_size
+    }
+
+    /// `ext4_mark_inode_dirty`: journals the inode's size (`i_disksize`) and blocks.
+    pub fn mark_inode_dirty(&mut self) -> Result<()> {
+        self.fs.ext4.mark_inode_dirty(self.inode, false)
     }
 
     /// `map_blocks` on this inode, counted for `caller`.

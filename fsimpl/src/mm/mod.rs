@@ -21,4 +21,4 @@ pub use folio::{Folio, FolioPrivate};
 pub use mapping::{AddressSpace, DirtyTags, RaState};
 pub use page_alloc::{FolioPool, PAGE_SHIFT, PAGE_SIZE};
 pub use page_writeback::WritebackControl;
-pub use sb::{GROUP_BLOCKS, InodeCell, InodeState, Sb};
+pub use sb::{InodeCell, InodeState, Sb};

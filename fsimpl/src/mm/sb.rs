@@ -1,8 +1,9 @@
 //! Filesystem-wide state of a mounted filesystem, and the per-inode cell.
 
 use super::AddressSpaceOps;
-use crate::core::meta::Superblock;
-use crate::core::{BlockAllocator, Ino, Inode};
+use crate::core::ext4::Ext4;
+use crate::core::ext4::balloc::Geometry;
+use crate::core::{Ino, Inode};
 use crate::dev::{BioBatch, BlockDev};
 use crate::mm::folio::FolioPrivate;
 use crate::mm::page_alloc::FolioPool;
@@ -10,11 +11,8 @@ use crate::mm::{AddressSpace, Folio};
 use crate::options::MountOptions;
 use crate::stats::Stats;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
-
-/// Blocks per allocation group: where each inode's first extent goes (ext4's block groups).
-pub const GROUP_BLOCKS: u64 = 32768;
 
 /// An inode and its page cache, behind the inode lock (`i_rwsem` and the folio locks in one).
 pub struct InodeState<P> {
@@ -48,13 +46,13 @@ pub struct Sb<A: AddressSpaceOps> {
     /// The backend.
     pub aops: A,
     /// Geometry.
-    pub sb: Superblock,
+    pub sb: Geometry,
     /// log2 of the block size.
     pub blkbits: u32,
     /// The device.
     pub dev: Arc<dyn BlockDev>,
-    /// Free space and reservations.
-    pub alloc: Mutex<BlockAllocator>,
+    /// The on-disk filesystem: allocator, journal, inodes, extent trees, directory.
+    pub ext4: Arc<Ext4>,
     /// Counters (shared across remounts).
     pub stats: Arc<Stats>,
     /// Folio memory (shared across remounts).
@@ -63,31 +61,28 @@ pub struct Sb<A: AddressSpaceOps> {
     pub opts: MountOptions,
     pub(crate) lru: Mutex<VecDeque<LruEntry<A>>>,
     next_folio_id: AtomicU64,
-    meta_dirty: AtomicBool,
 }
 
 impl<A: AddressSpaceOps> Sb<A> {
     pub(crate) fn new(
         aops: A,
-        sb: Superblock,
+        ext4: Arc<Ext4>,
         dev: Arc<dyn BlockDev>,
-        alloc: BlockAllocator,
         stats: Arc<Stats>,
         pool: Arc<FolioPool>,
         opts: MountOptions,
     ) -> Self {
         Sb {
             aops,
-            blkbits: sb.block_size.trailing_zeros(),
-            sb,
+            blkbits: ext4.geo.block_size.trailing_zeros(),
+            sb: ext4.geo,
+            ext4,
             dev,
-            alloc: Mutex::new(alloc),
             stats,
             pool,
             opts,
             lru: Mutex::new(VecDeque::new()),
             next_folio_id: AtomicU64::new(1),
-            meta_dirty: AtomicBool::new(false),
         }
     }
 
@@ -97,23 +92,8 @@ impl<A: AddressSpaceOps> Sb<A> {
         crate::bugs::Bug::compiled_in() && self.opts.bug == Some(b)
     }
 
-    /// Where inode `ino`'s first extent goes: the start of its allocation group.
-    pub fn default_goal(&self, ino: Ino) -> u64 {
-        let data = self.sb.end_block - self.sb.first_data;
-        self.sb.first_data + (ino.saturating_sub(1) * GROUP_BLOCKS) % data
-    }
-
     pub(crate) fn next_folio_id(&self) -> u64 {
         self.next_folio_id.fetch_add(1, Relaxed)
-    }
-
-    /// Metadata changed since the last sync.
-    pub(crate) fn note_meta_dirty(&self) {
-        self.meta_dirty.store(true, Relaxed);
-    }
-
-    pub(crate) fn take_meta_dirty(&self) -> bool {
-        self.meta_dirty.swap(false, Relaxed)
     }
 
     pub(crate) fn lru_add(&self, owner: &Arc<InodeCell<A>>, start: u64, id: u64) {

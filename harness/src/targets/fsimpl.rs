@@ -262,7 +262,7 @@ impl FsimplTarget {
             Some(f) => f.clone(),
             None => opened.dev,
         };
-        Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, slot_bytes: None })
+        Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, ..FormatOptions::default() })
             .map_err(|e| err(format!("format: {e}")))?;
         let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;

@@ -19,6 +19,7 @@ use crate::core::jbd2::{self, Handle, Journal, JournalData, JournalMap, JournalO
 use crate::core::rangeset::RangeSet;
 use crate::dev::BlockDev;
 use crate::error::{FsError, Result};
+use crate::stats::Stats;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -113,9 +114,9 @@ pub fn read_super(dev: &dyn BlockDev) -> Result<(ext4_super_block, Vec<u8>)> {
 impl Ext4 {
     /// `ext4_fill_super`: reads the superblock, recovers the journal if it needs it, reads the
     /// group descriptors, bitmaps, root directory and every regular file in it; marks the
-    /// filesystem mounted (needs_recovery set, not clean) and starts nothing yet (see
-    /// [`Ext4::start`]).
-    pub fn mount(dev: Arc<dyn BlockDev>, opts: Ext4Options) -> Result<(Arc<Ext4>, Vec<FoundFile>)> {
+    /// filesystem mounted (needs_recovery set, not clean) and starts the journal's commit
+    /// thread.
+    pub fn mount(dev: Arc<dyn BlockDev>, opts: Ext4Options, stats: Arc<Stats>) -> Result<(Arc<Ext4>, Vec<FoundFile>)> {
         let (sb, _) = read_super(dev.as_ref())?;
         let geo = Geometry::from_sb(&sb, dev.size())?;
         if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
@@ -186,7 +187,7 @@ impl Ext4 {
             | (jbd2::format::INCOMPAT_CSUM_V3 * sb.metadata_csum() as u32);
         let mut raw = jsb_raw.clone();
         jsb.encode(&mut raw);
-        let journal = Arc::new(Journal::load(dev.clone(), jmap, &raw, journal_inc, opts.journal)?);
+        let journal = Arc::new(Journal::load(dev.clone(), jmap, &raw, journal_inc, opts.journal, stats)?);
         // `ext4_setup_super`: mounted, not clean, the journal may need recovery from now on.
         sb.s_feature_incompat |= INCOMPAT_RECOVER;
         sb.s_state &= !EXT4_VALID_FS;
@@ -208,12 +209,13 @@ impl Ext4 {
             fs.commit_super(&mut m)?;
             files
         };
+        fs.journal.start_thread();
         Ok((Arc::new(fs), files))
     }
 
-    /// Starts the journal's commit thread with the ordered-data hook.
+    /// Gives the journal the ordered-data hook of the layer above.
     pub fn start(&self, data: Arc<dyn JournalData>) {
-        self.journal.start_thread(data);
+        self.journal.set_data_hook(data);
     }
 
     /// Block size.
@@ -513,6 +515,16 @@ impl Ext4 {
             at += n;
         }
     }
+}
+
+/// Where the journal of the ext4 image on `dev` is (for tools and tests that look at the
+/// log), and its superblock as read.
+pub fn journal_of(dev: &dyn BlockDev) -> Result<(JournalMap, journal_superblock_t)> {
+    let (sb, _) = read_super(dev)?;
+    let geo = Geometry::from_sb(&sb, dev.size())?;
+    let gds = read_group_descs(dev, &geo)?;
+    let (map, raw) = journal_location(dev, &geo, &gds, sb.s_journal_inum)?;
+    Ok((map, journal_superblock_t::decode(&raw)))
 }
 
 /// Reads the primary group descriptor table and checks each descriptor's checksum.

@@ -18,7 +18,10 @@
 //! - Blocks freed in a transaction are not reused until it commits
 //!   (`ext4_mb_free_metadata`, released by `ext4_free_data_in_buddy`).
 //! - Delayed-allocation reservations (`ext4_da_reserve_space`, `s_dirtyclusters_counter`),
-//!   and an optional limit that injects ENOSPC early (fault injection).
+//!   the reserved pool that only metadata may use (`s_resv_clusters`: 2% of the filesystem,
+//!   at most 4096 blocks, so that an unwritten conversion or an extent split never fails
+//!   for lack of a tree block), and an optional limit that injects ENOSPC early (fault
+//!   injection).
 //!
 //! The on-disk bitmaps are not here: the caller marks the blocks it is given. This module
 //! keeps the in-memory view: the bitmaps' free blocks, less preallocations and pending frees.
@@ -80,6 +83,8 @@ pub struct Mballoc {
     /// Blocks freed by transaction tid: free once it commits.
     pending: BTreeMap<u32, RangeSet>,
     reserved: u64,
+    /// `s_resv_clusters`: free blocks data may not take.
+    resv: u64,
     limit: Option<u64>,
     /// Blocks in use in the bitmaps (not free there).
     used: u64,
@@ -100,6 +105,7 @@ impl Mballoc {
             free,
             pending: BTreeMap::new(),
             reserved: 0,
+            resv: (geo.blocks_count / 50).min(4096),
             limit: None,
             used,
             limit_base: 0,
@@ -125,6 +131,11 @@ impl Mballoc {
         self.free.total() + self.preallocated()
     }
 
+    /// The free extents, in block order.
+    pub fn free_extents(&self) -> Vec<(u64, u64)> {
+        self.free.iter().collect()
+    }
+
     /// Blocks freed and waiting for their transaction to commit.
     pub fn pending_frees(&self) -> u64 {
         self.pending.values().map(RangeSet::total).sum()
@@ -140,9 +151,10 @@ impl Mballoc {
         self.used
     }
 
-    /// Free blocks not promised to delayed allocation, within the limit.
+    /// Free blocks data may still take: not promised to delayed allocation, not in the
+    /// metadata pool, within the limit.
     pub fn available(&self) -> u64 {
-        let free = self.free_blocks().saturating_sub(self.reserved);
+        let free = self.free_blocks().saturating_sub(self.reserved + self.resv);
         match self.limit {
             Some(limit) => free.min(limit.saturating_sub(self.used.saturating_sub(self.limit_base) + self.reserved)),
             None => free,

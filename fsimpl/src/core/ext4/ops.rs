@@ -308,12 +308,11 @@ impl Ext4 {
         Ok(())
     }
 
-    /// `ext4_sync_file`'s journal half: waits for the transaction that last changed the
-    /// inode (`i_datasync_tid` for fdatasync) to commit (`jbd2_complete_transaction`); when it
-    /// already has — ext4's fast path — only flushes the device cache, so that the data just
-    /// written is durable.
-    pub fn sync_file(&self, inode: &Inode, datasync: bool) -> Result<()> {
-        let tid = if datasync { inode.disk.i_datasync_tid } else { inode.disk.i_sync_tid };
+    /// `ext4_sync_file`'s journal half: waits for transaction `tid` — the one that last
+    /// changed the inode, its `i_datasync_tid` for fdatasync, else its `i_sync_tid` — to
+    /// commit (`jbd2_complete_transaction`); when it already has — ext4's fast path — only
+    /// flushes the device cache, so that the data just written is durable.
+    pub fn sync_file(&self, tid: u32) -> Result<()> {
         if !self.journal.complete_transaction(tid)? {
             io::flush(self.dev.as_ref())?;
         }
@@ -599,6 +598,12 @@ impl Ext4 {
     /// `ext4_da_release_space`.
     pub fn release(&self, n: u64) {
         lock(&self.meta).mb.release(n)
+    }
+
+    /// The free extents of the allocator's view, `(first block, length)` in block order
+    /// (bitmaps' free blocks less preallocations and frees waiting for a commit).
+    pub fn free_extents(&self) -> Vec<(u64, u64)> {
+        lock(&self.meta).mb.free_extents()
     }
 
     /// Free blocks not promised to delayed allocation.

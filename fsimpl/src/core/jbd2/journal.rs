@@ -25,8 +25,8 @@ use super::{JournalMap, tid_geq, tid_gt};
 use crate::core::io;
 use crate::dev::BlockDev;
 use crate::error::{FsError, Result};
+use crate::stats::Stats;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -53,27 +53,6 @@ impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions { commit_interval: Some(Duration::from_secs(5)) }
     }
-}
-
-/// What the journal did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JournalStats {
-    /// Transactions committed.
-    pub commits: u64,
-    /// Journal blocks written (descriptors, logged blocks, revoke and commit blocks).
-    pub log_blocks: u64,
-    /// Metadata blocks written to their home location by checkpoints.
-    pub checkpoint_blocks: u64,
-    /// Journal superblock writes.
-    pub sb_writes: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    commits: AtomicU64,
-    log_blocks: AtomicU64,
-    checkpoint_blocks: AtomicU64,
-    sb_writes: AtomicU64,
 }
 
 /// A transaction (`transaction_t`).
@@ -154,7 +133,10 @@ pub struct Journal {
     cond: Condvar,
     /// Held by whoever checkpoints (`j_checkpoint_mutex`).
     checkpoint_mutex: Mutex<()>,
-    counters: Counters,
+    /// Held by whoever commits: the thread, or a caller when no thread runs.
+    commit_mutex: Mutex<()>,
+    /// Counters: commits (`meta_writes`), journal and checkpoint blocks.
+    stats: Arc<Stats>,
     data: Mutex<Option<Arc<dyn JournalData>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -192,6 +174,7 @@ impl Journal {
         jsb_raw: &[u8],
         incompat: u32,
         opts: JournalOptions,
+        stats: Arc<Stats>,
     ) -> Result<Journal> {
         let mut jsb = journal_superblock_t::decode(jsb_raw);
         debug_assert_eq!(jsb.s_start, 0, "recovery empties the log first");
@@ -236,15 +219,21 @@ impl Journal {
             state: Mutex::new(state),
             cond: Condvar::new(),
             checkpoint_mutex: Mutex::new(()),
-            counters: Counters::default(),
+            commit_mutex: Mutex::new(()),
+            stats,
             data: Mutex::new(None),
             thread: Mutex::new(None),
         })
     }
 
-    /// Starts the commit thread (`jbd2_journal_start_thread`), with the ordered-data hook.
-    pub fn start_thread(self: &Arc<Self>, data: Arc<dyn JournalData>) {
+    /// Sets the ordered-data hook the commit calls.
+    pub fn set_data_hook(&self, data: Arc<dyn JournalData>) {
         *lock(&self.data) = Some(data);
+    }
+
+    /// Starts the commit thread (`jbd2_journal_start_thread`). Without it, commits run in
+    /// the thread that asks for them.
+    pub fn start_thread(self: &Arc<Self>) {
         let j = Arc::clone(self);
         let h = std::thread::Builder::new()
             .name("kjournald2".into())
@@ -261,17 +250,6 @@ impl Journal {
     /// Most credits one transaction may hold (`j_max_transaction_buffers`).
     pub fn max_transaction_buffers(&self) -> u32 {
         self.max_transaction
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> JournalStats {
-        let c = &self.counters;
-        JournalStats {
-            commits: c.commits.load(Relaxed),
-            log_blocks: c.log_blocks.load(Relaxed),
-            checkpoint_blocks: c.checkpoint_blocks.load(Relaxed),
-            sb_writes: c.sb_writes.load(Relaxed),
-        }
     }
 
     /// The running transaction's id, if there is one.
@@ -382,6 +360,14 @@ impl Journal {
         if tid_gt(tid, st.commit_request) {
             st.commit_request = tid;
         }
+        if lock(&self.thread).is_none() {
+            // No commit thread: commit here.
+            drop(st);
+            while !self.committed(tid) {
+                self.commit_transaction()?;
+            }
+            return Ok(true);
+        }
         self.cond.notify_all();
         while !tid_geq(st.commit_sequence, tid) {
             if let Some(why) = &st.aborted {
@@ -447,11 +433,11 @@ impl Journal {
             let _ = h.join();
         }
         lock(&self.state).shutdown = false;
-        *lock(&self.data) = None;
     }
 
     /// `jbd2_journal_commit_transaction`.
     fn commit_transaction(&self) -> Result<()> {
+        let _committing = lock(&self.commit_mutex);
         // T_LOCKED: no new handles; wait for the open ones.
         let mut st = lock(&self.state);
         if st.running.is_none() {
@@ -498,8 +484,8 @@ impl Journal {
         io::flush(self.dev.as_ref())?;
         self.write_log(self.wrap(log_start + n as u32 - 1), &log[n - 1..])?;
         io::flush(self.dev.as_ref())?;
-        self.counters.commits.fetch_add(1, Relaxed);
-        self.counters.log_blocks.fetch_add(n as u64, Relaxed);
+        Stats::bump(&self.stats.meta_writes, 1);
+        Stats::bump(&self.stats.journal_blocks, n as u64);
 
         // T_FINISHED: the blocks go on the checkpoint list.
         let mut st = lock(&self.state);
@@ -712,7 +698,7 @@ impl Journal {
         let mut block = vec![0u8; bs];
         block[..1024].copy_from_slice(&raw);
         io::write_blocks(self.dev.as_ref(), self.map.block_size, [(self.map.bmap(0)?, block.as_slice())])?;
-        self.counters.sb_writes.fetch_add(1, Relaxed);
+        Stats::bump(&self.stats.journal_blocks, 1);
         if fua {
             io::flush(self.dev.as_ref())?;
         }
@@ -746,7 +732,7 @@ impl Journal {
         };
         io::write_blocks(self.dev.as_ref(), self.map.block_size, writes.iter().map(|(b, d)| (*b, &d[..])))?;
         io::flush(self.dev.as_ref())?;
-        self.counters.checkpoint_blocks.fetch_add(writes.len() as u64, Relaxed);
+        Stats::bump(&self.stats.checkpoint_blocks, writes.len() as u64);
         {
             let mut st = lock(&self.state);
             for _ in 0..n {

@@ -11,7 +11,7 @@ pub mod format;
 mod journal;
 pub mod recovery;
 
-pub use journal::{Handle, Journal, JournalData, JournalOptions, JournalStats};
+pub use journal::{Handle, Journal, JournalData, JournalOptions};
 
 use crate::error::{FsError, Result};
 
