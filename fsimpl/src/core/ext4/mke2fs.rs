@@ -1,7 +1,10 @@
 //! fsimpl's own mkfs (what e2fsprogs' `mke2fs` does for `mkfs.ext4` with this machine's
 //! defaults, without `resize_inode`): groups with flex_bg placement of bitmaps and inode
 //! tables, sparse superblock backups, a journal (`ext2fs_add_journal_inode`), the root
-//! directory and lost+found, every checksum. Used where no `mkfs.ext4` is wanted (RAM
+//! directory and lost+found, every checksum. As `mke2fs` does on a device that cannot zero by
+//! discard, only the inode table in use is zeroed (`lazy_itable_init`: the others are zeroed
+//! before their first inode is handed out) and only the journal's superblock is written (the
+//! log is checksummed with the new filesystem's UUID, so stale blocks never pass for it). Used where no `mkfs.ext4` is wanted (RAM
 //! devices in tests); the harness's `mkfs_opts=` runs the real `mkfs.ext4`.
 
 use super::balloc::{self, Geometry};
@@ -369,10 +372,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
         gd.set_free_inodes(ipg as u64 - used_here);
         gd.set_used_dirs(if g == 0 { 2 } else { 0 });
         gd.set_itable_unused(ipg as u64 - used_here);
-        gd.bg_flags = EXT4_BG_INODE_ZEROED;
-        if g != 0 {
-            gd.bg_flags |= EXT4_BG_INODE_UNINIT;
-        }
+        gd.bg_flags = if g == 0 { EXT4_BG_INODE_ZEROED } else { EXT4_BG_INODE_UNINIT };
         // BLOCK_UNINIT where the bitmap is what `ext4_init_block_bitmap` computes.
         let computed = balloc::init_block_bitmap(&geo, &sb, g, gd);
         if g != groups - 1 && computed == bb {
@@ -395,7 +395,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
         gd.encode_csum(seed, g as u32, &mut gdt[g * ds..(g + 1) * ds], ds);
     }
 
-    // Zero the inode tables and the journal, then write everything.
+    // Zero the inode table in use, then write everything.
     let zero_run = |start: u64, n: u64| -> Result<()> {
         let chunk = (1u64 << 20) / bs as u64;
         let z = vec![0u8; (chunk * bs as u64) as usize];
@@ -410,10 +410,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
         }
         Ok(())
     };
-    for gd in &gds {
-        zero_run(gd.inode_table(ds), itb)?;
-    }
-    zero_run(jstart, journal)?;
+    zero_run(gds[0].inode_table(ds), itb)?;
     writes.insert(jstart, jsb_block);
     for (b, d) in itable {
         writes.insert(b, d);

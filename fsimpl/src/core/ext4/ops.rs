@@ -383,9 +383,14 @@ impl Ext4 {
         if m.root.indexed { m.root.blocks.len() as u32 } else { 0 }
     }
 
-    /// `__ext4_new_inode`'s bitmap work: the first free inode of group `g`.
+    /// `__ext4_new_inode`'s bitmap work: the first free inode of group `g`. A group whose
+    /// inode table was never zeroed gets it zeroed first (what `ext4_init_inode_table` does
+    /// for lazily initialised groups).
     fn new_inode_in(&self, m: &mut Meta, h: &mut Handle<'_>, g: u64) -> Result<u32> {
         self.load_inode_bitmap(m, g)?;
+        if m.groups[g as usize].gd.bg_flags & EXT4_BG_INODE_ZEROED == 0 {
+            self.zero_inode_table(m, g)?;
+        }
         let ds = self.geo.desc_size;
         let ipg = self.geo.inodes_per_group;
         let first = if g == 0 { self.geo.first_ino } else { 1 };
@@ -411,6 +416,21 @@ impl Ext4 {
         self.dirty_inode_bitmap(m, h, g);
         self.dirty_gd(m, h, g);
         Ok((g * ipg as u64 + idx + 1) as u32)
+    }
+
+    /// `ext4_init_inode_table`: writes zeros over group `g`'s inode table, flushes, and marks
+    /// it zeroed (the descriptor is journaled by the caller).
+    fn zero_inode_table(&self, m: &mut Meta, g: u64) -> Result<()> {
+        let ds = self.geo.desc_size;
+        let start = m.groups[g as usize].gd.inode_table(ds);
+        let n = self.geo.itable_blocks();
+        let bs = self.geo.block_size as u64;
+        let zeros = vec![0u8; bs as usize];
+        io::write_blocks(self.dev.as_ref(), self.geo.block_size, (start..start + n).map(|b| (b, &zeros[..])))?;
+        io::flush(self.dev.as_ref())?;
+        m.itable.retain(|&b, _| b < start || b >= start + n);
+        m.groups[g as usize].gd.bg_flags |= EXT4_BG_INODE_ZEROED;
+        Ok(())
     }
 
     /// `ext4_read_inode_bitmap`: reads (or, for `INODE_UNINIT`, makes) group `g`'s inode

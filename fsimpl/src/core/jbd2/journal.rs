@@ -364,7 +364,7 @@ impl Journal {
             // No commit thread: commit here.
             drop(st);
             while !self.committed(tid) {
-                self.commit_transaction()?;
+                self.commit_or_abort()?;
             }
             return Ok(true);
         }
@@ -407,13 +407,8 @@ impl Journal {
             match due {
                 Some(Ok(())) if st.aborted.is_none() => {
                     drop(st);
-                    if let Err(e) = self.commit_transaction() {
-                        let mut s = lock(&self.state);
-                        s.aborted.get_or_insert_with(|| e.to_string());
-                        s.locked = false;
-                        s.committing = None;
-                        self.cond.notify_all();
-                    }
+                    // A failure aborts the journal; waiters see it.
+                    let _ = self.commit_or_abort();
                     st = lock(&self.state);
                 }
                 Some(Err(expiry)) => {
@@ -433,6 +428,19 @@ impl Journal {
             let _ = h.join();
         }
         lock(&self.state).shutdown = false;
+    }
+
+    /// Commits; a failure aborts the journal (`jbd2_journal_abort`): every later handle
+    /// and fsync fails, as ext4 does once its journal is aborted.
+    fn commit_or_abort(&self) -> Result<()> {
+        self.commit_transaction().inspect_err(|e| {
+            let mut s = lock(&self.state);
+            s.aborted.get_or_insert_with(|| e.to_string());
+            s.locked = false;
+            s.committing = None;
+            s.committing_blocks = 0;
+            self.cond.notify_all();
+        })
     }
 
     /// `jbd2_journal_commit_transaction`.
@@ -768,7 +776,7 @@ impl Journal {
         // A transaction started after the last commit (by nobody, normally) is committed
         // here, in this thread.
         if lock(&self.state).running.is_some() {
-            self.commit_transaction()?;
+            self.commit_or_abort()?;
         }
         if let Some(why) = &lock(&self.state).aborted {
             return Err(aborted_error(why));
