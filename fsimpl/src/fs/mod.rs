@@ -207,6 +207,16 @@ impl Fs {
         Ok(())
     }
 
+    /// Unmounts in place: writes back everything, commits and checkpoints the journal and
+    /// leaves the image clean; later calls fail with ESTALE.
+    pub fn unmount_in_place(&self) -> Result<()> {
+        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
+        match g.take() {
+            Some(v) => v.unmount(),
+            None => Ok(()),
+        }
+    }
+
     /// Unmounts: writes back everything and commits metadata.
     pub fn unmount(self) -> Result<()> {
         let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());

@@ -64,6 +64,9 @@ pub struct FsimplTarget {
     notices: Vec<String>,
     faults: Option<Faults>,
     _image: Option<tempfile::TempPath>,
+    /// Unmount cleanly at teardown: the image outlives the run (`image=`, `backing=PATH`)
+    /// and no faults were injected.
+    clean_unmount: bool,
 }
 
 /// The faults of a target made with `faults=`: the device that injects them and the counts
@@ -104,6 +107,11 @@ pub struct FsimplConfig {
     pub backing: Option<String>,
     /// `faults=`.
     pub faults: FaultSpec,
+    /// `image=`: an existing ext4 image or block device to mount instead of formatting one.
+    pub image: Option<String>,
+    /// `mkfs_opts=`: format with `mkfs.ext4` and these options (space-separated) instead of
+    /// fsimpl's own mkfs.
+    pub mkfs_opts: Option<Vec<String>>,
 }
 
 impl FsimplConfig {
@@ -168,6 +176,29 @@ impl FsimplConfig {
             Some(v) => parse_faults(v, block_size).map_err(&err)?,
             None => FaultSpec::default(),
         };
+        let image = spec.get("image").map(str::to_string);
+        let mkfs_opts = spec.get("mkfs_opts").map(|o| o.split_whitespace().map(str::to_string).collect::<Vec<_>>());
+        if image.is_some() {
+            for p in ["backing", "size", "mkfs_opts", "block_size"] {
+                if spec.get(p).is_some() {
+                    return Err(err(format!("image= mounts an existing filesystem: drop {p}= (it is the image's)")));
+                }
+            }
+        }
+        if mkfs_opts.is_some() && backing.as_deref() == Some("mem") {
+            return Err(err(
+                "mkfs_opts= runs mkfs.ext4, which needs a file or block device: drop backing=mem".to_string()
+            ));
+        }
+        // ext4's `commit=`: seconds between journal commits; 0: only when asked.
+        let commit_interval = match spec.get("commit") {
+            None => Some(std::time::Duration::from_secs(5)),
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) if n <= 86400 => Some(std::time::Duration::from_secs(n)),
+                _ => return Err(err(format!("commit={v}: give seconds from 0 (only on fsync and sync) to 86400"))),
+            },
+        };
         let mut opts = MountOptions {
             backend,
             large_folios,
@@ -177,6 +208,7 @@ impl FsimplConfig {
             bug,
             page_poison,
             faults: faults.fs,
+            commit_interval,
             ..MountOptions::default()
         };
         if let Some(r) = defaults.dirty_background_ratio {
@@ -185,7 +217,7 @@ impl FsimplConfig {
         if let Some(r) = defaults.dirty_ratio {
             opts.dirty_ratio = r;
         }
-        Ok(FsimplConfig { backend, block_size, opts, size, engine, backing, faults })
+        Ok(FsimplConfig { backend, block_size, opts, size, engine, backing, faults, image, mkfs_opts })
     }
 }
 
@@ -214,40 +246,50 @@ impl FsimplTarget {
         destroy: Destroy,
     ) -> Result<FsimplTarget> {
         let err = setup_err(spec);
-        let FsimplConfig { backend, block_size, opts, size, engine, backing, faults } =
+        let FsimplConfig { backend, mut block_size, opts, size, engine, backing, faults, image: user_image, mkfs_opts } =
             FsimplConfig::parse(spec, defaults)?;
         let kind = backend.name();
         let mut image = None;
-        let backing = match backing.as_deref() {
-            Some("mem") => Backing::Mem { size },
-            Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
-                check_destroy(path.as_ref(), destroy)?;
-                Backing::BlockDevice { path: path.into() }
-            }
-            Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
-                return Err(err(format!(
-                    "no such device {path}: give an existing block device, or a path outside /dev \
+        let backing = match (user_image.as_deref(), backing.as_deref()) {
+            (Some(path), _) => existing_image(path).map_err(&err)?,
+            (None, backing) => match backing {
+                Some("mem") => Backing::Mem { size },
+                Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
+                    check_destroy(path.as_ref(), destroy)?;
+                    Backing::BlockDevice { path: path.into() }
+                }
+                Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
+                    return Err(err(format!(
+                        "no such device {path}: give an existing block device, or a path outside /dev \
                      for an image file"
-                )));
-            }
-            Some(path) => {
-                check_destroy(path.as_ref(), destroy)?;
-                Backing::File { path: path.into(), size }
-            }
-            None => {
-                let tmp = tempfile::Builder::new()
-                    .prefix("aopsbench-")
-                    .suffix(".img")
-                    .tempfile_in(std::env::temp_dir())
-                    .map_err(|e| {
-                        err(format!("cannot create a backing file in {}: {e}", std::env::temp_dir().display()))
-                    })?
-                    .into_temp_path();
-                let path: PathBuf = tmp.to_path_buf();
-                image = Some(tmp);
-                Backing::File { path, size }
-            }
+                    )));
+                }
+                Some(path) => {
+                    check_destroy(path.as_ref(), destroy)?;
+                    Backing::File { path: path.into(), size }
+                }
+                None => {
+                    let tmp = tempfile::Builder::new()
+                        .prefix("aopsbench-")
+                        .suffix(".img")
+                        .tempfile_in(std::env::temp_dir())
+                        .map_err(|e| {
+                            err(format!("cannot create a backing file in {}: {e}", std::env::temp_dir().display()))
+                        })?
+                        .into_temp_path();
+                    let path: PathBuf = tmp.to_path_buf();
+                    image = Some(tmp);
+                    Backing::File { path, size }
+                }
+            },
         };
+        if let Some(opts) = &mkfs_opts {
+            run_mkfs_ext4(&backing, block_size, opts).map_err(&err)?;
+        }
+        if user_image.is_some() || mkfs_opts.is_some() {
+            // The block size is the image's.
+            block_size = image_block_size(&backing).map_err(&err)? as u64;
+        }
         let engine = if matches!(backing, Backing::Mem { .. }) { Engine::Mem } else { engine };
         let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
         let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
@@ -262,8 +304,10 @@ impl FsimplTarget {
             Some(f) => f.clone(),
             None => opened.dev,
         };
-        Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, ..FormatOptions::default() })
-            .map_err(|e| err(format!("format: {e}")))?;
+        if user_image.is_none() && mkfs_opts.is_none() {
+            Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, ..FormatOptions::default() })
+                .map_err(|e| err(format!("format: {e}")))?;
+        }
         let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
         if let Some(f) = &fault_dev {
@@ -277,7 +321,16 @@ impl FsimplTarget {
         }
         normal.params.push(("cache".into(), opts.cache_bytes.to_string()));
         normal.params.push(("writeback".into(), format!("{:?}", opts.writeback).to_lowercase()));
-        normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
+        match &user_image {
+            Some(p) => normal.params.push(("image".into(), p.clone())),
+            None => normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string())),
+        }
+        if let Some(o) = &mkfs_opts {
+            normal.params.push(("mkfs_opts".into(), o.join(" ")));
+        }
+        normal
+            .params
+            .push(("commit".into(), opts.commit_interval.map_or("0".to_string(), |d| d.as_secs().to_string())));
         normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
         if opts.page_poison {
             normal.params.push(("poison".into(), "1".into()));
@@ -288,8 +341,17 @@ impl FsimplTarget {
         if !faults.is_empty() {
             normal.params.push(("faults".into(), format_faults(&faults, block_size)));
         }
+        let clean_unmount = image.is_none() && fault_dev.is_none() && spec.get("backing") != Some("mem");
         let faults = fault_dev.map(|dev| Faults { dev, enospc: AtomicU64::new(0), base: Mutex::default() });
-        Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, faults, _image: image })
+        Ok(FsimplTarget {
+            kind,
+            spec: normal.to_string(),
+            fs,
+            notices: opened.notices,
+            faults,
+            _image: image,
+            clean_unmount,
+        })
     }
 
     /// The filesystem.
@@ -320,6 +382,77 @@ impl FsimplTarget {
         }
         r
     }
+}
+
+/// The backing of `image=PATH`: an existing ext4 image file or block device, not in use.
+fn existing_image(path: &str) -> std::result::Result<Backing, String> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        format!("image={path}: {e}: give an existing ext4 image or block device (or backing= for a new one)")
+    })?;
+    super::safety::check_not_in_use(path.as_ref()).map_err(|e| e.to_string())?;
+    if is_block_device(&meta) {
+        Ok(Backing::BlockDevice { path: path.into() })
+    } else if meta.is_file() {
+        Ok(Backing::File { path: path.into(), size: meta.len() / 4096 * 4096 })
+    } else {
+        Err(format!("image={path} is neither a file nor a block device"))
+    }
+}
+
+/// `mkfs.ext4 -q -F -b BS -L aopsbench OPTS... PATH`: every mkfs option works, the label
+/// marks the image as the harness's (options may override it).
+fn run_mkfs_ext4(backing: &Backing, block_size: u64, opts: &[String]) -> std::result::Result<(), String> {
+    let path = match backing {
+        Backing::File { path, size } => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            if f.metadata().map(|m| m.len()).unwrap_or(0) < *size {
+                f.set_len(*size).map_err(|e| format!("cannot size {}: {e}", path.display()))?;
+            }
+            path.clone()
+        }
+        Backing::BlockDevice { path } => path.clone(),
+        Backing::Mem { .. } => return Err("mkfs_opts= needs a file or block device".into()),
+    };
+    let out = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", &block_size.to_string(), "-L", "aopsbench"])
+        .args(opts)
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("mkfs_opts= runs mkfs.ext4, which cannot be started ({e}): install e2fsprogs"))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
+        return Err(format!("mkfs.ext4 {} failed: {line}", opts.join(" ")));
+    }
+    Ok(())
+}
+
+/// The block size of the ext4 filesystem on `backing` (its superblock at byte 1024).
+fn image_block_size(backing: &Backing) -> std::result::Result<u32, String> {
+    let path = match backing {
+        Backing::File { path, .. } | Backing::BlockDevice { path } => path,
+        Backing::Mem { .. } => return Ok(4096),
+    };
+    let mut sb = [0u8; 1024];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+        &mut sb,
+        1024,
+    )
+    .map_err(|e| format!("cannot read the superblock of {}: {e}", path.display()))?;
+    if sb[56..58] != [0x53, 0xEF] {
+        return Err(format!("{} holds no ext4 filesystem (no superblock magic at byte 1080)", path.display()));
+    }
+    let log = u32::from_le_bytes(sb[24..28].try_into().expect("4 bytes"));
+    1024u32
+        .checked_shl(log)
+        .filter(|b| [1024, 2048, 4096].contains(b))
+        .ok_or_else(|| format!("{}: block size 1024 << {log}: fsimpl handles 1024, 2048 and 4096", path.display()))
 }
 
 fn is_block_device(m: &std::fs::Metadata) -> bool {
@@ -447,5 +580,13 @@ impl Target for FsimplTarget {
     }
     fn notices(&self) -> Vec<String> {
         self.notices.clone()
+    }
+    /// Unmounts cleanly: the image is left consistent (journal checkpointed), which matters
+    /// for a user's `image=`.
+    fn teardown(&self) -> Result<()> {
+        if !self.clean_unmount {
+            return Ok(());
+        }
+        self.fs.unmount_in_place().map_err(fs_err("unmount"))
     }
 }

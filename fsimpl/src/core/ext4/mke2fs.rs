@@ -37,6 +37,10 @@ impl Default for MkfsOptions {
     }
 }
 
+/// The volume label of the images fsimpl makes (`mkfs.ext4 -L aopsbench`), by which the
+/// harness knows it may overwrite them.
+pub const AOPSBENCH_LABEL: &[u8; 16] = b"aopsbench\0\0\0\0\0\0\0";
+
 const INODE_SIZE: u32 = 256;
 const LOG_GROUPS_PER_FLEX: u8 = 4;
 const LPF_INO: u32 = 11;
@@ -171,6 +175,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
             | RO_COMPAT_METADATA_CSUM,
         s_uuid: random_bytes(),
         s_journal_inum: JOURNAL_INO,
+        s_volume_name: *AOPSBENCH_LABEL,
         s_def_hash_version: 1,
         s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS,
         s_desc_size: desc_size as u16,
