@@ -328,9 +328,9 @@ impl FsimplTarget {
         if let Some(o) = &mkfs_opts {
             normal.params.push(("mkfs_opts".into(), o.join(" ")));
         }
-        normal
-            .params
-            .push(("commit".into(), opts.commit_interval.map_or("0".to_string(), |d| d.as_secs().to_string())));
+        if opts.commit_interval != MountOptions::default().commit_interval {
+            normal.params.push(("commit".into(), opts.commit_interval.map_or(0, |d| d.as_secs()).to_string()));
+        }
         normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
         if opts.page_poison {
             normal.params.push(("poison".into(), "1".into()));
