@@ -84,6 +84,11 @@ pub struct CheckArgs {
     /// Write a `backing=` device or file even when it holds a filesystem or other data.
     #[arg(long)]
     pub force_destroy: bool,
+    /// Also check the fsimpl targets' ext4 images after every remount and at the end:
+    /// `e2fsck` (`e2fsck -fn` finds nothing), `kernel` (the kernel mounts the image and reads
+    /// every file as the model has it; root). Comma-separated, or repeat the flag.
+    #[arg(long = "check", value_name = "CHECK", value_delimiter = ',')]
+    pub disk_checks: Vec<crate::targets::DiskCheck>,
 }
 
 /// `aopsbench diff`.

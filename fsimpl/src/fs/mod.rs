@@ -207,6 +207,18 @@ impl Fs {
         Ok(())
     }
 
+    /// Unmounts (writing everything back and leaving the image clean), runs `between` on the
+    /// device, and mounts again: for tools that check the image (`e2fsck`, a kernel mount).
+    pub fn with_unmounted<T>(&self, between: impl FnOnce(&Arc<dyn BlockDev>) -> T) -> Result<T> {
+        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = g.take() {
+            v.unmount()?;
+        }
+        let out = between(&self.dev);
+        *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
+        Ok(out)
+    }
+
     /// Unmounts in place: writes back everything, commits and checkpoints the journal and
     /// leaves the image clean; later calls fail with ESTALE.
     pub fn unmount_in_place(&self) -> Result<()> {

@@ -2,7 +2,7 @@
 //! shrink attempt.
 
 use super::DiffError;
-use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
+use crate::targets::{self, Destroy, DiskCheck, FsimplDefaults, PoolCache, Target, TargetSpec};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;
@@ -15,6 +15,7 @@ pub struct TargetSet {
     pools: PoolCache,
     wrap: Option<Box<Wrapper>>,
     destroy: Destroy,
+    disk_checks: Vec<DiskCheck>,
 }
 
 /// `bytes` with a fio suffix when it is a whole number of MiB or KiB.
@@ -116,6 +117,7 @@ impl TargetSet {
             pools: PoolCache::default(),
             wrap: None,
             destroy: Destroy::Refuse,
+            disk_checks: Vec::new(),
         })
     }
 
@@ -129,6 +131,17 @@ impl TargetSet {
     pub fn with_destroy(mut self, destroy: Destroy) -> Self {
         self.destroy = destroy;
         self
+    }
+
+    /// Checks of the targets' images after every remount and at the end (`--check`).
+    pub fn with_disk_checks(mut self, checks: Vec<DiskCheck>) -> Self {
+        self.disk_checks = checks;
+        self
+    }
+
+    /// The image checks asked for.
+    pub fn disk_checks(&self) -> &[DiskCheck] {
+        &self.disk_checks
     }
 
     /// Short unique names (the kind, or the spec as given when kinds repeat).

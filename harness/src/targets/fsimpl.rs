@@ -3,7 +3,7 @@
 use super::faults::{FaultSpec, format_faults, parse_faults};
 use super::safety::{Destroy, check_destroy};
 use super::spec::TargetSpec;
-use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
+use super::{Capabilities, DiskCheck, FileId, IoMode, RemountKind, Result, Target, TargetError};
 use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
 use fsimpl::mm::{FolioPool, WritebackMode};
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
@@ -67,6 +67,8 @@ pub struct FsimplTarget {
     /// Unmount cleanly at teardown: the image outlives the run (`image=`, `backing=PATH`)
     /// and no faults were injected.
     clean_unmount: bool,
+    /// The image file or block device, when there is one (not RAM).
+    image_path: Option<PathBuf>,
 }
 
 /// The faults of a target made with `faults=`: the device that injects them and the counts
@@ -291,6 +293,10 @@ impl FsimplTarget {
             block_size = image_block_size(&backing).map_err(&err)? as u64;
         }
         let engine = if matches!(backing, Backing::Mem { .. }) { Engine::Mem } else { engine };
+        let image_path = match &backing {
+            Backing::File { path, .. } | Backing::BlockDevice { path } => Some(path.clone()),
+            Backing::Mem { .. } => None,
+        };
         let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
         let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
         // With faults, the device is wrapped; the plan is armed once the filesystem is mounted.
@@ -351,6 +357,7 @@ impl FsimplTarget {
             faults,
             _image: image,
             clean_unmount,
+            image_path,
         })
     }
 
@@ -453,6 +460,85 @@ fn image_block_size(backing: &Backing) -> std::result::Result<u32, String> {
         .checked_shl(log)
         .filter(|b| [1024, 2048, 4096].contains(b))
         .ok_or_else(|| format!("{}: block size 1024 << {log}: fsimpl handles 1024, 2048 and 4096", path.display()))
+}
+
+/// Copies a device's bytes into a new image file.
+fn export_device(dev: &dyn BlockDev, path: &std::path::Path) -> std::result::Result<(), String> {
+    let f = std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.set_len(dev.size()).map_err(|e| e.to_string())?;
+    let chunk = 1u64 << 20;
+    let mut at = 0;
+    while at < dev.size() {
+        let n = chunk.min(dev.size() - at);
+        let b = fsimpl::core::io::read_blocks(dev, 512, at / 512, (n / 512) as usize).map_err(|e| e.to_string())?;
+        std::os::unix::fs::FileExt::write_all_at(&f, &b, at).map_err(|e| e.to_string())?;
+        at += n;
+    }
+    Ok(())
+}
+
+/// `e2fsck -fn IMAGE`: `None` when clean, else its first complaints on one line.
+fn e2fsck_problem(path: &std::path::Path) -> std::result::Result<Option<String>, String> {
+    let out = std::process::Command::new("e2fsck")
+        .arg("-fn")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run e2fsck ({e}): install e2fsprogs"))?;
+    if out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Pass ") && !l.starts_with("e2fsck ") && !l.contains("files ("))
+        .take(3)
+        .collect();
+    Ok(Some(format!("e2fsck -fn exits {}: {}", out.status.code().unwrap_or(-1), lines.join(" / "))))
+}
+
+/// A read-only loop mount of the image by the kernel; every file of `expect` must read back
+/// the same. `None` when it does.
+fn kernel_problem(path: &std::path::Path, expect: &[(String, Vec<u8>)]) -> std::result::Result<Option<String>, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("a kernel mount needs root: run as root, or drop --check kernel".into());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("mount")
+        .args(["-t", "ext4", "-o", "loop,ro,noload"])
+        .arg(path)
+        .arg(&mnt)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().replace('\n', " ");
+        return Ok(Some(format!("the kernel does not mount the image: {why}")));
+    }
+    let mut problem = None;
+    for (name, want) in expect {
+        match std::fs::read(mnt.join(name)) {
+            Err(e) => problem = Some(format!("the kernel cannot read {name}: {e}")),
+            Ok(got) if got.len() != want.len() => {
+                problem = Some(format!("the kernel reads {} bytes of {name}, the model has {}", got.len(), want.len()))
+            }
+            Ok(got) => {
+                if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+                    problem = Some(format!("the kernel reads {name} differently from byte {i} on"));
+                }
+            }
+        }
+        if problem.is_some() {
+            break;
+        }
+    }
+    let umount = std::process::Command::new("umount").arg(&mnt).status();
+    if !umount.is_ok_and(|s| s.success()) {
+        return Err(format!("cannot unmount {}", mnt.display()));
+    }
+    Ok(problem)
 }
 
 fn is_block_device(m: &std::fs::Metadata) -> bool {
@@ -580,6 +666,33 @@ impl Target for FsimplTarget {
     }
     fn notices(&self) -> Vec<String> {
         self.notices.clone()
+    }
+    fn check_disk(&self, check: DiskCheck, expect: &[(String, Vec<u8>)]) -> Result<Option<String>> {
+        let err = |m: String| TargetError::Setup(format!("target {}: --check {}: {m}", self.spec, check.name()));
+        let image_path = self.image_path.clone();
+        self.fs
+            .with_unmounted(|dev| -> std::result::Result<Option<String>, String> {
+                // A RAM device is copied to a file for the tools.
+                let tmp;
+                let path = match &image_path {
+                    Some(p) => p.clone(),
+                    None => {
+                        tmp = tempfile::Builder::new()
+                            .prefix("aopsbench-check-")
+                            .suffix(".img")
+                            .tempfile()
+                            .map_err(|e| e.to_string())?;
+                        export_device(dev.as_ref(), tmp.path())?;
+                        tmp.path().to_path_buf()
+                    }
+                };
+                match check {
+                    DiskCheck::E2fsck => e2fsck_problem(&path),
+                    DiskCheck::Kernel => kernel_problem(&path, expect),
+                }
+            })
+            .map_err(fs_err("remount"))?
+            .map_err(err)
     }
     /// Unmounts cleanly: the image is left consistent (journal checkpointed), which matters
     /// for a user's `image=`.
