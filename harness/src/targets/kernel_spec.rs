@@ -62,6 +62,14 @@ pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Bo
         })?;
         return Ok(Box::new(DirTarget::new(path.as_ref())?));
     };
+    Ok(Box::new(MountTarget::create(mount_config(mount_kind, params)?)?))
+}
+
+/// The [`MountConfig`] of an `ext4`, `xfs` or `tmpfs` spec's parameters (already checked to be
+/// known and given once).
+pub fn mount_config(mount_kind: MountKind, params: &[(String, String)]) -> Result<MountConfig> {
+    let kind = mount_kind.name();
+    let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let mut cfg = MountConfig::new(mount_kind);
     if let Some(opts) = get("opts") {
         if opts.is_empty() {
@@ -102,7 +110,7 @@ pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Bo
         }
         cfg.faults = spec.plan;
     }
-    Ok(Box::new(MountTarget::create(cfg)?))
+    Ok(cfg)
 }
 
 /// A size with fio's suffixes (`k`, `m`, `g`, `t`, powers of 1024; an optional `b` or `ib`

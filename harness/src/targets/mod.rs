@@ -8,7 +8,7 @@ pub mod cleanup;
 pub mod dir;
 pub mod faults;
 pub mod fusedev;
-mod host;
+pub(crate) mod host;
 mod kernel_counters;
 mod kernel_files;
 mod kernel_io;
