@@ -189,11 +189,11 @@ fn print_summary(c: &Campaign) {
         c.flushes,
         c.record_time.as_secs_f64()
     );
-    let [flush, prefix, subset] = c.checked;
+    let [flush, prefix, subset, after_sync] = c.checked;
     let cut = if checked < c.points && c.violation.is_none() { " (cut by --duration)" } else { "" };
     println!(
-        "checked {checked} of {} crash states{cut}: {flush} at flushes, {prefix} prefixes, {subset} random subsets, in \
-         {secs:.1}s: {:.1} states/s",
+        "checked {checked} of {} crash states{cut}: {flush} at flushes, {prefix} prefixes, {subset} random subsets, \
+         {after_sync} after syncs with writes unflushed, in {secs:.1}s: {:.1} states/s",
         c.points,
         checked as f64 / secs
     );

@@ -173,8 +173,8 @@ pub struct Campaign {
     pub bytes: u64,
     /// Points chosen.
     pub points: usize,
-    /// Points checked, by how they were chosen: at flushes, prefixes, subsets.
-    pub checked: [usize; 3],
+    /// Points checked, by how they were chosen: at flushes, prefixes, subsets, after syncs.
+    pub checked: [usize; 4],
     /// The first violation.
     pub violation: Option<Box<Violation>>,
     /// Time per phase of the checks.
@@ -233,7 +233,10 @@ pub fn check_recording(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Campaign, CrashError> {
     let t0 = Instant::now();
-    let points = thin(points::choose(&rec.log, rec.armed_at, plan.random, plan.seed), plan.max_points);
+    let is_sync = |op: u64| {
+        matches!(ops.get((op as usize).wrapping_sub(1)), Some(Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount))
+    };
+    let points = thin(points::choose(&rec.log, rec.armed_at, plan.random, plan.seed, is_sync), plan.max_points);
     // Ops returned before each log position.
     let mut done_before = Vec::with_capacity(rec.log.len() + 1);
     let mut done = 0usize;
@@ -252,7 +255,7 @@ pub fn check_recording(
         flushes,
         bytes,
         points: points.len(),
-        checked: [0; 3],
+        checked: [0; 4],
         violation: None,
         timings: Timings::default(),
         record_time: Duration::ZERO,
@@ -275,6 +278,7 @@ pub fn check_recording(
                 How::Flush => 0,
                 How::Prefix => 1,
                 How::Subset => 2,
+                How::AfterSync => 3,
             }] += 1;
             progress(i + 1, points.len());
             if let Some(v) = judge(&oracle, &seen, files) {

@@ -9,7 +9,9 @@
 //!   latest moment before the next write (so that every op that returned meanwhile is held to
 //!   its promise);
 //! - between flushes, a bounded number of random points: an in-order prefix of the writes since
-//!   the flush (a device without a volatile cache), or a random subset of them (one with it).
+//!   the flush (a device without a volatile cache), or a random subset of them (one with it);
+//! - right after each sync op (fsync, fdatasync, remount) returned, if writes since the last
+//!   flush are still unflushed (a filesystem mounted without barriers): a random subset of them.
 
 use crate::targets::fusedev::Record;
 
@@ -23,6 +25,9 @@ pub enum How {
     Prefix,
     /// A random subset of the writes since the flush.
     Subset,
+    /// A random subset of the writes since the flush, right after a sync (fsync, fdatasync,
+    /// remount) returned with writes not yet flushed: where a missing flush loses data.
+    AfterSync,
 }
 
 impl How {
@@ -32,6 +37,7 @@ impl How {
             How::Flush => "at a flush",
             How::Prefix => "an in-order prefix of the writes since the last flush",
             How::Subset => "a random subset of the writes since the last flush",
+            How::AfterSync => "a random subset of the writes since the last flush, right after a sync returned",
         }
     }
 }
@@ -78,9 +84,10 @@ impl SplitMix {
 }
 
 /// The crash points of `log` after position `from` (where the workload started): one at
-/// every flush, and up to `random` per stretch between flushes, alternating random subsets and
-/// prefixes; in log order. Deterministic for a `seed`.
-pub fn choose(log: &[Record], from: usize, random: u32, seed: u64) -> Vec<CrashPoint> {
+/// every flush, up to `random` per stretch between flushes, alternating random subsets and
+/// prefixes, and one after each op `is_sync` says syncs that returned with writes unflushed;
+/// in log order. Deterministic for a `seed`.
+pub fn choose(log: &[Record], from: usize, random: u32, seed: u64, is_sync: impl Fn(u64) -> bool) -> Vec<CrashPoint> {
     let mut rng = SplitMix::new(seed);
     let is_write = |i: usize| matches!(log[i], Record::Write { .. });
     let next_write = |i: usize| (i..log.len()).find(|&j| is_write(j)).unwrap_or(log.len());
@@ -125,6 +132,24 @@ pub fn choose(log: &[Record], from: usize, random: u32, seed: u64) -> Vec<CrashP
         }
         durable = flush;
     }
+    // After each sync that returned with unflushed writes.
+    let mut durable = from;
+    let mut unflushed: Vec<usize> = Vec::new();
+    for (i, r) in log.iter().enumerate().skip(from) {
+        match *r {
+            Record::Flush { .. } => {
+                durable = i;
+                unflushed.clear();
+            }
+            Record::Write { .. } => unflushed.push(i),
+            Record::OpDone { op } if is_sync(op) && !unflushed.is_empty() => {
+                let kept = unflushed.iter().copied().filter(|_| rng.next_u64() & 1 == 1).collect();
+                let at = next_write(i);
+                points.push(CrashPoint { at, durable, kept, unflushed: unflushed.len(), how: How::AfterSync });
+            }
+            Record::OpDone { .. } => {}
+        }
+    }
     points.sort_by_key(|p| (p.at, p.durable));
     points
 }
@@ -144,14 +169,14 @@ mod tests {
     fn a_point_at_each_flush_and_random_ones_between() {
         //           0     1     2  3  4  5      6  7  8
         let log = [w(0), w(512), F, D, F, w(1024), D, F, w(0)];
-        let points = choose(&log, 0, 0, 1);
+        let points = choose(&log, 0, 0, 1, |_| false);
         let flush: Vec<(usize, usize)> = points.iter().map(|p| (p.at, p.durable)).collect();
         // The flush at 2 is followed by another before any write: only the one at 4 counts,
         // checked just before the write at 5.
         assert_eq!(flush, vec![(5, 4), (8, 7)]);
         assert!(points.iter().all(|p| p.how == How::Flush && p.kept.is_empty()));
 
-        let points = choose(&log, 0, 2, 7);
+        let points = choose(&log, 0, 2, 7, |_| false);
         for p in &points {
             assert!(p.kept.iter().all(|&k| k >= p.durable && k < p.at && matches!(log[k], Record::Write { .. })));
             if p.how == How::Prefix {
@@ -161,6 +186,10 @@ mod tests {
         }
         assert!(points.iter().any(|p| p.how == How::Subset && p.durable == 0), "{points:?}");
         assert!(points.windows(2).all(|w| w[0].at <= w[1].at), "in log order");
-        assert_eq!(choose(&log, 0, 2, 7), points, "deterministic");
+        assert_eq!(choose(&log, 0, 2, 7, |_| false), points, "deterministic");
+        // The op that returned at 3 and 6 synced: after 6, the write at 5 is unflushed.
+        let after: Vec<_> = choose(&log, 0, 0, 1, |_| true).into_iter().filter(|p| p.how == How::AfterSync).collect();
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert_eq!((after[0].at, after[0].durable, after[0].unflushed), (8, 4, 1));
     }
 }
