@@ -38,7 +38,7 @@ use fsimpl::dev::FaultPlan;
 
 use super::cleanup::{self, CleanupGuard};
 use super::faults::{FaultSpec, format_faults};
-use super::fusedev::{self, DevState, FuseMount};
+use super::fusedev::{self, DevState, FaultWatch, FuseMount};
 use super::host;
 use super::kernel_counters::KernelCounters;
 use super::kernel_files::KernelFiles;
@@ -227,6 +227,8 @@ impl MountConfig {
 struct Logged {
     state: Arc<DevState>,
     _fuse: FuseMount,
+    /// Reports injected faults and the kernel's reaction (when `faults=` is given).
+    watch: Mutex<Option<FaultWatch>>,
 }
 
 /// The programs that make a filesystem on a loop device.
@@ -335,7 +337,7 @@ impl MountTarget {
                         })?;
                         let fuse = fusedev::mount(Arc::clone(&state), kind, &mut undo)?;
                         let image = fuse.dev_path();
-                        logged = Some(Logged { state, _fuse: fuse });
+                        logged = Some(Logged { state, _fuse: fuse, watch: Mutex::new(None) });
                         image
                     }
                 };
@@ -381,15 +383,23 @@ impl MountTarget {
         mount_fs(&mount, &mount_args, kind, loop_dev.as_ref().map(|d| d.name.as_str()))?;
         let mp = mountpoint.clone();
         undo.push(cleanup::register(format!("mount {}", mp.display()), move || unmount(&mp, true)));
-        if let Some(l) = &logged {
-            // Bios are counted, and crash points chosen, from the freshly mounted filesystem on.
-            l.state.arm(cfg.faults.clone());
-        }
 
         let files = Arc::new(KernelFiles::new(&mountpoint)?);
         let to_close = Arc::clone(&files);
         undo.push(cleanup::register(format!("files under {}", mountpoint.display()), move || to_close.close_all()));
 
+        if let Some(l) = &logged {
+            // Bios are counted, and crash points chosen, from the freshly mounted filesystem on (after
+            // the probes of KernelFiles).
+            l.state.arm(cfg.faults.clone());
+            if let (false, Some(dev)) = (cfg.faults.is_empty(), &loop_dev) {
+                *l.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(FaultWatch::start(
+                    Arc::clone(&l.state),
+                    &dev.name,
+                    &format!("{} on {}", kind.name(), dev.name),
+                ));
+            }
+        }
         let counters = KernelCounters::new(loop_dev.as_ref().map(|d| format!("/sys/block/{}/stat", d.name).into()));
         Ok(MountTarget {
             kind,
@@ -438,6 +448,10 @@ impl MountTarget {
     /// Closes the files, unmounts, detaches the loop device, deletes the image and the mount
     /// point. Tries every step; gives the failures. Later calls do nothing.
     pub fn teardown(&self) -> Result<()> {
+        if let Some(watch) = self.logged.as_ref().and_then(|l| l.watch.lock().unwrap_or_else(|e| e.into_inner()).take())
+        {
+            eprintln!("aopsbench: {}", watch.finish(is_read_only(&self.mountpoint)));
+        }
         let stack = std::mem::take(&mut *self.lock_undo());
         stack.unwind()
     }
@@ -708,6 +722,15 @@ fn remove_file(path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the filesystem mounted at `mountpoint` is read-only now (`statvfs` `ST_RDONLY`:
+/// e.g. ext4 after `errors=remount-ro`).
+fn is_read_only(mountpoint: &Path) -> bool {
+    let Ok(path) = c_path(mountpoint) else { return false };
+    // SAFETY: statvfs fills the zeroed struct for a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statvfs(path.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0 }
 }
 
 fn c_path(path: impl AsRef<OsStr>) -> Result<CString> {

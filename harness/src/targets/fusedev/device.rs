@@ -407,3 +407,70 @@ impl DevState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fsimpl::dev::{BadRange, ShortWrite};
+
+    fn dev() -> Arc<DevState> {
+        DevState::new(1 << 20, &std::env::temp_dir()).unwrap()
+    }
+
+    #[test]
+    fn writes_read_back_and_are_logged_in_order_with_their_op() {
+        let d = dev();
+        d.set_op(7);
+        d.dev_write(4096, 5, Some(b"hello")).unwrap();
+        d.dev_flush();
+        d.dev_write(4098, 2, None).unwrap();
+        d.op_done(7);
+        assert_eq!(d.dev_read(4094, 9).unwrap(), b"\0\0he\0\0o\0\0");
+        let log = d.records();
+        assert!(matches!(log[0], Record::Write { offset: 4096, len: 5, src: Source::Log(0), op: 7 }));
+        assert_eq!(log[1], Record::Flush { op: 7 });
+        assert!(matches!(log[2], Record::Write { offset: 4098, len: 2, src: Source::Zero, op: 7 }));
+        assert_eq!(log[3], Record::OpDone { op: 7 });
+        let c = d.counters();
+        assert_eq!(
+            (c["logged_writes"], c["logged_write_bytes"], c["logged_flushes"], c["logged_zero_bytes"]),
+            (1, 5, 1, 2)
+        );
+        assert_eq!(d.dev_write(1 << 20, 1, Some(b"x")), Err(libc::EIO), "past the end");
+    }
+
+    #[test]
+    fn faults_fail_tear_and_cut_as_planned() {
+        let d = dev();
+        let plan = FaultPlan {
+            write: Some(NthBio::once(2)),
+            short_write: Some(ShortWrite { n: 3, landed: 512 }),
+            bad_ranges: vec![BadRange { start: 8192, end: 12288 }],
+            power_cut: Some(PowerCut::AfterWrite(5)),
+            ..FaultPlan::default()
+        };
+        d.arm(plan);
+        d.dev_write(0, 512, Some(&[1; 512])).unwrap();
+        assert_eq!(d.dev_write(512, 512, Some(&[2; 512])), Err(libc::EIO), "write 2 fails");
+        assert_eq!(d.dev_write(1024, 1024, Some(&[3; 1024])), Err(libc::EIO), "write 3 is torn");
+        assert_eq!(d.dev_read(512, 1536).unwrap(), [vec![0; 512], vec![3; 512], vec![0; 512]].concat());
+        assert_eq!(d.dev_read(8192, 512), Err(libc::EIO), "a bad range");
+        d.dev_flush();
+        d.dev_write(4096, 512, Some(&[4; 512])).unwrap();
+        d.dev_write(0, 512, Some(&[5; 512])).unwrap(); // write 5: the power goes after it
+        assert!(d.power_off());
+        d.dev_write(0, 512, Some(&[6; 512])).unwrap(); // dropped
+        assert_eq!(d.dev_read(0, 512).unwrap(), vec![1; 512], "back to what the flush kept");
+        assert_eq!(d.dev_read(4096, 512).unwrap(), vec![0; 512]);
+        let c = d.counters();
+        assert_eq!(
+            (c["fault_failed_writes"], c["fault_short_writes"], c["fault_bad_range_ios"], c["fault_power_cuts"]),
+            (1, 1, 1, 1)
+        );
+        assert_eq!((c["fault_reverted_bytes"], c["fault_dropped_writes"]), (1024, 1));
+        assert_eq!(d.fault_events().len(), 4, "{:?}", d.fault_events());
+        d.power_on();
+        d.dev_write(0, 512, Some(&[7; 512])).unwrap();
+        assert_eq!(d.dev_read(0, 512).unwrap(), vec![7; 512]);
+    }
+}

@@ -19,10 +19,12 @@
 pub mod device;
 pub mod extents;
 mod server;
+mod watch;
 
 pub use device::{DevState, Record};
 pub use extents::{ExtentMap, Source};
 pub use server::{CRASH_NAME, DEV_NAME};
+pub use watch::FaultWatch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +63,18 @@ impl FuseMount {
     pub fn crash_path(&self) -> PathBuf {
         self.dir.join(CRASH_NAME)
     }
+}
+
+/// Whether a logged device can be served here: root, `/dev/fuse`, loop devices. The error
+/// says what is missing.
+pub fn available() -> std::result::Result<(), String> {
+    if !super::host::is_root() {
+        return Err("dev=logged needs root (to mount FUSE and attach loop devices)".into());
+    }
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse").is_err() {
+        return Err("dev=logged needs FUSE: /dev/fuse is missing or not usable (modprobe fuse)".into());
+    }
+    super::host::require_loop_devices()
 }
 
 /// Serves `state` on a fresh directory `<tmp>/aopsbench-<kind>-<pid>-<n>.fuse`, pushing the
