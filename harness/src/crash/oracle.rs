@@ -14,8 +14,9 @@
 //! in a transaction, and a later overwrite of a moved block goes to its block in place
 //! (data=ordered orders only new allocations). If the shift's transaction is lost and the
 //! overwrite's data landed, the new bytes show at the offset the block had before the shift.
-//! Transactions commit in order, so the shifts lost are a suffix of those since the sync; a
-//! write after them may show at its offset mapped back through each suffix ([`Ghost`]).
+//! Transactions commit in order, so the shifts lost are a suffix of those since the sync: any
+//! byte of a version after them may show at its offset mapped back through such a suffix
+//! (written data, and the zeros of a punch, zero_range or truncate in a moved block alike).
 
 use std::collections::VecDeque;
 
@@ -48,24 +49,24 @@ pub struct FileOracle {
     pub synced_by: u64,
 }
 
-/// A later write seen through lost shifts: bytes `[offset, offset + len)` of the file may be
-/// the write's bytes for `[from, from + len)`.
+/// A collapse_range (`collapse`) or insert_range of `[offset, offset + len)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Ghost {
+struct Shift {
+    op: u64,
+    collapse: bool,
     offset: u64,
     len: u64,
-    from: u64,
-    tag: u64,
 }
 
-/// Where file offset `y` was before a collapse (`true`) or insert of `[offset, offset + len)`;
-/// `None` inside an inserted range (those blocks are new).
-fn before_shift(y: u64, collapse: bool, offset: u64, len: u64) -> Option<u64> {
-    match collapse {
-        true if y >= offset => Some(y + len),
-        false if y >= offset + len => Some(y - len),
-        false if y >= offset => None,
-        _ => Some(y),
+impl Shift {
+    /// Where the byte at `x` before the shift is after it (`None`: collapsed away).
+    fn forward(&self, x: u64) -> Option<u64> {
+        match self.collapse {
+            true if x >= self.offset + self.len => Some(x - self.len),
+            true if x >= self.offset => None,
+            false if x >= self.offset => Some(x + self.len),
+            _ => Some(x),
+        }
     }
 }
 
@@ -186,13 +187,21 @@ impl<'a> Oracle<'a> {
         if size < min || size > max {
             return Some(Finding::Size { found: size, min, max });
         }
-        let ghosts = self.ghosts(file);
+        let shifts = self.shifts(file);
+        // A version after shifts whose transactions were lost may show at the offsets its
+        // bytes had before them: for each suffix of the shifts before it, map back.
         let ghost_allows = |x: u64, b: u8| {
-            ghosts.iter().any(|g| {
-                (g.offset..g.offset + g.len).contains(&x) && pattern::byte_at(g.tag, g.from + x - g.offset) == b
+            f.versions.iter().any(|v| {
+                let before: Vec<&Shift> = shifts.iter().filter(|s| s.op <= v.after_op).collect();
+                (0..before.len()).any(|i| {
+                    let y = before[i..].iter().try_fold(x, |y, s| s.forward(y));
+                    y.is_some_and(|y| v.byte(y as usize) == b)
+                })
             })
         };
-        let allowed = |x: usize| f.versions.iter().any(|v| v.byte(x) == found[x]) || ghost_allows(x as u64, found[x]);
+        let allowed = |x: usize| {
+            f.versions.iter().any(|v| v.byte(x) == found[x]) || (!shifts.is_empty() && ghost_allows(x as u64, found[x]))
+        };
         let start = (0..found.len()).find(|&x| !allowed(x))?;
         let end = (start..found.len()).find(|&x| allowed(x)).unwrap_or(found.len());
         Some(Finding::Data { offset: start as u64, len: (end - start) as u64 })
@@ -200,50 +209,21 @@ impl<'a> Oracle<'a> {
 }
 
 impl Oracle<'_> {
-    /// The writes to `file` since its durable version that lost shifts may show elsewhere.
-    fn ghosts(&self, file: u32) -> Vec<Ghost> {
+    /// The collapse_range and insert_range ops on `file` since its durable version that
+    /// succeeded (each made a version), oldest first.
+    fn shifts(&self, file: u32) -> Vec<Shift> {
+        use workloads::FallocMode::{CollapseRange, InsertRange};
         let f = self.file(file);
-        let since = f.versions[0].after_op.max(f.synced_by) as usize;
-        // Shifts since the sync that succeeded (each made a version), oldest first.
-        let mut shifts: Vec<(bool, u64, u64)> = Vec::new();
-        let mut ghosts = Vec::new();
-        for (i, op) in self.ops.iter().enumerate().take(self.started).skip(since) {
-            let made_version = f.versions.iter().any(|v| v.after_op == i as u64 + 1);
-            match *op {
-                Op::Fallocate { file: g, mode, offset, len } if g == file && made_version => {
-                    use workloads::FallocMode::{CollapseRange, InsertRange};
-                    if matches!(mode, CollapseRange | InsertRange) {
-                        shifts.push((mode == CollapseRange, offset, len));
-                    }
+        f.versions
+            .iter()
+            .skip(1)
+            .filter_map(|v| match self.ops.get(v.after_op as usize - 1) {
+                Some(&Op::Fallocate { mode, offset, len, .. }) if matches!(mode, CollapseRange | InsertRange) => {
+                    Some(Shift { op: v.after_op, collapse: mode == CollapseRange, offset, len })
                 }
-                Op::Write { file: g, offset, len, tag } if g == file && !shifts.is_empty() => {
-                    // Each suffix of the shifts lost: map the write back through it, piece by
-                    // piece (an insert splits nothing it maps; a piece inside one is new).
-                    let mut pieces = vec![(offset, len, offset)];
-                    for &(collapse, o, l) in shifts.iter().rev() {
-                        pieces = pieces
-                            .into_iter()
-                            .flat_map(|(at, n, from)| {
-                                let cut = if collapse { o } else { o + l };
-                                let mut parts = vec![(at, n.min(cut.saturating_sub(at)), from)];
-                                if at + n > cut.max(at) {
-                                    let a = cut.max(at);
-                                    parts.push((a, at + n - a, from + a - at));
-                                }
-                                parts
-                                    .into_iter()
-                                    .filter(|&(_, n, _)| n > 0)
-                                    .filter_map(|(a, n, from)| before_shift(a, collapse, o, l).map(|b| (b, n, from)))
-                                    .collect::<Vec<_>>()
-                            })
-                            .collect();
-                        ghosts.extend(pieces.iter().map(|&(offset, len, from)| Ghost { offset, len, from, tag }));
-                    }
-                }
-                _ => {}
-            }
-        }
-        ghosts
+                _ => None,
+            })
+            .collect()
     }
 }
 
