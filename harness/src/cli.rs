@@ -57,12 +57,16 @@ pub enum Command {
 pub struct CrashArgs {
     /// The filesystem: an ext4 or xfs spec (dev=logged is implied), e.g. ext4:opts=barrier=0,
     /// 'xfs:mkfs_opts=-b size=1024'.
-    #[arg(long = "target", value_name = "SPEC", default_value = "ext4:size=256m")]
+    #[arg(long = "target", value_name = "SPEC", default_value = "ext4:size=512m")]
     pub target: String,
     /// Replay this trace (trace.jsonl, minimal.jsonl or an fsx .fsxops log) instead of
     /// generating an fsx stream.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "job")]
     pub trace: Option<PathBuf>,
+    /// Run a fio job (a job file or a built-in job name) instead of the fsx mix: the first
+    /// job's first thread, its layout and then up to --ops of its ops; files up to 16m.
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
     /// Seed of the op stream and of the random crash points.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,

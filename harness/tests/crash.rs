@@ -201,3 +201,58 @@ fn ctrl_c_during_a_crash_campaign_leaves_no_mount_fuse_mount_loop_device_or_file
     assert_eq!(status.code(), Some(130));
     assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
 }
+
+#[test]
+fn ctrl_c_during_a_run_on_a_logged_device_leaves_nothing() {
+    if !logged_or_skip("ext4") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aopsbench"))
+        .args(["run", "--target", "ext4:size=256m:dev=logged", "--no-plot", "--out"])
+        .arg(dir.path().join("run"))
+        .args([
+            "--",
+            "--name=w",
+            "--rw=randwrite",
+            "--bs=4k",
+            "--size=16m",
+            "--fsync=1",
+            "--time_based",
+            "--runtime=60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let t0 = Instant::now();
+    while !leftovers(pid).iter().any(|l| l.contains(".mnt") && l.contains("ext4")) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "never mounted: {:?}", leftovers(pid));
+        assert!(child.try_wait().unwrap().is_none(), "aopsbench run ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(leftovers(pid).is_empty(), "left behind: {:?}", leftovers(pid));
+}
+
+#[test]
+fn crash_refuses_what_it_cannot_check_in_one_line() {
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_aopsbench")).arg("crash").args(args).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).trim().to_string())
+    };
+    let (code, err) = run(&["--target", "bh"]);
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with("aopsbench: crash: target bh: crash campaigns run on ext4 or xfs"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (code, err) = run(&["--target", "ext4:faults=write=3"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("faults= and crash campaigns do not mix"), "{err}");
+    let (code, err) = run(&["--file-len", "64m"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("files grow past 16m"), "{err}");
+}

@@ -38,14 +38,34 @@ fn config_of(text: &str) -> Result<MountConfig> {
     Ok(cfg)
 }
 
-/// The op stream: a trace, or the fsx mix.
+/// The largest file a campaign takes: the oracle keeps a copy of each file per op since its
+/// last sync.
+const MAX_FILE: u64 = 16 << 20;
+
+/// The op stream: a trace, a job, or the fsx mix.
 fn ops_of(args: &CrashArgs, cfg: &MountConfig) -> Result<Vec<Op>> {
-    if let Some(trace) = &args.trace {
-        let ops = super::diff::load_trace(trace)?;
-        if diff::extent_of(&ops) > MODEL_MAX_FILE {
-            bail!("{}: the trace reaches past 1g, more than the in-memory model holds", trace.display());
+    let checked = |ops: Vec<Op>, what: &str| {
+        if diff::extent_of(&ops) > MAX_FILE.min(MODEL_MAX_FILE) {
+            bail!(
+                "{what}: files grow past 16m; a crash campaign keeps a copy of each file per op since its last sync: use smaller files"
+            );
         }
-        return Ok(ops);
+        Ok(ops)
+    };
+    if let Some(trace) = &args.trace {
+        return checked(super::diff::load_trace(trace)?, &trace.display().to_string());
+    }
+    if let Some(name) = &args.job {
+        let text = match workloads::jobs::builtin(name) {
+            Some(text) => text.to_string(),
+            None => std::fs::read_to_string(name).with_context(|| format!("cannot read job file {name}"))?,
+        };
+        let file = workloads::JobFileBuilder::new(false).text(&text, name)?.build()?;
+        let Some(job) = file.jobs.first() else { bail!("{name}: no job in the file") };
+        let Some(plan) = job.threads().into_iter().next() else { bail!("{name}: job {} has no thread", job.name) };
+        let mut ops = plan.layout.clone();
+        ops.extend(plan.ops.take(args.ops as usize));
+        return checked(ops, &format!("job {}", job.name));
     }
     let weights = match &args.weights {
         Some(w) => FsxWeights::parse(w)?,
@@ -61,7 +81,7 @@ fn ops_of(args: &CrashArgs, cfg: &MountConfig) -> Result<Vec<Op>> {
         block_size: cfg.block_size(),
         ..FsxConfig::default()
     };
-    Ok(fsx.stream()?.collect())
+    checked(fsx.stream()?.collect(), "the fsx stream")
 }
 
 fn plan_of(args: &CrashArgs) -> Plan {
@@ -78,9 +98,10 @@ pub fn crash(args: &CrashArgs, argv: &[String]) -> Result<bool> {
     let cfg = config_of(&args.target)?;
     let ops = ops_of(args, &cfg)?;
     let files = diff::files_of(&ops);
-    let source = match &args.trace {
-        Some(t) => format!("trace {} ({} ops)", t.display(), ops.len()),
-        None => format!("seed {}, {} fsx ops", args.seed, ops.len()),
+    let source = match (&args.trace, &args.job) {
+        (Some(t), _) => format!("trace {} ({} ops)", t.display(), ops.len()),
+        (_, Some(j)) => format!("job {j} ({} ops with its layout)", ops.len()),
+        _ => format!("seed {}, {} fsx ops", args.seed, ops.len()),
     };
     println!(
         "crash: {source} on {}; crash points at every flush and {} random between flushes",
