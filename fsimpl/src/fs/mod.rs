@@ -195,8 +195,8 @@ impl Fs {
 
     /// A crash and a reboot: forgets the mounted state without writing anything (no
     /// writeback, no metadata commit; dirty data is lost, as in a power cut), then mounts
-    /// again from what the device holds — the newest valid metadata slot. Handles of files
-    /// that no committed slot holds become stale. Used after a power cut
+    /// again from what the device holds, recovering the journal (every committed transaction
+    /// is replayed). Handles of files whose creation no commit holds become stale. Used after a power cut
     /// ([`FaultDev::power_cut`](crate::dev::FaultDev::power_cut)), where a normal
     /// [`Fs::remount`] would write back and commit first.
     pub fn crash_and_remount(&self) -> Result<()> {
