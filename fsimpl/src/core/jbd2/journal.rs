@@ -130,7 +130,12 @@ pub struct Journal {
     /// First log block (`j_first`, the superblock's `s_first`).
     first: u32,
     state: Mutex<JState>,
+    /// Waits of handles, fsyncs and the commit (`j_wait_transaction_locked`,
+    /// `j_wait_done_commit`, `j_wait_updates`).
     cond: Condvar,
+    /// The commit thread's wait (`j_wait_commit`): woken only by commit requests and
+    /// shutdown, so that handles do not wake it.
+    kick: Condvar,
     /// Held by whoever checkpoints (`j_checkpoint_mutex`).
     checkpoint_mutex: Mutex<()>,
     /// Held by whoever commits: the thread, or a caller when no thread runs.
@@ -218,6 +223,7 @@ impl Journal {
             first,
             state: Mutex::new(state),
             cond: Condvar::new(),
+            kick: Condvar::new(),
             checkpoint_mutex: Mutex::new(()),
             commit_mutex: Mutex::new(()),
             stats,
@@ -294,6 +300,10 @@ impl Journal {
                     inodes: BTreeSet::new(),
                     start: Instant::now(),
                 });
+                // The commit thread arms the transaction's expiry (`t_expires`).
+                if self.opts.commit_interval.is_some() {
+                    self.kick.notify_all();
+                }
             }
             let t = st.running.as_ref().expect("running transaction");
             let needed = t.outstanding() + credits;
@@ -305,7 +315,7 @@ impl Journal {
                 if st.committing.is_none() || needed > 2 * self.max_transaction {
                     if tid_gt(tid, st.commit_request) {
                         st.commit_request = tid;
-                        self.cond.notify_all();
+                        self.kick.notify_all();
                     }
                     st = self.wait(st);
                     continue;
@@ -368,7 +378,7 @@ impl Journal {
             }
             return Ok(true);
         }
-        self.cond.notify_all();
+        self.kick.notify_all();
         while !tid_geq(st.commit_sequence, tid) {
             if let Some(why) = &st.aborted {
                 return Err(aborted_error(why));
@@ -413,9 +423,9 @@ impl Journal {
                 }
                 Some(Err(expiry)) => {
                     let wait = expiry.saturating_duration_since(Instant::now());
-                    st = self.cond.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
+                    st = self.kick.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
                 }
-                _ => st = self.wait(st),
+                _ => st = self.kick.wait(st).unwrap_or_else(|p| p.into_inner()),
             }
         }
     }
@@ -423,7 +433,7 @@ impl Journal {
     /// Stops the commit thread without committing (a crash, or before the final commit).
     pub fn stop_thread(&self) {
         lock(&self.state).shutdown = true;
-        self.cond.notify_all();
+        self.kick.notify_all();
         if let Some(h) = lock(&self.thread).take() {
             let _ = h.join();
         }
@@ -846,7 +856,8 @@ impl Drop for Handle<'_> {
         {
             t.updates -= 1;
             t.reserved = t.reserved.saturating_sub(self.credits - self.used.min(self.credits));
-            if t.updates == 0 {
+            // Only a commit locking the transaction waits for the last handle.
+            if t.updates == 0 && st.locked {
                 self.j.cond.notify_all();
             }
         }
