@@ -24,25 +24,8 @@ use crate::stats::{Stats, StatsSnapshot, dev_delta};
 use mounted::{Mounted, Vfs};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// Which buffered-I/O implementation a mount uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// ext4's classic `ext4_da_aops` over buffer heads.
-    #[default]
-    BufferHead,
-    /// `ext4_iomap_aops` over iomap, with large folios.
-    Iomap,
-}
-
-impl Backend {
-    /// "bh" or "iomap".
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::BufferHead => "bh",
-            Backend::Iomap => "iomap",
-        }
-    }
-}
+/// Which buffered-I/O implementation a mount uses (the shared vocabulary's type).
+pub use vocab::Backend;
 
 /// How to format a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

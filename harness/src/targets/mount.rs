@@ -32,19 +32,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use workloads::FallocMode;
+use vocab::target::MountSpec;
+use vocab::{FallocMode, Size};
 
 use super::cleanup::{self, CleanupGuard};
 use super::host;
 use super::kernel_counters::KernelCounters;
 use super::kernel_files::KernelFiles;
-use super::kernel_spec::format_size;
 use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
 
 /// Image or tmpfs size when `size=` is not given.
 pub const DEFAULT_SIZE: u64 = 1 << 30;
-/// The smallest filesystem `mkfs.xfs` makes.
-pub const XFS_MIN_SIZE: u64 = 300 << 20;
+pub use vocab::target::XFS_MIN_SIZE;
 /// Where images live when `backing=` is not given.
 pub const DEFAULT_BACKING: &str = "/var/tmp";
 
@@ -58,41 +57,16 @@ const UMOUNT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Tells apart the images and mount points of one process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Which filesystem a [`MountTarget`] makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MountKind {
-    /// ext4 on a loop device.
-    Ext4,
-    /// XFS on a loop device.
-    Xfs,
-    /// tmpfs (no device).
-    Tmpfs,
-}
+pub use vocab::target::MountKind;
 
-impl MountKind {
-    /// The target kind and filesystem type: "ext4", "xfs", "tmpfs".
-    pub fn name(self) -> &'static str {
-        match self {
-            MountKind::Ext4 => "ext4",
-            MountKind::Xfs => "xfs",
-            MountKind::Tmpfs => "tmpfs",
+/// The mkfs program of `kind`, its package, and the options always given; `None` for tmpfs.
+fn mkfs_of(kind: MountKind) -> Option<(&'static str, &'static str, &'static [&'static str])> {
+    match kind {
+        MountKind::Ext4 => {
+            Some(("mkfs.ext4", "e2fsprogs", &["-F", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0"]))
         }
-    }
-
-    /// The mkfs program, its package, and the options always given.
-    fn mkfs(self) -> Option<(&'static str, &'static str, &'static [&'static str])> {
-        match self {
-            MountKind::Ext4 => {
-                Some(("mkfs.ext4", "e2fsprogs", &["-F", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0"]))
-            }
-            MountKind::Xfs => Some(("mkfs.xfs", "xfsprogs", &["-f", "-q"])),
-            MountKind::Tmpfs => None,
-        }
-    }
-
-    /// Whether it lives on a loop device over an image file.
-    fn has_device(self) -> bool {
-        self.mkfs().is_some()
+        MountKind::Xfs => Some(("mkfs.xfs", "xfsprogs", &["-f", "-q"])),
+        MountKind::Tmpfs => None,
     }
 }
 
@@ -117,37 +91,34 @@ impl MountConfig {
         MountConfig { kind, opts: None, size: DEFAULT_SIZE, backing: DEFAULT_BACKING.into(), mkfs_opts: Vec::new() }
     }
 
-    /// The normalised spec, e.g. `ext4:opts=noatime:size=1g:backing=/var/tmp`.
-    pub fn spec(&self) -> String {
-        let mut spec = self.kind.name().to_string();
-        if let Some(opts) = &self.opts {
-            spec += &format!(":opts={opts}");
+    /// What a spec asks for, the defaults filling in what it leaves out.
+    pub fn from_spec(spec: &MountSpec) -> Self {
+        let d = MountConfig::new(spec.kind);
+        MountConfig {
+            kind: spec.kind,
+            opts: spec.opts.clone(),
+            size: spec.size.map_or(d.size, Size::bytes),
+            backing: spec.backing.clone().unwrap_or(d.backing),
+            mkfs_opts: spec.mkfs_opts.clone(),
         }
-        spec += &format!(":size={}", format_size(self.size));
-        if self.kind.has_device() {
-            spec += &format!(":backing={}", self.backing.display());
-            if !self.mkfs_opts.is_empty() {
-                spec += &format!(":mkfs_opts={}", self.mkfs_opts.join(" "));
-            }
+    }
+
+    /// The normalised spec, every default written out: `ext4:opts=noatime:size=1g:backing=/var/tmp`.
+    pub fn spec(&self) -> MountSpec {
+        let device = self.kind.has_device();
+        MountSpec {
+            kind: self.kind,
+            opts: self.opts.clone(),
+            size: Some(Size(self.size)),
+            backing: device.then(|| self.backing.clone()),
+            mkfs_opts: if device { self.mkfs_opts.clone() } else { Vec::new() },
         }
-        spec
     }
 
     /// Refuses what cannot work, before anything is made.
     fn check(&self) -> Result<()> {
         let name = self.kind.name();
-        if self.kind == MountKind::Xfs && self.size < XFS_MIN_SIZE {
-            return Err(TargetError::Setup(format!(
-                "xfs target: size={} is too small: mkfs.xfs needs at least 300m",
-                format_size(self.size)
-            )));
-        }
-        if self.size < 1 << 20 {
-            return Err(TargetError::Setup(format!(
-                "{name} target: size={} is too small: give at least 1m",
-                self.size
-            )));
-        }
+        self.spec().validate().map_err(|e| TargetError::Setup(format!("{name} target: {e}")))?;
         if self.kind.has_device() && !self.backing.is_dir() {
             return Err(TargetError::Setup(format!(
                 "{name} target: backing={} is not a directory: give an existing directory for the image",
@@ -212,7 +183,7 @@ impl MountTarget {
         }
         let setup = |e: String| TargetError::Setup(e);
         let mount = host::require_program("mount", "mount").map_err(setup)?;
-        let device_tools = match cfg.kind.mkfs() {
+        let device_tools = match mkfs_of(cfg.kind) {
             Some((mkfs, package, mkfs_defaults)) => {
                 let mkfs = host::require_program(mkfs, package).map_err(setup)?;
                 let losetup = host::require_program("losetup", "mount").map_err(setup)?;
@@ -297,7 +268,7 @@ impl MountTarget {
         let counters = KernelCounters::new(loop_dev.as_ref().map(|d| format!("/sys/block/{}/stat", d.name).into()));
         Ok(MountTarget {
             kind,
-            spec: cfg.spec(),
+            spec: vocab::TargetSpec::Mount(cfg.spec()).to_string(),
             mountpoint,
             loop_dev,
             image,

@@ -1,0 +1,135 @@
+//! The kernel target specs: a directory, or an ext4, xfs or tmpfs mount the harness makes.
+//!
+//! Parameters are `:`-separated, so a value cannot hold a `:`; several mount options go
+//! comma-separated in one `opts=` (`opts=noatime,buffered_iomap`), as `mount -o` takes them,
+//! and several mkfs options space-separated in one `mkfs_opts=` (quote the whole `--target`
+//! argument: `'xfs:mkfs_opts=-b size=1024 -m reflink=0'`).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::SpecError;
+use crate::error::ValueError;
+use crate::size::Size;
+
+/// Which filesystem a mount target makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MountKind {
+    /// ext4 on a loop device.
+    Ext4,
+    /// XFS on a loop device.
+    Xfs,
+    /// tmpfs (no device).
+    Tmpfs,
+}
+
+impl MountKind {
+    /// Every kind.
+    pub const ALL: [MountKind; 3] = [MountKind::Ext4, MountKind::Xfs, MountKind::Tmpfs];
+
+    /// The target kind and filesystem type: "ext4", "xfs", "tmpfs".
+    pub fn name(self) -> &'static str {
+        match self {
+            MountKind::Ext4 => "ext4",
+            MountKind::Xfs => "xfs",
+            MountKind::Tmpfs => "tmpfs",
+        }
+    }
+
+    /// Whether it lives on a loop device over an image file (made with mkfs).
+    pub fn has_device(self) -> bool {
+        self != MountKind::Tmpfs
+    }
+
+    /// The parameters its spec takes.
+    pub fn params(self) -> &'static [&'static str] {
+        if self.has_device() { &["opts", "size", "backing", "mkfs_opts"] } else { &["opts", "size"] }
+    }
+}
+
+impl fmt::Display for MountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for MountKind {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        MountKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| ValueError::new("expected ext4, xfs or tmpfs"))
+    }
+}
+
+/// The smallest filesystem `mkfs.xfs` makes.
+pub const XFS_MIN_SIZE: u64 = 300 << 20;
+/// The smallest mount target.
+pub const MIN_MOUNT_SIZE: u64 = 1 << 20;
+
+/// An `ext4`, `xfs` or `tmpfs` spec. `None` and empty fields take the harness's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountSpec {
+    /// The filesystem.
+    pub kind: MountKind,
+    /// `opts=`: mount options, comma-separated as `mount -o` takes them.
+    pub opts: Option<String>,
+    /// `size=`: image size (ext4, xfs) or tmpfs size.
+    pub size: Option<Size>,
+    /// `backing=`: the directory for the image file (ext4, xfs).
+    pub backing: Option<PathBuf>,
+    /// `mkfs_opts=`: extra mkfs arguments, space-separated.
+    pub mkfs_opts: Vec<String>,
+}
+
+impl MountSpec {
+    /// A spec with every parameter left to its default.
+    pub fn new(kind: MountKind) -> Self {
+        MountSpec { kind, opts: None, size: None, backing: None, mkfs_opts: Vec::new() }
+    }
+
+    pub(super) fn set(&mut self, key: &str, value: &str) -> Result<(), ValueError> {
+        match key {
+            "opts" if value.is_empty() => {
+                return Err(ValueError::new("expected mount options (or leave opts= out)"));
+            }
+            "opts" => self.opts = Some(value.to_string()),
+            "size" => self.size = Some(value.parse()?),
+            "backing" if value.is_empty() => return Err(ValueError::new("expected a directory for the image")),
+            "backing" => self.backing = Some(value.into()),
+            _ => self.mkfs_opts = value.split_whitespace().map(str::to_string).collect(),
+        }
+        Ok(())
+    }
+
+    /// How the parameters fit together (checked by [`TargetSpec`](super::TargetSpec)'s `FromStr`).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let Some(size) = self.size else { return Ok(()) };
+        if self.kind == MountKind::Xfs && size.0 < XFS_MIN_SIZE {
+            return Err(SpecError::Invalid {
+                message: format!("size={size} is too small: mkfs.xfs needs at least 300m"),
+            });
+        }
+        if size.0 < MIN_MOUNT_SIZE {
+            return Err(SpecError::Invalid { message: format!("size={size} is too small: give at least 1m") });
+        }
+        Ok(())
+    }
+
+    /// The parameters that are set, as text, in [`MountKind::params`] order.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if let Some(o) = &self.opts {
+            v.push(("opts", o.clone()));
+        }
+        if let Some(s) = self.size {
+            v.push(("size", s.to_string()));
+        }
+        if let Some(b) = &self.backing {
+            v.push(("backing", b.display().to_string()));
+        }
+        if !self.mkfs_opts.is_empty() {
+            v.push(("mkfs_opts", self.mkfs_opts.join(" ")));
+        }
+        v
+    }
+}
