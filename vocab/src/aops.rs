@@ -94,7 +94,7 @@ pub const BLOCK_SIZES: [u64; 3] = [1024, 2048, 4096];
 /// The smallest and largest folio fsimpl allocates.
 pub const FOLIO_RANGE: (u64, u64) = (4096, 2 << 20);
 /// The smallest page cache fsimpl mounts with.
-pub const MIN_CACHE: u64 = 1 << 20;
+pub const MIN_CACHE: u64 = 2 << 20;
 
 /// The fsimpl parameters a job or a target spec sets; `None` leaves the other's setting, or
 /// fsimpl's default. A job names them with the prefix `aops_` (`aops_block_size=1k`), a
@@ -105,9 +105,9 @@ pub const MIN_CACHE: u64 = 1 << 20;
 /// | `block_size` | 1k, 2k, 4k | filesystem block size |
 /// | `max_folio` | 4k..2m, power of two | largest folio |
 /// | `large_folios` | bool | large folios on the buffer_head backend (iomap always has them) |
-/// | `cache` | size, at least 1m | page-cache memory |
+/// | `cache` | size, at least 2m | page-cache memory |
 /// | `writeback` | `on`, `off`, `dontcache` | see [`WritebackMode`] |
-/// | `dirty_background_ratio` | percent | like `vm.dirty_background_ratio`, of the cache |
+/// | `dirty_background_ratio` | percent, from 1 | like `vm.dirty_background_ratio`, of the cache |
 /// | `dirty_ratio` | percent | like `vm.dirty_ratio`, of the cache |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AopsParams {
@@ -160,6 +160,7 @@ impl AopsParams {
                 self.max_folio.is_none_or(|s| s.0.is_power_of_two() && (FOLIO_RANGE.0..=FOLIO_RANGE.1).contains(&s.0))
             }
             "cache" => self.cache.is_none_or(|s| s.0 >= MIN_CACHE),
+            "dirty_background_ratio" => self.dirty_background_ratio.is_none_or(|r| r >= 1),
             _ => true,
         };
         if ok {
@@ -168,7 +169,8 @@ impl AopsParams {
         Err(ValueError::new(match key {
             "block_size" => "expected 1k, 2k or 4k (the block sizes fsimpl formats with)",
             "max_folio" => "expected a power of two from 4k to 2m",
-            _ => "expected a cache size of at least 1m",
+            "cache" => "expected a cache size of at least 2m",
+            _ => "expected a percentage from 1 to 100 (0 would write back at once: use writeback=dontcache)",
         }))
     }
 
@@ -259,7 +261,8 @@ mod tests {
         assert_eq!(e(&mut p, "block_size", "8k"), "expected 1k, 2k or 4k (the block sizes fsimpl formats with)");
         assert_eq!(e(&mut p, "max_folio", "3k"), "expected a power of two from 4k to 2m");
         assert_eq!(e(&mut p, "max_folio", "4m"), "expected a power of two from 4k to 2m");
-        assert_eq!(e(&mut p, "cache", "512k"), "expected a cache size of at least 1m");
+        assert_eq!(e(&mut p, "cache", "1m"), "expected a cache size of at least 2m");
+        assert!(e(&mut p, "dirty_background_ratio", "0").starts_with("expected a percentage from 1 to 100"));
         assert_eq!(e(&mut p, "writeback", "sometimes"), "expected on, off or dontcache");
         assert_eq!(e(&mut p, "dirty_ratio", "101"), "expected a percentage from 0 to 100");
         assert!(e(&mut p, "colour", "red").starts_with("not an fsimpl parameter"));

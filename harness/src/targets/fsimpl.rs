@@ -3,8 +3,8 @@
 use super::faults::FaultSpec;
 use super::safety::{Destroy, check_destroy};
 use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
-use fsimpl::cache::FolioPool;
 use fsimpl::dev::{Backing as DevBacking, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
+use fsimpl::mm::FolioPool;
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

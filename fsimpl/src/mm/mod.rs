@@ -2,18 +2,23 @@
 //! them that both backends share — what `mm/filemap.c`, `mm/readahead.c`, `mm/truncate.c`,
 //! `mm/page-writeback.c` and `mm/vmscan.c` are in the kernel.
 
+pub mod a_ops;
+mod ctx;
 pub mod filemap;
 pub mod folio;
 pub mod mapping;
-pub mod pool;
+pub mod page_alloc;
+pub mod page_writeback;
 pub mod readahead;
-pub mod reclaim;
+mod sb;
 pub mod truncate;
-pub mod writeback;
+pub mod vmscan;
 
+pub use crate::options::WritebackMode;
+pub use a_ops::AddressSpaceOps;
+pub use ctx::{Ctx, FolioRef};
 pub use folio::{Folio, FolioPrivate};
 pub use mapping::{AddressSpace, DirtyTags, RaState};
-pub use pool::{FolioPool, PAGE_SHIFT, PAGE_SIZE};
-
-/// When dirty data goes to the device (the shared vocabulary's type).
-pub use vocab::WritebackMode;
+pub use page_alloc::{FolioPool, PAGE_SHIFT, PAGE_SIZE};
+pub use page_writeback::WritebackControl;
+pub use sb::{GROUP_BLOCKS, InodeCell, InodeState, Sb};
