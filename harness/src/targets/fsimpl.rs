@@ -1,36 +1,23 @@
 //! The `bh` and `iomap` targets: the fsimpl model over a backing file, a block device or RAM.
 
-use super::faults::{FaultSpec, format_faults, parse_faults};
+use super::faults::FaultSpec;
 use super::safety::{Destroy, check_destroy};
-use super::spec::TargetSpec;
 use super::{Capabilities, DiskCheck, FileId, IoMode, RemountKind, Result, Target, TargetError};
-use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
-use fsimpl::mm::{FolioPool, WritebackMode};
+use fsimpl::dev::{Backing as DevBacking, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
+use fsimpl::mm::FolioPool;
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use workloads::FallocMode;
+use vocab::target::{Backing as SpecBacking, DevEngine, FsimplSpec};
+use vocab::{AopsParams, FallocMode, Size, TargetSpec};
 
-/// Settings a job brings for fsimpl targets (its `aops_*` options); the spec's own
-/// parameters win.
+/// Settings a job brings for fsimpl targets; the spec's own parameters win.
 #[derive(Clone, Debug, Default)]
 pub struct FsimplDefaults {
-    /// `aops_block_size`.
-    pub block_size: Option<u64>,
-    /// `aops_max_folio`.
-    pub max_folio: Option<u64>,
-    /// `aops_large_folios`.
-    pub large_folios: Option<bool>,
-    /// `aops_cache`.
-    pub cache: Option<u64>,
-    /// `aops_writeback`.
-    pub writeback: Option<WritebackMode>,
-    /// `aops_dirty_background_ratio`.
-    pub dirty_background_ratio: Option<u32>,
-    /// `aops_dirty_ratio`.
-    pub dirty_ratio: Option<u32>,
+    /// The job's `aops_*` options.
+    pub aops: AopsParams,
     /// Device size the job needs (its files), when the spec gives none.
     pub device_bytes: Option<u64>,
 }
@@ -87,12 +74,13 @@ fn fs_err(op: &'static str) -> impl Fn(FsError) -> TargetError {
     }
 }
 
-fn setup_err(spec: &TargetSpec) -> impl Fn(String) -> TargetError + '_ {
-    move |m| TargetError::Setup(format!("target {spec}: {m}"))
+fn setup_err(spec: &FsimplSpec) -> impl Fn(String) -> TargetError + '_ {
+    move |m| TargetError::Setup(format!("target {}: {m}", TargetSpec::Fsimpl(spec.clone())))
 }
 
-/// What a `bh` or `iomap` spec (and the job's `aops_*` options) ask for, checked; making the
-/// target from it is [`FsimplTarget::create`]. Parsing touches nothing.
+/// What a `bh` or `iomap` spec (and the job's `aops_*` options) ask for, resolved against
+/// fsimpl's defaults and this machine; making the target from it is [`FsimplTarget::create`].
+/// Resolving touches nothing.
 #[derive(Clone, Debug)]
 pub struct FsimplConfig {
     /// The backend.
@@ -105,121 +93,89 @@ pub struct FsimplConfig {
     pub size: u64,
     /// The engine asked for (RAM backings always use the mem engine).
     pub engine: Engine,
-    /// `backing=`: None for a temporary image file.
-    pub backing: Option<String>,
+    /// `backing=`.
+    pub backing: SpecBacking,
     /// `faults=`.
     pub faults: FaultSpec,
-    /// `image=`: an existing ext4 image or block device to mount instead of formatting one.
-    pub image: Option<String>,
-    /// `mkfs_opts=`: format with `mkfs.ext4` and these options (space-separated) instead of
-    /// fsimpl's own mkfs.
-    pub mkfs_opts: Option<Vec<String>>,
+    /// The spec with every default written out (the engine as asked; [`FsimplTarget`] records
+    /// the one the device took).
+    pub normal: FsimplSpec,
 }
 
 impl FsimplConfig {
-    /// Reads and checks the spec's parameters, the job's settings filling in what it leaves out.
-    pub fn parse(spec: &TargetSpec, defaults: &FsimplDefaults) -> Result<FsimplConfig> {
+    /// Resolves the spec's parameters (already checked when it was read), the job's settings
+    /// filling in what it leaves out, and checks what depends on this machine (memory) and on
+    /// fsimpl (bug names).
+    pub fn parse(spec: &FsimplSpec, defaults: &FsimplDefaults) -> Result<FsimplConfig> {
         let err = setup_err(spec);
-        let backend = if spec.kind == "bh" { Backend::BufferHead } else { Backend::Iomap };
-        let block_size = spec.size("block_size")?.or(defaults.block_size).unwrap_or(4096);
-        if ![1024, 2048, 4096].contains(&block_size) {
-            return Err(err(format!("block_size={block_size}: use 1024, 2048 or 4096")));
-        }
-        let max_folio = spec.size("max_folio")?.or(defaults.max_folio).unwrap_or(2 << 20);
-        if !max_folio.is_power_of_two() || !(4096..=2 << 20).contains(&max_folio) {
-            return Err(err(format!("max_folio={max_folio}: use a power of two from 4k to 2m")));
-        }
-        let large_folios = match spec.get("large_folios") {
-            Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") => false,
-            Some(v) => return Err(err(format!("large_folios={v}: use 1 or 0"))),
-            None => defaults.large_folios.unwrap_or(false),
-        };
+        let aops = spec.aops.or(defaults.aops);
+        aops.validate("").map_err(|e| err(e.expected))?;
+        let d = MountOptions::default();
+        let block_size = aops.block_size.map_or(4096, Size::bytes);
         let memory = physical_memory();
-        let cache = spec.size("cache")?.or(defaults.cache).unwrap_or(1 << 30);
+        let cache = aops.cache.map_or(d.cache_bytes, Size::bytes);
         if cache > memory {
             return Err(err(format!(
-                "cache={cache} is more than this machine's memory ({memory} bytes): lower cache= (or aops_cache=)"
+                "cache={} is more than this machine's memory ({memory} bytes): lower cache= (or aops_cache=)",
+                Size(cache)
             )));
         }
-        let writeback = match spec.get("writeback") {
-            Some(v) => v.parse::<WritebackMode>().map_err(&err)?,
-            None => defaults.writeback.unwrap_or_default(),
-        };
-        let page_poison = match spec.get("poison") {
-            Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") | None => false,
-            Some(v) => return Err(err(format!("poison={v}: use 1 or 0"))),
-        };
-        let bug = match spec.get("bug") {
+        let bug = match &spec.bug {
             None => None,
             Some(name) => Some(fsimpl::bugs::Bug::from_name(name).ok_or_else(|| {
                 let names: Vec<&str> = fsimpl::bugs::Bug::ALL.iter().map(|b| b.name()).collect();
                 err(format!("bug={name}: no such seeded bug (known: {})", names.join(", ")))
             })?),
         };
-        let size = spec.size("size")?.or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
-        let backing = spec.get("backing").map(str::to_string);
-        if backing.as_deref() == Some("mem") && size > memory {
+        let size = spec.size.map(Size::bytes).or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
+        let backing = spec.backing.clone().unwrap_or(SpecBacking::TempFile);
+        if backing == SpecBacking::Mem && size > memory {
             return Err(err(format!(
-                "size={size} with backing=mem is more than this machine's memory ({memory} bytes): lower size=, \
-                 or back the device with a file or a block device"
+                "size={} with backing=mem is more than this machine's memory ({memory} bytes): lower size=, \
+                 or back the device with a file or a block device",
+                Size(size)
             )));
         }
-        let engine = match spec.get("engine").unwrap_or("uring") {
-            "uring" => {
-                let qd = spec.size("qd")?.unwrap_or(64);
-                Engine::Uring { queue_depth: qd.clamp(1, 4096) as u32 }
-            }
-            "psync" => Engine::Psync,
-            other => return Err(err(format!("engine={other}: use uring or psync"))),
+        let engine = match spec.engine.unwrap_or_default() {
+            DevEngine::Uring => Engine::Uring { queue_depth: spec.qd.unwrap_or(64) },
+            DevEngine::Psync => Engine::Psync,
+            DevEngine::Mem => Engine::Mem,
         };
-        let faults = match spec.get("faults") {
-            Some(v) => parse_faults(v, block_size).map_err(&err)?,
-            None => FaultSpec::default(),
-        };
-        let image = spec.get("image").map(str::to_string);
-        let mkfs_opts = spec.get("mkfs_opts").map(|o| o.split_whitespace().map(str::to_string).collect::<Vec<_>>());
-        if image.is_some() {
-            for p in ["backing", "size", "mkfs_opts", "block_size"] {
-                if spec.get(p).is_some() {
-                    return Err(err(format!("image= mounts an existing filesystem: drop {p}= (it is the image's)")));
-                }
-            }
-        }
-        if mkfs_opts.is_some() && backing.as_deref() == Some("mem") {
-            return Err(err(
-                "mkfs_opts= runs mkfs.ext4, which needs a file or block device: drop backing=mem".to_string()
-            ));
-        }
-        // ext4's `commit=`: seconds between journal commits; 0: only when asked.
-        let commit_interval = match spec.get("commit") {
-            None => Some(std::time::Duration::from_secs(5)),
-            Some(v) => match v.parse::<u64>() {
-                Ok(0) => None,
-                Ok(n) if n <= 86400 => Some(std::time::Duration::from_secs(n)),
-                _ => return Err(err(format!("commit={v}: give seconds from 0 (only on fsync and sync) to 86400"))),
-            },
-        };
-        let mut opts = MountOptions {
-            backend,
-            large_folios,
-            max_folio: max_folio as u32,
+        let faults = FaultSpec::new(&spec.faults, block_size);
+        let opts = MountOptions {
+            backend: spec.backend,
+            large_folios: aops.large_folios.unwrap_or(d.large_folios),
+            max_folio: aops.max_folio.map_or(d.max_folio, |m| m.0 as u32),
             cache_bytes: cache,
-            writeback,
+            writeback: aops.writeback.unwrap_or(d.writeback),
+            dirty_background_ratio: aops.dirty_background_ratio.unwrap_or(d.dirty_background_ratio),
+            dirty_ratio: aops.dirty_ratio.unwrap_or(d.dirty_ratio),
             bug,
-            page_poison,
+            page_poison: spec.poison.unwrap_or(false),
             faults: faults.fs,
-            commit_interval,
-            ..MountOptions::default()
+            commit_interval: match spec.commit {
+                None => d.commit_interval,
+                Some(0) => None,
+                Some(s) => Some(std::time::Duration::from_secs(s)),
+            },
+            ..d
         };
-        if let Some(r) = defaults.dirty_background_ratio {
-            opts.dirty_background_ratio = r;
-        }
-        if let Some(r) = defaults.dirty_ratio {
-            opts.dirty_ratio = r;
-        }
-        Ok(FsimplConfig { backend, block_size, opts, size, engine, backing, faults, image, mkfs_opts })
+        let normal = FsimplSpec {
+            backend: spec.backend,
+            aops: AopsParams {
+                block_size: Some(Size(block_size)),
+                max_folio: Some(Size(u64::from(opts.max_folio))),
+                large_folios: Some(opts.large_folios),
+                cache: Some(Size(cache)),
+                writeback: Some(opts.writeback),
+                ..aops
+            },
+            backing: Some(backing.clone()),
+            engine: Some(spec.engine.unwrap_or_default()),
+            poison: opts.page_poison.then_some(true),
+            ..spec.clone()
+        };
+        Ok(FsimplConfig { backend: spec.backend, block_size, opts, size, engine, backing, faults, normal })
     }
 }
 
@@ -236,41 +192,41 @@ fn physical_memory() -> u64 {
 impl FsimplTarget {
     /// Formats and mounts a fresh filesystem as `spec` says, refusing to overwrite a `backing=`
     /// that holds something (see [`super::safety`]).
-    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
+    pub fn create(spec: &FsimplSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
         Self::create_with(spec, defaults, pools, Destroy::Refuse)
     }
 
     /// [`FsimplTarget::create`], with `--force-destroy` given or not.
     pub fn create_with(
-        spec: &TargetSpec,
+        spec: &FsimplSpec,
         defaults: &FsimplDefaults,
         pools: &PoolCache,
         destroy: Destroy,
     ) -> Result<FsimplTarget> {
         let err = setup_err(spec);
-        let FsimplConfig { backend, mut block_size, opts, size, engine, backing, faults, image: user_image, mkfs_opts } =
+        let FsimplConfig { backend, mut block_size, opts, size, engine, backing, faults, mut normal } =
             FsimplConfig::parse(spec, defaults)?;
-        let kind = backend.name();
         let mut image = None;
-        let backing = match (user_image.as_deref(), backing.as_deref()) {
+        let user_backing = backing != SpecBacking::TempFile && backing != SpecBacking::Mem;
+        let backing = match (&spec.image, backing) {
             (Some(path), _) => existing_image(path).map_err(&err)?,
             (None, backing) => match backing {
-                Some("mem") => Backing::Mem { size },
-                Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
-                    check_destroy(path.as_ref(), destroy)?;
-                    Backing::BlockDevice { path: path.into() }
+                SpecBacking::Mem => DevBacking::Mem { size },
+                SpecBacking::Path(path) if path.metadata().is_ok_and(|m| is_block_device(&m)) => {
+                    check_destroy(&path, destroy)?;
+                    DevBacking::BlockDevice { path }
                 }
-                Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
+                SpecBacking::Path(path) if path.starts_with("/dev/") && !path.exists() => {
                     return Err(err(format!(
-                        "no such device {path}: give an existing block device, or a path outside /dev \
-                     for an image file"
+                        "no such device {}: give an existing block device, or a path outside /dev for an image file",
+                        path.display()
                     )));
                 }
-                Some(path) => {
-                    check_destroy(path.as_ref(), destroy)?;
-                    Backing::File { path: path.into(), size }
+                SpecBacking::Path(path) => {
+                    check_destroy(&path, destroy)?;
+                    DevBacking::File { path, size }
                 }
-                None => {
+                SpecBacking::TempFile => {
                     let tmp = tempfile::Builder::new()
                         .prefix("aopsbench-")
                         .suffix(".img")
@@ -281,21 +237,28 @@ impl FsimplTarget {
                         .into_temp_path();
                     let path: PathBuf = tmp.to_path_buf();
                     image = Some(tmp);
-                    Backing::File { path, size }
+                    DevBacking::File { path, size }
                 }
             },
         };
-        if let Some(opts) = &mkfs_opts {
-            run_mkfs_ext4(&backing, block_size, opts).map_err(&err)?;
+        let mkfs_opts: Option<Vec<String>> =
+            spec.mkfs_opts.as_ref().map(|o| o.split_whitespace().map(str::to_string).collect());
+        if let Some(o) = &mkfs_opts {
+            run_mkfs_ext4(&backing, block_size, o).map_err(&err)?;
         }
-        if user_image.is_some() || mkfs_opts.is_some() {
+        let formatted_elsewhere = spec.image.is_some() || mkfs_opts.is_some();
+        if formatted_elsewhere {
             // The block size is the image's.
-            block_size = image_block_size(&backing).map_err(&err)? as u64;
+            block_size = u64::from(image_block_size(&backing).map_err(&err)?);
+            normal.aops.block_size = Some(Size(block_size));
+            if spec.image.is_some() {
+                normal.backing = None;
+            }
         }
-        let engine = if matches!(backing, Backing::Mem { .. }) { Engine::Mem } else { engine };
+        let engine = if matches!(backing, DevBacking::Mem { .. }) { Engine::Mem } else { engine };
         let image_path = match &backing {
-            Backing::File { path, .. } | Backing::BlockDevice { path } => Some(path.clone()),
-            Backing::Mem { .. } => None,
+            DevBacking::File { path, .. } | DevBacking::BlockDevice { path } => Some(path.clone()),
+            DevBacking::Mem { .. } => None,
         };
         let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
         let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
@@ -310,7 +273,7 @@ impl FsimplTarget {
             Some(f) => f.clone(),
             None => opened.dev,
         };
-        if user_image.is_none() && mkfs_opts.is_none() {
+        if !formatted_elsewhere {
             Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, ..FormatOptions::default() })
                 .map_err(|e| err(format!("format: {e}")))?;
         }
@@ -319,39 +282,17 @@ impl FsimplTarget {
         if let Some(f) = &fault_dev {
             f.arm(faults.plan.clone()).map_err(|e| err(e.to_string()))?;
         }
-        let mut normal = TargetSpec { kind: kind.into(), params: vec![] };
-        normal.params.push(("block_size".into(), block_size.to_string()));
-        normal.params.push(("max_folio".into(), opts.max_folio.to_string()));
-        if backend == Backend::BufferHead {
-            normal.params.push(("large_folios".into(), (opts.large_folios as u8).to_string()));
-        }
-        normal.params.push(("cache".into(), opts.cache_bytes.to_string()));
-        normal.params.push(("writeback".into(), format!("{:?}", opts.writeback).to_lowercase()));
-        match &user_image {
-            Some(p) => normal.params.push(("image".into(), p.clone())),
-            None => normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string())),
-        }
-        if let Some(o) = &mkfs_opts {
-            normal.params.push(("mkfs_opts".into(), o.join(" ")));
-        }
-        if opts.commit_interval != MountOptions::default().commit_interval {
-            normal.params.push(("commit".into(), opts.commit_interval.map_or(0, |d| d.as_secs()).to_string()));
-        }
-        normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
-        if opts.page_poison {
-            normal.params.push(("poison".into(), "1".into()));
-        }
-        if let Some(b) = opts.bug {
-            normal.params.push(("bug".into(), b.name().into()));
-        }
-        if !faults.is_empty() {
-            normal.params.push(("faults".into(), format_faults(&faults, block_size)));
-        }
-        let clean_unmount = image.is_none() && fault_dev.is_none() && spec.get("backing") != Some("mem");
+        // The engine the device took (psync when io_uring is unavailable, mem for RAM).
+        normal.engine = Some(match fs.device().engine_name() {
+            "psync" => DevEngine::Psync,
+            "mem" => DevEngine::Mem,
+            _ => DevEngine::Uring,
+        });
+        let clean_unmount = (user_backing || spec.image.is_some()) && fault_dev.is_none();
         let faults = fault_dev.map(|dev| Faults { dev, enospc: AtomicU64::new(0), base: Mutex::default() });
         Ok(FsimplTarget {
-            kind,
-            spec: normal.to_string(),
+            kind: backend.name(),
+            spec: TargetSpec::Fsimpl(normal).to_string(),
             fs,
             notices: opened.notices,
             faults,
@@ -392,25 +333,28 @@ impl FsimplTarget {
 }
 
 /// The backing of `image=PATH`: an existing ext4 image file or block device, not in use.
-fn existing_image(path: &str) -> std::result::Result<Backing, String> {
+fn existing_image(path: &std::path::Path) -> std::result::Result<DevBacking, String> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        format!("image={path}: {e}: give an existing ext4 image or block device (or backing= for a new one)")
+        format!(
+            "image={}: {e}: give an existing ext4 image or block device (or backing= for a new one)",
+            path.display()
+        )
     })?;
-    super::safety::check_not_in_use(path.as_ref()).map_err(|e| e.to_string())?;
+    super::safety::check_not_in_use(path).map_err(|e| e.to_string())?;
     if is_block_device(&meta) {
-        Ok(Backing::BlockDevice { path: path.into() })
+        Ok(DevBacking::BlockDevice { path: path.into() })
     } else if meta.is_file() {
-        Ok(Backing::File { path: path.into(), size: meta.len() / 4096 * 4096 })
+        Ok(DevBacking::File { path: path.into(), size: meta.len() / 4096 * 4096 })
     } else {
-        Err(format!("image={path} is neither a file nor a block device"))
+        Err(format!("image={} is neither a file nor a block device", path.display()))
     }
 }
 
 /// `mkfs.ext4 -q -F -b BS -L aopsbench OPTS... PATH`: every mkfs option works, the label
 /// marks the image as the harness's (options may override it).
-fn run_mkfs_ext4(backing: &Backing, block_size: u64, opts: &[String]) -> std::result::Result<(), String> {
+fn run_mkfs_ext4(backing: &DevBacking, block_size: u64, opts: &[String]) -> std::result::Result<(), String> {
     let path = match backing {
-        Backing::File { path, size } => {
+        DevBacking::File { path, size } => {
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -422,8 +366,8 @@ fn run_mkfs_ext4(backing: &Backing, block_size: u64, opts: &[String]) -> std::re
             }
             path.clone()
         }
-        Backing::BlockDevice { path } => path.clone(),
-        Backing::Mem { .. } => return Err("mkfs_opts= needs a file or block device".into()),
+        DevBacking::BlockDevice { path } => path.clone(),
+        DevBacking::Mem { .. } => return Err("mkfs_opts= needs a file or block device".into()),
     };
     let out = std::process::Command::new("mkfs.ext4")
         .args(["-q", "-F", "-b", &block_size.to_string(), "-L", "aopsbench"])
@@ -440,10 +384,10 @@ fn run_mkfs_ext4(backing: &Backing, block_size: u64, opts: &[String]) -> std::re
 }
 
 /// The block size of the ext4 filesystem on `backing` (its superblock at byte 1024).
-fn image_block_size(backing: &Backing) -> std::result::Result<u32, String> {
+fn image_block_size(backing: &DevBacking) -> std::result::Result<u32, String> {
     let path = match backing {
-        Backing::File { path, .. } | Backing::BlockDevice { path } => path,
-        Backing::Mem { .. } => return Ok(4096),
+        DevBacking::File { path, .. } | DevBacking::BlockDevice { path } => path,
+        DevBacking::Mem { .. } => return Ok(4096),
     };
     let mut sb = [0u8; 1024];
     std::os::unix::fs::FileExt::read_exact_at(
@@ -550,19 +494,6 @@ fn fh(f: FileId) -> Fh {
     Fh(f.0)
 }
 
-/// The fsimpl fallocate mode for a workload's.
-pub fn falloc_mode(m: FallocMode) -> fsimpl::FallocMode {
-    match m {
-        FallocMode::Allocate => fsimpl::FallocMode::Allocate,
-        FallocMode::KeepSize => fsimpl::FallocMode::KeepSize,
-        FallocMode::PunchHole => fsimpl::FallocMode::PunchHole,
-        FallocMode::ZeroRange => fsimpl::FallocMode::ZeroRange,
-        FallocMode::ZeroRangeKeepSize => fsimpl::FallocMode::ZeroRangeKeepSize,
-        FallocMode::CollapseRange => fsimpl::FallocMode::CollapseRange,
-        FallocMode::InsertRange => fsimpl::FallocMode::InsertRange,
-    }
-}
-
 impl Target for FsimplTarget {
     fn kind(&self) -> &str {
         self.kind
@@ -572,15 +503,7 @@ impl Target for FsimplTarget {
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            fallocate: vec![
-                FallocMode::Allocate,
-                FallocMode::KeepSize,
-                FallocMode::PunchHole,
-                FallocMode::ZeroRange,
-                FallocMode::ZeroRangeKeepSize,
-                FallocMode::CollapseRange,
-                FallocMode::InsertRange,
-            ],
+            fallocate: FallocMode::ALL.to_vec(),
             remount: RemountKind::Real,
             drop_caches: true,
             direct: false,
@@ -616,7 +539,7 @@ impl Target for FsimplTarget {
         self.fs.truncate(fh(f), size).map_err(fs_err("truncate"))
     }
     fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()> {
-        self.note(self.fs.fallocate(fh(f), falloc_mode(mode), off, len).map_err(fs_err("fallocate")))
+        self.note(self.fs.fallocate(fh(f), mode, off, len).map_err(fs_err("fallocate")))
     }
     fn fsync(&self, f: FileId) -> Result<()> {
         self.fs.fsync(fh(f)).map_err(fs_err("fsync"))
