@@ -38,11 +38,25 @@ pub struct MountOptions {
     pub writeback: WritebackMode,
     /// Dirty share of the cache that starts background writeback, percent (default 10).
     pub dirty_background_ratio: u32,
-    /// Dirty share of the cache at which the writer itself writes back until under the
-    /// background level, percent (`dirty_ratio`, default 20).
+    /// Dirty share of the cache that writers are throttled at, percent (`dirty_ratio`,
+    /// default 20). Between the background level and this, writers are throttled ever harder
+    /// from halfway up (the freerun ceiling).
     pub dirty_ratio: u32,
-    /// Readahead window, KiB (`read_ahead_kb`, default 128).
-    pub readahead_kb: u32,
+    /// Dirty data older than this is written back by the flusher, in hundredths of a second
+    /// (`dirty_expire_centisecs`, default 3000).
+    pub dirty_expire_centisecs: u32,
+    /// How often the flusher wakes to write old data, in hundredths of a second
+    /// (`dirty_writeback_centisecs`, default 500; 0: never).
+    pub dirty_writeback_centisecs: u32,
+    /// Who does background writeback: the per-mount flusher thread (the kernel's way, the
+    /// default), or the writer itself, inline, so that every counter is exact and repeatable.
+    pub flusher: Flusher,
+    /// Readahead window, KiB (`read_ahead_kb`); `None`: the device's.
+    pub readahead_kb: Option<u32>,
+    /// ext4's `dioread_nolock` (the default since Linux 5.6): buffer_head writeback allocates
+    /// unwritten extents and converts them when the write completes. Off
+    /// (`nodioread_nolock`): it allocates written extents.
+    pub dioread_nolock: bool,
     /// A seeded bug to switch on (needs the `bug_injection` feature).
     pub bug: Option<crate::bugs::Bug>,
     /// Fill freed folio memory with [`PAGE_POISON`] (`CONFIG_PAGE_POISONING`), so that a path
@@ -78,7 +92,11 @@ impl Default for MountOptions {
             writeback: WritebackMode::On,
             dirty_background_ratio: 10,
             dirty_ratio: 20,
-            readahead_kb: 128,
+            dirty_expire_centisecs: 3000,
+            dirty_writeback_centisecs: 500,
+            flusher: Flusher::Thread,
+            readahead_kb: None,
+            dioread_nolock: true,
             bug: None,
             page_poison: false,
             faults: FsFaults::default(),
@@ -117,10 +135,56 @@ impl MountOptions {
                 b.name()
             )));
         }
+        if self.readahead_kb.is_some_and(|kb| kb > 1 << 20) {
+            return Err(FsError::invalid("readahead_kb: at most 1 GiB"));
+        }
         if self.cache_bytes < 2 << 20 {
             return Err(FsError::invalid("cache must be at least 2 MiB"));
         }
         Ok(())
+    }
+}
+
+/// fallocate(2) modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FallocMode {
+    /// Mode 0: allocate (unwritten) and extend the size.
+    Allocate,
+    /// `FALLOC_FL_KEEP_SIZE`: allocate, size unchanged.
+    KeepSize,
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`: deallocate, reads return zeros.
+    PunchHole,
+    /// `FALLOC_FL_ZERO_RANGE`: zero (as unwritten extents), extending the size.
+    ZeroRange,
+    /// `FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE`.
+    ZeroRangeKeepSize,
+    /// `FALLOC_FL_COLLAPSE_RANGE`: remove a block-aligned range, shifting the rest down.
+    CollapseRange,
+    /// `FALLOC_FL_INSERT_RANGE`: insert a block-aligned hole, shifting the rest up.
+    InsertRange,
+}
+
+/// Who does background writeback and waits for I/O.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flusher {
+    /// A flusher thread per mount (`wb_workfn`) writes back; writers are throttled without
+    /// doing I/O; bios complete asynchronously and readahead runs ahead of the reader.
+    #[default]
+    Thread,
+    /// The writer that crosses the background threshold writes back itself, and every I/O
+    /// is waited for where it is started: the same work, done deterministically, for exact
+    /// counters (tests, the CI gate).
+    Inline,
+}
+
+impl std::str::FromStr for Flusher {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "thread" => Ok(Flusher::Thread),
+            "inline" => Ok(Flusher::Inline),
+            _ => Err(format!("flusher '{s}': use thread or inline")),
+        }
     }
 }
 
@@ -133,7 +197,8 @@ pub enum WritebackMode {
     /// No background writeback (`dirty_writeback_centisecs=0`, dirty ratios 100: the "cache"
     /// rows of the kernel's tables); only fsync, sync, unmount or a full cache write data back.
     Off,
-    /// Every write is written back at once and its folios dropped (RWF_DONTCACHE).
+    /// Every write starts writeback of what it wrote, and its folios are dropped once written
+    /// (`RWF_DONTCACHE`: `filemap_fdatawrite_range_kick`, then `folio_end_dropbehind`).
     DontCache,
 }
 

@@ -83,7 +83,8 @@ fn bad_target_specs_and_missing_devices() {
     fails_with(
         d.run(&[&job, "--target", "bh:blocksize=4k"]),
         "aopsbench: target 'bh:blocksize=4k': unknown parameter 'blocksize' for bh (valid: block_size, max_folio, \
-         large_folios, backing, size, cache, writeback, engine, qd, poison, bug, faults)",
+         large_folios, backing, size, cache, writeback, engine, qd, poison, bug, faults, flusher, dioread_nolock, \
+         ra_kb)",
     );
     fails_with(
         d.run(&[&job, "--target", "bh:backing=/dev/aopsbench-no-such-disk"]),

@@ -6,7 +6,7 @@ use super::spec::TargetSpec;
 use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
 use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
 use fsimpl::mm::{FolioPool, WritebackMode};
-use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
+use fsimpl::{Backend, Fh, Flusher, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -168,6 +168,22 @@ impl FsimplConfig {
             Some(v) => parse_faults(v, block_size).map_err(&err)?,
             None => FaultSpec::default(),
         };
+        let flusher = match spec.get("flusher") {
+            Some(v) => v.parse::<Flusher>().map_err(&err)?,
+            None => Flusher::default(),
+        };
+        let dioread_nolock = match spec.get("dioread_nolock") {
+            Some("1" | "true" | "on") | None => true,
+            Some("0" | "false" | "off") => false,
+            Some(v) => return Err(err(format!("dioread_nolock={v}: use 1 or 0"))),
+        };
+        let readahead_kb = match spec.get("ra_kb") {
+            None => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(kb) if kb <= 1 << 20 => Some(kb),
+                _ => return Err(err(format!("ra_kb={v}: the readahead window in KiB, 0 to 1048576"))),
+            },
+        };
         let mut opts = MountOptions {
             backend,
             large_folios,
@@ -177,6 +193,9 @@ impl FsimplConfig {
             bug,
             page_poison,
             faults: faults.fs,
+            flusher,
+            dioread_nolock,
+            readahead_kb,
             ..MountOptions::default()
         };
         if let Some(r) = defaults.dirty_background_ratio {
@@ -279,6 +298,15 @@ impl FsimplTarget {
         normal.params.push(("writeback".into(), format!("{:?}", opts.writeback).to_lowercase()));
         normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
         normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
+        if opts.flusher == Flusher::Inline {
+            normal.params.push(("flusher".into(), "inline".into()));
+        }
+        if !opts.dioread_nolock {
+            normal.params.push(("dioread_nolock".into(), "0".into()));
+        }
+        if let Some(kb) = opts.readahead_kb {
+            normal.params.push(("ra_kb".into(), kb.to_string()));
+        }
         if opts.page_poison {
             normal.params.push(("poison".into(), "1".into()));
         }
