@@ -1,46 +1,86 @@
 //! The mem engine: the device's bytes in RAM, like the kernel's `brd` ramdisk: a request is
 //! copied and completed in the submitting thread (`brd_submit_bio` ends its bios inline), so
 //! it measures the filesystem's CPU cost without a device's.
+//!
+//! The bytes live in one anonymous mapping reserved at creation and faulted in page by page
+//! on first write, as `brd_insert_page` allocates a zeroed page the first time a sector is
+//! written: a first write always costs a page fault and a later one never does, whatever
+//! the process's heap did before (chunks from `malloc` were fresh or recycled by chance,
+//! which made the same job's timings bimodal from run to run).
 
+use std::ptr::NonNull;
 use std::sync::{Arc, RwLock};
 
 use super::blk_mq::{BlkMqOps, Disk, QueueCore};
 use super::limits::QueueLimits;
 use super::{Bio, BioOp, BlockDev, DevError, DevStats};
 
-/// Bytes per chunk: chunks are allocated on first write, so a large device costs nothing
-/// until it is written.
+/// Bytes per lock: a request takes the locks of the chunks it touches, so that requests to
+/// different places copy in parallel and never tear one another.
 pub(crate) const CHUNK_SIZE: usize = 64 * 1024;
-
-type Chunk = RwLock<Option<Box<[u8]>>>;
 
 struct Ram {
     size: u64,
-    chunks: Box<[Chunk]>,
+    /// Start of the mapping of `size` bytes.
+    base: NonNull<u8>,
+    chunks: Box<[RwLock<()>]>,
+}
+
+// SAFETY: the mapping is owned by `Ram` and every access to its bytes holds the lock of the
+// chunk it falls in.
+unsafe impl Send for Ram {}
+// SAFETY: as above.
+unsafe impl Sync for Ram {}
+
+impl Drop for Ram {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the mapping of `size` bytes made in `Ram::new`, unused from here.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
+    }
 }
 
 impl Ram {
-    fn chunk_len(&self, i: usize) -> usize {
-        let start = i as u64 * CHUNK_SIZE as u64;
-        (self.size - start).min(CHUNK_SIZE as u64) as usize
+    fn new(size: u64) -> Result<Ram, DevError> {
+        let too_big = || DevError::BadRequest(format!("RAM device size {size} does not fit in memory"));
+        let len = usize::try_from(size).map_err(|_| too_big())?;
+        // SAFETY: an anonymous private mapping, checked for MAP_FAILED below; NORESERVE so that
+        // a large device costs nothing until it is written.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(DevError::BadRequest(format!(
+                "cannot map a RAM device of {size} bytes: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        let base = NonNull::new(raw.cast::<u8>()).expect("mmap returned a non-null address");
+        let chunks = (0..len.div_ceil(CHUNK_SIZE)).map(|_| RwLock::new(())).collect();
+        Ok(Ram { size, base, chunks })
     }
 
-    fn piece(&self, offset: u64, len: usize) -> (usize, usize, usize) {
+    fn piece(&self, offset: u64, len: usize) -> (usize, usize) {
         let i = (offset / CHUNK_SIZE as u64) as usize;
         let within = (offset % CHUNK_SIZE as u64) as usize;
-        (i, within, len.min(CHUNK_SIZE - within))
+        (i, len.min(CHUNK_SIZE - within))
     }
 
     fn read_into(&self, mut offset: u64, mut dst: &mut [u8]) {
         while !dst.is_empty() {
-            let (i, within, n) = self.piece(offset, dst.len());
+            let (i, n) = self.piece(offset, dst.len());
             let (head, rest) = dst.split_at_mut(n);
-            let chunk = self.chunks[i].read().unwrap_or_else(|e| e.into_inner());
-            match chunk.as_deref() {
-                Some(bytes) => head.copy_from_slice(&bytes[within..within + n]),
-                None => head.fill(0),
-            }
-            drop(chunk);
+            let _chunk = self.chunks[i].read().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: [offset, offset + n) lies inside the mapping (the queue checks requests
+            // against the device size) and chunk i's read lock keeps writers out.
+            let src = unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset as usize), n) };
+            head.copy_from_slice(src);
             dst = rest;
             offset += n as u64;
         }
@@ -48,13 +88,12 @@ impl Ram {
 
     fn write_from(&self, mut offset: u64, mut src: &[u8]) {
         while !src.is_empty() {
-            let (i, within, n) = self.piece(offset, src.len());
+            let (i, n) = self.piece(offset, src.len());
             let (head, rest) = src.split_at(n);
-            let mut chunk = self.chunks[i].write().unwrap_or_else(|e| e.into_inner());
-            let len = self.chunk_len(i);
-            let bytes = chunk.get_or_insert_with(|| vec![0u8; len].into_boxed_slice());
-            bytes[within..within + n].copy_from_slice(head);
-            drop(chunk);
+            let _chunk = self.chunks[i].write().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: as in `read_into`, under chunk i's write lock.
+            let dst = unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset as usize), n) };
+            dst.copy_from_slice(head);
             src = rest;
             offset += n as u64;
         }
@@ -108,10 +147,7 @@ impl MemDev {
                 "RAM device size {size} must be a positive multiple of 512 bytes"
             )));
         }
-        let nchunks = usize::try_from(size.div_ceil(CHUNK_SIZE as u64))
-            .map_err(|_| DevError::BadRequest(format!("RAM device size {size} does not fit in memory")))?;
-        let chunks = (0..nchunks).map(|_| RwLock::new(None)).collect();
-        let ram = Ram { size, chunks };
+        let ram = Ram::new(size)?;
         Ok(MemDev(Disk::new(QueueLimits::loop_defaults(size), |_core: Arc<QueueCore>| Box::new(ram))))
     }
 
