@@ -18,6 +18,7 @@ use crate::dev::{BlockDev, DevStats};
 use crate::error::{FsError, Result};
 use crate::kernel::lock;
 use crate::kernel::percpu::PercpuRwLock;
+use crate::kernel::workqueue::run_inline_work;
 use crate::mm::page_alloc::FolioPool;
 use crate::stats::{Stats, StatsSnapshot, dev_delta};
 use mounted::{Mounted, Vfs};
@@ -114,10 +115,15 @@ impl Fs {
         &self.dev
     }
 
+    /// Runs `f` on the mounted filesystem; then, on the way back to the caller, the completion
+    /// work of `flusher=inline` mounts (as `task_work_run` runs on return to user space).
     fn with<T>(&self, f: impl FnOnce(&dyn Vfs) -> Result<T>) -> Result<T> {
         let g = self.mounted.read();
         let vfs = g.as_deref().ok_or(FsError::Stale)?;
-        f(vfs)
+        let r = f(vfs);
+        drop(g);
+        run_inline_work();
+        r
     }
 
     /// Creates an empty file; EEXIST if the name is taken.

@@ -26,17 +26,18 @@ fn sched_submit_work() {
     }
 }
 
-/// A wait queue: a lock and a condition (`wait_queue_head_t`).
+/// A wait queue: a lock and a condition (`wait_queue_head_t`). The lock counts the sleepers,
+/// so that a wake-up with nobody asleep costs no system call (`waitqueue_active`).
 #[derive(Debug, Default)]
 pub struct WaitQueue {
-    lock: Mutex<()>,
+    sleepers: Mutex<u32>,
     cv: Condvar,
 }
 
 impl WaitQueue {
     /// A new queue.
     pub const fn new() -> Self {
-        WaitQueue { lock: Mutex::new(()), cv: Condvar::new() }
+        WaitQueue { sleepers: Mutex::new(0), cv: Condvar::new() }
     }
 
     /// Sleeps until `cond` holds (`wait_event`). `cond` is evaluated with the queue's lock
@@ -47,9 +48,11 @@ impl WaitQueue {
             return;
         }
         sched_submit_work();
-        let mut g = lock(&self.lock);
+        let mut g = lock(&self.sleepers);
         while !cond() {
+            *g += 1;
             g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+            *g -= 1;
         }
     }
 
@@ -61,7 +64,7 @@ impl WaitQueue {
         }
         sched_submit_work();
         let deadline = std::time::Instant::now() + timeout;
-        let mut g = lock(&self.lock);
+        let mut g = lock(&self.sleepers);
         loop {
             if cond() {
                 return true;
@@ -70,14 +73,18 @@ impl WaitQueue {
             if now >= deadline {
                 return false;
             }
+            *g += 1;
             g = self.cv.wait_timeout(g, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            *g -= 1;
         }
     }
 
     /// Wakes every sleeper (`wake_up_all`).
     pub fn wake_up_all(&self) {
-        let _g = lock(&self.lock);
-        self.cv.notify_all();
+        let g = lock(&self.sleepers);
+        if *g > 0 {
+            self.cv.notify_all();
+        }
     }
 }
 
@@ -100,13 +107,15 @@ pub fn wait_on_bit(flags: &AtomicU32, waiters: u32, mut done: impl FnMut(&Atomic
     }
     sched_submit_work();
     let q = bucket(flags);
-    let mut g = lock(&q.lock);
+    let mut g = lock(&q.sleepers);
     loop {
         flags.fetch_or(waiters, SeqCst);
         if done(flags) {
             return;
         }
+        *g += 1;
         g = q.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        *g -= 1;
     }
 }
 
@@ -118,15 +127,18 @@ pub fn wake_up_bit(flags: &AtomicU32, old: u32, waiters: u32) {
         return;
     }
     let q = bucket(flags);
-    let _g = lock(&q.lock);
+    let g = lock(&q.sleepers);
     flags.fetch_and(!waiters, SeqCst);
-    q.cv.notify_all();
+    if *g > 0 {
+        q.cv.notify_all();
+    }
 }
 
 /// A one-shot event (`struct completion`): `complete` once, `wait` until it has been.
 #[derive(Debug, Default)]
 pub struct Completion {
-    done: Mutex<bool>,
+    /// Done, and how many sleep waiting for it.
+    state: Mutex<(bool, u32)>,
     cv: Condvar,
 }
 
@@ -136,10 +148,13 @@ impl Completion {
         Self::default()
     }
 
-    /// Marks it complete and wakes the waiter (`complete`).
+    /// Marks it complete and wakes the waiters (`complete`).
     pub fn complete(&self) {
-        *lock(&self.done) = true;
-        self.cv.notify_all();
+        let mut s = lock(&self.state);
+        s.0 = true;
+        if s.1 > 0 {
+            self.cv.notify_all();
+        }
     }
 
     /// Sleeps until it is complete (`wait_for_completion`).
@@ -148,15 +163,17 @@ impl Completion {
             return;
         }
         sched_submit_work();
-        let mut d = lock(&self.done);
-        while !*d {
-            d = self.cv.wait(d).unwrap_or_else(|p| p.into_inner());
+        let mut s = lock(&self.state);
+        while !s.0 {
+            s.1 += 1;
+            s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.1 -= 1;
         }
     }
 
     /// Whether it is complete (`completion_done`).
     pub fn is_done(&self) -> bool {
-        *lock(&self.done)
+        lock(&self.state).0
     }
 }
 

@@ -18,13 +18,13 @@ use super::sb::Sb;
 use crate::error::{FsError, Result};
 use crate::kernel::lock;
 use crate::kernel::wait::WaitQueue;
+use crate::kernel::workqueue::{KThread, kthread_run};
 use crate::kernel::xarray::Mark;
 use crate::options::WritebackMode;
 use crate::stats::Ev;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Pages a background or periodic pass writes of one inode at least
@@ -70,7 +70,7 @@ pub(crate) struct Writeback<P> {
     /// Bytes whose writeback completed (`WB_WRITTEN`).
     written: AtomicU64,
     bw: Mutex<Bandwidth>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<KThread>>,
 }
 
 impl<P> Writeback<P> {
@@ -150,7 +150,7 @@ impl<P> Writeback<P> {
         lock(&self.work).stop = true;
         self.wake.notify_all();
         if let Some(t) = lock(&self.thread).take() {
-            let _ = t.join();
+            t.join();
         }
     }
 }
@@ -158,9 +158,7 @@ impl<P> Writeback<P> {
 /// Starts the flusher thread of `sb`.
 pub(crate) fn start_flusher<A: AddressSpaceOps>(sb: &Arc<Sb<A>>) -> Result<()> {
     let s = sb.clone();
-    let t = std::thread::Builder::new()
-        .name("flush".into())
-        .spawn(move || wb_workfn(&s))
+    let t = kthread_run(move || wb_workfn(&s))
         .map_err(|e| FsError::invalid(format!("cannot start the flusher thread: {e}")))?;
     *lock(&sb.wb.thread) = Some(t);
     Ok(())

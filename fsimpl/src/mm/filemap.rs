@@ -11,6 +11,7 @@ use super::sb::Sb;
 use super::vmscan::try_to_free_pages;
 use crate::error::{FsError, Result};
 use crate::kernel::read;
+use crate::kernel::workqueue::run_inline_work;
 use crate::options::WritebackMode;
 use crate::stats::Ev;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub(crate) fn filemap_alloc_folio<A: AddressSpaceOps>(
         }
         sb.stats.inc(Ev::ForcedWritebacks);
         if sb.inline() {
+            // Writeback waiting for its completion work ends with it.
+            run_inline_work();
             super::page_writeback::filemap_write_and_wait_range(sb, inode, 0, u64::MAX)?;
             if sb.stats.dirty_bytes.get() == dirty && writeback == 0 {
                 // This inode had nothing to write: the dirty data is another's.

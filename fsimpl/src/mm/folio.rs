@@ -18,6 +18,7 @@
 
 use super::page_alloc::{FolioPool, PAGE_SHIFT, PAGE_SIZE, Page};
 use crate::kernel::wait::{wait_on_bit, wake_up_bit};
+use crate::kernel::workqueue::run_inline_work;
 use crate::stats::Stats;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -386,6 +387,8 @@ impl<P> Folio<P> {
         if !self.writeback() {
             return;
         }
+        // The completion may be an inline queue's item, waiting for a thread to run it.
+        run_inline_work();
         wait_on_bit(&self.head().flags, PG_WAITERS, |f| f.load(Acquire) & PG_WRITEBACK == 0);
     }
 

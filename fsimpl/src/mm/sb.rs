@@ -72,8 +72,11 @@ impl<A: AddressSpaceOps> Sb<A> {
     ) -> Result<Arc<Self>> {
         let limits = dev.limits();
         let ra_kb = opts.readahead_kb.unwrap_or(limits.read_ahead_kb);
-        let end_io_wq = Workqueue::new("end-io")
-            .map_err(|e| FsError::invalid(format!("cannot start the I/O completion worker: {e}")))?;
+        let end_io_wq = match opts.flusher {
+            Flusher::Inline => Workqueue::inline(),
+            Flusher::Thread => Workqueue::new("end-io")
+                .map_err(|e| FsError::invalid(format!("cannot start the I/O completion worker: {e}")))?,
+        };
         pool.set_poison(opts.page_poison);
         Ok(Arc::new_cyclic(|me| Sb {
             aops,

@@ -77,7 +77,9 @@ pub fn short_names(specs: &[TargetSpec]) -> Vec<String> {
 
 impl TargetSet {
     /// The targets of `specs` with diff's defaults: for fsimpl targets `poison=1` (freed folio
-    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `backing=mem`, a
+    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `flusher=inline` (no
+    /// thread decides when writeback and its completion run, so a divergence replays and
+    /// shrinks exactly), `backing=mem`, a
     /// page cache of `max(4m, file_len)` (small enough that reclaim runs) and a device of
     /// `max(64m, 4 × file_len)`, each unless the spec gives it. The `null` target stores no
     /// data and is refused.
@@ -98,6 +100,7 @@ impl TargetSet {
             }
             if spec.kind == "bh" || spec.kind == "iomap" {
                 spec.default_param("poison", "1");
+                spec.default_param("flusher", "inline");
                 spec.default_param("backing", "mem");
                 spec.default_param("cache", size_text(file_len.next_multiple_of(2 << 20).max(4 << 20)));
                 spec.default_param(
@@ -175,7 +178,7 @@ mod tests {
     fn fsimpl_specs_get_diff_defaults_unless_given() {
         let specs = vec![TargetSpec::parse("bh").unwrap(), TargetSpec::parse("iomap:poison=0:block_size=1k").unwrap()];
         let set = TargetSet::new(specs, 256 << 10).unwrap();
-        assert_eq!(set.specs()[0].to_string(), "bh:poison=1:backing=mem:cache=4m:size=64m");
+        assert_eq!(set.specs()[0].to_string(), "bh:poison=1:flusher=inline:backing=mem:cache=4m:size=64m");
         assert_eq!(set.specs()[1].get("poison"), Some("0"));
         assert_eq!((set.min_block_size(), set.max_block_size()), (1024, 4096));
         assert_eq!(set.names(), ["bh", "iomap"]);
