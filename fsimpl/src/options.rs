@@ -3,25 +3,9 @@
 use crate::error::{FsError, Result};
 use crate::page::PAGE_SIZE;
 
-/// Which buffered-I/O implementation a mount uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// ext4's classic `ext4_da_aops` over buffer heads.
-    #[default]
-    BufferHead,
-    /// `ext4_iomap_aops` over iomap, with large folios.
-    Iomap,
-}
-
-impl Backend {
-    /// "bh" or "iomap".
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::BufferHead => "bh",
-            Backend::Iomap => "iomap",
-        }
-    }
-}
+/// Which buffered-I/O implementation a mount uses, and when dirty data goes to the device
+/// (the shared vocabulary's types).
+pub use vocab::{Backend, Flusher, WritebackMode};
 
 /// How to mount: the backend and the page-cache settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,74 +126,5 @@ impl MountOptions {
             return Err(FsError::invalid("cache must be at least 2 MiB"));
         }
         Ok(())
-    }
-}
-
-/// fallocate(2) modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FallocMode {
-    /// Mode 0: allocate (unwritten) and extend the size.
-    Allocate,
-    /// `FALLOC_FL_KEEP_SIZE`: allocate, size unchanged.
-    KeepSize,
-    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`: deallocate, reads return zeros.
-    PunchHole,
-    /// `FALLOC_FL_ZERO_RANGE`: zero (as unwritten extents), extending the size.
-    ZeroRange,
-    /// `FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE`.
-    ZeroRangeKeepSize,
-    /// `FALLOC_FL_COLLAPSE_RANGE`: remove a block-aligned range, shifting the rest down.
-    CollapseRange,
-    /// `FALLOC_FL_INSERT_RANGE`: insert a block-aligned hole, shifting the rest up.
-    InsertRange,
-}
-
-/// Who does background writeback and waits for I/O.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Flusher {
-    /// A flusher thread per mount (`wb_workfn`) writes back; writers are throttled without
-    /// doing I/O; bios complete asynchronously and readahead runs ahead of the reader.
-    #[default]
-    Thread,
-    /// The writer that crosses the background threshold writes back itself, and every I/O
-    /// is waited for where it is started: the same work, done deterministically, for exact
-    /// counters (tests, the CI gate).
-    Inline,
-}
-
-impl std::str::FromStr for Flusher {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "thread" => Ok(Flusher::Thread),
-            "inline" => Ok(Flusher::Inline),
-            _ => Err(format!("flusher '{s}': use thread or inline")),
-        }
-    }
-}
-
-/// When dirty data goes to the device.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WritebackMode {
-    /// Background writeback once dirty data passes the background threshold (the default).
-    #[default]
-    On,
-    /// No background writeback (`dirty_writeback_centisecs=0`, dirty ratios 100: the "cache"
-    /// rows of the kernel's tables); only fsync, sync, unmount or a full cache write data back.
-    Off,
-    /// Every write starts writeback of what it wrote, and its folios are dropped once written
-    /// (`RWF_DONTCACHE`: `filemap_fdatawrite_range_kick`, then `folio_end_dropbehind`).
-    DontCache,
-}
-
-impl std::str::FromStr for WritebackMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "on" => Ok(WritebackMode::On),
-            "off" => Ok(WritebackMode::Off),
-            "dontcache" => Ok(WritebackMode::DontCache),
-            _ => Err(format!("writeback mode '{s}': use on, off or dontcache")),
-        }
     }
 }

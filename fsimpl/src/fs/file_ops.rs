@@ -14,7 +14,8 @@ use crate::stats::MapCaller;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-pub use crate::options::FallocMode;
+/// fallocate(2) modes (the shared vocabulary's type).
+pub use vocab::FallocMode;
 
 fn max_bytes<A: BufferedIo>(sb: &Sb<A>) -> u64 {
     MAX_FILE_BLOCKS << sb.blkbits

@@ -9,7 +9,8 @@ mod mounted;
 #[cfg(test)]
 pub(crate) mod model_tests;
 
-pub use crate::options::{Backend, FallocMode, Flusher, FsFaults, MountOptions, PAGE_POISON};
+pub use crate::options::{Backend, Flusher, FsFaults, MountOptions, PAGE_POISON};
+pub use file_ops::FallocMode;
 
 use crate::aops::{BufferHeadAops, IomapAops};
 use crate::core::Ino;
