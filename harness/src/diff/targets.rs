@@ -3,8 +3,8 @@
 
 use super::DiffError;
 use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
-use vocab::{Flusher, Size};
 use vocab::target::Backing;
+use vocab::{Flusher, Size};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;

@@ -184,14 +184,9 @@ impl FsimplSpec {
             "flusher" => self.flusher = Some(value.parse()?),
             "dioread_nolock" => self.dioread_nolock = Some(parse_bool(Some(value))?),
             "ra_kb" => {
-                self.ra_kb = Some(
-                    value
-                        .trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|kb| *kb <= MAX_RA_KB)
-                        .ok_or_else(|| ValueError::new(format!("expected the readahead window in KiB, 0 to {MAX_RA_KB}")))?,
-                )
+                self.ra_kb = Some(value.trim().parse::<u32>().ok().filter(|kb| *kb <= MAX_RA_KB).ok_or_else(|| {
+                    ValueError::new(format!("expected the readahead window in KiB, 0 to {MAX_RA_KB}"))
+                })?)
             }
             aops => self.aops.set(aops, Some(value))?,
         }
