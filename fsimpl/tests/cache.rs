@@ -199,6 +199,8 @@ fn reclaim_during_async_readahead_keeps_the_folio_being_read() {
 struct HeldReads {
     inner: MemDev,
     hold: std::sync::atomic::AtomicBool,
+    /// Bios travel boxed (`BlockDev::submit_bio` takes a `Box<Bio>`) and are passed on as such.
+    #[allow(clippy::vec_box)]
     held: std::sync::Mutex<Vec<Box<Bio>>>,
 }
 
