@@ -74,6 +74,7 @@ mod error;
 pub mod fio;
 pub mod gate;
 pub mod hdr;
+pub mod intervals;
 pub mod plot;
 mod recorder;
 pub mod report;

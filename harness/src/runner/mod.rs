@@ -45,7 +45,7 @@ pub enum RunError {
 pub struct JobOutcome {
     /// When the measured phase started.
     pub started: SystemTime,
-    /// Length of the measured phase (after ramp time).
+    /// Length of the measured phase (after ramp time), without the time offset.
     pub runtime_ns: u64,
     /// Latency records per op kind, threads merged.
     pub ops: BTreeMap<String, OpRecord>,
@@ -64,7 +64,16 @@ pub struct Progress {
 
 /// Runs `job` on `target`: files opened (created), layout ops, a remount, counters reset,
 /// then the measured ops of every thread.
-pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<JobOutcome, RunError> {
+///
+/// Completion times are recorded from the start of the measured phase plus `time_offset_ns`:
+/// the measured time of earlier repetitions, so that pooled repetitions follow one another
+/// without a gap (0 for a single run).
+pub fn run_job(
+    job: &Job,
+    target: &dyn Target,
+    progress: &Progress,
+    time_offset_ns: u64,
+) -> Result<JobOutcome, RunError> {
     let fail = |phase: String| {
         let job = job.name.clone();
         let target = target.spec().to_string();
@@ -114,7 +123,7 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
             .map(|(plan, fids)| {
                 let abort = &abort;
                 s.spawn(move || {
-                    let w = worker::Worker { target, fids, measure_from, stop, progress, abort };
+                    let w = worker::Worker { target, fids, measure_from, time_offset_ns, stop, progress, abort };
                     let r = w.run(plan);
                     if r.is_err() {
                         abort.store(true, Relaxed);
