@@ -274,6 +274,10 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     if !args.no_plot {
         results::plot(&out).context("drawing the plots")?;
     }
+    if !args.no_report {
+        let page = out.join(results::run_dir::REPORT_HTML);
+        results::html::write_report(std::slice::from_ref(&out), &page).context("writing report.html")?;
+    }
     println!("run directory: {}", out.display());
     Ok(out)
 }
