@@ -39,7 +39,8 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
             text.to_string()
         } else {
             let builtins: Vec<&str> = workloads::jobs::BUILTIN.iter().map(|(n, _)| *n).collect();
-            bail!("no job file '{name}': give a path, or a built-in job: {}", builtins.join(", "));
+            let hint = workloads::jobs::suggest(name).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default();
+            bail!("no job file '{name}': {hint}give a path, or a built-in job: {}", builtins.join(", "));
         };
         builder = builder.text(&text, name)?;
         texts.push((name.clone(), text));
@@ -230,6 +231,15 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         "kernel": machine::kernel_release(),
         "machine": machine::machine(),
     });
+    // Every job × target checked before anything runs: a bad spec or a job a target cannot
+    // run fails now, not after the targets before it ran.
+    let destroy = targets::Destroy::from_flag(args.force_destroy);
+    for job in &jobs.file.jobs {
+        for spec in &specs {
+            targets::check_spec(spec, &fsimpl_defaults(job), destroy)?;
+            crate::runner::check_job(job, spec)?;
+        }
+    }
     let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
         .with_context(|| format!("cannot start the run directory {}", out.display()))?;
     let names = target_names(&specs);

@@ -3,7 +3,7 @@
 
 mod worker;
 
-use crate::targets::{FileId, IoMode, Target, TargetError};
+use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
 use results::OpRecord;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -79,15 +79,12 @@ pub fn run_job(
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
-    if job.control.ioengine == IoEngine::Null && target.kind() != "null" {
-        return Err(RunError::Unsupported {
-            job: job.name.clone(),
-            target: target.spec().into(),
-            why: "ioengine=null does no I/O: run it on the null target (--targets null)".into(),
-        });
-    }
-    let mode = IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct };
-    target.set_io_mode(mode).map_err(fail("set up I/O".into()))?;
+    check_engine(job, target.kind()).map_err(|why| RunError::Unsupported {
+        job: job.name.clone(),
+        target: target.spec().into(),
+        why,
+    })?;
+    target.set_io_mode(io_mode(job)).map_err(fail("set up I/O".into()))?;
     let plans = job.threads();
     let mut files: Vec<Vec<FileId>> = Vec::with_capacity(plans.len());
     for plan in &plans {
@@ -148,6 +145,36 @@ pub fn run_job(
         why: format!("merging thread records: {e}"),
     })?;
     Ok(JobOutcome { started, runtime_ns: runtime_ns.max(1), ops, counters: target.counters() })
+}
+
+/// The I/O a job asks of its target (`ioengine`, `direct`).
+pub fn io_mode(job: &Job) -> IoMode {
+    IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct }
+}
+
+/// `ioengine=null` does no I/O: only the null target takes it.
+fn check_engine(job: &Job, kind: &str) -> Result<(), String> {
+    if job.control.ioengine == IoEngine::Null && kind != "null" {
+        return Err("ioengine=null does no I/O: run it on the null target (--targets null)".into());
+    }
+    Ok(())
+}
+
+/// Checks, making nothing, that `job` can run on a target of `spec` (its engine, and
+/// [`targets::check_io`]), with the messages running it would give, so that `aopsbench run`
+/// refuses an impossible job × target before the first target runs.
+pub fn check_job(job: &Job, spec: &TargetSpec) -> Result<(), RunError> {
+    check_engine(job, &spec.kind).map_err(|why| RunError::Unsupported {
+        job: job.name.clone(),
+        target: spec.to_string(),
+        why,
+    })?;
+    targets::check_io(spec, io_mode(job)).map_err(|source| RunError::Target {
+        job: job.name.clone(),
+        target: spec.to_string(),
+        phase: "set up I/O".into(),
+        source,
+    })
 }
 
 /// The largest I/O any thread's ops will need a buffer for.

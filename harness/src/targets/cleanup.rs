@@ -137,6 +137,16 @@ pub fn run_all() -> Vec<String> {
     failures
 }
 
+/// An undo that deletes a file the harness made: `unlink(2)`, finding it gone is fine.
+pub(crate) fn remove_file(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(TargetError::Os { op: "unlink", errno: super::kernel_io::errno_of(&e) })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Set when a signal's cleanup has begun.
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -1,5 +1,6 @@
 //! The `bh` and `iomap` targets: the fsimpl model over a backing file, a block device or RAM.
 
+use super::cleanup::{self, CleanupGuard};
 use super::faults::{FaultSpec, format_faults, parse_faults};
 use super::safety::{Destroy, check_destroy};
 use super::spec::TargetSpec;
@@ -63,7 +64,8 @@ pub struct FsimplTarget {
     fs: Fs,
     notices: Vec<String>,
     faults: Option<Faults>,
-    _image: Option<tempfile::TempPath>,
+    /// Deletes the temporary image file (when the target has one) after `fs` is dropped.
+    _image: Option<CleanupGuard>,
 }
 
 /// The faults of a target made with `faults=`: the device that injects them and the counts
@@ -235,16 +237,8 @@ impl FsimplTarget {
                 Backing::File { path: path.into(), size }
             }
             None => {
-                let tmp = tempfile::Builder::new()
-                    .prefix("aopsbench-")
-                    .suffix(".img")
-                    .tempfile_in(std::env::temp_dir())
-                    .map_err(|e| {
-                        err(format!("cannot create a backing file in {}: {e}", std::env::temp_dir().display()))
-                    })?
-                    .into_temp_path();
-                let path: PathBuf = tmp.to_path_buf();
-                image = Some(tmp);
+                let (path, guard) = temporary_image(kind).map_err(&err)?;
+                image = Some(guard);
                 Backing::File { path, size }
             }
         };
@@ -322,6 +316,38 @@ impl FsimplTarget {
     }
 }
 
+/// Whether an fsimpl target can do the I/O `mode` asks for: buffered I/O only, as fsimpl models
+/// the page cache (io_uring or psync both come to the same buffered ops).
+pub(crate) fn check_io_mode(kind: &str, mode: IoMode) -> Result<()> {
+    if mode.direct {
+        return Err(TargetError::Unsupported {
+            target: kind.into(),
+            what: "direct=1 (fsimpl models buffered I/O only: run O_DIRECT jobs on a kernel target)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A new, empty image file `<tmp>/aopsbench-<kind>-<pid>-<random>.img` for a target without a
+/// `backing=`, and the guard that deletes it: when the target is dropped or torn down, and on
+/// Ctrl-C or SIGTERM (see [`cleanup`]). Made inside a cleanup section, so that a signal cannot
+/// fall between the file's creation and its undo's registration.
+fn temporary_image(kind: &str) -> std::result::Result<(PathBuf, CleanupGuard), String> {
+    let dir = std::env::temp_dir();
+    cleanup::section(|| {
+        let file = tempfile::Builder::new()
+            .prefix(&format!("aopsbench-{kind}-{}-", std::process::id()))
+            .suffix(".img")
+            .tempfile_in(&dir)
+            .map_err(|e| format!("cannot create a backing file in {}: {e}", dir.display()))?;
+        let (_, path) = file.keep().map_err(|e| format!("cannot keep the backing file: {e}"))?;
+        let undo = path.clone();
+        let guard = cleanup::register(format!("image {}", path.display()), move || cleanup::remove_file(&undo));
+        Ok((path, guard))
+    })
+    .map_err(|e| e.to_string())?
+}
+
 fn is_block_device(m: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     m.file_type().is_block_device()
@@ -369,13 +395,7 @@ impl Target for FsimplTarget {
         }
     }
     fn set_io_mode(&self, mode: IoMode) -> Result<()> {
-        if mode.direct {
-            return Err(TargetError::Unsupported {
-                target: self.kind.into(),
-                what: "direct=1 (fsimpl models buffered I/O only)".into(),
-            });
-        }
-        Ok(())
+        check_io_mode(self.kind, mode)
     }
     fn open(&self, name: &str, create: bool) -> Result<FileId> {
         let r = if create { self.fs.open_or_create(name) } else { self.fs.open(name) };

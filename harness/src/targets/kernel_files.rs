@@ -114,12 +114,7 @@ impl KernelFiles {
             });
         }
         if mode.uring {
-            kernel_io::ring_ready().map_err(|errno| {
-                TargetError::Setup(format!(
-                    "io_uring is unavailable ({}): use ioengine=psync, or check sysctl kernel.io_uring_disabled",
-                    std::io::Error::from_raw_os_error(errno)
-                ))
-            })?;
+            kernel_io::ring_ready().map_err(kernel_io::uring_unavailable)?;
         }
         let mut table = self.write_table();
         for file in table.files.iter().flatten() {

@@ -26,10 +26,19 @@ fn valid_params(kind: &str) -> &'static [&'static str] {
     }
 }
 
-/// Makes a kernel target (`dir`, `ext4`, `xfs`, `tmpfs`) from its spec's parameters. An unknown
-/// or repeated parameter, a bad value, a missing `path=` for `dir`, or what creation refuses
-/// (no root, no mkfs, no loop devices, xfs under 300m) is one clear error line.
-pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Box<dyn Target>> {
+/// What a kernel target's spec asks for, checked; nothing made yet.
+#[derive(Debug, Clone)]
+pub enum KernelConfig {
+    /// `dir:path=DIR`.
+    Dir(PathBuf),
+    /// `ext4`, `xfs`, `tmpfs`: a filesystem the harness makes and mounts.
+    Mount(MountConfig),
+}
+
+/// Reads a kernel target's parameters (`dir`, `ext4`, `xfs`, `tmpfs`) without touching the
+/// machine. An unknown or repeated parameter, a bad value or a missing `path=` for `dir` is one
+/// clear error line.
+pub fn kernel_config(kind: &str, params: &[(String, String)]) -> Result<KernelConfig> {
     let mount_kind = match kind {
         "dir" => None,
         "ext4" => Some(MountKind::Ext4),
@@ -59,7 +68,7 @@ pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Bo
         let path = get("path").ok_or_else(|| {
             TargetError::Setup("dir target: missing path= (the directory to use: dir:path=/mnt/test)".into())
         })?;
-        return Ok(Box::new(DirTarget::new(path.as_ref())?));
+        return Ok(KernelConfig::Dir(PathBuf::from(path)));
     };
     let mut cfg = MountConfig::new(mount_kind);
     if let Some(opts) = get("opts") {
@@ -79,7 +88,37 @@ pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Bo
     if let Some(mkfs_opts) = get("mkfs_opts") {
         cfg.mkfs_opts = mkfs_opts.split_whitespace().map(str::to_string).collect();
     }
-    Ok(Box::new(MountTarget::create(cfg)?))
+    Ok(KernelConfig::Mount(cfg))
+}
+
+/// Checks that a kernel target can be made here, making nothing: its parameters
+/// ([`kernel_config`]), a `dir:` path that is a directory, and what a mount needs (root, the
+/// mkfs, loop devices; see [`MountTarget::check`]), with the messages making it would give.
+pub fn check_kernel_target(kind: &str, params: &[(String, String)]) -> Result<()> {
+    match kernel_config(kind, params)? {
+        KernelConfig::Dir(path) => match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(TargetError::Setup(format!(
+                "dir target: {} is not a directory: give a directory as path=",
+                path.display()
+            ))),
+            Err(e) => Err(TargetError::Setup(format!(
+                "dir target: {}: {e}: give an existing directory as path=",
+                path.display()
+            ))),
+        },
+        KernelConfig::Mount(cfg) => MountTarget::check(&cfg),
+    }
+}
+
+/// Makes a kernel target (`dir`, `ext4`, `xfs`, `tmpfs`) from its spec's parameters (see
+/// [`kernel_config`]); what creation refuses (no root, no mkfs, no loop devices) is one clear
+/// error line.
+pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Box<dyn Target>> {
+    match kernel_config(kind, params)? {
+        KernelConfig::Dir(path) => Ok(Box::new(DirTarget::new(&path)?)),
+        KernelConfig::Mount(cfg) => Ok(Box::new(MountTarget::create(cfg)?)),
+    }
 }
 
 /// A size with fio's suffixes (`k`, `m`, `g`, `t`, powers of 1024; an optional `b` or `ib`

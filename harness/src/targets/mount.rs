@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use workloads::FallocMode;
 
-use super::cleanup::{self, CleanupGuard};
+use super::cleanup::{self, CleanupGuard, remove_file};
 use super::host;
 use super::kernel_counters::KernelCounters;
 use super::kernel_files::KernelFiles;
@@ -134,6 +134,7 @@ impl MountConfig {
     }
 
     /// Refuses what cannot work, before anything is made.
+    /// Checks the settings without making anything: xfs's least size, a backing directory.
     fn check(&self) -> Result<()> {
         let name = self.kind.name();
         if self.kind == MountKind::Xfs && self.size < XFS_MIN_SIZE {
@@ -205,6 +206,19 @@ impl MountTarget {
     /// Makes and mounts the filesystem `cfg` describes. Refuses, with the line saying what to
     /// do, when not root, when mkfs, losetup or mount is missing, or without loop devices.
     pub fn create(cfg: MountConfig) -> Result<Self> {
+        let (mount, device_tools) = Self::tools(&cfg)?;
+        cleanup::section(|| Self::build(cfg, mount, device_tools))?
+    }
+
+    /// Checks, making nothing, that the filesystem `cfg` describes can be made here: the
+    /// settings, root, and the programs and loop devices it needs (what [`MountTarget::create`]
+    /// refuses before it makes anything).
+    pub fn check(cfg: &MountConfig) -> Result<()> {
+        Self::tools(cfg).map(drop)
+    }
+
+    /// The `mount` program and, for a filesystem on a device, mkfs and losetup.
+    fn tools(cfg: &MountConfig) -> Result<(PathBuf, Option<DeviceTools>)> {
         cfg.check()?;
         let name = cfg.kind.name();
         if !host::is_root() {
@@ -221,7 +235,7 @@ impl MountTarget {
             }
             None => None,
         };
-        cleanup::section(|| Self::build(cfg, mount, device_tools))?
+        Ok((mount, device_tools))
     }
 
     /// Makes everything, registering each undo as it goes; on failure the undos made so far run.
@@ -593,15 +607,6 @@ fn remove_dir(path: &Path) -> Result<()> {
     match std::fs::remove_dir(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => {
             Err(TargetError::Os { op: "rmdir", errno: super::kernel_io::errno_of(&e) })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn remove_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => {
-            Err(TargetError::Os { op: "unlink", errno: super::kernel_io::errno_of(&e) })
         }
         _ => Ok(()),
     }
