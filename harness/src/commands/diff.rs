@@ -143,6 +143,7 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
         .with_destroy(targets::Destroy::from_flag(args.check.force_destroy));
     let in_trace = match skipped_in_trace {
         0 => String::new(),
+        1 => String::from("; 1 entry marked skip or of length 0, not run"),
         n => format!("; {n} entries marked skip or of length 0, not run"),
     };
     println!("replay: {} ({} ops{in_trace}) on {} and the model", path.display(), ops.len(), names(&set));

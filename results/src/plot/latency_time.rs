@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::legend::{self, DASHES, Entry};
-use super::throughput::draw_header;
+use super::throughput::{draw_header, tail_note};
 use super::ticks::{LogTicks, log_range};
 use super::{Chart, FONT, axis_number, color, msg};
 use crate::hdr::LoggedInterval;
@@ -16,10 +16,6 @@ use crate::units;
 /// The statistics drawn per interval: (label, quantile, dash).
 const STATS: [(&str, f64, (u32, u32)); 3] =
     [("p50", 0.5, DASHES[0]), ("p99", 0.99, DASHES[1]), ("max", 1.0, DASHES[2])];
-
-/// How the chart treats the last interval, printed under its title.
-const NOTE: &str =
-    "each step is one interval; the last interval holds the run's tail (0.5–1.5 s long, drawn, not dropped)";
 
 const PANEL_HEIGHT: u32 = 380;
 const HEADER_HEIGHT: u32 = 70;
@@ -151,7 +147,7 @@ impl Chart for LatencyTimeChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(msg)?;
         let (header, body) = root.split_vertically(HEADER_HEIGHT);
-        draw_header(&header, &self.title, NOTE)?;
+        draw_header(&header, &self.title, &tail_note("latencies", self.x_max))?;
         let (plots, side) = body.split_horizontally(body.dim_in_pixel().0 - legend::width(&self.legend));
         legend::draw(&side, (0, 40), &self.legend)?;
         let areas = plots.split_evenly((self.panels.len().max(1), 1));

@@ -17,9 +17,17 @@ use crate::run_dir::{RunDir, ThroughputRow};
 use crate::summary::JobSummary;
 use crate::units;
 
-/// How the chart treats the last interval, printed under its title.
-pub(crate) const TAIL_NOTE: &str =
-    "each step is one interval's rate; the last interval holds the run's tail (0.5–1.5 s, drawn at its real rate)";
+/// What the steps of an over-time chart spanning `x_max` seconds are, printed under its title:
+/// how the last interval is drawn (see [`crate::intervals`]).
+pub(crate) fn tail_note(what: &str, x_max: f64) -> String {
+    if x_max < 1.0 {
+        format!("the run lasted under a second: one interval, drawn as one step of its {what}")
+    } else {
+        format!(
+            "each step is one interval's {what}; the last interval holds the run's tail (0.5–1.5 s long, drawn, not dropped)"
+        )
+    }
+}
 
 struct Line {
     entry: Entry,
@@ -138,7 +146,7 @@ impl Chart for ThroughputChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(msg)?;
         let (header, body) = root.split_vertically(70);
-        draw_header(&header, &self.title, TAIL_NOTE)?;
+        draw_header(&header, &self.title, &tail_note("rate", self.x_max))?;
         let entries: Vec<Entry> = self.iops.iter().map(|l| l.entry.clone()).collect();
         let (plots, side) = body.split_horizontally(body.dim_in_pixel().0 - legend::width(&entries));
         legend::draw(&side, (0, 40), &entries)?;
