@@ -10,8 +10,9 @@
 use std::path::PathBuf;
 
 use super::dir::DirTarget;
+use super::faults::parse_faults;
 use super::host;
-use super::mount::{MountConfig, MountKind, MountTarget};
+use super::mount::{Device, MountConfig, MountKind, MountTarget};
 use super::{Result, Target, TargetError};
 
 /// The kernel target kinds, in listing order.
@@ -21,7 +22,7 @@ pub const KERNEL_KINDS: [&str; 4] = ["dir", "ext4", "xfs", "tmpfs"];
 fn valid_params(kind: &str) -> &'static [&'static str] {
     match kind {
         "dir" => &["path"],
-        "ext4" | "xfs" => &["opts", "size", "backing", "mkfs_opts"],
+        "ext4" | "xfs" => &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
         _ => &["opts", "size"],
     }
 }
@@ -70,25 +71,7 @@ pub fn kernel_config(kind: &str, params: &[(String, String)]) -> Result<KernelCo
         })?;
         return Ok(KernelConfig::Dir(PathBuf::from(path)));
     };
-    let mut cfg = MountConfig::new(mount_kind);
-    if let Some(opts) = get("opts") {
-        if opts.is_empty() {
-            return Err(TargetError::Setup(format!(
-                "{kind} target: opts= is empty: give mount options or leave it out"
-            )));
-        }
-        cfg.opts = Some(opts.to_string());
-    }
-    if let Some(size) = get("size") {
-        cfg.size = parse_size(size).map_err(|why| TargetError::Setup(format!("{kind} target: size={size}: {why}")))?;
-    }
-    if let Some(backing) = get("backing") {
-        cfg.backing = PathBuf::from(backing);
-    }
-    if let Some(mkfs_opts) = get("mkfs_opts") {
-        cfg.mkfs_opts = mkfs_opts.split_whitespace().map(str::to_string).collect();
-    }
-    Ok(KernelConfig::Mount(cfg))
+    Ok(KernelConfig::Mount(mount_config(mount_kind, params)?))
 }
 
 /// Checks that a kernel target can be made here, making nothing: its parameters
@@ -112,13 +95,61 @@ pub fn check_kernel_target(kind: &str, params: &[(String, String)]) -> Result<()
 }
 
 /// Makes a kernel target (`dir`, `ext4`, `xfs`, `tmpfs`) from its spec's parameters (see
-/// [`kernel_config`]); what creation refuses (no root, no mkfs, no loop devices) is one clear
-/// error line.
+/// [`kernel_config`]); what creation refuses (no root, no mkfs, no loop devices, xfs under
+/// 300m) is one clear error line.
 pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Box<dyn Target>> {
     match kernel_config(kind, params)? {
         KernelConfig::Dir(path) => Ok(Box::new(DirTarget::new(&path)?)),
         KernelConfig::Mount(cfg) => Ok(Box::new(MountTarget::create(cfg)?)),
     }
+}
+
+/// The [`MountConfig`] of an `ext4`, `xfs` or `tmpfs` spec's parameters (already checked to be
+/// known and given once).
+pub fn mount_config(mount_kind: MountKind, params: &[(String, String)]) -> Result<MountConfig> {
+    let kind = mount_kind.name();
+    let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let mut cfg = MountConfig::new(mount_kind);
+    if let Some(opts) = get("opts") {
+        if opts.is_empty() {
+            return Err(TargetError::Setup(format!(
+                "{kind} target: opts= is empty: give mount options or leave it out"
+            )));
+        }
+        cfg.opts = Some(opts.to_string());
+    }
+    if let Some(size) = get("size") {
+        cfg.size = parse_size(size).map_err(|why| TargetError::Setup(format!("{kind} target: size={size}: {why}")))?;
+    }
+    if let Some(backing) = get("backing") {
+        cfg.backing = PathBuf::from(backing);
+    }
+    if let Some(mkfs_opts) = get("mkfs_opts") {
+        cfg.mkfs_opts = mkfs_opts.split_whitespace().map(str::to_string).collect();
+    }
+    cfg.device = match get("dev") {
+        None if get("faults").is_some() => Device::Logged,
+        None | Some("image") => Device::Image,
+        Some("logged") => Device::Logged,
+        Some(other) => {
+            return Err(TargetError::Setup(format!(
+                "{kind} target: dev={other}: use dev=image (a loop device on an image file) or dev=logged (a device \
+                 aopsbench serves through FUSE, logging writes and flushes)"
+            )));
+        }
+    };
+    if let Some(faults) = get("faults") {
+        let spec = parse_faults(faults, cfg.block_size())
+            .map_err(|why| TargetError::Setup(format!("{kind} target: faults={faults}: {why}")))?;
+        if spec.fs.alloc_limit.is_some() {
+            return Err(TargetError::Setup(format!(
+                "{kind} target: faults={faults}: enospc= is an fsimpl allocator fault; fill a kernel filesystem with \
+                 a smaller size= instead"
+            )));
+        }
+        cfg.faults = spec.plan;
+    }
+    Ok(cfg)
 }
 
 /// A size with fio's suffixes (`k`, `m`, `g`, `t`, powers of 1024; an optional `b` or `ib`
@@ -237,7 +268,7 @@ mod tests {
     fn bad_specs_get_one_clear_line() {
         assert_eq!(
             err("ext4", &[("sise", "1g")]),
-            "ext4 target: unknown parameter 'sise' (valid: opts, size, backing, mkfs_opts)"
+            "ext4 target: unknown parameter 'sise' (valid: opts, size, backing, mkfs_opts, dev, faults)"
         );
         assert_eq!(err("tmpfs", &[("backing", "/x")]), "tmpfs target: unknown parameter 'backing' (valid: opts, size)");
         assert_eq!(err("dir", &[("size", "1g")]), "dir target: unknown parameter 'size' (valid: path)");
