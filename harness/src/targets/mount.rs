@@ -286,8 +286,8 @@ impl MountTarget {
     }
 
     /// Checks, making nothing, that the filesystem `cfg` describes can be made here: the
-    /// settings, root, and the programs and loop devices it needs (what [`MountTarget::create`]
-    /// refuses before it makes anything).
+    /// settings, root, the programs and loop devices it needs, FUSE for `dev=logged` (what
+    /// [`MountTarget::create`] refuses before it makes anything).
     pub fn check(cfg: &MountConfig) -> Result<()> {
         Self::tools(cfg).map(drop)
     }
@@ -310,6 +310,9 @@ impl MountTarget {
             }
             None => None,
         };
+        if cfg.device == Device::Logged {
+            fusedev::require_fuse(cfg.kind)?;
+        }
         Ok((mount, device_tools))
     }
 
