@@ -221,21 +221,7 @@ impl FsimplTarget {
         let kind = backend.name();
         let mut image = None;
         let backing = match backing.as_deref() {
-            Some("mem") => Backing::Mem { size },
-            Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
-                check_destroy(path.as_ref(), destroy)?;
-                Backing::BlockDevice { path: path.into() }
-            }
-            Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
-                return Err(err(format!(
-                    "no such device {path}: give an existing block device, or a path outside /dev \
-                     for an image file"
-                )));
-            }
-            Some(path) => {
-                check_destroy(path.as_ref(), destroy)?;
-                Backing::File { path: path.into(), size }
-            }
+            Some(given) => given_backing(spec, given, size, destroy)?,
             None => {
                 let (path, guard) = temporary_image(kind).map_err(&err)?;
                 image = Some(guard);
@@ -314,6 +300,27 @@ impl FsimplTarget {
         }
         r
     }
+}
+
+/// The device a `backing=` names, checked, making and opening nothing: `mem`, a block device or
+/// a file (either refused when it holds something, unless `destroy`; see [`check_destroy`]); a
+/// path under `/dev` that does not exist is refused rather than made an image file there.
+pub(crate) fn given_backing(spec: &TargetSpec, given: &str, size: u64, destroy: Destroy) -> Result<Backing> {
+    let path = std::path::Path::new(given);
+    if given == "mem" {
+        return Ok(Backing::Mem { size });
+    }
+    if path.metadata().is_ok_and(|m| is_block_device(&m)) {
+        check_destroy(path, destroy)?;
+        return Ok(Backing::BlockDevice { path: path.into() });
+    }
+    if given.starts_with("/dev/") && !path.exists() {
+        return Err(setup_err(spec)(format!(
+            "no such device {given}: give an existing block device, or a path outside /dev for an image file"
+        )));
+    }
+    check_destroy(path, destroy)?;
+    Ok(Backing::File { path: path.into(), size })
 }
 
 /// Whether an fsimpl target can do the I/O `mode` asks for: buffered I/O only, as fsimpl models

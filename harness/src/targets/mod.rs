@@ -178,12 +178,13 @@ pub fn build_with(
 /// run` checks every target so, and [`check_io`], before the first runs.
 pub fn check_spec(spec: &TargetSpec, defaults: &FsimplDefaults, destroy: Destroy) -> Result<()> {
     match spec.kind.as_str() {
-        "bh" | "iomap" => match FsimplConfig::parse(spec, defaults)?.backing.as_deref() {
-            Some(path) if path != "mem" && std::path::Path::new(path).exists() => {
-                safety::check_destroy(path.as_ref(), destroy)
+        "bh" | "iomap" => {
+            let cfg = FsimplConfig::parse(spec, defaults)?;
+            match cfg.backing.as_deref() {
+                Some(given) => self::fsimpl::given_backing(spec, given, cfg.size, destroy).map(drop),
+                None => Ok(()),
             }
-            _ => Ok(()),
-        },
+        }
         "null" => Ok(()),
         kind => kernel_spec::check_kernel_target(kind, &spec.params),
     }
