@@ -150,11 +150,17 @@ fn a_misspelled_built_in_job_gets_a_suggestion() {
 fn every_target_is_checked_before_the_first_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let cases: [(&[&str], &[&str], &str); 4] = [
+    let cases: [(&[&str], &[&str], &str); 5] = [
         // direct=1 on bh, after a target that could run it.
         (&["--targets", "null,bh"], &["--direct=1"], "job d on bh: set up I/O: bh does not support direct=1"),
-        // A bad parameter of the second target.
+        // A bad parameter of the second target (refused as the command line is read).
         (&["--target", "bh:backing=mem", "--target", "iomap:block_size=3000"], &[], "block_size=3000"),
+        // A cache of the second target larger than this machine's memory.
+        (
+            &["--target", "bh:backing=mem", "--target", "iomap:backing=mem:cache=64t"],
+            &[],
+            "more than this machine's memory",
+        ),
         // A backing device of the second target that does not exist.
         (&["--target", "bh:backing=mem", "--target", "iomap:backing=/dev/aopsbench-no-such"], &[], "no such device"),
         // ioengine=null on a target that does I/O.

@@ -2,7 +2,6 @@
 //! with a divergence (report, trace, minimal trace, replay command).
 
 use crate::cli::{CheckArgs, DiffArgs, ReplayArgs, TargetArgs};
-use crate::diff::targets::size_text;
 use crate::diff::{self, Budget, Divergence, Found, Lockstep, MODEL_MAX_FILE, Stats, TargetSet, report};
 use crate::machine;
 use crate::targets::{self, TargetSpec};
@@ -11,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+use vocab::Size;
 use workloads::{FsxConfig, FsxWeights, Op, OpKind};
 
 /// Ops of a diff given neither --ops nor --duration.
@@ -21,7 +21,7 @@ const MAX_FILES: u32 = 64;
 const MAX_SHRINK_ATTEMPTS: u64 = 20_000;
 
 fn specs_of(args: &TargetArgs) -> Result<Vec<TargetSpec>> {
-    let specs = targets::spec::parse_all(&args.target, &args.targets)?;
+    let specs = args.specs();
     Ok(if specs.is_empty() { super::run::default_targets() } else { specs })
 }
 
@@ -71,10 +71,10 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         "diff: seed {}, {limit} on {} and the model; file up to {}, ops up to {}, align {}, ranges aligned to {}; whole files compared {whole}",
         args.seed,
         names(&set),
-        size_text(args.file_len),
-        size_text(args.op_len),
-        size_text(args.align),
-        size_text(set.max_block_size()),
+        Size(args.file_len),
+        Size(args.op_len),
+        Size(args.align),
+        Size(set.max_block_size()),
     );
     let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
     for (mode, who) in ls.unsupported_modes() {

@@ -3,6 +3,8 @@
 
 use super::DiffError;
 use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
+use vocab::Size;
+use vocab::target::Backing;
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;
@@ -17,35 +19,15 @@ pub struct TargetSet {
     destroy: Destroy,
 }
 
-/// `bytes` with a fio suffix when it is a whole number of MiB or KiB.
-pub fn size_text(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 && b.is_multiple_of(1 << 20) => format!("{}m", b >> 20),
-        b if b >= 1 << 10 && b.is_multiple_of(1 << 10) => format!("{}k", b >> 10),
-        b => b.to_string(),
-    }
-}
-
 /// The block size of a target: fsimpl's `block_size` (default 4096); a kernel filesystem's
 /// `-b` in `mkfs_opts` (mkfs.ext4 `-b 1024`, mkfs.xfs `-b size=1024`), else 4096.
 pub fn block_size_of(spec: &TargetSpec) -> Result<u64, DiffError> {
-    let bad = |why: String| DiffError::Refused { target: spec.to_string(), why };
-    match spec.kind.as_str() {
-        "bh" | "iomap" => Ok(spec.size("block_size").map_err(|e| bad(e.to_string()))?.unwrap_or(4096)),
-        _ => {
-            let opts = spec.get("mkfs_opts").unwrap_or_default();
-            let mut words = opts.split_whitespace();
-            while let Some(w) = words.next() {
-                if w == "-b" {
-                    let v = words.next().unwrap_or_default();
-                    let v = v.strip_prefix("size=").unwrap_or(v);
-                    return targets::parse_size(v)
-                        .filter(|b| b.is_power_of_two())
-                        .ok_or_else(|| bad(format!("mkfs_opts: '-b {v}' is not a block size")));
-                }
-            }
-            Ok(4096)
+    match spec {
+        TargetSpec::Fsimpl(f) => Ok(f.aops.block_size.map_or(4096, Size::bytes)),
+        TargetSpec::Mount(m) => {
+            m.block_size().map_err(|e| DiffError::Refused { target: spec.to_string(), why: format!("mkfs_opts: {e}") })
         }
+        TargetSpec::Null | TargetSpec::Dir { .. } => Ok(4096),
     }
 }
 
@@ -55,11 +37,11 @@ pub fn short_names(specs: &[TargetSpec]) -> Vec<String> {
     let mut names: Vec<String> = specs
         .iter()
         .map(|s| {
-            let same_kind: Vec<&TargetSpec> = specs.iter().filter(|o| o.kind == s.kind).collect();
-            let mut name = s.kind.clone();
-            for (k, v) in &s.params {
-                let common = same_kind.iter().all(|o| o.get(k) == Some(v.as_str()));
-                if !common && s.get(k) == Some(v.as_str()) {
+            let same_kind: Vec<&TargetSpec> = specs.iter().filter(|o| o.kind() == s.kind()).collect();
+            let mut name = s.kind().to_string();
+            for (k, v) in s.params() {
+                let common = same_kind.iter().all(|o| o.get(k).as_ref() == Some(&v));
+                if !common {
                     name.push_str(&format!(":{k}={v}"));
                 }
             }
@@ -88,7 +70,7 @@ impl TargetSet {
         let mut prepared = Vec::with_capacity(specs.len());
         let mut block_sizes = Vec::with_capacity(specs.len());
         for mut spec in specs {
-            if spec.kind == "null" {
+            if spec == TargetSpec::Null {
                 return Err(DiffError::Refused {
                     target: spec.to_string(),
                     why: "the null target stores no data (its reads return zeros), so there is nothing to compare: \
@@ -96,14 +78,11 @@ impl TargetSet {
                         .into(),
                 });
             }
-            if spec.kind == "bh" || spec.kind == "iomap" {
-                spec.default_param("poison", "1");
-                spec.default_param("backing", "mem");
-                spec.default_param("cache", size_text(file_len.next_multiple_of(2 << 20).max(4 << 20)));
-                spec.default_param(
-                    "size",
-                    size_text(file_len.saturating_mul(4).next_multiple_of(1 << 20).max(64 << 20)),
-                );
+            if let TargetSpec::Fsimpl(f) = &mut spec {
+                f.poison.get_or_insert(true);
+                f.backing.get_or_insert(Backing::Mem);
+                f.aops.cache.get_or_insert(Size(file_len.next_multiple_of(2 << 20).max(4 << 20)));
+                f.size.get_or_insert(Size(file_len.saturating_mul(4).next_multiple_of(1 << 20).max(64 << 20)));
             }
             block_sizes.push(block_size_of(&spec)?);
             prepared.push(spec);
@@ -173,10 +152,11 @@ mod tests {
 
     #[test]
     fn fsimpl_specs_get_diff_defaults_unless_given() {
-        let specs = vec![TargetSpec::parse("bh").unwrap(), TargetSpec::parse("iomap:poison=0:block_size=1k").unwrap()];
+        let specs =
+            vec!["bh".parse::<TargetSpec>().unwrap(), "iomap:poison=0:block_size=1k".parse::<TargetSpec>().unwrap()];
         let set = TargetSet::new(specs, 256 << 10).unwrap();
-        assert_eq!(set.specs()[0].to_string(), "bh:poison=1:backing=mem:cache=4m:size=64m");
-        assert_eq!(set.specs()[1].get("poison"), Some("0"));
+        assert_eq!(set.specs()[0].to_string(), "bh:cache=4m:backing=mem:size=64m:poison=1");
+        assert_eq!(set.specs()[1].get("poison").as_deref(), Some("0"));
         assert_eq!((set.min_block_size(), set.max_block_size()), (1024, 4096));
         assert_eq!(set.names(), ["bh", "iomap"]);
     }
@@ -185,18 +165,18 @@ mod tests {
     fn names_keep_what_tells_specs_of_a_kind_apart() {
         let specs: Vec<TargetSpec> = ["bh:poison=1", "iomap", "bh:bug=bh_skip_rmw:poison=1", "bh:poison=1"]
             .iter()
-            .map(|s| TargetSpec::parse(s).unwrap())
+            .map(|s| s.parse::<TargetSpec>().unwrap())
             .collect();
         assert_eq!(short_names(&specs), ["bh", "iomap", "bh:bug=bh_skip_rmw", "bh#2"]);
     }
 
     #[test]
     fn null_is_refused_and_kernel_block_sizes_come_from_mkfs_opts() {
-        let e = TargetSet::new(vec![TargetSpec::parse("null").unwrap()], 1 << 20).err().unwrap();
+        let e = TargetSet::new(vec!["null".parse::<TargetSpec>().unwrap()], 1 << 20).err().unwrap();
         assert!(e.to_string().contains("stores no data"), "{e}");
-        let xfs = TargetSpec::parse("xfs:mkfs_opts=-b size=1024 -m reflink=0").unwrap();
+        let xfs = "xfs:mkfs_opts=-b size=1024 -m reflink=0".parse::<TargetSpec>().unwrap();
         assert_eq!(block_size_of(&xfs).unwrap(), 1024);
-        assert_eq!(block_size_of(&TargetSpec::parse("ext4:mkfs_opts=-b 2048").unwrap()).unwrap(), 2048);
-        assert_eq!(block_size_of(&TargetSpec::parse("tmpfs").unwrap()).unwrap(), 4096);
+        assert_eq!(block_size_of(&"ext4:mkfs_opts=-b 2048".parse::<TargetSpec>().unwrap()).unwrap(), 2048);
+        assert_eq!(block_size_of(&"tmpfs".parse::<TargetSpec>().unwrap()).unwrap(), 4096);
     }
 }

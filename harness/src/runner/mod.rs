@@ -164,7 +164,7 @@ fn check_engine(job: &Job, kind: &str) -> Result<(), String> {
 /// [`targets::check_io`]), with the messages running it would give, so that `aopsbench run`
 /// refuses an impossible job × target before the first target runs.
 pub fn check_job(job: &Job, spec: &TargetSpec) -> Result<(), RunError> {
-    check_engine(job, &spec.kind).map_err(|why| RunError::Unsupported {
+    check_engine(job, spec.kind()).map_err(|why| RunError::Unsupported {
         job: job.name.clone(),
         target: spec.to_string(),
         why,

@@ -2,7 +2,7 @@
 //! filesystems (a directory, or an ext4/xfs/tmpfs mount the harness makes).
 
 use std::collections::BTreeMap;
-use workloads::FallocMode;
+use vocab::FallocMode;
 
 pub mod cleanup;
 pub mod dir;
@@ -18,7 +18,7 @@ pub mod safety;
 
 pub use cleanup::install_signal_cleanup;
 pub use dir::DirTarget;
-pub use kernel_spec::{KERNEL_KINDS, kernel_availability, parse_kernel_target};
+pub use kernel_spec::{KERNEL_KINDS, kernel_availability, kernel_target};
 pub use mount::{Device, MountConfig, MountKind, MountTarget};
 
 /// An open file on a target. Stays valid across [`Target::remount`].
@@ -165,9 +165,9 @@ pub fn build_with(
     pools: &PoolCache,
     destroy: Destroy,
 ) -> Result<Box<dyn Target>> {
-    match spec.kind.as_str() {
-        "bh" | "iomap" => Ok(Box::new(FsimplTarget::create_with(spec, defaults, pools, destroy)?)),
-        "null" => Ok(Box::new(NullTarget::new())),
+    match spec {
+        TargetSpec::Fsimpl(f) => Ok(Box::new(FsimplTarget::create_with(f, defaults, pools, destroy)?)),
+        TargetSpec::Null => Ok(Box::new(NullTarget::new())),
         _ => kernel_target(spec),
     }
 }
@@ -177,16 +177,16 @@ pub fn build_with(
 /// (unless `destroy`), what a kernel mount needs (root, the mkfs, loop devices). `aopsbench
 /// run` checks every target so, and [`check_io`], before the first runs.
 pub fn check_spec(spec: &TargetSpec, defaults: &FsimplDefaults, destroy: Destroy) -> Result<()> {
-    match spec.kind.as_str() {
-        "bh" | "iomap" => {
-            let cfg = FsimplConfig::parse(spec, defaults)?;
-            match cfg.backing.as_deref() {
-                Some(given) => self::fsimpl::given_backing(spec, given, cfg.size, destroy).map(drop),
-                None => Ok(()),
+    match spec {
+        TargetSpec::Fsimpl(f) => {
+            let cfg = FsimplConfig::parse(f, defaults)?;
+            match cfg.backing {
+                vocab::target::Backing::Path(path) => self::fsimpl::given_backing(f, path, cfg.size, destroy).map(drop),
+                vocab::target::Backing::Mem | vocab::target::Backing::TempFile => Ok(()),
             }
         }
-        "null" => Ok(()),
-        kind => kernel_spec::check_kernel_target(kind, &spec.params),
+        TargetSpec::Null => Ok(()),
+        kernel => kernel_spec::check_kernel_target(kernel),
     }
 }
 
@@ -195,9 +195,9 @@ pub fn check_spec(spec: &TargetSpec, defaults: &FsimplDefaults, destroy: Destroy
 /// `ioengine=io_uring` needs io_uring. What only the made target can tell (whether the
 /// filesystem under a `dir:` takes O_DIRECT) is checked when it is made.
 pub fn check_io(spec: &TargetSpec, mode: IoMode) -> Result<()> {
-    match spec.kind.as_str() {
-        "bh" | "iomap" => self::fsimpl::check_io_mode(&spec.kind, mode),
-        "null" => Ok(()),
+    match spec {
+        TargetSpec::Fsimpl(_) => self::fsimpl::check_io_mode(spec.kind(), mode),
+        TargetSpec::Null => Ok(()),
         _ if mode.uring => kernel_io::probe_io_uring().map_err(kernel_io::uring_unavailable),
         _ => Ok(()),
     }
@@ -205,17 +205,11 @@ pub fn check_io(spec: &TargetSpec, mode: IoMode) -> Result<()> {
 
 pub mod fsimpl;
 pub mod null;
-pub mod spec;
 
 pub use self::fsimpl::{FsimplConfig, FsimplDefaults, FsimplTarget, PoolCache};
 pub use null::NullTarget;
 pub use safety::Destroy;
-pub use spec::{TargetSpec, parse_size};
-
-/// Builds a kernel target (dir, ext4, xfs, tmpfs).
-fn kernel_target(spec: &TargetSpec) -> Result<Box<dyn Target>> {
-    parse_kernel_target(&spec.kind, &spec.params)
-}
+pub use vocab::TargetSpec;
 
 /// Whether `kind` can run here, and why not.
 pub fn availability(kind: &str) -> (bool, Option<String>) {
