@@ -51,9 +51,23 @@ fn available(kind: &str) -> bool {
     ok
 }
 
+/// Whether the child has made the mount point of a mount target (the first thing it makes).
+fn mount_point_made(dir: &Path) -> bool {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .any(|n| n.starts_with("aopsbench-") && n.ends_with(".mnt"))
+}
+
 /// Runs a 60 s job on `spec`, sends `signal` once the target is up and the job running, and
 /// checks what is left.
 fn interrupt(kind: &str, spec: &str, signal: i32, dir: &Path) {
+    interrupt_when(spec, signal, dir, || ready(dir, kind), Duration::from_millis(500));
+}
+
+/// Runs a 60 s job on `spec`, sends `signal` `after` `up()` first holds, and checks what is
+/// left.
+fn interrupt_when(spec: &str, signal: i32, dir: &Path, up: impl Fn() -> bool, after: Duration) {
     let out = dir.join("run");
     let mut child = Command::new(env!("CARGO_BIN_EXE_aopsbench"))
         .env("TMPDIR", dir)
@@ -64,15 +78,15 @@ fn interrupt(kind: &str, spec: &str, signal: i32, dir: &Path) {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while !ready(dir, kind) {
+    while !up() {
         if t0.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
             let _ = child.kill();
             let o = child.wait_with_output().unwrap();
             panic!("{spec}: the target never came up: {}", String::from_utf8_lossy(&o.stderr));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(if after.is_zero() { 1 } else { 50 }));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(after);
     // SAFETY: sending a signal to our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let o = child.wait_with_output().unwrap();
@@ -98,6 +112,26 @@ fn ctrl_c_and_sigterm_leave_nothing_behind_on_any_target_kind() {
                 _ => kind.to_string(),
             };
             interrupt(kind, &spec, signal, dir.path());
+        }
+    }
+}
+
+/// A signal while a mount target is still being set up: the cleanup waits for the set-up, and
+/// the run must then make no file in the mount point it unmounts (which would leave the mount
+/// point behind, not empty). Several tries, as the signal falls at a different point each time.
+#[test]
+fn a_signal_while_a_mount_is_set_up_leaves_nothing_behind() {
+    for kind in ["tmpfs", "ext4"] {
+        if !available(kind) {
+            continue;
+        }
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = match kind {
+                "tmpfs" => "tmpfs:size=256m".to_string(),
+                _ => format!("ext4:size=256m:backing={}", dir.path().display()),
+            };
+            interrupt_when(&spec, libc::SIGTERM, dir.path(), || mount_point_made(dir.path()), Duration::ZERO);
         }
     }
 }

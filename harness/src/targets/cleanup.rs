@@ -7,10 +7,10 @@
 //! with status 130.
 //!
 //! Each undo runs exactly once: whoever removes it from the registry runs it. Steps that must
-//! not interleave with the signal cleanup (setting a mount up, a remount's unmount and mount) run
-//! inside [`section`]: the signal cleanup waits for running sections (up to
-//! [`SECTION_WAIT`]) and no section starts after it began. Undos must tolerate finding their
-//! object already gone.
+//! not interleave with the signal cleanup (setting a mount up, a remount's unmount and mount,
+//! creating a file on a kernel target) run inside [`section`]: the signal cleanup waits for
+//! running sections (up to [`SECTION_WAIT`]) and no section starts after it began. Undos must
+//! tolerate finding their object already gone.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
