@@ -450,7 +450,7 @@ fn a_bad_checksum_is_one_clear_line_at_mount() {
         fs.unmount().unwrap();
         let stats = Arc::new(fsimpl::stats::Stats::default());
         let (ext4, files) = fsimpl::core::ext4::Ext4::mount(mem.clone(), Default::default(), stats).unwrap();
-        let inode = &files[0].inode;
+        let inode = &files[0].info;
         assert!(inode.disk.tree.depth() > 0, "bs={bs}: the file has a tree block");
         let tree_block = inode.disk.tree.node_pblks().next().unwrap();
         ext4.unmount().unwrap();

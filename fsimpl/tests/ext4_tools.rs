@@ -11,9 +11,9 @@ use tools::*;
 const BLOCK_SIZES: [u32; 3] = [1024, 2048, 4096];
 
 /// Reads a file's bytes through its extents, straight from the image.
-fn read_through_extents(image: &std::path::Path, inode: &fsimpl::core::Inode, bs: u32) -> Vec<u8> {
+fn read_through_extents(image: &std::path::Path, inode: &fsimpl::core::InodeInfo, bs: u32) -> Vec<u8> {
     let f = std::fs::File::open(image).unwrap();
-    let mut out = vec![0u8; inode.i_size as usize];
+    let mut out = vec![0u8; inode.i_disksize as usize];
     for e in inode.extents.iter() {
         if e.unwritten {
             continue;
@@ -123,11 +123,11 @@ fn files_the_kernel_wrote_read_back_through_fsimpl() {
         assert_eq!(files.len(), want.len(), "bs={bs}");
         for (name, data) in &want {
             let f = files.iter().find(|f| &f.name == name).unwrap_or_else(|| panic!("bs={bs}: {name} missing"));
-            assert_eq!(f.inode.i_size, data.len() as u64, "bs={bs} {name}");
-            let got = read_through_extents(&image, &f.inode, bs);
+            assert_eq!(f.info.i_disksize, data.len() as u64, "bs={bs} {name}");
+            let got = read_through_extents(&image, &f.info, bs);
             assert!(got == *data, "bs={bs} {name}: contents differ");
             if name == "frag" {
-                assert!(f.inode.disk.tree.depth() >= 1, "bs={bs}: the fragmented file has an index");
+                assert!(f.info.disk.tree.depth() >= 1, "bs={bs}: the fragmented file has an index");
             }
         }
         fs.unmount().unwrap();

@@ -2,6 +2,7 @@
 //! delayed-allocation reservations, `map_blocks`, and ext4's on-disk format with a jbd2
 //! journal ([`ext4`], [`jbd2`]).
 
+pub mod buffer;
 pub mod ext4;
 pub mod extent;
 pub mod inode;
@@ -9,9 +10,8 @@ pub mod io;
 pub mod jbd2;
 pub mod map;
 pub mod ondisk;
-pub mod rangeset;
 
+pub use crate::rangeset::RangeSet;
 pub use extent::{Extent, ExtentMap};
-pub use inode::{Ino, Inode};
+pub use inode::{Ino, InodeInfo};
 pub use map::{MapCtx, MapKind, MapOp, Mapping, map_blocks};
-pub use rangeset::RangeSet;

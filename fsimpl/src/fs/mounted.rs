@@ -1,28 +1,28 @@
-//! A mounted filesystem with a given backend: the namespace and the inode table over the
-//! core's ext4 ([`Ext4`]), which journals every metadata change.
+//! A mounted filesystem with a given backend: namespace, inode table, the journal's
+//! ordered-data hooks, and the VFS entry points with their locks.
 
 use super::file_ops::{self, FallocMode};
 use super::{MountOptions, Stat};
 use crate::aops::BufferedIo;
+use crate::core::Ino;
 use crate::core::ext4::{Ext4, Ext4Options};
 use crate::core::jbd2::{JournalData, JournalOptions};
-use crate::core::map::lock;
-use crate::core::{Ino, Inode};
-use crate::dev::{BioBatch, BlockDev};
+use crate::dev::BlockDev;
 use crate::error::{FsError, Result};
-use crate::mm::AddressSpace;
-use crate::mm::Ctx;
+use crate::kernel::percpu::PercpuRwLock;
+use crate::kernel::{read, write};
 use crate::mm::filemap::filemap_read;
 use crate::mm::page_alloc::FolioPool;
-use crate::mm::page_writeback::write_and_wait;
+use crate::mm::page_writeback::{
+    WritebackControl, do_writepages, filemap_fdatawait_range, filemap_write_and_wait_range,
+};
 use crate::mm::truncate::{invalidate_mapping_pages, truncate_pagecache};
-use crate::mm::{InodeCell, InodeState, Sb};
+use crate::mm::{Inode, Sb};
+use crate::options::{Backend, Flusher};
 use crate::stats::Stats;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock, Weak};
-
-/// The inode table: every file's cell, by inode number.
-type InodeTable<A> = RwLock<HashMap<Ino, Arc<InodeCell<A>>>>;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock, Weak};
 
 /// The operations [`super::Fs`] forwards, for any backend.
 pub(super) trait Vfs: Send + Sync {
@@ -30,7 +30,7 @@ pub(super) trait Vfs: Send + Sync {
     fn lookup(&self, name: &str) -> Result<Ino>;
     fn unlink(&self, name: &str) -> Result<()>;
     fn names(&self) -> Vec<String>;
-    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8]) -> Result<usize>;
+    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8], nowait: bool) -> Result<usize>;
     fn write(&self, ino: Ino, pos: u64, data: &[u8]) -> Result<usize>;
     fn truncate(&self, ino: Ino, size: u64) -> Result<()>;
     fn fallocate(&self, ino: Ino, mode: FallocMode, off: u64, len: u64) -> Result<()>;
@@ -42,36 +42,53 @@ pub(super) trait Vfs: Send + Sync {
     fn unmount(&self) -> Result<()>;
 }
 
+type InodeTable<P> = HashMap<Ino, Arc<Inode<P>>>;
+
 pub(super) struct Mounted<A: BufferedIo> {
-    fs: Sb<A>,
+    sb: Arc<Sb<A>>,
     names: RwLock<BTreeMap<String, Ino>>,
-    inodes: Arc<InodeTable<A>>,
+    /// The inode table, read on every operation: one copy per CPU (`percpu_rw_semaphore`).
+    inodes: Arc<PercpuRwLock<InodeTable<A::Private>>>,
 }
 
-/// The ordered-data hook the journal calls before committing a transaction that allocated
-/// written blocks to an inode (`ext4_journal_submit_inode_data_buffers` /
-/// `ext4_journal_finish_inode_data_buffers`). In fsimpl a writeback that allocates submits
-/// and waits for the data of those blocks before it lets go of the inode lock, so taking
-/// the lock once is waiting for that data.
+/// The journal's ordered-data hooks (`ext4_journal_submit_inode_data_buffers` and
+/// `ext4_journal_finish_inode_data_buffers`): writeback of a range of an inode that
+/// allocates nothing, and the wait for the range's writeback. Neither takes an inode lock.
 struct OrderedData<A: BufferedIo> {
-    inodes: Weak<InodeTable<A>>,
+    sb: Weak<Sb<A>>,
+    inodes: Weak<PercpuRwLock<InodeTable<A::Private>>>,
+}
+
+impl<A: BufferedIo> OrderedData<A> {
+    #[allow(clippy::type_complexity)]
+    fn inode(&self, ino: Ino) -> Option<(Arc<Sb<A>>, Arc<Inode<A::Private>>)> {
+        let sb = self.sb.upgrade()?;
+        let inode = self.inodes.upgrade()?.read().get(&ino).cloned()?;
+        Some((sb, inode))
+    }
 }
 
 impl<A: BufferedIo> JournalData for OrderedData<A> {
-    fn write_inode_data(&self, ino: u64) -> Result<()> {
-        let Some(table) = self.inodes.upgrade() else { return Ok(()) };
-        let cell = table.read().unwrap_or_else(|p| p.into_inner()).get(&ino).cloned();
-        if let Some(cell) = cell {
-            drop(lock(&cell.state));
+    fn submit_inode_data(&self, ino: u64, start: u64, end: u64) {
+        if let Some((sb, inode)) = self.inode(ino) {
+            let mut wbc = WritebackControl::sync_range(start, end);
+            wbc.can_map = false;
+            // A failure is in the mapping's error for the next fsync.
+            let _ = do_writepages(&sb, &inode, &mut wbc);
         }
-        Ok(())
+    }
+
+    fn finish_inode_data(&self, ino: u64, start: u64, end: u64) {
+        if let Some((sb, inode)) = self.inode(ino) {
+            filemap_fdatawait_range(&sb, &inode, start, end);
+        }
     }
 }
 
 impl<A: BufferedIo> Mounted<A> {
     /// `ext4_fill_super`: mounts the ext4 image on `dev` (recovering its journal if needed),
-    /// takes every regular file of the root directory into the inode table, and starts the
-    /// journal's commit thread.
+    /// takes every regular file of the root directory into the inode table, starts the
+    /// journal's commit thread (with the flusher thread) and the flusher.
     pub(super) fn mount(
         aops: A,
         dev: Arc<dyn BlockDev>,
@@ -79,41 +96,38 @@ impl<A: BufferedIo> Mounted<A> {
         stats: Arc<Stats>,
         opts: MountOptions,
     ) -> Result<Self> {
+        if !pool.reset() {
+            return Err(FsError::invalid(format!(
+                "the page-cache pool still holds {} bytes of folios of an earlier mount",
+                pool.bytes() - pool.free_bytes()
+            )));
+        }
+        let thread = opts.flusher == Flusher::Thread;
         let e4opts = Ext4Options {
-            journal: JournalOptions { commit_interval: opts.commit_interval },
+            journal: JournalOptions { commit_interval: opts.commit_interval.filter(|_| thread), thread },
             alloc_limit: opts.faults.alloc_limit,
         };
         let (ext4, files) = Ext4::mount(dev.clone(), e4opts, stats.clone())?;
         let mut names = BTreeMap::new();
         let mut inodes = HashMap::new();
         for f in files {
-            names.insert(f.name, f.inode.ino);
-            inodes.insert(f.inode.ino, Arc::new(new_cell(f.inode)));
+            names.insert(f.name, f.info.ino);
+            inodes.insert(f.info.ino, Arc::new(Inode::new(f.info)));
         }
-        let inodes = Arc::new(RwLock::new(inodes));
-        ext4.start(Arc::new(OrderedData { inodes: Arc::downgrade(&inodes) }));
-        Ok(Mounted { fs: Sb::new(aops, ext4, dev, stats, pool, opts), names: RwLock::new(names), inodes })
+        let inodes = Arc::new(PercpuRwLock::new(inodes));
+        let sb = Sb::new(aops, ext4.clone(), dev, stats, pool, opts)?;
+        ext4.start(Arc::new(OrderedData { sb: Arc::downgrade(&sb), inodes: Arc::downgrade(&inodes) }));
+        sb.start_flusher()?;
+        Ok(Mounted { sb, names: RwLock::new(names), inodes })
     }
 
-    fn cell(&self, ino: Ino) -> Result<Arc<InodeCell<A>>> {
-        self.inodes.read().unwrap_or_else(|p| p.into_inner()).get(&ino).cloned().ok_or(FsError::Stale)
+    fn inode(&self, ino: Ino) -> Result<Arc<Inode<A::Private>>> {
+        self.inodes.read().get(&ino).cloned().ok_or(FsError::Stale)
     }
 
-    /// Runs `f` with inode `ino` locked.
-    fn with_inode<T>(&self, ino: Ino, f: impl FnOnce(&mut Ctx<'_, A>) -> Result<T>) -> Result<T> {
-        let cell = self.cell(ino)?;
-        let mut st = lock(&cell.state);
-        if st.unlinked {
-            return Err(FsError::Stale);
-        }
-        let InodeState { inode, mapping, bio, .. } = &mut *st;
-        let mut cx = Ctx { fs: &self.fs, inode, mapping, bio, cell: &cell };
-        f(&mut cx)
-    }
-
-    fn all_cells(&self) -> Vec<Arc<InodeCell<A>>> {
-        let mut v: Vec<_> = self.inodes.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        v.sort_by_key(|c| c.ino);
+    fn all_inodes(&self) -> Vec<Arc<Inode<A::Private>>> {
+        let mut v: Vec<_> = self.inodes.read().values().cloned().collect();
+        v.sort_by_key(|i| i.ino);
         v
     }
 
@@ -121,21 +135,21 @@ impl<A: BufferedIo> Mounted<A> {
     /// blocks were waiting for one (`ext4_should_retry_alloc`).
     fn retry_nospc<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
         match op() {
-            Err(FsError::NoSpace { .. }) if self.fs.ext4.retry_alloc()? => op(),
+            Err(FsError::NoSpace { .. }) if self.sb.ext4.retry_alloc()? => op(),
             r => r,
         }
     }
-}
 
-fn new_cell<A: BufferedIo>(inode: Inode) -> InodeCell<A> {
-    InodeCell {
-        ino: inode.ino,
-        state: Mutex::new(InodeState {
-            inode,
-            mapping: AddressSpace::default(),
-            bio: BioBatch::new(),
-            unlinked: false,
-        }),
+    /// Takes every folio out of the cache, written back or not, and waits for the I/O in
+    /// flight: what dropping a mounted filesystem does (a crash), and the end of unmount.
+    fn evict_all(&self) {
+        let sb = &self.sb;
+        sb.stop_flusher();
+        for inode in self.all_inodes() {
+            truncate_pagecache(sb, &inode, 0);
+        }
+        sb.end_io_wq.flush();
+        sb.pool.lru_add_drain_all();
     }
 }
 
@@ -144,76 +158,72 @@ impl<A: BufferedIo> Drop for Mounted<A> {
     /// thread without a commit: dropping a mounted filesystem without unmounting is a crash,
     /// and the pool outlives it.
     fn drop(&mut self) {
-        self.fs.ext4.forget();
-        for cell in self.all_cells() {
-            let mut st = lock(&cell.state);
-            for start in st.mapping.all_starts() {
-                if let Some(f) = st.mapping.remove(start, &self.fs.stats) {
-                    self.fs.free_folio(f);
-                }
-            }
-        }
+        self.evict_all();
+        self.sb.ext4.forget();
     }
 }
 
 impl<A: BufferedIo> Vfs for Mounted<A> {
     fn create(&self, name: &str) -> Result<Ino> {
-        if name.is_empty()
-            || name.len() > 255
-            || name.contains('/')
-            || name.contains('\0')
-            || name == "."
-            || name == ".."
-        {
+        if name.is_empty() || name.len() > 255 || name.contains('/') || name.contains('\0') {
             return Err(FsError::invalid(format!("bad file name {name:?}")));
         }
-        let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
+        if name == "." || name == ".." {
+            return Err(FsError::invalid(format!("bad file name {name:?}")));
+        }
+        let mut names = write(&self.names);
         if names.contains_key(name) {
             return Err(FsError::Exists { name: name.into() });
         }
-        let inode = self.retry_nospc(|| self.fs.ext4.create(name))?;
-        let ino = inode.ino;
+        let info = self.retry_nospc(|| self.sb.ext4.create(name))?;
+        let ino = info.ino;
         names.insert(name.into(), ino);
-        self.inodes.write().unwrap_or_else(|p| p.into_inner()).insert(ino, Arc::new(new_cell(inode)));
+        let inode = Arc::new(Inode::new(info));
+        self.inodes.update(|t| t.insert(ino, inode.clone()));
         Ok(ino)
     }
 
     fn lookup(&self, name: &str) -> Result<Ino> {
-        self.names
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .copied()
-            .ok_or_else(|| FsError::NotFound { name: name.into() })
+        read(&self.names).get(name).copied().ok_or_else(|| FsError::NotFound { name: name.into() })
     }
 
     fn unlink(&self, name: &str) -> Result<()> {
-        let ino = self
-            .names
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name)
-            .ok_or_else(|| FsError::NotFound { name: name.into() })?;
-        let unlinked = self.with_inode(ino, |cx| {
-            truncate_pagecache(cx, 0);
-            cx.fs.ext4.unlink(cx.inode)
-        });
-        if let Some(cell) = self.inodes.write().unwrap_or_else(|p| p.into_inner()).remove(&ino) {
-            lock(&cell.state).unlinked = true;
-        }
+        let ino = write(&self.names).remove(name).ok_or_else(|| FsError::NotFound { name: name.into() })?;
+        let inode = self.inode(ino)?;
+        let unlinked = {
+            let _i = write(&inode.i_rwsem);
+            let _inv = write(&inode.invalidate_lock);
+            truncate_pagecache(&self.sb, &inode, 0);
+            inode.set_size(0);
+            inode.unlinked.store(true, Relaxed);
+            self.sb.ext4.unlink(&inode.info)
+        };
+        self.inodes.update(|t| t.remove(&ino));
         unlinked
     }
 
     fn names(&self) -> Vec<String> {
-        self.names.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        read(&self.names).keys().cloned().collect()
     }
 
-    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8]) -> Result<usize> {
-        self.with_inode(ino, |cx| filemap_read(cx, pos, buf))
+    /// `ext4_file_read_iter` takes no lock for buffered reads; `xfs_file_buffered_read`
+    /// takes the IOLOCK shared (with `nowait`, only if it is free: `xfs_ilock_nowait`).
+    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8], nowait: bool) -> Result<usize> {
+        let inode = self.inode(ino)?;
+        let _shared = match self.sb.opts.backend {
+            Backend::BufferHead => None,
+            Backend::Iomap if nowait => Some(inode.i_rwsem.try_read().map_err(|_| FsError::WouldBlock)?),
+            Backend::Iomap => Some(read(&inode.i_rwsem)),
+        };
+        if inode.unlinked.load(Relaxed) {
+            return Err(FsError::Stale);
+        }
+        filemap_read(&self.sb, &inode, pos, buf, nowait)
     }
 
     fn write(&self, ino: Ino, pos: u64, data: &[u8]) -> Result<usize> {
-        let write = |from: usize| self.with_inode(ino, |cx| file_ops::write(cx, pos + from as u64, &data[from..]));
+        let inode = self.inode(ino)?;
+        let write = |from: usize| file_ops::write(&self.sb, &inode, pos + from as u64, &data[from..]);
         let first = write(0);
         let done = match &first {
             Ok(n) if *n < data.len() => *n,
@@ -222,8 +232,8 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
         };
         // ENOSPC, or a write cut short by it (buffer_head reserves block by block): retry the
         // rest once after a commit if that gives blocks back (`ext4_should_retry_alloc`).
-        let rest_blocks = ((data.len() - done) as u64).div_ceil(self.fs.sb.block_size as u64);
-        if self.fs.ext4.available() >= rest_blocks || !self.fs.ext4.retry_alloc()? {
+        let rest_blocks = ((data.len() - done) as u64).div_ceil(u64::from(self.sb.block_size()));
+        if self.sb.ext4.available() >= rest_blocks || !self.sb.ext4.retry_alloc()? {
             return first;
         }
         match write(done) {
@@ -234,76 +244,78 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
     }
 
     fn truncate(&self, ino: Ino, size: u64) -> Result<()> {
-        self.with_inode(ino, |cx| file_ops::truncate(cx, size))
+        let inode = self.inode(ino)?;
+        file_ops::truncate(&self.sb, &inode, size)
     }
 
     fn fallocate(&self, ino: Ino, mode: FallocMode, off: u64, len: u64) -> Result<()> {
-        self.retry_nospc(|| self.with_inode(ino, |cx| file_ops::fallocate(cx, mode, off, len)))
+        let inode = self.inode(ino)?;
+        self.retry_nospc(|| file_ops::fallocate(&self.sb, &inode, mode, off, len))
     }
 
     /// `ext4_sync_file`: write back and wait; a writeback error (this call's, or one an
     /// earlier background writeback recorded on the mapping) is reported once and ends the
     /// call before the journal commit; then wait for the transaction that last changed the
-    /// inode (`i_datasync_tid` for fdatasync) to commit, or, when it already has, flush the
-    /// device cache (ext4's fast path).
+    /// inode (`i_datasync_tid` for fdatasync, which time updates do not advance) to commit,
+    /// or, when it already has, flush the device cache (ext4's fast path).
     fn fsync(&self, ino: Ino, datasync: bool) -> Result<()> {
-        let tid = self.with_inode(ino, |cx| {
-            let written = write_and_wait(cx, 0, u64::MAX);
-            let recorded = cx.mapping.wb_err.take();
-            match (written, recorded) {
-                (Err(e), _) => Err(e),
-                (Ok(()), Some(errno)) => Err(FsError::WritebackError { errno }),
-                (Ok(()), None) => {
-                    let d = &cx.inode.disk;
-                    Ok(if datasync { d.i_datasync_tid } else { d.i_sync_tid })
-                }
-            }
-        })?;
-        self.fs.ext4.sync_file(tid)
+        let inode = self.inode(ino)?;
+        let written = filemap_write_and_wait_range(&self.sb, &inode, 0, u64::MAX);
+        let recorded = inode.mapping.take_error();
+        match (written, recorded) {
+            (Err(e), _) => return Err(e),
+            (Ok(()), Some(errno)) => return Err(FsError::WritebackError { errno }),
+            (Ok(()), None) => {}
+        }
+        let tid = {
+            let d = &read(&inode.info).disk;
+            if datasync { d.i_datasync_tid } else { d.i_sync_tid }
+        };
+        self.sb.ext4.sync_file(tid)
     }
 
     fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()> {
-        self.with_inode(ino, |cx| write_and_wait(cx, off, off.saturating_add(len)))
+        let inode = self.inode(ino)?;
+        filemap_write_and_wait_range(&self.sb, &inode, off, off.saturating_add(len))
     }
 
+    /// `sync_filesystem`: every inode written and waited for (`sync_inodes_sb`), then the
+    /// commit and flush.
     fn sync(&self) -> Result<()> {
-        for cell in self.all_cells() {
-            self.with_inode(cell.ino, |cx| write_and_wait(cx, 0, u64::MAX))?;
+        for inode in self.all_inodes() {
+            filemap_write_and_wait_range(&self.sb, &inode, 0, u64::MAX)?;
         }
-        self.fs.ext4.sync_fs()
+        self.sb.ext4.sync_fs()
     }
 
+    /// `echo 1 > drop_caches`: the per-CPU LRU batches drained (`lru_add_drain_all`), then
+    /// every clean folio nobody holds dropped.
     fn drop_caches(&self) -> Result<()> {
-        for cell in self.all_cells() {
-            self.with_inode(cell.ino, |cx| {
-                invalidate_mapping_pages(cx);
-                Ok(())
-            })?;
+        self.sb.pool.lru_add_drain_all();
+        for inode in self.all_inodes() {
+            invalidate_mapping_pages(&self.sb, &inode);
         }
         Ok(())
     }
 
     fn stat(&self, ino: Ino) -> Result<Stat> {
-        self.with_inode(ino, |cx| {
-            Ok(Stat {
-                ino,
-                size: cx.inode.i_size,
-                disksize: cx.inode.i_disksize,
-                blocks: cx.inode.extents.blocks() + cx.inode.delayed.total(),
-                extents: cx.inode.extents.len(),
-            })
+        let inode = self.inode(ino)?;
+        let info = read(&inode.info);
+        Ok(Stat {
+            ino,
+            size: inode.size(),
+            disksize: info.i_disksize,
+            blocks: info.extents.blocks() + info.delayed.total(),
+            extents: info.extents.len(),
         })
     }
 
+    /// `generic_shutdown_super`: stop the flusher, write everything back, commit, drop the
+    /// cache; then `ext4_put_super`: checkpoint the journal and leave the image clean.
     fn unmount(&self) -> Result<()> {
+        self.sb.stop_flusher();
         self.sync()?;
-        for cell in self.all_cells() {
-            self.with_inode(cell.ino, |cx| {
-                truncate_pagecache(cx, 0);
-                Ok(())
-            })?;
-        }
-        lock(&self.fs.lru).clear();
-        self.fs.ext4.unmount()
+        self.evict_all();
+        self.sb.ext4.unmount()
     }
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::SpecError;
 use super::faults::FaultList;
-use crate::aops::{AopsParams, Backend};
+use crate::aops::{AopsParams, Backend, Flusher};
 use crate::error::ValueError;
 use crate::flag::parse_bool;
 use crate::size::Size;
@@ -104,6 +104,13 @@ pub struct FsimplSpec {
     pub bug: Option<String>,
     /// `faults=`.
     pub faults: FaultList,
+    /// `flusher=`: who does background writeback and completion work.
+    pub flusher: Option<Flusher>,
+    /// `dioread_nolock=` (bh only): ext4's default since 5.6, writeback allocates unwritten
+    /// extents and converts them at I/O completion; 0 allocates written ones.
+    pub dioread_nolock: Option<bool>,
+    /// `ra_kb=`: the readahead window in KiB (`read_ahead_kb`; default: the device's).
+    pub ra_kb: Option<u32>,
     /// `image=`: mount this existing ext4 image or block device instead of formatting one.
     pub image: Option<PathBuf>,
     /// `mkfs_opts=`: format with `mkfs.ext4` and these options (space-separated) instead of
@@ -112,6 +119,9 @@ pub struct FsimplSpec {
     /// `commit=`: seconds between journal commits (ext4's `commit=`); 0: only when asked.
     pub commit: Option<u64>,
 }
+
+/// The largest `ra_kb=`.
+pub const MAX_RA_KB: u32 = 1 << 20;
 
 impl FsimplSpec {
     /// The parameters a `bh` spec takes.
@@ -130,6 +140,9 @@ impl FsimplSpec {
         "poison",
         "bug",
         "faults",
+        "flusher",
+        "dioread_nolock",
+        "ra_kb",
         "image",
         "mkfs_opts",
         "commit",
@@ -149,6 +162,8 @@ impl FsimplSpec {
         "poison",
         "bug",
         "faults",
+        "flusher",
+        "ra_kb",
         "image",
         "mkfs_opts",
         "commit",
@@ -179,6 +194,13 @@ impl FsimplSpec {
             "bug" if value.is_empty() => return Err(ValueError::new("expected the name of a seeded bug")),
             "bug" => self.bug = Some(value.to_string()),
             "faults" => self.faults = value.parse()?,
+            "flusher" => self.flusher = Some(value.parse()?),
+            "dioread_nolock" => self.dioread_nolock = Some(parse_bool(Some(value))?),
+            "ra_kb" => {
+                self.ra_kb = Some(value.trim().parse::<u32>().ok().filter(|kb| *kb <= MAX_RA_KB).ok_or_else(|| {
+                    ValueError::new(format!("expected the readahead window in KiB, 0 to {MAX_RA_KB}"))
+                })?)
+            }
             "image" if value.is_empty() => return Err(ValueError::new("expected the path of an ext4 image or device")),
             "image" => self.image = Some(value.into()),
             "mkfs_opts" => self.mkfs_opts = Some(value.trim().to_string()),
@@ -240,6 +262,9 @@ impl FsimplSpec {
         push("poison", self.poison.map(|p| if p { "1" } else { "0" }.to_string()));
         push("bug", self.bug.clone());
         push("faults", (!self.faults.is_empty()).then(|| self.faults.to_string()));
+        push("flusher", self.flusher.map(|f| f.to_string()));
+        push("dioread_nolock", self.dioread_nolock.map(|d| if d { "1" } else { "0" }.to_string()));
+        push("ra_kb", self.ra_kb.map(|kb| kb.to_string()));
         push("image", self.image.as_ref().map(|p| p.display().to_string()));
         push("mkfs_opts", self.mkfs_opts.clone());
         push("commit", self.commit.map(|s| s.to_string()));

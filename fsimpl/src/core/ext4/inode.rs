@@ -1,7 +1,9 @@
 //! On-disk inodes (`struct ext4_inode`, fs/ext4/ext4.h) and their checksum.
 
 use super::extents::ExtentTree;
+use super::mballoc::Pa;
 use crate::core::ondisk::crc32c;
+use std::sync::Arc;
 
 /// `EXT4_GOOD_OLD_INODE_SIZE`.
 pub const EXT4_GOOD_OLD_INODE_SIZE: usize = 128;
@@ -211,9 +213,9 @@ impl ext4_inode {
 }
 
 /// The on-disk half of an inode in memory (the part of `struct ext4_inode_info` that
-/// mirrors `struct ext4_inode`): the inode as last written, its extent tree, and the
-/// transactions fsync must wait for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// mirrors `struct ext4_inode`): the inode as last written, its extent tree, the
+/// transactions fsync must wait for, and its block preallocations.
+#[derive(Clone, Debug)]
 pub struct DiskInode {
     /// The on-disk inode as fsimpl last wrote (or read) it.
     pub raw: ext4_inode,
@@ -226,6 +228,8 @@ pub struct DiskInode {
     /// Last transaction that changed what fdatasync must make durable: size and blocks
     /// (`i_datasync_tid`).
     pub i_datasync_tid: u32,
+    /// The inode's preallocations (`i_prealloc_list`); deleted ones are dropped lazily.
+    pub prealloc: Vec<Arc<Pa>>,
 }
 
 impl Default for DiskInode {
@@ -236,7 +240,22 @@ impl Default for DiskInode {
             csum_seed: 0,
             i_sync_tid: 0,
             i_datasync_tid: 0,
+            prealloc: Vec::new(),
         }
+    }
+}
+
+impl ext4_inode {
+    /// Sets the modification and change times to `ns` nanoseconds since the epoch
+    /// (`inode_set_mtime_to_ts` / `ctime`, encoded as `EXT4_INODE_SET_XTIME` does: seconds,
+    /// and in the extra field the nanoseconds shifted by 2 above the epoch bits).
+    pub fn set_mtime_ctime(&mut self, ns: u64) {
+        let (sec, nsec) = ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32);
+        let extra = (nsec << 2) | (((sec - sec as i32 as i64) >> 32) as u32 & 3);
+        self.i_mtime = sec as u32;
+        self.i_ctime = sec as u32;
+        self.i_mtime_extra = extra;
+        self.i_ctime_extra = extra;
     }
 }
 

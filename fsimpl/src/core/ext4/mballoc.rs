@@ -15,29 +15,41 @@
 //!   allocation ended (`s_mb_last_group`) — for an aligned free chunk when the length is a
 //!   power of two (the buddy's `CR_POWER2_ALIGNED`), else the first free extent long enough
 //!   (`CR_GOAL_LEN_*`), else the longest (`CR_ANY_FREE`). An extent never crosses a group.
-//! - Blocks freed in a transaction are not reused until it commits
-//!   (`ext4_mb_free_metadata`, released by `ext4_free_data_in_buddy`).
+//!   Each group is searched under its own lock (`ext4_lock_group`), skipped without it when
+//!   its free count (`bb_free`) cannot satisfy the request.
+//! - Allocated blocks are marked in the group's bitmap with its descriptor
+//!   (`ext4_mb_mark_diskspace_used`); freed ones are cleared there at once but stay out of
+//!   the allocator's view until the transaction that freed them commits
+//!   (`ext4_mb_free_metadata`, released by the journal's commit callback,
+//!   `ext4_process_freed_data`).
 //! - Delayed-allocation reservations (`ext4_da_reserve_space`, `s_dirtyclusters_counter`),
 //!   the reserved pool that only metadata may use (`s_resv_clusters`: 2% of the filesystem,
 //!   at most 4096 blocks, so that an unwritten conversion or an extent split never fails
 //!   for lack of a tree block), and an optional limit that injects ENOSPC early (fault
-//!   injection).
-//!
-//! The on-disk bitmaps are not here: the caller marks the blocks it is given. This module
-//! keeps the in-memory view: the bitmaps' free blocks, less preallocations and pending frees.
+//!   injection). The totals are per-CPU counters, summed exactly when a decision is close
+//!   (`ext4_has_free_clusters`).
 
-use super::balloc::Geometry;
-use crate::core::RangeSet;
+use super::balloc::{self, Geometry};
+use super::fs::{Ext4, GroupInfo};
+use super::group_desc::EXT4_BG_BLOCK_UNINIT;
+use super::inode::DiskInode;
+use crate::core::jbd2::{Handle, tid_geq};
 use crate::error::{FsError, Result};
-use std::collections::{BTreeMap, HashMap};
+use crate::kernel::lock;
+use crate::kernel::percpu::PercpuCounter;
+use crate::rangeset::RangeSet;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 /// `s_mb_stream_request`: files up to this many blocks use the locality group.
 pub const MB_STREAM_REQUEST: u64 = 16;
 /// `s_mb_group_prealloc`: blocks of a locality-group preallocation.
 pub const MB_GROUP_PREALLOC: u64 = 512;
 
-/// One preallocation (`struct ext4_prealloc_space`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One preallocation (`struct ext4_prealloc_space`): physical blocks set aside for an
+/// inode's logical range (or for the locality group), free on disk, out of the allocator's
+/// view until used or discarded. On its group's list and its inode's.
+#[derive(Debug)]
 pub struct Pa {
     /// First logical block it covers (inode PA).
     pub lstart: u64,
@@ -45,15 +57,35 @@ pub struct Pa {
     pub pstart: u64,
     /// Length.
     pub len: u64,
-    /// Physical blocks not yet handed out.
-    pub unused: RangeSet,
+    /// Its group.
+    pub group: u64,
+    /// `pa_lock`: what is left of it.
+    state: Mutex<PaState>,
+}
+
+#[derive(Debug)]
+struct PaState {
+    /// Physical blocks not yet handed out (`pa_free`).
+    unused: RangeSet,
+    /// Discarded (`pa_deleted`): its inode drops it from its list when it next looks.
+    deleted: bool,
+}
+
+impl Pa {
+    fn new(lstart: u64, pstart: u64, len: u64, group: u64, unused: RangeSet) -> Arc<Pa> {
+        Arc::new(Pa { lstart, pstart, len, group, state: Mutex::new(PaState { unused, deleted: false }) })
+    }
+
+    /// Whether it still has blocks to give.
+    pub fn is_live(&self) -> bool {
+        let s = lock(&self.state);
+        !s.deleted && !s.unused.is_empty()
+    }
 }
 
 /// An allocation request (`struct ext4_allocation_request`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllocRequest {
-    /// The inode (its preallocations).
-    pub ino: u64,
     /// First logical block (`ar->logical`).
     pub logical: u64,
     /// Blocks wanted (`ar->len`).
@@ -74,224 +106,237 @@ pub struct AllocRequest {
     pub reserved: u64,
 }
 
-/// The allocator's in-memory state.
-#[derive(Clone, Debug)]
-pub struct Mballoc {
-    geo: Geometry,
-    /// Free blocks: free in the bitmaps, not preallocated, not waiting for a commit.
-    free: RangeSet,
-    /// Blocks freed by transaction tid: free once it commits.
-    pending: BTreeMap<u32, RangeSet>,
-    reserved: u64,
-    /// `s_resv_clusters`: free blocks data may not take.
-    resv: u64,
-    limit: Option<u64>,
-    /// Blocks in use in the bitmaps (not free there).
-    used: u64,
-    /// Blocks in use that the limit does not count (filesystem metadata at mount).
-    limit_base: u64,
-    inode_pa: HashMap<u64, Vec<Pa>>,
-    group_pa: Option<Pa>,
-    /// Where the last stream allocation ended (`s_mb_last_group`, `s_mb_last_start`).
-    last_stream: u64,
+/// A range freed by a transaction, free once it commits (`struct ext4_free_data`).
+#[derive(Clone, Copy, Debug)]
+struct FreedData {
+    tid: u32,
+    pblk: u64,
+    len: u64,
 }
 
-impl Mballoc {
-    /// The allocator over `free` (the bitmaps' free blocks).
-    pub fn new(geo: Geometry, free: RangeSet) -> Self {
-        let used = geo.blocks_count - geo.first_data_block - free.total();
-        Mballoc {
-            geo,
-            free,
-            pending: BTreeMap::new(),
-            reserved: 0,
+/// The allocator's filesystem-wide state (the `s_mb_*` fields of `ext4_sb_info`).
+pub(crate) struct MbState {
+    geo: Geometry,
+    /// Free blocks on disk, preallocated ones included, less those waiting for a commit
+    /// (`s_freeclusters_counter`).
+    pub free_clusters: PercpuCounter,
+    /// Blocks reserved for delayed allocation (`s_dirtyclusters_counter`).
+    pub dirty_clusters: PercpuCounter,
+    /// Blocks freed by transactions not yet committed (`s_mb_free_pending`).
+    pub free_pending: AtomicU64,
+    /// `s_resv_clusters`: free blocks data may not take.
+    resv: u64,
+    /// The fault-injection limit (`u64::MAX`: none) and the blocks in use that it does not
+    /// count (filesystem metadata at mount).
+    limit: AtomicU64,
+    limit_base: AtomicU64,
+    /// `s_freed_data_list`, under `s_md_lock`.
+    freed: Mutex<Vec<FreedData>>,
+    /// The locality group's preallocation (`lg_prealloc_list`, under `lg_mutex`).
+    lg: Mutex<Option<Arc<Pa>>>,
+    /// Where the last stream allocation ended (`s_mb_last_group`, `s_mb_last_start`).
+    last_stream: AtomicU64,
+}
+
+impl MbState {
+    /// The state of a filesystem whose bitmaps have `free` free blocks.
+    pub fn new(geo: &Geometry, free: u64) -> Self {
+        MbState {
+            geo: *geo,
+            free_clusters: PercpuCounter::new(free as i64),
+            dirty_clusters: PercpuCounter::new(0),
+            free_pending: AtomicU64::new(0),
             resv: (geo.blocks_count / 50).min(4096),
-            limit: None,
-            used,
-            limit_base: 0,
-            inode_pa: HashMap::new(),
-            group_pa: None,
-            last_stream: 0,
+            limit: AtomicU64::new(u64::MAX),
+            limit_base: AtomicU64::new(0),
+            freed: Mutex::new(Vec::new()),
+            lg: Mutex::new(None),
+            last_stream: AtomicU64::new(0),
         }
+    }
+
+    fn total(&self) -> u64 {
+        self.geo.blocks_count - self.geo.first_data_block
+    }
+
+    /// Blocks in use in the bitmaps.
+    fn used(&self, free: u64) -> u64 {
+        self.total().saturating_sub(free + self.free_pending.load(Relaxed))
     }
 
     /// Refuses, with ENOSPC, to let more than `limit` blocks of files (data and extent
     /// trees; `file_blocks` of them are in use now) be in use or reserved.
-    pub fn set_limit(&mut self, limit: Option<u64>, file_blocks: u64) {
-        self.limit = limit;
-        self.limit_base = self.used.saturating_sub(file_blocks);
+    pub fn set_limit(&self, limit: Option<u64>, file_blocks: u64) {
+        let used = self.used(self.free_clusters.sum_positive() as u64);
+        self.limit_base.store(used.saturating_sub(file_blocks), Relaxed);
+        self.limit.store(limit.unwrap_or(u64::MAX), Relaxed);
     }
 
-    fn preallocated(&self) -> u64 {
-        self.inode_pa.values().flatten().chain(self.group_pa.as_ref()).map(|p| p.unused.total()).sum()
-    }
-
-    /// Free blocks, preallocated ones included (they are free on disk).
-    pub fn free_blocks(&self) -> u64 {
-        self.free.total() + self.preallocated()
-    }
-
-    /// The free extents, in block order.
-    pub fn free_extents(&self) -> Vec<(u64, u64)> {
-        self.free.iter().collect()
-    }
-
-    /// Blocks freed and waiting for their transaction to commit.
-    pub fn pending_frees(&self) -> u64 {
-        self.pending.values().map(RangeSet::total).sum()
-    }
-
-    /// Blocks reserved for delayed allocation.
-    pub fn reserved(&self) -> u64 {
-        self.reserved
-    }
-
-    /// Blocks in use in the bitmaps.
-    pub fn used(&self) -> u64 {
-        self.used
-    }
-
-    /// Free blocks data may still take: not promised to delayed allocation, not in the
+    /// Free blocks data may take, exactly: not promised to delayed allocation, not in the
     /// metadata pool, within the limit.
-    pub fn available(&self) -> u64 {
-        let free = self.free_blocks().saturating_sub(self.reserved + self.resv);
-        match self.limit {
-            Some(limit) => free.min(limit.saturating_sub(self.used.saturating_sub(self.limit_base) + self.reserved)),
-            None => free,
+    fn available_exact(&self) -> u64 {
+        let free = self.free_clusters.sum_positive() as u64;
+        let dirty = self.dirty_clusters.sum_positive() as u64;
+        let avail = free.saturating_sub(dirty + self.resv);
+        match self.limit.load(Relaxed) {
+            u64::MAX => avail,
+            limit => {
+                let used = self.used(free).saturating_sub(self.limit_base.load(Relaxed));
+                avail.min(limit.saturating_sub(used + dirty))
+            }
         }
     }
 
-    /// Reserves `n` blocks for delayed allocation (`ext4_da_reserve_space`), or ENOSPC.
-    pub fn reserve(&mut self, n: u64) -> Result<()> {
-        if self.available() < n {
+    /// Whether at least `n` blocks are free on disk, the reserved pool included (what
+    /// metadata may take).
+    pub(crate) fn has_free_meta(&self, n: u64) -> bool {
+        self.free_clusters.read_positive() as u64 >= n + self.free_clusters.error_margin() as u64
+            || self.free_clusters.sum_positive() as u64 >= n
+    }
+
+    /// `ext4_has_free_clusters`: whether `n` more blocks may go to data. The quick per-CPU
+    /// reads decide when far from the edge, the exact sums near it
+    /// (`EXT4_FREECLUSTERS_WATERMARK`).
+    fn has_free_clusters(&self, n: u64) -> bool {
+        if self.limit.load(Relaxed) == u64::MAX {
+            let free = self.free_clusters.read_positive() as u64;
+            let dirty = self.dirty_clusters.read_positive() as u64;
+            let watermark = 4 * self.free_clusters.error_margin() as u64;
+            if free >= n + self.resv + dirty + watermark {
+                return true;
+            }
+        }
+        self.available_exact() >= n
+    }
+}
+
+impl Ext4 {
+    /// `ext4_da_reserve_space`: `n` blocks promised to delayed allocation, or ENOSPC.
+    pub fn reserve(&self, n: u64) -> Result<()> {
+        if !self.mb.has_free_clusters(n) {
             return Err(FsError::NoSpace { what: "delayed allocation reservation" });
         }
-        self.reserved += n;
+        self.mb.dirty_clusters.add(n as i64);
         Ok(())
     }
 
-    /// Gives back `n` reserved blocks (`ext4_da_release_space`).
-    pub fn release(&mut self, n: u64) {
-        debug_assert!(n <= self.reserved, "release {n} > reserved {}", self.reserved);
-        self.reserved -= n.min(self.reserved);
-    }
-
-    /// Blocks freed by transaction `tid` (their bitmap bits are cleared by the caller in
-    /// that transaction): reusable once it commits.
-    pub fn free_blocks_in(&mut self, tid: u32, pblk: u64, len: u64) {
-        self.used -= len;
-        self.pending.entry(tid).or_default().insert(pblk, len);
-    }
-
-    /// Every transaction up to `committed` is durable: its frees become free
-    /// (`ext4_free_data_in_buddy`).
-    pub fn commit_done(&mut self, committed: u32) {
-        while let Some((&tid, _)) = self.pending.first_key_value() {
-            if !super::super::jbd2::tid_geq(committed, tid) {
-                break;
-            }
-            let set = self.pending.remove(&tid).expect("first entry");
-            for (s, l) in set.iter() {
-                self.free.insert(s, l);
-            }
+    /// `ext4_da_release_space`: gives back `n` reserved blocks.
+    pub fn release(&self, n: u64) {
+        if n > 0 {
+            self.mb.dirty_clusters.sub(n as i64);
         }
     }
 
-    /// Drops inode `ino`'s preallocations (`ext4_discard_preallocations`): their unused
-    /// blocks are free again.
-    pub fn discard_preallocations(&mut self, ino: u64) {
-        for pa in self.inode_pa.remove(&ino).unwrap_or_default() {
-            for (s, l) in pa.unused.iter() {
-                self.free.insert(s, l);
-            }
-        }
+    /// Free blocks not promised to delayed allocation (exact).
+    pub fn available(&self) -> u64 {
+        self.mb.available_exact()
     }
 
-    /// Drops every preallocation (at unmount, and before giving up with ENOSPC:
-    /// `ext4_mb_discard_preallocations`). Returns whether any blocks came back.
-    pub fn discard_all_preallocations(&mut self) -> bool {
-        let inos: Vec<u64> = self.inode_pa.keys().copied().collect();
-        let before = self.free.total();
-        for ino in inos {
-            self.discard_preallocations(ino);
-        }
-        if let Some(pa) = self.group_pa.take() {
-            for (s, l) in pa.unused.iter() {
-                self.free.insert(s, l);
-            }
-        }
-        self.free.total() > before
+    /// Blocks freed by transactions not yet committed (`s_mb_free_pending`).
+    pub fn pending_frees(&self) -> u64 {
+        self.mb.free_pending.load(Relaxed)
     }
 
-    /// Marks `[pblk, pblk + len)` in use outside any request (metadata found at mount is
-    /// already out of `free`; this is for blocks the caller takes itself).
-    pub fn take(&mut self, pblk: u64, len: u64) -> Result<()> {
-        if self.free.overlap(pblk, len) != len {
-            return Err(FsError::Corrupt { what: format!("blocks {pblk}+{len} are not free") });
-        }
-        self.free.remove(pblk, len);
-        self.used += len;
-        Ok(())
+    /// The newest transaction whose frees wait for its commit, if any.
+    pub(crate) fn last_freeing_tid(&self) -> Option<u32> {
+        lock(&self.mb.freed).last().map(|f| f.tid)
     }
 
-    /// `ext4_mb_new_blocks`: allocates up to `req.len` blocks for `req`, returning
-    /// `(pblk, count)`; the caller marks them in the bitmap. ENOSPC when nothing is free.
-    pub fn new_blocks(&mut self, req: &AllocRequest) -> Result<(u64, u64)> {
-        debug_assert!(req.reserved <= req.len && req.reserved <= self.reserved);
-        // Unreserved blocks may only come from what is not promised to delayed allocation.
-        let allowed = (self.available() + req.reserved).min(req.len);
-        if allowed == 0 {
-            return Err(FsError::NoSpace { what: "data blocks" });
-        }
+    /// The allocator's free extents, `(first block, length)` in block order: the bitmaps'
+    /// free blocks less preallocations and frees waiting for a commit.
+    pub fn free_extents(&self) -> Vec<(u64, u64)> {
+        self.groups.iter().flat_map(|g| g.lock().free.iter().collect::<Vec<_>>()).collect()
+    }
+
+    /// `ext4_mb_new_blocks`: allocates up to `req.len` blocks for a file whose on-disk inode
+    /// (with its preallocations) is `disk`, marks them in the bitmap in `h`, and returns
+    /// `(pblk, count)`. ENOSPC when nothing is free.
+    pub(crate) fn mb_new_blocks(
+        &self,
+        h: &mut Handle<'_>,
+        disk: &mut DiskInode,
+        req: &AllocRequest,
+    ) -> Result<(u64, u64)> {
         let mut req = *req;
-        req.len = allowed;
-        let got = match self.use_preallocated(&req) {
+        let unreserved = req.len - req.reserved;
+        if unreserved > 0 && !self.mb.has_free_clusters(unreserved) {
+            // Unreserved blocks may only come from what is not promised to delayed allocation.
+            req.len = (self.mb.available_exact() + req.reserved).min(req.len);
+            if req.len == 0 {
+                return Err(FsError::NoSpace { what: "data blocks" });
+            }
+        }
+        disk.prealloc.retain(|p| p.is_live());
+        let group_alloc = self.group_alloc(&req);
+        // The locality group's mutex is held across its use and its refill (`lg_mutex`).
+        let mut lg = group_alloc.then(|| lock(&self.mb.lg));
+        let got = match self.use_preallocated(&req, disk, lg.as_deref()) {
             Some(got) => got,
-            None => match self.allocate(&req) {
+            None => match self.mb_allocate(&req, disk, lg.as_deref_mut()) {
                 Some(got) => got,
                 None if self.discard_all_preallocations() => {
-                    self.allocate(&req).ok_or(FsError::NoSpace { what: "data blocks" })?
+                    disk.prealloc.retain(|p| p.is_live());
+                    self.mb_allocate(&req, disk, lg.as_deref_mut()).ok_or(FsError::NoSpace { what: "data blocks" })?
                 }
                 None => return Err(FsError::NoSpace { what: "data blocks" }),
             },
         };
-        self.used += got.1;
-        self.reserved -= req.reserved.min(got.1);
+        drop(lg);
+        self.mark_diskspace_used(h, got.0, got.1);
+        // `ext4_da_update_reserve_space`: the promised blocks are now allocated.
+        self.release(req.reserved.min(got.1));
         Ok(got)
     }
 
     /// `ext4_mb_use_preallocated`: an inode preallocation covering `req.logical`, or the
     /// locality group's for a small file.
-    fn use_preallocated(&mut self, req: &AllocRequest) -> Option<(u64, u64)> {
+    fn use_preallocated(
+        &self,
+        req: &AllocRequest,
+        disk: &DiskInode,
+        lg: Option<&Option<Arc<Pa>>>,
+    ) -> Option<(u64, u64)> {
         if !req.data {
             return None;
         }
-        if let Some(pas) = self.inode_pa.get_mut(&req.ino) {
-            for pa in pas.iter_mut() {
-                if req.logical < pa.lstart || req.logical >= pa.lstart + pa.len {
-                    continue;
-                }
-                let start = pa.pstart + (req.logical - pa.lstart);
-                let end = (pa.pstart + pa.len).min(start + req.len);
-                // Only blocks of the window still unused, contiguous from `start`.
-                let Some((s, l)) = pa.unused.find(start) else { continue };
-                let n = (s + l).min(end) - start;
-                pa.unused.remove(start, n);
-                return Some((start, n));
+        for pa in &disk.prealloc {
+            if req.logical < pa.lstart || req.logical >= pa.lstart + pa.len {
+                continue;
             }
-        }
-        if self.group_alloc(req)
-            && let Some(pa) = self.group_pa.as_mut()
-        {
-            let first = pa.unused.iter().next();
-            if let Some((s, l)) = first
-                && l >= req.len
-            {
-                pa.unused.remove(s, req.len);
-                return Some((s, req.len));
+            let start = pa.pstart + (req.logical - pa.lstart);
+            let end = (pa.pstart + pa.len).min(start + req.len);
+            let mut gi = self.groups[pa.group as usize].lock();
+            let mut st = lock(&pa.state);
+            if st.deleted {
+                continue;
             }
+            // Only blocks of the window still unused, contiguous from `start`.
+            let Some((s, l)) = st.unused.find(start) else { continue };
+            let n = (s + l).min(end) - start;
+            st.unused.remove(start, n);
+            if st.unused.is_empty() {
+                // `ext4_mb_put_pa`: a used-up preallocation leaves its group's list.
+                st.deleted = true;
+                gi.pa.retain(|p| !Arc::ptr_eq(p, pa));
+            }
+            return Some((start, n));
         }
-        None
+        let pa = lg?.as_ref()?;
+        let mut gi = self.groups[pa.group as usize].lock();
+        let mut st = lock(&pa.state);
+        if st.deleted {
+            return None;
+        }
+        let (s, l) = st.unused.iter().next()?;
+        if l < req.len {
+            return None;
+        }
+        st.unused.remove(s, req.len);
+        if st.unused.is_empty() {
+            st.deleted = true;
+            gi.pa.retain(|p| !Arc::ptr_eq(p, pa));
+        }
+        Some((s, req.len))
     }
 
     /// `ext4_mb_group_or_file`: a small file's data goes through the locality group.
@@ -303,21 +348,29 @@ impl Mballoc {
         req.data && !req.no_prealloc && !self.group_alloc(req)
     }
 
-    /// Allocates from free space, normalizing and preallocating data requests.
-    fn allocate(&mut self, req: &AllocRequest) -> Option<(u64, u64)> {
+    /// Allocates from free space, normalizing and preallocating data requests
+    /// (`ext4_mb_regular_allocator` + `ext4_mb_new_preallocation`). `lg` is the locality
+    /// group's preallocation, locked, for a small file.
+    fn mb_allocate(
+        &self,
+        req: &AllocRequest,
+        disk: &mut DiskInode,
+        lg: Option<&mut Option<Arc<Pa>>>,
+    ) -> Option<(u64, u64)> {
         let group = self.group_alloc(req);
         let (g_logical, g_len) = if group {
             (req.logical, MB_GROUP_PREALLOC.max(req.len))
         } else if self.stream(req) {
-            self.normalize(req)
+            normalize(&self.geo, req, &disk.prealloc)
         } else {
             (req.logical, req.len)
         };
-        let want = g_len.min(self.free.total().saturating_sub(self.reserved_outside(req))).max(req.len);
-        let (pstart, got) = self.regular_allocator(req, want)?;
-        self.free.remove(pstart, got);
+        let free: u64 = self.groups.iter().map(|g| g.bb_free.load(Relaxed)).sum();
+        let reserved_outside = (self.mb.dirty_clusters.sum_positive() as u64).saturating_sub(req.reserved);
+        let want = g_len.min(free.saturating_sub(reserved_outside)).max(req.len);
+        let (g, pstart, got) = self.regular_allocator(req, want)?;
         if self.stream(req) {
-            self.last_stream = pstart + got;
+            self.mb.last_stream.store(pstart + got, Relaxed);
         }
         if got <= req.len {
             return Some((pstart, got));
@@ -326,10 +379,10 @@ impl Mballoc {
         let mut unused = RangeSet::new();
         if group {
             unused.insert(pstart + req.len, got - req.len);
-            if let Some(old) = self.group_pa.replace(Pa { lstart: 0, pstart, len: got, unused }) {
-                for (s, l) in old.unused.iter() {
-                    self.free.insert(s, l);
-                }
+            let pa = Pa::new(0, pstart, got, g, unused);
+            self.groups[g as usize].lock().pa.push(pa.clone());
+            if let Some(old) = lg.and_then(|lg| lg.replace(pa)) {
+                self.release_pa(&old);
             }
             return Some((pstart, req.len));
         }
@@ -350,163 +403,104 @@ impl Mballoc {
         let n = req.len.min(pstart + got - first);
         unused.insert(pstart, got);
         unused.remove(first, n);
-        self.inode_pa.entry(req.ino).or_default().push(Pa { lstart, pstart, len: got, unused });
+        let pa = Pa::new(lstart, pstart, got, g, unused);
+        self.groups[g as usize].lock().pa.push(pa.clone());
+        disk.prealloc.push(pa);
         Some((first, n))
     }
 
-    /// Blocks promised to delayed allocation other than this request's.
-    fn reserved_outside(&self, req: &AllocRequest) -> u64 {
-        self.reserved - req.reserved.min(self.reserved)
-    }
-
-    /// `ext4_mb_normalize_request`: the logical window to allocate for a data request.
-    fn normalize(&self, req: &AllocRequest) -> (u64, u64) {
-        let bs = self.geo.block_size as u64;
-        let bsbits = bs.trailing_zeros();
-        let o_end = req.logical + req.len;
-        let size = (o_end.max(req.isize_blocks)) * bs;
-        let kib = 1u64 << 10;
-        let (start_off, size) = if size <= 16 * kib {
-            (0, 16 * kib)
-        } else if size <= 32 * kib {
-            (0, 32 * kib)
-        } else if size <= 64 * kib {
-            (0, 64 * kib)
-        } else if size <= 128 * kib {
-            (0, 128 * kib)
-        } else if size <= 256 * kib {
-            (0, 256 * kib)
-        } else if size <= 512 * kib {
-            (0, 512 * kib)
-        } else if size <= 1024 * kib {
-            (0, 1024 * kib)
-        } else if size <= 4096 * kib {
-            ((req.logical >> (21 - bsbits)) << 21, 2048 * kib)
-        } else if size <= 8192 * kib {
-            ((req.logical >> (22 - bsbits)) << 22, 4096 * kib)
-        } else if req.len <= (8 << 20) >> bsbits {
-            ((req.logical >> (23 - bsbits)) << 23, 8192 * kib)
-        } else {
-            (req.logical << bsbits, req.len << bsbits)
-        };
-        let mut size = size >> bsbits;
-        let mut start = start_off >> bsbits;
-        let bpg = self.geo.blocks_per_group;
-        start = start.max(req.logical / bpg * bpg);
-        // Don't cover already mapped blocks.
-        if let Some(l) = req.lleft
-            && start <= l
-        {
-            size = size.saturating_sub(l + 1 - start);
-            start = l + 1;
+    /// Takes from group `g` what `pick` finds in its free space, under the group's lock;
+    /// skips the group without locking it when it has fewer than `min` free blocks.
+    fn take_in_group(
+        &self,
+        g: u64,
+        min: u64,
+        pick: impl FnOnce(&GroupInfo) -> Option<(u64, u64)>,
+    ) -> Option<(u64, u64, u64)> {
+        let grp = &self.groups[g as usize];
+        if grp.bb_free.load(Relaxed) < min {
+            return None;
         }
-        if let Some(r) = req.lright
-            && start + size > r
-        {
-            size = r.saturating_sub(start);
-        }
-        size = size.min(bpg);
-        // The window overlaps another preallocation of the file: keep the request only.
-        let overlaps = self.inode_pa.get(&req.ino).is_some_and(|pas| {
-            pas.iter().any(|p| start < p.lstart + p.len && p.lstart < start + size && !p.unused.is_empty())
-        });
-        if overlaps || start > req.logical || start + size < o_end {
-            return (req.logical, req.len);
-        }
-        (start, size)
+        let mut gi = grp.lock();
+        let (s, n) = pick(&gi)?;
+        gi.free.remove(s, n);
+        grp.bb_free.store(gi.free.total(), Relaxed);
+        Some((g, s, n))
     }
 
     /// `ext4_mb_regular_allocator`: where `want` blocks (at least `req.len` of them if
-    /// possible) go. Returns `(pblk, count)` within one group.
-    fn regular_allocator(&self, req: &AllocRequest, want: u64) -> Option<(u64, u64)> {
+    /// possible) go; takes them out of the group's free space. Returns `(group, pblk,
+    /// count)`.
+    fn regular_allocator(&self, req: &AllocRequest, want: u64) -> Option<(u64, u64, u64)> {
         let geo = &self.geo;
         let goal = req.goal.clamp(geo.first_data_block, geo.blocks_count - 1);
+        let (goal_group, _) = geo.group_of_block(goal);
+        let group_end = |g: u64| geo.group_first_block(g) + geo.group_blocks(g);
         // `ext4_mb_find_by_goal`: the goal itself, if free for the whole window.
-        if let Some((s, l)) = self.free.find(goal) {
-            let group_end = self.group_end(goal);
-            let here = (s + l).min(group_end) - goal;
-            if here >= want {
-                return Some((goal, want));
-            }
+        let by_goal = self.take_in_group(goal_group, want, |gi| {
+            let (s, l) = gi.free.find(goal)?;
+            ((s + l).min(group_end(goal_group)) - goal >= want).then_some((goal, want))
+        });
+        if by_goal.is_some() {
+            return by_goal;
         }
-        let start_group = if self.stream(req) && self.last_stream != 0 {
-            geo.group_of_block(self.last_stream.clamp(geo.first_data_block, geo.blocks_count - 1)).0
+        let last_stream = self.mb.last_stream.load(Relaxed);
+        let start_group = if self.stream(req) && last_stream != 0 {
+            geo.group_of_block(last_stream.clamp(geo.first_data_block, geo.blocks_count - 1)).0
         } else {
-            geo.group_of_block(goal).0
+            goal_group
         };
         let groups = geo.groups;
         // CR_POWER2_ALIGNED: a buddy-aligned free chunk of a power-of-two length.
         if want.is_power_of_two() && want > 1 {
             for i in 0..groups {
                 let g = (start_group + i) % groups;
-                if let Some(p) = self.aligned_in_group(g, want) {
-                    return Some((p, want));
+                let r = self.take_in_group(g, want, |gi| aligned_in_group(geo, gi, g, want).map(|p| (p, want)));
+                if r.is_some() {
+                    return r;
                 }
             }
         }
         // CR_GOAL_LEN: the first free extent of the whole length, from the goal on.
         for i in 0..groups {
             let g = (start_group + i) % groups;
-            let from = if i == 0 && geo.group_of_block(goal).0 == g { goal } else { geo.group_first_block(g) };
-            if let Some(p) = self.fit_in_group(g, from, want) {
-                return Some((p, want));
+            let from = if i == 0 && goal_group == g { goal } else { geo.group_first_block(g) };
+            let r = self.take_in_group(g, want, |gi| fit_in_group(geo, gi, g, from, want).map(|p| (p, want)));
+            if r.is_some() {
+                return r;
             }
         }
-        // CR_ANY_FREE: the longest free extent in any group.
-        let mut best: Option<(u64, u64)> = None;
-        for (s, l) in self.free.iter() {
-            let mut at = s;
-            while at < s + l {
-                let n = (s + l).min(self.group_end(at)) - at;
-                if best.is_none_or(|(_, bl)| n > bl) {
-                    best = Some((at, n));
+        // CR_ANY_FREE: the longest free extent in any group (looked for group by group, then
+        // taken if it is still there).
+        for _ in 0..3 {
+            let mut best: Option<(u64, u64, u64)> = None;
+            for g in 0..groups {
+                if self.groups[g as usize].bb_free.load(Relaxed) <= best.map_or(0, |b| b.2) {
+                    continue;
                 }
-                at += n;
+                let gi = self.groups[g as usize].lock();
+                if let Some((s, l)) = gi.free.iter().max_by_key(|&(s, l)| (l, std::cmp::Reverse(s)))
+                    && best.is_none_or(|(_, _, bl)| l > bl)
+                {
+                    best = Some((g, s, l));
+                }
             }
-        }
-        best.map(|(s, l)| (s, l.min(want)))
-    }
-
-    fn group_end(&self, b: u64) -> u64 {
-        let g = self.geo.group_of_block(b).0;
-        self.geo.group_first_block(g) + self.geo.group_blocks(g)
-    }
-
-    /// A free chunk of `len` (a power of two) aligned to `len` within group `g`.
-    fn aligned_in_group(&self, g: u64, len: u64) -> Option<u64> {
-        let base = self.geo.group_first_block(g);
-        let end = base + self.geo.group_blocks(g);
-        let ranges = self.free.find(base).into_iter().chain(self.free.iter_from(base)).take_while(|&(s, _)| s < end);
-        for (s, l) in ranges {
-            let lo = s.max(base);
-            let hi = (s + l).min(end);
-            let aligned = base + (lo - base).next_multiple_of(len);
-            if aligned + len <= hi {
-                return Some(aligned);
+            let (g, s, _) = best?;
+            let r = self.take_in_group(g, 1, |gi| {
+                let (fs, fl) = gi.free.find(s)?;
+                Some((s, (fs + fl - s).min(want)))
+            });
+            if r.is_some() {
+                return r;
             }
         }
         None
     }
 
-    /// The first free extent of `len` blocks in group `g` at or after `from`.
-    fn fit_in_group(&self, g: u64, from: u64, len: u64) -> Option<u64> {
-        let end = self.geo.group_first_block(g) + self.geo.group_blocks(g);
-        if let Some((s, l)) = self.free.find(from)
-            && (s + l).min(end) >= from + len
-        {
-            return Some(from);
-        }
-        self.free
-            .iter_from(from)
-            .take_while(|&(s, _)| s < end)
-            .find(|&(s, l)| (s + l).min(end) >= s + len)
-            .map(|(s, _)| s)
-    }
-
-    /// Metadata blocks (extent tree, directory): goal-directed, no normalization.
-    pub fn new_meta_block(&mut self, goal: u64) -> Result<u64> {
+    /// A metadata block (extent tree, directory): goal-directed, no normalization, allowed
+    /// into the reserved pool; marked in the bitmap in `h`.
+    pub(crate) fn new_meta_block(&self, h: &mut Handle<'_>, goal: u64) -> Result<u64> {
         let req = AllocRequest {
-            ino: 0,
             logical: 0,
             len: 1,
             goal,
@@ -517,51 +511,256 @@ impl Mballoc {
             lright: None,
             reserved: 0,
         };
-        let got = match self.regular_allocator(&req, 1) {
-            Some(g) => g,
+        let (_, b, _) = match self.regular_allocator(&req, 1) {
+            Some(got) => got,
             None if self.discard_all_preallocations() => {
                 self.regular_allocator(&req, 1).ok_or(FsError::NoSpace { what: "metadata blocks" })?
             }
             None => return Err(FsError::NoSpace { what: "metadata blocks" }),
         };
-        self.free.remove(got.0, 1);
-        self.used += 1;
-        Ok(got.0)
+        self.mark_diskspace_used(h, b, 1);
+        Ok(b)
     }
+
+    /// `ext4_mb_mark_diskspace_used`: `[pblk, pblk + len)` (inside one group, already out
+    /// of the allocator's free space) is set in the block bitmap, the descriptor's count and
+    /// checksums follow, and both buffers are journaled.
+    fn mark_diskspace_used(&self, h: &mut Handle<'_>, pblk: u64, len: u64) {
+        let (g, off) = self.geo.group_of_block(pblk);
+        debug_assert!(off + len <= self.geo.group_blocks(g), "allocation crosses a group");
+        let ds = self.geo.desc_size;
+        let bb = {
+            let mut gi = self.groups[g as usize].lock();
+            {
+                let mut b = gi.bb.lock();
+                debug_assert!((off..off + len).all(|i| !balloc::test_bit(&b, i)), "block {pblk}+{len} already in use");
+                balloc::set_bits(&mut b, off, len);
+            }
+            gi.gd.bg_flags &= !EXT4_BG_BLOCK_UNINIT;
+            let free = gi.gd.free_blocks(ds) - len;
+            gi.gd.set_free_blocks(free);
+            self.block_bitmap_csum_set(&mut gi);
+            self.set_gd(g, &gi.gd);
+            gi.bb.clone()
+        };
+        self.mb.free_clusters.sub(len as i64);
+        h.dirty_metadata(&bb);
+        h.dirty_metadata(self.gdt_buffer(g));
+    }
+
+    /// `ext4_free_blocks`: clears `[pblk, pblk + len)` in the bitmaps, group by group, in
+    /// `h`; the allocator may reuse the blocks once `h`'s transaction commits
+    /// (`ext4_mb_free_metadata`). `forget` revokes them in the journal (metadata blocks,
+    /// `EXT4_FREE_BLOCKS_FORGET`).
+    pub(crate) fn free_blocks(&self, h: &mut Handle<'_>, pblk: u64, len: u64, forget: bool) {
+        let ds = self.geo.desc_size;
+        let mut at = pblk;
+        let end = pblk + len;
+        while at < end {
+            let (g, off) = self.geo.group_of_block(at);
+            let n = (end - at).min(self.geo.group_blocks(g) - off);
+            let bb = {
+                let mut gi = self.groups[g as usize].lock();
+                {
+                    let mut b = gi.bb.lock();
+                    debug_assert!((off..off + n).all(|i| balloc::test_bit(&b, i)), "freeing free block {at}+{n}");
+                    balloc::clear_bits(&mut b, off, n);
+                }
+                let free = gi.gd.free_blocks(ds) + n;
+                gi.gd.set_free_blocks(free);
+                self.block_bitmap_csum_set(&mut gi);
+                self.set_gd(g, &gi.gd);
+                gi.bb.clone()
+            };
+            h.dirty_metadata(&bb);
+            h.dirty_metadata(self.gdt_buffer(g));
+            if forget {
+                for b in at..at + n {
+                    h.revoke(b);
+                }
+            }
+            self.mb.free_pending.fetch_add(n, Relaxed);
+            lock(&self.mb.freed).push(FreedData { tid: h.tid(), pblk: at, len: n });
+            at += n;
+        }
+    }
+
+    /// `ext4_process_freed_data`, from the journal's commit callback: the frees of every
+    /// transaction up to `committed` become free.
+    pub(crate) fn process_freed_data(&self, committed: u32) {
+        let done: Vec<FreedData> = {
+            let mut freed = lock(&self.mb.freed);
+            if freed.is_empty() {
+                return;
+            }
+            let (done, keep): (Vec<_>, Vec<_>) = freed.drain(..).partition(|f| tid_geq(committed, f.tid));
+            *freed = keep;
+            done
+        };
+        for f in done {
+            let (g, _) = self.geo.group_of_block(f.pblk);
+            let grp = &self.groups[g as usize];
+            {
+                let mut gi = grp.lock();
+                gi.free.insert(f.pblk, f.len);
+                grp.bb_free.store(gi.free.total(), Relaxed);
+            }
+            self.mb.free_clusters.add(f.len as i64);
+            self.mb.free_pending.fetch_sub(f.len, Relaxed);
+        }
+    }
+
+    /// Gives a preallocation's unused blocks back to its group (`ext4_mb_release_inode_pa`
+    /// / `_group_pa`), unless it is gone already.
+    fn release_pa(&self, pa: &Arc<Pa>) {
+        let grp = &self.groups[pa.group as usize];
+        let mut gi = grp.lock();
+        let mut st = lock(&pa.state);
+        if st.deleted {
+            return;
+        }
+        st.deleted = true;
+        for (s, l) in st.unused.iter() {
+            gi.free.insert(s, l);
+        }
+        st.unused = RangeSet::new();
+        gi.pa.retain(|p| !Arc::ptr_eq(p, pa));
+        grp.bb_free.store(gi.free.total(), Relaxed);
+    }
+
+    /// `ext4_discard_preallocations`: drops the inode's preallocations; their unused blocks
+    /// are free again.
+    pub fn discard_preallocations(&self, disk: &mut DiskInode) {
+        for pa in disk.prealloc.drain(..) {
+            self.release_pa(&pa);
+        }
+    }
+
+    /// Drops every preallocation (at unmount, and before giving up with ENOSPC:
+    /// `ext4_mb_discard_preallocations`, group by group under each group's lock). Returns
+    /// whether any blocks came back.
+    pub(crate) fn discard_all_preallocations(&self) -> bool {
+        let mut any = false;
+        if let Some(pa) = lock(&self.mb.lg).take() {
+            any |= pa.is_live();
+            self.release_pa(&pa);
+        }
+        for grp in self.groups.iter() {
+            let mut gi = grp.lock();
+            for pa in std::mem::take(&mut gi.pa) {
+                let mut st = lock(&pa.state);
+                if st.deleted {
+                    continue;
+                }
+                st.deleted = true;
+                for (s, l) in st.unused.iter() {
+                    gi.free.insert(s, l);
+                    any = true;
+                }
+                st.unused = RangeSet::new();
+            }
+            grp.bb_free.store(gi.free.total(), Relaxed);
+        }
+        any
+    }
+}
+
+/// `ext4_mb_normalize_request`: the logical window to allocate for a data request of a file
+/// whose preallocations are `pas`.
+fn normalize(geo: &Geometry, req: &AllocRequest, pas: &[Arc<Pa>]) -> (u64, u64) {
+    let bs = geo.block_size as u64;
+    let bsbits = bs.trailing_zeros();
+    let o_end = req.logical + req.len;
+    let size = (o_end.max(req.isize_blocks)) * bs;
+    let kib = 1u64 << 10;
+    let (start_off, size) = if size <= 16 * kib {
+        (0, 16 * kib)
+    } else if size <= 32 * kib {
+        (0, 32 * kib)
+    } else if size <= 64 * kib {
+        (0, 64 * kib)
+    } else if size <= 128 * kib {
+        (0, 128 * kib)
+    } else if size <= 256 * kib {
+        (0, 256 * kib)
+    } else if size <= 512 * kib {
+        (0, 512 * kib)
+    } else if size <= 1024 * kib {
+        (0, 1024 * kib)
+    } else if size <= 4096 * kib {
+        ((req.logical >> (21 - bsbits)) << 21, 2048 * kib)
+    } else if size <= 8192 * kib {
+        ((req.logical >> (22 - bsbits)) << 22, 4096 * kib)
+    } else if req.len <= (8 << 20) >> bsbits {
+        ((req.logical >> (23 - bsbits)) << 23, 8192 * kib)
+    } else {
+        (req.logical << bsbits, req.len << bsbits)
+    };
+    let mut size = size >> bsbits;
+    let mut start = start_off >> bsbits;
+    let bpg = geo.blocks_per_group;
+    start = start.max(req.logical / bpg * bpg);
+    // Don't cover already mapped blocks.
+    if let Some(l) = req.lleft
+        && start <= l
+    {
+        size = size.saturating_sub(l + 1 - start);
+        start = l + 1;
+    }
+    if let Some(r) = req.lright
+        && start + size > r
+    {
+        size = r.saturating_sub(start);
+    }
+    size = size.min(bpg);
+    // The window overlaps another preallocation of the file: keep the request only.
+    let overlaps = pas.iter().any(|p| start < p.lstart + p.len && p.lstart < start + size && p.is_live());
+    if overlaps || start > req.logical || start + size < o_end {
+        return (req.logical, req.len);
+    }
+    (start, size)
+}
+
+/// A free chunk of `len` (a power of two) aligned to `len` within group `g`.
+fn aligned_in_group(geo: &Geometry, gi: &GroupInfo, g: u64, len: u64) -> Option<u64> {
+    let base = geo.group_first_block(g);
+    for (s, l) in gi.free.iter() {
+        let aligned = base + (s - base).next_multiple_of(len);
+        if aligned + len <= s + l {
+            return Some(aligned);
+        }
+    }
+    None
+}
+
+/// The first free extent of `len` blocks in group `g` at or after `from`.
+fn fit_in_group(geo: &Geometry, gi: &GroupInfo, g: u64, from: u64, len: u64) -> Option<u64> {
+    debug_assert!(geo.group_of_block(from).0 == g);
+    if let Some((s, l)) = gi.free.find(from)
+        && s + l >= from + len
+    {
+        return Some(from);
+    }
+    gi.free.iter_from(from).find(|&(_, l)| l >= len).map(|(s, _)| s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ext4::{Ext4Options, MkfsOptions, mke2fs};
+    use crate::core::jbd2::JournalOptions;
+    use crate::dev::{BlockDev, MemDev};
+    use crate::stats::Stats;
 
-    fn geo() -> Geometry {
-        Geometry {
-            block_size: 4096,
-            blocks_count: 4 * 32768,
-            first_data_block: 0,
-            blocks_per_group: 32768,
-            inodes_per_group: 8192,
-            inode_size: 256,
-            groups: 4,
-            desc_size: 64,
-            gdt_blocks: 1,
-            reserved_gdt: 0,
-            groups_per_flex: 16,
-            csum: true,
-            csum_seed: 0,
-            first_ino: 11,
-        }
+    fn fs() -> Arc<Ext4> {
+        let dev: Arc<dyn BlockDev> = Arc::new(MemDev::new(512 << 20).unwrap());
+        mke2fs(dev.as_ref(), &MkfsOptions::default()).unwrap();
+        let opts = Ext4Options { journal: JournalOptions { commit_interval: None, thread: false }, alloc_limit: None };
+        Ext4::mount(dev, opts, Arc::new(Stats::default())).unwrap().0
     }
 
-    fn mb() -> Mballoc {
-        let mut free = RangeSet::new();
-        free.insert(1000, 4 * 32768 - 1000);
-        Mballoc::new(geo(), free)
-    }
-
-    fn data(ino: u64, logical: u64, len: u64, goal: u64, isize: u64) -> AllocRequest {
+    fn data(logical: u64, len: u64, goal: u64, isize: u64) -> AllocRequest {
         AllocRequest {
-            ino,
             logical,
             len,
             goal,
@@ -576,11 +775,12 @@ mod tests {
 
     /// Appends one block at a time, each allocated at writeback with the file's size so
     /// far; returns the physical blocks.
-    fn append(m: &mut Mballoc, ino: u64, n: u64, known_size: u64) -> Vec<u64> {
+    fn append(fs: &Ext4, disk: &mut DiskInode, n: u64, known_size: u64) -> Vec<u64> {
         let mut goal = 32768;
         let mut out = Vec::new();
         for lblk in 0..n {
-            let (p, got) = m.new_blocks(&data(ino, lblk, 1, goal, known_size.max(lblk + 1))).unwrap();
+            let mut h = fs.journal_start(8).unwrap();
+            let (p, got) = fs.mb_new_blocks(&mut h, disk, &data(lblk, 1, goal, known_size.max(lblk + 1))).unwrap();
             assert_eq!(got, 1);
             out.push(p);
             goal = p + 1;
@@ -590,52 +790,70 @@ mod tests {
 
     #[test]
     fn a_sequential_file_stays_contiguous_through_its_preallocation() {
-        let mut m = mb();
-        let p = append(&mut m, 12, 300, 1000);
+        let fs = fs();
+        let before = fs.mb.free_clusters.sum();
+        let (mut a, mut b) = (DiskInode::default(), DiskInode::default());
+        let p = append(&fs, &mut a, 300, 1000);
         assert!(p.windows(2).all(|w| w[1] == w[0] + 1), "{p:?}");
         // A file that starts small begins in the locality group, then streams on its own.
-        let q = append(&mut m, 13, 300, 0);
+        let q = append(&fs, &mut b, 300, 0);
         assert!(q[..16].windows(2).all(|w| w[1] == w[0] + 1));
         assert!(q[16..].windows(2).all(|w| w[1] == w[0] + 1));
-        m.discard_preallocations(12);
-        m.discard_preallocations(13);
-        m.discard_all_preallocations();
-        assert_eq!(m.free_blocks() + m.used(), 4 * 32768, "every block is free or used");
+        fs.discard_preallocations(&mut a);
+        fs.discard_preallocations(&mut b);
+        fs.discard_all_preallocations();
+        assert_eq!(fs.mb.free_clusters.sum(), before - 600, "used blocks leave the free count, preallocated come back");
+        let buddy: u64 = fs.free_extents().iter().map(|e| e.1).sum();
+        assert_eq!(buddy as i64, before - 600);
+        fs.unmount().unwrap();
     }
 
     #[test]
     fn small_files_share_the_locality_group() {
-        let mut m = mb();
-        let (a, _) = m.new_blocks(&data(12, 0, 2, 32768, 2)).unwrap();
-        let (b, _) = m.new_blocks(&data(13, 0, 2, 32768, 2)).unwrap();
-        assert_eq!(b, a + 2, "packed after the previous small file");
+        let fs = fs();
+        let mut h = fs.journal_start(8).unwrap();
+        let (mut a, mut b) = (DiskInode::default(), DiskInode::default());
+        let (x, _) = fs.mb_new_blocks(&mut h, &mut a, &data(0, 2, 32768, 2)).unwrap();
+        let (y, _) = fs.mb_new_blocks(&mut h, &mut b, &data(0, 2, 32768, 2)).unwrap();
+        assert_eq!(y, x + 2, "packed after the previous small file");
+        drop(h);
+        fs.unmount().unwrap();
     }
 
     #[test]
     fn reservations_and_limits() {
-        let mut m = mb();
-        m.set_limit(Some(10), 0);
-        m.reserve(6).unwrap();
-        assert!(m.reserve(5).is_err());
-        let (_, n) = m.new_blocks(&data(12, 0, 8, 32768, 8)).unwrap();
+        let fs = fs();
+        fs.mb.set_limit(Some(10), 0);
+        fs.reserve(6).unwrap();
+        assert!(fs.reserve(5).is_err());
+        let mut h = fs.journal_start(8).unwrap();
+        let mut a = DiskInode::default();
+        let (_, n) = fs.mb_new_blocks(&mut h, &mut a, &data(0, 8, 32768, 8)).unwrap();
         assert_eq!(n, 4, "only 4 unpromised blocks are under the limit");
-        let mut r = data(12, 8, 6, 0, 14);
+        let mut r = data(8, 6, 0, 14);
         r.reserved = 6;
-        assert_eq!(m.new_blocks(&r).unwrap().1, 6);
-        assert_eq!(m.reserved(), 0);
+        assert_eq!(fs.mb_new_blocks(&mut h, &mut a, &r).unwrap().1, 6);
+        assert_eq!(fs.mb.dirty_clusters.sum(), 0);
+        drop(h);
+        fs.unmount().unwrap();
     }
 
     #[test]
     fn frees_wait_for_their_commit() {
-        let mut m = mb();
-        let total = m.free_blocks();
-        let (p, n) = m.new_blocks(&data(12, 0, 100, 32768, 100)).unwrap();
-        m.discard_preallocations(12);
-        m.free_blocks_in(7, p, n);
-        assert_eq!(m.free_blocks(), total - n);
-        m.commit_done(6);
-        assert_eq!(m.pending_frees(), n);
-        m.commit_done(7);
-        assert_eq!(m.free_blocks(), total);
+        let fs = fs();
+        let total = fs.mb.free_clusters.sum();
+        let mut a = DiskInode::default();
+        let mut h = fs.journal_start(16).unwrap();
+        let (p, n) = fs.mb_new_blocks(&mut h, &mut a, &data(0, 100, 32768, 100)).unwrap();
+        fs.discard_preallocations(&mut a);
+        let tid = h.tid();
+        fs.free_blocks(&mut h, p, n, false);
+        drop(h);
+        assert_eq!(fs.mb.free_clusters.sum(), total - n as i64);
+        assert_eq!(fs.pending_frees(), n);
+        fs.journal.complete_transaction(tid).unwrap();
+        assert_eq!(fs.pending_frees(), 0);
+        assert_eq!(fs.mb.free_clusters.sum(), total);
+        fs.unmount().unwrap();
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! [`Ext4`] is the seam the layers above use: [`Ext4::mount`], the operations of
 //! [`ops`] (create, unlink, allocate, convert, remove, shift, mark dirty, sync), and
-//! [`Ext4::unmount`]. This layer imports only `dev` and `core`.
+//! [`Ext4::unmount`]. This layer imports only `dev`, `kernel` and `core`.
 
 pub mod balloc;
 pub mod dir;
@@ -19,6 +19,7 @@ pub mod mke2fs;
 pub mod ops;
 pub mod super_block;
 
-pub use fs::{Ext4, Ext4Options, FoundFile};
+pub use fs::{Ext4, Ext4Options, FoundFile, journal_of, read_super};
 pub use inode::DiskInode;
 pub use mke2fs::{MkfsOptions, mke2fs};
+pub use ops::{Alloc, INODE_CREDITS};
