@@ -43,13 +43,16 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("aopsbench: {}", one_line(&e));
+            // A job file's problems are all listed, one per line.
+            for line in one_line(&e).lines() {
+                eprintln!("aopsbench: {line}");
+            }
             ExitCode::from(2)
         }
     }
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line (a job file's several problems keep a line each).
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {

@@ -46,9 +46,15 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
         builder = builder.text(&text, name)?;
         texts.push((name.clone(), text));
     }
+    for (k, v) in &args.set {
+        builder = builder.set(k, v);
+    }
     let file = builder.build()?;
     for w in &file.warnings {
         eprintln!("warning: {w}");
+    }
+    for n in &file.notes {
+        eprintln!("note: {n}");
     }
     let name = names
         .first()
@@ -216,6 +222,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         "command": command_line,
         "jobs": jobs.file.jobs.iter().map(|j| json!({"name": j.name, "fio": j.to_fio()})).collect::<Vec<_>>(),
         "job_text": jobs.texts.iter().map(|(n, t)| json!({"source": n, "text": t})).collect::<Vec<_>>(),
+        "overrides": args.set.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "targets": specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         "versions": {"aopsbench": env!("CARGO_PKG_VERSION")},
         "kernel": machine::kernel_release(),
@@ -226,10 +233,10 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let names = target_names(&specs);
     let pools = targets::PoolCache::default();
     for job in &jobs.file.jobs {
-        if job.control.iodepth > 1 {
+        if job.control.depth.iodepth > 1 {
             eprintln!(
                 "note: job {}: iodepth={} — aopsbench issues each op synchronously (iodepth=1)",
-                job.name, job.control.iodepth
+                job.name, job.control.depth.iodepth
             );
         }
         let repeat = args.repeat.max(1);

@@ -1,6 +1,7 @@
 //! Running one job on one target: layout, remount, then the measured phase with one thread
 //! per `numjobs`, paced by `rate_iops` and `thinktime`, recording every op's latency.
 
+pub mod support;
 mod worker;
 
 use crate::targets::{FileId, IoMode, Target, TargetError};
@@ -70,6 +71,14 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
+    let missing = support::unsupported(job);
+    if !missing.is_empty() {
+        return Err(RunError::Unsupported {
+            job: job.name.clone(),
+            target: target.spec().into(),
+            why: format!("the runner does not run {} yet", missing.join(", ")),
+        });
+    }
     if job.control.ioengine == IoEngine::Null && target.kind() != "null" {
         return Err(RunError::Unsupported {
             job: job.name.clone(),
