@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod commands;
 pub mod diff;
+pub mod engines;
 pub mod machine;
 pub mod runner;
 pub mod targets;

@@ -7,9 +7,10 @@
 //! `sync`. Every op kind, including those fio has no direction for (`trunc`, `remount`, ...), is
 //! also under the job's `aopsbench` key, with the target's counters.
 //!
-//! aopsbench measures one latency per op (issue to completion of a synchronous call), so
-//! `clat_ns` and `lat_ns` hold the same numbers and `slat_ns` is empty, as with fio's sync
-//! engines.
+//! Latencies as fio defines them: for an I/O an asynchronous engine queued, `slat_ns` (issue to
+//! submission), `clat_ns` (submission to completion) and `lat_ns` (their sum); for a
+//! synchronous engine `clat_ns` and `lat_ns` hold the same numbers and `slat_ns` is empty, as
+//! under fio.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -117,9 +118,12 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
         "total_ios": ios,
         "short_ios": 0,
         "drop_ios": 0,
-        "slat_ns": { "min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0 },
+        "slat_ns": match &r.slat {
+            Some(h) => latency_block(h, false, false),
+            None => json!({ "min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0 }),
+        },
         "clat_ns": latency_block(&r.histogram, with_detail, with_detail),
-        "lat_ns": latency_block(&r.histogram, with_detail, false),
+        "lat_ns": latency_block(r.total_latency(), with_detail, false),
         "bw_min": bw_stats.min as u64,
         "bw_max": bw_stats.max as u64,
         "bw_agg": if bw_bytes > 0 { 100.0 } else { 0.0 },

@@ -233,12 +233,6 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let names = target_names(&specs);
     let pools = targets::PoolCache::default();
     for job in &jobs.file.jobs {
-        if job.control.depth.iodepth > 1 {
-            eprintln!(
-                "note: job {}: iodepth={} — aopsbench issues each op synchronously (iodepth=1)",
-                job.name, job.control.depth.iodepth
-            );
-        }
         let repeat = args.repeat.max(1);
         let mut pooled: Vec<Option<Pooled>> = (0..specs.len()).map(|_| None).collect();
         for rep in 0..repeat {

@@ -4,6 +4,7 @@
 pub mod support;
 mod worker;
 
+use crate::engines::EngineConfig;
 use crate::targets::{FileId, IoMode, Target, TargetError};
 use results::OpRecord;
 use std::collections::BTreeMap;
@@ -110,6 +111,13 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
     target.remount().map_err(fail("remount after layout".into()))?;
     target.reset_counters();
 
+    let engine_cfg = EngineConfig {
+        engine: job.control.ioengine,
+        depth: job.control.depth,
+        uring: job.control.uring,
+        direct: job.control.direct,
+    };
+    let engine_cfg = &engine_cfg;
     let abort = AtomicBool::new(false);
     let started = SystemTime::now();
     let t0 = Instant::now();
@@ -124,7 +132,7 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
                 let abort = &abort;
                 s.spawn(move || {
                     let w = worker::Worker { target, fids, measure_from, stop, progress, abort };
-                    let r = w.run(plan);
+                    let r = w.run(plan, engine_cfg);
                     if r.is_err() {
                         abort.store(true, Relaxed);
                     }

@@ -2,15 +2,12 @@
 //! naming it, never silently ignored.
 
 use workloads::Job;
-use workloads::fio::{IoEngine, PerDir, RateProcess};
+use workloads::fio::{PerDir, RateProcess};
 
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if !matches!(c.ioengine, IoEngine::Psync | IoEngine::Sync | IoEngine::IoUring | IoEngine::Null) {
-        out.push(format!("ioengine={}", c.ioengine.fio_name()));
-    }
     if job.verify.enabled() {
         out.push(format!("verify={}", job.verify.kind.fio_name()));
     }

@@ -40,6 +40,8 @@ pub struct ThreadPlan {
     pub ops: OpStream,
     /// Pacing and run control.
     pub control: RunControl,
+    /// The largest read, write or trim the stream issues (what an I/O buffer must hold).
+    pub max_bs: u64,
     /// The job's seed ([`Job::seed`]); with the job index and the thread index it fixes the
     /// stream. Record it to rerun a `randrepeat=0` job (as `randseed=`).
     pub seed: u64,
@@ -108,6 +110,7 @@ impl Job {
             layout,
             create_on_open: self.create_on_open,
             control: self.control.clone(),
+            max_bs: self.max_bs(),
             seed: self.seed(),
         }
     }
