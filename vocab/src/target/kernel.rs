@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::SpecError;
+use super::faults::{Fault, FaultList};
 use crate::error::ValueError;
 use crate::size::Size;
 
@@ -44,7 +45,7 @@ impl MountKind {
 
     /// The parameters its spec takes.
     pub fn params(self) -> &'static [&'static str] {
-        if self.has_device() { &["opts", "size", "backing", "mkfs_opts"] } else { &["opts", "size"] }
+        if self.has_device() { &["opts", "size", "backing", "mkfs_opts", "dev", "faults"] } else { &["opts", "size"] }
     }
 }
 
@@ -58,6 +59,52 @@ impl FromStr for MountKind {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
         MountKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| ValueError::new("expected ext4, xfs or tmpfs"))
+    }
+}
+
+/// What an ext4 or xfs target's loop device sits on (`dev=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MountDevice {
+    /// `image` (the default): a sparse image file.
+    #[default]
+    Image,
+    /// `logged`: a device aopsbench serves itself through FUSE: every write and flush is
+    /// logged, faults can be injected, crash states rebuilt.
+    Logged,
+}
+
+impl MountDevice {
+    /// The `dev=` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            MountDevice::Image => "image",
+            MountDevice::Logged => "logged",
+        }
+    }
+}
+
+impl FromStr for MountDevice {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        match s {
+            "image" => Ok(MountDevice::Image),
+            "logged" => Ok(MountDevice::Logged),
+            _ => Err(ValueError::new(
+                "use dev=image (a loop device on an image file) or dev=logged (a device aopsbench serves through FUSE, \
+                 logging writes and flushes)",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MountSpec {
+    /// As [`TargetSpec`](super::TargetSpec) prints it: `ext4:opts=noatime:size=1g`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.name())?;
+        for (k, v) in self.params() {
+            write!(f, ":{k}={v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -79,12 +126,48 @@ pub struct MountSpec {
     pub backing: Option<PathBuf>,
     /// `mkfs_opts=`: extra mkfs arguments, space-separated.
     pub mkfs_opts: Vec<String>,
+    /// `dev=` (ext4, xfs); `None`: logged when `faults=` is given, else an image.
+    pub dev: Option<MountDevice>,
+    /// `faults=` (ext4, xfs): faults the served device injects.
+    pub faults: FaultList,
 }
 
 impl MountSpec {
     /// A spec with every parameter left to its default.
     pub fn new(kind: MountKind) -> Self {
-        MountSpec { kind, opts: None, size: None, backing: None, mkfs_opts: Vec::new() }
+        MountSpec {
+            kind,
+            opts: None,
+            size: None,
+            backing: None,
+            mkfs_opts: Vec::new(),
+            dev: None,
+            faults: FaultList::default(),
+        }
+    }
+
+    /// The device it asks for: `dev=`, else logged when it has faults.
+    pub fn device(&self) -> MountDevice {
+        self.dev.unwrap_or(if self.faults.is_empty() { MountDevice::Image } else { MountDevice::Logged })
+    }
+
+    /// The filesystem block size `mkfs_opts` asks for (mkfs.ext4 `-b 1024`, mkfs.xfs
+    /// `-b size=1024`), else 4096: the unit of `faults=range=`.
+    pub fn block_size(&self) -> Result<u64, ValueError> {
+        let mut words = self.mkfs_opts.iter();
+        while let Some(w) = words.next() {
+            if w == "-b" {
+                let v = words.next().map(String::as_str).unwrap_or_default();
+                let v = v.strip_prefix("size=").unwrap_or(v);
+                return v
+                    .parse::<Size>()
+                    .ok()
+                    .map(Size::bytes)
+                    .filter(|b| b.is_power_of_two())
+                    .ok_or_else(|| ValueError::new(format!("mkfs_opts: '-b {v}' is not a block size")));
+            }
+        }
+        Ok(4096)
     }
 
     pub(super) fn set(&mut self, key: &str, value: &str) -> Result<(), ValueError> {
@@ -96,6 +179,8 @@ impl MountSpec {
             "size" => self.size = Some(value.parse()?),
             "backing" if value.is_empty() => return Err(ValueError::new("expected a directory for the image")),
             "backing" => self.backing = Some(value.into()),
+            "dev" => self.dev = Some(value.parse()?),
+            "faults" => self.faults = value.parse()?,
             _ => self.mkfs_opts = value.split_whitespace().map(str::to_string).collect(),
         }
         Ok(())
@@ -103,6 +188,19 @@ impl MountSpec {
 
     /// How the parameters fit together (checked by [`TargetSpec`](super::TargetSpec)'s `FromStr`).
     pub fn validate(&self) -> Result<(), SpecError> {
+        let invalid = |message: String| Err(SpecError::Invalid { message });
+        if self.faults.0.iter().any(|f| matches!(f, Fault::Enospc(_))) {
+            return invalid(
+                "faults=enospc= is an fsimpl allocator fault; fill a kernel filesystem with a smaller size= instead"
+                    .into(),
+            );
+        }
+        if !self.faults.is_empty() && self.device() != MountDevice::Logged {
+            return invalid("faults= needs the device aopsbench serves: add dev=logged".into());
+        }
+        if let Err(e) = self.block_size() {
+            return invalid(e.expected);
+        }
         let Some(size) = self.size else { return Ok(()) };
         if self.kind == MountKind::Xfs && size.0 < XFS_MIN_SIZE {
             return Err(SpecError::Invalid {
@@ -129,6 +227,12 @@ impl MountSpec {
         }
         if !self.mkfs_opts.is_empty() {
             v.push(("mkfs_opts", self.mkfs_opts.join(" ")));
+        }
+        if let Some(d) = self.dev {
+            v.push(("dev", d.name().to_string()));
+        }
+        if !self.faults.is_empty() {
+            v.push(("faults", self.faults.to_string()));
         }
         v
     }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 pub use faults::{Fault, FaultList};
 pub use fsimpl::{Backing, DevEngine, FsimplSpec, MAX_QD};
-pub use kernel::{MIN_MOUNT_SIZE, MountKind, MountSpec, XFS_MIN_SIZE};
+pub use kernel::{MIN_MOUNT_SIZE, MountDevice, MountKind, MountSpec, XFS_MIN_SIZE};
 
 use crate::aops::Backend;
 
@@ -39,8 +39,16 @@ pub const KINDS: &[(&str, &[&str], &str)] = &[
     ("iomap", FsimplSpec::IOMAP_PARAMS, "fsimpl, ext4's iomap aops with large folios"),
     ("null", &[], "discards writes, reads zeros: measures the harness itself"),
     ("dir", &["path"], "files in a directory of any mounted filesystem"),
-    ("ext4", &["opts", "size", "backing", "mkfs_opts"], "an ext4 loop mount the harness makes (root)"),
-    ("xfs", &["opts", "size", "backing", "mkfs_opts"], "an xfs loop mount the harness makes (root, mkfs.xfs)"),
+    (
+        "ext4",
+        &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
+        "an ext4 loop mount the harness makes (root; dev=logged: on a device it serves through FUSE)",
+    ),
+    (
+        "xfs",
+        &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
+        "an xfs loop mount the harness makes (root, mkfs.xfs; dev=logged: on a device it serves through FUSE)",
+    ),
     ("tmpfs", &["opts", "size"], "a tmpfs mount the harness makes (root)"),
 ];
 
@@ -254,6 +262,7 @@ mod tests {
             "iomap:cache=64m:writeback=dontcache:poison=1:bug=x:faults=read=5,write=10+:engine=psync",
             "bh:large_folios=1:max_folio=64k:backing=/dev/sdz:size=1g",
             "ext4:opts=noatime,data=ordered:size=512m:backing=/var/tmp:mkfs_opts=-b 1024",
+            "xfs:dev=logged:faults=write=3,powercut=9",
             "tmpfs:size=64m",
             "dir:path=/tmp",
             "null",
@@ -289,7 +298,14 @@ mod tests {
             err("bh:cache=1g\nrm -rf"),
             "target 'bh:cache=1g\\nrm -rf' holds the control character U+000A: give KIND[:key=value...] as plain text"
         );
-        assert_eq!(err("ext4:sise=1g"), "unknown parameter 'sise' for ext4 (valid: opts, size, backing, mkfs_opts)");
+        assert_eq!(
+            err("ext4:sise=1g"),
+            "unknown parameter 'sise' for ext4 (valid: opts, size, backing, mkfs_opts, dev, faults)"
+        );
+        assert_eq!(err("ext4:dev=image:faults=write=3"), "faults= needs the device aopsbench serves: add dev=logged");
+        assert!(err("ext4:faults=enospc=5").starts_with("faults=enospc= is an fsimpl allocator fault"));
+        assert!(err("ext4:dev=tape").starts_with("dev=tape: use dev=image"));
+        assert_eq!(err("xfs:mkfs_opts=-b size=x"), "mkfs_opts: '-b x' is not a block size");
         assert_eq!(err("tmpfs:backing=/x"), "unknown parameter 'backing' for tmpfs (valid: opts, size)");
         assert_eq!(err("dir:size=1g"), "unknown parameter 'size' for dir (valid: path)");
         assert_eq!(err("ext4:size=lots").split(':').next(), Some("size=lots"));
