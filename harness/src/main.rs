@@ -43,6 +43,14 @@ fn main() -> ExitCode {
                 std::thread::park();
             }
         }
+        Err(e)
+            if e.downcast_ref::<harness::runner::RunError>()
+                .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. })) =>
+        {
+            // Data that does not verify is a problem found, not a failure to run.
+            eprintln!("aopsbench: {}", one_line(&e));
+            ExitCode::from(1)
+        }
         Err(e) => {
             // A job file's problems are all listed, one per line.
             for line in one_line(&e).lines() {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 use workloads::fio::IoEngine;
+use workloads::verify::Verifier;
 use workloads::{Job, Op, ThreadPlan};
 
 pub use worker::{Buffers, execute};
@@ -30,6 +31,20 @@ pub enum RunError {
         phase: String,
         /// The failure.
         source: TargetError,
+    },
+    /// A verify read found other bytes than the job wrote there.
+    #[error("job {job} on {target}: verify: file {file} offset {offset}: {what}")]
+    Verify {
+        /// Job name.
+        job: String,
+        /// Target spec.
+        target: String,
+        /// The file, as the job names it.
+        file: String,
+        /// File offset of the block that failed.
+        offset: u64,
+        /// What was checked, expected and found.
+        what: String,
     },
     /// The job and target cannot go together.
     #[error("job {job} on {target}: {why}")]
@@ -131,7 +146,17 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
             .map(|(plan, fids)| {
                 let abort = &abort;
                 s.spawn(move || {
-                    let w = worker::Worker { target, fids, measure_from, stop, progress, abort };
+                    let w = worker::Worker {
+                        target,
+                        fids,
+                        names: &plan.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+                        verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
+                        buffers: &job.buffers,
+                        measure_from,
+                        stop,
+                        progress,
+                        abort,
+                    };
                     let r = w.run(plan, engine_cfg);
                     if r.is_err() {
                         abort.store(true, Relaxed);
@@ -147,7 +172,16 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
     for r in results {
         match r {
             Ok(t) => threads.push(t),
-            Err((phase, source)) => return Err(fail(phase)(source)),
+            Err(worker::Failure::Target(phase, source)) => return Err(fail(phase)(source)),
+            Err(worker::Failure::Verify { file, mismatch }) => {
+                return Err(RunError::Verify {
+                    job: job.name.clone(),
+                    target: target.spec().into(),
+                    file,
+                    offset: mismatch.offset,
+                    what: mismatch.to_string(),
+                });
+            }
         }
     }
     let ops = results::merge_threads(threads).map_err(|e| RunError::Unsupported {

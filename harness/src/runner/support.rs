@@ -8,12 +8,6 @@ use workloads::fio::{PerDir, RateProcess};
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if job.verify.enabled() {
-        out.push(format!("verify={}", job.verify.kind.fio_name()));
-    }
-    if job.buffers.pattern.is_some() || job.buffers.refill || job.buffers.compress_percentage > 0 {
-        out.push("buffer_pattern/refill_buffers/buffer_compress_percentage".into());
-    }
     if c.rate != PerDir::default() {
         out.push("rate".into());
     }

@@ -18,7 +18,8 @@ use results::{OpRecord, OpRecorder};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
-use workloads::fio::Depth;
+use workloads::fio::{BufferFill, Depth};
+use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Op, OpKind, ThreadPlan};
 
 /// Buffers for reads and writes: page-aligned (so O_DIRECT works), written data from a fixed
@@ -110,14 +111,37 @@ pub fn execute(target: &dyn Target, fids: &[FileId], op: &Op, bufs: &mut Buffers
 pub struct Worker<'a> {
     pub target: &'a dyn Target,
     pub fids: &'a [FileId],
+    /// The thread's file names, for verify failures.
+    pub names: &'a [String],
+    /// `verify=`: how writes are filled and verify reads checked.
+    pub verifier: Option<Verifier>,
+    /// What write buffers hold otherwise.
+    pub buffers: &'a BufferFill,
     pub measure_from: Instant,
     pub stop: Option<Instant>,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
 }
 
-/// Where a failure happened and what it was.
-type Failure = (String, TargetError);
+/// Why a job thread stopped early.
+#[derive(Debug)]
+pub enum Failure {
+    /// An op failed: where, and the target's error.
+    Target(String, TargetError),
+    /// A verify read found other bytes than were written.
+    Verify {
+        /// The file.
+        file: String,
+        /// What did not match.
+        mismatch: Mismatch,
+    },
+}
+
+impl Failure {
+    fn target(where_: String, e: TargetError) -> Failure {
+        Failure::Target(where_, e)
+    }
+}
 
 /// One I/O slot of the queue: its buffer and the I/O in it.
 struct Slot {
@@ -131,6 +155,8 @@ struct Slot {
     /// The op, for error messages.
     op: Op,
     n: u64,
+    /// A verify read.
+    verify: bool,
 }
 
 /// fio's queue-depth options with its defaults and clamps applied.
@@ -216,15 +242,18 @@ impl<'a, 'w> Run<'a, 'w> {
             Ok(0) if s.req.kind == IoKind::Write => {
                 self.fail(slot, TargetError::Os { op: "write", errno: libc::EIO });
             }
-            Ok(n) => {
-                let (kind, issued, submitted, bytes) = (s.kind, s.issued, s.submitted, s.done + n);
-                let lat = now.duration_since(issued).as_nanos() as u64;
-                let split = queued.then(|| {
-                    let slat = submitted.saturating_duration_since(issued).as_nanos() as u64;
-                    (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
-                });
-                self.record(kind, now, split, lat, bytes);
-            }
+            Ok(n) => match self.w.verifier.as_ref().filter(|_| s.verify) {
+                Some(v) => match verify::check(v, &s.buf[..(s.done + n) as usize], s.req.offset) {
+                    Ok(()) => self.finish_ok(slot, n, queued, now),
+                    Err(mismatch) => {
+                        let file = self.w.names.get(s.req.file).cloned().unwrap_or_default();
+                        if self.failed.is_none() {
+                            self.failed = Some(Failure::Verify { file, mismatch });
+                        }
+                    }
+                },
+                None => self.finish_ok(slot, n, queued, now),
+            },
             Err(errno) => {
                 let op = if s.req.kind == IoKind::Write { "write" } else { "read" };
                 self.fail(slot, TargetError::Os { op, errno });
@@ -234,10 +263,22 @@ impl<'a, 'w> Run<'a, 'w> {
         self.free.push(slot);
     }
 
+    /// Records a successful completion of `slot` (`n` bytes in its last piece).
+    fn finish_ok(&mut self, slot: u32, n: u64, queued: bool, now: Instant) {
+        let s = &self.slots[slot as usize];
+        let (kind, issued, submitted, bytes) = (s.kind, s.issued, s.submitted, s.done + n);
+        let lat = now.duration_since(issued).as_nanos() as u64;
+        let split = queued.then(|| {
+            let slat = submitted.saturating_duration_since(issued).as_nanos() as u64;
+            (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
+        });
+        self.record(kind, now, split, lat, bytes);
+    }
+
     fn fail(&mut self, slot: u32, e: TargetError) {
         let s = &self.slots[slot as usize];
         if self.failed.is_none() {
-            self.failed = Some((format!("thread {}, op {} ({})", self.thread, s.n, describe(&s.op)), e));
+            self.failed = Some(Failure::target(format!("thread {}, op {} ({})", self.thread, s.n, describe(&s.op)), e));
         }
     }
 
@@ -246,7 +287,7 @@ impl<'a, 'w> Run<'a, 'w> {
         if self.unsubmitted.is_empty() {
             return Ok(());
         }
-        self.engine.commit().map_err(|e| (format!("thread {}, submitting I/O", self.thread), e))?;
+        self.engine.commit().map_err(|e| Failure::target(format!("thread {}, submitting I/O", self.thread), e))?;
         let now = Instant::now();
         for &slot in &self.unsubmitted {
             self.slots[slot as usize].submitted = now;
@@ -266,7 +307,7 @@ impl<'a, 'w> Run<'a, 'w> {
         let thread = self.thread;
         self.engine
             .reap(min.min(self.inflight), max, &mut |slot, r| got.push((slot, r)))
-            .map_err(|e| (format!("thread {thread}, reaping I/O"), e))?;
+            .map_err(|e| Failure::target(format!("thread {thread}, reaping I/O"), e))?;
         for &(slot, r) in &got {
             self.complete(slot, r, true);
         }
@@ -289,14 +330,14 @@ impl Worker<'_> {
     /// Runs the thread's measured ops through `cfg`'s engine; on failure returns where and why.
     pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<BTreeMap<String, OpRecord>, Failure> {
         let thread = plan.thread;
-        let setup = |e: TargetError| (format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
+        let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         let engine: Box<dyn Engine + '_> = match self.target.engine(cfg, self.fids).map_err(setup)? {
             Some(e) => e,
             None => Box::new(InlineEngine::new(self.target, self.fids)),
         };
         let q = Queue::new(&cfg.depth);
         let len = (plan.max_bs as usize).max(512);
-        let template = random_buf(len);
+        let template = self.template(len);
         let now = Instant::now();
         let dummy = IoReq { kind: IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 };
         let slots: Vec<Slot> = (0..q.depth)
@@ -312,6 +353,7 @@ impl Worker<'_> {
                     submitted: now,
                     op: Op::DropCaches,
                     n: 0,
+                    verify: false,
                 }
             })
             .collect();
@@ -398,8 +440,9 @@ impl Worker<'_> {
                     // fio quiesces before a sync: the I/O in flight completes first.
                     run.drain()?;
                     let start = Instant::now();
-                    let bytes = execute(self.target, self.fids, &op, &mut run.sync_bufs)
-                        .map_err(|e| (format!("thread {}, op {n} ({})", plan.thread, describe(&op)), e))?;
+                    let bytes = execute(self.target, self.fids, &op, &mut run.sync_bufs).map_err(|e| {
+                        Failure::target(format!("thread {}, op {n} ({})", plan.thread, describe(&op)), e)
+                    })?;
                     let end = Instant::now();
                     run.record(kind, end, None, end.duration_since(start).as_nanos() as u64, bytes);
                     n += 1;
@@ -408,9 +451,10 @@ impl Worker<'_> {
             };
             let slot = run.free.pop().expect("a free slot while inflight < iodepth");
             let s = &mut run.slots[slot as usize];
-            if io_kind == IoKind::Write {
-                scramble(&mut s.buf[..len as usize], offset);
+            if let Op::Write { tag, .. } = op {
+                self.fill(&mut s.buf[..len as usize], offset, tag);
             }
+            s.verify = io.verify;
             s.req = IoReq { kind: io_kind, file: file as usize, offset, buf: s.buf.as_mut_ptr(), len: len as usize };
             s.kind = kind;
             s.done = 0;
@@ -440,6 +484,58 @@ impl Worker<'_> {
                 std::thread::sleep(thinktime);
             }
         }
+    }
+}
+
+impl Worker<'_> {
+    /// What every slot's buffer starts with: `buffer_pattern` repeated, else fio's random fill,
+    /// zeroed in part by `buffer_compress_percentage`.
+    fn template(&self, len: usize) -> AlignedBuf {
+        let mut buf = random_buf(len);
+        let b = self.buffers;
+        if let Some(p) = &b.pattern {
+            for (i, x) in buf.iter_mut().enumerate() {
+                *x = p[i % p.len()];
+            }
+        }
+        compress(&mut buf, b);
+        buf
+    }
+
+    /// Fills a write's buffer: verify data when the job verifies, new random bytes with
+    /// `refill_buffers`, else the slot's fill with `scramble_buffers` applied.
+    #[inline]
+    fn fill(&self, buf: &mut [u8], offset: u64, tag: u64) {
+        if let Some(v) = &self.verifier {
+            verify::fill(v, buf, offset, tag);
+            return;
+        }
+        let b = self.buffers;
+        if b.refill {
+            let mut x = (offset ^ tag.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15) | 1;
+            for chunk in buf.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            compress(buf, b);
+        } else if b.scramble && b.pattern.is_none() {
+            scramble(buf, offset);
+        }
+    }
+}
+
+/// fio's `buffer_compress_percentage`: that share of each `buffer_compress_chunk` is zeros.
+fn compress(buf: &mut [u8], b: &BufferFill) {
+    if b.compress_percentage == 0 {
+        return;
+    }
+    let chunk = (b.compress_chunk as usize).max(1);
+    for c in buf.chunks_mut(chunk) {
+        let zeros = c.len() * b.compress_percentage.min(100) as usize / 100;
+        let at = c.len() - zeros;
+        c[at..].fill(0);
     }
 }
 
