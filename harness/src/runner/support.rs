@@ -14,10 +14,6 @@ pub fn unsupported(job: &Job) -> Vec<String> {
     if c.rate_process == RateProcess::Poisson {
         out.push("rate_process=poisson".into());
     }
-    let s = &c.start;
-    if s.wait_for.is_some() || s.exitall || s.delay.1 > std::time::Duration::ZERO {
-        out.push("wait_for/exitall/startdelay".into());
-    }
     if c.cpus_allowed.is_some() {
         out.push("cpus_allowed".into());
     }
@@ -37,9 +33,6 @@ pub fn unsupported(job: &Job) -> Vec<String> {
     }
     if job.unlink {
         out.push("unlink".into());
-    }
-    if !job.invalidate {
-        out.push("invalidate=0".into());
     }
     if job.fill_device {
         out.push("fill_device".into());

@@ -119,6 +119,8 @@ pub struct Worker<'a> {
     pub buffers: &'a BufferFill,
     pub measure_from: Instant,
     pub stop: Option<Instant>,
+    /// Set when another job with `exitall` ended: finish as if the runtime were up.
+    pub exit: &'a AtomicBool,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
 }
@@ -401,7 +403,7 @@ impl Worker<'_> {
             if self.abort.load(Relaxed) || run.failed.is_some() {
                 return Ok(());
             }
-            if !finished && self.stop.is_some_and(|s| Instant::now() >= s) {
+            if !finished && (self.stop.is_some_and(|s| Instant::now() >= s) || self.exit.load(Relaxed)) {
                 // Runtime is up: what remains are the verify reads and the closing ops.
                 ops.finish();
                 finished = true;
