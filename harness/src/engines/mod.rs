@@ -126,6 +126,23 @@ impl Engine for InlineEngine<'_> {
     }
 }
 
+/// fio's `null` engine: every I/O completes at once, moving nothing (the buffer is not
+/// touched); what the `null` target runs for `ioengine=null`, so that it measures the harness.
+pub struct NullEngine;
+
+impl Engine for NullEngine {
+    #[inline]
+    fn queue(&mut self, _slot: u32, req: &IoReq) -> Queued {
+        Queued::Done(Ok(req.len as u64))
+    }
+    fn commit(&mut self) -> Result<(), TargetError> {
+        Ok(())
+    }
+    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
+        Ok(0)
+    }
+}
+
 /// The descriptors of a kernel target's files, for the engines that run on them.
 #[derive(Clone, Debug)]
 pub struct KernelFds {
