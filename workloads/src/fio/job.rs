@@ -89,8 +89,9 @@ pub struct Job {
     pub directory: Option<String>,
     /// `rw=`.
     pub rw: ReadWrite,
-    /// `rw=write:N`: bytes skipped after each sequential I/O.
-    pub rw_seq_add: u64,
+    /// `rw=write:N`: bytes skipped after each sequential I/O (negative: back, as
+    /// `rw=read:-8k` reads a file backwards).
+    pub rw_seq_add: i64,
     /// `rw=randread:N`: I/Os per new random offset.
     pub rw_seq_nr: u64,
     /// `rw_sequencer=`.
@@ -456,7 +457,8 @@ impl Job {
         }
         let modifier = match (self.rw.is_random(), self.rw_seq_nr, self.rw_seq_add) {
             (true, n, _) if n > 1 => format!(":{n}"),
-            (false, _, add) if add > 0 => format!(":{}", format_size(add)),
+            (false, _, add) if add > 0 => format!(":{}", format_size(add as u64)),
+            (false, _, add) if add < 0 => format!(":-{}", format_size(add.unsigned_abs())),
             _ => String::new(),
         };
         opt("rw", format!("{}{modifier}", self.rw.fio_name()));

@@ -84,7 +84,7 @@ struct StreamConfig {
     fill_device: bool,
     number_ios: Option<u64>,
     seq_nr: u64,
-    seq_add: u64,
+    seq_add: i64,
     sequencer: RwSequencer,
     file_service: FileService,
     file_sampler: Option<Sampler>,
@@ -431,7 +431,9 @@ impl OpStream {
             }
             let pos = *cursor;
             let len = bs.min(cfg.region_len - pos).min(self.loop_left);
-            *cursor += len + cfg.seq_add;
+            // fio's get_next_seq_offset: skip ahead, or step back and wrap to the end.
+            let next = pos as i128 + len as i128 + cfg.seq_add as i128;
+            *cursor = if next < 0 { cfg.region_len - len.min(cfg.region_len) } else { next as u64 };
             return (pos, len);
         }
         // rw=randread:N: continue from the last offset until N I/Os have gone there.
