@@ -59,7 +59,7 @@ pub struct CrashArgs {
     /// The filesystem: an ext4 or xfs spec (dev=logged is implied), e.g. ext4:opts=barrier=0,
     /// 'xfs:mkfs_opts=-b size=1024'.
     #[arg(long = "target", value_name = "SPEC", default_value = "ext4:size=512m")]
-    pub target: String,
+    pub target: TargetSpec,
     /// Replay this trace (trace.jsonl, minimal.jsonl or an fsx .fsxops log) instead of
     /// generating an fsx stream.
     #[arg(long, value_name = "FILE", conflicts_with = "job")]

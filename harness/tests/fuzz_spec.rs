@@ -1,9 +1,11 @@
 //! Fuzzing the target-spec parser with arbitrary text and mutations of valid specs: parsing a
-//! spec, resolving an fsimpl target's parameters (`FsimplConfig`), `faults=` lists and sizes
-//! never panic, every error is one line, and a spec prints back to itself. Nothing is created: a spec is only
-//! read (making a target from a fuzzed `backing=` could write anywhere).
+//! spec, resolving an fsimpl target's parameters (`FsimplConfig`) or a kernel target's
+//! (`MountConfig`, its faults in bytes), `faults=` lists and sizes never panic, every error is
+//! one line, and a spec prints back to itself. Nothing is created: a spec is only read (making
+//! a target from a fuzzed `backing=` could write anywhere).
 
-use harness::targets::{FsimplConfig, FsimplDefaults, TargetSpec};
+use harness::targets::faults::FaultSpec;
+use harness::targets::{FsimplConfig, FsimplDefaults, MountConfig, TargetSpec};
 use proptest::prelude::*;
 use vocab::Size;
 use vocab::target::FaultList;
@@ -26,6 +28,8 @@ const VALID: &[&str] = &[
     "bh:backing=mem:faults=read=5,write=10+,range=1000-1010,short=3@8k,enospc=100,powercut=50",
     "ext4:opts=noatime,data=ordered:size=512m:backing=/var/tmp:mkfs_opts=-b 1024",
     "xfs:size=300m",
+    "ext4:size=256m:mkfs_opts=-b 65536:dev=logged:faults=read=5,write=10+,range=1000-1010,short=3@8k,powercut=50",
+    "xfs:dev=image",
     "tmpfs:size=64m",
     "dir:path=/tmp",
     "null",
@@ -58,6 +62,10 @@ const TOKENS: &[&str] = &[
     "é",
     " ",
     "mem",
+    "dev=",
+    "logged",
+    "image",
+    "-b ",
     "faults=",
     "read=",
     "write=",
@@ -122,6 +130,19 @@ fn check(text: &str) {
             {
                 one_line("fsimpl spec", &e.to_string());
             }
+            if let TargetSpec::Mount(m) = &spec {
+                // What a kernel target is made from: its config, printed back in full, and the
+                // served device's faults in bytes.
+                let cfg = MountConfig::from_spec(m);
+                let full = TargetSpec::Mount(cfg.spec());
+                assert_eq!(
+                    full.to_string().parse::<TargetSpec>().ok(),
+                    Some(full.clone()),
+                    "{full} does not read back"
+                );
+                let plan = FaultSpec::new(&cfg.faults, cfg.block_size()).plan;
+                assert!(plan.bad_ranges.iter().all(|r| r.start < r.end), "{text}: {plan:?}");
+            }
         }
     }
     // `--targets a,b`: each comma-separated item is a spec.
@@ -170,7 +191,7 @@ proptest! {
             Err(e) => one_line("faults", &e.to_string()),
             Ok(list) => {
                 assert_eq!(list.to_string().parse::<FaultList>().ok(), Some(list.clone()));
-                let _ = harness::targets::faults::FaultSpec::new(&list, bs);
+                let _ = FaultSpec::new(&list, bs);
             }
         }
     }

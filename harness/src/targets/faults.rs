@@ -1,6 +1,7 @@
-//! The `faults=` parameter of the `bh` and `iomap` targets (read by
-//! [`vocab::target::FaultList`], where its items are listed) as fsimpl's device faults
-//! ([`FaultDev`](fsimpl::dev::FaultDev)) and allocator faults (its mount options).
+//! The `faults=` parameter of the `bh` and `iomap` targets, and of `ext4` and `xfs` targets on
+//! the served device (read by [`vocab::target::FaultList`], where its items are listed), as
+//! fsimpl's device faults ([`FaultDev`](fsimpl::dev::FaultDev), or the served device's,
+//! [`DevState`](super::fusedev::DevState)) and allocator faults (fsimpl's mount options).
 
 use fsimpl::FsFaults;
 use fsimpl::dev::{BadRange, FaultPlan, NthBio, PowerCut, ShortWrite};
@@ -16,9 +17,10 @@ pub struct FaultSpec {
 }
 
 impl FaultSpec {
-    /// The faults of `list` on a filesystem of `block_size`-byte blocks (at most 4096, which
-    /// the list's block ranges were checked against). A later item of a kind replaces an
-    /// earlier one.
+    /// The faults of `list` on a filesystem of `block_size`-byte blocks (one the list's block
+    /// ranges were checked against: parsing checks them against fsimpl's block sizes, a kernel
+    /// target's spec against its own with [`FaultList::check_block_size`]). A later item of a
+    /// kind replaces an earlier one.
     pub fn new(list: &FaultList, block_size: u64) -> FaultSpec {
         let mut spec = FaultSpec::default();
         for fault in &list.0 {

@@ -86,6 +86,31 @@ mod tests {
     }
 
     #[test]
+    fn a_mount_config_prints_and_is_checked_as_its_spec() {
+        use crate::targets::{Device, MountKind};
+        let TargetSpec::Mount(m) = "ext4:size=256m:faults=write=3+,range=1-2".parse().unwrap() else { panic!() };
+        let cfg = MountConfig::from_spec(&m);
+        assert_eq!(cfg.device, Device::Logged, "faults= implies dev=logged");
+        assert_eq!(
+            TargetSpec::Mount(cfg.spec()).to_string(),
+            "ext4:size=256m:backing=/var/tmp:dev=logged:faults=write=3+,range=1-2"
+        );
+        assert_eq!(
+            TargetSpec::Mount(MountConfig::new(MountKind::Xfs).spec()).to_string(),
+            "xfs:size=1g:backing=/var/tmp"
+        );
+        let create_err = |cfg: MountConfig| MountTarget::create(cfg).err().map(|e| e.to_string());
+        assert_eq!(
+            create_err(MountConfig { device: Device::Image, ..cfg.clone() }).as_deref(),
+            Some("ext4 target: faults= needs the device aopsbench serves: use dev=logged, not dev=image")
+        );
+        assert_eq!(
+            create_err(MountConfig { device: Device::Logged, ..MountConfig::new(MountKind::Tmpfs) }).as_deref(),
+            Some("tmpfs target: tmpfs has no device: dev= and faults= are for ext4 and xfs")
+        );
+    }
+
+    #[test]
     fn availability_lists_every_kernel_kind_once() {
         let list = kernel_availability();
         let kinds: Vec<_> = list.iter().map(|(k, _, _)| *k).collect();

@@ -32,10 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use vocab::target::MountSpec;
+use vocab::target::{FaultList, MountSpec, mkfs_block_size};
 use vocab::{FallocMode, Size};
-
-use fsimpl::dev::FaultPlan;
 
 use super::cleanup::{self, CleanupGuard};
 use super::faults::FaultSpec;
@@ -61,7 +59,7 @@ const UMOUNT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Tells apart the images and mount points of one process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-pub use vocab::target::MountKind;
+pub use vocab::target::{Device, MountKind};
 
 /// The mkfs program of `kind`, its package, and the options always given; `None` for tmpfs.
 fn mkfs_of(kind: MountKind) -> Option<(&'static str, &'static str, &'static [&'static str])> {
@@ -87,14 +85,12 @@ pub struct MountConfig {
     pub backing: PathBuf,
     /// Extra mkfs arguments, appended to the defaults (ext4, xfs).
     pub mkfs_opts: Vec<String>,
-    /// What the loop device sits on (ext4, xfs).
+    /// What the loop device sits on (ext4, xfs): [`Device::Logged`] is a device aopsbench
+    /// serves itself through FUSE ([`super::fusedev`]).
     pub device: Device,
     /// Faults the served device injects (`faults=`; needs [`Device::Logged`]).
-    pub faults: FaultPlan,
+    pub faults: FaultList,
 }
-
-/// What an ext4 or xfs target's loop device sits on (the shared vocabulary's type).
-pub use vocab::target::MountDevice as Device;
 
 impl MountConfig {
     /// The defaults for `kind`: no options, [`DEFAULT_SIZE`], [`DEFAULT_BACKING`].
@@ -106,7 +102,7 @@ impl MountConfig {
             backing: DEFAULT_BACKING.into(),
             mkfs_opts: Vec::new(),
             device: Device::Image,
-            faults: FaultPlan::default(),
+            faults: FaultList::default(),
         }
     }
 
@@ -120,30 +116,32 @@ impl MountConfig {
             backing: spec.backing.clone().unwrap_or(d.backing),
             mkfs_opts: spec.mkfs_opts.clone(),
             device: spec.device(),
-            faults: FaultSpec::new(&spec.faults, spec.block_size().unwrap_or(4096)).plan,
+            faults: spec.faults.clone(),
         }
     }
 
     /// The normalised spec, every default written out:
-    /// `ext4:opts=noatime:size=1g:backing=/var/tmp:dev=logged:faults=write=3`.
+    /// `ext4:opts=noatime:size=1g:backing=/var/tmp[:dev=logged][:faults=...]`.
     pub fn spec(&self) -> MountSpec {
         let device = self.kind.has_device();
-        let faults = FaultSpec { plan: self.faults.clone(), ..FaultSpec::default() };
         MountSpec {
             kind: self.kind,
             opts: self.opts.clone(),
             size: Some(Size(self.size)),
             backing: device.then(|| self.backing.clone()),
             mkfs_opts: if device { self.mkfs_opts.clone() } else { Vec::new() },
-            dev: (device && self.device != Device::Image).then_some(self.device),
-            faults: faults.to_list(self.block_size()),
+            // dev=image is the default unless faults= is given; written out when it is, so that
+            // checking the spec refuses faults on an image.
+            dev: (self.device == Device::Logged || !self.faults.is_empty()).then_some(self.device),
+            faults: self.faults.clone(),
         }
     }
 
-    /// The filesystem block size `mkfs_opts` asks for (`-b 1024`, `-b size=1024`), else 4096:
-    /// the unit of `faults=range=`.
+    /// The filesystem block size `mkfs_opts` asks for ([`mkfs_block_size`]; 4096 when its `-b`
+    /// is not a size, which mkfs then refuses): the unit of `faults=range=` and of crash
+    /// reports.
     pub fn block_size(&self) -> u64 {
-        MountSpec { mkfs_opts: self.mkfs_opts.clone(), ..MountSpec::new(self.kind) }.block_size().unwrap_or(4096)
+        mkfs_block_size(&self.mkfs_opts).unwrap_or(4096)
     }
 
     /// Refuses what cannot work, before anything is made.
@@ -329,7 +327,7 @@ impl MountTarget {
         if let Some(l) = &logged {
             // Bios are counted, and crash points chosen, from the freshly mounted filesystem on (after
             // the probes of KernelFiles).
-            l.state.arm(cfg.faults.clone());
+            l.state.arm(FaultSpec::new(&cfg.faults, cfg.block_size()).plan);
             if let (false, Some(dev)) = (cfg.faults.is_empty(), &loop_dev) {
                 *l.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(FaultWatch::start(
                     Arc::clone(&l.state),

@@ -1,5 +1,7 @@
-//! The `faults=` parameter of the `bh` and `iomap` targets, as written: which bios fail, where,
-//! and when the power is cut. The harness turns it into fsimpl's device and allocator faults.
+//! The `faults=` parameter of the `bh` and `iomap` targets, and of `ext4` and `xfs` targets on
+//! the device the harness serves (`dev=logged`), as written: which bios fail, where, and when
+//! the power is cut. The harness turns it into fsimpl's device and allocator faults, or into
+//! the served device's faults (all but `enospc=`, which kernel targets refuse).
 //!
 //! A comma-separated list (no `:`, which separates target parameters):
 //!
@@ -72,6 +74,24 @@ impl FaultList {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Checks the block ranges against a filesystem of `block_size`-byte blocks (parsing
+    /// checked them against fsimpl's largest block size; a kernel filesystem's may be larger).
+    pub fn check_block_size(&self, block_size: u64) -> Result<(), ValueError> {
+        for fault in &self.0 {
+            if let Fault::Range { last, .. } = *fault
+                && !range_fits(last, block_size)
+            {
+                return Err(ValueError::new(format!("fault '{fault}': the blocks lie beyond any device")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the byte just past block `last` of `block_size`-byte blocks is a device offset.
+fn range_fits(last: u64, block_size: u64) -> bool {
+    last.checked_add(1).and_then(|e| e.checked_mul(block_size)).is_some()
 }
 
 /// A 1-based bio number.
@@ -103,8 +123,7 @@ impl FromStr for Fault {
                 if first > last {
                     return Err(bad("the first block must not be after the last"));
                 }
-                let largest = BLOCK_SIZES[BLOCK_SIZES.len() - 1];
-                if last.checked_add(1).and_then(|e| e.checked_mul(largest)).is_none() {
+                if !range_fits(last, BLOCK_SIZES[BLOCK_SIZES.len() - 1]) {
                     return Err(bad("the blocks lie beyond any device"));
                 }
                 Fault::Range { first, last }
@@ -199,6 +218,12 @@ mod tests {
         assert_eq!(
             e(&format!("range=0-{}", u64::MAX)),
             format!("fault 'range=0-{}': the blocks lie beyond any device", u64::MAX)
+        );
+        let edge: FaultList = format!("range=0-{}", u64::MAX / 4096 - 1).parse().unwrap();
+        assert_eq!(edge.check_block_size(4096), Ok(()));
+        assert_eq!(
+            edge.check_block_size(65536).unwrap_err().to_string(),
+            format!("fault 'range=0-{}': the blocks lie beyond any device", u64::MAX / 4096 - 1)
         );
     }
 }

@@ -3,7 +3,9 @@
 //! Parameters are `:`-separated, so a value cannot hold a `:`; several mount options go
 //! comma-separated in one `opts=` (`opts=noatime,buffered_iomap`), as `mount -o` takes them,
 //! and several mkfs options space-separated in one `mkfs_opts=` (quote the whole `--target`
-//! argument: `'xfs:mkfs_opts=-b size=1024 -m reflink=0'`).
+//! argument: `'xfs:mkfs_opts=-b size=1024 -m reflink=0'`). An ext4 or xfs target can sit on
+//! a device the harness serves itself (`dev=logged`), which takes `faults=` as fsimpl targets
+//! do (without `enospc=`, an fsimpl allocator fault).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -45,7 +47,7 @@ impl MountKind {
 
     /// The parameters its spec takes.
     pub fn params(self) -> &'static [&'static str] {
-        if self.has_device() { &["opts", "size", "backing", "mkfs_opts", "dev", "faults"] } else { &["opts", "size"] }
+        if self.has_device() { MountSpec::DEVICE_PARAMS } else { MountSpec::TMPFS_PARAMS }
     }
 }
 
@@ -64,48 +66,63 @@ impl FromStr for MountKind {
 
 /// What an ext4 or xfs target's loop device sits on (`dev=`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum MountDevice {
-    /// `image` (the default): a sparse image file.
+pub enum Device {
+    /// `image` (the default without `faults=`): a sparse image file.
     #[default]
     Image,
-    /// `logged`: a device aopsbench serves itself through FUSE: every write and flush is
-    /// logged, faults can be injected, crash states rebuilt.
+    /// `logged` (the default with `faults=`): a device the harness serves itself through FUSE;
+    /// every write, discard and flush is logged, faults can be injected and crash states
+    /// rebuilt.
     Logged,
 }
 
-impl MountDevice {
-    /// The `dev=` value.
+impl Device {
+    /// The `dev=` value: "image", "logged".
     pub fn name(self) -> &'static str {
         match self {
-            MountDevice::Image => "image",
-            MountDevice::Logged => "logged",
+            Device::Image => "image",
+            Device::Logged => "logged",
         }
     }
 }
 
-impl FromStr for MountDevice {
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Device {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, ValueError> {
         match s {
-            "image" => Ok(MountDevice::Image),
-            "logged" => Ok(MountDevice::Logged),
+            "image" => Ok(Device::Image),
+            "logged" => Ok(Device::Logged),
             _ => Err(ValueError::new(
-                "use dev=image (a loop device on an image file) or dev=logged (a device aopsbench serves through FUSE, \
+                "expected image (a loop device on an image file) or logged (a device aopsbench serves through FUSE, \
                  logging writes and flushes)",
             )),
         }
     }
 }
 
-impl fmt::Display for MountSpec {
-    /// As [`TargetSpec`](super::TargetSpec) prints it: `ext4:opts=noatime:size=1g`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.name())?;
-        for (k, v) in self.params() {
-            write!(f, ":{k}={v}")?;
+/// The filesystem block size `mkfs_opts` asks for (mkfs.ext4 `-b 1024`, mkfs.xfs
+/// `-b size=1024`), else 4096; an error when the value after `-b` is not a power-of-two size.
+pub fn mkfs_block_size(mkfs_opts: &[String]) -> Result<u64, ValueError> {
+    let mut words = mkfs_opts.iter();
+    while let Some(w) = words.next() {
+        if w == "-b" {
+            let v = words.next().map(String::as_str).unwrap_or_default();
+            let v = v.strip_prefix("size=").unwrap_or(v);
+            return v
+                .parse::<Size>()
+                .ok()
+                .map(Size::bytes)
+                .filter(|b| b.is_power_of_two())
+                .ok_or_else(|| ValueError::new(format!("'-b {v}' is not a block size (e.g. -b 4096, -b size=4096)")));
         }
-        Ok(())
     }
+    Ok(4096)
 }
 
 /// The smallest filesystem `mkfs.xfs` makes.
@@ -126,13 +143,19 @@ pub struct MountSpec {
     pub backing: Option<PathBuf>,
     /// `mkfs_opts=`: extra mkfs arguments, space-separated.
     pub mkfs_opts: Vec<String>,
-    /// `dev=` (ext4, xfs); `None`: logged when `faults=` is given, else an image.
-    pub dev: Option<MountDevice>,
-    /// `faults=` (ext4, xfs): faults the served device injects.
+    /// `dev=`: what the loop device sits on (ext4, xfs); [`MountSpec::device`] gives the one
+    /// used.
+    pub dev: Option<Device>,
+    /// `faults=`: faults the served device injects (ext4, xfs; needs [`Device::Logged`]).
     pub faults: FaultList,
 }
 
 impl MountSpec {
+    /// The parameters an ext4 or xfs spec takes.
+    pub const DEVICE_PARAMS: &'static [&'static str] = &["opts", "size", "backing", "mkfs_opts", "dev", "faults"];
+    /// The parameters a tmpfs spec takes.
+    pub const TMPFS_PARAMS: &'static [&'static str] = &["opts", "size"];
+
     /// A spec with every parameter left to its default.
     pub fn new(kind: MountKind) -> Self {
         MountSpec {
@@ -146,28 +169,17 @@ impl MountSpec {
         }
     }
 
-    /// The device it asks for: `dev=`, else logged when it has faults.
-    pub fn device(&self) -> MountDevice {
-        self.dev.unwrap_or(if self.faults.is_empty() { MountDevice::Image } else { MountDevice::Logged })
+    /// The device the loop device sits on: `dev=` if given, else [`Device::Logged`] when
+    /// `faults=` asks for faults (only the served device injects them), else
+    /// [`Device::Image`].
+    pub fn device(&self) -> Device {
+        self.dev.unwrap_or(if self.faults.is_empty() { Device::Image } else { Device::Logged })
     }
 
-    /// The filesystem block size `mkfs_opts` asks for (mkfs.ext4 `-b 1024`, mkfs.xfs
-    /// `-b size=1024`), else 4096: the unit of `faults=range=`.
+    /// The filesystem block size: [`mkfs_block_size`] of `mkfs_opts` (the unit of
+    /// `faults=range=`).
     pub fn block_size(&self) -> Result<u64, ValueError> {
-        let mut words = self.mkfs_opts.iter();
-        while let Some(w) = words.next() {
-            if w == "-b" {
-                let v = words.next().map(String::as_str).unwrap_or_default();
-                let v = v.strip_prefix("size=").unwrap_or(v);
-                return v
-                    .parse::<Size>()
-                    .ok()
-                    .map(Size::bytes)
-                    .filter(|b| b.is_power_of_two())
-                    .ok_or_else(|| ValueError::new(format!("mkfs_opts: '-b {v}' is not a block size")));
-            }
-        }
-        Ok(4096)
+        mkfs_block_size(&self.mkfs_opts)
     }
 
     pub(super) fn set(&mut self, key: &str, value: &str) -> Result<(), ValueError> {
@@ -179,27 +191,44 @@ impl MountSpec {
             "size" => self.size = Some(value.parse()?),
             "backing" if value.is_empty() => return Err(ValueError::new("expected a directory for the image")),
             "backing" => self.backing = Some(value.into()),
+            "mkfs_opts" => self.mkfs_opts = value.split_whitespace().map(str::to_string).collect(),
             "dev" => self.dev = Some(value.parse()?),
-            "faults" => self.faults = value.parse()?,
-            _ => self.mkfs_opts = value.split_whitespace().map(str::to_string).collect(),
+            _faults => self.faults = value.parse()?,
         }
         Ok(())
     }
 
     /// How the parameters fit together (checked by [`TargetSpec`](super::TargetSpec)'s `FromStr`).
     pub fn validate(&self) -> Result<(), SpecError> {
-        let invalid = |message: String| Err(SpecError::Invalid { message });
-        if self.faults.0.iter().any(|f| matches!(f, Fault::Enospc(_))) {
-            return invalid(
-                "faults=enospc= is an fsimpl allocator fault; fill a kernel filesystem with a smaller size= instead"
-                    .into(),
-            );
+        if !self.kind.has_device() && (self.dev.is_some() || !self.faults.is_empty()) {
+            return Err(SpecError::Invalid {
+                message: format!("{} has no device: dev= and faults= are for ext4 and xfs", self.kind),
+            });
         }
-        if !self.faults.is_empty() && self.device() != MountDevice::Logged {
-            return invalid("faults= needs the device aopsbench serves: add dev=logged".into());
-        }
-        if let Err(e) = self.block_size() {
-            return invalid(e.expected);
+        if !self.faults.is_empty() {
+            if self.device() != Device::Logged {
+                return Err(SpecError::Invalid {
+                    message: "faults= needs the device aopsbench serves: use dev=logged, not dev=image".into(),
+                });
+            }
+            let bad_faults = |expected: String| SpecError::BadValue {
+                key: "faults".into(),
+                value: self.faults.to_string(),
+                expected,
+            };
+            if self.faults.0.iter().any(|f| matches!(f, Fault::Enospc(_))) {
+                return Err(bad_faults(
+                    "enospc= is an fsimpl allocator fault; fill a kernel filesystem with a smaller size= instead"
+                        .into(),
+                ));
+            }
+            // Block ranges and torn writes count in filesystem blocks.
+            let block_size = self.block_size().map_err(|e| SpecError::BadValue {
+                key: "mkfs_opts".into(),
+                value: self.mkfs_opts.join(" "),
+                expected: e.expected,
+            })?;
+            self.faults.check_block_size(block_size).map_err(|e| bad_faults(e.expected))?;
         }
         let Some(size) = self.size else { return Ok(()) };
         if self.kind == MountKind::Xfs && size.0 < XFS_MIN_SIZE {
@@ -229,7 +258,7 @@ impl MountSpec {
             v.push(("mkfs_opts", self.mkfs_opts.join(" ")));
         }
         if let Some(d) = self.dev {
-            v.push(("dev", d.name().to_string()));
+            v.push(("dev", d.to_string()));
         }
         if !self.faults.is_empty() {
             v.push(("faults", self.faults.to_string()));

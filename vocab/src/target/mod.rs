@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 pub use faults::{Fault, FaultList};
 pub use fsimpl::{Backing, DevEngine, FsimplSpec, MAX_QD};
-pub use kernel::{MIN_MOUNT_SIZE, MountDevice, MountKind, MountSpec, XFS_MIN_SIZE};
+pub use kernel::{Device, MIN_MOUNT_SIZE, MountKind, MountSpec, XFS_MIN_SIZE, mkfs_block_size};
 
 use crate::aops::Backend;
 
@@ -41,15 +41,15 @@ pub const KINDS: &[(&str, &[&str], &str)] = &[
     ("dir", &["path"], "files in a directory of any mounted filesystem"),
     (
         "ext4",
-        &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
+        MountSpec::DEVICE_PARAMS,
         "an ext4 loop mount the harness makes (root; dev=logged: on a device it serves through FUSE)",
     ),
     (
         "xfs",
-        &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
+        MountSpec::DEVICE_PARAMS,
         "an xfs loop mount the harness makes (root, mkfs.xfs; dev=logged: on a device it serves through FUSE)",
     ),
-    ("tmpfs", &["opts", "size"], "a tmpfs mount the harness makes (root)"),
+    ("tmpfs", MountSpec::TMPFS_PARAMS, "a tmpfs mount the harness makes (root)"),
 ];
 
 /// A target spec that cannot be used: one line saying what and how to fix it (the spec itself
@@ -262,7 +262,9 @@ mod tests {
             "iomap:cache=64m:writeback=dontcache:poison=1:bug=x:faults=read=5,write=10+:engine=psync",
             "bh:large_folios=1:max_folio=64k:backing=/dev/sdz:size=1g",
             "ext4:opts=noatime,data=ordered:size=512m:backing=/var/tmp:mkfs_opts=-b 1024",
-            "xfs:dev=logged:faults=write=3,powercut=9",
+            "ext4:size=256m:dev=logged:faults=write=3+,range=10-20,short=2@8k,powercut=7",
+            "xfs:dev=image",
+            "xfs:faults=read=1",
             "tmpfs:size=64m",
             "dir:path=/tmp",
             "null",
@@ -271,6 +273,15 @@ mod tests {
             assert_eq!(spec(&s.to_string()), s, "{text}");
         }
         assert_eq!(spec("xfs:mkfs_opts=-b  size=1024").to_string(), "xfs:mkfs_opts=-b size=1024");
+        // Faults are injected by the served device: faults= without dev= means dev=logged.
+        let s = spec("ext4:faults=write=3");
+        let TargetSpec::Mount(m) = &s else { panic!("{s:?}") };
+        assert_eq!((m.dev, m.device()), (None, Device::Logged));
+        assert_eq!(m.faults.0, vec![Fault::Write { n: 3, and_later: false }]);
+        let TargetSpec::Mount(m) = spec("ext4:size=1g") else { panic!() };
+        assert_eq!(m.device(), Device::Image);
+        let TargetSpec::Mount(m) = spec("xfs:mkfs_opts=-b size=1024 -m reflink=0") else { panic!() };
+        assert_eq!(m.block_size(), Ok(1024));
     }
 
     #[test]
@@ -279,8 +290,12 @@ mod tests {
         assert_eq!(
             err("bh:blocksize=4k"),
             "unknown parameter 'blocksize' for bh (valid: block_size, max_folio, large_folios, cache, writeback, \
-             dirty_background_ratio, dirty_ratio, backing, size, engine, qd, poison, bug, faults)"
+             dirty_background_ratio, dirty_ratio, backing, size, engine, qd, poison, bug, faults, flusher, \
+             dioread_nolock, ra_kb)"
         );
+        assert_eq!(err("bh:flusher=lazy"), "flusher=lazy: expected thread or inline");
+        assert!(err("iomap:dioread_nolock=0").starts_with("unknown parameter 'dioread_nolock' for iomap"));
+        assert_eq!(err("bh:ra_kb=-1"), "ra_kb=-1: expected the readahead window in KiB, 0 to 1048576");
         assert!(err("iomap:large_folios=1").starts_with("unknown parameter 'large_folios' for iomap"));
         assert_eq!(err("iomap:mem"), "parameter 'mem' is not key=value (e.g. iomap:block_size=...)");
         assert_eq!(err("bh:cache=1g:cache=2g"), "parameter 'cache' given twice");
@@ -302,10 +317,35 @@ mod tests {
             err("ext4:sise=1g"),
             "unknown parameter 'sise' for ext4 (valid: opts, size, backing, mkfs_opts, dev, faults)"
         );
-        assert_eq!(err("ext4:dev=image:faults=write=3"), "faults= needs the device aopsbench serves: add dev=logged");
-        assert!(err("ext4:faults=enospc=5").starts_with("faults=enospc= is an fsimpl allocator fault"));
-        assert!(err("ext4:dev=tape").starts_with("dev=tape: use dev=image"));
-        assert_eq!(err("xfs:mkfs_opts=-b size=x"), "mkfs_opts: '-b x' is not a block size");
+        assert_eq!(
+            err("ext4:dev=nbd"),
+            "dev=nbd: expected image (a loop device on an image file) or logged (a device aopsbench serves through \
+             FUSE, logging writes and flushes)"
+        );
+        assert_eq!(err("tmpfs:dev=logged"), "unknown parameter 'dev' for tmpfs (valid: opts, size)");
+        assert_eq!(
+            err("ext4:faults=write=3,enospc=5"),
+            "faults=write=3,enospc=5: enospc= is an fsimpl allocator fault; fill a kernel filesystem with a smaller \
+             size= instead"
+        );
+        assert_eq!(
+            err("xfs:faults=read=x"),
+            "faults=read=x: fault 'read=x': give a bio number from 1, with + for every later one too"
+        );
+        assert_eq!(
+            err("ext4:dev=image:faults=write=3"),
+            "faults= needs the device aopsbench serves: use dev=logged, not dev=image"
+        );
+        assert_eq!(
+            err("ext4:mkfs_opts=-b x:faults=write=3"),
+            "mkfs_opts=-b x: '-b x' is not a block size (e.g. -b 4096, -b size=4096)"
+        );
+        let last = u64::MAX / 4096 - 1;
+        spec(&format!("ext4:faults=range=0-{last}"));
+        assert_eq!(
+            err(&format!("ext4:mkfs_opts=-b 65536:faults=range=0-{last}")),
+            format!("faults=range=0-{last}: fault 'range=0-{last}': the blocks lie beyond any device")
+        );
         assert_eq!(err("tmpfs:backing=/x"), "unknown parameter 'backing' for tmpfs (valid: opts, size)");
         assert_eq!(err("dir:size=1g"), "unknown parameter 'size' for dir (valid: path)");
         assert_eq!(err("ext4:size=lots").split(':').next(), Some("size=lots"));

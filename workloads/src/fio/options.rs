@@ -251,14 +251,16 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 };
                 let n = size(m).map_err(|e| bad(format!("the :N after the pattern: {e}")))?;
                 if back {
-                    job.rw_seq_add = -i64::try_from(n).map_err(|_| bad("the :N after the pattern is too large".into()))?;
+                    job.rw_seq_add =
+                        -i64::try_from(n).map_err(|_| bad("the :N after the pattern is too large".into()))?;
                 } else if rw.is_random() {
                     if !(1..=u64::from(u32::MAX)).contains(&n) {
                         return Err(bad("the :N of a random pattern counts I/Os per new offset, from 1".into()));
                     }
                     job.rw_seq_nr = n;
                 } else {
-                    job.rw_seq_add = i64::try_from(n).map_err(|_| bad("the :N after the pattern is too large".into()))?;
+                    job.rw_seq_add =
+                        i64::try_from(n).map_err(|_| bad("the :N after the pattern is too large".into()))?;
                 }
             }
         }
