@@ -162,11 +162,7 @@ pub fn kernel_engine(cfg: &EngineConfig, files: KernelFds) -> Result<Box<dyn Eng
         IoEngine::IoUring => Box::new(uring::UringEngine::new(cfg, files)?),
         IoEngine::Libaio => Box::new(libaio::AioEngine::new(cfg, files)?),
         IoEngine::Posixaio => Box::new(posixaio::PosixAioEngine::new(cfg, files)),
-        IoEngine::Null => {
-            return Err(TargetError::Setup(
-                "ioengine=null does no I/O: run it on the null target (--targets null)".into(),
-            ));
-        }
+        IoEngine::Null => Box::new(NullEngine),
     })
 }
 

@@ -101,13 +101,6 @@ pub fn run_group(jobs: &[&Job], target: &dyn Target, progress: &[Progress]) -> R
                 why: format!("the runner does not run {} yet", missing.join(", ")),
             });
         }
-        if job.control.ioengine == IoEngine::Null && target.kind() != "null" {
-            return Err(RunError::Unsupported {
-                job: job.name.clone(),
-                target: target.spec().into(),
-                why: "ioengine=null does no I/O: run it on the null target (--targets null)".into(),
-            });
-        }
     }
     let mode = group_mode(jobs).map_err(|e| match e {
         RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.spec().into(), why },

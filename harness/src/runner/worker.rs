@@ -349,9 +349,13 @@ impl Worker<'_> {
     pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<BTreeMap<String, OpRecord>, Failure> {
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
-        let engine: Box<dyn Engine + '_> = match self.target.engine(cfg, self.fids).map_err(setup)? {
-            Some(e) => e,
-            None => Box::new(InlineEngine::new(self.target, self.fids)),
+        // fio's null engine never touches the files, whatever the target.
+        let engine: Box<dyn Engine + '_> = match cfg.engine {
+            workloads::fio::IoEngine::Null => Box::new(crate::engines::NullEngine),
+            _ => match self.target.engine(cfg, self.fids).map_err(setup)? {
+                Some(e) => e,
+                None => Box::new(InlineEngine::new(self.target, self.fids)),
+            },
         };
         let q = Queue::new(&cfg.depth);
         let len = (plan.max_bs as usize).max(512);
