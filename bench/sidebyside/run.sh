@@ -8,7 +8,9 @@
 # --set runtime=RUNTIME, fio with --directory=DIR --runtime=RUNTIME), fio first, then aopsbench,
 # ROUNDS times (default 3). The null case measures each tool's own cost per op: fio's null engine
 # against aopsbench's null target. Prints, per case, the median IOPS, bandwidth and p50 of each
-# tool and their ratio (aopsbench / fio). Needs fio and python3.
+# tool and their ratio (aopsbench / fio). Before each run the other tool's dirty data is synced,
+# so that neither pays for the other's writeback. CASES (a glob, default *) picks cases.
+# Needs fio and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:?usage: bench/sidebyside/run.sh DIR [ROUNDS] [RUNTIME]}
@@ -51,17 +53,19 @@ PY
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-22s %12s %12s %7s %10s %10s %7s %9s %9s %7s\n' case fio_iops aops_iops ratio fio_MiBs aops_MiBs ratio fio_p50 aops_p50 ratio
-for job in bench/sidebyside/*.fio; do
+for job in bench/sidebyside/${CASES:-*}.fio; do
   name=$(basename "$job" .fio)
   : >"$work/fio.$name"; : >"$work/aops.$name"
   for r in $(seq "$rounds"); do
     rm -rf "${dir:?}"/sbs.* 2>/dev/null || true
+    sync
     if [ "$name" = null ]; then
       fio --output-format=json --runtime="$runtime" "$job" >"$work/f.json"
       "$bin" run "$job" --targets null --set runtime="$runtime" --no-plot --out "$work/a$r$name" >/dev/null
     else
       fio --output-format=json --directory="$dir" --runtime="$runtime" "$job" >"$work/f.json"
       rm -rf "${dir:?}"/sbs.* 2>/dev/null || true
+      sync
       "$bin" run "$job" --target "dir:path=$dir" --set runtime="$runtime" --no-plot --out "$work/a$r$name" >/dev/null
     fi
     summarise fio "$work/f.json" >>"$work/fio.$name"
