@@ -29,7 +29,7 @@ fn jobs_of_a_group_overlap_in_time() {
     let g = groups(&all);
     assert_eq!(g.len(), 1);
     let t = null();
-    let out = run_group(&g[0], t.as_ref(), &[Progress::default(), Progress::default()]).unwrap();
+    let out = run_group(&g[0], t.as_ref(), &[Progress::default(), Progress::default()], &[0, 0]).unwrap();
     let ((a0, a1), (b0, b1)) = (span(&out[0]), span(&out[1]));
     assert!(a0 < b1 && b0 < a1, "a {a0:?}..{a1:?} and b {b0:?}..{b1:?} do not overlap");
 }
@@ -48,7 +48,7 @@ fn wait_for_starts_a_job_after_another_ends() {
     let g = groups(&all);
     let t = null();
     let p = [Progress::default(), Progress::default(), Progress::default()];
-    let out = run_group(&g[0], t.as_ref(), &p).unwrap();
+    let out = run_group(&g[0], t.as_ref(), &p, &[0; 3]).unwrap();
     let ((_, a1), (b0, _), (c0, c1)) = (span(&out[0]), span(&out[1]), span(&out[2]));
     assert!(b0 >= a1, "b started at {b0:?}, before a ended at {a1:?}");
     assert!(c0 < a1 && c1 > b0, "c runs alongside both");
@@ -60,6 +60,6 @@ fn exitall_ends_the_others() {
         jobs("[global]\nioengine=null\nsize=1m\n[short]\nrw=read\nexitall\n[long]\nrw=read\ntime_based\nruntime=60s\n");
     let g = groups(&all);
     let t = null();
-    let out = run_group(&g[0], t.as_ref(), &[Progress::default(), Progress::default()]).unwrap();
+    let out = run_group(&g[0], t.as_ref(), &[Progress::default(), Progress::default()], &[0, 0]).unwrap();
     assert!(out[1].runtime_ns < 30_000_000_000, "long ran {} ns: exitall did not end it", out[1].runtime_ns);
 }

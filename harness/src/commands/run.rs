@@ -42,7 +42,8 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
             text.to_string()
         } else {
             let builtins: Vec<&str> = workloads::jobs::BUILTIN.iter().map(|(n, _)| *n).collect();
-            bail!("no job file '{name}': give a path, or a built-in job: {}", builtins.join(", "));
+            let hint = workloads::jobs::suggest(name).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default();
+            bail!("no job file '{name}': {hint}give a path, or a built-in job: {}", builtins.join(", "));
         };
         builder = builder.text(&text, name)?;
         texts.push((name.clone(), text));
@@ -153,14 +154,12 @@ struct Pooled {
 }
 
 impl Pooled {
-    /// Adds a later repetition: its ops follow the earlier ones; its counters must be the
-    /// same for a deterministic target (a warning says when they are not; the first
-    /// repetition's stay).
+    /// Adds a later repetition, run with [`time_offset_ns`] so that its ops follow the
+    /// earlier ones; its counters must be the same for a deterministic target (a warning says
+    /// when they are not; the first repetition's stay).
     fn add(&mut self, later: JobOutcome, spec: &TargetSpec) -> Result<()> {
-        let shift = self.outcome.runtime_ns.div_ceil(1_000_000_000);
         for (mine, theirs) in self.outcome.threads.iter_mut().zip(later.threads) {
-            for (op, mut rec) in theirs {
-                rec.shift_seconds(shift);
+            for (op, rec) in theirs {
                 match mine.get_mut(&op) {
                     Some(r) => r.merge(&rec)?,
                     None => {
@@ -169,8 +168,7 @@ impl Pooled {
                 }
             }
         }
-        for (op, mut rec) in later.ops {
-            rec.shift_seconds(shift);
+        for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
                 Some(r) => r.merge(&rec)?,
                 None => {
@@ -186,8 +184,20 @@ impl Pooled {
     }
 }
 
-/// Runs a group of jobs together on `target` under one progress display (a bar per job).
-fn run_group_shown(group: &[&Job], target: &dyn Target, spec: &TargetSpec, label: &str) -> Result<Vec<JobOutcome>> {
+/// The measured time so far of a pooled job × target: where the next repetition's clock starts.
+fn time_offset_ns(pooled: &Option<Pooled>) -> u64 {
+    pooled.as_ref().map_or(0, |p| p.outcome.runtime_ns)
+}
+
+/// Runs a group of jobs together on `target` under one progress display (a bar per job);
+/// `offsets` has each job's clock start (see [`time_offset_ns`]).
+fn run_group_shown(
+    group: &[&Job],
+    target: &dyn Target,
+    spec: &TargetSpec,
+    label: &str,
+    offsets: &[u64],
+) -> Result<Vec<JobOutcome>> {
     let progress: Vec<Progress> = group.iter().map(|_| Progress::default()).collect();
     let multi = MultiProgress::new();
     let bars: Vec<(ProgressBar, bool)> = group
@@ -208,7 +218,7 @@ fn run_group_shown(group: &[&Job], target: &dyn Target, spec: &TargetSpec, label
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let r = group::run_group(group, target, &progress);
+        let r = group::run_group(group, target, &progress, offsets);
         done.store(true, Relaxed);
         let _ = ticker.join();
         r
@@ -237,6 +247,7 @@ fn run_file(
     label: &str,
     pools: &targets::PoolCache,
     force_destroy: bool,
+    offsets: &[u64],
 ) -> Result<Vec<(JobOutcome, String)>> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut current: Option<(Box<dyn Target>, vocab::AopsParams)> = None;
@@ -254,7 +265,8 @@ fn run_file(
             current = Some((t, defaults.aops));
         }
         let (t, _) = current.as_ref().expect("built above");
-        let outcomes = run_group_shown(&grp, t.as_ref(), spec, label)?;
+        let group_offsets: Vec<u64> = grp.iter().map(|j| offsets[j.index as usize]).collect();
+        let outcomes = run_group_shown(&grp, t.as_ref(), spec, label, &group_offsets)?;
         let normal = t.spec().to_string();
         out.extend(outcomes.into_iter().map(|o| (o, normal.clone())));
     }
@@ -284,6 +296,16 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         "kernel": machine::kernel_release(),
         "machine": machine::machine(),
     });
+    // Every job × target checked before anything runs: a bad spec or a job a target cannot
+    // run fails now, not after the targets before it ran.
+    let destroy = targets::Destroy::from_flag(args.force_destroy);
+    for grp in group::groups(&jobs.file.jobs) {
+        let defaults = fsimpl_defaults(&grp, &jobs.file.jobs)?;
+        for spec in &specs {
+            targets::check_spec(spec, &defaults, destroy)?;
+            group::check_group(&grp, spec)?;
+        }
+    }
     let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
         .with_context(|| format!("cannot start the run directory {}", out.display()))?;
     let names = target_names(&specs);
@@ -295,8 +317,9 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     for rep in 0..repeat {
         for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
             let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
+            let offsets: Vec<u64> = pooled.iter().map(|p| time_offset_ns(&p[i])).collect();
             for (j, (outcome, normal_spec)) in
-                run_file(all, spec, &label, &pools, args.force_destroy)?.into_iter().enumerate()
+                run_file(all, spec, &label, &pools, args.force_destroy, &offsets)?.into_iter().enumerate()
             {
                 match &mut pooled[j][i] {
                     None => pooled[j][i] = Some(Pooled { spec: normal_spec, outcome }),
@@ -340,6 +363,10 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     writer.finish()?;
     if !args.no_plot {
         results::plot(&out).context("drawing the plots")?;
+    }
+    if !args.no_report {
+        let page = out.join(results::run_dir::REPORT_HTML);
+        results::html::write_report(std::slice::from_ref(&out), &page).context("writing report.html")?;
     }
     println!("run directory: {}", out.display());
     Ok(out)

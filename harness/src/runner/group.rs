@@ -18,7 +18,7 @@ use workloads::{Job, ThreadPlan};
 use super::worker::{self, Buffers, Failure};
 use super::{JobOutcome, Progress, RunError, describe, execute, support};
 use crate::engines::EngineConfig;
-use crate::targets::{FileId, IoMode, Target};
+use crate::targets::{self, FileId, IoMode, Target, TargetSpec};
 
 /// The jobs of a file in run groups: a job with `stonewall` starts a new one.
 pub fn groups(jobs: &[Job]) -> Vec<Vec<&Job>> {
@@ -85,27 +85,53 @@ fn group_mode(jobs: &[&Job]) -> Result<IoMode, RunError> {
     Ok(IoMode { uring: first.control.ioengine == IoEngine::IoUring, direct: first.control.direct })
 }
 
-/// Runs a group of jobs together on `target`; `progress` has one entry per job.
-pub fn run_group(jobs: &[&Job], target: &dyn Target, progress: &[Progress]) -> Result<Vec<JobOutcome>, RunError> {
-    let fail_for = |job: &Job, phase: String| {
-        let job = job.name.clone();
-        let target = target.spec().to_string();
-        move |source| RunError::Target { job, target, phase, source }
-    };
+/// Checks, making nothing, that the group's jobs can run together on a target of `spec`: what
+/// the runner supports, one `direct=` for all, and [`targets::check_io`] — with the messages
+/// running them would give, so that `aopsbench run` refuses an impossible job × target before
+/// the first target runs.
+pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
+    let mode = runnable(jobs, &spec.to_string())?;
+    targets::check_io(spec, mode).map_err(|source| RunError::Target {
+        job: jobs[0].name.clone(),
+        target: spec.to_string(),
+        phase: "set up I/O".into(),
+        source,
+    })
+}
+
+/// What the runner supports of the group's jobs, and the I/O mode they share.
+fn runnable(jobs: &[&Job], target: &str) -> Result<IoMode, RunError> {
     for job in jobs {
         let missing = support::unsupported(job);
         if !missing.is_empty() {
             return Err(RunError::Unsupported {
                 job: job.name.clone(),
-                target: target.spec().into(),
+                target: target.into(),
                 why: format!("the runner does not run {} yet", missing.join(", ")),
             });
         }
     }
-    let mode = group_mode(jobs).map_err(|e| match e {
-        RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.spec().into(), why },
+    group_mode(jobs).map_err(|e| match e {
+        RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.into(), why },
         e => e,
-    })?;
+    })
+}
+
+/// Runs a group of jobs together on `target`; `progress` has one entry per job, and `offsets`
+/// each job's clock start (the measured time of its earlier repetitions; see
+/// [`worker::Worker::time_offset_ns`]).
+pub fn run_group(
+    jobs: &[&Job],
+    target: &dyn Target,
+    progress: &[Progress],
+    offsets: &[u64],
+) -> Result<Vec<JobOutcome>, RunError> {
+    let fail_for = |job: &Job, phase: String| {
+        let job = job.name.clone();
+        let target = target.spec().to_string();
+        move |source| RunError::Target { job, target, phase, source }
+    };
+    let mode = runnable(jobs, target.spec())?;
     target.set_io_mode(mode).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
     let mut files: Vec<Vec<Vec<FileId>>> = Vec::with_capacity(jobs.len());
@@ -151,6 +177,7 @@ pub fn run_group(jobs: &[&Job], target: &dyn Target, progress: &[Progress]) -> R
                 let (abort, exit, latches) = (&abort, &exit, &latches);
                 let wait_on = job.control.start.wait_for.as_deref().and_then(index_of);
                 let progress = &progress[ji];
+                let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
                 job_handles.push(s.spawn(move || {
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
@@ -176,6 +203,7 @@ pub fn run_group(jobs: &[&Job], target: &dyn Target, progress: &[Progress]) -> R
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
                         buffers: &job.buffers,
                         measure_from,
+                        time_offset_ns,
                         stop,
                         exit,
                         progress,

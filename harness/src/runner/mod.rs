@@ -60,7 +60,7 @@ pub enum RunError {
 pub struct JobOutcome {
     /// When the measured phase started.
     pub started: SystemTime,
-    /// Length of the measured phase (after ramp time).
+    /// Length of the measured phase (after ramp time), without the time offset.
     pub runtime_ns: u64,
     /// Latency records per op kind, threads merged.
     pub ops: BTreeMap<String, OpRecord>,
@@ -82,7 +82,7 @@ pub struct Progress {
 /// Runs `job` alone on `target`: files opened (created), laid out, the cache dropped,
 /// counters reset, then the measured ops of every thread (see [`group::run_group`]).
 pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<JobOutcome, RunError> {
-    let mut out = group::run_group(&[job], target, std::slice::from_ref(progress))?;
+    let mut out = group::run_group(&[job], target, std::slice::from_ref(progress), &[0])?;
     Ok(out.remove(0))
 }
 

@@ -118,6 +118,9 @@ pub struct Worker<'a> {
     /// What write buffers hold otherwise.
     pub buffers: &'a BufferFill,
     pub measure_from: Instant,
+    /// Added to every completion time: the measured time of earlier repetitions, so that
+    /// pooled repetitions follow one another on one clock (0 for a single run).
+    pub time_offset_ns: u64,
     pub stop: Option<Instant>,
     /// Set when another job with `exitall` ended: finish as if the runtime were up.
     pub exit: &'a AtomicBool,
@@ -214,7 +217,7 @@ impl<'a, 'w> Run<'a, 'w> {
         if end < w.measure_from {
             return;
         }
-        let at = end.duration_since(w.measure_from).as_nanos() as u64;
+        let at = w.time_offset_ns + end.duration_since(w.measure_from).as_nanos() as u64;
         let rec = self.recorders[kind.index()].get_or_insert_with(OpRecorder::new);
         match slat_clat {
             Some((slat, clat)) => rec.record_queued(at, slat, clat, bytes),
