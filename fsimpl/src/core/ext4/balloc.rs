@@ -216,18 +216,69 @@ pub fn test_bit(b: &[u8], i: u64) -> bool {
     b[(i / 8) as usize] & (1 << (i % 8)) != 0
 }
 
+/// The first bit at or after `from` and before `end` whose value is `set` (`end` if none):
+/// the kernel's `find_next_bit` / `find_next_zero_bit` (as `mb_find_next_bit`), a word at a
+/// time.
+fn find_next(b: &[u8], from: u64, end: u64, set: bool) -> u64 {
+    let mut i = from;
+    while i < end {
+        let w = (i / 64) as usize;
+        let mut word = [0u8; 8];
+        let bytes = b.get(w * 8..).unwrap_or(&[]);
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        let mut v = u64::from_le_bytes(word);
+        if !set {
+            v = !v;
+        }
+        v &= u64::MAX << (i % 64);
+        if v != 0 {
+            return (w as u64 * 64 + u64::from(v.trailing_zeros())).min(end);
+        }
+        i = (w as u64 + 1) * 64;
+    }
+    end
+}
+
+/// The first set bit in `[from, end)`, or `end` (`find_next_bit`).
+pub fn find_next_bit(b: &[u8], from: u64, end: u64) -> u64 {
+    find_next(b, from, end, true)
+}
+
+/// The first clear bit in `[from, end)`, or `end` (`find_next_zero_bit`).
+pub fn find_next_zero_bit(b: &[u8], from: u64, end: u64) -> u64 {
+    find_next(b, from, end, false)
+}
+
+/// Sets or clears bits `[from, from + n)`, whole bytes at a time in the middle.
+fn fill_bits(b: &mut [u8], from: u64, n: u64, set: bool) {
+    let end = from + n;
+    let mut i = from;
+    while i < end {
+        if i.is_multiple_of(8) && end - i >= 8 {
+            let (s, e) = ((i / 8) as usize, (end / 8) as usize);
+            b[s..e].fill(if set { 0xff } else { 0 });
+            i = end / 8 * 8;
+            continue;
+        }
+        let m = 1 << (i % 8);
+        if set {
+            b[(i / 8) as usize] |= m;
+        } else {
+            b[(i / 8) as usize] &= !m;
+        }
+        i += 1;
+    }
+}
+
 /// Sets bits `[from, from + n)`.
 pub fn set_bits(b: &mut [u8], from: u64, n: u64) {
-    for i in from..from + n {
-        b[(i / 8) as usize] |= 1 << (i % 8);
-    }
+    fill_bits(b, from, n, true);
 }
 
 /// Clears bits `[from, from + n)`.
 pub fn clear_bits(b: &mut [u8], from: u64, n: u64) {
-    for i in from..from + n {
-        b[(i / 8) as usize] &= !(1 << (i % 8));
-    }
+    fill_bits(b, from, n, false);
 }
 
 /// `ext4_init_block_bitmap`: the bitmap of a `BLOCK_UNINIT` group — its superblock backup
@@ -258,5 +309,42 @@ pub fn init_block_bitmap(geo: &Geometry, sb: &ext4_super_block, g: u64, gd: &ext
 /// Free blocks of a group's bitmap (bits up to the group's size).
 pub fn count_free(geo: &Geometry, g: u64, bitmap: &[u8]) -> u64 {
     let n = geo.group_blocks(g);
-    (0..n).filter(|&i| !test_bit(bitmap, i)).count() as u64
+    let mut free = 0;
+    let mut i = find_next_zero_bit(bitmap, 0, n);
+    while i < n {
+        let used = find_next_bit(bitmap, i, n);
+        free += used - i;
+        i = find_next_zero_bit(bitmap, used, n);
+    }
+    free
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The word-at-a-time searches and fills agree with bit-by-bit ones.
+        #[test]
+        fn bit_searches_and_fills_agree_with_single_bits(
+            bytes in proptest::collection::vec(any::<u8>(), 1..40),
+            a in 0u64..400,
+            n in 0u64..400,
+            set in any::<bool>(),
+        ) {
+            let bits = bytes.len() as u64 * 8;
+            let from = a.min(bits);
+            let end = (from + n).min(bits);
+            let naive = |want: bool| (from..end).find(|&i| test_bit(&bytes, i) == want).unwrap_or(end);
+            prop_assert_eq!(find_next_bit(&bytes, from, end), naive(true));
+            prop_assert_eq!(find_next_zero_bit(&bytes, from, end), naive(false));
+            let mut filled = bytes.clone();
+            fill_bits(&mut filled, from, end - from, set);
+            for i in 0..bits {
+                let want = if (from..end).contains(&i) { set } else { test_bit(&bytes, i) };
+                prop_assert_eq!(test_bit(&filled, i), want, "bit {}", i);
+            }
+        }
+    }
 }

@@ -202,17 +202,12 @@ impl Ext4 {
             let start = geo.group_first_block(g);
             let n = geo.group_blocks(g);
             let mut free = RangeSet::new();
-            let mut i = 0;
+            // `ext4_mb_generate_buddy`: the free extents of the bitmap.
+            let mut i = balloc::find_next_zero_bit(&bb, 0, n);
             while i < n {
-                if balloc::test_bit(&bb, i) {
-                    i += 1;
-                    continue;
-                }
-                let s = i;
-                while i < n && !balloc::test_bit(&bb, i) {
-                    i += 1;
-                }
-                free.insert(start + s, i - s);
+                let used = balloc::find_next_bit(&bb, i, n);
+                free.insert(start + i, used - i);
+                i = balloc::find_next_zero_bit(&bb, used, n);
             }
             free_total += free.total();
             free_inodes += gd.free_inodes(geo.desc_size);

@@ -401,9 +401,13 @@ impl Ext4 {
             let ib = gi.ib.clone().expect("loaded");
             let idx = {
                 let mut b = ib.lock();
-                let idx = ((first - 1) as u64..ipg as u64).find(|&i| !balloc::test_bit(&b, i)).ok_or_else(|| {
-                    FsError::Corrupt { what: format!("group {g} counts free inodes but its bitmap has none") }
-                })?;
+                // `ext4_find_inode_bit`.
+                let idx = balloc::find_next_zero_bit(&b, (first - 1) as u64, ipg as u64);
+                if idx == ipg as u64 {
+                    return Err(FsError::Corrupt {
+                        what: format!("group {g} counts free inodes but its bitmap has none"),
+                    });
+                }
                 balloc::set_bits(&mut b, idx, 1);
                 idx
             };
