@@ -856,4 +856,30 @@ mod tests {
         assert_eq!(fs.mb.free_clusters.sum(), total);
         fs.unmount().unwrap();
     }
+
+    /// Allocations in different groups take different locks (`ext4_lock_group`): with one
+    /// group's lock held, a file whose goal is in another group allocates there.
+    #[test]
+    fn a_held_group_lock_does_not_stop_allocation_in_another_group() {
+        let fs = fs();
+        let bpg = fs.geo.blocks_per_group;
+        let held = fs.groups[1].lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut h = fs.journal_start(8).unwrap();
+                let mut a = DiskInode::default();
+                let got = fs.mb_new_blocks(&mut h, &mut a, &data(0, 100, 3 * bpg + 100, 1000)).unwrap();
+                drop(h);
+                fs.discard_preallocations(&mut a);
+                tx.send(got).unwrap();
+            });
+            // A deadlock detector, not a timing: the allocation needs no lock this thread holds.
+            let got = rx.recv_timeout(std::time::Duration::from_secs(60));
+            drop(held);
+            let (p, n) = got.expect("the allocation in group 3 waited for group 1's lock");
+            assert_eq!((fs.geo.group_of_block(p).0, n), (3, 100));
+        });
+        fs.unmount().unwrap();
+    }
 }
