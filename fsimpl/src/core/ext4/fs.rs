@@ -693,3 +693,38 @@ fn check_jsb(jsb: &journal_superblock_t, geo: &Geometry, map: &JournalMap) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ext4::{MkfsOptions, mke2fs};
+    use crate::dev::MemDev;
+
+    fn mount(thread: bool) -> Arc<Ext4> {
+        let dev: Arc<dyn BlockDev> = Arc::new(MemDev::new(64 << 20).unwrap());
+        mke2fs(dev.as_ref(), &MkfsOptions::default()).unwrap();
+        let opts = Ext4Options { journal: JournalOptions { commit_interval: None, thread }, alloc_limit: None };
+        Ext4::mount(dev, opts, Arc::new(Stats::default())).unwrap().0
+    }
+
+    /// `flusher=inline`: no commit thread; the thread that asks for a commit runs it, so it
+    /// is done when `jbd2_complete_transaction` returns. With the thread, `kjournald2` runs.
+    #[test]
+    fn the_commit_thread_runs_only_when_asked_for() {
+        let fs = mount(false);
+        assert!(!fs.journal.has_commit_thread());
+        let mut h = fs.journal_start(1).unwrap();
+        let tid = h.tid();
+        h.dirty_metadata(fs.gdt_buffer(0));
+        drop(h);
+        assert!(fs.journal.complete_transaction(tid).unwrap());
+        assert_eq!(fs.journal.last_committed(), tid);
+        assert!(!fs.journal.has_commit_thread());
+        fs.unmount().unwrap();
+
+        let fs = mount(true);
+        assert!(fs.journal.has_commit_thread());
+        fs.unmount().unwrap();
+        assert!(!fs.journal.has_commit_thread(), "unmount stops it");
+    }
+}

@@ -320,6 +320,11 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether a commit thread (`kjournald2`) runs for this journal.
+    pub fn has_commit_thread(&self) -> bool {
+        lock(&self.thread).is_some()
+    }
+
     /// The block size.
     pub fn block_size(&self) -> u32 {
         self.map.block_size
