@@ -196,6 +196,8 @@ struct Run<'a, 'w> {
     slots: Vec<Slot>,
     free: Vec<u32>,
     inflight: u32,
+    /// Writes among `inflight`: a verify read waits for them (fio verifies completed writes).
+    writes_inflight: u32,
     unsubmitted: Vec<u32>,
     recorders: Vec<Option<OpRecorder>>,
     sync_bufs: Buffers,
@@ -279,6 +281,9 @@ impl<'a, 'w> Run<'a, 'w> {
                 let op = if s.req.kind == IoKind::Write { "write" } else { "read" };
                 self.fail(slot, TargetError::Os { op, errno });
             }
+        }
+        if self.slots[slot as usize].req.kind == IoKind::Write {
+            self.writes_inflight -= 1;
         }
         self.inflight -= 1;
         self.free.push(slot);
@@ -389,6 +394,7 @@ impl Worker<'_> {
             slots,
             free: (0..q.depth).rev().collect(),
             inflight: 0,
+            writes_inflight: 0,
             unsubmitted: Vec::with_capacity(q.depth as usize),
             recorders: (0..OpKind::COUNT).map(|_| None).collect(),
             sync_bufs: Buffers::new(len),
@@ -478,6 +484,10 @@ impl Worker<'_> {
                     continue;
                 }
             };
+            if io.verify && run.writes_inflight > 0 {
+                // fio reads back only writes that completed (io_hist is filled at completion).
+                run.drain()?;
+            }
             let slot = run.free.pop().expect("a free slot while inflight < iodepth");
             let s = &mut run.slots[slot as usize];
             if let Op::Write { tag, .. } = op {
@@ -491,6 +501,7 @@ impl Worker<'_> {
             s.n = n;
             s.issued = Instant::now();
             run.inflight += 1;
+            run.writes_inflight += u32::from(io_kind == IoKind::Write);
             let req = s.req;
             match run.engine.queue(slot, &req) {
                 Queued::Done(r) => run.complete(slot, r, false),
