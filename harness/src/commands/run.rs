@@ -6,7 +6,7 @@ use crate::runner::{JobOutcome, Progress, group};
 use crate::targets::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use results::{RunWriter, TargetResult};
+use results::{JobStats, RunWriter, TargetResult, ThreadStats};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -167,6 +167,9 @@ impl Pooled {
                     }
                 }
             }
+        }
+        for (mine, theirs) in self.outcome.thread_stats.iter_mut().zip(&later.thread_stats) {
+            mine.add(theirs);
         }
         for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
@@ -334,12 +337,20 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         let mut units: Vec<String> = Vec::new();
         for (p, name) in per_target.into_iter().zip(&names) {
             let Pooled { spec, outcome } = p.expect("every target ran at least once");
-            let parts: Vec<(String, BTreeMap<String, results::OpRecord>)> = if split {
-                outcome.threads.into_iter().enumerate().map(|(t, ops)| (format!("{}.{t}", job.name), ops)).collect()
+            let parts: Vec<(String, BTreeMap<String, results::OpRecord>, ThreadStats)> = if split {
+                outcome
+                    .threads
+                    .into_iter()
+                    .zip(outcome.thread_stats)
+                    .enumerate()
+                    .map(|(t, (ops, stats))| (format!("{}.{t}", job.name), ops, stats))
+                    .collect()
             } else {
-                vec![(job.name.clone(), outcome.ops)]
+                let mut sum = ThreadStats::default();
+                outcome.thread_stats.iter().for_each(|t| sum.add(t));
+                vec![(job.name.clone(), outcome.ops, sum)]
             };
-            for (unit, ops) in parts {
+            for (unit, ops, threads) in parts {
                 writer.add(TargetResult {
                     job: unit.clone(),
                     target: name.clone(),
@@ -348,6 +359,12 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                     runtime_ns: outcome.runtime_ns,
                     ops,
                     counters: outcome.counters.clone(),
+                    stats: JobStats {
+                        threads,
+                        latencies: job.control.latencies.clone(),
+                        continue_on_error: false,
+                        disk: None,
+                    },
                 })?;
                 if !units.contains(&unit) {
                     units.push(unit);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use results::OpRecord;
+use results::{OpRecord, ThreadStats};
 use workloads::fio::IoEngine;
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
@@ -63,6 +63,7 @@ impl Latch {
 /// What one thread did.
 struct ThreadRun {
     records: BTreeMap<String, OpRecord>,
+    stats: ThreadStats,
     measure_from: Instant,
     started: SystemTime,
     ended: Instant,
@@ -219,7 +220,7 @@ pub fn run_group(
                     if job.control.start.exitall {
                         exit.store(true, Relaxed);
                     }
-                    r.map(|records| ThreadRun { records, measure_from, started, ended })
+                    r.map(|(records, stats)| ThreadRun { records, stats, measure_from, started, ended })
                 }));
             }
             handles.push(job_handles);
@@ -252,6 +253,7 @@ pub fn run_group(
         let until = runs.iter().map(|t| t.ended).max().unwrap_or(from);
         let started = runs.iter().map(|t| t.started).min().unwrap_or_else(SystemTime::now);
         let runtime_ns = until.saturating_duration_since(from).as_nanos() as u64;
+        let thread_stats: Vec<ThreadStats> = runs.iter().map(|t| t.stats).collect();
         let per_thread: Vec<BTreeMap<String, OpRecord>> = runs.into_iter().map(|t| t.records).collect();
         let ops = results::merge_threads(per_thread.clone()).map_err(|e| RunError::Unsupported {
             job: job.name.clone(),
@@ -263,6 +265,7 @@ pub fn run_group(
             runtime_ns: runtime_ns.max(1),
             ops,
             threads: per_thread,
+            thread_stats,
             counters: counters.clone(),
         });
     }

@@ -6,7 +6,7 @@ pub mod support;
 mod worker;
 
 use crate::targets::{Target, TargetError};
-use results::OpRecord;
+use results::{OpRecord, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime};
@@ -66,6 +66,8 @@ pub struct JobOutcome {
     pub ops: BTreeMap<String, OpRecord>,
     /// The same per thread (fio reports each thread unless `group_reporting`).
     pub threads: Vec<BTreeMap<String, OpRecord>>,
+    /// Each thread's CPU use and depth maps, in the order of `threads`.
+    pub thread_stats: Vec<ThreadStats>,
     /// The target's counters for the measured phase (of every job that ran with this one).
     pub counters: BTreeMap<String, u64>,
 }

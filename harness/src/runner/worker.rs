@@ -14,7 +14,7 @@ use super::{Progress, describe, interval, sleep_until};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
-use results::{OpRecord, OpRecorder};
+use results::{CpuUsage, DepthStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
@@ -148,6 +148,25 @@ impl Failure {
     }
 }
 
+/// The calling thread's CPU use so far (`getrusage(RUSAGE_THREAD)`, as fio reads its
+/// threads' in `update_rusage_stat`).
+fn thread_cpu() -> CpuUsage {
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid rusage to write.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return CpuUsage::default();
+    }
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    CpuUsage {
+        usr_ns: ns(ru.ru_utime),
+        sys_ns: ns(ru.ru_stime),
+        ctx: (ru.ru_nvcsw + ru.ru_nivcsw) as u64,
+        majf: ru.ru_majflt as u64,
+        minf: ru.ru_minflt as u64,
+    }
+}
+
 /// One I/O slot of the queue: its buffer and the I/O in it.
 struct Slot {
     buf: AlignedBuf,
@@ -177,12 +196,14 @@ struct Queue {
 impl Queue {
     fn new(d: &Depth) -> Queue {
         let depth = d.iodepth.max(1);
-        let clamp = |v: u32, default: u32| if v == 0 { default } else { v.min(depth) };
+        // fio's fixup_options: a batch of 0 (or above iodepth) is iodepth; the most to reap
+        // is at least the least, so by default one (td_io_getevents reaps at least one).
+        let complete_min = d.batch_complete_min.min(depth);
         Queue {
             depth,
-            submit: clamp(d.batch_submit, 1),
-            complete_min: d.batch_complete_min.min(depth),
-            complete_max: clamp(d.batch_complete_max, depth),
+            submit: if d.batch_submit == 0 { depth } else { d.batch_submit.min(depth) },
+            complete_min,
+            complete_max: d.batch_complete_max.max(complete_min).clamp(1, depth),
             low: if d.iodepth_low == 0 { depth } else { d.iodepth_low.min(depth) },
         }
     }
@@ -209,6 +230,8 @@ struct Run<'a, 'w> {
     unpublished: (u64, u64),
     /// When the last I/O completed: the clock the runtime is checked against.
     last_now: Instant,
+    /// fio's depth maps of this thread.
+    depth: DepthStats,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -314,6 +337,9 @@ impl<'a, 'w> Run<'a, 'w> {
             return Ok(());
         }
         self.engine.commit().map_err(|e| Failure::target(format!("thread {}, submitting I/O", self.thread), e))?;
+        let n = self.unsubmitted.len() as u32;
+        self.depth.mark_submit(n);
+        self.depth.mark_depth(self.inflight, u64::from(n));
         let now = Instant::now();
         for &slot in &self.unsubmitted {
             self.slots[slot as usize].submitted = now;
@@ -334,6 +360,7 @@ impl<'a, 'w> Run<'a, 'w> {
         self.engine
             .reap(min.min(self.inflight), max, &mut |slot, r| got.push((slot, r)))
             .map_err(|e| Failure::target(format!("thread {thread}, reaping I/O"), e))?;
+        self.depth.mark_complete(got.len() as u32);
         for &(slot, r) in &got {
             self.complete(slot, r, true);
         }
@@ -353,8 +380,14 @@ impl<'a, 'w> Run<'a, 'w> {
 }
 
 impl Worker<'_> {
-    /// Runs the thread's measured ops through `cfg`'s engine; on failure returns where and why.
-    pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<BTreeMap<String, OpRecord>, Failure> {
+    /// Runs the thread's measured ops through `cfg`'s engine; returns its records and its
+    /// CPU use and depth maps, or on failure where and why.
+    pub fn run(
+        &self,
+        plan: ThreadPlan,
+        cfg: &EngineConfig,
+    ) -> Result<(BTreeMap<String, OpRecord>, ThreadStats), Failure> {
+        let cpu_before = thread_cpu();
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         // fio's null engine never touches the files, whatever the target.
@@ -402,6 +435,7 @@ impl Worker<'_> {
             reaped: Vec::with_capacity(q.depth as usize),
             unpublished: (0, 0),
             last_now: now,
+            depth: DepthStats::default(),
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -413,12 +447,14 @@ impl Worker<'_> {
         if let Some(f) = run.failed.take() {
             return Err(f);
         }
-        Ok(run
+        let stats = ThreadStats { cpu: thread_cpu().since(&cpu_before), depth: run.depth, ..ThreadStats::default() };
+        let records = run
             .recorders
             .into_iter()
             .enumerate()
             .filter_map(|(i, r)| r.map(|r| (OpKind::ALL[i].as_str().to_string(), r.finish())))
-            .collect())
+            .collect();
+        Ok((records, stats))
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
@@ -504,7 +540,13 @@ impl Worker<'_> {
             run.writes_inflight += u32::from(io_kind == IoKind::Write);
             let req = s.req;
             match run.engine.queue(slot, &req) {
-                Queued::Done(r) => run.complete(slot, r, false),
+                Queued::Done(r) => {
+                    // fio's td_io_queue for an I/O completed at once: one submitted, one reaped.
+                    run.depth.mark_depth(run.inflight, 1);
+                    run.depth.mark_submit(1);
+                    run.depth.mark_complete(1);
+                    run.complete(slot, r, false)
+                }
                 Queued::Later => {
                     run.unsubmitted.push(slot);
                     if run.unsubmitted.len() as u32 >= q.submit {

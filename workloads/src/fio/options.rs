@@ -390,9 +390,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "ignore_error" => c.ignore_error = ignore_errors(text()?).map_err(bad)?,
         "gtod_reduce" => {
             if flag()? {
-                c.latencies.slat = false;
-                c.latencies.clat = false;
-                c.latencies.lat = false;
+                c.latencies.gtod_reduce();
             }
         }
         "disable_lat" => c.latencies.lat = !flag()?,
@@ -400,7 +398,9 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "disable_slat" => c.latencies.slat = !flag()?,
         "clat_percentiles" => c.latencies.clat_percentiles = flag()?,
         "lat_percentiles" => c.latencies.lat_percentiles = flag()?,
-        "percentile_list" => c.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?,
+        "percentile_list" => {
+            c.latencies.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
+        }
         "write_lat_log" => c.logs.lat = Some(log_name(value)),
         "write_bw_log" => c.logs.bw = Some(log_name(value)),
         "write_iops_log" => c.logs.iops = Some(log_name(value)),
