@@ -2,18 +2,12 @@
 //! naming it, never silently ignored.
 
 use workloads::Job;
-use workloads::fio::{PerDir, RateProcess};
+use workloads::fio::PerDir;
 
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if c.rate != PerDir::default() {
-        out.push("rate".into());
-    }
-    if c.rate_process == RateProcess::Poisson {
-        out.push("rate_process=poisson".into());
-    }
     if c.cpus_allowed.is_some() {
         out.push("cpus_allowed".into());
     }

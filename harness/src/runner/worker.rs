@@ -10,7 +10,8 @@
 //! run in the job thread, as fio quiesces before a sync. A short write is resubmitted for the
 //! rest, as fio does.
 
-use super::{Progress, describe, interval, sleep_until};
+use super::pace::Pacer;
+use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
@@ -459,10 +460,12 @@ impl Worker<'_> {
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
         let mut ops = plan.ops;
-        let read_gap = interval(plan.control.rate_iops.read);
-        let write_gap = interval(plan.control.rate_iops.write);
-        let thinktime = plan.control.thinktime;
-        let (mut next_read, mut next_write) = (self.measure_from, self.measure_from);
+        let c = &plan.control;
+        let pacer =
+            |bytes, iops, salt: u64| Pacer::new(bytes, iops, c.rate_process, self.measure_from, plan.seed ^ salt);
+        let mut read_pace = pacer(c.rate.read, c.rate_iops.read, 0x5a5a);
+        let mut write_pace = pacer(c.rate.write, c.rate_iops.write, 0xa5a5);
+        let thinktime = c.thinktime;
         let mut finished = false;
         let mut n = 0u64;
         // Whether the queue filled up and waits to drain to iodepth_low.
@@ -493,15 +496,8 @@ impl Worker<'_> {
             };
             let op = io.op;
             let kind = op.kind();
-            match (kind, read_gap, write_gap) {
-                (OpKind::Read, Some(g), _) => {
-                    sleep_until(next_read);
-                    next_read += g;
-                }
-                (OpKind::Write, _, Some(g)) => {
-                    sleep_until(next_write);
-                    next_write += g;
-                }
+            match (&op, &mut read_pace, &mut write_pace) {
+                (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) => p.wait(*len),
                 _ => {}
             }
             let (io_kind, file, offset, len) = match op {

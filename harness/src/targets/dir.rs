@@ -97,6 +97,10 @@ impl Target for DirTarget {
         self.counters.deltas()
     }
 
+    fn disk_util(&self) -> Option<results::DiskUtil> {
+        self.counters.disk_util()
+    }
+
     fn reset_counters(&self) {
         self.counters.reset()
     }

@@ -139,6 +139,11 @@ pub trait Target: Send + Sync {
     fn counters(&self) -> BTreeMap<String, u64>;
     /// Restarts the counters.
     fn reset_counters(&self);
+    /// The statistics of the block device the target's files are on since the counters were
+    /// reset (fio.json's `disk_util`); `None` when there is none (fsimpl, null, tmpfs).
+    fn disk_util(&self) -> Option<results::DiskUtil> {
+        None
+    }
     /// The engine a job thread runs on `files` (fio's `ioengine`, queue depth and options);
     /// `None`: one I/O at a time through [`Target::read`] and [`Target::write`]
     /// ([`crate::engines::InlineEngine`]).

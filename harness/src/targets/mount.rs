@@ -748,6 +748,10 @@ impl Target for MountTarget {
         counters
     }
 
+    fn disk_util(&self) -> Option<results::DiskUtil> {
+        self.counters.disk_util()
+    }
+
     fn reset_counters(&self) {
         self.counters.reset();
         if let Some(l) = &self.logged {
