@@ -516,6 +516,15 @@ impl Worker<'_> {
                     continue;
                 }
             };
+            if io.invalidate {
+                // fio drops the file's cache as it picks the I/O, with I/O still in flight.
+                let fid = self.fids.get(file as usize).copied();
+                if let Some(fid) = fid {
+                    self.target.invalidate(fid).map_err(|e| {
+                        Failure::target(format!("thread {}, invalidating file {}", plan.thread, file), e)
+                    })?;
+                }
+            }
             if io.verify && run.writes_inflight > 0 {
                 // fio reads back only writes that completed (io_hist is filled at completion).
                 run.drain()?;

@@ -93,6 +93,10 @@ impl Target for DirTarget {
         self.files.drop_caches()
     }
 
+    fn invalidate(&self, f: FileId) -> Result<()> {
+        self.files.invalidate(f)
+    }
+
     fn counters(&self) -> BTreeMap<String, u64> {
         self.counters.deltas()
     }

@@ -134,6 +134,12 @@ pub trait Target: Send + Sync {
     fn remount(&self) -> Result<()>;
     /// Drops clean cached data.
     fn drop_caches(&self) -> Result<()>;
+    /// Drops one file's cached data (fio's `file_invalidate_cache` when a pass over the file
+    /// starts again); by default the whole cache, for targets without a per-file drop.
+    fn invalidate(&self, f: FileId) -> Result<()> {
+        let _ = f;
+        self.drop_caches()
+    }
     /// Counters since the last reset (fsimpl's stats; a kernel target's block-device and
     /// process I/O counters), as integers by name.
     fn counters(&self) -> BTreeMap<String, u64>;
