@@ -557,7 +557,7 @@ impl Ext4 {
                 if csum {
                     dir::set_csum(b, seed);
                 }
-                h.dirty_block(*pblk, b);
+                h.dirty_block(*pblk, &b[..]);
                 placed = Some((i, off));
                 break;
             }
@@ -575,7 +575,7 @@ impl Ext4 {
                 if csum {
                     dir::set_csum(&mut b, seed);
                 }
-                h.dirty_block(pblk, &b);
+                h.dirty_block(pblk, &b[..]);
                 root.blocks.push((pblk, b));
                 let e = Extent { lblk: i as u64, len: 1, pblk, unwritten: false };
                 let mut tb = TreeBlocks::new(self, h, EXT4_ROOT_INO as u64, false);
@@ -603,7 +603,7 @@ impl Ext4 {
         if csum {
             dir::set_csum(b, seed);
         }
-        h.dirty_block(*pblk, b);
+        h.dirty_block(*pblk, &b[..]);
         // Entries after it in the block keep their offsets (folded into the previous one).
         self.write_root(h, root)
     }
@@ -642,7 +642,7 @@ impl Ext4 {
             if csum {
                 dir::set_csum(b, seed);
             }
-            h.dirty_block(*pblk, b);
+            h.dirty_block(*pblk, &b[..]);
         }
         root.disk.raw.i_flags &= !EXT4_INDEX_FL;
         root.indexed = false;
