@@ -24,6 +24,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    let ranks = match harness::ranks::start() {
+        Ok(r) => r,
+        Err(line) => {
+            eprintln!("aopsbench: {line}");
+            return ExitCode::from(2);
+        }
+    };
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::run(args, &argv).map(|_| true),
         Command::Plot { run_dir } => commands::report::plot(run_dir).map(|_| true),
@@ -34,6 +41,14 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::diff::replay(args, &argv),
         Command::Crash(args) => commands::crash::crash(args, &argv),
     };
+    if ranks.size() > 1 {
+        if let Err(e) = &outcome {
+            if !harness::targets::cleanup::interrupted() {
+                harness::ranks::fail_together(e, &one_line(e));
+            }
+        }
+        ranks.finish();
+    }
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

@@ -74,6 +74,7 @@ mod error;
 pub mod fio;
 pub mod gate;
 pub mod hdr;
+pub mod hosts;
 pub mod plot;
 mod recorder;
 pub mod report;
@@ -81,6 +82,7 @@ pub mod run_dir;
 pub mod summary;
 pub mod table;
 pub mod units;
+pub mod wire;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use compare::{Comparison, compare, compare_dirs};

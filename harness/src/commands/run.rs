@@ -1,12 +1,13 @@
 //! `aopsbench run`: each job on each target in turn, each from a fresh state.
 
+use super::collect::Collector;
 use crate::cli::RunArgs;
 use crate::machine;
 use crate::runner::{JobOutcome, Progress, run_job};
 use crate::targets::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use results::{RunWriter, TargetResult};
+use results::TargetResult;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -203,12 +204,19 @@ fn run_one(
 }
 
 /// Runs the command; returns the run directory.
+///
+/// Under several ranks (MPI) every rank runs every job on its own targets (`{rank}` and
+/// `{host}` in their paths filled in), the ranks start measuring each job together (see
+/// [`crate::runner::run_job`]), and rank 0 writes the run directory with the merged results
+/// (see [`Collector`]).
 pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let jobs = load_jobs(args)?;
     let mut specs = args.targets.specs();
     if specs.is_empty() {
         specs = default_targets();
     }
+    let ranks = crate::ranks::current();
+    let mine: Vec<TargetSpec> = specs.iter().map(|s| s.for_rank(ranks.rank(), ranks.host())).collect();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", machine::utc_stamp(SystemTime::now()), jobs.name))
     });
@@ -221,12 +229,11 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         "kernel": machine::kernel_release(),
         "machine": machine::machine(),
     });
-    let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
-        .with_context(|| format!("cannot start the run directory {}", out.display()))?;
+    let mut collector = Collector::create(&out, run_info, &mine.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
     let names = target_names(&specs);
     let pools = targets::PoolCache::default();
     for job in &jobs.file.jobs {
-        if job.control.iodepth > 1 {
+        if job.control.iodepth > 1 && ranks.is_root() {
             eprintln!(
                 "note: job {}: iodepth={} — aopsbench issues each op synchronously (iodepth=1)",
                 job.name, job.control.iodepth
@@ -235,7 +242,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         let repeat = args.repeat.max(1);
         let mut pooled: Vec<Option<Pooled>> = (0..specs.len()).map(|_| None).collect();
         for rep in 0..repeat {
-            for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
+            for (i, (spec, name)) in mine.iter().zip(&names).enumerate() {
                 let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
                 let (outcome, normal_spec) = run_one(job, spec, &label, &pools, args.force_destroy)?;
                 match &mut pooled[i] {
@@ -244,9 +251,9 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                 }
             }
         }
-        for (p, name) in pooled.into_iter().zip(&names) {
+        for ((p, name), template) in pooled.into_iter().zip(&names).zip(&specs) {
             let Pooled { spec, outcome } = p.expect("every target ran at least once");
-            writer.add(TargetResult {
+            let result = TargetResult {
                 job: job.name.clone(),
                 target: name.clone(),
                 spec,
@@ -254,16 +261,15 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                 runtime_ns: outcome.runtime_ns,
                 ops: outcome.ops,
                 counters: outcome.counters,
-            })?;
+            };
+            collector.add(result, &template.to_string())?;
         }
-        if let Some(table) = writer.job_table(&job.name) {
+        if let Some(table) = collector.job_table(&job.name) {
             println!("{table}");
         }
     }
-    writer.finish()?;
-    if !args.no_plot {
-        results::plot(&out).context("drawing the plots")?;
+    if collector.finish(!args.no_plot)? {
+        println!("run directory: {}", out.display());
     }
-    println!("run directory: {}", out.display());
     Ok(out)
 }

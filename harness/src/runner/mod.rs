@@ -29,6 +29,12 @@ pub enum RunError {
         /// The failure.
         source: TargetError,
     },
+    /// Another rank of a many-host run failed, so this one stops too.
+    #[error("{source}")]
+    OtherRank {
+        /// Which rank, where, and why.
+        source: crate::ranks::RankFailure,
+    },
     /// The job and target cannot go together.
     #[error("job {job} on {target}: {why}")]
     Unsupported {
@@ -100,6 +106,10 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
     }
     target.remount().map_err(fail("remount after layout".into()))?;
     target.reset_counters();
+    // Many hosts: every rank waits here until all have laid out their files, then all start
+    // measuring together (IOR's barrier before its timed phase); with a runtime, they also
+    // stop together.
+    crate::ranks::current().agree(Ok(())).map_err(|source| RunError::OtherRank { source })?;
 
     let abort = AtomicBool::new(false);
     let started = SystemTime::now();
