@@ -9,7 +9,7 @@
 //!   [`parse_percent`];
 //! - [`FallocMode`], [`WritebackMode`], [`Backend`], [`AopsParams`] (fsimpl's parameters, one
 //!   [`AopsParams::validate`]);
-//! - [`Percentiles`] (fio's `percentile_list`);
+//! - [`Percentiles`] (fio's `percentile_list`); [`SeedRange`] (`--seeds 1..1000`);
 //! - [`TargetSpec`]: `bh:block_size=1k:backing=mem`, `ext4:opts=noatime`, `dir:path=/mnt`, ...
 //!
 //! ```
@@ -31,6 +31,7 @@ mod error;
 mod falloc;
 mod flag;
 mod percentiles;
+mod seeds;
 mod size;
 pub mod target;
 mod time;
@@ -40,6 +41,7 @@ pub use error::ValueError;
 pub use falloc::FallocMode;
 pub use flag::{parse_bool, parse_percent};
 pub use percentiles::{FIO_PERCENTILES, MAX_PERCENTILES, Percentiles, quantile_of};
+pub use seeds::SeedRange;
 pub use size::{KbBase, Size, parse_bytes};
 pub use target::{SpecError, TargetSpec};
 pub use time::{TimeUnit, format_time, parse_seconds, parse_time};

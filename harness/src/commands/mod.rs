@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod campaign;
 pub mod collect;
 pub mod crash;
 pub mod diff;
