@@ -41,11 +41,9 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::diff::replay(args, &argv),
         Command::Crash(args) => commands::crash::crash(args, &argv),
     };
-    if ranks.size() > 1 {
+    if ranks.size() > 1 && !harness::targets::cleanup::interrupted() {
         if let Err(e) = &outcome {
-            if !harness::targets::cleanup::interrupted() {
-                harness::ranks::fail_together(e, &one_line(e));
-            }
+            harness::ranks::fail_together(e, &one_line(e));
         }
         ranks.finish();
     }

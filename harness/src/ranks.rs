@@ -156,7 +156,10 @@ pub fn start() -> Result<&'static dyn Ranks, String> {
     let ranks: Box<dyn Ranks> = match launched {
         None => Box::new(One::new()),
         #[cfg(feature = "mpi")]
-        Some(l) => Box::new(crate::mpi::World::init(&l)?),
+        Some(l) => {
+            crate::targets::cleanup::set_hasty();
+            Box::new(crate::mpi::World::init(&l)?)
+        }
         #[cfg(not(feature = "mpi"))]
         Some(l) => return Err(crate::launcher::refusal(&l)),
     };
