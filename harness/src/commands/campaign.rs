@@ -198,8 +198,9 @@ fn run_share(
     Ok(covered)
 }
 
-/// On rank 0: prints what each host covered and every finding, writes `campaign.json` and
-/// each finding's minimal trace under `out`; `Ok(false)` when there is a finding.
+/// On rank 0: prints what each host covered and every finding, writes `campaign.json` (what
+/// each host covered, every finding) and each finding's minimal trace under `out`;
+/// `Ok(false)` when there is a finding.
 fn conclude(all: &[Covered], seeds: SeedRange, argv: &[String], out: &Path) -> Result<bool> {
     let seeds_run: u64 = all.iter().map(|c| c.seeds).sum();
     let ops: u64 = all.iter().map(|c| c.ops).sum();
@@ -264,18 +265,16 @@ fn conclude(all: &[Covered], seeds: SeedRange, argv: &[String], out: &Path) -> R
             std::fs::write(&path, &f.minimal).with_context(|| format!("writing {}", path.display()))?;
         }
     }
-    if !findings.is_empty() || all.len() > 1 {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        let doc = json!({
-            "aopsbench_version": env!("CARGO_PKG_VERSION"),
-            "command": argv,
-            "seeds": seeds.to_string(),
-            "hosts": all,
-        });
-        let path = out.join("campaign.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("campaign report: {}", path.display());
-    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let doc = json!({
+        "aopsbench_version": env!("CARGO_PKG_VERSION"),
+        "command": argv,
+        "seeds": seeds.to_string(),
+        "hosts": all,
+    });
+    let path = out.join("campaign.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("campaign report: {}", path.display());
     Ok(findings.is_empty())
 }
