@@ -33,6 +33,15 @@ fn others_note(others: u32) -> String {
     }
 }
 
+/// What [`Ranks::reduce`] leaves a rank with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reduced {
+    /// Rank 0: every rank's bytes, merged.
+    Root(Vec<u8>),
+    /// Another rank: it sent this many bytes up the tree.
+    Sent(usize),
+}
+
 /// The ranks of one command.
 pub trait Ranks: Send + Sync {
     /// This process's rank, from 0.
@@ -45,6 +54,11 @@ pub trait Ranks: Send + Sync {
     fn all_gather(&self, mine: &[u8]) -> Vec<Vec<u8>>;
     /// Every rank's bytes, to rank 0, in rank order; other ranks get nothing. Collective.
     fn gather(&self, mine: &[u8]) -> Vec<Vec<u8>>;
+    /// Every rank's bytes, merged pairwise by `merge` up a binomial tree (rank r receives
+    /// from r + 1, r + 2, r + 4, ... below its lowest set bit, then sends to its parent), as
+    /// `MPI_Reduce` does with a user operation: rank 0 gets the whole, after log2(N) merges.
+    /// `merge` must be associative and commutative. Collective.
+    fn reduce(&self, mine: Vec<u8>, merge: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Vec<u8>) -> Reduced;
     /// Tells the other ranks, without waiting for them, that this one failed: they see it at
     /// [`Ranks::failure_noticed`] and can stop early instead of finishing their part first.
     fn notice_failure(&self);
@@ -126,6 +140,9 @@ impl Ranks for One {
     }
     fn gather(&self, mine: &[u8]) -> Vec<Vec<u8>> {
         vec![mine.to_vec()]
+    }
+    fn reduce(&self, mine: Vec<u8>, _merge: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Vec<u8>) -> Reduced {
+        Reduced::Root(mine)
     }
     fn notice_failure(&self) {}
     fn failure_noticed(&self) -> bool {
@@ -238,6 +255,9 @@ mod tests {
         }
         fn gather(&self, _mine: &[u8]) -> Vec<Vec<u8>> {
             Vec::new()
+        }
+        fn reduce(&self, _mine: Vec<u8>, _merge: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Vec<u8>) -> Reduced {
+            Reduced::Sent(0)
         }
         fn notice_failure(&self) {}
         fn failure_noticed(&self) -> bool {

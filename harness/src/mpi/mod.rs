@@ -3,6 +3,8 @@
 //!
 //! - [`Ranks::all_gather`] and [`Ranks::gather`]: the lengths first (`MPI_Allgather` /
 //!   `MPI_Gather` of one count per rank), then the bytes (`MPI_Allgatherv` / `MPI_Gatherv`).
+//! - [`Ranks::reduce`]: a binomial tree of `MPI_Send`/`MPI_Recv` (the messages' lengths vary,
+//!   which a user operation of `MPI_Reduce` cannot take).
 //! - [`Ranks::notice_failure`]: a zero-byte `MPI_Isend` to every other rank on a tag of its
 //!   own, freed at once (`MPI_Request_free`); [`Ranks::failure_noticed`] is an `MPI_Iprobe`
 //!   for it.
@@ -10,7 +12,7 @@
 //!   code.
 
 use crate::launcher::Launched;
-use crate::ranks::Ranks;
+use crate::ranks::{Ranks, Reduced};
 use ::mpi::Count;
 use ::mpi::datatype::PartitionMut;
 use ::mpi::environment::{Threading, Universe};
@@ -21,6 +23,8 @@ use std::sync::Mutex;
 
 /// The tag of a failure notice.
 const FAILURE_TAG: i32 = 0x0a05;
+/// The tag of a partial result going up the reduction tree.
+const REDUCE_TAG: i32 = 0x0a06;
 
 /// `MPI_COMM_WORLD`, with every rank's host name.
 pub struct World {
@@ -130,6 +134,26 @@ impl Ranks for World {
             root.gather_varcount_into_root(mine, &mut p);
         }
         split(&buf, &lens)
+    }
+
+    fn reduce(&self, mine: Vec<u8>, merge: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Vec<u8>) -> Reduced {
+        let mut acc = mine;
+        let mut mask = 1u32;
+        while mask < self.size {
+            if self.rank & mask != 0 {
+                let parent = self.world.process_at_rank((self.rank - mask) as i32);
+                let _ = count_of(&acc);
+                parent.send_with_tag(&acc[..], REDUCE_TAG);
+                return Reduced::Sent(acc.len());
+            }
+            let child = self.rank + mask;
+            if child < self.size {
+                let (theirs, _) = self.world.process_at_rank(child as i32).receive_vec_with_tag::<u8>(REDUCE_TAG);
+                acc = merge(acc, theirs);
+            }
+            mask <<= 1;
+        }
+        Reduced::Root(acc)
     }
 
     fn notice_failure(&self) {
