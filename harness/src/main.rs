@@ -32,6 +32,10 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match &cli.command {
+        _ if ranks.size() > 1 && !runs_on_many(&cli.command) => Err(anyhow::anyhow!(
+            "under mpirun or srun, aopsbench runs `run` and `diff --seeds A..B`; start the others on one host, \
+             without the launcher"
+        )),
         Command::Run(args) => commands::run::run(args, &argv).map(|_| true),
         Command::Plot { run_dir } => commands::report::plot(run_dir).map(|_| true),
         Command::Compare { run_a, run_b, markdown } => commands::report::compare(run_a, run_b, *markdown).map(|_| true),
@@ -60,6 +64,15 @@ fn main() -> ExitCode {
             eprintln!("aopsbench: {}", one_line(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Whether a command runs on several ranks at once (the others would repeat each other).
+fn runs_on_many(command: &Command) -> bool {
+    match command {
+        Command::Run(_) => true,
+        Command::Diff(args) => args.seeds.is_some(),
+        _ => false,
     }
 }
 

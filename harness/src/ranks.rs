@@ -211,14 +211,14 @@ pub fn fail_together(error: &anyhow::Error, one_line: &str) -> ! {
             }
         }
     };
+    // Cleaned up already: let the job's end (a SIGTERM from the launcher) end this process
+    // quietly, without the signal cleanup's "interrupted" line.
+    quiet_on_termination();
     ranks.barrier();
     if ranks.is_root() {
         eprintln!("aopsbench: {failure}");
         ranks.abort(2);
     }
-    // Cleaned up already: let the job's end (a SIGTERM from the launcher) end this process
-    // quietly, without the signal cleanup's "interrupted" line.
-    quiet_on_termination();
     loop {
         std::thread::park();
     }

@@ -15,7 +15,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ResultsError;
-use crate::recorder::OpRecord;
 use crate::run_dir::TargetResult;
 use crate::summary::OpSummary;
 use crate::table::{Align, Table};
@@ -74,7 +73,7 @@ pub fn merge_hosts(parts: &[HostPart], spec: &str) -> Result<TargetResult, Resul
         merged.started = merged.started.min(r.started);
         merged.runtime_ns = merged.runtime_ns.max(r.runtime_ns);
         for (op, record) in &r.ops {
-            merged.ops.entry(op.clone()).or_insert_with(OpRecord::default).merge(record)?;
+            merged.ops.entry(op.clone()).or_default().merge(record)?;
         }
         for (name, value) in &r.counters {
             let c = merged.counters.entry(name.clone()).or_insert(0);

@@ -4,15 +4,15 @@
 //! collects every finding (seed, host, minimal trace, replay command) and what each host
 //! covered.
 //!
-//! Sync points ([`Ranks::agree`]): once the targets were built on every rank (a bad target or
+//! Sync points ([`Ranks::agree`](crate::ranks::Ranks::agree)): once the targets were built on every rank (a bad target or
 //! a missing privilege stops every rank there), and at the end. A rank that fails in between
-//! tells the others ([`Ranks::notice_failure`]); they stop before their next seed.
+//! tells the others ([`Ranks::notice_failure`](crate::ranks::Ranks::notice_failure)); they stop before their next seed.
 
 use super::diff::{self, DEFAULT_OPS};
 use crate::cli::DiffArgs;
 use crate::diff::{Lockstep, TargetSet, report};
 use crate::machine;
-use crate::ranks::{self, Ranks};
+use crate::ranks;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -65,8 +65,7 @@ pub fn campaign(args: &DiffArgs, seeds: SeedRange, argv: &[String]) -> Result<bo
     // Setup: every rank builds its targets once, so that a target that cannot run here stops
     // every rank now rather than one rank at its first seed.
     let set = diff::target_set(args)?;
-    let probe = Lockstep::new(&set, 1, args.check.check_every, args.file_len)
-        .with_context(|| format!("setting up the targets on {}", ranks.label()))?;
+    let probe = Lockstep::new(&set, 1, args.check.check_every, args.file_len)?;
     if ranks.is_root() {
         diff::print_notes(&probe);
     }
@@ -89,7 +88,7 @@ pub fn campaign(args: &DiffArgs, seeds: SeedRange, argv: &[String]) -> Result<bo
             set.names().join(", ")
         );
     }
-    let covered = run_share(args, &set, seeds, per_seed, &out, ranks)?;
+    let covered = run_share(args, &set, seeds, per_seed, &out, argv)?;
 
     // Collect: a sync point, then every rank's coverage to rank 0.
     let mine = serde_json::to_vec(&covered)?;
@@ -119,8 +118,9 @@ fn run_share(
     seeds: SeedRange,
     per_seed: u64,
     out: &Path,
-    ranks: &dyn Ranks,
+    argv: &[String],
 ) -> Result<Covered> {
+    let ranks = ranks::current();
     let mine: Vec<u64> = seeds.owned_by(ranks.rank(), ranks.size()).collect();
     let mut covered = Covered {
         rank: ranks.rank(),
@@ -141,22 +141,23 @@ fn run_share(
     );
     let t0 = Instant::now();
     let deadline = args.duration.map(|d| t0 + d);
-    let go_on = || deadline.is_none_or(|d| Instant::now() < d) && !ranks.failure_noticed();
+    // Another rank's failure is looked for every 256 ops (an MPI_Iprobe), the deadline at each.
+    let go_on = |n: u64| deadline.is_none_or(|d| Instant::now() < d) && (n % 256 != 0 || !ranks.failure_noticed());
     let base = diff::stream_config(args, set)?;
     for seed in mine {
-        if !go_on() {
+        if !go_on(0) {
             break;
         }
         let cfg = FsxConfig { seed, ops: Some(per_seed), ..base.clone() };
         let mut ls = Lockstep::new(set, 1, args.check.check_every, args.file_len)?;
-        let found = ls.run(cfg.stream()?, |_| go_on())?;
+        let found = ls.run(cfg.stream()?, go_on)?;
         let ran = ls.stats().total_ran();
         ls.close()?;
         covered.ops += ran;
         covered.left -= 1;
         bar.inc(1);
         let Some(d) = found else {
-            if go_on() {
+            if go_on(0) {
                 covered.seeds += 1;
             } else {
                 covered.cut = Some(seed);
@@ -174,7 +175,7 @@ fn run_share(
             let dir = out.join(format!("seed-{seed}"));
             let targets = d.signature().iter().map(|(t, _)| t.clone()).collect();
             let op_number = d.op_number;
-            let context = json!({"command": std::env::args().collect::<Vec<_>>(), "seed": seed, "rank": ranks.rank(), "host": ranks.host()});
+            let context = json!({"command": argv, "seed": seed, "rank": ranks.rank(), "host": ranks.host()});
             diff::investigate(set, ops, 1, d, context, &args.check, &dir)?;
             let minimal = std::fs::read_to_string(dir.join("minimal.jsonl"))
                 .with_context(|| format!("reading {}", dir.join("minimal.jsonl").display()))?;

@@ -148,16 +148,18 @@ pub fn interrupted() -> bool {
 }
 
 /// How long a rank of a many-host run, cleaned up after a signal, waits for its launcher to
-/// end it before it exits by itself (Slurm's default `KillWait` is 30 s).
-const LAUNCHER_GRACE: Duration = Duration::from_secs(60);
+/// end it before it exits by itself: both Open MPI's `mpirun` and Hydra's `mpiexec` kill
+/// every rank as soon as one exits, perhaps in the middle of its cleanup, so a rank that is
+/// done lets the others finish theirs (a few milliseconds each, being [`hasty`]). Open MPI
+/// ends them first, one second after its SIGTERM.
+const LAUNCHER_GRACE: Duration = Duration::from_secs(5);
 
 /// Set for a rank of a many-host (MPI) run: see [`hasty`].
 static HASTY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Makes the signal cleanup [`hasty`]: for a process whose launcher kills it soon after
-/// SIGTERM (Open MPI's `mpirun` sends SIGKILL one second later, `odls_base_sigkill_timeout`),
-/// and kills every rank as soon as one exits. After cleaning up, such a process waits (up to
-/// a minute) for its launcher to end it instead of exiting first.
+/// Makes the signal cleanup [`hasty`], and makes it wait [`LAUNCHER_GRACE`] before exiting:
+/// for a rank of an MPI job, whose launcher may kill it soon after the signal (Open MPI's
+/// `mpirun` sends SIGKILL one second after SIGTERM, `odls_base_sigkill_timeout`).
 pub fn set_hasty() {
     HASTY.store(true, std::sync::atomic::Ordering::SeqCst);
 }
@@ -185,7 +187,7 @@ pub fn install_signal_cleanup() -> Result<()> {
             }
             if HASTY.load(std::sync::atomic::Ordering::SeqCst) {
                 // A rank that exits first makes the launcher kill the others at once, perhaps
-                // in the middle of their cleanup: wait for the launcher to end this one.
+                // in the middle of their cleanup: give them time, or the launcher ends us.
                 let deadline = std::time::Instant::now() + LAUNCHER_GRACE;
                 while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
                     std::thread::park_timeout(left);
