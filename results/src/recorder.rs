@@ -195,14 +195,6 @@ impl OpRecord {
         Ok(())
     }
 
-    /// Moves the per-second samples `seconds` later: a record of a later repetition of the
-    /// same job × target, so that merged repetitions lie one after another in time.
-    pub fn shift_seconds(&mut self, seconds: u64) {
-        for i in &mut self.intervals {
-            i.second += seconds;
-        }
-    }
-
     /// Merge several records (e.g. one per worker thread) into one.
     pub fn merged<'a>(records: impl IntoIterator<Item = &'a OpRecord>) -> Result<OpRecord, ResultsError> {
         let mut total = OpRecord::default();

@@ -98,6 +98,8 @@ impl Collector {
             c.root = Some(Root { writer, others: Vec::new(), rows: Vec::new() });
             return Ok(c);
         }
+        // Every rank's checks passed (a rank that failed them meets the others here).
+        ranks.agree(Ok(()))?;
         let mine = host_info(ranks, targets);
         let all = ranks.all_gather(&serde_json::to_vec(&mine)?);
         let infos: Vec<Value> = all.iter().map(|b| serde_json::from_slice(b).unwrap_or(Value::Null)).collect();
@@ -124,6 +126,7 @@ impl Collector {
                     .with_context(|| format!("cannot start {}", dir.display()))?,
             );
         }
+        ranks.agree(Ok(()))?;
         let writes_own = ranks.all_gather(&[u8::from(shared)]);
         if let Some(root) = &mut c.root {
             for (rank, w) in writes_own.iter().enumerate().filter(|(_, w)| w.first() != Some(&1)) {
@@ -218,10 +221,10 @@ impl Collector {
         Some(out)
     }
 
-    /// Writes the run-wide files and, with `plot`, the charts (on rank 0; each rank its own
-    /// directory's), then meets the other ranks a last time; returns whether this rank wrote
-    /// the run directory.
-    pub fn finish(mut self, plot: bool) -> Result<bool> {
+    /// Writes the run-wide files (on rank 0; each rank its own directory's), then `after`
+    /// on rank 0's run directory (plots, the report), then meets the other ranks a last time;
+    /// returns whether this rank wrote the run directory.
+    pub fn finish(mut self, after: impl FnOnce(&Path) -> Result<()>) -> Result<bool> {
         let t0 = Instant::now();
         if let Some(own) = self.own.take() {
             own.finish()?;
@@ -237,9 +240,7 @@ impl Collector {
             }
             root.writer.finish()?;
             self.write_secs += t0.elapsed().as_secs_f64();
-            if plot {
-                results::plot(&dir).context("drawing the plots")?;
-            }
+            after(&dir)?;
         }
         if self.ranks.size() > 1 {
             if std::env::var_os("AOPSBENCH_MPI_STATS").is_some() {

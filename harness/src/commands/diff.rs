@@ -102,7 +102,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
     let stats = ls.stats().clone();
     ls.close()?;
     let Some(d) = found else {
-        print_summary(&stats, elapsed, &set);
+        print_summary(&stats, elapsed, &set, 0);
         return Ok(true);
     };
     // The stream is deterministic: regenerate it rather than keep every op.
@@ -130,7 +130,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
 /// Runs `aopsbench replay`; `Ok(false)` when a divergence was found.
 pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
     let path = &args.trace;
-    let ops = load_trace(path)?;
+    let (ops, skipped_in_trace) = load_trace(path)?;
     let files = diff::files_of(&ops);
     if files > MAX_FILES {
         bail!("{}: the trace uses {files} files; replay takes up to {MAX_FILES}", path.display());
@@ -141,10 +141,15 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
     }
     let set = TargetSet::new(specs_of(&args.targets)?, extent)?
         .with_destroy(targets::Destroy::from_flag(args.check.force_destroy));
-    println!("replay: {} ({} ops) on {} and the model", path.display(), ops.len(), names(&set));
+    let in_trace = match skipped_in_trace {
+        0 => String::new(),
+        1 => String::from("; 1 entry marked skip or of length 0, not run"),
+        n => format!("; {n} entries marked skip or of length 0, not run"),
+    };
+    println!("replay: {} ({} ops{in_trace}) on {} and the model", path.display(), ops.len(), names(&set));
     let r = diff::replay(&set, &ops, files, args.check.check_every)?;
     let Some(d) = r.divergence else {
-        print_summary(&r.stats, r.elapsed, &set);
+        print_summary(&r.stats, r.elapsed, &set, skipped_in_trace);
         return Ok(true);
     };
     let upto = (d.op_number as usize).min(ops.len());
@@ -162,9 +167,10 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
     Ok(false)
 }
 
-/// The ops of a trace file: JSON lines, or an fsx `.fsxops` log (by extension, else by the
-/// first line that is not blank or a comment).
-pub(crate) fn load_trace(path: &Path) -> Result<Vec<Op>> {
+/// The ops of a trace file — JSON lines, or an fsx `.fsxops` log (by extension, else by the
+/// first line that is not blank or a comment) — and how many of its entries give no op (an
+/// `.fsxops` log's `skip` and zero-length entries).
+pub(crate) fn load_trace(path: &Path) -> Result<(Vec<Op>, u64)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the trace {}", path.display()))?;
     let name = path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -177,11 +183,16 @@ pub(crate) fn load_trace(path: &Path) -> Result<Vec<Op>> {
             .find(|l| !l.is_empty() && !l.starts_with('#'))
             .is_some_and(|l| l.starts_with('{')),
     };
-    let ops = if json { workloads::trace::read_jsonl(&text, &name)? } else { workloads::fsxops::parse(&text, &name)? };
+    let (ops, skipped) = if json {
+        (workloads::trace::read_jsonl(&text, &name)?, 0)
+    } else {
+        let log = workloads::fsxops::parse(&text, &name)?;
+        (log.ops, log.skipped)
+    };
     if ops.is_empty() {
-        bail!("{name}: no ops in the trace");
+        bail!("{name}: no ops to run in the trace ({skipped} entries marked skip or of length 0)");
     }
-    Ok(ops)
+    Ok((ops, skipped))
 }
 
 /// What the targets cannot do, once before the ops.
@@ -212,15 +223,21 @@ fn progress_bar(ops: Option<u64>) -> ProgressBar {
     bar
 }
 
-fn print_summary(stats: &Stats, elapsed: Duration, set: &TargetSet) {
+/// The closing summary; `skipped_in_trace`: entries of a replayed log that gave no op.
+fn print_summary(stats: &Stats, elapsed: Duration, set: &TargetSet, skipped_in_trace: u64) {
     let ran = stats.total_ran();
     let secs = elapsed.as_secs_f64().max(1e-9);
+    let in_trace = match skipped_in_trace {
+        0 => String::new(),
+        n => format!(" ({} here, {n} marked skip or of length 0 in the trace)", stats.total_skipped()),
+    };
     println!(
-        "no divergence: {ran} ops in {secs:.2} s ({:.0} ops/s) on {} and the model; {} whole-file checks; {} ops skipped",
+        "no divergence: {ran} ops in {secs:.2} s ({:.0} ops/s) on {} and the model; {} whole-file checks; {} ops \
+         skipped{in_trace}",
         ran as f64 / secs,
         names(set),
         stats.whole_checks,
-        stats.total_skipped()
+        stats.total_skipped() + skipped_in_trace
     );
     println!("  {:<16} {:>9} {:>9}", "op", "ran", "skipped");
     for kind in OpKind::ALL {

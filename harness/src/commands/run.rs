@@ -42,7 +42,8 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
             text.to_string()
         } else {
             let builtins: Vec<&str> = workloads::jobs::BUILTIN.iter().map(|(n, _)| *n).collect();
-            bail!("no job file '{name}': give a path, or a built-in job: {}", builtins.join(", "));
+            let hint = workloads::jobs::suggest(name).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default();
+            bail!("no job file '{name}': {hint}give a path, or a built-in job: {}", builtins.join(", "));
         };
         builder = builder.text(&text, name)?;
         texts.push((name.clone(), text));
@@ -133,13 +134,11 @@ struct Pooled {
 }
 
 impl Pooled {
-    /// Adds a later repetition: its ops follow the earlier ones; its counters must be the
-    /// same for a deterministic target (a warning says when they are not; the first
-    /// repetition's stay).
+    /// Adds a later repetition, run with [`time_offset_ns`] so that its ops follow the
+    /// earlier ones; its counters must be the same for a deterministic target (a warning says
+    /// when they are not; the first repetition's stay).
     fn add(&mut self, later: JobOutcome, spec: &TargetSpec) -> Result<()> {
-        let shift = self.outcome.runtime_ns.div_ceil(1_000_000_000);
-        for (op, mut rec) in later.ops {
-            rec.shift_seconds(shift);
+        for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
                 Some(r) => r.merge(&rec)?,
                 None => {
@@ -155,6 +154,11 @@ impl Pooled {
     }
 }
 
+/// The measured time so far of a pooled target: where the next repetition's clock starts.
+fn time_offset_ns(pooled: &Option<Pooled>) -> u64 {
+    pooled.as_ref().map_or(0, |p| p.outcome.runtime_ns)
+}
+
 /// Builds a fresh target and runs `job` on it; returns what happened and the target's
 /// normalised spec.
 fn run_one(
@@ -163,6 +167,7 @@ fn run_one(
     label: &str,
     pools: &targets::PoolCache,
     force_destroy: bool,
+    time_offset_ns: u64,
 ) -> Result<(JobOutcome, String)> {
     let t = targets::build_with(spec, &fsimpl_defaults(job), pools, targets::Destroy::from_flag(force_destroy))?;
     for n in t.notices() {
@@ -184,7 +189,7 @@ fn run_one(
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let r = run_job(job, target, &progress);
+        let r = run_job(job, target, &progress, time_offset_ns);
         done.store(true, Relaxed);
         let _ = ticker.join();
         r
@@ -229,6 +234,15 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         "kernel": machine::kernel_release(),
         "machine": machine::machine(),
     });
+    // Every job × target checked before anything runs: a bad spec or a job a target cannot
+    // run fails now, not after the targets before it ran.
+    let destroy = targets::Destroy::from_flag(args.force_destroy);
+    for job in &jobs.file.jobs {
+        for spec in &mine {
+            targets::check_spec(spec, &fsimpl_defaults(job), destroy)?;
+            crate::runner::check_job(job, spec)?;
+        }
+    }
     let mut collector = Collector::create(&out, run_info, &mine.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
     let names = target_names(&specs);
     let pools = targets::PoolCache::default();
@@ -244,7 +258,8 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         for rep in 0..repeat {
             for (i, (spec, name)) in mine.iter().zip(&names).enumerate() {
                 let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
-                let (outcome, normal_spec) = run_one(job, spec, &label, &pools, args.force_destroy)?;
+                let offset = time_offset_ns(&pooled[i]);
+                let (outcome, normal_spec) = run_one(job, spec, &label, &pools, args.force_destroy, offset)?;
                 match &mut pooled[i] {
                     None => pooled[i] = Some(Pooled { spec: normal_spec, outcome }),
                     Some(p) => p.add(outcome, spec)?,
@@ -268,7 +283,18 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             println!("{table}");
         }
     }
-    if collector.finish(!args.no_plot)? {
+    // Rank 0's plots and report.html, before the ranks meet a last time.
+    let wrote = collector.finish(|dir| {
+        if !args.no_plot {
+            results::plot(dir).context("drawing the plots")?;
+        }
+        if !args.no_report {
+            let page = dir.join(results::run_dir::REPORT_HTML);
+            results::html::write_report(&[dir.to_path_buf()], &page).context("writing report.html")?;
+        }
+        Ok(())
+    })?;
+    if wrote {
         println!("run directory: {}", out.display());
     }
     Ok(out)

@@ -3,8 +3,8 @@
 
 use super::DiffError;
 use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
-use vocab::Size;
 use vocab::target::Backing;
+use vocab::{Flusher, Size};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;
@@ -59,7 +59,9 @@ pub fn short_names(specs: &[TargetSpec]) -> Vec<String> {
 
 impl TargetSet {
     /// The targets of `specs` with diff's defaults: for fsimpl targets `poison=1` (freed folio
-    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `backing=mem`, a
+    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `flusher=inline` (no
+    /// thread decides when writeback and its completion run, so a divergence replays and
+    /// shrinks exactly), `backing=mem`, a
     /// page cache of `max(4m, file_len)` (small enough that reclaim runs) and a device of
     /// `max(64m, 4 × file_len)`, each unless the spec gives it. The `null` target stores no
     /// data and is refused.
@@ -80,6 +82,7 @@ impl TargetSet {
             }
             if let TargetSpec::Fsimpl(f) = &mut spec {
                 f.poison.get_or_insert(true);
+                f.flusher.get_or_insert(Flusher::Inline);
                 f.backing.get_or_insert(Backing::Mem);
                 f.aops.cache.get_or_insert(Size(file_len.next_multiple_of(2 << 20).max(4 << 20)));
                 f.size.get_or_insert(Size(file_len.saturating_mul(4).next_multiple_of(1 << 20).max(64 << 20)));
@@ -155,7 +158,7 @@ mod tests {
         let specs =
             vec!["bh".parse::<TargetSpec>().unwrap(), "iomap:poison=0:block_size=1k".parse::<TargetSpec>().unwrap()];
         let set = TargetSet::new(specs, 256 << 10).unwrap();
-        assert_eq!(set.specs()[0].to_string(), "bh:cache=4m:backing=mem:size=64m:poison=1");
+        assert_eq!(set.specs()[0].to_string(), "bh:cache=4m:backing=mem:size=64m:poison=1:flusher=inline");
         assert_eq!(set.specs()[1].get("poison").as_deref(), Some("0"));
         assert_eq!((set.min_block_size(), set.max_block_size()), (1024, 4096));
         assert_eq!(set.names(), ["bh", "iomap"]);

@@ -3,7 +3,7 @@
 
 mod worker;
 
-use crate::targets::{FileId, IoMode, Target, TargetError};
+use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
 use results::OpRecord;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -51,7 +51,7 @@ pub enum RunError {
 pub struct JobOutcome {
     /// When the measured phase started.
     pub started: SystemTime,
-    /// Length of the measured phase (after ramp time).
+    /// Length of the measured phase (after ramp time), without the time offset.
     pub runtime_ns: u64,
     /// Latency records per op kind, threads merged.
     pub ops: BTreeMap<String, OpRecord>,
@@ -70,21 +70,27 @@ pub struct Progress {
 
 /// Runs `job` on `target`: files opened (created), layout ops, a remount, counters reset,
 /// then the measured ops of every thread.
-pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<JobOutcome, RunError> {
+///
+/// Completion times are recorded from the start of the measured phase plus `time_offset_ns`:
+/// the measured time of earlier repetitions, so that pooled repetitions follow one another
+/// without a gap (0 for a single run).
+pub fn run_job(
+    job: &Job,
+    target: &dyn Target,
+    progress: &Progress,
+    time_offset_ns: u64,
+) -> Result<JobOutcome, RunError> {
     let fail = |phase: String| {
         let job = job.name.clone();
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
-    if job.control.ioengine == IoEngine::Null && target.kind() != "null" {
-        return Err(RunError::Unsupported {
-            job: job.name.clone(),
-            target: target.spec().into(),
-            why: "ioengine=null does no I/O: run it on the null target (--targets null)".into(),
-        });
-    }
-    let mode = IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct };
-    target.set_io_mode(mode).map_err(fail("set up I/O".into()))?;
+    check_engine(job, target.kind()).map_err(|why| RunError::Unsupported {
+        job: job.name.clone(),
+        target: target.spec().into(),
+        why,
+    })?;
+    target.set_io_mode(io_mode(job)).map_err(fail("set up I/O".into()))?;
     let plans = job.threads();
     let mut files: Vec<Vec<FileId>> = Vec::with_capacity(plans.len());
     for plan in &plans {
@@ -124,7 +130,7 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
             .map(|(plan, fids)| {
                 let abort = &abort;
                 s.spawn(move || {
-                    let w = worker::Worker { target, fids, measure_from, stop, progress, abort };
+                    let w = worker::Worker { target, fids, measure_from, time_offset_ns, stop, progress, abort };
                     let r = w.run(plan);
                     if r.is_err() {
                         abort.store(true, Relaxed);
@@ -149,6 +155,36 @@ pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<Jo
         why: format!("merging thread records: {e}"),
     })?;
     Ok(JobOutcome { started, runtime_ns: runtime_ns.max(1), ops, counters: target.counters() })
+}
+
+/// The I/O a job asks of its target (`ioengine`, `direct`).
+pub fn io_mode(job: &Job) -> IoMode {
+    IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct }
+}
+
+/// `ioengine=null` does no I/O: only the null target takes it.
+fn check_engine(job: &Job, kind: &str) -> Result<(), String> {
+    if job.control.ioengine == IoEngine::Null && kind != "null" {
+        return Err("ioengine=null does no I/O: run it on the null target (--targets null)".into());
+    }
+    Ok(())
+}
+
+/// Checks, making nothing, that `job` can run on a target of `spec` (its engine, and
+/// [`targets::check_io`]), with the messages running it would give, so that `aopsbench run`
+/// refuses an impossible job × target before the first target runs.
+pub fn check_job(job: &Job, spec: &TargetSpec) -> Result<(), RunError> {
+    check_engine(job, spec.kind()).map_err(|why| RunError::Unsupported {
+        job: job.name.clone(),
+        target: spec.to_string(),
+        why,
+    })?;
+    targets::check_io(spec, io_mode(job)).map_err(|source| RunError::Target {
+        job: job.name.clone(),
+        target: spec.to_string(),
+        phase: "set up I/O".into(),
+        source,
+    })
 }
 
 /// The largest I/O any thread's ops will need a buffer for.

@@ -94,6 +94,8 @@ pub struct Worker<'a> {
     pub target: &'a dyn Target,
     pub fids: &'a [FileId],
     pub measure_from: Instant,
+    /// Added to every completion time (see [`super::run_job`]).
+    pub time_offset_ns: u64,
     pub stop: Option<Instant>,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
@@ -132,7 +134,7 @@ impl Worker<'_> {
                 .map_err(|e| (format!("thread {}, op {n} ({})", plan.thread, describe(&op)), e))?;
             let end = Instant::now();
             if end >= self.measure_from {
-                let at = end.duration_since(self.measure_from).as_nanos() as u64;
+                let at = self.time_offset_ns + end.duration_since(self.measure_from).as_nanos() as u64;
                 let lat = end.duration_since(start).as_nanos() as u64;
                 recorders[kind.index()].get_or_insert_with(OpRecorder::new).record(at, lat, bytes);
                 self.progress.bytes.fetch_add(bytes, Relaxed);
