@@ -112,6 +112,14 @@ pub struct CrashArgs {
     pub shrink_time: std::time::Duration,
 }
 
+/// `KEY=VALUE`, for `--set`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("'{s}' is not KEY=VALUE (e.g. runtime=3)")),
+    }
+}
+
 /// Checks shared by `diff` and `replay`.
 #[derive(Args, Debug, Clone)]
 pub struct CheckArgs {
@@ -217,9 +225,13 @@ pub struct RunArgs {
     /// The run directory (default: runs/<UTC time>-<job>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Treat unsupported job options as warnings instead of errors.
+    /// Treat fio options that aopsbench does not support as warnings instead of errors.
     #[arg(long)]
     pub lenient: bool,
+    /// Force a fio option in every job, after the job file is read: e.g. --set runtime=3
+    /// --set size=64m to shorten a real job file in CI. Repeatable; recorded in run.json.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub set: Vec<(String, String)>,
     /// Skip drawing the plots at the end.
     #[arg(long)]
     pub no_plot: bool,

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod crash;
 pub mod diff;
+pub mod engines;
 pub mod launcher;
 pub mod machine;
 #[cfg(feature = "mpi")]

@@ -75,8 +75,19 @@ fn main() -> ExitCode {
                 std::thread::park();
             }
         }
-        Err(e) => {
+        Err(e)
+            if e.downcast_ref::<harness::runner::RunError>()
+                .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. })) =>
+        {
+            // Data that does not verify is a problem found, not a failure to run.
             eprintln!("aopsbench: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            // A job file's problems are all listed, one per line.
+            for line in one_line(&e).lines() {
+                eprintln!("aopsbench: {line}");
+            }
             ExitCode::from(2)
         }
     }
@@ -91,7 +102,7 @@ fn runs_on_many(command: &Command) -> bool {
     }
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line (a job file's several problems keep a line each).
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {

@@ -163,8 +163,8 @@ fn every_target_is_checked_before_the_first_runs() {
         ),
         // A backing device of the second target that does not exist.
         (&["--target", "bh:backing=mem", "--target", "iomap:backing=/dev/aopsbench-no-such"], &[], "no such device"),
-        // ioengine=null on a target that does I/O.
-        (&["--targets", "null,iomap"], &["--ioengine=null"], "ioengine=null does no I/O"),
+        // Two jobs running together that open the files two ways.
+        (&["--targets", "null,iomap"], &["--name=e", "--size=1m", "--direct=1"], "another direct= setting"),
     ];
     for (targets, fio, want) in cases {
         let mut args = vec!["run"];

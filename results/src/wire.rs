@@ -7,9 +7,10 @@
 //! of the counts array), without inflating a 270 KiB counts array per interval to build it.
 //!
 //! ```text
-//! "AOPSBENCH-RESULT/1"  job  target  spec  started(ns since the epoch)  runtime_ns
+//! "AOPSBENCH-RESULT/2"  job  target  spec  started(ns since the epoch)  runtime_ns
 //! counters: n, (name, value)*
-//! ops: n, (name, bytes, buckets(whole run), intervals: n, (second, ops, bytes, buckets)*)*
+//! ops: n, (name, bytes, buckets(whole run), slat, lat, intervals: n, (second, ops, bytes, buckets)*)*
+//! slat, lat: 0 (a synchronous engine) | 1, buckets
 //! buckets: n, (value − previous value, count)*      strings: length, UTF-8 bytes
 //! ```
 
@@ -22,7 +23,7 @@ use crate::recorder::{IntervalSample, OpRecord, new_histogram};
 use crate::run_dir::TargetResult;
 
 /// The first bytes of every encoded result; the number is the format's version.
-pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/1";
+pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/2";
 
 /// Why bytes did not decode into a result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,10 +63,19 @@ pub fn encode(result: &TargetResult) -> Vec<u8> {
     }
     w.u64(ops.len() as u64);
     for (name, record) in ops {
-        let OpRecord { histogram, bytes, intervals } = record;
+        let OpRecord { histogram, bytes, intervals, slat, lat } = record;
         w.str(name);
         w.u64(*bytes);
         w.buckets(&buckets_of(histogram));
+        for queued in [slat, lat] {
+            match queued {
+                None => w.u64(0),
+                Some(h) => {
+                    w.u64(1);
+                    w.buckets(&buckets_of(h));
+                }
+            }
+        }
         w.u64(intervals.len() as u64);
         for IntervalSample { second, ops, bytes, latencies } in intervals {
             w.u64(*second);
@@ -95,10 +105,9 @@ pub fn decode(bytes: &[u8]) -> Result<TargetResult, WireError> {
     for _ in 0..r.len("the ops")? {
         let name = r.str("an op name")?;
         let bytes = r.u64("an op's bytes")?;
-        let mut histogram = new_histogram();
-        for (value, count) in r.buckets()? {
-            histogram.saturating_record_n(value, count);
-        }
+        let histogram = r.histogram()?;
+        let slat = r.queued("an op's slat")?;
+        let lat = r.queued("an op's lat")?;
         let mut intervals = Vec::new();
         for _ in 0..r.len("the intervals")? {
             let second = r.u64("an interval's second")?;
@@ -106,7 +115,7 @@ pub fn decode(bytes: &[u8]) -> Result<TargetResult, WireError> {
             let bytes = r.u64("an interval's bytes")?;
             intervals.push(IntervalSample { second, ops, bytes, latencies: r.buckets()? });
         }
-        ops.insert(name, OpRecord { histogram, bytes, intervals });
+        ops.insert(name, OpRecord { histogram, bytes, intervals, slat, lat });
     }
     if !r.0.is_empty() {
         return Err(WireError::Damaged { what: format!("{} bytes after the end", r.0.len()) });
@@ -198,6 +207,24 @@ impl Reader<'_> {
         String::from_utf8(s.to_vec()).map_err(|_| WireError::Damaged { what: format!("{what} is not UTF-8") })
     }
 
+    /// A histogram sent as its buckets.
+    fn histogram(&mut self) -> Result<Histogram<u64>, WireError> {
+        let mut h = new_histogram();
+        for (value, count) in self.buckets()? {
+            h.saturating_record_n(value, count);
+        }
+        Ok(h)
+    }
+
+    /// A histogram only queued I/Os have (see [`OpRecord::slat`]).
+    fn queued(&mut self, what: &'static str) -> Result<Option<Histogram<u64>>, WireError> {
+        match self.u64(what)? {
+            0 => Ok(None),
+            1 => self.histogram().map(Some),
+            n => Err(WireError::Damaged { what: format!("{what}: flag {n}") }),
+        }
+    }
+
     fn buckets(&mut self) -> Result<Vec<(u64, u64)>, WireError> {
         let n = self.len("the latency buckets")?;
         let mut out = Vec::with_capacity(n);
@@ -226,6 +253,11 @@ mod tests {
             read.record(i * 700_000, 1 + i * i % 9_000_000, 4096);
         }
         fsync.record(5, 3_600_000_000_000, 0);
+        // An asynchronous engine's queued writes: slat and lat besides clat.
+        let mut write = OpRecorder::new();
+        for i in 0..300u64 {
+            write.record_queued(i * 1_000_000, 500 + i, 20_000 + 7 * i, 4096);
+        }
         // Two threads merged: their intervals' buckets come unsorted and repeated.
         let mut read = read.finish();
         let mut other = OpRecorder::new();
@@ -238,7 +270,12 @@ mod tests {
             spec: "iomap:backing=/mnt/n1/img-3".into(),
             started: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
             runtime_ns: 3_500_000_001,
-            ops: [("read".to_string(), read), ("fsync".to_string(), fsync.finish())].into(),
+            ops: [
+                ("read".to_string(), read),
+                ("fsync".to_string(), fsync.finish()),
+                ("write".to_string(), write.finish()),
+            ]
+            .into(),
             counters: [("dev_reads".to_string(), 12), ("map_blocks".to_string(), u64::MAX)].into(),
         }
     }
@@ -253,6 +290,8 @@ mod tests {
         for (op, x) in &a.ops {
             let y = &b.ops[op];
             assert_eq!(buckets_of(&x.histogram), buckets_of(&y.histogram), "{op}");
+            assert_eq!(x.slat.as_ref().map(buckets_of), y.slat.as_ref().map(buckets_of), "{op} slat");
+            assert_eq!(x.lat.as_ref().map(buckets_of), y.lat.as_ref().map(buckets_of), "{op} lat");
             assert_eq!(x.bytes, y.bytes);
             assert_eq!(x.intervals.len(), y.intervals.len());
             for (i, j) in x.intervals.iter().zip(&y.intervals) {
@@ -274,7 +313,7 @@ mod tests {
     #[test]
     fn damaged_bytes_are_refused_not_misread() {
         let bytes = encode(&sample());
-        assert_eq!(decode(b"AOPSBENCH-RESULT/0").unwrap_err(), WireError::Magic);
+        assert_eq!(decode(b"AOPSBENCH-RESULT/1").unwrap_err(), WireError::Magic);
         for cut in [MAGIC.len(), MAGIC.len() + 3, bytes.len() / 2, bytes.len() - 1] {
             assert!(matches!(decode(&bytes[..cut]), Err(WireError::Truncated { .. })), "cut at {cut}");
         }

@@ -1,15 +1,16 @@
 //! Running one job on one target: layout, remount, then the measured phase with one thread
 //! per `numjobs`, paced by `rate_iops` and `thinktime`, recording every op's latency.
 
+pub mod group;
+pub mod support;
 mod worker;
 
-use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
+use crate::targets::{Target, TargetError};
 use results::OpRecord;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime};
-use workloads::fio::IoEngine;
-use workloads::{Job, Op, ThreadPlan};
+use workloads::{Job, Op};
 
 pub use worker::{Buffers, execute};
 
@@ -35,6 +36,20 @@ pub enum RunError {
         /// Which rank, where, and why.
         source: crate::ranks::RankFailure,
     },
+    /// A verify read found other bytes than the job wrote there.
+    #[error("job {job} on {target}: verify: file {file} offset {offset}: {what}")]
+    Verify {
+        /// Job name.
+        job: String,
+        /// Target spec.
+        target: String,
+        /// The file, as the job names it.
+        file: String,
+        /// File offset of the block that failed.
+        offset: u64,
+        /// What was checked, expected and found.
+        what: String,
+    },
     /// The job and target cannot go together.
     #[error("job {job} on {target}: {why}")]
     Unsupported {
@@ -55,7 +70,9 @@ pub struct JobOutcome {
     pub runtime_ns: u64,
     /// Latency records per op kind, threads merged.
     pub ops: BTreeMap<String, OpRecord>,
-    /// The target's counters for the measured phase.
+    /// The same per thread (fio reports each thread unless `group_reporting`).
+    pub threads: Vec<BTreeMap<String, OpRecord>>,
+    /// The target's counters for the measured phase (of every job that ran with this one).
     pub counters: BTreeMap<String, u64>,
 }
 
@@ -68,129 +85,11 @@ pub struct Progress {
     pub ops: AtomicU64,
 }
 
-/// Runs `job` on `target`: files opened (created), layout ops, a remount, counters reset,
-/// then the measured ops of every thread.
-///
-/// Completion times are recorded from the start of the measured phase plus `time_offset_ns`:
-/// the measured time of earlier repetitions, so that pooled repetitions follow one another
-/// without a gap (0 for a single run).
-pub fn run_job(
-    job: &Job,
-    target: &dyn Target,
-    progress: &Progress,
-    time_offset_ns: u64,
-) -> Result<JobOutcome, RunError> {
-    let fail = |phase: String| {
-        let job = job.name.clone();
-        let target = target.spec().to_string();
-        move |source| RunError::Target { job, target, phase, source }
-    };
-    check_engine(job, target.kind()).map_err(|why| RunError::Unsupported {
-        job: job.name.clone(),
-        target: target.spec().into(),
-        why,
-    })?;
-    target.set_io_mode(io_mode(job)).map_err(fail("set up I/O".into()))?;
-    let plans = job.threads();
-    let mut files: Vec<Vec<FileId>> = Vec::with_capacity(plans.len());
-    for plan in &plans {
-        let mut fids = Vec::with_capacity(plan.files.len());
-        for f in &plan.files {
-            fids.push(target.open(&f.name, true).map_err(fail(format!("open {}", f.name)))?);
-        }
-        files.push(fids);
-    }
-    let mut scratch = worker::Buffers::new(job_max_io(&plans));
-    for (plan, fids) in plans.iter().zip(&files) {
-        for (i, op) in plan.layout.iter().enumerate() {
-            execute(target, fids, op, &mut scratch).map_err(fail(format!(
-                "layout of thread {}, op {i} ({})",
-                plan.thread,
-                describe(op)
-            )))?;
-        }
-    }
-    target.remount().map_err(fail("remount after layout".into()))?;
-    target.reset_counters();
-    // Many hosts: every rank waits here until all have laid out their files, then all start
-    // measuring together (IOR's barrier before its timed phase); with a runtime, they also
-    // stop together.
-    crate::ranks::current().agree(Ok(())).map_err(|source| RunError::OtherRank { source })?;
-
-    let abort = AtomicBool::new(false);
-    let started = SystemTime::now();
-    let t0 = Instant::now();
-    let ramp = job.control.ramp_time.unwrap_or_default();
-    let measure_from = t0 + ramp;
-    let stop = job.control.runtime.map(|r| measure_from + r);
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = plans
-            .into_iter()
-            .zip(&files)
-            .map(|(plan, fids)| {
-                let abort = &abort;
-                s.spawn(move || {
-                    let w = worker::Worker { target, fids, measure_from, time_offset_ns, stop, progress, abort };
-                    let r = w.run(plan);
-                    if r.is_err() {
-                        abort.store(true, Relaxed);
-                    }
-                    r
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("worker threads do not panic")).collect()
-    });
-    let runtime_ns = measure_from.elapsed().as_nanos() as u64;
-    let mut threads = Vec::new();
-    for r in results {
-        match r {
-            Ok(t) => threads.push(t),
-            Err((phase, source)) => return Err(fail(phase)(source)),
-        }
-    }
-    let ops = results::merge_threads(threads).map_err(|e| RunError::Unsupported {
-        job: job.name.clone(),
-        target: target.spec().into(),
-        why: format!("merging thread records: {e}"),
-    })?;
-    Ok(JobOutcome { started, runtime_ns: runtime_ns.max(1), ops, counters: target.counters() })
-}
-
-/// The I/O a job asks of its target (`ioengine`, `direct`).
-pub fn io_mode(job: &Job) -> IoMode {
-    IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct }
-}
-
-/// `ioengine=null` does no I/O: only the null target takes it.
-fn check_engine(job: &Job, kind: &str) -> Result<(), String> {
-    if job.control.ioengine == IoEngine::Null && kind != "null" {
-        return Err("ioengine=null does no I/O: run it on the null target (--targets null)".into());
-    }
-    Ok(())
-}
-
-/// Checks, making nothing, that `job` can run on a target of `spec` (its engine, and
-/// [`targets::check_io`]), with the messages running it would give, so that `aopsbench run`
-/// refuses an impossible job × target before the first target runs.
-pub fn check_job(job: &Job, spec: &TargetSpec) -> Result<(), RunError> {
-    check_engine(job, spec.kind()).map_err(|why| RunError::Unsupported {
-        job: job.name.clone(),
-        target: spec.to_string(),
-        why,
-    })?;
-    targets::check_io(spec, io_mode(job)).map_err(|source| RunError::Target {
-        job: job.name.clone(),
-        target: spec.to_string(),
-        phase: "set up I/O".into(),
-        source,
-    })
-}
-
-/// The largest I/O any thread's ops will need a buffer for.
-fn job_max_io(plans: &[ThreadPlan]) -> usize {
-    let layout = plans.iter().flat_map(|p| &p.layout).map(|op| op.io_bytes()).max().unwrap_or(0);
-    layout.max(1 << 20) as usize
+/// Runs `job` alone on `target`: files opened (created), laid out, the cache dropped,
+/// counters reset, then the measured ops of every thread (see [`group::run_group`]).
+pub fn run_job(job: &Job, target: &dyn Target, progress: &Progress) -> Result<JobOutcome, RunError> {
+    let mut out = group::run_group(&[job], target, std::slice::from_ref(progress), &[0])?;
+    Ok(out.remove(0))
 }
 
 /// One line for an op, for error messages.

@@ -48,7 +48,7 @@ impl PoolCache {
 pub struct FsimplTarget {
     kind: &'static str,
     spec: String,
-    fs: Fs,
+    fs: Arc<Fs>,
     notices: Vec<String>,
     faults: Option<Faults>,
     /// Deletes the temporary image file (when the target has one) after `fs` is dropped.
@@ -242,7 +242,7 @@ impl FsimplTarget {
         Ok(FsimplTarget {
             kind: backend.name(),
             spec: TargetSpec::Fsimpl(normal).to_string(),
-            fs,
+            fs: Arc::new(fs),
             notices: opened.notices,
             faults,
             _image: image,
@@ -427,5 +427,19 @@ impl Target for FsimplTarget {
     }
     fn notices(&self) -> Vec<String> {
         self.notices.clone()
+    }
+    /// An asynchronous engine at a queue depth above 1 runs on [`IoWqEngine`], as io_uring (and
+    /// libaio and POSIX AIO, whose buffered I/O blocks in submission or in a helper thread)
+    /// would run it on ext4; the synchronous engines do each I/O in the job thread.
+    fn engine(
+        &self,
+        cfg: &crate::engines::EngineConfig,
+        files: &[FileId],
+    ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+        if !cfg.engine.is_async() || cfg.depth.iodepth <= 1 {
+            return Ok(None);
+        }
+        let e = crate::engines::iowq::IoWqEngine::new(Arc::clone(&self.fs), cfg, files)?;
+        Ok(Some(Box::new(e)))
     }
 }

@@ -196,6 +196,25 @@ impl KernelFiles {
         io(fd, table.mode).map_err(|errno| TargetError::Os { op, errno })
     }
 
+    /// The descriptors and sizes of `files`, for an engine: valid while the files stay open
+    /// (a job's measured phase neither closes nor remounts).
+    pub(crate) fn fds(&self, files: &[FileId]) -> Result<crate::engines::KernelFds> {
+        let table = self.read_table();
+        let mut fds = Vec::with_capacity(files.len());
+        let mut sizes = Vec::with_capacity(files.len());
+        for &f in files {
+            let fd = table.fd(f).ok_or(TargetError::Os { op: "engine", errno: libc::EBADF })?;
+            // SAFETY: fstat into a zeroed struct on an open descriptor.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if unsafe { libc::fstat(fd, &mut st) } != 0 {
+                return Err(TargetError::Os { op: "fstat", errno: last_errno() });
+            }
+            fds.push(fd);
+            sizes.push(st.st_size as u64);
+        }
+        Ok(crate::engines::KernelFds { fds, sizes })
+    }
+
     /// `pread(2)` (short at EOF).
     pub(crate) fn read(&self, f: FileId, off: u64, buf: &mut [u8]) -> Result<usize> {
         self.with_fd(f, "read", |fd, m| kernel_io::read(fd, m.uring, m.direct, off, buf))
@@ -497,6 +516,13 @@ macro_rules! delegate_file_ops {
         }
         fn size(&self, f: FileId) -> Result<u64> {
             self.files.size(f)
+        }
+        fn engine(
+            &self,
+            cfg: &crate::engines::EngineConfig,
+            files: &[FileId],
+        ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+            crate::engines::kernel_engine(cfg, self.files.fds(files)?).map(Some)
         }
     };
 }

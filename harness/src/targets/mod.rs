@@ -139,6 +139,17 @@ pub trait Target: Send + Sync {
     fn counters(&self) -> BTreeMap<String, u64>;
     /// Restarts the counters.
     fn reset_counters(&self);
+    /// The engine a job thread runs on `files` (fio's `ioengine`, queue depth and options);
+    /// `None`: one I/O at a time through [`Target::read`] and [`Target::write`]
+    /// ([`crate::engines::InlineEngine`]).
+    fn engine(
+        &self,
+        cfg: &crate::engines::EngineConfig,
+        files: &[FileId],
+    ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+        let _ = (cfg, files);
+        Ok(None)
+    }
     /// One-line notices from setting the target up (e.g. a fallback it took).
     fn notices(&self) -> Vec<String> {
         Vec::new()
