@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     };
     if ranks.size() > 1 && !harness::targets::cleanup::interrupted() {
         if let Err(e) = &outcome {
-            harness::ranks::fail_together(e, &one_line(e));
+            harness::ranks::fail_together(e, &one_line(e), failure_status(e));
         }
         ranks.finish();
     }
@@ -75,11 +75,7 @@ fn main() -> ExitCode {
                 std::thread::park();
             }
         }
-        Err(e)
-            if e.downcast_ref::<harness::runner::RunError>()
-                .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. })) =>
-        {
-            // Data that does not verify is a problem found, not a failure to run.
+        Err(e) if failure_status(&e) == 1 => {
             eprintln!("aopsbench: {}", one_line(&e));
             ExitCode::from(1)
         }
@@ -91,6 +87,15 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The exit status of a failed command: 1 for data that does not verify (a problem found,
+/// not a failure to run), else 2.
+fn failure_status(e: &anyhow::Error) -> u8 {
+    let verify = e
+        .downcast_ref::<harness::runner::RunError>()
+        .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. }));
+    if verify { 1 } else { 2 }
 }
 
 /// Whether a command runs on several ranks at once (the others would repeat each other).

@@ -7,7 +7,9 @@
 //! fails between two sync points tears its targets down as the error unwinds, then
 //! [`fail_together`] brings its failure to the sync point the others wait at, so nobody waits
 //! for it forever; then every rank, clean, meets once more and rank 0 prints one line naming
-//! the rank, its host and the reason, and ends the job with status 2 (`MPI_Abort`).
+//! the rank, its host and the reason, and ends the job (`MPI_Abort`) with the status one host
+//! would have ended with: 1 for a problem found (data that did not verify), 2 for a rank that
+//! could not run.
 
 use std::sync::OnceLock;
 
@@ -23,6 +25,17 @@ pub struct RankFailure {
     pub reason: String,
     /// How many other ranks failed at the same sync point.
     pub others: u32,
+    /// The exit status the job ends with: 1 if every failed rank found a problem, else 2.
+    pub status: u8,
+}
+
+/// What a rank that failed tells the others at a sync point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The exit status it would end with on its own: 1 found a problem, 2 could not run.
+    pub status: u8,
+    /// Why, on one line.
+    pub reason: String,
 }
 
 fn others_note(others: u32) -> String {
@@ -86,22 +99,32 @@ pub trait Ranks: Send + Sync {
         format!("{}-{}", self.host(), self.rank())
     }
 
-    /// A sync point: every rank says how its step went (`Err` with a one-line reason); all
-    /// get `Err` with the lowest failed rank when any failed. Collective.
-    fn agree(&self, mine: Result<(), String>) -> Result<(), RankFailure> {
-        let status = match &mine {
+    /// A sync point: every rank says how its step went; all get `Err` when any failed,
+    /// naming the lowest rank among those with the highest status (a rank that could not run
+    /// before one that found a problem). Collective.
+    fn agree(&self, mine: Result<(), Failed>) -> Result<(), RankFailure> {
+        // Nothing for success; else the status byte, then the reason.
+        let said = match &mine {
             Ok(()) => Vec::new(),
-            Err(reason) if reason.is_empty() => b"failed".to_vec(),
-            Err(reason) => reason.as_bytes().to_vec(),
+            Err(Failed { status, reason }) => {
+                let reason = if reason.is_empty() { "failed" } else { reason };
+                [&[(*status).max(1)], reason.as_bytes()].concat()
+            }
         };
-        let all = self.all_gather(&status);
-        let mut failed = all.iter().enumerate().filter(|(_, s)| !s.is_empty());
-        let Some((rank, reason)) = failed.next() else { return Ok(()) };
+        let all = self.all_gather(&said);
+        let failed: Vec<(usize, u8, &[u8])> = all
+            .iter()
+            .enumerate()
+            .filter_map(|(rank, s)| s.split_first().map(|(status, reason)| (rank, *status, reason)))
+            .collect();
+        let status = failed.iter().map(|f| f.1).max();
+        let Some((rank, status, reason)) = failed.iter().find(|f| Some(f.1) == status) else { return Ok(()) };
         Err(RankFailure {
-            rank: rank as u32,
-            host: self.host_of(rank as u32).to_string(),
+            rank: *rank as u32,
+            host: self.host_of(*rank as u32).to_string(),
             reason: String::from_utf8_lossy(reason).into_owned(),
-            others: failed.count() as u32,
+            others: failed.len() as u32 - 1,
+            status: *status,
         })
     }
 }
@@ -198,14 +221,15 @@ pub fn many() -> bool {
 ///
 /// A local failure (not one learnt at a sync point) is first told to the others, at the sync
 /// point they wait at. Then every rank meets once more (so all are clean); rank 0 prints the
-/// line and ends the job with status 2; the others wait to be ended.
-pub fn fail_together(error: &anyhow::Error, one_line: &str) -> ! {
+/// line and ends the job with the agreed status; the others wait to be ended. `status` is
+/// the exit status this rank's own failure would end a one-host run with.
+pub fn fail_together(error: &anyhow::Error, one_line: &str, status: u8) -> ! {
     let ranks = current();
     let failure = match error.chain().find_map(|e| e.downcast_ref::<RankFailure>()) {
         Some(f) => f.clone(),
         None => {
             ranks.notice_failure();
-            match ranks.agree(Err(one_line.to_string())) {
+            match ranks.agree(Err(Failed { status, reason: one_line.to_string() })) {
                 Err(f) => f,
                 Ok(()) => unreachable!("this rank's own failure is in the agreement"),
             }
@@ -217,7 +241,7 @@ pub fn fail_together(error: &anyhow::Error, one_line: &str) -> ! {
     ranks.barrier();
     if ranks.is_root() {
         eprintln!("aopsbench: {failure}");
-        ranks.abort(2);
+        ranks.abort(i32::from(failure.status));
     }
     loop {
         std::thread::park();
@@ -269,14 +293,30 @@ mod tests {
         }
     }
 
+    fn said(status: u8, reason: &str) -> Vec<u8> {
+        [&[status], reason.as_bytes()].concat()
+    }
+
     #[test]
     fn agreement_names_the_lowest_failed_rank() {
         let ok = Three(vec![vec![], vec![], vec![]]);
         assert_eq!(ok.agree(Ok(())), Ok(()));
-        let bad = Three(vec![vec![], b"ext4: mount needs root".to_vec(), b"ENOSPC".to_vec()]);
+        let bad = Three(vec![vec![], said(2, "ext4: mount needs root"), said(2, "ENOSPC")]);
         let f = bad.agree(Ok(())).unwrap_err();
         assert_eq!(f.to_string(), "rank 1 on n1: ext4: mount needs root (and 1 other rank failed)");
-        assert_eq!(One::new().agree(Err(String::new())).unwrap_err().reason, "failed");
+        assert_eq!(f.status, 2);
+        let alone = One::new().agree(Err(Failed { status: 2, reason: String::new() })).unwrap_err();
+        assert_eq!((alone.reason.as_str(), alone.status), ("failed", 2));
         assert_eq!(bad.label(), "n1-1");
+    }
+
+    #[test]
+    fn a_rank_that_could_not_run_outranks_a_problem_found() {
+        let found = Three(vec![said(1, "verify: file f offset 0: bad"), vec![], vec![]]);
+        let f = found.agree(Ok(())).unwrap_err();
+        assert_eq!((f.rank, f.status, f.others), (0, 1, 0));
+        let both = Three(vec![said(1, "verify: bad"), vec![], said(2, "ENOSPC")]);
+        let f = both.agree(Ok(())).unwrap_err();
+        assert_eq!((f.rank, f.status, f.reason.as_str(), f.others), (2, 2, "ENOSPC", 1));
     }
 }

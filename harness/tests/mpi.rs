@@ -283,6 +283,35 @@ fn a_bad_target_on_one_of_three_ranks_exits_2() {
     bad_target_on_one_rank(3);
 }
 
+/// Data that does not verify on one rank (a seeded writeback bug on rank 1's target) is a
+/// problem found, as on one host: the job exits 1, not 2, with one line naming the rank and
+/// the block; no rank hangs.
+#[test]
+fn a_verify_failure_on_one_rank_exits_1() {
+    let mpirun = mpirun_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = |target: &str| {
+        strings(&["run", "--target", target, "--no-plot", "--out", out.to_str().unwrap(), "--"])
+            .into_iter()
+            .chain(strings(&["--name=v", "--rw=randwrite", "--bs=3k", "--size=16m", "--verify=crc32c"]))
+    };
+    let mut args = strings(&["-np", "1", BIN]);
+    args.extend(run("iomap:backing=mem:cache=2m"));
+    args.extend(strings(&[":", "-np", "1", BIN]));
+    args.extend(run("iomap:backing=mem:cache=2m:bug=iomap_wb_drop_tail"));
+    let o = run_mpi(&mpirun, &args);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("aopsbench: ")).collect();
+    assert_eq!(ours.len(), 1, "{stderr}");
+    assert!(
+        ours[0].starts_with("aopsbench: rank 1 on ") && ours[0].contains(": verify: file v.0.0 offset "),
+        "{stderr}"
+    );
+    assert!(!out.join("summary.json").exists());
+}
+
 /// Without the mpi feature, a start as one of several tasks (Open MPI's mpirun, or Slurm's
 /// srun — told by the variables they set; Slurm is not installed here) is refused with one
 /// line saying how to build with MPI, and nothing is written.
