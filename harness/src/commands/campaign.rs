@@ -142,7 +142,8 @@ fn run_share(
     let t0 = Instant::now();
     let deadline = args.duration.map(|d| t0 + d);
     // Another rank's failure is looked for every 256 ops (an MPI_Iprobe), the deadline at each.
-    let go_on = |n: u64| deadline.is_none_or(|d| Instant::now() < d) && (n % 256 != 0 || !ranks.failure_noticed());
+    let go_on =
+        |n: u64| deadline.is_none_or(|d| Instant::now() < d) && (!n.is_multiple_of(256) || !ranks.failure_noticed());
     let base = diff::stream_config(args, set)?;
     for seed in mine {
         if !go_on(0) {
