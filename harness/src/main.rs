@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         if let Err(e) = &outcome {
             harness::ranks::fail_together(e, &one_line(e), failure_status(e));
         }
-        ranks.finish();
+        harness::ranks::finish_quietly();
     }
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -248,6 +248,15 @@ pub fn fail_together(error: &anyhow::Error, one_line: &str, status: u8) -> ! {
     }
 }
 
+/// Finishes MPI (see [`Ranks::finish`]) at the end of a command that went well: every target
+/// is torn down and every result written by now, so a launcher that ends this rank from here
+/// on cuts nothing short, and ends it quietly. (Open MPI's mpirun ends every rank still running
+/// as soon as one exits non-zero, as rank 0 does after a campaign that found a divergence.)
+pub fn finish_quietly() {
+    quiet_on_termination();
+    current().finish();
+}
+
 /// SIGTERM and SIGINT end this process at once, without the cleanup handler.
 fn quiet_on_termination() {
     // SAFETY: resetting a signal's disposition to its default has no preconditions.
