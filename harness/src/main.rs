@@ -8,10 +8,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    if let Err(e) = harness::targets::install_signal_cleanup() {
-        eprintln!("aopsbench: {e}");
-        return ExitCode::from(2);
-    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -39,10 +35,18 @@ fn main() -> ExitCode {
     let ranks = match harness::ranks::start() {
         Ok(r) => r,
         Err(line) => {
-            eprintln!("aopsbench: {line}");
+            if let Some(line) = line {
+                eprintln!("aopsbench: {line}");
+            }
             return ExitCode::from(2);
         }
     };
+    // Nothing to clean up before this point: a task refused above ends quietly however soon
+    // the launcher ends it (Open MPI's mpirun ends every task once one exits non-zero).
+    if let Err(e) = harness::targets::install_signal_cleanup() {
+        eprintln!("aopsbench: {e}");
+        return ExitCode::from(2);
+    }
     let outcome = match &cli.command {
         _ if ranks.size() > 1 && !runs_on_many(&cli.command) => Err(anyhow::anyhow!(
             "under mpirun or srun, aopsbench runs `run` and `diff --seeds A..B`; start the others on one host, \

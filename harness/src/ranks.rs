@@ -189,19 +189,20 @@ pub fn hostname() -> String {
 static RANKS: OnceLock<Box<dyn Ranks>> = OnceLock::new();
 
 /// Starts the ranks of this process: MPI when a launcher started it as one of several tasks
-/// (with the `mpi` feature), else one process. Without the feature, a start as one of several
-/// tasks is refused with the line to print.
-pub fn start() -> Result<&'static dyn Ranks, String> {
+/// (with the `mpi` feature), else one process. `Err` holds the line to print, if any: without
+/// the feature, a start as one of several tasks is refused, and task 0 alone says why (so that
+/// N tasks print one line, not N).
+pub fn start() -> Result<&'static dyn Ranks, Option<String>> {
     let launched = crate::launcher::detect_here();
     let ranks: Box<dyn Ranks> = match launched {
         None => Box::new(One::new()),
         #[cfg(feature = "mpi")]
         Some(l) => {
             crate::targets::cleanup::set_hasty();
-            Box::new(crate::mpi::World::init(&l)?)
+            Box::new(crate::mpi::World::init(&l).map_err(Some)?)
         }
         #[cfg(not(feature = "mpi"))]
-        Some(l) => return Err(crate::launcher::refusal(&l)),
+        Some(l) => return Err((l.rank == 0).then(|| crate::launcher::refusal(&l))),
     };
     Ok(RANKS.get_or_init(|| ranks).as_ref())
 }
