@@ -42,6 +42,7 @@ fn host_result(secs: u64, seed: u64) -> TargetResult {
         runtime_ns: secs * 1_000_000_000,
         ops,
         counters: [("map_blocks".to_string(), 1)].into(),
+        stats: Default::default(),
     }
 }
 

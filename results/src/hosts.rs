@@ -8,7 +8,9 @@
 //! add up. The merged runtime is the longest host's: the span from the common start to the
 //! last host's end, so merged IOPS and bandwidth are all hosts' ops over the interval they ran
 //! in together — IOR's aggregate, and fio's group aggregate (`io_bytes / max_run`). Jobs with a
-//! runtime stop together, so there the span is each host's own runtime.
+//! runtime stop together, so there the span is each host's own runtime. CPU use, queue depths
+//! and errors add up; a host's disk statistics (`disk_util`) stay in its own directory, as the
+//! hosts' disks are different devices.
 
 use std::path::Path;
 
@@ -18,6 +20,7 @@ use crate::error::ResultsError;
 use crate::run_dir::TargetResult;
 use crate::summary::OpSummary;
 use crate::table::{Align, Table};
+use crate::thread_stats::JobStats;
 use crate::units;
 
 /// `hosts.csv`: one row per job × target × op × host, beside the merged `summary.json`.
@@ -58,7 +61,9 @@ pub fn merge_hosts(parts: &[HostPart], spec: &str) -> Result<TargetResult, Resul
         runtime_ns: 0,
         ops: Default::default(),
         counters: Default::default(),
+        stats: JobStats { disk: None, ..first.result.stats.clone() },
     };
+    merged.stats.threads = Default::default();
     for p in parts {
         let r = &p.result;
         if (&r.job, &r.target) != (job, target) {
@@ -79,6 +84,7 @@ pub fn merge_hosts(parts: &[HostPart], spec: &str) -> Result<TargetResult, Resul
             let c = merged.counters.entry(name.clone()).or_insert(0);
             *c = c.saturating_add(*value);
         }
+        merged.stats.threads.add(&r.stats.threads);
     }
     Ok(merged)
 }
@@ -124,7 +130,7 @@ pub fn host_rows(parts: &[HostPart]) -> Vec<HostRow> {
     for p in parts {
         let r = &p.result;
         for (op, record) in &r.ops {
-            let s = OpSummary::from_record(record, r.runtime_ns);
+            let s = OpSummary::from_record(record, r.runtime_ns, &r.stats.latencies);
             rows.push(HostRow {
                 job: r.job.clone(),
                 target: r.target.clone(),
@@ -249,6 +255,7 @@ pub fn spread_table(spreads: &[Spread]) -> String {
 mod tests {
     use super::*;
     use crate::recorder::{OpRecorder, new_histogram};
+    use crate::thread_stats::{CpuUsage, DiskUtil, ThreadStats};
     use std::time::{Duration, UNIX_EPOCH};
 
     /// Host `rank`: `n` reads of latencies `base + i` ns, completing over `secs` seconds.
@@ -268,6 +275,14 @@ mod tests {
                 runtime_ns: secs * 1_000_000_000,
                 ops: [("read".to_string(), rec.finish())].into(),
                 counters: [("dev_reads".to_string(), n), ("only_on_0".to_string(), u64::from(rank == 0))].into(),
+                stats: JobStats {
+                    threads: ThreadStats {
+                        cpu: CpuUsage { usr_ns: 1000 + u64::from(rank), ctx: 1, ..Default::default() },
+                        ..Default::default()
+                    },
+                    disk: Some(DiskUtil { name: format!("nvme{rank}n1"), read_ios: n, ..Default::default() }),
+                    ..Default::default()
+                },
             },
         }
     }
@@ -292,6 +307,9 @@ mod tests {
         assert_eq!(m.counters["dev_reads"], 4010);
         assert_eq!(m.counters["only_on_0"], 1);
         assert_eq!(m.runtime_ns, 3_000_000_000);
+        // CPU use adds up; each host's disk stays in its own directory.
+        assert_eq!((m.stats.threads.cpu.usr_ns, m.stats.threads.cpu.ctx), (3003, 3));
+        assert_eq!(m.stats.disk, None);
         assert_eq!(m.started, UNIX_EPOCH + Duration::from_secs(100));
         assert_eq!(m.spec, "iomap:backing=/scratch/img-{rank}");
         // Seconds add up across hosts: second 0 has 500 + 1000 + 10 reads.

@@ -7,8 +7,10 @@
 //! of the counts array), without inflating a 270 KiB counts array per interval to build it.
 //!
 //! ```text
-//! "AOPSBENCH-RESULT/2"  job  target  spec  started(ns since the epoch)  runtime_ns
+//! "AOPSBENCH-RESULT/3"  job  target  spec  started(ns since the epoch)  runtime_ns
 //! counters: n, (name, value)*
+//! stats: cpu(usr_ns sys_ns ctx majf minf)  depth(level[7] submit[7] complete[7])
+//!        errors(total, first errno as u32)  continue_on_error  latencies(JSON)  disk: 0 | 1, JSON
 //! ops: n, (name, bytes, buckets(whole run), slat, lat, intervals: n, (second, ops, bytes, buckets)*)*
 //! slat, lat: 0 (a synchronous engine) | 1, buckets
 //! buckets: n, (value − previous value, count)*      strings: length, UTF-8 bytes
@@ -21,9 +23,10 @@ use hdrhistogram::Histogram;
 
 use crate::recorder::{IntervalSample, OpRecord, new_histogram};
 use crate::run_dir::TargetResult;
+use crate::thread_stats::{CpuUsage, DEPTH_BUCKETS, DepthStats, ErrorStats, JobStats, ThreadStats};
 
 /// The first bytes of every encoded result; the number is the format's version.
-pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/2";
+pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/3";
 
 /// Why bytes did not decode into a result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +51,7 @@ pub enum WireError {
 
 /// `result` as bytes.
 pub fn encode(result: &TargetResult) -> Vec<u8> {
-    let TargetResult { job, target, spec, started, runtime_ns, ops, counters } = result;
+    let TargetResult { job, target, spec, started, runtime_ns, ops, counters, stats } = result;
     let mut w = Writer(Vec::with_capacity(1024));
     w.0.extend_from_slice(MAGIC);
     w.str(job);
@@ -61,6 +64,7 @@ pub fn encode(result: &TargetResult) -> Vec<u8> {
         w.str(name);
         w.u64(*value);
     }
+    w.stats(stats);
     w.u64(ops.len() as u64);
     for (name, record) in ops {
         let OpRecord { histogram, bytes, intervals, slat, lat } = record;
@@ -101,6 +105,7 @@ pub fn decode(bytes: &[u8]) -> Result<TargetResult, WireError> {
         let name = r.str("a counter name")?;
         counters.insert(name, r.u64("a counter")?);
     }
+    let stats = r.stats()?;
     let mut ops = BTreeMap::new();
     for _ in 0..r.len("the ops")? {
         let name = r.str("an op name")?;
@@ -120,7 +125,7 @@ pub fn decode(bytes: &[u8]) -> Result<TargetResult, WireError> {
     if !r.0.is_empty() {
         return Err(WireError::Damaged { what: format!("{} bytes after the end", r.0.len()) });
     }
-    Ok(TargetResult { job, target, spec, started, runtime_ns, ops, counters })
+    Ok(TargetResult { job, target, spec, started, runtime_ns, ops, counters, stats })
 }
 
 /// The non-empty buckets of `h`, as [`IntervalSample::latencies`] holds them.
@@ -158,6 +163,31 @@ impl Writer {
     fn str(&mut self, s: &str) {
         self.u64(s.len() as u64);
         self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn stats(&mut self, stats: &JobStats) {
+        let JobStats { threads, latencies, continue_on_error, disk } = stats;
+        let ThreadStats { cpu, depth, errors } = threads;
+        let CpuUsage { usr_ns, sys_ns, ctx, majf, minf } = cpu;
+        for x in [usr_ns, sys_ns, ctx, majf, minf] {
+            self.u64(*x);
+        }
+        let DepthStats { level, submit, complete } = depth;
+        for x in level.iter().chain(submit).chain(complete) {
+            self.u64(*x);
+        }
+        let ErrorStats { total, first } = errors;
+        self.u64(*total);
+        self.u64(u64::from(*first as u32));
+        self.u64(u64::from(*continue_on_error));
+        self.str(&serde_json::to_string(latencies).expect("latency switches serialise"));
+        match disk {
+            None => self.u64(0),
+            Some(d) => {
+                self.u64(1);
+                self.str(&serde_json::to_string(d).expect("disk statistics serialise"));
+            }
+        }
     }
 
     /// Buckets in ascending value order (as histograms iterate them), values delta-coded.
@@ -207,6 +237,38 @@ impl Reader<'_> {
         String::from_utf8(s.to_vec()).map_err(|_| WireError::Damaged { what: format!("{what} is not UTF-8") })
     }
 
+    fn json<T: serde::de::DeserializeOwned>(&mut self, what: &'static str) -> Result<T, WireError> {
+        let text = self.str(what)?;
+        serde_json::from_str(&text).map_err(|e| WireError::Damaged { what: format!("{what}: {e}") })
+    }
+
+    fn depths(&mut self) -> Result<[u64; DEPTH_BUCKETS], WireError> {
+        let mut out = [0; DEPTH_BUCKETS];
+        for x in &mut out {
+            *x = self.u64("a queue-depth bucket")?;
+        }
+        Ok(out)
+    }
+
+    fn stats(&mut self) -> Result<JobStats, WireError> {
+        let mut cpu = CpuUsage::default();
+        for x in [&mut cpu.usr_ns, &mut cpu.sys_ns, &mut cpu.ctx, &mut cpu.majf, &mut cpu.minf] {
+            *x = self.u64("the CPU use")?;
+        }
+        let depth = DepthStats { level: self.depths()?, submit: self.depths()?, complete: self.depths()? };
+        let total = self.u64("the error count")?;
+        let first = self.u64("the first error")? as u32 as i32;
+        let continue_on_error = self.u64("continue_on_error")? != 0;
+        let latencies = self.json("the latency switches")?;
+        let disk = match self.u64("the disk flag")? {
+            0 => None,
+            1 => Some(self.json("the disk statistics")?),
+            n => return Err(WireError::Damaged { what: format!("the disk flag: {n}") }),
+        };
+        let threads = ThreadStats { cpu, depth, errors: ErrorStats { total, first } };
+        Ok(JobStats { threads, latencies, continue_on_error, disk })
+    }
+
     /// A histogram sent as its buckets.
     fn histogram(&mut self) -> Result<Histogram<u64>, WireError> {
         let mut h = new_histogram();
@@ -245,6 +307,7 @@ impl Reader<'_> {
 mod tests {
     use super::*;
     use crate::recorder::OpRecorder;
+    use crate::thread_stats::DiskUtil;
 
     fn sample() -> TargetResult {
         let mut read = OpRecorder::new();
@@ -277,6 +340,22 @@ mod tests {
             ]
             .into(),
             counters: [("dev_reads".to_string(), 12), ("map_blocks".to_string(), u64::MAX)].into(),
+            stats: JobStats {
+                threads: ThreadStats {
+                    cpu: CpuUsage { usr_ns: 1_234_567, sys_ns: 89, ctx: 4, majf: 0, minf: 77 },
+                    depth: DepthStats { level: [1, 2, 3, 4, 5, 6, 7], submit: [0; 7], complete: [9; 7] },
+                    errors: ErrorStats { total: 2, first: -5 },
+                },
+                latencies: vocab::Latencies { lat_percentiles: true, ..Default::default() },
+                continue_on_error: true,
+                disk: Some(DiskUtil {
+                    name: "loop3".into(),
+                    read_ios: 10,
+                    io_ticks: 7,
+                    time_ms: 9,
+                    ..Default::default()
+                }),
+            },
         }
     }
 
@@ -286,6 +365,7 @@ mod tests {
             (&b.job, &b.target, &b.spec, b.started, b.runtime_ns)
         );
         assert_eq!(a.counters, b.counters);
+        assert_eq!(a.stats, b.stats);
         assert_eq!(a.ops.keys().collect::<Vec<_>>(), b.ops.keys().collect::<Vec<_>>());
         for (op, x) in &a.ops {
             let y = &b.ops[op];
@@ -313,7 +393,7 @@ mod tests {
     #[test]
     fn damaged_bytes_are_refused_not_misread() {
         let bytes = encode(&sample());
-        assert_eq!(decode(b"AOPSBENCH-RESULT/1").unwrap_err(), WireError::Magic);
+        assert_eq!(decode(b"AOPSBENCH-RESULT/2").unwrap_err(), WireError::Magic);
         for cut in [MAGIC.len(), MAGIC.len() + 3, bytes.len() / 2, bytes.len() - 1] {
             assert!(matches!(decode(&bytes[..cut]), Err(WireError::Truncated { .. })), "cut at {cut}");
         }

@@ -9,7 +9,8 @@
 //!   [`parse_percent`];
 //! - [`FallocMode`], [`WritebackMode`], [`Backend`], [`AopsParams`] (fsimpl's parameters, one
 //!   [`AopsParams::validate`]);
-//! - [`Percentiles`] (fio's `percentile_list`); [`SeedRange`] (`--seeds 1..1000`);
+//! - [`Percentiles`] (fio's `percentile_list`), [`Latencies`] (fio's latency switches);
+//!   [`SeedRange`] (`--seeds 1..1000`);
 //! - [`TargetSpec`]: `bh:block_size=1k:backing=mem`, `ext4:opts=noatime`, `dir:path=/mnt`, ...
 //!
 //! ```
@@ -31,6 +32,7 @@ mod error;
 mod expr;
 mod falloc;
 mod flag;
+mod latencies;
 mod percentiles;
 mod seeds;
 mod size;
@@ -41,6 +43,7 @@ pub use aops::{AopsParams, BLOCK_SIZES, Backend, FOLIO_RANGE, Flusher, MIN_CACHE
 pub use error::ValueError;
 pub use falloc::FallocMode;
 pub use flag::{parse_bool, parse_percent};
+pub use latencies::{Latencies, LatencyKind};
 pub use percentiles::{FIO_PERCENTILES, MAX_PERCENTILES, Percentiles, quantile_of};
 pub use seeds::SeedRange;
 pub use size::{KbBase, Size, parse_bytes};
