@@ -53,7 +53,8 @@ pub(super) fn target_set(args: &DiffArgs) -> Result<TargetSet> {
         bail!("--file-len {}: the in-memory model holds files up to 1g: use a smaller --file-len", args.file_len);
     }
     Ok(TargetSet::new(specs_of(&args.targets)?, args.file_len)?
-        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy)))
+        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy))
+        .with_disk_checks(args.check.disk_checks.clone()))
 }
 
 /// Runs the command; `Ok(false)` when a divergence was found.
@@ -76,10 +77,14 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         (None, Some(d)) => format!("{d:?}"),
         (None, None) => "no limit".to_string(),
     };
-    let whole = match args.check.check_every {
+    let mut whole = match args.check.check_every {
         0 => "after remounts and at the end".to_string(),
         k => format!("every {k} ops, after remounts and at the end"),
     };
+    if !args.check.disk_checks.is_empty() {
+        let checks: Vec<&str> = args.check.disk_checks.iter().map(|c| c.name()).collect();
+        whole += &format!("; fsimpl images checked ({}) after remounts and at the end", checks.join(", "));
+    }
     println!(
         "diff: seed {}, {limit} on {} and the model; file up to {}, ops up to {}, align {}, ranges aligned to {}; whole files compared {whole}",
         args.seed,

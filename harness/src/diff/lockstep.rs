@@ -10,7 +10,7 @@ use super::DiffError;
 use super::model::{MODEL_MAX_FILE, Model, ModelError, Outcome};
 use super::targets::TargetSet;
 use crate::runner::{Buffers, execute};
-use crate::targets::{FileId, RemountKind, Target, TargetError};
+use crate::targets::{DiskCheck, FileId, RemountKind, Target, TargetError};
 use serde::Serialize;
 use workloads::{FallocMode, Op, OpKind, pattern};
 
@@ -49,6 +49,8 @@ pub enum Kind {
     Size,
     /// Different bytes.
     Data,
+    /// The image on disk failed a check (`--check e2fsck`, `--check kernel`).
+    Disk,
 }
 
 impl Kind {
@@ -58,6 +60,7 @@ impl Kind {
             Kind::Error => "error",
             Kind::Size => "size",
             Kind::Data => "data",
+            Kind::Disk => "disk",
         }
     }
 }
@@ -103,6 +106,13 @@ pub enum Mismatch {
     },
     /// Bytes differ.
     Data(DataMismatch),
+    /// The image failed a check.
+    Disk {
+        /// Which check.
+        check: DiskCheck,
+        /// What it found, one line.
+        problem: String,
+    },
 }
 
 impl Mismatch {
@@ -112,6 +122,7 @@ impl Mismatch {
             Mismatch::Result { .. } => Kind::Error,
             Mismatch::Size { .. } => Kind::Size,
             Mismatch::Data(_) => Kind::Data,
+            Mismatch::Disk { .. } => Kind::Disk,
         }
     }
 }
@@ -313,6 +324,8 @@ pub struct Lockstep {
     /// Per member, how it differs at the current check.
     found: Vec<Option<Mismatch>>,
     stats: Stats,
+    /// Image checks after remounts and at the end.
+    disk_checks: Vec<DiskCheck>,
 }
 
 /// The name of diff's file `i` on every target.
@@ -389,6 +402,7 @@ impl Lockstep {
             exec_bufs: Buffers::new(0),
             found,
             stats: Stats::default(),
+            disk_checks: set.disk_checks().to_vec(),
         })
     }
 
@@ -592,7 +606,8 @@ impl Lockstep {
         Ok((size != expected).then_some(Mismatch::Size { file, expected, actual: size }))
     }
 
-    /// Compares every file of every target with the model.
+    /// Compares every file of every target with the model; after a remount and at the
+    /// end, also checks the images (`--check`).
     fn check_whole(&mut self, check: Check) -> Result<Option<Box<Divergence>>, DiffError> {
         self.since_check = 0;
         self.stats.whole_checks += 1;
@@ -601,6 +616,24 @@ impl Lockstep {
             let m = self.compare_files(i)?;
             diverged |= m.is_some();
             self.found[i] = m;
+        }
+        if !diverged && matches!(check, Check::Remount | Check::End) && !self.disk_checks.is_empty() {
+            let expect: Vec<(String, Vec<u8>)> =
+                (0..self.model.files()).map(|f| (file_name(f), self.model.bytes(f).to_vec())).collect();
+            for i in 0..self.members.len() {
+                for &c in &self.disk_checks {
+                    let member = &self.members[i];
+                    match member.target.check_disk(c, &expect) {
+                        Ok(None) | Err(TargetError::Unsupported { .. }) => {}
+                        Ok(Some(problem)) => {
+                            self.found[i] = Some(Mismatch::Disk { check: c, problem });
+                            diverged = true;
+                            break;
+                        }
+                        Err(e) => return Err(target_err(&member.name, "check")(e)),
+                    }
+                }
+            }
         }
         Ok(diverged.then(|| self.divergence(check)))
     }

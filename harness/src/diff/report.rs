@@ -313,6 +313,9 @@ pub fn render(d: &Divergence, ops: &[Op]) -> String {
             Mismatch::Size { file, expected, actual } => {
                 let _ = writeln!(out, "{}: file {file} is 0x{actual:x} bytes, the model says 0x{expected:x}", v.target);
             }
+            Mismatch::Disk { check, problem } => {
+                let _ = writeln!(out, "{}: {}: {problem}", v.target, check.name());
+            }
             Mismatch::Data(data) => {
                 let _ = writeln!(out, "{}: {}", v.target, runs_text(data));
                 hex_dump(&mut out, data);
@@ -345,6 +348,7 @@ pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
                 Some(Mismatch::Size { file, expected, actual }) => {
                     json!({"file": file, "expected": expected, "actual": actual})
                 }
+                Some(Mismatch::Disk { check, problem }) => json!({"check": check.name(), "problem": problem}),
                 Some(Mismatch::Data(data)) => {
                     let (got_from, want_from) = match first_run(data) {
                         Some((off, want, got)) => (
