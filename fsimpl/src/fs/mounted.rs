@@ -231,9 +231,9 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
             _ => return first,
         };
         // ENOSPC, or a write cut short by it (buffer_head reserves block by block): retry the
-        // rest once after a commit if that gives blocks back (`ext4_should_retry_alloc`).
-        let rest_blocks = ((data.len() - done) as u64).div_ceil(u64::from(self.sb.block_size()));
-        if self.sb.ext4.available() >= rest_blocks || !self.sb.ext4.retry_alloc()? {
+        // rest once after a commit if that gives blocks back, or if a commit (kjournald's)
+        // already did since the failure (`ext4_should_retry_alloc`).
+        if !self.sb.ext4.retry_alloc()? {
             return first;
         }
         match write(done) {

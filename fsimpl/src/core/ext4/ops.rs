@@ -649,11 +649,11 @@ impl Ext4 {
         Ok(())
     }
 
-    /// `ext4_should_retry_alloc`: commits the running transaction so that the blocks it
-    /// frees become available (the commit callback frees them). Returns whether any were
-    /// waiting.
+    /// `ext4_should_retry_alloc`: commits the transaction that frees blocks so that they
+    /// become available (the commit callback frees them), and says to retry. With none
+    /// waiting, a commit may have freed them since the failure: retry if any block is free.
     pub fn retry_alloc(&self) -> Result<bool> {
-        let Some(tid) = self.last_freeing_tid() else { return Ok(false) };
+        let Some(tid) = self.last_freeing_tid() else { return Ok(self.available() > 0) };
         self.journal.complete_transaction(tid)?;
         Ok(true)
     }

@@ -696,15 +696,20 @@ impl Journal {
             }
             st.checkpoint.push_back(CpTransaction { tid, log_start, blocks });
         }
+        drop(st);
+        // The callback runs before the commit is announced, as in
+        // `jbd2_journal_commit_transaction`: a waiter woken by `j_wait_done_commit` (an
+        // ENOSPC retry) finds the transaction's freed blocks already free.
+        if let Some(cb) = self.commit_callback.get() {
+            cb(tid);
+        }
+        let mut st = lock(&self.state);
         st.commit_sequence = tid;
         st.committing = None;
         st.committing_blocks = 0;
         drop(st);
         self.wait_done_commit.wake_up_all();
         self.wait_transaction_locked.wake_up_all();
-        if let Some(cb) = self.commit_callback.get() {
-            cb(tid);
-        }
     }
 
     fn wrap(&self, b: u32) -> u32 {
