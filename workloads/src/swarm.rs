@@ -1,0 +1,143 @@
+//! Swarm testing for the fsx-style mix (Groce, Zhang, Eide, Chen, Regehr: "Swarm Testing",
+//! ISSTA 2012): rather than one mix with every op kind for the whole run, a stream runs in
+//! phases and each phase draws its own configuration — some op kinds off entirely, the others
+//! weighted anew, small or large files and ops, an alignment and a boundary bias. A bug that
+//! needs many ops of a few kinds in a row (or the absence of a kind that would repair the state)
+//! is found sooner than in a mix that dilutes them.
+//!
+//! [`Swarm::draw`] makes a [`Phase`]; [`crate::fsx::FsxStream`] switches phases every
+//! [`Swarm::phase_ops`] ops.
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::fsx::{FsxConfig, FsxWeights};
+use crate::op::OpKind;
+use crate::rng::below;
+
+/// What a swarm stream varies from phase to phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Swarm {
+    /// Ops per phase.
+    pub phase_ops: u64,
+    /// Draw weights per phase (kinds the config weighs 0 stay off). Off: the config's weights.
+    pub weights: bool,
+    /// Draw the file and op length bounds per phase, within the config's. Off: the config's.
+    pub geometry: bool,
+    /// Draw the alignment per phase (byte-aligned most often). Off: the config's.
+    pub align: bool,
+}
+
+impl Default for Swarm {
+    /// Phases of 2000 ops, everything varied.
+    fn default() -> Self {
+        Swarm { phase_ops: 2000, weights: true, geometry: true, align: true }
+    }
+}
+
+/// The mix of one phase of a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phase {
+    /// Weight of each kind.
+    pub weights: FsxWeights,
+    /// Upper bound on the file size.
+    pub max_file_len: u64,
+    /// Upper bound on an op's length.
+    pub max_op_len: u64,
+    /// Alignment of offsets and lengths.
+    pub align: u64,
+    /// Percent of points snapped near EOF or a boundary.
+    pub boundary_percent: u32,
+    /// Whether op sequences are biased (EOF-block writes followed by fsync or remount, ops
+    /// coming back to a written block after a state change).
+    pub sequence_bias: bool,
+}
+
+/// Kinds a phase always keeps: without writes there is nothing to check, without reads
+/// nothing is read back between whole-file checks.
+const ALWAYS: [OpKind; 2] = [OpKind::Read, OpKind::Write];
+
+impl Phase {
+    /// The one phase of a fixed mix: the config as it is.
+    pub fn fixed(cfg: &FsxConfig) -> Phase {
+        Phase {
+            weights: cfg.weights,
+            max_file_len: cfg.max_file_len,
+            max_op_len: cfg.max_op_len,
+            align: cfg.align,
+            boundary_percent: cfg.boundary_percent,
+            sequence_bias: false,
+        }
+    }
+
+    /// One line: the kinds on and their weights, the bounds, the alignment.
+    pub fn describe(&self) -> String {
+        let kinds: Vec<String> = OpKind::ALL
+            .iter()
+            .filter(|&&k| self.weights.get(k) > 0)
+            .map(|&k| format!("{k}={}", self.weights.get(k)))
+            .collect();
+        format!(
+            "file up to {}, ops up to {}, align {}, {}% near boundaries; {}",
+            size_text(self.max_file_len),
+            size_text(self.max_op_len),
+            size_text(self.align),
+            self.boundary_percent,
+            kinds.join(",")
+        )
+    }
+}
+
+/// `bytes` with a k/m suffix when it divides evenly.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b.is_multiple_of(1 << 20) => format!("{}m", b >> 20),
+        b if b >= 1 << 10 && b.is_multiple_of(1 << 10) => format!("{}k", b >> 10),
+        b => b.to_string(),
+    }
+}
+
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, choices: &[T]) -> T {
+    choices[below(rng, choices.len() as u64) as usize]
+}
+
+impl Swarm {
+    /// Draws a phase within `cfg`'s bounds: each kind but reads and writes is off with
+    /// probability 1/2 (the paper's choice) and otherwise weighs its configured weight times
+    /// 1, 2 or 4; half the phases are small (files up to 64k or 256k, ops up to 16k or 64k),
+    /// half large (the largest file, ops of 256k or the largest); offsets byte-aligned 70% of
+    /// the time, else aligned to 512, 1k or 4k.
+    pub fn draw(&self, cfg: &FsxConfig, rng: &mut ChaCha8Rng) -> Phase {
+        let mut phase = Phase::fixed(cfg);
+        phase.sequence_bias = true;
+        if self.weights {
+            let mut w = FsxWeights::none();
+            for k in OpKind::ALL {
+                let base = cfg.weights.get(k);
+                let on = ALWAYS.contains(&k) || below(rng, 2) == 0;
+                if base > 0 && on {
+                    w.set(k, base << below(rng, 3));
+                }
+            }
+            // A config that weighs only kinds the draw turned off keeps its own weights.
+            phase.weights = if w == FsxWeights::none() { cfg.weights } else { w };
+        }
+        if self.align {
+            let a = if below(rng, 10) < 7 { 1 } else { pick(rng, &[512, 1024, 4096]) };
+            if cfg.max_op_len >= a && cfg.max_file_len >= 2 * a {
+                phase.align = a;
+            }
+        }
+        if self.geometry {
+            let (file, op) = if below(rng, 2) == 0 {
+                (pick(rng, &[64 << 10, 256 << 10]), pick(rng, &[16 << 10, 64 << 10]))
+            } else {
+                (cfg.max_file_len, pick(rng, &[256 << 10, cfg.max_op_len]))
+            };
+            // Within the config's bounds, and never below what the alignment needs.
+            phase.max_file_len = file.min(cfg.max_file_len).max(2 * phase.align);
+            phase.max_op_len = op.min(cfg.max_op_len).min(phase.max_file_len).max(phase.align);
+        }
+        phase.boundary_percent = pick(rng, &[10, 30, 60]);
+        phase
+    }
+}
