@@ -25,17 +25,23 @@ pub enum Bug {
     IomapPostEofNotZeroed,
     /// punch_hole leaves the cached part of a partly covered folio unzeroed.
     PunchLeavesCachedPartial,
+    /// fsync and fdatasync of a file whose metadata needs no commit return without flushing
+    /// the device's volatile cache (`ext4_sync_file` forgetting `blkdev_issue_flush` when
+    /// `jbd2_complete_transaction` has nothing to commit): overwrites it wrote back are lost
+    /// when the power goes.
+    FsyncSkipsFlush,
 }
 
 impl Bug {
     /// Every bug.
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 7] = [
         Bug::BhSkipRmw,
         Bug::IomapSkipTailZero,
         Bug::IomapWbDropTail,
         Bug::SkipUnwrittenConversion,
         Bug::IomapPostEofNotZeroed,
         Bug::PunchLeavesCachedPartial,
+        Bug::FsyncSkipsFlush,
     ];
 
     /// Its name in target specs (`bh:bug=bh_skip_rmw`).
@@ -47,12 +53,25 @@ impl Bug {
             Bug::SkipUnwrittenConversion => "skip_unwritten_conversion",
             Bug::IomapPostEofNotZeroed => "iomap_post_eof_not_zeroed",
             Bug::PunchLeavesCachedPartial => "punch_leaves_cached_partial",
+            Bug::FsyncSkipsFlush => "fsync_skips_flush",
         }
     }
 
     /// The bug of that name.
     pub fn from_name(name: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The backend whose paths hold the bug; `None` for the shared paths (both backends).
+    pub fn backend(self) -> Option<crate::Backend> {
+        match self {
+            Bug::BhSkipRmw => Some(crate::Backend::BufferHead),
+            Bug::IomapSkipTailZero
+            | Bug::IomapWbDropTail
+            | Bug::IomapPostEofNotZeroed
+            | Bug::SkipUnwrittenConversion => Some(crate::Backend::Iomap),
+            Bug::PunchLeavesCachedPartial | Bug::FsyncSkipsFlush => None,
+        }
     }
 
     /// Whether fsimpl was built with the `bug_injection` feature.

@@ -39,6 +39,9 @@ pub struct Stats {
     pub(crate) rmw_reads: AtomicU64,
     pub(crate) rmw_read_bytes: AtomicU64,
     pub(crate) zeroed_bytes: AtomicU64,
+    pub(crate) partial_block_zeroes: AtomicU64,
+    pub(crate) folio_private_allocs: AtomicU64,
+    pub(crate) writeback_passes: AtomicU64,
     pub(crate) folios_alloc: [AtomicU64; MAX_FOLIO_ORDER + 1],
     pub(crate) folios_freed: AtomicU64,
     pub(crate) folio_private_bytes: Gauge,
@@ -100,8 +103,19 @@ impl Stats {
         });
     }
 
-    pub(crate) fn zeroed(&self, n: usize) {
+    /// Counts `n` bytes zeroed at file position `pos`: a partial-block zeroing when the range
+    /// does not start or end on a block boundary.
+    pub(crate) fn zeroed(&self, pos: u64, n: usize, block_size: u32) {
         self.zeroed_bytes.fetch_add(n as u64, Relaxed);
+        let bs = u64::from(block_size);
+        if n > 0 && (!pos.is_multiple_of(bs) || !(pos + n as u64).is_multiple_of(bs)) {
+            inc(&self.partial_block_zeroes);
+        }
+    }
+
+    /// Counts per-folio state attached to a folio (`create_empty_buffers`, `ifs_alloc`).
+    pub(crate) fn private_alloc(&self) {
+        inc(&self.folio_private_allocs);
     }
 
     pub(crate) fn rmw_read(&self, bytes: u64) {
@@ -136,6 +150,9 @@ impl Stats {
             &self.rmw_reads,
             &self.rmw_read_bytes,
             &self.zeroed_bytes,
+            &self.partial_block_zeroes,
+            &self.folio_private_allocs,
+            &self.writeback_passes,
             &self.folios_freed,
             &self.writeback_ios,
             &self.writeback_bytes,
@@ -170,6 +187,9 @@ impl Stats {
             rmw_reads: g(&self.rmw_reads),
             rmw_read_bytes: g(&self.rmw_read_bytes),
             zeroed_bytes: g(&self.zeroed_bytes),
+            partial_block_zeroes: g(&self.partial_block_zeroes),
+            folio_private_allocs: g(&self.folio_private_allocs),
+            writeback_passes: g(&self.writeback_passes),
             folios_alloc: std::array::from_fn(|i| g(&self.folios_alloc[i])),
             folios_freed: g(&self.folios_freed),
             folio_private_bytes: self.folio_private_bytes.get(),
@@ -215,6 +235,14 @@ pub struct StatsSnapshot {
     pub rmw_read_bytes: u64,
     /// Bytes zeroed in folios (new blocks, holes, EOF tails, punched ranges).
     pub zeroed_bytes: u64,
+    /// Zeroings of part of a block (the bytes of a new block outside a write, an EOF tail, the
+    /// edges of a punched or zeroed range).
+    pub partial_block_zeroes: u64,
+    /// Per-folio states attached (buffer heads or iomap folio states allocated).
+    pub folio_private_allocs: u64,
+    /// Background writeback passes (the flusher's work after a write crossed the background
+    /// threshold).
+    pub writeback_passes: u64,
     /// Folios allocated, by order (index = order; 0 = 4 KiB, 9 = 2 MiB).
     pub folios_alloc: [u64; MAX_FOLIO_ORDER + 1],
     /// Folios freed (evicted, truncated, dropped).
@@ -273,6 +301,9 @@ impl StatsSnapshot {
             ("rmw_reads".into(), self.rmw_reads),
             ("rmw_read_bytes".into(), self.rmw_read_bytes),
             ("zeroed_bytes".into(), self.zeroed_bytes),
+            ("partial_block_zeroes".into(), self.partial_block_zeroes),
+            ("folio_private_allocs".into(), self.folio_private_allocs),
+            ("writeback_passes".into(), self.writeback_passes),
             ("folios_freed".into(), self.folios_freed),
             ("folio_private_bytes_peak".into(), self.folio_private_bytes_peak),
             ("cache_bytes_peak".into(), self.cache_bytes_peak),

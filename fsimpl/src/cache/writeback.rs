@@ -36,6 +36,7 @@ pub fn balance_dirty_pages<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>) -> Result<()
     while fs.stats.dirty_bytes.get() > background && cx.mapping.nr_dirty() > 0 {
         let from = cx.mapping.writeback_index;
         let mut wbc = WritebackControl::background(from << PAGE_SHIFT, MAX_WRITEBACK_PAGES);
+        crate::stats::Stats::bump(&fs.stats.writeback_passes, 1);
         fs.aops.writepages(cx, &mut wbc)?;
         let wrote = MAX_WRITEBACK_PAGES - wbc.nr_to_write;
         cx.mapping.writeback_index = if wbc.nr_to_write == 0 { wbc.done_index } else { 0 };

@@ -70,7 +70,7 @@ impl<A: AddressSpaceOps> FolioRef<'_, A> {
     pub fn zero(&mut self, off: usize, len: usize) {
         if len > 0 {
             let n = self.folio.zero(off, len);
-            self.fs.stats.zeroed(n);
+            self.fs.stats.zeroed(self.folio.pos() + off as u64, n, self.fs.sb.block_size);
         }
     }
 
@@ -82,6 +82,7 @@ impl<A: AddressSpaceOps> FolioRef<'_, A> {
     /// Attaches private state, counting its memory.
     pub fn attach_private(&mut self, p: A::Private) {
         self.fs.stats.folio_private_bytes.add(p.bytes() as u64);
+        self.fs.stats.private_alloc();
         let old = self.folio.private.replace(p);
         debug_assert!(old.is_none(), "folio already has private state");
     }
@@ -204,7 +205,8 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
     pub fn zero(&mut self, start: u64, off: usize, len: usize) {
         if len > 0 {
             let n = self.folio(start).zero(off, len);
-            self.fs.stats.zeroed(n);
+            let pos = (start << crate::cache::PAGE_SHIFT) + off as u64;
+            self.fs.stats.zeroed(pos, n, self.fs.sb.block_size);
         }
     }
 
@@ -270,6 +272,7 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
         let old = self.folio(start).private.replace(p);
         debug_assert!(old.is_none(), "folio already has private state");
         self.private_changed(0, n);
+        self.fs.stats.private_alloc();
     }
 
     /// Detaches the folio's private state, counting the memory freed.
