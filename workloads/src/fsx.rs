@@ -158,6 +158,10 @@ pub struct FsxConfig {
     pub boundary_jitter: u64,
     /// One mix for the whole stream, or a new one per phase.
     pub mix: Mix,
+    /// A power cut ([`Op::PowerCut`]) every this many ops on average, slipped in between the
+    /// others (drawn apart, so that the other ops are those of the stream without cuts);
+    /// `None`: only those the weights draw.
+    pub power_cut_every: Option<u64>,
 }
 
 /// How the op mix varies over a stream.
@@ -184,6 +188,7 @@ impl Default for FsxConfig {
             boundary_percent: 30,
             boundary_jitter: 4,
             mix: Mix::Fixed,
+            power_cut_every: None,
         }
     }
 }
@@ -218,10 +223,14 @@ impl FsxConfig {
         {
             return bad("phase_ops", "a swarm phase needs at least one op");
         }
+        if self.power_cut_every == Some(0) {
+            return bad("power_cut_every", "give a number of ops from 1 (or none for no power cuts)");
+        }
         let phase = Phase::fixed(self);
         Ok(FsxStream {
             rng: seeded(b"aopsfsx1", self.seed, 0, 0),
             swarm_rng: seeded(b"aopsswrm", self.seed, 0, 0),
+            cut_rng: seeded(b"aopscut1", self.seed, 0, 0),
             range_align: self.block_size.max(phase.align),
             phase,
             phase_number: 0,
@@ -249,6 +258,8 @@ pub struct FsxStream {
     rng: ChaCha8Rng,
     /// Draws of the phases (apart, so that a fixed mix draws exactly what it always did).
     swarm_rng: ChaCha8Rng,
+    /// Draws of the power cuts slipped in (apart, for the same reason).
+    cut_rng: ChaCha8Rng,
     cfg: FsxConfig,
     /// The mix in force.
     phase: Phase,
@@ -478,9 +489,13 @@ impl FsxStream {
             OpKind::Fdatasync => Op::Fdatasync { file },
             OpKind::Remount => Op::Remount,
             OpKind::DropCaches => Op::DropCaches,
+            OpKind::PowerCut => Op::PowerCut { after_writes: below(&mut self.rng, MAX_CUT_WRITES + 1) },
         }
     }
 }
+
+/// A power cut lets at most this many device writes through first.
+const MAX_CUT_WRITES: u64 = 4;
 
 /// Percent of a swarm stream's writes that extend the file from inside its EOF block.
 const EOF_BLOCK_WRITE_PERCENT: u64 = 15;
@@ -555,6 +570,11 @@ impl Iterator for FsxStream {
         self.op_number += 1;
         if let Some(op) = self.next_phase() {
             return Some(op);
+        }
+        if let Some(every) = self.cfg.power_cut_every
+            && below(&mut self.cut_rng, every) == 0
+        {
+            return Some(Op::PowerCut { after_writes: below(&mut self.cut_rng, MAX_CUT_WRITES + 1) });
         }
         let kind = match self.follow_up.take() {
             Some(k) => k,

@@ -60,7 +60,7 @@ fn check_valid(cfg: &FsxConfig, ops: &[Op]) -> u64 {
                     }
                 }
             }
-            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches => {}
+            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches | Op::PowerCut { .. } => {}
         }
     }
     size
@@ -333,4 +333,22 @@ fn swarm_streams_favour_eof_block_writes_followed_by_a_sync() {
     let (f_pairs, f_writes) = eof_block_writes_then_sync(&fixed, &ops(&fixed));
     let (s, f) = (s_pairs as f64 / s_writes as f64, f_pairs as f64 / f_writes as f64);
     assert!(s > 0.04 && s > 5.0 * f, "swarm {s_pairs}/{s_writes}, fixed {f_pairs}/{f_writes}");
+}
+
+#[test]
+fn power_cuts_are_slipped_in_at_the_rate_asked() {
+    let cfg = FsxConfig { ops: Some(100_000), power_cut_every: Some(500), ..swarm_config(2) };
+    let got = ops(&cfg);
+    check_valid(&cfg, &got);
+    let cuts: Vec<u64> = got
+        .iter()
+        .filter_map(|op| match *op {
+            Op::PowerCut { after_writes } => Some(after_writes),
+            _ => None,
+        })
+        .collect();
+    assert!((150..250).contains(&cuts.len()), "{} cuts", cuts.len());
+    assert!(cuts.contains(&0) && cuts.contains(&4) && cuts.iter().all(|&n| n <= 4));
+    let none = FsxConfig { power_cut_every: None, ..cfg };
+    assert!(!ops(&none).iter().any(|op| matches!(op, Op::PowerCut { .. })));
 }
