@@ -3,7 +3,10 @@
 //!
 //! - [`model`]: the reference ([`Model`]), a byte vector per file.
 //! - [`targets`]: [`TargetSet`], the specs with diff's defaults, built afresh per run.
-//! - [`lockstep`]: [`Lockstep`] runs each op on the model and every target and compares.
+//! - [`lockstep`]: [`Lockstep`] runs each op on the model and every target and compares;
+//!   [`emulate`] stands in for fallocate modes a target lacks.
+//! - [`durability`]: [`Durability`], what a file may hold after a power cut.
+//! - [`coverage`]: what the fsimpl targets' paths did, from their counters.
 //! - [`report`]: the one-screen report and `divergence.json`, naming who wrote wrong bytes.
 //! - [`shrink`]: ddmin over ops, then smaller numbers.
 //! - [`FlipTarget`]: a target that corrupts one byte, for proving the above.
@@ -11,6 +14,9 @@
 //! [`replay`] runs a trace on fresh targets; [`investigate`] turns a divergence into the files
 //! `trace.jsonl`, `divergence.json` and `minimal.jsonl`.
 
+pub mod coverage;
+pub mod durability;
+pub mod emulate;
 mod flip;
 pub mod lockstep;
 pub mod model;
@@ -18,8 +24,9 @@ pub mod report;
 pub mod shrink;
 pub mod targets;
 
+pub use durability::{Durability, Violation};
 pub use flip::FlipTarget;
-pub use lockstep::{Check, Divergence, Kind, Lockstep, Mismatch, Signature, Stats};
+pub use lockstep::{CUT_WINDOW, Check, Divergence, Kind, Lockstep, Mismatch, Signature, Stats};
 pub use model::{MODEL_MAX_FILE, Model, ModelError};
 pub use shrink::{Budget, Shrunk};
 pub use targets::TargetSet;
@@ -97,7 +104,7 @@ pub fn extent_of(ops: &[Op]) -> u64 {
 pub struct Replayed {
     /// The divergence, if any.
     pub divergence: Option<Box<Divergence>>,
-    /// What ran and what was skipped.
+    /// What ran, what was emulated, the power cuts.
     pub stats: Stats,
     /// Time in the lockstep loop (setup excluded).
     pub elapsed: Duration,
@@ -206,7 +213,7 @@ pub fn investigate(
         "context": found.context,
         "targets": found.set.names().iter().zip(found.set.specs()).map(|(n, s)| json!({"name": n, "spec": s.to_string()})).collect::<Vec<_>>(),
         "check_every": found.check_every,
-        "range_align": found.set.max_block_size(),
+        "range_align": found.set.range_align(),
         "trace": {"file": "trace.jsonl", "ops": found.ops.len()},
         "divergence": report::to_json(d, &found.ops),
         "replay": replay_cmd,
@@ -230,7 +237,7 @@ pub fn investigate(
     };
     let reproduced = test(&found.ops)?;
     let shrunk = if reproduced {
-        shrink::shrink(found.ops.clone(), found.set.max_block_size(), budget, &mut test)?
+        shrink::shrink(found.ops.clone(), found.set.range_align(), budget, &mut test)?
     } else {
         Shrunk { ops: found.ops.clone(), attempts: 0, complete: false }
     };

@@ -137,6 +137,7 @@ fn get(op: &Op, field: u8, align: u64) -> Option<Field> {
         }
         (&Op::Fallocate { len, .. }, 0) => plain(len, 1),
         (&Op::Fallocate { offset, .. }, 1) => plain(offset, 0),
+        (&Op::PowerCut { after_writes }, 0) => plain(after_writes, 0),
         _ => None,
     }
 }
@@ -145,6 +146,7 @@ fn set(op: &mut Op, field: u8, v: u64) {
     match (op, field) {
         (Op::Read { len, .. } | Op::Write { len, .. } | Op::Fallocate { len, .. }, 0) => *len = v,
         (Op::Truncate { size, .. }, 0) => *size = v,
+        (Op::PowerCut { after_writes }, 0) => *after_writes = v,
         (Op::Read { offset, .. } | Op::Write { offset, .. } | Op::Fallocate { offset, .. }, 1) => *offset = v,
         _ => {}
     }

@@ -1,7 +1,7 @@
 //! One job thread: runs its op stream against the target and records each op.
 
 use super::{Progress, describe, interval, sleep_until};
-use crate::targets::{FileId, Target, TargetError};
+use crate::targets::{FileId, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::{OpRecord, OpRecorder};
 use std::collections::BTreeMap;
@@ -84,6 +84,16 @@ pub fn execute(target: &dyn Target, fids: &[FileId], op: &Op, bufs: &mut Buffers
         }
         Op::DropCaches => {
             target.drop_caches()?;
+            0
+        }
+        // A power cut and the mount after it, where the target can lose power.
+        Op::PowerCut { after_writes } => {
+            target.power(PowerControl::Log)?;
+            target.power(match after_writes {
+                0 => PowerControl::CutNow,
+                n => PowerControl::CutAfterWrites(n),
+            })?;
+            target.reboot()?;
             0
         }
     })

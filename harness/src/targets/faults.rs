@@ -14,6 +14,8 @@
 //! | `powercut=N`     | power cut right after the Nth write bio: writes since the last flush  |
 //! |                  | are undone, later ones dropped until the next remount, which mounts   |
 //! |                  | from what the device kept                                             |
+//! | `powercut=armed` | the harness keeps an undo log and cuts the power when it chooses      |
+//! |                  | (`diff --powercut-every K`)                                           |
 //!
 //! Bios are counted from when the fresh filesystem is mounted (the job's layout included), in
 //! the order the filesystem submits them. Example: `bh:faults=write=10+,enospc=5000`.
@@ -94,8 +96,9 @@ pub fn parse_faults(value: &str, block_size: u64) -> Result<FaultSpec, String> {
                 let n = arg.parse::<u64>().map_err(|_| bad("give a number of blocks"))?;
                 spec.fs.alloc_limit = Some(n);
             }
+            "powercut" if arg.trim() == "armed" => spec.plan.power_cut = Some(PowerCut::OnDemand),
             "powercut" => {
-                let n = bio_number(arg).ok_or_else(|| bad("give a write bio number from 1"))?;
+                let n = bio_number(arg).ok_or_else(|| bad("give a write bio number from 1, or armed"))?;
                 spec.plan.power_cut = Some(PowerCut::AfterWrite(n));
             }
             _ => {
@@ -134,7 +137,8 @@ pub fn format_faults(spec: &FaultSpec, block_size: u64) -> String {
     }
     match spec.plan.power_cut {
         Some(PowerCut::AfterWrite(n)) => items.push(format!("powercut={n}")),
-        Some(PowerCut::OnDemand) | None => {}
+        Some(PowerCut::OnDemand) => items.push("powercut=armed".into()),
+        None => {}
     }
     items.join(",")
 }
@@ -158,6 +162,9 @@ mod tests {
         assert_eq!(parse_faults(&printed, 4096).unwrap(), s);
         assert_eq!(parse_faults("short=2@8k", 1024).unwrap().plan.short_write, Some(ShortWrite { n: 2, landed: 8192 }));
         assert!(parse_faults("", 4096).unwrap().is_empty());
+        let armed = parse_faults("powercut=armed", 4096).unwrap();
+        assert_eq!(armed.plan.power_cut, Some(PowerCut::OnDemand));
+        assert_eq!(format_faults(&armed, 4096), "powercut=armed");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 use super::faults::{FaultSpec, format_faults, parse_faults};
 use super::safety::{Destroy, check_destroy};
 use super::spec::TargetSpec;
-use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
+use super::{Capabilities, FileId, IoMode, PowerControl, RemountKind, Result, Target, TargetError};
 use fsimpl::cache::{FolioPool, WritebackMode};
-use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
+use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultPlan, FaultStats, PowerCut};
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -70,6 +70,8 @@ pub struct FsimplTarget {
 /// at the last counter reset.
 struct Faults {
     dev: Arc<FaultDev>,
+    /// The device faults asked for (re-armed with each new power cut).
+    plan: FaultPlan,
     /// Ops that failed with ENOSPC while an allocation limit was set.
     enospc: AtomicU64,
     base: Mutex<(FaultStats, u64)>,
@@ -267,7 +269,12 @@ impl FsimplTarget {
         let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
         if let Some(f) = &fault_dev {
-            f.arm(faults.plan.clone()).map_err(|e| err(e.to_string()))?;
+            // `powercut=armed`: the harness starts the undo log when it plans a cut.
+            let mut plan = faults.plan.clone();
+            if plan.power_cut == Some(PowerCut::OnDemand) {
+                plan.power_cut = None;
+            }
+            f.arm(plan).map_err(|e| err(e.to_string()))?;
         }
         let mut normal = TargetSpec { kind: kind.into(), params: vec![] };
         normal.params.push(("block_size".into(), block_size.to_string()));
@@ -288,7 +295,8 @@ impl FsimplTarget {
         if !faults.is_empty() {
             normal.params.push(("faults".into(), format_faults(&faults, block_size)));
         }
-        let faults = fault_dev.map(|dev| Faults { dev, enospc: AtomicU64::new(0), base: Mutex::default() });
+        let plan = faults.plan.clone();
+        let faults = fault_dev.map(|dev| Faults { dev, plan, enospc: AtomicU64::new(0), base: Mutex::default() });
         Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, faults, _image: image })
     }
 
@@ -412,17 +420,43 @@ impl Target for FsimplTarget {
     /// device is powered on and the filesystem mounted from what it kept
     /// ([`Fs::crash_and_remount`]); a cut during the unmount itself is handled the same way.
     fn remount(&self) -> Result<()> {
-        let cut = self.faults.as_ref().filter(|f| f.dev.is_cut());
-        if let Some(f) = cut {
-            f.dev.power_on();
-            return self.fs.crash_and_remount().map_err(fs_err("remount"));
+        if self.faults.as_ref().is_some_and(|f| f.dev.is_cut()) {
+            return self.reboot();
         }
         self.fs.remount().map_err(fs_err("remount"))?;
-        if let Some(f) = self.faults.as_ref().filter(|f| f.dev.is_cut()) {
-            f.dev.power_on();
-            self.fs.crash_and_remount().map_err(fs_err("remount"))?;
+        self.reboot()
+    }
+    fn can_cut_power(&self) -> bool {
+        self.faults.as_ref().is_some_and(|f| f.plan.power_cut.is_some())
+    }
+    fn power_cuts(&self) -> u64 {
+        self.faults.as_ref().map_or(0, |f| f.dev.fault_stats().power_cuts)
+    }
+    /// Logging, idling and cutting re-arm the device's plan (bio numbers of its other faults
+    /// count from then on).
+    fn power(&self, ctl: PowerControl) -> Result<()> {
+        let f = self.faults.as_ref().filter(|f| f.plan.power_cut.is_some()).ok_or_else(|| {
+            TargetError::Setup(format!("target {}: a power cut needs faults=powercut=...", self.spec))
+        })?;
+        let logging = |cut| FaultPlan { power_cut: cut, ..f.plan.clone() };
+        let r = match ctl {
+            PowerControl::Log => f.dev.arm(logging(Some(PowerCut::OnDemand))),
+            PowerControl::Idle => f.dev.arm(logging(None)),
+            PowerControl::CutNow => f.dev.power_cut(),
+            PowerControl::CutAfterWrites(n) => f.dev.cut_after_writes(n),
+        };
+        r.map_err(|e| TargetError::Setup(format!("target {}: power: {e}", self.spec)))
+    }
+    /// Powers the device on after a cut and mounts the filesystem from what it kept
+    /// ([`Fs::crash_and_remount`]).
+    fn reboot(&self) -> Result<()> {
+        match self.faults.as_ref().filter(|f| f.dev.is_cut()) {
+            Some(f) => {
+                f.dev.power_on();
+                self.fs.crash_and_remount().map_err(fs_err("remount"))
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
     fn drop_caches(&self) -> Result<()> {
         self.fs.drop_caches().map_err(fs_err("drop_caches"))
