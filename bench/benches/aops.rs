@@ -2,7 +2,7 @@
 
 use bench::{CONFIGS, mem_fs};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fsimpl::cache::WritebackMode;
+use fsimpl::mm::WritebackMode;
 use fsimpl::{Fh, Fs};
 
 const MIB: u64 = 1 << 20;

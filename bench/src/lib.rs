@@ -5,8 +5,8 @@
 //! device, each on buffer_head, buffer_head with large folios, and iomap.
 #![deny(missing_docs)]
 
-use fsimpl::cache::WritebackMode;
 use fsimpl::dev::{BlockDev, MemDev};
+use fsimpl::mm::WritebackMode;
 use fsimpl::{Backend, FormatOptions, Fs, MountOptions};
 use std::sync::Arc;
 

@@ -10,8 +10,8 @@
 //! ```
 //! Prints MiB/s of the write phase; with writeback on, the final fsync is included.
 
-use fsimpl::cache::WritebackMode;
 use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, MemDev};
+use fsimpl::mm::WritebackMode;
 use fsimpl::{Backend, FormatOptions, Fs, MountOptions};
 use std::sync::Arc;
 use std::time::Instant;

@@ -5,8 +5,7 @@
 use crate::dev::DevStats;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Highest folio order the cache allocates (2 MiB folios with 4 KiB pages).
-pub const MAX_FOLIO_ORDER: usize = 9;
+pub use crate::page::MAX_FOLIO_ORDER;
 
 /// Who called `map_blocks`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The page cache under a memory limit, the dirty thresholds, and the writeback modes.
 
-use fsimpl::cache::WritebackMode;
 use fsimpl::dev::{BlockDev, MemDev};
+use fsimpl::mm::WritebackMode;
 use fsimpl::{Backend, FormatOptions, Fs, FsError, MountOptions};
 use std::sync::Arc;
 

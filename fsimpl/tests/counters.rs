@@ -1,8 +1,8 @@
 //! Exact counters for known cases: what each backend does to map, read and write.
 
 use fsimpl::aops::BufferHead;
-use fsimpl::cache::WritebackMode;
 use fsimpl::dev::{BlockDev, MemDev};
+use fsimpl::mm::WritebackMode;
 use fsimpl::{Backend, FormatOptions, Fs, MountOptions};
 use std::sync::Arc;
 

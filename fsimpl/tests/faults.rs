@@ -1,9 +1,9 @@
 //! Error semantics on a faulty device, for both backends: what a failed writeback, a failed
 //! read, a torn write, a bad range, ENOSPC and a power cut leave behind (`FaultDev`).
 
-use fsimpl::cache::WritebackMode;
 use fsimpl::core::meta::Superblock;
 use fsimpl::dev::{BadRange, BlockDev, FaultDev, FaultPlan, MemDev, NthBio, PowerCut, ShortWrite};
+use fsimpl::mm::WritebackMode;
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, FsFaults, MountOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;

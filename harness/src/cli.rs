@@ -44,6 +44,65 @@ pub enum Command {
     /// Replay a trace (trace.jsonl, or an xfstests fsx .fsxops log) with diff's checks; exit 1
     /// on a divergence.
     Replay(ReplayArgs),
+    /// Crash consistency of a kernel filesystem: run an op stream on ext4 or xfs over a device
+    /// aopsbench serves (FUSE under a loop device), then mount the device as a power cut could
+    /// leave it — at every flush and at random points between — and check that fsynced data
+    /// survived, no stale data shows, and fsck is clean; on a violation, report it, shrink the
+    /// stream and exit 1.
+    Crash(CrashArgs),
+}
+
+/// `aopsbench crash`.
+#[derive(Args, Debug)]
+pub struct CrashArgs {
+    /// The filesystem: an ext4 or xfs spec (dev=logged is implied), e.g. ext4:opts=barrier=0,
+    /// 'xfs:mkfs_opts=-b size=1024'.
+    #[arg(long = "target", value_name = "SPEC", default_value = "ext4:size=512m")]
+    pub target: String,
+    /// Replay this trace (trace.jsonl, minimal.jsonl or an fsx .fsxops log) instead of
+    /// generating an fsx stream.
+    #[arg(long, value_name = "FILE", conflicts_with = "job")]
+    pub trace: Option<PathBuf>,
+    /// Run a fio job (a job file or a built-in job name) instead of the fsx mix: the first
+    /// job's first thread, its layout and then up to --ops of its ops; files up to 16m.
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+    /// Seed of the op stream and of the random crash points.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Number of ops of the generated stream.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub ops: u64,
+    /// Largest file size (fsx -l).
+    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "256k")]
+    pub file_len: u64,
+    /// Largest op length (fsx -o).
+    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "64k")]
+    pub op_len: u64,
+    /// Alignment of offsets and lengths (fsx -r/-w/-t).
+    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "1")]
+    pub align: u64,
+    /// Op weights, kind=weight comma-separated, as for diff.
+    #[arg(long, value_name = "KIND=W,...")]
+    pub weights: Option<String>,
+    /// Random crash points per stretch between two flushes (alternately a random subset and an
+    /// in-order prefix of the writes since the flush); points at every flush are always taken.
+    #[arg(long, value_name = "R", default_value_t = 2)]
+    pub random_points: u32,
+    /// Check at most this many crash points, spread evenly over the log.
+    #[arg(long, value_name = "N")]
+    pub max_points: Option<usize>,
+    /// Stop checking crash points after this long (seconds, or 30s, 5m, 1h); the summary says
+    /// how many were covered.
+    #[arg(long, value_name = "S", value_parser = duration_arg)]
+    pub duration: Option<std::time::Duration>,
+    /// Where the files of a violation go (trace.jsonl, violation.json, minimal.jsonl); default
+    /// runs/crash-<UTC time>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Longest time to spend shrinking a violating stream (0: do not shrink).
+    #[arg(long, value_name = "S", value_parser = duration_arg, default_value = "300")]
+    pub shrink_time: std::time::Duration,
 }
 
 /// A size with fio's suffixes (4k, 1m, 1g).

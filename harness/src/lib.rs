@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod crash;
 pub mod diff;
 pub mod machine;
 pub mod runner;

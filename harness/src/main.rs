@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Targets => commands::targets::list().map(|_| true),
         Command::Diff(args) => commands::diff::diff(args, &argv),
         Command::Replay(args) => commands::diff::replay(args, &argv),
+        Command::Crash(args) => commands::crash::crash(args, &argv),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

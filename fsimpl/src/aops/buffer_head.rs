@@ -8,14 +8,15 @@
 //! to 2048 blocks, allocates each run with one `map_blocks` call and merges physically
 //! contiguous buffers into one I/O (`ext4_writepages`, `ext4_bio_write_folio`).
 
-use super::{AddressSpaceOps, WritebackControl};
+use super::BufferedIo;
 use crate::bugs::Bug;
-use crate::cache::folio::FolioPrivate;
-use crate::cache::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::core::{MapKind, MapOp};
 use crate::dev::BioOp;
 use crate::error::Result;
-use crate::fs::{Ctx, FolioRef};
+use crate::mm::folio::FolioPrivate;
+use crate::mm::{AddressSpaceOps, WritebackControl};
+use crate::mm::{Ctx, FolioRef};
+use crate::mm::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::stats::{MapCaller, Stats};
 
 /// Most blocks one writeback extent gathers (`MAX_WRITEPAGES_EXTENT_LEN`).
@@ -606,22 +607,6 @@ impl AddressSpaceOps for BufferHeadAops {
         self.max_order
     }
 
-    /// `generic_perform_write` with `ext4_da_write_begin` / `ext4_da_write_end`.
-    fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
-        let chunk = (PAGE_SIZE << self.max_order) as u64;
-        let mut written = 0usize;
-        while written < data.len() {
-            let p = pos + written as u64;
-            let bytes = ((chunk - p % chunk) as usize).min(data.len() - written);
-            match self.write_one(cx, p, &data[written..written + bytes]) {
-                Ok(n) => written += n,
-                Err(e) if written == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(written)
-    }
-
     fn readahead(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()> {
         self.mpage_readpages(cx, start, end)
     }
@@ -792,6 +777,24 @@ impl AddressSpaceOps for BufferHeadAops {
     /// `try_to_free_buffers`: refuse while any buffer is dirty.
     fn release_folio(&self, folio: &mut Folio<BufferHeads>) -> bool {
         !folio.dirty() && folio.private.as_ref().is_none_or(|b| b.iter().all(|bh| !bh.dirty()))
+    }
+}
+
+impl BufferedIo for BufferHeadAops {
+    /// `generic_perform_write` with `ext4_da_write_begin` / `ext4_da_write_end`.
+    fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
+        let chunk = (PAGE_SIZE << self.max_order) as u64;
+        let mut written = 0usize;
+        while written < data.len() {
+            let p = pos + written as u64;
+            let bytes = ((chunk - p % chunk) as usize).min(data.len() - written);
+            match self.write_one(cx, p, &data[written..written + bytes]) {
+                Ok(n) => written += n,
+                Err(e) if written == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(written)
     }
 
     /// `ext4_block_zero_page_range`, block by block: a mapped (or delalloc) block is read if

@@ -9,15 +9,16 @@
 //! gathers blocks into ioends that merge while physically contiguous, and converts unwritten
 //! extents and advances `i_disksize` at completion.
 
+use super::BufferedIo;
 use super::buffer_head::write_order;
-use super::{AddressSpaceOps, WritebackControl};
 use crate::bugs::Bug;
-use crate::cache::folio::FolioPrivate;
-use crate::cache::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::core::{MapKind, MapOp, Mapping};
 use crate::dev::BioOp;
 use crate::error::{FsError, Result};
-use crate::fs::{Ctx, FolioRef};
+use crate::mm::folio::FolioPrivate;
+use crate::mm::{AddressSpaceOps, WritebackControl};
+use crate::mm::{Ctx, FolioRef};
+use crate::mm::{Folio, PAGE_SHIFT, PAGE_SIZE};
 use crate::stats::{MapCaller, Stats};
 
 /// Most folios one ioend gathers (`IOEND_BATCH_SIZE`).
@@ -648,32 +649,6 @@ impl AddressSpaceOps for IomapAops {
         self.max_order
     }
 
-    /// `iomap_file_buffered_write`.
-    fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
-        let mut written = 0usize;
-        while written < data.len() {
-            let p = pos + written as u64;
-            let iomap = match self.iomap_begin_write(cx, p, (data.len() - written) as u64) {
-                Ok(m) => m,
-                Err(e) if written == 0 => return Err(e),
-                Err(_) => break,
-            };
-            let (n, outcome) = self.write_extent(cx, &iomap, p, &data[written..]);
-            written += n;
-            match outcome {
-                Ok(_stale) => {}
-                Err(e) => {
-                    self.iomap_end(cx, &iomap, p + n as u64);
-                    if written == 0 {
-                        return Err(e);
-                    }
-                    break;
-                }
-            }
-        }
-        Ok(written)
-    }
-
     fn readahead(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()> {
         self.read_folios(cx, start, end)
     }
@@ -731,6 +706,34 @@ impl AddressSpaceOps for IomapAops {
     /// `iomap_release_folio`: not while dirty.
     fn release_folio(&self, folio: &mut Folio<IomapFolioState>) -> bool {
         !folio.dirty()
+    }
+}
+
+impl BufferedIo for IomapAops {
+    /// `iomap_file_buffered_write`.
+    fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
+        let mut written = 0usize;
+        while written < data.len() {
+            let p = pos + written as u64;
+            let iomap = match self.iomap_begin_write(cx, p, (data.len() - written) as u64) {
+                Ok(m) => m,
+                Err(e) if written == 0 => return Err(e),
+                Err(_) => break,
+            };
+            let (n, outcome) = self.write_extent(cx, &iomap, p, &data[written..]);
+            written += n;
+            match outcome {
+                Ok(_stale) => {}
+                Err(e) => {
+                    self.iomap_end(cx, &iomap, p + n as u64);
+                    if written == 0 {
+                        return Err(e);
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(written)
     }
 
     /// `iomap_truncate_page`: zero from `pos` to the end of its block.

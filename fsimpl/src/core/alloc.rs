@@ -7,7 +7,7 @@
 //! before that commit would find the old metadata pointing at blocks holding new data.
 //!
 //! An optional limit on the blocks in use or reserved injects ENOSPC early (fault injection,
-//! [`crate::fs::FsFaults::alloc_limit`]), as a full filesystem would give it.
+//! [`crate::options::FsFaults::alloc_limit`]), as a full filesystem would give it.
 
 use super::rangeset::RangeSet;
 use crate::error::{FsError, Result};

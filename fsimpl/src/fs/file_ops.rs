@@ -1,14 +1,14 @@
 //! File operations above the aops, shared by both backends: what ext4's `file.c`, `inode.c`
 //! (`ext4_setattr`) and `extents.c` (fallocate modes) do around the page cache.
 
-use super::Ctx;
-use crate::aops::AddressSpaceOps;
-use crate::cache::truncate::{truncate_inode_pages_range, truncate_pagecache};
-use crate::cache::writeback::{balance_dirty_pages, write_and_wait};
-use crate::cache::{PAGE_SIZE, WritebackMode};
+use crate::aops::BufferedIo;
 use crate::core::MapOp;
 use crate::core::map::{MAX_FILE_BLOCKS, MapKind, lock};
 use crate::error::{FsError, Result};
+use crate::mm::Ctx;
+use crate::mm::page_writeback::{balance_dirty_pages, write_and_wait};
+use crate::mm::truncate::{truncate_inode_pages_range, truncate_pagecache};
+use crate::mm::{PAGE_SIZE, WritebackMode};
 use crate::stats::MapCaller;
 
 /// fallocate(2) modes.
@@ -30,12 +30,12 @@ pub enum FallocMode {
     InsertRange,
 }
 
-fn max_bytes<A: AddressSpaceOps>(cx: &Ctx<'_, A>) -> u64 {
+fn max_bytes<A: BufferedIo>(cx: &Ctx<'_, A>) -> u64 {
     MAX_FILE_BLOCKS << cx.blkbits()
 }
 
 /// Buffered write (`ext4_buffered_write_iter`).
-pub fn write<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, data: &[u8]) -> Result<usize> {
+pub fn write<A: BufferedIo>(cx: &mut Ctx<'_, A>, pos: u64, data: &[u8]) -> Result<usize> {
     if data.is_empty() {
         return Ok(0);
     }
@@ -59,7 +59,7 @@ pub fn write<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, data: &[u8]) -> 
 }
 
 /// Drops the clean dropbehind folios of a range once written (`folio_end_dropbehind`).
-fn drop_clean_range<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, start: u64, end: u64) {
+fn drop_clean_range<A: BufferedIo>(cx: &mut Ctx<'_, A>, start: u64, end: u64) {
     let fs = cx.fs;
     for s in cx.mapping.starts_in(start / PAGE_SIZE as u64, end.div_ceil(PAGE_SIZE as u64)) {
         let f = cx.folio(s);
@@ -71,7 +71,7 @@ fn drop_clean_range<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, start: u64, end: u6
 
 /// Frees the blocks of `[lblk, lblk + len)`: extents back to the allocator, delalloc
 /// reservations released (`ext4_ext_remove_space`, `ext4_es_remove_extent`).
-pub fn remove_blocks<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, lblk: u64, len: u64) {
+pub fn remove_blocks<A: BufferedIo>(cx: &mut Ctx<'_, A>, lblk: u64, len: u64) {
     if len == 0 {
         return;
     }
@@ -85,7 +85,7 @@ pub fn remove_blocks<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, lblk: u64, len: u6
 }
 
 /// Sets a new size from truncate (`ext4_setattr` with `ATTR_SIZE`, `xfs_setattr_size`).
-pub fn truncate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, size: u64) -> Result<()> {
+pub fn truncate<A: BufferedIo>(cx: &mut Ctx<'_, A>, size: u64) -> Result<()> {
     if size > max_bytes(cx) {
         return Err(FsError::TooLarge { size });
     }
@@ -107,7 +107,7 @@ pub fn truncate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, size: u64) -> Result<()
     Ok(())
 }
 
-fn extend_size<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> {
+fn extend_size<A: BufferedIo>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> {
     let old = cx.i_size();
     if new_size > old {
         let fs = cx.fs;
@@ -124,7 +124,7 @@ fn extend_size<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result
 /// (`ext4_block_zero_eof`, which ext4 calls from `ext4_write_checks` and `ext4_setattr` for
 /// both aops). Whatever sits past EOF in that block — left by a crash between writeback and
 /// the size update, say — must not appear inside the file.
-fn zero_eof<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> {
+fn zero_eof<A: BufferedIo>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()> {
     let old = cx.i_size();
     let bs = cx.block_size() as u64;
     if new_size <= old || old.is_multiple_of(bs) {
@@ -136,7 +136,7 @@ fn zero_eof<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, new_size: u64) -> Result<()
 
 /// Zeroes the parts of `[start, end)` that do not cover whole blocks, through the cache
 /// (`ext4_zero_partial_blocks`).
-fn zero_partial_blocks<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, start: u64, end: u64) -> Result<()> {
+fn zero_partial_blocks<A: BufferedIo>(cx: &mut Ctx<'_, A>, start: u64, end: u64) -> Result<()> {
     let bs = cx.block_size() as u64;
     let fs = cx.fs;
     let head_end = start.next_multiple_of(bs).min(end);
@@ -151,7 +151,7 @@ fn zero_partial_blocks<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, start: u64, end:
 }
 
 /// fallocate(2) (`ext4_fallocate`).
-pub fn fallocate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, mode: FallocMode, off: u64, len: u64) -> Result<()> {
+pub fn fallocate<A: BufferedIo>(cx: &mut Ctx<'_, A>, mode: FallocMode, off: u64, len: u64) -> Result<()> {
     if len == 0 {
         return Err(FsError::invalid("fallocate length is zero"));
     }
@@ -175,7 +175,7 @@ pub fn fallocate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, mode: FallocMode, off:
             }
             write_and_wait(cx, off / page * page, end.next_multiple_of(page))?;
             let zero_partial = !cx.fs.bug(crate::bugs::Bug::PunchLeavesCachedPartial);
-            crate::cache::truncate::truncate_range(cx, off, end, zero_partial);
+            crate::mm::truncate::truncate_range(cx, off, end, zero_partial);
             zero_partial_blocks(cx, off, end)?;
             let (first, last) = (off.div_ceil(bs), end / bs);
             if first < last {
@@ -231,7 +231,7 @@ pub fn fallocate<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, mode: FallocMode, off:
 
 /// Allocates unwritten extents over the holes of blocks `[first, last)`; with `convert`,
 /// written extents there become unwritten too (zero_range). Delalloc is left to writeback.
-fn allocate_unwritten<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, first: u64, last: u64, convert: bool) -> Result<()> {
+fn allocate_unwritten<A: BufferedIo>(cx: &mut Ctx<'_, A>, first: u64, last: u64, convert: bool) -> Result<()> {
     let mut lblk = first;
     while lblk < last {
         let m = cx.lookup(lblk, last - lblk);

@@ -1,48 +1,24 @@
 //! The VFS-level face of the model: [`Fs`], what the harness drives. It takes the locks;
 //! backends do not deal with threads.
 
-mod ctx;
 mod file_ops;
 mod mounted;
-mod shared;
 
 #[cfg(test)]
 pub(crate) mod model_tests;
 
-pub use ctx::{Ctx, FolioRef};
+pub use crate::options::{Backend, FsFaults, MountOptions, PAGE_POISON};
 pub use file_ops::FallocMode;
-pub use shared::{FsShared, GROUP_BLOCKS, InodeCell, InodeState};
 
 use crate::aops::{BufferHeadAops, IomapAops};
-use crate::cache::pool::FolioPool;
-use crate::cache::{PAGE_SIZE, WritebackMode};
 use crate::core::Ino;
 use crate::core::meta::{self, Superblock};
 use crate::dev::{BlockDev, DevStats};
 use crate::error::{FsError, Result};
+use crate::mm::page_alloc::FolioPool;
 use crate::stats::{Stats, StatsSnapshot, dev_delta};
 use mounted::{Mounted, Vfs};
 use std::sync::{Arc, Mutex, RwLock};
-
-/// Which buffered-I/O implementation a mount uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// ext4's classic `ext4_da_aops` over buffer heads.
-    #[default]
-    BufferHead,
-    /// `ext4_iomap_aops` over iomap, with large folios.
-    Iomap,
-}
-
-impl Backend {
-    /// "bh" or "iomap".
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::BufferHead => "bh",
-            Backend::Iomap => "iomap",
-        }
-    }
-}
 
 /// How to format a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,107 +32,6 @@ pub struct FormatOptions {
 impl Default for FormatOptions {
     fn default() -> Self {
         FormatOptions { block_size: 4096, slot_bytes: None }
-    }
-}
-
-/// How to mount: the backend and the page-cache settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MountOptions {
-    /// The backend.
-    pub backend: Backend,
-    /// Large folios on the buffer_head backend (ext4 since Linux 6.16); iomap always has them.
-    pub large_folios: bool,
-    /// Largest folio in bytes, a power of two from 4 KiB to 2 MiB (default 2 MiB).
-    pub max_folio: u32,
-    /// Page-cache memory in bytes (rounded down to 2 MiB; default 1 GiB).
-    pub cache_bytes: u64,
-    /// When dirty data is written back.
-    pub writeback: WritebackMode,
-    /// Dirty share of the cache that starts background writeback, percent (default 10).
-    pub dirty_background_ratio: u32,
-    /// Dirty share of the cache at which the writer itself writes back until under the
-    /// background level, percent (`dirty_ratio`, default 20).
-    pub dirty_ratio: u32,
-    /// Readahead window, KiB (`read_ahead_kb`, default 128).
-    pub readahead_kb: u32,
-    /// A seeded bug to switch on (needs the `bug_injection` feature).
-    pub bug: Option<crate::bugs::Bug>,
-    /// Fill freed folio memory with [`PAGE_POISON`] (`CONFIG_PAGE_POISONING`), so that a path
-    /// that exposes memory it never initialised shows it at once. Costs a fill per freed folio.
-    pub page_poison: bool,
-    /// Faults the filesystem injects itself (device faults come from
-    /// [`FaultDev`](crate::dev::FaultDev)).
-    pub faults: FsFaults,
-}
-
-/// Faults a mounted filesystem injects into its own allocator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FsFaults {
-    /// ENOSPC once this many data blocks are in use or reserved for delayed allocation: a
-    /// delalloc reservation (a buffered write into a hole) or an allocation (fallocate) past it
-    /// fails; blocks already reserved are still allocated at writeback, as ext4 keeps the
-    /// promise of `ext4_da_reserve_space`. Counted in blocks, not calls, so that both backends
-    /// hit it at the same point (buffer_head reserves block by block, iomap per extent).
-    pub alloc_limit: Option<u64>,
-}
-
-/// The byte freed folio memory is filled with when `page_poison` is on (the kernel's
-/// `PAGE_POISON`).
-pub const PAGE_POISON: u8 = 0xaa;
-
-impl Default for MountOptions {
-    fn default() -> Self {
-        MountOptions {
-            backend: Backend::BufferHead,
-            large_folios: false,
-            max_folio: 2 << 20,
-            cache_bytes: 1 << 30,
-            writeback: WritebackMode::On,
-            dirty_background_ratio: 10,
-            dirty_ratio: 20,
-            readahead_kb: 128,
-            bug: None,
-            page_poison: false,
-            faults: FsFaults::default(),
-        }
-    }
-}
-
-impl MountOptions {
-    /// The options for a backend, defaults otherwise.
-    pub fn for_backend(backend: Backend) -> Self {
-        MountOptions { backend, ..Default::default() }
-    }
-
-    /// Largest folio order these options allow for the backend.
-    pub fn max_folio_order(&self) -> usize {
-        let large = self.backend == Backend::Iomap || self.large_folios;
-        if !large {
-            return 0;
-        }
-        (self.max_folio.max(PAGE_SIZE as u32) / PAGE_SIZE as u32).ilog2() as usize
-    }
-
-    fn check(&self) -> Result<()> {
-        if !self.max_folio.is_power_of_two() || !(4096..=2 << 20).contains(&self.max_folio) {
-            return Err(FsError::invalid(format!("max_folio {}: use a power of two from 4K to 2M", self.max_folio)));
-        }
-        if self.dirty_background_ratio == 0 || self.dirty_ratio > 100 || self.dirty_background_ratio > self.dirty_ratio
-        {
-            return Err(FsError::invalid("dirty ratios: need 1 <= dirty_background_ratio <= dirty_ratio <= 100"));
-        }
-        if let Some(b) = self.bug
-            && !crate::bugs::Bug::compiled_in()
-        {
-            return Err(FsError::invalid(format!(
-                "bug {}: seeded bugs need fsimpl built with the bug_injection feature",
-                b.name()
-            )));
-        }
-        if self.cache_bytes < 2 << 20 {
-            return Err(FsError::invalid("cache must be at least 2 MiB"));
-        }
-        Ok(())
     }
 }
 

@@ -1,9 +1,9 @@
 //! Property tests: random operation sequences against a plain in-memory model, on every
 //! backend configuration.
 
-use crate::cache::WritebackMode;
 use crate::dev::BlockDev;
 use crate::dev::{Backing, DevConfig, Engine, MemDev};
+use crate::mm::WritebackMode;
 use crate::{Backend, FallocMode, FormatOptions, Fs, FsError, MountOptions};
 use proptest::prelude::*;
 use std::sync::Arc;

@@ -1,19 +1,20 @@
 //! A mounted filesystem with a given backend: namespace, inode table, metadata commits.
 
 use super::file_ops::{self, FallocMode};
-use super::shared::{FsShared, InodeCell, InodeState};
-use super::{Ctx, MountOptions, Stat};
-use crate::aops::AddressSpaceOps;
-use crate::cache::AddressSpace;
-use crate::cache::filemap::filemap_read;
-use crate::cache::pool::FolioPool;
-use crate::cache::truncate::{invalidate_mapping_pages, truncate_pagecache};
-use crate::cache::writeback::write_and_wait;
+use super::{MountOptions, Stat};
+use crate::aops::BufferedIo;
 use crate::core::map::lock;
 use crate::core::meta::{self, Superblock};
 use crate::core::{BlockAllocator, Ino, Inode};
 use crate::dev::{BioBatch, BlockDev};
 use crate::error::{FsError, Result};
+use crate::mm::AddressSpace;
+use crate::mm::Ctx;
+use crate::mm::filemap::filemap_read;
+use crate::mm::page_alloc::FolioPool;
+use crate::mm::page_writeback::write_and_wait;
+use crate::mm::truncate::{invalidate_mapping_pages, truncate_pagecache};
+use crate::mm::{InodeCell, InodeState, Sb};
 use crate::stats::Stats;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -37,8 +38,8 @@ pub(super) trait Vfs: Send + Sync {
     fn unmount(&self) -> Result<()>;
 }
 
-pub(super) struct Mounted<A: AddressSpaceOps> {
-    fs: FsShared<A>,
+pub(super) struct Mounted<A: BufferedIo> {
+    fs: Sb<A>,
     names: RwLock<BTreeMap<String, Ino>>,
     inodes: RwLock<HashMap<Ino, Arc<InodeCell<A>>>>,
     next_ino: AtomicU64,
@@ -46,7 +47,7 @@ pub(super) struct Mounted<A: AddressSpaceOps> {
     commit: Mutex<u64>,
 }
 
-impl<A: AddressSpaceOps> Mounted<A> {
+impl<A: BufferedIo> Mounted<A> {
     /// Reads the superblock and the newest metadata slot, and rebuilds free space
     /// (`ext4_fill_super`).
     pub(super) fn mount(
@@ -72,7 +73,7 @@ impl<A: AddressSpaceOps> Mounted<A> {
             inodes.insert(inode.ino, Arc::new(new_cell(inode)));
         }
         Ok(Mounted {
-            fs: FsShared::new(aops, sb, dev, alloc, stats, pool, opts),
+            fs: Sb::new(aops, sb, dev, alloc, stats, pool, opts),
             names: RwLock::new(names),
             inodes: RwLock::new(inodes),
             next_ino: AtomicU64::new(state.next_ino),
@@ -157,7 +158,7 @@ impl<A: AddressSpaceOps> Mounted<A> {
     }
 }
 
-fn new_cell<A: AddressSpaceOps>(inode: Inode) -> InodeCell<A> {
+fn new_cell<A: BufferedIo>(inode: Inode) -> InodeCell<A> {
     InodeCell {
         ino: inode.ino,
         state: Mutex::new(InodeState {
@@ -169,7 +170,7 @@ fn new_cell<A: AddressSpaceOps>(inode: Inode) -> InodeCell<A> {
     }
 }
 
-impl<A: AddressSpaceOps> Drop for Mounted<A> {
+impl<A: BufferedIo> Drop for Mounted<A> {
     /// Gives every cached folio back to the pool, written back or not: dropping a mounted
     /// filesystem without unmounting is a crash, and the pool outlives it.
     fn drop(&mut self) {
@@ -184,7 +185,7 @@ impl<A: AddressSpaceOps> Drop for Mounted<A> {
     }
 }
 
-impl<A: AddressSpaceOps> Vfs for Mounted<A> {
+impl<A: BufferedIo> Vfs for Mounted<A> {
     fn create(&self, name: &str) -> Result<Ino> {
         if name.is_empty() || name.len() > 255 || name.contains('/') || name.contains('\0') {
             return Err(FsError::invalid(format!("bad file name {name:?}")));

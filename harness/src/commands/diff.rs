@@ -278,7 +278,7 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
 
 /// The ops of a trace file: JSON lines, or an fsx `.fsxops` log (by extension, else by the
 /// first line that is not blank or a comment).
-fn load_trace(path: &Path) -> Result<Vec<Op>> {
+pub(crate) fn load_trace(path: &Path) -> Result<Vec<Op>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the trace {}", path.display()))?;
     let name = path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod crash;
 pub mod diff;
 pub mod report;
 pub mod run;

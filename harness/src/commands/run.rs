@@ -82,7 +82,7 @@ pub fn target_names(specs: &[TargetSpec]) -> Vec<String> {
 
 /// The fsimpl settings a job brings.
 fn fsimpl_defaults(job: &Job) -> targets::FsimplDefaults {
-    use fsimpl::cache::WritebackMode;
+    use fsimpl::mm::WritebackMode;
     use workloads::fio::Writeback;
     let a = &job.aops;
     let threads = job.control_numjobs();

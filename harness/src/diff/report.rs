@@ -107,7 +107,8 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn text(&self) -> String {
+    /// In words.
+    pub fn text(&self) -> String {
         match self {
             Origin::Zeros => "zeros (a hole, a zeroed range, or never written)".into(),
             Origin::Poison => "0xaa: freed page-cache memory (poison), never written or zeroed".into(),
@@ -120,7 +121,8 @@ impl Origin {
         }
     }
 
-    fn json(&self) -> Value {
+    /// As JSON.
+    pub fn json(&self) -> Value {
         match self {
             Origin::Zeros => json!({"origin": "zeros"}),
             Origin::Poison => json!({"origin": "poison"}),

@@ -10,8 +10,9 @@
 use std::path::PathBuf;
 
 use super::dir::DirTarget;
+use super::faults::parse_faults;
 use super::host;
-use super::mount::{MountConfig, MountKind, MountTarget};
+use super::mount::{Device, MountConfig, MountKind, MountTarget};
 use super::{Result, Target, TargetError};
 
 /// The kernel target kinds, in listing order.
@@ -21,7 +22,7 @@ pub const KERNEL_KINDS: [&str; 4] = ["dir", "ext4", "xfs", "tmpfs"];
 fn valid_params(kind: &str) -> &'static [&'static str] {
     match kind {
         "dir" => &["path"],
-        "ext4" | "xfs" => &["opts", "size", "backing", "mkfs_opts"],
+        "ext4" | "xfs" => &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
         _ => &["opts", "size"],
     }
 }
@@ -61,6 +62,14 @@ pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Bo
         })?;
         return Ok(Box::new(DirTarget::new(path.as_ref())?));
     };
+    Ok(Box::new(MountTarget::create(mount_config(mount_kind, params)?)?))
+}
+
+/// The [`MountConfig`] of an `ext4`, `xfs` or `tmpfs` spec's parameters (already checked to be
+/// known and given once).
+pub fn mount_config(mount_kind: MountKind, params: &[(String, String)]) -> Result<MountConfig> {
+    let kind = mount_kind.name();
+    let get = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let mut cfg = MountConfig::new(mount_kind);
     if let Some(opts) = get("opts") {
         if opts.is_empty() {
@@ -79,7 +88,29 @@ pub fn parse_kernel_target(kind: &str, params: &[(String, String)]) -> Result<Bo
     if let Some(mkfs_opts) = get("mkfs_opts") {
         cfg.mkfs_opts = mkfs_opts.split_whitespace().map(str::to_string).collect();
     }
-    Ok(Box::new(MountTarget::create(cfg)?))
+    cfg.device = match get("dev") {
+        None if get("faults").is_some() => Device::Logged,
+        None | Some("image") => Device::Image,
+        Some("logged") => Device::Logged,
+        Some(other) => {
+            return Err(TargetError::Setup(format!(
+                "{kind} target: dev={other}: use dev=image (a loop device on an image file) or dev=logged (a device \
+                 aopsbench serves through FUSE, logging writes and flushes)"
+            )));
+        }
+    };
+    if let Some(faults) = get("faults") {
+        let spec = parse_faults(faults, cfg.block_size())
+            .map_err(|why| TargetError::Setup(format!("{kind} target: faults={faults}: {why}")))?;
+        if spec.fs.alloc_limit.is_some() {
+            return Err(TargetError::Setup(format!(
+                "{kind} target: faults={faults}: enospc= is an fsimpl allocator fault; fill a kernel filesystem with \
+                 a smaller size= instead"
+            )));
+        }
+        cfg.faults = spec.plan;
+    }
+    Ok(cfg)
 }
 
 /// A size with fio's suffixes (`k`, `m`, `g`, `t`, powers of 1024; an optional `b` or `ib`
@@ -198,7 +229,7 @@ mod tests {
     fn bad_specs_get_one_clear_line() {
         assert_eq!(
             err("ext4", &[("sise", "1g")]),
-            "ext4 target: unknown parameter 'sise' (valid: opts, size, backing, mkfs_opts)"
+            "ext4 target: unknown parameter 'sise' (valid: opts, size, backing, mkfs_opts, dev, faults)"
         );
         assert_eq!(err("tmpfs", &[("backing", "/x")]), "tmpfs target: unknown parameter 'backing' (valid: opts, size)");
         assert_eq!(err("dir", &[("size", "1g")]), "dir target: unknown parameter 'size' (valid: path)");

@@ -7,7 +7,8 @@ use workloads::FallocMode;
 pub mod cleanup;
 pub mod dir;
 pub mod faults;
-mod host;
+pub mod fusedev;
+pub(crate) mod host;
 mod kernel_counters;
 mod kernel_files;
 mod kernel_io;
@@ -18,7 +19,7 @@ pub mod safety;
 pub use cleanup::install_signal_cleanup;
 pub use dir::DirTarget;
 pub use kernel_spec::{KERNEL_KINDS, kernel_availability, parse_kernel_target};
-pub use mount::{MountConfig, MountKind, MountTarget};
+pub use mount::{Device, MountConfig, MountKind, MountTarget};
 
 /// An open file on a target. Stays valid across [`Target::remount`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -34,7 +34,11 @@ use std::time::Duration;
 
 use workloads::FallocMode;
 
+use fsimpl::dev::FaultPlan;
+
 use super::cleanup::{self, CleanupGuard};
+use super::faults::{FaultSpec, format_faults};
+use super::fusedev::{self, DevState, FaultWatch, FuseMount};
 use super::host;
 use super::kernel_counters::KernelCounters;
 use super::kernel_files::KernelFiles;
@@ -109,12 +113,45 @@ pub struct MountConfig {
     pub backing: PathBuf,
     /// Extra mkfs arguments, appended to the defaults (ext4, xfs).
     pub mkfs_opts: Vec<String>,
+    /// What the loop device sits on (ext4, xfs).
+    pub device: Device,
+    /// Faults the served device injects (`faults=`; needs [`Device::Logged`]).
+    pub faults: FaultPlan,
+}
+
+/// What an ext4 or xfs target's loop device sits on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// A sparse image file (`dev=image`, the default).
+    #[default]
+    Image,
+    /// A device aopsbench serves itself through FUSE (`dev=logged`): every write and flush is
+    /// logged, faults can be injected, and crash states rebuilt ([`super::fusedev`]).
+    Logged,
+}
+
+impl Device {
+    /// The `dev=` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Image => "image",
+            Device::Logged => "logged",
+        }
+    }
 }
 
 impl MountConfig {
     /// The defaults for `kind`: no options, [`DEFAULT_SIZE`], [`DEFAULT_BACKING`].
     pub fn new(kind: MountKind) -> Self {
-        MountConfig { kind, opts: None, size: DEFAULT_SIZE, backing: DEFAULT_BACKING.into(), mkfs_opts: Vec::new() }
+        MountConfig {
+            kind,
+            opts: None,
+            size: DEFAULT_SIZE,
+            backing: DEFAULT_BACKING.into(),
+            mkfs_opts: Vec::new(),
+            device: Device::Image,
+            faults: FaultPlan::default(),
+        }
     }
 
     /// The normalised spec, e.g. `ext4:opts=noatime:size=1g:backing=/var/tmp`.
@@ -129,13 +166,40 @@ impl MountConfig {
             if !self.mkfs_opts.is_empty() {
                 spec += &format!(":mkfs_opts={}", self.mkfs_opts.join(" "));
             }
+            if self.device != Device::Image {
+                spec += &format!(":dev={}", self.device.name());
+            }
+            if !self.faults.is_empty() {
+                let faults = FaultSpec { plan: self.faults.clone(), ..FaultSpec::default() };
+                spec += &format!(":faults={}", format_faults(&faults, self.block_size()));
+            }
         }
         spec
+    }
+
+    /// The filesystem block size `mkfs_opts` asks for (`-b 1024`, `-b size=1024`), else 4096:
+    /// the unit of `faults=range=`.
+    pub fn block_size(&self) -> u64 {
+        let mut words = self.mkfs_opts.iter();
+        while let Some(w) = words.next() {
+            if w == "-b" {
+                let v = words.next().map(String::as_str).unwrap_or_default();
+                if let Some(b) = super::parse_size(v.strip_prefix("size=").unwrap_or(v)) {
+                    return b;
+                }
+            }
+        }
+        4096
     }
 
     /// Refuses what cannot work, before anything is made.
     fn check(&self) -> Result<()> {
         let name = self.kind.name();
+        if !self.faults.is_empty() && self.device != Device::Logged {
+            return Err(TargetError::Setup(format!(
+                "{name} target: faults= needs the device aopsbench serves: add dev=logged"
+            )));
+        }
         if self.kind == MountKind::Xfs && self.size < XFS_MIN_SIZE {
             return Err(TargetError::Setup(format!(
                 "xfs target: size={} is too small: mkfs.xfs needs at least 300m",
@@ -158,6 +222,15 @@ impl MountConfig {
     }
 }
 
+/// The device of a `dev=logged` target and the FUSE mount serving it.
+#[derive(Debug)]
+struct Logged {
+    state: Arc<DevState>,
+    _fuse: FuseMount,
+    /// Reports injected faults and the kernel's reaction (when `faults=` is given).
+    watch: Mutex<Option<FaultWatch>>,
+}
+
 /// The programs that make a filesystem on a loop device.
 struct DeviceTools {
     mkfs: PathBuf,
@@ -168,13 +241,13 @@ struct DeviceTools {
 
 /// A loop device the target attached.
 #[derive(Debug, Clone)]
-struct LoopDev {
+pub(crate) struct LoopDev {
     /// `/dev/loopN`.
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     /// `loopN`.
-    name: String,
+    pub(crate) name: String,
     /// Whether the loop device does O_DIRECT on the image.
-    direct_io: bool,
+    pub(crate) direct_io: bool,
 }
 
 /// A filesystem the harness made and mounted: ext4 or xfs on a loop device over an image file,
@@ -197,6 +270,8 @@ pub struct MountTarget {
     mount_cmd: (PathBuf, Vec<OsString>),
     files: Arc<KernelFiles>,
     counters: KernelCounters,
+    /// The served device (`dev=logged`).
+    logged: Option<Logged>,
     /// Undos of everything made, oldest first; empty once torn down.
     undo: Mutex<UndoStack>,
 }
@@ -233,20 +308,39 @@ impl MountTarget {
         let mp = mountpoint.clone();
         undo.push(cleanup::register(format!("mount point {}", mp.display()), move || remove_dir(&mp)));
 
+        let mut logged = None;
         let (loop_dev, image, mount_args) = match device_tools {
             Some(tools) => {
                 let backing = std::fs::canonicalize(&cfg.backing).map_err(|e| {
                     TargetError::Setup(format!("{} target: backing={}: {e}", kind.name(), cfg.backing.display()))
                 })?;
-                let image = make_unique(&backing, kind, "img", |p| make_image(p, cfg.size)).map_err(|e| {
-                    TargetError::Setup(format!(
-                        "{} target: cannot make an image in {}: {e}",
-                        kind.name(),
-                        backing.display()
-                    ))
-                })?;
-                let img = image.clone();
-                undo.push(cleanup::register(format!("image {}", img.display()), move || remove_file(&img)));
+                let image = match cfg.device {
+                    Device::Image => {
+                        let image = make_unique(&backing, kind, "img", |p| make_image(p, cfg.size)).map_err(|e| {
+                            TargetError::Setup(format!(
+                                "{} target: cannot make an image in {}: {e}",
+                                kind.name(),
+                                backing.display()
+                            ))
+                        })?;
+                        let img = image.clone();
+                        undo.push(cleanup::register(format!("image {}", img.display()), move || remove_file(&img)));
+                        image
+                    }
+                    Device::Logged => {
+                        let state = DevState::new(cfg.size, &backing).map_err(|e| {
+                            TargetError::Setup(format!(
+                                "{} target: cannot make the device's write log in {}: {e}",
+                                kind.name(),
+                                backing.display()
+                            ))
+                        })?;
+                        let fuse = fusedev::mount(Arc::clone(&state), kind, &mut undo)?;
+                        let image = fuse.dev_path();
+                        logged = Some(Logged { state, _fuse: fuse, watch: Mutex::new(None) });
+                        image
+                    }
+                };
 
                 // Registered before attaching, so that a device attached by a losetup that
                 // then fails is detached too.
@@ -294,6 +388,18 @@ impl MountTarget {
         let to_close = Arc::clone(&files);
         undo.push(cleanup::register(format!("files under {}", mountpoint.display()), move || to_close.close_all()));
 
+        if let Some(l) = &logged {
+            // Bios are counted, and crash points chosen, from the freshly mounted filesystem on (after
+            // the probes of KernelFiles).
+            l.state.arm(cfg.faults.clone());
+            if let (false, Some(dev)) = (cfg.faults.is_empty(), &loop_dev) {
+                *l.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(FaultWatch::start(
+                    Arc::clone(&l.state),
+                    &dev.name,
+                    &format!("{} on {}", kind.name(), dev.name),
+                ));
+            }
+        }
         let counters = KernelCounters::new(loop_dev.as_ref().map(|d| format!("/sys/block/{}/stat", d.name).into()));
         Ok(MountTarget {
             kind,
@@ -304,8 +410,15 @@ impl MountTarget {
             mount_cmd: (mount, mount_args),
             files,
             counters,
+            logged,
             undo: Mutex::new(undo),
         })
+    }
+
+    /// The device aopsbench serves under the loop device (`dev=logged`): its write log, crash
+    /// states and faults.
+    pub fn logged_device(&self) -> Option<&Arc<DevState>> {
+        self.logged.as_ref().map(|l| &l.state)
     }
 
     /// Where the filesystem is mounted.
@@ -335,6 +448,10 @@ impl MountTarget {
     /// Closes the files, unmounts, detaches the loop device, deletes the image and the mount
     /// point. Tries every step; gives the failures. Later calls do nothing.
     pub fn teardown(&self) -> Result<()> {
+        if let Some(watch) = self.logged.as_ref().and_then(|l| l.watch.lock().unwrap_or_else(|e| e.into_inner()).take())
+        {
+            eprintln!("aopsbench: {}", watch.finish(is_read_only(&self.mountpoint)));
+        }
         let stack = std::mem::take(&mut *self.lock_undo());
         stack.unwind()
     }
@@ -351,7 +468,7 @@ impl Drop for MountTarget {
 /// Runs `mount args` for a `kind` filesystem on loop device `dev`; on failure, the error adds
 /// the last thing the kernel logged meanwhile about `kind` on `dev` or on no device (e.g.
 /// "ext4: Unknown parameter 'buffered_iomap'"), or points at `dmesg`.
-fn mount_fs(mount: &Path, args: &[OsString], kind: MountKind, dev: Option<&str>) -> Result<()> {
+pub(crate) fn mount_fs(mount: &Path, args: &[OsString], kind: MountKind, dev: Option<&str>) -> Result<()> {
     let mut log = KernelLog::from_now();
     run(mount, args, "").map(drop).map_err(|e| {
         let said = log.since(|line| {
@@ -371,11 +488,11 @@ fn mount_fs(mount: &Path, args: &[OsString], kind: MountKind, dev: Option<&str>)
 }
 
 /// The kernel log from some point on (`/dev/kmsg`, readable by root).
-struct KernelLog(Option<std::fs::File>);
+pub(crate) struct KernelLog(Option<std::fs::File>);
 
 impl KernelLog {
     /// Starts reading at the end of the log; an unreadable log gives nothing later.
-    fn from_now() -> Self {
+    pub(crate) fn from_now() -> Self {
         use std::io::Seek;
         use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg");
@@ -383,7 +500,7 @@ impl KernelLog {
     }
 
     /// Messages logged since [`KernelLog::from_now`] that `wanted` accepts.
-    fn since(&mut self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(crate) fn since(&mut self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
         use std::io::Read;
         let Some(file) = &mut self.0 else { return Vec::new() };
         let mut lines = Vec::new();
@@ -409,10 +526,10 @@ impl KernelLog {
 
 /// Undos in the order their objects were made.
 #[derive(Debug, Default)]
-struct UndoStack(Vec<CleanupGuard>);
+pub(crate) struct UndoStack(Vec<CleanupGuard>);
 
 impl UndoStack {
-    fn push(&mut self, guard: CleanupGuard) {
+    pub(crate) fn push(&mut self, guard: CleanupGuard) {
         self.0.push(guard);
     }
 
@@ -421,7 +538,7 @@ impl UndoStack {
     }
 
     /// Runs every undo, newest first; all failures in one error.
-    fn unwind(mut self) -> Result<()> {
+    pub(crate) fn unwind(mut self) -> Result<()> {
         let mut failures = Vec::new();
         while let Some(guard) = self.0.pop() {
             if let Err(e) = guard.run() {
@@ -442,7 +559,7 @@ impl Drop for UndoStack {
 }
 
 /// Makes `<dir>/aopsbench-<kind>-<pid>-<n>.<ext>` with `make`, for the first `n` free.
-fn make_unique(
+pub(crate) fn make_unique(
     dir: &Path,
     kind: MountKind,
     ext: &str,
@@ -468,7 +585,7 @@ fn make_image(path: &Path, size: u64) -> std::io::Result<()> {
 
 /// Runs `program args`, in its own process group; its stdout, or an error with the first line
 /// of its stderr and `hint`.
-fn run(program: &Path, args: &[OsString], hint: &str) -> Result<String> {
+pub(crate) fn run(program: &Path, args: &[OsString], hint: &str) -> Result<String> {
     let line = || {
         let mut words = vec![program.display().to_string()];
         words.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
@@ -489,7 +606,7 @@ fn run(program: &Path, args: &[OsString], hint: &str) -> Result<String> {
 }
 
 /// `losetup --find --show [--direct-io=on] IMAGE`.
-fn attach_loop(losetup: &Path, image: &Path, direct_io: bool) -> Result<LoopDev> {
+pub(crate) fn attach_loop(losetup: &Path, image: &Path, direct_io: bool) -> Result<LoopDev> {
     let mut args = ["--find", "--show"].map(OsString::from).to_vec();
     if direct_io {
         args.push("--direct-io=on".into());
@@ -510,7 +627,7 @@ fn attach_loop(losetup: &Path, image: &Path, direct_io: bool) -> Result<LoopDev>
 /// after the device's last close, which may lag); a device still in use past that detaches
 /// when its last user closes it. Found through `/sys/block/loop*/loop/backing_file`, so that
 /// a device number reused by someone else is never touched.
-fn detach_loops_of(image: &Path) -> Result<()> {
+pub(crate) fn detach_loops_of(image: &Path) -> Result<()> {
     let mut result = Ok(());
     for name in loops_of(image)? {
         result = result.and(detach_loop(&name));
@@ -564,7 +681,7 @@ fn detach_loop(name: &str) -> Result<()> {
 
 /// `umount(2)` of `mountpoint`, retrying while busy; then, if `lazy_last`, a lazy unmount
 /// (`MNT_DETACH`: the filesystem goes once its last file closes). Not mounted is success.
-fn unmount(mountpoint: &Path, lazy_last: bool) -> Result<()> {
+pub(crate) fn unmount(mountpoint: &Path, lazy_last: bool) -> Result<()> {
     let path = c_path(mountpoint)?;
     for _ in 0..UMOUNT_RETRIES {
         // SAFETY: a NUL-terminated path.
@@ -589,7 +706,7 @@ fn unmount(mountpoint: &Path, lazy_last: bool) -> Result<()> {
     )))
 }
 
-fn remove_dir(path: &Path) -> Result<()> {
+pub(crate) fn remove_dir(path: &Path) -> Result<()> {
     match std::fs::remove_dir(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => {
             Err(TargetError::Os { op: "rmdir", errno: super::kernel_io::errno_of(&e) })
@@ -605,6 +722,15 @@ fn remove_file(path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the filesystem mounted at `mountpoint` is read-only now (`statvfs` `ST_RDONLY`:
+/// e.g. ext4 after `errors=remount-ro`).
+fn is_read_only(mountpoint: &Path) -> bool {
+    let Ok(path) = c_path(mountpoint) else { return false };
+    // SAFETY: statvfs fills the zeroed struct for a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statvfs(path.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0 }
 }
 
 fn c_path(path: impl AsRef<OsStr>) -> Result<CString> {
@@ -654,6 +780,10 @@ impl Target for MountTarget {
         self.files.reopen_around(false, || {
             cleanup::section(|| {
                 unmount(&self.mountpoint, false)?;
+                if let Some(l) = &self.logged {
+                    // After a power cut, the device comes back with what it kept.
+                    l.state.power_on();
+                }
                 mount_fs(mount, args, self.kind, self.loop_dev.as_ref().map(|d| d.name.as_str()))
             })?
         })
@@ -667,10 +797,17 @@ impl Target for MountTarget {
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
-        self.counters.deltas()
+        let mut counters = self.counters.deltas();
+        if let Some(l) = &self.logged {
+            counters.extend(l.state.counters());
+        }
+        counters
     }
 
     fn reset_counters(&self) {
-        self.counters.reset()
+        self.counters.reset();
+        if let Some(l) = &self.logged {
+            l.state.reset_counters();
+        }
     }
 }

@@ -50,8 +50,16 @@ pub const KINDS: &[(&str, &[&str], &str)] = &[
     ),
     ("null", &[], "discards writes, reads zeros: measures the harness itself"),
     ("dir", &["path"], "files in a directory of any mounted filesystem"),
-    ("ext4", &["opts", "size", "backing", "mkfs_opts"], "an ext4 loop mount the harness makes (root)"),
-    ("xfs", &["opts", "size", "backing", "mkfs_opts"], "an xfs loop mount the harness makes (root, mkfs.xfs)"),
+    (
+        "ext4",
+        &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
+        "an ext4 loop mount the harness makes (root; dev=logged: on a device it serves through FUSE)",
+    ),
+    (
+        "xfs",
+        &["opts", "size", "backing", "mkfs_opts", "dev", "faults"],
+        "an xfs loop mount the harness makes (root, mkfs.xfs; dev=logged: on a device it serves through FUSE)",
+    ),
     ("tmpfs", &["opts", "size"], "a tmpfs mount the harness makes (root)"),
 ];
 

@@ -1,6 +1,6 @@
 //! A folio: a power-of-two run of pages of one file in the page cache (`struct folio`).
 
-use super::pool::{FolioMem, PAGE_SHIFT, PAGE_SIZE};
+use super::page_alloc::{FolioMem, PAGE_SHIFT, PAGE_SIZE};
 
 /// Per-folio state a backend attaches (`folio->private`): buffer heads or iomap folio state.
 pub trait FolioPrivate: Send {

@@ -1,13 +1,13 @@
 //! Filesystem-wide state of a mounted filesystem, and the per-inode cell.
 
-use super::MountOptions;
-use crate::aops::AddressSpaceOps;
-use crate::cache::folio::FolioPrivate;
-use crate::cache::pool::FolioPool;
-use crate::cache::{AddressSpace, Folio};
+use super::AddressSpaceOps;
 use crate::core::meta::Superblock;
 use crate::core::{BlockAllocator, Ino, Inode};
 use crate::dev::{BioBatch, BlockDev};
+use crate::mm::folio::FolioPrivate;
+use crate::mm::page_alloc::FolioPool;
+use crate::mm::{AddressSpace, Folio};
+use crate::options::MountOptions;
 use crate::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -44,7 +44,7 @@ pub struct LruEntry<A: AddressSpaceOps> {
 }
 
 /// What every inode of a mounted filesystem shares.
-pub struct FsShared<A: AddressSpaceOps> {
+pub struct Sb<A: AddressSpaceOps> {
     /// The backend.
     pub aops: A,
     /// Geometry.
@@ -66,7 +66,7 @@ pub struct FsShared<A: AddressSpaceOps> {
     meta_dirty: AtomicBool,
 }
 
-impl<A: AddressSpaceOps> FsShared<A> {
+impl<A: AddressSpaceOps> Sb<A> {
     pub(crate) fn new(
         aops: A,
         sb: Superblock,
@@ -76,7 +76,7 @@ impl<A: AddressSpaceOps> FsShared<A> {
         pool: Arc<FolioPool>,
         opts: MountOptions,
     ) -> Self {
-        FsShared {
+        Sb {
             aops,
             blkbits: sb.block_size.trailing_zeros(),
             sb,
@@ -129,7 +129,7 @@ impl<A: AddressSpaceOps> FsShared<A> {
         }
         if self.opts.page_poison {
             // SAFETY: the block belongs to the folio being freed; nothing else refers to it.
-            unsafe { mem.ptr().write_bytes(super::PAGE_POISON, mem.len()) };
+            unsafe { mem.ptr().write_bytes(crate::options::PAGE_POISON, mem.len()) };
         }
         self.pool.free(mem);
         self.stats.folio_free(size);

@@ -1,10 +1,10 @@
 //! Reclaim of clean folios under memory pressure: a second-chance FIFO over every inode's
 //! folios, in the spirit of the kernel's inactive LRU list (`shrink_folio_list`).
 
-use crate::aops::AddressSpaceOps;
-use crate::cache::AddressSpace;
+use super::AddressSpaceOps;
 use crate::core::map::lock;
-use crate::fs::{Ctx, FsShared};
+use crate::mm::AddressSpace;
+use crate::mm::{Ctx, Sb};
 use crate::stats::Stats;
 use std::sync::Arc;
 
@@ -44,12 +44,7 @@ pub fn shrink<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, want: u64) -> u64 {
     freed
 }
 
-fn evict_one<A: AddressSpaceOps>(
-    fs: &FsShared<A>,
-    mapping: &mut AddressSpace<A::Private>,
-    start: u64,
-    id: u64,
-) -> Outcome {
+fn evict_one<A: AddressSpaceOps>(fs: &Sb<A>, mapping: &mut AddressSpace<A::Private>, start: u64, id: u64) -> Outcome {
     let Some(f) = mapping.get_mut(start) else { return Outcome::Gone };
     if f.id() != id {
         return Outcome::Gone;

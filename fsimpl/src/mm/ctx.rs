@@ -1,14 +1,14 @@
 //! What a backend works with while it holds an inode: the [`Ctx`].
 
-use super::shared::{FsShared, InodeCell};
-use crate::aops::AddressSpaceOps;
-use crate::cache::Folio;
-use crate::cache::folio::FolioPrivate;
-use crate::cache::{AddressSpace, DirtyTags};
+use super::AddressSpaceOps;
+use super::sb::{InodeCell, Sb};
 use crate::core::map::{self, MapCtx};
 use crate::core::{Inode, MapOp, Mapping};
 use crate::dev::{BioBatch, DevError};
 use crate::error::{FsError, Result};
+use crate::mm::Folio;
+use crate::mm::folio::FolioPrivate;
+use crate::mm::{AddressSpace, DirtyTags};
 use crate::stats::{MapCaller, Stats};
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// cache, and a reusable bio batch.
 pub struct Ctx<'a, A: AddressSpaceOps> {
     /// Filesystem-wide state.
-    pub fs: &'a FsShared<A>,
+    pub fs: &'a Sb<A>,
     /// The inode.
     pub inode: &'a mut Inode,
     /// Its page cache.
@@ -28,7 +28,7 @@ pub struct Ctx<'a, A: AddressSpaceOps> {
 
 /// `map_blocks` on `inode`; a change to the mapping bumps its sequence and dirties metadata.
 fn map_inode<A: AddressSpaceOps>(
-    fs: &FsShared<A>,
+    fs: &Sb<A>,
     inode: &mut Inode,
     lblk: u64,
     len: u64,
@@ -55,7 +55,7 @@ pub struct FolioRef<'c, A: AddressSpaceOps> {
     /// The inode.
     pub inode: &'c mut Inode,
     /// The filesystem.
-    pub fs: &'c FsShared<A>,
+    pub fs: &'c Sb<A>,
     /// Scratch bios.
     pub bio: &'c mut BioBatch,
 }
@@ -168,7 +168,7 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
         let size = mem.len() as u64;
         self.fs.stats.folio_alloc(mem.order(), size);
         let mut folio = Folio::new(index, mem, id);
-        if self.fs.opts.writeback == crate::cache::WritebackMode::DontCache {
+        if self.fs.opts.writeback == crate::mm::WritebackMode::DontCache {
             folio.set_dropbehind(true);
         }
         self.mapping.insert(folio);
@@ -176,20 +176,20 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
         Ok((index, true))
     }
 
-    fn alloc_folio_mem(&mut self, order: usize) -> Result<crate::cache::pool::FolioMem> {
+    fn alloc_folio_mem(&mut self, order: usize) -> Result<crate::mm::page_alloc::FolioMem> {
         for o in (0..=order).rev() {
             if let Some(m) = self.fs.pool.alloc(o) {
                 return Ok(m);
             }
-            crate::cache::reclaim::shrink(self, 1 << o);
+            crate::mm::vmscan::shrink(self, 1 << o);
             if let Some(m) = self.fs.pool.alloc(o) {
                 return Ok(m);
             }
         }
         // Everything left is dirty: write back, as balance_dirty_pages would, and retry.
         Stats::bump(&self.fs.stats.forced_writebacks, 1);
-        crate::cache::writeback::write_and_wait(self, 0, u64::MAX)?;
-        crate::cache::reclaim::shrink(self, 1);
+        crate::mm::page_writeback::write_and_wait(self, 0, u64::MAX)?;
+        crate::mm::vmscan::shrink(self, 1);
         self.fs.pool.alloc(0).ok_or(FsError::NoMemory)
     }
 
@@ -205,7 +205,7 @@ impl<'a, A: AddressSpaceOps> Ctx<'a, A> {
     pub fn zero(&mut self, start: u64, off: usize, len: usize) {
         if len > 0 {
             let n = self.folio(start).zero(off, len);
-            let pos = (start << crate::cache::PAGE_SHIFT) + off as u64;
+            let pos = (start << crate::mm::PAGE_SHIFT) + off as u64;
             self.fs.stats.zeroed(pos, n, self.fs.sb.block_size);
         }
     }

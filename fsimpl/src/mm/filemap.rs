@@ -1,11 +1,11 @@
 //! The buffered read path (`filemap_read`), shared by both backends: find or read ahead the
 //! folios of the range, bring them uptodate, copy out.
 
+use super::AddressSpaceOps;
 use super::readahead;
 use super::{PAGE_SHIFT, WritebackMode};
-use crate::aops::AddressSpaceOps;
 use crate::error::{FsError, Result};
-use crate::fs::Ctx;
+use crate::mm::Ctx;
 
 /// Reads up to `buf.len()` bytes at `pos`; short at EOF (`filemap_read`).
 pub fn filemap_read<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>, pos: u64, buf: &mut [u8]) -> Result<usize> {

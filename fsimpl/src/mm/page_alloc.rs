@@ -3,15 +3,11 @@
 //! cache. Taking memory from a pre-faulted pool keeps page faults and `malloc` out of the
 //! write and read paths, as they are out of the kernel's.
 
-use crate::stats::MAX_FOLIO_ORDER;
+pub use crate::page::{MAX_FOLIO_ORDER, PAGE_SHIFT, PAGE_SIZE};
 use std::collections::BTreeSet;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
-/// Size of a page.
-pub const PAGE_SIZE: usize = 4096;
-/// log2 of [`PAGE_SIZE`].
-pub const PAGE_SHIFT: u32 = 12;
 const HUGE: usize = PAGE_SIZE << MAX_FOLIO_ORDER;
 
 /// A block of `PAGE_SIZE << order` bytes from the pool.

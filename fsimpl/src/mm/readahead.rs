@@ -1,10 +1,10 @@
 //! On-demand readahead (`mm/readahead.c`): sequential reads grow a window that is read ahead
 //! of the reader; random reads read just what was asked.
 
+use super::AddressSpaceOps;
 use super::{PAGE_SHIFT, PAGE_SIZE};
-use crate::aops::AddressSpaceOps;
 use crate::error::{FsError, Result};
-use crate::fs::Ctx;
+use crate::mm::Ctx;
 use crate::stats::Stats;
 
 /// Largest read the device takes at once, in pages: a large read request is read in one

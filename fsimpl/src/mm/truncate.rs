@@ -1,8 +1,8 @@
 //! Removing file data from the cache: `truncate_inode_pages_range` and friends.
 
-use crate::aops::AddressSpaceOps;
-use crate::cache::PAGE_SHIFT;
-use crate::fs::Ctx;
+use super::AddressSpaceOps;
+use crate::mm::Ctx;
+use crate::mm::PAGE_SHIFT;
 
 /// Drops the folios wholly inside bytes `[lstart, lend)` and zeroes the parts of the edge
 /// folios inside it, telling the backend (`invalidate_folio`) about both

@@ -1,10 +1,10 @@
 //! Starting writeback: data-integrity writeback of a range (`filemap_write_and_wait_range`)
 //! and the dirty-threshold check after each write (`balance_dirty_pages`).
 
+use super::AddressSpaceOps;
 use super::{PAGE_SHIFT, WritebackMode};
-use crate::aops::{AddressSpaceOps, WritebackControl};
 use crate::error::Result;
-use crate::fs::Ctx;
+use crate::mm::Ctx;
 
 /// Pages one background writeback pass writes for an inode (`MAX_WRITEBACK_PAGES`, 4 MiB).
 pub const MAX_WRITEBACK_PAGES: u64 = 1024;
@@ -45,4 +45,32 @@ pub fn balance_dirty_pages<A: AddressSpaceOps>(cx: &mut Ctx<'_, A>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// What a writeback pass should do (`struct writeback_control`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WritebackControl {
+    /// First byte of the range.
+    pub start: u64,
+    /// One past the last byte of the range.
+    pub end: u64,
+    /// Pages still to write; writeback stops after a folio takes it to zero.
+    pub nr_to_write: u64,
+    /// Data-integrity writeback (`WB_SYNC_ALL`, fsync) rather than background.
+    pub sync: bool,
+    /// Set by `writepages`: the page after the last folio it looked at, where the next
+    /// background pass resumes (`mapping->writeback_index`).
+    pub done_index: u64,
+}
+
+impl WritebackControl {
+    /// Everything in `[start, end)`, for data integrity.
+    pub fn sync_range(start: u64, end: u64) -> Self {
+        WritebackControl { start, end, nr_to_write: u64::MAX, sync: true, done_index: 0 }
+    }
+
+    /// Background writeback of about `pages` pages from byte `start` to EOF.
+    pub fn background(start: u64, pages: u64) -> Self {
+        WritebackControl { start, end: u64::MAX, nr_to_write: pages, sync: false, done_index: 0 }
+    }
 }
