@@ -598,6 +598,10 @@ impl Lockstep {
             let errno = e.errno().ok_or_else(|| target_err(&m.name, "mount after a power cut")(e))?;
             return Ok(Some(Mismatch::Result { expected: Ok(0), actual: Err(errno) }));
         }
+        // A cut still planned (after more writes) dies with the power: no undo log, no cut,
+        // until the next power cut op.
+        m.target.power(PowerControl::Idle).map_err(target_err(&m.name, "stop the undo log"))?;
+        m.logging = false;
         // A file whose creation was never synced may be gone: it comes back empty.
         for f in 0..self.model.files() {
             let fname = file_name(f);
@@ -649,9 +653,6 @@ impl Lockstep {
             d.durable(i, f, n);
         }
         self.stats.durability_unchecked = d.unchecked_bytes();
-        // No cut is planned: stop the undo log until the next one.
-        m.target.power(PowerControl::Idle).map_err(target_err(&m.name, "stop the undo log"))?;
-        m.logging = false;
         Ok(None)
     }
 
