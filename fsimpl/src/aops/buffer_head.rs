@@ -327,7 +327,7 @@ impl BufferHeadAops {
         if end > fr.inode.i_size {
             fr.inode.i_size = end;
             // `ext4_da_should_update_i_disksize`: the write ends in an allocated block.
-            if last_allocated && end > fr.inode.i_disksize {
+            if last_allocated && end > fr.inode.i_disksize && !fr.fs.bug(Bug::BhEofBlockExtendKeepsDisksize) {
                 fr.inode.i_disksize = end;
                 fr.fs.note_meta_dirty();
             }
@@ -341,7 +341,10 @@ impl BufferHeadAops {
         let mut fr = cx.folio_ref(start);
         create_buffers(&mut fr);
         let bs = fr.fs.sb.block_size as usize;
-        let first_lblk = fr.folio.pos() >> fr.fs.blkbits;
+        let first_lblk = match fr.fs.bug(Bug::BhReadPageIndexAsBlock) {
+            true => fr.folio.index(),
+            false => fr.folio.pos() >> fr.fs.blkbits,
+        };
         let mut bhs = take_buffers(&mut fr);
         let mut to_read = Vec::new();
         let mut result = Ok(());

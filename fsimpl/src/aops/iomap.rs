@@ -518,12 +518,13 @@ impl IomapAops {
         let nblocks = ((end_pos - fpos) / bs) as usize;
         // The dirty block runs, then clear them (`iomap_clear_range_dirty`).
         let mut runs: Vec<(usize, usize)> = Vec::new();
+        let scan = if cx.fs.bug(Bug::IfsDirtyScanOneWord) { nblocks.min(64) } else { nblocks };
         match cx.folio(start).private.as_mut() {
             Some(ifs) => {
                 let mut i = 0;
-                while i < nblocks {
+                while i < scan {
                     if ifs.block_dirty(i) {
-                        let j = (i..nblocks).find(|&j| !ifs.block_dirty(j)).unwrap_or(nblocks);
+                        let j = (i..scan).find(|&j| !ifs.block_dirty(j)).unwrap_or(scan);
                         runs.push((i, j));
                         i = j;
                     } else {

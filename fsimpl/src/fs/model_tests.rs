@@ -442,6 +442,31 @@ mod seeded_bugs {
                 cfg(Backend::BufferHead, 1024),
                 vec![w(0, 4096, 1), TOp::Falloc { mode: FallocMode::PunchHole, off: 1024, len: 2048 }],
             ),
+            // Page 1 (blocks 4-7) with a hole at block 5 is read buffer by buffer.
+            (
+                Bug::BhReadPageIndexAsBlock,
+                cfg(Backend::BufferHead, 1024),
+                vec![
+                    w(0, 8192, 1),
+                    TOp::Falloc { mode: FallocMode::PunchHole, off: 5120, len: 1024 },
+                    TOp::Remount,
+                    TOp::Read { off: 4096, len: 4096 },
+                ],
+            ),
+            // A 128-block folio written whole, then dirtied in part past its 64th block.
+            (
+                Bug::IfsDirtyScanOneWord,
+                cfg(Backend::Iomap, 1024),
+                vec![w(0, 128 << 10, 1), TOp::Fsync, w(100, 100_000, 2), TOp::Remount],
+            ),
+            // More dirty data than the 4 MiB cache holds, written back only when it is full.
+            (Bug::ReclaimDirtyWithoutPrivate, cfg(Backend::Iomap, 4096), vec![w(0, 6 << 20, 1)]),
+            (Bug::BhEofBlockExtendKeepsDisksize, cfg(Backend::BufferHead, 4096), vec![
+                w(0, 100, 1),
+                TOp::Fsync,
+                w(50, 100, 2),
+                TOp::Remount,
+            ]),
         ];
         for (bug, c, ops) in cases {
             assert!(diverges(c, bug, &ops), "{bug:?} was not seen with {ops:?}");

@@ -53,7 +53,8 @@ fn evict_one<A: AddressSpaceOps>(fs: &Sb<A>, mapping: &mut AddressSpace<A::Priva
         f.set_referenced(false);
         return Outcome::Keep;
     }
-    if f.dirty() || f.locked() || f.in_use() || (f.private.is_some() && !fs.aops.release_folio(f)) {
+    let dirty = f.dirty() && !(f.private.is_none() && fs.bug(crate::bugs::Bug::ReclaimDirtyWithoutPrivate));
+    if dirty || f.locked() || f.in_use() || (f.private.is_some() && !fs.aops.release_folio(f)) {
         return Outcome::Keep;
     }
     let f = mapping.remove(start, &fs.stats).expect("folio was found");

@@ -307,6 +307,8 @@ struct Member {
     cuts_seen: u64,
     /// Whether its device keeps an undo log now.
     logging: bool,
+    /// A power cut op asked for a cut during the next op, after this many device writes.
+    pending_cut: Option<u64>,
 }
 
 /// The model and the targets, one op at a time.
@@ -388,6 +390,7 @@ impl Lockstep {
                 can_cut,
                 cuts_seen,
                 logging: false,
+                pending_cut: None,
             });
         }
         let n = members.len();
@@ -511,18 +514,19 @@ impl Lockstep {
             if emulated {
                 self.stats.emulated[i].1[kind] += 1;
             }
-            let (m, actual) = self.check_op(i, op, expected, emulated)?;
+            let cuts = self.members[i].cuts_seen;
+            let actual = self.run_op(i, op, expected, emulated)?;
             if let (true, Some(d), Some(file)) = (emulated, &mut self.durability, op.file()) {
                 // It moved bytes, not blocks.
                 d.emulated(i, file, n);
             }
-            let m = match self.members[i].can_cut && self.members[i].target.power_cuts() > self.members[i].cuts_seen {
+            let m = match self.members[i].can_cut && self.members[i].target.power_cuts() > cuts {
                 // The power went during the op: what it returned does not count; what the
                 // device kept is checked instead.
                 true => self.after_power_cut(i)?,
                 false => {
                     self.note_durable(i, op, actual);
-                    m
+                    self.compare(i, op, expected, actual)?
                 }
             };
             diverged |= m.is_some();
@@ -551,8 +555,9 @@ impl Lockstep {
         Ok(())
     }
 
-    /// Runs a power cut op on member `i`: after `after_writes` more device writes (0: now).
-    /// A target that cannot lose power goes on.
+    /// Runs a power cut op on member `i`: now (`after_writes` 0), or during the next op, right
+    /// after its `after_writes`th device write — at its end if it writes less. A target that
+    /// cannot lose power goes on.
     fn cut(&mut self, i: usize, after_writes: u64) -> Result<Outcome, DiffError> {
         let m = &mut self.members[i];
         if !m.can_cut {
@@ -562,11 +567,10 @@ impl Lockstep {
             m.target.power(PowerControl::Log).map_err(target_err(&m.name, "start an undo log"))?;
             m.logging = true;
         }
-        let ctl = match after_writes {
-            0 => PowerControl::CutNow,
-            n => PowerControl::CutAfterWrites(n),
-        };
-        m.target.power(ctl).map_err(target_err(&m.name, "cut the power"))?;
+        match after_writes {
+            0 => m.target.power(PowerControl::CutNow).map_err(target_err(&m.name, "cut the power"))?,
+            n => m.pending_cut = Some(n),
+        }
         Ok(Ok(0))
     }
 
@@ -591,6 +595,7 @@ impl Lockstep {
         let n = self.op_number;
         let m = &mut self.members[i];
         m.cuts_seen = m.target.power_cuts();
+        m.pending_cut = None;
         if let Some((_, c)) = self.stats.power_cuts.iter_mut().find(|(name, _)| *name == m.name) {
             *c += 1;
         }
@@ -744,18 +749,16 @@ impl Lockstep {
         })
     }
 
-    /// Runs `op` on member `i` (emulated or not) and compares its result, read data and file
-    /// size; returns the mismatch and what the op returned.
-    fn check_op(
-        &mut self,
-        i: usize,
-        op: &Op,
-        expected: Outcome,
-        emulated: bool,
-    ) -> Result<(Option<Mismatch>, Outcome), DiffError> {
+    /// Runs `op` on member `i` (emulated or not); returns what it returned. A power cut that
+    /// the previous op planned comes during this one.
+    fn run_op(&mut self, i: usize, op: &Op, expected: Outcome, emulated: bool) -> Result<Outcome, DiffError> {
         if let Op::PowerCut { after_writes } = *op {
-            let actual = self.cut(i, after_writes)?;
-            return Ok(((actual != expected).then_some(Mismatch::Result { expected, actual }), actual));
+            return self.cut(i, after_writes);
+        }
+        let planned = self.members[i].pending_cut.take();
+        if let Some(n) = planned {
+            let m = &self.members[i];
+            m.target.power(PowerControl::CutAfterWrites(n)).map_err(target_err(&m.name, "cut the power"))?;
         }
         let m = &self.members[i];
         let t = m.target.as_ref();
@@ -786,8 +789,18 @@ impl Lockstep {
             },
             _ => outcome(execute(t, &m.fids, op, &mut self.exec_bufs).map(|_| 0), &m.name, op)?,
         };
+        // Fewer writes than planned: the power goes at the end of the op.
+        if planned.is_some() && m.target.power_cuts() == m.cuts_seen {
+            m.target.power(PowerControl::CutNow).map_err(target_err(&m.name, "cut the power"))?;
+        }
+        Ok(actual)
+    }
+
+    /// Compares what member `i` returned for `op` with the model: the result, the data read
+    /// and the file size.
+    fn compare(&mut self, i: usize, op: &Op, expected: Outcome, actual: Outcome) -> Result<Option<Mismatch>, DiffError> {
         if actual != expected {
-            return Ok((Some(Mismatch::Result { expected, actual }), actual));
+            return Ok(Some(Mismatch::Result { expected, actual }));
         }
         if let (Op::Read { file, offset, .. }, Ok(n)) = (op, actual) {
             let want = self.model.read(*file, *offset, n);
@@ -795,23 +808,20 @@ impl Lockstep {
             if want != got {
                 let mut scan = None;
                 scan_diff(&mut scan, *file, *offset, want, got);
-                return Ok((scan.map(Mismatch::Data), actual));
+                return Ok(scan.map(Mismatch::Data));
             }
         }
-        let size = match op.file() {
-            Some(file) => self.check_size(i, file)?,
+        match op.file() {
+            Some(file) => self.check_size(i, file),
             None => {
-                let mut found = None;
                 for file in 0..self.model.files() {
                     if let Some(m) = self.check_size(i, file)? {
-                        found = Some(m);
-                        break;
+                        return Ok(Some(m));
                     }
                 }
-                found
+                Ok(None)
             }
-        };
-        Ok((size, actual))
+        }
     }
 
     fn check_size(&self, i: usize, file: u32) -> Result<Option<Mismatch>, DiffError> {
@@ -826,11 +836,24 @@ impl Lockstep {
         self.since_check = 0;
         self.stats.whole_checks += 1;
         let mut diverged = false;
+        let mut cut = false;
         for i in 0..self.members.len() {
-            let m = self.compare_files(i)?;
+            let cuts = self.members[i].cuts_seen;
+            let mut m = self.compare_files(i)?;
+            // A cut `faults=powercut=N` planned came during the check (its reads made
+            // writeback run): the device is judged, not what was read.
+            if self.members[i].can_cut && self.members[i].target.power_cuts() > cuts {
+                m = self.after_power_cut(i)?;
+                cut = true;
+            }
             diverged |= m.is_some();
             self.found[i] = m;
         }
+        let check = if cut && self.found.iter().flatten().any(|m| m.kind() == Kind::Durability) {
+            Check::PowerCut
+        } else {
+            check
+        };
         Ok(diverged.then(|| self.divergence(check)))
     }
 
