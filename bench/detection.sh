@@ -18,7 +18,7 @@ out="${DETECTION_OUT:-$(mktemp -d)}"
 bugs=("$@")
 if [ ${#bugs[@]} -eq 0 ]; then
   # The names a bad --bug lists.
-  bugs=($("$bin" diff --bug none 2>&1 | sed -n 's/.*known: \(.*\))$/\1/p' | tr -d ','))
+  bugs=($({ "$bin" diff --bug none 2>&1 || true; } | sed -n 's/.*known: \(.*\))$/\1/p' | tr -d ','))
 fi
 printf '%-36s %7s %14s  %s\n' bug found "median op" "minimal traces (ops)"
 for bug in "${bugs[@]}"; do

@@ -250,6 +250,10 @@ fn bad_command_lines_exit_2_with_one_line() {
         (&["diff", "--weights", "wrte=1"], "unknown op kind 'wrte'"),
         (&["diff", "--file-len", "2g"], "up to 1g"),
         (&["diff", "--target", "iomap:bug=nope"], "no such seeded bug"),
+        (&["diff", "--bug", "nope"], "--bug nope: no such seeded bug (known: bh_skip_rmw,"),
+        (&["diff", "--targets", "iomap", "--bug", "bh_skip_rmw"], "--bug bh_skip_rmw: no bh target"),
+        (&["diff", "--mix", "wild"], "--mix"),
+        (&["diff", "--powercut-every", "often"], "--powercut-every"),
         (&["replay"], "<TRACE>"),
         (&["replay", "/nonexistent/trace.jsonl"], "cannot read the trace"),
     ];

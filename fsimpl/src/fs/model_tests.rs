@@ -461,12 +461,11 @@ mod seeded_bugs {
             ),
             // More dirty data than the 4 MiB cache holds, written back only when it is full.
             (Bug::ReclaimDirtyWithoutPrivate, cfg(Backend::Iomap, 4096), vec![w(0, 6 << 20, 1)]),
-            (Bug::BhEofBlockExtendKeepsDisksize, cfg(Backend::BufferHead, 4096), vec![
-                w(0, 100, 1),
-                TOp::Fsync,
-                w(50, 100, 2),
-                TOp::Remount,
-            ]),
+            (
+                Bug::BhEofBlockExtendKeepsDisksize,
+                cfg(Backend::BufferHead, 4096),
+                vec![w(0, 100, 1), TOp::Fsync, w(50, 100, 2), TOp::Remount],
+            ),
         ];
         for (bug, c, ops) in cases {
             assert!(diverges(c, bug, &ops), "{bug:?} was not seen with {ops:?}");

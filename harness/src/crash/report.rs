@@ -9,7 +9,7 @@ use workloads::Op;
 
 use super::Violation;
 use super::oracle::Finding;
-use crate::diff::lockstep::shifts_of;
+use crate::diff::divergence::shifts_of;
 use crate::diff::report::{Origin, op_line, origins};
 
 fn op_text(ops: &[Op], number: u64) -> String {

@@ -17,17 +17,18 @@
 
 use super::DiffError;
 use super::coverage::TargetCounters;
-use super::durability::{Durability, Violation};
+use super::divergence::{Check, DataMismatch, Divergence, Kind, Mismatch, Verdict};
+use super::durability::Durability;
 use super::model::{MODEL_MAX_FILE, Model, ModelError, Outcome};
+use super::power::CUT_WINDOW;
 use super::targets::TargetSet;
 use crate::runner::{Buffers, execute};
 use crate::targets::{FileId, PowerControl, RemountKind, Target, TargetError};
-use serde::Serialize;
 use std::collections::VecDeque;
 use workloads::{FallocMode, Op, OpKind, pattern};
 
 /// Whole-file checks read files in pieces of this size.
-const CHUNK: u64 = 1 << 20;
+pub(super) const CHUNK: u64 = 1 << 20;
 /// How many differing runs a data mismatch lists.
 const RUNS_KEPT: usize = 4;
 /// Buffers are made this large up front at most (larger ops grow them once).
@@ -36,171 +37,6 @@ const PRESIZE: u64 = 16 << 20;
 const MERGE_GAP: u64 = 16;
 /// Bytes of context in a data mismatch's hex windows.
 const WINDOW: u64 = 48;
-
-/// What found a divergence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Check {
-    /// The op's own result, its read data or the size after it.
-    Op,
-    /// The whole-file check every K ops.
-    Periodic,
-    /// The whole-file check after a remount.
-    Remount,
-    /// The whole-file check at the end of the stream.
-    End,
-    /// The durability check after a power cut during this op and a remount.
-    PowerCut,
-}
-
-/// What way a target diverged: the key of "the same divergence" when shrinking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A different result or errno.
-    Error,
-    /// A different file size.
-    Size,
-    /// Different bytes.
-    Data,
-    /// After a power cut, data or a size the durability rules do not allow.
-    Durability,
-}
-
-impl Kind {
-    /// The name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Error => "error",
-            Kind::Size => "size",
-            Kind::Data => "data",
-            Kind::Durability => "durability",
-        }
-    }
-}
-
-/// Bytes that differ from the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DataMismatch {
-    /// The file.
-    pub file: u32,
-    /// The first few regions of differing bytes, (offset, length); differences less than 16
-    /// bytes apart are one region.
-    pub runs: Vec<(u64, u64)>,
-    /// Differing bytes in all (within what was compared).
-    pub differing: u64,
-    /// Regions in all (only the first few are in `runs`).
-    pub regions: u64,
-    /// File offset of the windows below.
-    pub window: u64,
-    /// The model's bytes around the first difference.
-    pub expected: Vec<u8>,
-    /// The target's bytes there.
-    pub actual: Vec<u8>,
-}
-
-/// How one target differs from the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mismatch {
-    /// The op (or a read of a whole-file check) returned something else.
-    Result {
-        /// What the model says.
-        expected: Outcome,
-        /// What the target returned.
-        actual: Outcome,
-    },
-    /// The file has another size.
-    Size {
-        /// The file.
-        file: u32,
-        /// The model's size.
-        expected: u64,
-        /// The target's.
-        actual: u64,
-    },
-    /// Bytes differ.
-    Data(DataMismatch),
-    /// After a power cut and a remount, the file breaks the durability rules.
-    Durability(Violation),
-}
-
-impl Mismatch {
-    /// The kind of divergence.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Mismatch::Result { .. } => Kind::Error,
-            Mismatch::Size { .. } => Kind::Size,
-            Mismatch::Data(_) => Kind::Data,
-            Mismatch::Durability(_) => Kind::Durability,
-        }
-    }
-}
-
-/// One target at the divergence.
-#[derive(Clone, Debug)]
-pub struct Verdict {
-    /// The target's short name.
-    pub target: String,
-    /// Its spec, as built.
-    pub spec: String,
-    /// How it differs from the model; `None`: it agrees.
-    pub mismatch: Option<Mismatch>,
-    /// Faults injected into this target so far (its non-zero `fault_*` counters but those of
-    /// power cuts, which the durability rules judge): a divergence they explain is expected,
-    /// not a bug.
-    pub faults: Vec<(String, u64)>,
-    /// The op was emulated on this target (it lacks the fallocate mode, or its blocks are
-    /// larger than the range's alignment).
-    pub emulated: bool,
-}
-
-/// The first point where some target disagreed with the model.
-#[derive(Clone, Debug)]
-pub struct Divergence {
-    /// 1-based position of the op in the stream (for [`Check::End`], the last op).
-    pub op_number: u64,
-    /// That op (`None` for an end check of an empty stream).
-    pub op: Option<Op>,
-    /// What found it.
-    pub check: Check,
-    /// Every target, agreeing or not.
-    pub verdicts: Vec<Verdict>,
-    /// The alignment of collapse/insert ranges the model takes (an op not aligned to it fails
-    /// with EINVAL): replaying the trace with it tells where each byte was written
-    /// ([`shifts_of`]), for naming writers.
-    pub range_align: u64,
-}
-
-/// A collapse_range or insert_range that moved a file's data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shift {
-    /// 1-based op number.
-    pub op_number: u64,
-    /// The file.
-    pub file: u32,
-    /// collapse_range (true) or insert_range.
-    pub collapse: bool,
-    /// Start of the range.
-    pub offset: u64,
-    /// Its length.
-    pub len: u64,
-}
-
-/// Which targets diverged and how, in target order: "the same divergence" when shrinking.
-pub type Signature = Vec<(String, Kind)>;
-
-impl Divergence {
-    /// Whether injected faults explain it: every diverging target had faults injected.
-    pub fn explained_by_faults(&self) -> bool {
-        let mut diverging = self.verdicts.iter().filter(|v| v.mismatch.is_some()).peekable();
-        diverging.peek().is_some() && diverging.all(|v| !v.faults.is_empty())
-    }
-
-    /// The diverging targets and the kind of each.
-    pub fn signature(&self) -> Signature {
-        self.verdicts.iter().filter_map(|v| v.mismatch.as_ref().map(|m| (v.target.clone(), m.kind()))).collect()
-    }
-}
 
 /// What a run did.
 #[derive(Clone, Debug, Default)]
@@ -261,77 +97,46 @@ const MODES: [FallocMode; 7] = [
 /// explain a divergence away.
 const POWER_CUT_COUNTERS: [&str; 3] = ["fault_power_cuts", "fault_reverted_bytes", "fault_dropped_writes"];
 
-/// The collapse_range and insert_range ops of `ops` that moved data (those valid for the
-/// file's size then, with ranges aligned to `range_align`), found by replaying `ops` on a model.
-pub fn shifts_of(ops: &[Op], range_align: u64) -> Vec<Shift> {
-    let mut model = Model::new(super::files_of(ops), range_align, 0);
-    let mut data = Vec::new();
-    let mut shifts = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if let Op::Write { len, .. } = *op
-            && data.len() < len as usize
-        {
-            data.resize(len as usize, 0);
-        }
-        match (op, model.apply(op, &data)) {
-            (&Op::Fallocate { file, mode, offset, len }, Ok(Ok(_)))
-                if matches!(mode, FallocMode::CollapseRange | FallocMode::InsertRange) =>
-            {
-                let collapse = mode == FallocMode::CollapseRange;
-                shifts.push(Shift { op_number: i as u64 + 1, file, collapse, offset, len });
-            }
-            (_, Err(_)) => break,
-            _ => {}
-        }
-    }
-    shifts
-}
-
-/// How many ops before a power cut the devices start their undo logs: the writes of these
-/// ops (since the last flush) are what a cut can undo; earlier ones count as on the media.
-/// Logging all the time would cost a device read per write.
-pub const CUT_WINDOW: usize = 32;
-
 /// A target in the lockstep, with its open files.
-struct Member {
-    name: String,
-    target: Box<dyn Target>,
-    fids: Vec<FileId>,
-    remount: RemountKind,
+pub(super) struct Member {
+    pub(super) name: String,
+    pub(super) target: Box<dyn Target>,
+    pub(super) fids: Vec<FileId>,
+    pub(super) remount: RemountKind,
     /// Its block size: collapse/insert ranges not aligned to it are emulated.
-    block: u64,
+    pub(super) block: u64,
     /// Per fallocate mode: it cannot do it, so it is emulated.
-    lacks: [bool; 7],
+    pub(super) lacks: [bool; 7],
     /// Whether its power can be cut, and the cuts seen so far.
-    can_cut: bool,
-    cuts_seen: u64,
+    pub(super) can_cut: bool,
+    pub(super) cuts_seen: u64,
     /// Whether its device keeps an undo log now.
-    logging: bool,
+    pub(super) logging: bool,
     /// A power cut op asked for a cut during the next op, after this many device writes.
-    pending_cut: Option<u64>,
+    pub(super) pending_cut: Option<u64>,
 }
 
 /// The model and the targets, one op at a time.
 pub struct Lockstep {
-    members: Vec<Member>,
-    model: Model,
+    pub(super) members: Vec<Member>,
+    pub(super) model: Model,
     /// Alignment of collapse/insert ranges the model takes: the smallest block size.
-    range_align: u64,
-    check_every: u64,
-    since_check: u64,
-    op_number: u64,
-    last_op: Option<Op>,
-    write_buf: Vec<u8>,
-    read_buf: Vec<u8>,
-    exec_bufs: Buffers,
-    emulate_buf: Vec<u8>,
+    pub(super) range_align: u64,
+    pub(super) check_every: u64,
+    pub(super) since_check: u64,
+    pub(super) op_number: u64,
+    pub(super) last_op: Option<Op>,
+    pub(super) write_buf: Vec<u8>,
+    pub(super) read_buf: Vec<u8>,
+    pub(super) exec_bufs: Buffers,
+    pub(super) emulate_buf: Vec<u8>,
     /// Per member, how it differs at the current check.
-    found: Vec<Option<Mismatch>>,
+    pub(super) found: Vec<Option<Mismatch>>,
     /// Per member, whether the current op was emulated on it.
-    emulated_now: Vec<bool>,
+    pub(super) emulated_now: Vec<bool>,
     /// The durability rules, when some target can lose power.
-    durability: Option<Durability>,
-    stats: Stats,
+    pub(super) durability: Option<Durability>,
+    pub(super) stats: Stats,
 }
 
 /// The name of diff's file `i` on every target.
@@ -339,12 +144,12 @@ pub fn file_name(i: u32) -> String {
     format!("aopsbench-diff.{i}")
 }
 
-fn target_err(target: &str, what: &str) -> impl Fn(TargetError) -> DiffError {
+pub(super) fn target_err(target: &str, what: &str) -> impl Fn(TargetError) -> DiffError {
     move |source| DiffError::Target { target: target.to_string(), what: what.to_string(), source }
 }
 
 /// An errno as an [`Outcome`]; setup failures (a remount that cannot mount) stop the run.
-fn outcome(r: Result<u64, TargetError>, target: &str, op: &Op) -> Result<Outcome, DiffError> {
+pub(super) fn outcome(r: Result<u64, TargetError>, target: &str, op: &Op) -> Result<Outcome, DiffError> {
     match r {
         Ok(n) => Ok(Ok(n)),
         Err(e) => match e.errno() {
@@ -545,122 +350,6 @@ impl Lockstep {
         self.check_whole(check)
     }
 
-    /// Starts the undo logs of the targets that can lose power (a cut comes within
-    /// [`CUT_WINDOW`] ops).
-    pub fn start_power_logs(&mut self) -> Result<(), DiffError> {
-        for m in self.members.iter_mut().filter(|m| m.can_cut && !m.logging) {
-            m.target.power(PowerControl::Log).map_err(target_err(&m.name, "start an undo log"))?;
-            m.logging = true;
-        }
-        Ok(())
-    }
-
-    /// Runs a power cut op on member `i`: now (`after_writes` 0), or during the next op, right
-    /// after its `after_writes`th device write — at its end if it writes less. A target that
-    /// cannot lose power goes on.
-    fn cut(&mut self, i: usize, after_writes: u64) -> Result<Outcome, DiffError> {
-        let m = &mut self.members[i];
-        if !m.can_cut {
-            return Ok(Ok(0));
-        }
-        if !m.logging {
-            m.target.power(PowerControl::Log).map_err(target_err(&m.name, "start an undo log"))?;
-            m.logging = true;
-        }
-        match after_writes {
-            0 => m.target.power(PowerControl::CutNow).map_err(target_err(&m.name, "cut the power"))?,
-            n => m.pending_cut = Some(n),
-        }
-        Ok(Ok(0))
-    }
-
-    /// After member `i` returned `actual` for `op` with the power on: a sync that returned
-    /// made files durable.
-    fn note_durable(&mut self, i: usize, op: &Op, actual: Outcome) {
-        let Some(d) = &mut self.durability else { return };
-        if actual.is_err() {
-            return;
-        }
-        match *op {
-            Op::Fsync { file } | Op::Fdatasync { file } => d.durable(i, file, self.op_number),
-            Op::Remount => d.all_durable(i, self.op_number),
-            _ => {}
-        }
-    }
-
-    /// Member `i` lost power during the current op: reboot it (mount from what its device
-    /// kept), check its files against the durability rules, and if they keep them, rewrite
-    /// them to the model's content and sync, so that the run goes on.
-    fn after_power_cut(&mut self, i: usize) -> Result<Option<Mismatch>, DiffError> {
-        let n = self.op_number;
-        let m = &mut self.members[i];
-        m.cuts_seen = m.target.power_cuts();
-        m.pending_cut = None;
-        if let Some((_, c)) = self.stats.power_cuts.iter_mut().find(|(name, _)| *name == m.name) {
-            *c += 1;
-        }
-        if let Err(e) = m.target.reboot() {
-            let errno = e.errno().ok_or_else(|| target_err(&m.name, "mount after a power cut")(e))?;
-            return Ok(Some(Mismatch::Result { expected: Ok(0), actual: Err(errno) }));
-        }
-        // A cut still planned (after more writes) dies with the power: no undo log, no cut,
-        // until the next power cut op.
-        m.target.power(PowerControl::Idle).map_err(target_err(&m.name, "stop the undo log"))?;
-        m.logging = false;
-        // A file whose creation was never synced may be gone: it comes back empty.
-        for f in 0..self.model.files() {
-            let fname = file_name(f);
-            m.fids[f as usize] =
-                m.target.open(&fname, true).map_err(target_err(&m.name, &format!("open {fname} after a power cut")))?;
-        }
-        let Some(d) = &mut self.durability else { return Ok(None) };
-        for f in 0..self.model.files() {
-            let fid = m.fids[f as usize];
-            let size = m.target.size(fid).map_err(target_err(&m.name, "fstat after a power cut"))?;
-            let mut bytes = vec![0u8; size as usize];
-            let mut got = 0;
-            while got < bytes.len() {
-                let to = (got + CHUNK as usize).min(bytes.len());
-                match m.target.read(fid, got as u64, &mut bytes[got..to]) {
-                    Ok(0) => break,
-                    Ok(r) => got += r,
-                    Err(e) => {
-                        let op = Op::Read { file: f, offset: got as u64, len: size - got as u64 };
-                        let actual = outcome(Err(e), &m.name, &op)?;
-                        return Ok(Some(Mismatch::Result { expected: Ok(size - got as u64), actual }));
-                    }
-                }
-            }
-            bytes.truncate(got);
-            if let Err(v) = d.check(i, f, &self.model, &bytes) {
-                return Ok(Some(Mismatch::Durability(v)));
-            }
-            // Kept the rules: bring the file to the model's state and make that durable.
-            let want = self.model.bytes(f);
-            let mut at = 0usize;
-            while at < want.len() {
-                let end = (at + CHUNK as usize).min(want.len());
-                if bytes.get(at..end) != Some(&want[at..end]) {
-                    let mut done = at;
-                    while done < end {
-                        match m.target.write(fid, done as u64, &want[done..end]) {
-                            Ok(0) => Err(TargetError::Os { op: "write", errno: libc::EIO }),
-                            r => r,
-                        }
-                        .map(|w| done += w)
-                        .map_err(target_err(&m.name, "rewrite after a power cut"))?;
-                    }
-                }
-                at = end;
-            }
-            m.target.truncate(fid, want.len() as u64).map_err(target_err(&m.name, "truncate after a power cut"))?;
-            m.target.fsync(fid).map_err(target_err(&m.name, "fsync after a power cut"))?;
-            d.durable(i, f, n);
-        }
-        self.stats.durability_unchecked = d.unchecked_bytes();
-        Ok(None)
-    }
-
     /// The final whole-file check.
     pub fn finish(&mut self) -> Result<Option<Box<Divergence>>, DiffError> {
         self.check_whole(Check::End)
@@ -798,7 +487,13 @@ impl Lockstep {
 
     /// Compares what member `i` returned for `op` with the model: the result, the data read
     /// and the file size.
-    fn compare(&mut self, i: usize, op: &Op, expected: Outcome, actual: Outcome) -> Result<Option<Mismatch>, DiffError> {
+    fn compare(
+        &mut self,
+        i: usize,
+        op: &Op,
+        expected: Outcome,
+        actual: Outcome,
+    ) -> Result<Option<Mismatch>, DiffError> {
         if actual != expected {
             return Ok(Some(Mismatch::Result { expected, actual }));
         }
@@ -956,22 +651,6 @@ fn scan_diff(acc: &mut Option<DataMismatch>, file: u32, base: u64, expected: &[u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shifts_are_the_collapses_and_inserts_that_moved_data() {
-        let falloc = |mode, offset, len| Op::Fallocate { file: 0, mode, offset, len };
-        let ops = [
-            Op::Write { file: 0, offset: 0, len: 5 * 4096, tag: 1 },
-            falloc(FallocMode::CollapseRange, 0, 4096),
-            falloc(FallocMode::CollapseRange, 0, 1024),
-            falloc(FallocMode::CollapseRange, 0, 1 << 20),
-            falloc(FallocMode::InsertRange, 4096, 8192),
-        ];
-        let numbers = |align| shifts_of(&ops, align).iter().map(|s| (s.op_number, s.collapse)).collect::<Vec<_>>();
-        // With 4K alignment op 3 fails (aligned to 1K only); op 4 fails (past EOF) either way.
-        assert_eq!(numbers(4096), vec![(2, true), (5, false)]);
-        assert_eq!(numbers(1024), vec![(2, true), (3, true), (5, false)]);
-    }
 
     #[test]
     fn scans_keep_the_first_runs_and_count_all() {

@@ -4,7 +4,9 @@
 //! - [`model`]: the reference ([`Model`]), a byte vector per file.
 //! - [`targets`]: [`TargetSet`], the specs with diff's defaults, built afresh per run.
 //! - [`lockstep`]: [`Lockstep`] runs each op on the model and every target and compares;
-//!   [`emulate`] stands in for fallocate modes a target lacks.
+//!   [`emulate`] stands in for fallocate modes a target lacks; power cuts and what follows
+//!   them are in `power`.
+//! - [`divergence`]: what a divergence holds.
 //! - [`durability`]: [`Durability`], what a file may hold after a power cut.
 //! - [`coverage`]: what the fsimpl targets' paths did, from their counters.
 //! - [`report`]: the one-screen report and `divergence.json`, naming who wrote wrong bytes.
@@ -15,19 +17,23 @@
 //! `trace.jsonl`, `divergence.json` and `minimal.jsonl`.
 
 pub mod coverage;
+pub mod divergence;
 pub mod durability;
 pub mod emulate;
 mod flip;
 pub mod lockstep;
 pub mod model;
+mod power;
 pub mod report;
 pub mod shrink;
 pub mod targets;
 
+pub use divergence::{Check, Divergence, Kind, Mismatch, Signature};
 pub use durability::{Durability, Violation};
 pub use flip::FlipTarget;
-pub use lockstep::{CUT_WINDOW, Check, Divergence, Kind, Lockstep, Mismatch, Signature, Stats};
+pub use lockstep::{Lockstep, Stats};
 pub use model::{MODEL_MAX_FILE, Model, ModelError};
+pub use power::CUT_WINDOW;
 pub use shrink::{Budget, Shrunk};
 pub use targets::TargetSet;
 
@@ -41,6 +47,14 @@ use workloads::Op;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiffError {
+    /// A command-line option that cannot be used.
+    #[error("{option}: {why}")]
+    Option {
+        /// The option as given (`--bug nope`).
+        option: String,
+        /// Why, and what to do.
+        why: String,
+    },
     /// A target cannot take part.
     #[error("target {target}: {why}")]
     Refused {

@@ -2,8 +2,8 @@
 //! model, where the bytes differ, with hex dumps and who wrote the wrong bytes) and
 //! `divergence.json` for tools.
 
+use super::divergence::{Check, DataMismatch, Divergence, Mismatch, Shift, shifts_of};
 use super::durability::Violation;
-use super::lockstep::{Check, DataMismatch, Divergence, Mismatch, Shift, shifts_of};
 use super::model::Outcome;
 use serde_json::{Value, json};
 use std::fmt::Write as _;

@@ -60,9 +60,9 @@ pub fn with_bug(mut specs: Vec<TargetSpec>, name: &str) -> Result<Vec<TargetSpec
     }
     if given == 0 {
         let kind = bug.backend().map_or("bh or iomap", |b| b.name());
-        return Err(DiffError::Refused {
-            target: format!("--bug {name}"),
-            why: format!("no {kind} target without a bug of its own to switch it on in"),
+        return Err(DiffError::Option {
+            option: format!("--bug {name}"),
+            why: format!("no {kind} target without a bug of its own to switch it on in: give one with --target"),
         });
     }
     Ok(specs)
