@@ -108,6 +108,8 @@ pub enum Violation {
         file: u32,
         /// The first such byte (under the layout that explains the most bytes).
         offset: u64,
+        /// How many such bytes follow one another from `offset`.
+        run: u64,
         /// How many such bytes in all.
         bad_bytes: u64,
         /// Up to 16 of the target's bytes from `offset`.
@@ -188,6 +190,24 @@ fn move_pieces(pieces: Vec<Piece>, s: &Shift, forward: bool) -> Vec<Piece> {
     out
 }
 
+/// Where the bytes `[offset, offset + len)` of a version made under layout `version_epoch`
+/// sit under layout `layout`, through `shifts` (those since the observer's durable point).
+fn place(shifts: &[&Shift], version_epoch: u64, offset: u64, len: u64, layout: u64) -> Vec<Piece> {
+    let mut pieces = vec![Piece { src: 0, pos: offset, len }];
+    let (lo, hi) = (version_epoch.min(layout), version_epoch.max(layout));
+    let path = shifts.iter().filter(|s| (lo..hi).contains(&s.epoch));
+    if layout > version_epoch {
+        for s in path {
+            pieces = move_pieces(pieces, s, true);
+        }
+    } else {
+        for s in path.rev() {
+            pieces = move_pieces(pieces, s, false);
+        }
+    }
+    pieces
+}
+
 /// The durability rules for the files of a run, for several observers (targets), each with
 /// its own durable points.
 #[derive(Clone, Debug)]
@@ -195,7 +215,8 @@ pub struct Durability {
     files: Vec<FileLog>,
     /// Per observer, per file: the last durable point (op 0: at the start, an empty file).
     marks: Vec<Vec<Mark>>,
-    unchecked: u64,
+    /// Bytes whose data check was given up for memory.
+    unchecked: std::cell::Cell<u64>,
 }
 
 impl Durability {
@@ -205,7 +226,7 @@ impl Durability {
         Durability {
             files: vec![log; files as usize],
             marks: vec![vec![Mark::default(); files as usize]; observers],
-            unchecked: 0,
+            unchecked: std::cell::Cell::new(0),
         }
     }
 
@@ -256,12 +277,12 @@ impl Durability {
         }
     }
 
-    /// `observer`'s `file` is durable as it was after op `op_number`, the last op applied (an
-    /// fsync, fdatasync or sync that returned, a clean unmount); forgets what no observer needs
-    /// any more.
+    /// `observer`'s `file` is durable as it was after op `op_number` (an fsync, fdatasync or
+    /// sync that returned, a clean unmount; later ops may have been applied already, as when a
+    /// crash tester cuts during the op after a sync); forgets what no observer needs any more.
     pub fn durable(&mut self, observer: usize, file: u32, op_number: u64) {
         let Some(log) = self.files.get(file as usize) else { return };
-        let epoch = log.epoch;
+        let epoch = log.epoch - log.shifts.iter().filter(|s| s.op > op_number).count() as u64;
         let Some(m) = self.marks.get_mut(observer).and_then(|m| m.get_mut(file as usize)) else { return };
         if op_number >= m.op {
             *m = Mark { op: op_number, epoch };
@@ -279,7 +300,7 @@ impl Durability {
 
     /// Checks `actual`, `file`'s bytes on `observer` after a power cut and a remount, against
     /// the rules; `model` is the state after the last op.
-    pub fn check(&mut self, observer: usize, file: u32, model: &Model, actual: &[u8]) -> Result<(), Violation> {
+    pub fn check(&self, observer: usize, file: u32, model: &Model, actual: &[u8]) -> Result<(), Violation> {
         let log = &self.files[file as usize];
         let mark = self.marks[observer][file as usize];
         // Sizes since the mark: the one at the mark and every later one.
@@ -292,7 +313,7 @@ impl Durability {
             return Err(Violation::Size { file, actual: size, min, max, durable });
         }
         if log.dropped_upto > mark.op {
-            self.unchecked += size;
+            self.unchecked.set(self.unchecked.get() + size);
             return Ok(());
         }
         let changes: Vec<&Change> = log.changes.iter().filter(|c| c.op > mark.op).collect();
@@ -304,21 +325,7 @@ impl Durability {
         newest.resize(newest.len().max((size + moved) as usize), 0);
         // Layouts this observer can have: one per shift that moved its blocks.
         let layouts: Vec<u64> = std::iter::once(mark.epoch).chain(shifts.iter().map(|s| s.epoch + 1)).collect();
-        let place = |version_epoch: u64, offset: u64, len: u64, layout: u64| {
-            let mut pieces = vec![Piece { src: 0, pos: offset, len }];
-            let (lo, hi) = (version_epoch.min(layout), version_epoch.max(layout));
-            let path = shifts.iter().filter(|s| (lo..hi).contains(&s.epoch));
-            if layout > version_epoch {
-                for s in path {
-                    pieces = move_pieces(pieces, s, true);
-                }
-            } else {
-                for s in path.rev() {
-                    pieces = move_pieces(pieces, s, false);
-                }
-            }
-            pieces
-        };
+        let place = |version_epoch, offset, len, layout| place(&shifts, version_epoch, offset, len, layout);
         // The layout under which the fewest bytes break the rules.
         let mut best: Option<(u64, Vec<bool>)> = None;
         for &layout in &layouts {
@@ -346,32 +353,51 @@ impl Durability {
         }
         let (bad_bytes, ok) = best.expect("at least the newest layout");
         let first = ok.iter().position(|&g| !g).expect("a bad byte");
+        let run = ok[first..].iter().position(|&g| g).unwrap_or(ok.len() - first) as u64;
         let to = (first + EXCERPT).min(actual.len());
-        // The durable value of a position: the oldest later change's old byte (under the
-        // durable layout), else the newest.
-        let durable_at = |x: usize| {
-            changes
-                .iter()
-                .filter(|c| c.epoch == mark.epoch)
-                .find(|c| (c.offset..c.offset + c.old.len() as u64).contains(&(x as u64)))
-                .map_or_else(|| newest[x], |c| c.old[x - c.offset as usize])
-        };
         let changed_since = !shifts.is_empty()
             || changes.iter().any(|c| (c.offset..c.offset + c.old.len() as u64).contains(&(first as u64)));
         Err(Violation::Data {
             file,
             offset: first as u64,
+            run,
             bad_bytes,
             actual: actual[first..to].to_vec(),
-            durable: (first..to).map(durable_at).collect(),
+            durable: self.durable_bytes(observer, file, model, first as u64, to as u64),
             newest: (first..to).map(|x| newest[x]).collect(),
             changed_since,
         })
     }
 
+    /// Bytes `[from, to)` of `file` as `observer` last made them durable (zeros past the end),
+    /// at the offsets of the durable layout; `model` is the state after the last op.
+    pub fn durable_bytes(&self, observer: usize, file: u32, model: &Model, from: u64, to: u64) -> Vec<u8> {
+        let log = &self.files[file as usize];
+        let mark = self.marks[observer][file as usize];
+        let shifts: Vec<&Shift> =
+            log.shifts.iter().filter(|s| s.op > mark.op && !s.emulated_on.contains(&observer)).collect();
+        let mut out: Vec<Option<u8>> = vec![None; (to - from) as usize];
+        let mut fill = |bytes: &[u8], pieces: Vec<Piece>| {
+            for p in pieces {
+                for x in p.pos.max(from)..(p.pos + p.len).min(to) {
+                    let slot = &mut out[(x - from) as usize];
+                    slot.get_or_insert(bytes.get((p.src + x - p.pos) as usize).copied().unwrap_or(0));
+                }
+            }
+        };
+        // The oldest change since the mark that covers a byte holds its durable value; a byte
+        // no change covered is as it is now.
+        for c in log.changes.iter().filter(|c| c.op > mark.op) {
+            fill(&c.old, place(&shifts, c.epoch, c.offset, c.old.len() as u64, mark.epoch));
+        }
+        let newest = model.bytes(file);
+        fill(newest, place(&shifts, log.epoch, 0, to.max(newest.len() as u64), mark.epoch));
+        out.into_iter().map(|b| b.unwrap_or(0)).collect()
+    }
+
     /// Bytes whose data check was given up to keep the undo log within [`LOG_LIMIT`].
     pub fn unchecked_bytes(&self) -> u64 {
-        self.unchecked
+        self.unchecked.get()
     }
 }
 
@@ -445,14 +471,14 @@ mod tests {
     #[test]
     fn synced_data_must_be_there_and_later_bytes_may_be_old_or_new() {
         let ops = [write(0, 8, 1), Op::Fsync { file: 0 }, write(4, 8, 2), write(6, 2, 3)];
-        let (m, mut d) = run(&ops);
+        let (m, d) = run(&ops);
         // The newest state, the synced state (size 8), and mixes of the versions in between.
         assert_eq!(d.check(0, 0, &m, &[1, 1, 1, 1, 2, 2, 3, 3, 2, 2, 2, 2]), Ok(()));
         assert_eq!(d.check(0, 0, &m, &[1; 8]), Ok(()));
         assert_eq!(d.check(0, 0, &m, &[1, 1, 1, 1, 1, 2, 2, 3, 0, 0]), Ok(()));
         // A synced byte lost.
         let v = d.check(0, 0, &m, &[1, 0, 1, 1, 2, 2, 3, 3, 2, 2, 2, 2]).unwrap_err();
-        assert!(matches!(v, Violation::Data { offset: 1, bad_bytes: 1, changed_since: false, .. }), "{v:?}");
+        assert!(matches!(v, Violation::Data { offset: 1, run: 1, bad_bytes: 1, changed_since: false, .. }), "{v:?}");
         // A value the position never had (op 3's byte one position off).
         let v = d.check(0, 0, &m, &[1, 1, 1, 1, 2, 3, 3, 3, 2, 2, 2, 2]).unwrap_err();
         assert!(matches!(v, Violation::Data { offset: 5, changed_since: true, .. }), "{v:?}");
@@ -474,7 +500,7 @@ mod tests {
             collapse,
             Op::Truncate { file: 0, size: 10 },
         ];
-        let (m, mut d) = run(&ops);
+        let (m, d) = run(&ops);
         // Before or after the collapse, truncated or not, down to 10 bytes.
         let synced: Vec<u8> = [vec![1u8; 1024], vec![2; 1024], vec![1; 1024]].concat();
         assert_eq!(d.check(0, 0, &m, &synced), Ok(()));
@@ -500,7 +526,7 @@ mod tests {
         // 9s at its old offset 1024; with the new one, at 2048.
         let insert = Op::Fallocate { file: 0, mode: FallocMode::InsertRange, offset: 1024, len: 1024 };
         let ops = [write(0, 3072, 1), Op::Fsync { file: 0 }, insert, write(2048, 1024, 9)];
-        let (m, mut d) = run(&ops);
+        let (m, d) = run(&ops);
         let old_layout: Vec<u8> = [vec![1u8; 1024], vec![9; 1024], vec![1; 1024]].concat();
         assert_eq!(d.check(0, 0, &m, &old_layout), Ok(()));
         assert_eq!(d.check(0, 0, &m, m.bytes(0)), Ok(()));
@@ -509,10 +535,32 @@ mod tests {
         assert!(matches!(d.check(0, 0, &m, &wrong), Err(Violation::Data { offset: 2048, .. })));
         // A target that emulated the insert moved bytes, not blocks: the 9s were written at
         // 2048 only.
-        let (m, mut d) = run_with(&ops, true);
+        let (m, d) = run_with(&ops, true);
         assert!(matches!(d.check(1, 0, &m, &old_layout), Err(Violation::Data { offset: 1024, .. })));
         assert_eq!(d.check(1, 0, &m, m.bytes(0)), Ok(()));
         assert_eq!(d.check(0, 0, &m, &old_layout), Ok(()));
+    }
+
+    #[test]
+    fn a_sync_marked_after_a_later_shift_keeps_the_layout_it_had() {
+        // A crash tester marks the fsync of op 2 once op 3, a collapse, has been applied.
+        let collapse = Op::Fallocate { file: 0, mode: FallocMode::CollapseRange, offset: 0, len: 1024 };
+        let ops = [write(0, 2048, 1), Op::Fsync { file: 0 }, collapse];
+        let mut m = Model::new(1, 1024, 0);
+        let mut d = Durability::new(1, 1);
+        for (i, op) in ops.iter().enumerate() {
+            let n = i as u64 + 1;
+            let data = vec![n as u8; op.io_bytes() as usize];
+            d.before(n, op, &m);
+            m.apply(op, &data).unwrap().unwrap();
+            d.after(n, op, &m);
+        }
+        d.durable(0, 0, 2);
+        // The synced two blocks, under the layout before the collapse.
+        assert_eq!(d.check(0, 0, &m, &[1; 2048]), Ok(()));
+        assert_eq!(d.durable_bytes(0, 0, &m, 1020, 1030), vec![1; 10]);
+        assert_eq!(d.durable_bytes(0, 0, &m, 2040, 2050), [vec![1; 8], vec![0; 2]].concat());
+        assert!(matches!(d.check(0, 0, &m, &[]), Err(Violation::Size { min: 1024, max: 2048, .. })));
     }
 
     #[test]

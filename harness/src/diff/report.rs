@@ -350,7 +350,7 @@ fn durability_text(out: &mut String, target: &str, v: &Violation, ops: &[Op], sh
                  made durable and may be 0x{min:x} to 0x{max:x}"
             );
         }
-        Violation::Data { file, offset, bad_bytes, actual, durable, newest, changed_since } => {
+        Violation::Data { file, offset, bad_bytes, actual, durable, newest, changed_since, .. } => {
             let what = if *changed_since {
                 "a value no op since the last sync put there"
             } else {
@@ -396,6 +396,7 @@ pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
                 Some(Mismatch::Durability(Violation::Data {
                     file,
                     offset,
+                    run: _,
                     bad_bytes,
                     actual,
                     durable,
