@@ -3,25 +3,9 @@
 use crate::error::{FsError, Result};
 use crate::page::PAGE_SIZE;
 
-/// Which buffered-I/O implementation a mount uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// ext4's classic `ext4_da_aops` over buffer heads.
-    #[default]
-    BufferHead,
-    /// `ext4_iomap_aops` over iomap, with large folios.
-    Iomap,
-}
-
-impl Backend {
-    /// "bh" or "iomap".
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::BufferHead => "bh",
-            Backend::Iomap => "iomap",
-        }
-    }
-}
+/// Which buffered-I/O implementation a mount uses, and when dirty data goes to the device
+/// (the shared vocabulary's types).
+pub use vocab::{Backend, WritebackMode};
 
 /// How to mount: the backend and the page-cache settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,30 +105,5 @@ impl MountOptions {
             return Err(FsError::invalid("cache must be at least 2 MiB"));
         }
         Ok(())
-    }
-}
-
-/// When dirty data goes to the device.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WritebackMode {
-    /// Background writeback once dirty data passes the background threshold (the default).
-    #[default]
-    On,
-    /// No background writeback (`dirty_writeback_centisecs=0`, dirty ratios 100: the "cache"
-    /// rows of the kernel's tables); only fsync, sync, unmount or a full cache write data back.
-    Off,
-    /// Every write is written back at once and its folios dropped (RWF_DONTCACHE).
-    DontCache,
-}
-
-impl std::str::FromStr for WritebackMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "on" => Ok(WritebackMode::On),
-            "off" => Ok(WritebackMode::Off),
-            "dontcache" => Ok(WritebackMode::DontCache),
-            _ => Err(format!("writeback mode '{s}': use on, off or dontcache")),
-        }
     }
 }

@@ -30,7 +30,8 @@ fn main() -> ExitCode {
     let (mut total_ops, t0) = (0u64, Instant::now());
     for &(bh, iomap) in PAIRS {
         for seed in 1..=seeds {
-            let specs = vec![TargetSpec::parse(bh).expect("valid spec"), TargetSpec::parse(iomap).expect("valid spec")];
+            let specs =
+                vec![bh.parse::<TargetSpec>().expect("valid spec"), iomap.parse::<TargetSpec>().expect("valid spec")];
             let set = match TargetSet::new(specs, file_len) {
                 Ok(s) => s,
                 Err(e) => {

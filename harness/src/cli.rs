@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use vocab::{TargetSpec, parse_bytes, parse_seconds};
 
 /// Storage benchmarking and differential testing of Linux buffered I/O: ext4's buffer_head
 /// and iomap paths, modelled in user space, side by side with real kernel filesystems.
@@ -58,7 +59,7 @@ pub struct CrashArgs {
     /// The filesystem: an ext4 or xfs spec (dev=logged is implied), e.g. ext4:opts=barrier=0,
     /// 'xfs:mkfs_opts=-b size=1024'.
     #[arg(long = "target", value_name = "SPEC", default_value = "ext4:size=512m")]
-    pub target: String,
+    pub target: TargetSpec,
     /// Replay this trace (trace.jsonl, minimal.jsonl or an fsx .fsxops log) instead of
     /// generating an fsx stream.
     #[arg(long, value_name = "FILE", conflicts_with = "job")]
@@ -74,13 +75,13 @@ pub struct CrashArgs {
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub ops: u64,
     /// Largest file size (fsx -l).
-    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "256k")]
+    #[arg(long, value_name = "B", value_parser = parse_bytes, default_value = "256k")]
     pub file_len: u64,
     /// Largest op length (fsx -o).
-    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "64k")]
+    #[arg(long, value_name = "B", value_parser = parse_bytes, default_value = "64k")]
     pub op_len: u64,
     /// Alignment of offsets and lengths (fsx -r/-w/-t).
-    #[arg(long, value_name = "B", value_parser = bytes_arg, default_value = "1")]
+    #[arg(long, value_name = "B", value_parser = parse_bytes, default_value = "1")]
     pub align: u64,
     /// Op weights, kind=weight comma-separated, as for diff.
     #[arg(long, value_name = "KIND=W,...")]
@@ -94,36 +95,15 @@ pub struct CrashArgs {
     pub max_points: Option<usize>,
     /// Stop checking crash points after this long (seconds, or 30s, 5m, 1h); the summary says
     /// how many were covered.
-    #[arg(long, value_name = "S", value_parser = duration_arg)]
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub duration: Option<std::time::Duration>,
     /// Where the files of a violation go (trace.jsonl, violation.json, minimal.jsonl); default
     /// runs/crash-<UTC time>.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Longest time to spend shrinking a violating stream (0: do not shrink).
-    #[arg(long, value_name = "S", value_parser = duration_arg, default_value = "300")]
+    #[arg(long, value_name = "S", value_parser = parse_seconds, default_value = "300")]
     pub shrink_time: std::time::Duration,
-}
-
-/// A size with fio's suffixes (4k, 1m, 1g).
-fn bytes_arg(s: &str) -> Result<u64, String> {
-    crate::targets::parse_size(s).ok_or_else(|| format!("'{s}' is not a size (e.g. 4096, 4k, 256k, 1m)"))
-}
-
-/// Seconds, or a number with s, m or h.
-fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    let t = s.trim();
-    let (num, unit) = match t.char_indices().last() {
-        Some((i, 's')) => (&t[..i], 1),
-        Some((i, 'm')) => (&t[..i], 60),
-        Some((i, 'h')) => (&t[..i], 3600),
-        _ => (t, 1),
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| std::time::Duration::from_secs_f64(n * unit as f64))
-        .ok_or_else(|| format!("'{s}' is not a duration (seconds, or e.g. 30s, 5m, 1h)"))
 }
 
 /// Checks shared by `diff` and `replay`.
@@ -138,7 +118,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Longest time to spend shrinking a diverging trace.
-    #[arg(long, value_name = "S", value_parser = duration_arg, default_value = "120")]
+    #[arg(long, value_name = "S", value_parser = parse_seconds, default_value = "120")]
     pub shrink_time: std::time::Duration,
     /// Write a `backing=` device or file even when it holds a filesystem or other data.
     #[arg(long)]
@@ -171,21 +151,21 @@ pub struct DiffArgs {
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
     /// Stop after this long (seconds, or 30s, 5m, 1h).
-    #[arg(long, value_name = "S", value_parser = duration_arg)]
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub duration: Option<std::time::Duration>,
     /// The op mix: swarm (a new mix every 2000 ops) or fixed.
     #[arg(long, value_enum, default_value_t = MixArg::Swarm)]
     pub mix: MixArg,
     /// Largest file size (fsx -l); default 4m (swarm) or 256k (fixed). The swarm's small
     /// phases stay within 256k.
-    #[arg(long, value_name = "B", value_parser = bytes_arg)]
+    #[arg(long, value_name = "B", value_parser = parse_bytes)]
     pub file_len: Option<u64>,
     /// Largest op length (fsx -o); default 1m (swarm) or 64k (fixed).
-    #[arg(long, value_name = "B", value_parser = bytes_arg)]
+    #[arg(long, value_name = "B", value_parser = parse_bytes)]
     pub op_len: Option<u64>,
     /// Alignment of offsets and lengths (fsx -r/-w/-t): 1 for byte-aligned ops. Default 1
     /// (the swarm aligns some phases to 512, 1k or 4k unless this is given).
-    #[arg(long, value_name = "B", value_parser = bytes_arg)]
+    #[arg(long, value_name = "B", value_parser = parse_bytes)]
     pub align: Option<u64>,
     /// Op weights, kind=weight comma-separated (kinds: read, write, trunc, fallocate,
     /// punch_hole, zero_range, collapse_range, insert_range, fsync, fdatasync, remount,
@@ -224,13 +204,20 @@ pub struct ReplayArgs {
 /// Targets to run on.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TargetArgs {
-    /// A target: KIND[:key=value...], e.g. bh:block_size=1024, iomap:backing=mem,
+    /// A target: KIND[:key=value...], e.g. bh:block_size=1k, iomap:backing=mem,
     /// ext4:opts=noatime. Repeatable.
     #[arg(long = "target", value_name = "SPEC")]
-    pub target: Vec<String>,
+    pub target: Vec<TargetSpec>,
     /// Targets without parameters, comma-separated: e.g. bh,iomap,tmpfs.
-    #[arg(long = "targets", value_name = "KINDS")]
-    pub targets: Vec<String>,
+    #[arg(long = "targets", value_name = "KINDS", value_delimiter = ',')]
+    pub targets: Vec<TargetSpec>,
+}
+
+impl TargetArgs {
+    /// The targets of `--targets` lists, then of `--target`s, in the order given.
+    pub fn specs(&self) -> Vec<TargetSpec> {
+        self.targets.iter().chain(&self.target).cloned().collect()
+    }
 }
 
 /// `aopsbench run`.

@@ -82,8 +82,9 @@ fn bad_target_specs_and_missing_devices() {
     let job = d.path("j.fio");
     fails_with(
         d.run(&[&job, "--target", "bh:blocksize=4k"]),
-        "aopsbench: target 'bh:blocksize=4k': unknown parameter 'blocksize' for bh (valid: block_size, max_folio, \
-         large_folios, backing, size, cache, writeback, engine, qd, poison, bug, faults)",
+        "aopsbench: invalid value 'bh:blocksize=4k' for '--target <SPEC>': unknown parameter 'blocksize' for bh \
+         (valid: block_size, max_folio, large_folios, cache, writeback, dirty_background_ratio, dirty_ratio, backing, \
+         size, engine, qd, poison, bug, faults) (see --help)",
     );
     fails_with(
         d.run(&[&job, "--target", "bh:backing=/dev/aopsbench-no-such-disk"]),
@@ -99,16 +100,16 @@ fn eio_enospc_and_a_power_cut() {
     let job = d.path("j.fio");
     fails_with(
         d.run(&[&job, "--target", "bh:backing=mem:faults=write=3"]),
-        "aopsbench: job w on bh:block_size=4096:max_folio=2097152:large_folios=0:cache=67108864:writeback=on:\
-         backing=mem:engine=mem:faults=write=3: thread 0, op 16 (fsync of file 0): fsync: Input/output error (os error 5)",
+        "aopsbench: job w on bh:block_size=4k:max_folio=2m:large_folios=0:cache=64m:writeback=on:backing=mem:\
+         engine=mem:faults=write=3: thread 0, op 16 (fsync of file 0): fsync: Input/output error (os error 5)",
     );
     // A real ENOSPC: 128 MiB of file on a 64 MiB device.
     let big = d.path("big.fio");
     std::fs::write(&big, "[global]\nrw=write\nbs=1m\nsize=128m\naops_cache=64m\n\n[fill]\n").unwrap();
     fails_with(
         d.run(&[&big, "--target", "bh:backing=mem:size=64m"]),
-        "aopsbench: job fill on bh:block_size=4096:max_folio=2097152:large_folios=0:cache=67108864:writeback=on:\
-         backing=mem:engine=mem: layout of thread 0, op 0 (fallocate Allocate 0+134217728 in file 0): fallocate: No \
+        "aopsbench: job fill on bh:block_size=4k:max_folio=2m:large_folios=0:cache=64m:writeback=on:backing=mem:\
+         size=64m:engine=mem: layout of thread 0, op 0 (fallocate Allocate 0+134217728 in file 0): fallocate: No \
          space left on device (os error 28)",
     );
     let o = d.run(&[&job, "--target", "iomap:backing=mem:faults=powercut=2"]);

@@ -12,8 +12,7 @@ use harness::crash::points::{CrashPoint, How};
 use harness::crash::state::StateBuilder;
 use harness::crash::{self, Kind, Plan, record};
 use harness::targets::fusedev::{self, Record};
-use harness::targets::kernel_spec::mount_config;
-use harness::targets::{MountConfig, MountKind};
+use harness::targets::{MountConfig, TargetSpec};
 use workloads::{FsxConfig, Op, pattern};
 
 /// Whether `kind` on a logged device can run here; prints the skip line when not.
@@ -29,9 +28,12 @@ fn logged_or_skip(kind: &str) -> bool {
     false
 }
 
-fn config(kind: MountKind, params: &[(&str, &str)]) -> MountConfig {
-    let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    mount_config(kind, &params).unwrap()
+/// The filesystem of an ext4 or xfs spec.
+fn config(spec: &str) -> MountConfig {
+    match spec.parse::<TargetSpec>() {
+        Ok(TargetSpec::Mount(m)) => MountConfig::from_spec(&m),
+        other => panic!("{spec}: {other:?}"),
+    }
 }
 
 fn fsx(seed: u64, ops: u64) -> Vec<Op> {
@@ -67,7 +69,7 @@ fn a_workload_round_trips_through_the_write_log_byte_for_byte() {
     if !logged_or_skip("ext4") {
         return;
     }
-    let cfg = config(MountKind::Ext4, &[("size", "256m"), ("mkfs_opts", "-b 4096")]);
+    let cfg = config("ext4:size=256m:mkfs_opts=-b 4096");
     let ops = vec![
         Op::Write { file: 0, offset: 0, len: 300_000, tag: 1 },
         Op::Write { file: 1, offset: 4096 * 7 + 5, len: 70_000, tag: 2 },
@@ -110,7 +112,7 @@ fn ext4_without_barriers_is_caught_losing_an_fsync() {
     if !logged_or_skip("ext4") {
         return;
     }
-    let cfg = config(MountKind::Ext4, &[("size", "256m"), ("opts", "barrier=0")]);
+    let cfg = config("ext4:size=256m:opts=barrier=0");
     let ops = fsx(1, 100);
     let c = crash::campaign(&cfg, &ops, 1, &plan(1), &mut |_, _| {}).unwrap();
     assert_eq!(c.flushes, 0, "barrier=0 sends no flush");
@@ -126,7 +128,7 @@ fn ext4_with_defaults_is_clean_over_a_short_campaign() {
     if !logged_or_skip("ext4") {
         return;
     }
-    let cfg = config(MountKind::Ext4, &[("size", "512m")]);
+    let cfg = config("ext4:size=512m");
     let ops = fsx(2, 150);
     let c = crash::campaign(&cfg, &ops, 1, &plan(2), &mut |_, _| {}).unwrap();
     assert!(c.violation.is_none(), "{}", crash::report::render(c.violation.as_ref().unwrap(), &ops, &c.spec, 4096));
@@ -139,7 +141,7 @@ fn xfs_with_defaults_is_clean_over_a_short_campaign() {
     if !logged_or_skip("xfs") {
         return;
     }
-    let cfg = config(MountKind::Xfs, &[("size", "320m")]);
+    let cfg = config("xfs:size=320m");
     let ops = fsx(3, 100);
     let c = crash::campaign(&cfg, &ops, 1, &Plan { max_points: Some(60), ..plan(3) }, &mut |_, _| {}).unwrap();
     assert!(c.violation.is_none(), "{}", crash::report::render(c.violation.as_ref().unwrap(), &ops, &c.spec, 4096));

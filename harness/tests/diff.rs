@@ -240,10 +240,10 @@ fn a_trace_with_a_bad_line_exits_2_naming_the_line() {
 #[test]
 fn bad_command_lines_exit_2_with_one_line() {
     let cases: &[(&[&str], &str)] = &[
-        (&["diff", "--file-len", "12x"], "not a size"),
+        (&["diff", "--file-len", "12x"], "expected a size"),
         (&["diff", "--seed", "abc"], "--seed"),
         (&["diff", "--bogus"], "--bogus"),
-        (&["diff", "--duration", "soon"], "not a duration"),
+        (&["diff", "--duration", "soon"], "expected a time"),
         (&["diff", "--target", "null"], "stores no data"),
         (&["diff", "--target", "bh:blocksize=4k"], "unknown parameter 'blocksize'"),
         (&["diff", "--align", "3"], "align"),

@@ -88,13 +88,13 @@ fn a_bad_faults_value_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
-        "aopsbench: target bh:backing=mem:faults=write=0: fault 'write=0': give a bio number from 1, with + for \
-         every later one too\n"
+        "aopsbench: invalid value 'bh:backing=mem:faults=write=0' for '--target <SPEC>': faults=write=0: fault \
+         'write=0': give a bio number from 1, with + for every later one too (see --help)\n"
     );
 }
 
 fn target(spec: &str) -> FsimplTarget {
-    let spec = TargetSpec::parse(spec).unwrap();
+    let TargetSpec::Fsimpl(spec) = TargetSpec::parse(spec).unwrap() else { panic!("{spec} is not bh or iomap") };
     FsimplTarget::create(&spec, &FsimplDefaults::default(), &PoolCache::default()).unwrap()
 }
 

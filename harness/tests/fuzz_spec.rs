@@ -1,13 +1,14 @@
 //! Fuzzing the target-spec parser with arbitrary text and mutations of valid specs: parsing a
-//! spec, reading an fsimpl target's parameters (`FsimplConfig`, `faults=`), and the sizes of
-//! kernel targets never panic, and every error is one line. Nothing is created: a spec is only
-//! read (making a target from a fuzzed `backing=` could write anywhere).
+//! spec, resolving an fsimpl target's parameters (`FsimplConfig`) or a kernel target's
+//! (`MountConfig`, its faults in bytes), `faults=` lists and sizes never panic, every error is
+//! one line, and a spec prints back to itself. Nothing is created: a spec is only read (making
+//! a target from a fuzzed `backing=` could write anywhere).
 
-use harness::targets::faults::parse_faults;
-use harness::targets::kernel_spec::parse_size as kernel_size;
-use harness::targets::spec::parse_all;
-use harness::targets::{FsimplConfig, FsimplDefaults, TargetSpec, parse_size};
+use harness::targets::faults::FaultSpec;
+use harness::targets::{FsimplConfig, FsimplDefaults, MountConfig, TargetSpec};
 use proptest::prelude::*;
+use vocab::Size;
+use vocab::target::FaultList;
 
 fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -27,6 +28,8 @@ const VALID: &[&str] = &[
     "bh:backing=mem:faults=read=5,write=10+,range=1000-1010,short=3@8k,enospc=100,powercut=50",
     "ext4:opts=noatime,data=ordered:size=512m:backing=/var/tmp:mkfs_opts=-b 1024",
     "xfs:size=300m",
+    "ext4:size=256m:mkfs_opts=-b 65536:dev=logged:faults=read=5,write=10+,range=1000-1010,short=3@8k,powercut=50",
+    "xfs:dev=image",
     "tmpfs:size=64m",
     "dir:path=/tmp",
     "null",
@@ -59,6 +62,10 @@ const TOKENS: &[&str] = &[
     "é",
     " ",
     "mem",
+    "dev=",
+    "logged",
+    "image",
+    "-b ",
     "faults=",
     "read=",
     "write=",
@@ -105,34 +112,44 @@ fn mutate(text: &str, edits: &[(u8, u32, u32)]) -> String {
 
 /// Everything that reads a spec, short of making the target.
 fn check(text: &str) {
-    match TargetSpec::parse(text) {
+    match text.parse::<TargetSpec>() {
         Err(e) => one_line("spec", &e.to_string()),
         Ok(spec) => {
             let printed = spec.to_string();
-            assert_eq!(TargetSpec::parse(&printed).ok(), Some(spec.clone()), "{printed} does not read back");
-            for (k, v) in &spec.params {
-                if let Err(e) = spec.size(k) {
+            assert_eq!(printed.parse::<TargetSpec>().ok(), Some(spec.clone()), "{printed} does not read back");
+            for (_, v) in spec.params() {
+                if let Err(e) = v.parse::<Size>() {
                     one_line("size", &e.to_string());
                 }
-                let _ = parse_size(v);
-                if let Err(e) = kernel_size(v) {
-                    one_line("kernel size", &e);
-                }
-                for bs in [1024, 4096] {
-                    if let Err(e) = parse_faults(v, bs) {
-                        one_line("faults", &e);
-                    }
+                if let Err(e) = v.parse::<FaultList>() {
+                    one_line("faults", &e.to_string());
                 }
             }
-            if (spec.kind == "bh" || spec.kind == "iomap")
-                && let Err(e) = FsimplConfig::parse(&spec, &FsimplDefaults::default())
+            if let TargetSpec::Fsimpl(f) = &spec
+                && let Err(e) = FsimplConfig::parse(f, &FsimplDefaults::default())
             {
                 one_line("fsimpl spec", &e.to_string());
             }
+            if let TargetSpec::Mount(m) = &spec {
+                // What a kernel target is made from: its config, printed back in full, and the
+                // served device's faults in bytes.
+                let cfg = MountConfig::from_spec(m);
+                let full = TargetSpec::Mount(cfg.spec());
+                assert_eq!(
+                    full.to_string().parse::<TargetSpec>().ok(),
+                    Some(full.clone()),
+                    "{full} does not read back"
+                );
+                let plan = FaultSpec::new(&cfg.faults, cfg.block_size()).plan;
+                assert!(plan.bad_ranges.iter().all(|r| r.start < r.end), "{text}: {plan:?}");
+            }
         }
     }
-    if let Err(e) = parse_all(&[], &[text.to_string()]) {
-        one_line("--targets", &e.to_string());
+    // `--targets a,b`: each comma-separated item is a spec.
+    for item in text.split(',') {
+        if let Err(e) = item.parse::<TargetSpec>() {
+            one_line("--targets", &e.to_string());
+        }
     }
 }
 
@@ -170,8 +187,12 @@ proptest! {
         bs in prop::sample::select(&[1024u64, 2048, 4096][..]),
     ) {
         let text: Vec<String> = items.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if let Err(e) = parse_faults(&text.join(","), bs) {
-            one_line("faults", &e);
+        match text.join(",").parse::<FaultList>() {
+            Err(e) => one_line("faults", &e.to_string()),
+            Ok(list) => {
+                assert_eq!(list.to_string().parse::<FaultList>().ok(), Some(list.clone()));
+                let _ = FaultSpec::new(&list, bs);
+            }
         }
     }
 }

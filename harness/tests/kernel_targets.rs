@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fsimpl::buf::AlignedBuf;
 use harness::targets::{
     DirTarget, FileId, IoMode, MountConfig, MountKind, MountTarget, RemountKind, Target, TargetError,
-    kernel_availability, parse_kernel_target,
+    kernel_availability, kernel_target,
 };
 use workloads::FallocMode;
 
@@ -258,10 +258,11 @@ fn dir_refuses_names_outside_the_directory() {
 fn dir_specs_parse_and_refuse_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().to_str().unwrap().to_string();
-    let t = parse_kernel_target("dir", &[("path".into(), path.clone())]).unwrap();
+    let spec = |p: &str| format!("dir:path={p}").parse::<harness::targets::TargetSpec>().unwrap();
+    let t = kernel_target(&spec(&path)).unwrap();
     assert_eq!(t.kind(), "dir");
     assert_eq!(t.spec(), format!("dir:path={}", std::fs::canonicalize(&path).unwrap().display()));
-    let e = parse_kernel_target("dir", &[("path".into(), format!("{path}/missing"))]).err().unwrap().to_string();
+    let e = kernel_target(&spec(&format!("{path}/missing"))).err().unwrap().to_string();
     assert!(e.starts_with(&format!("dir target: {path}/missing: No such file or directory")), "{e}");
     assert!(e.ends_with("give an existing directory as path="), "{e}");
 }
@@ -443,10 +444,8 @@ fn mount_specs_parse_into_working_targets() {
     if !available_or_skip("ext4") {
         return;
     }
-    let params =
-        [("opts", "noatime,nodiscard"), ("size", "128m"), ("backing", "/var/tmp"), ("mkfs_opts", "-b 1024 -L aops")];
-    let params: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let t = parse_kernel_target("ext4", &params).unwrap();
+    let text = "ext4:opts=noatime,nodiscard:size=128m:backing=/var/tmp:mkfs_opts=-b 1024 -L aops";
+    let t = kernel_target(&text.parse().unwrap()).unwrap();
     assert_eq!(t.spec(), "ext4:opts=noatime,nodiscard:size=128m:backing=/var/tmp:mkfs_opts=-b 1024 -L aops");
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let line = info.lines().find(|l| l.contains("aopsbench-ext4") && l.contains("noatime")).expect("mounted noatime");
@@ -482,8 +481,8 @@ fn a_mount_option_the_kernel_lacks_is_one_clear_error_and_leaves_nothing() {
 fn xfs_under_300m_is_refused_before_anything_is_made() {
     let e = MountTarget::create(MountConfig { size: 100 << 20, ..MountConfig::new(MountKind::Xfs) }).unwrap_err();
     assert_eq!(e.to_string(), "xfs target: size=100m is too small: mkfs.xfs needs at least 300m");
-    let e = parse_kernel_target("xfs", &[("size".into(), "100m".into())]).err().unwrap();
-    assert_eq!(e.to_string(), "xfs target: size=100m is too small: mkfs.xfs needs at least 300m");
+    let e = "xfs:size=100m".parse::<harness::targets::TargetSpec>().unwrap_err();
+    assert_eq!(e.to_string(), "size=100m is too small: mkfs.xfs needs at least 300m");
     println!("{e}");
 }
 

@@ -18,11 +18,10 @@ use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
 use crate::recorder::{INTERVAL_NS, OpRecord};
-use crate::summary::quantile_of;
+use vocab::quantile_of;
 
-/// The percentiles fio prints by default (`percentile_list`), as fio formats their keys.
-pub const FIO_PERCENTILES: [f64; 17] =
-    [1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
+/// The percentiles fio prints by default (`percentile_list`).
+pub use vocab::FIO_PERCENTILES;
 
 /// fio's key for a percentile: six decimals (`"99.990000"`).
 pub fn percentile_key(p: f64) -> String {

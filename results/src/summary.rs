@@ -88,11 +88,7 @@ pub struct LatencySummary {
     pub max: u64,
 }
 
-/// The quantile (0–1) of a percentile (0–100) such as `99.9`, rounded to the double nearest
-/// the decimal, so that `99.9` gives exactly `0.999` (and `ceil(0.999 × 1000)` is 999, not 1000).
-pub fn quantile_of(percentile: f64) -> f64 {
-    (percentile * 1e6).round() / 1e8
-}
+pub use vocab::quantile_of;
 
 impl Summary {
     /// The job of this name.

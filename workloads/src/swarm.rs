@@ -9,6 +9,7 @@
 //! [`Swarm::phase_ops`] ops.
 
 use rand_chacha::ChaCha8Rng;
+use vocab::Size;
 
 use crate::fsx::{FsxConfig, FsxWeights};
 use crate::op::OpKind;
@@ -78,21 +79,12 @@ impl Phase {
             .collect();
         format!(
             "file up to {}, ops up to {}, align {}, {}% near boundaries; {}",
-            size_text(self.max_file_len),
-            size_text(self.max_op_len),
-            size_text(self.align),
+            Size(self.max_file_len),
+            Size(self.max_op_len),
+            Size(self.align),
             self.boundary_percent,
             kinds.join(",")
         )
-    }
-}
-
-/// `bytes` with a k/m suffix when it divides evenly.
-fn size_text(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 && b.is_multiple_of(1 << 20) => format!("{}m", b >> 20),
-        b if b >= 1 << 10 && b.is_multiple_of(1 << 10) => format!("{}k", b >> 10),
-        b => b.to_string(),
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use workloads::fio::{BlockSize, IoEngine, Prealloc, ReadWrite, Writeback};
+use vocab::WritebackMode;
+use workloads::fio::{BlockSize, IoEngine, Prealloc, ReadWrite};
 use workloads::{Job, JobError, JobFile, JobFileBuilder, Op, jobs};
 
 fn crate_dir() -> PathBuf {
@@ -83,8 +84,8 @@ fn shipped_jobs_say_what_the_issue_asks() {
     for (job, bs) in quick.iter().zip([4096, 1 << 20]) {
         assert_eq!(job.rw, ReadWrite::Write);
         assert_eq!(job.bs.write, BlockSize::Fixed(bs));
-        assert_eq!(job.aops.writeback, Some(Writeback::Off));
-        assert!(job.aops.cache.unwrap() >= job.io_size(), "quick must stay in the cache");
+        assert_eq!(job.aops.writeback, Some(WritebackMode::Off));
+        assert!(job.aops.cache.unwrap().bytes() >= job.io_size(), "quick must stay in the cache");
         assert!(!job.control.direct);
     }
     assert!(quick.iter().map(Job::io_size).sum::<u64>() <= 512 << 20, "quick must stay small");
@@ -219,13 +220,13 @@ fallocate=keep
     assert_eq!(a.control.thinktime, std::time::Duration::from_micros(250));
     assert_eq!(a.control.rate_iops.read, Some(100));
     assert_eq!(a.control.rate_iops.write, Some(200));
-    assert_eq!(a.control.percentile_list, vec![50.0, 99.0, 99.9]);
+    assert_eq!(a.control.percentile_list.as_slice(), [50.0, 99.0, 99.9]);
     assert_eq!(a.control.ioengine, IoEngine::IoUring);
     assert_eq!(a.control.iodepth, 32);
     assert!(a.control.direct);
     assert_eq!(a.seed(), 16);
-    assert_eq!(a.aops.cache, Some(512 << 20));
-    assert_eq!(a.aops.max_folio, Some(65536));
+    assert_eq!(a.aops.cache, Some(vocab::Size(512 << 20)));
+    assert_eq!(a.aops.max_folio, Some(vocab::Size(65536)));
     assert_eq!(a.aops.large_folios, Some(false));
     assert_eq!(a.aops.dirty_ratio, Some(20));
     let plans = a.threads();

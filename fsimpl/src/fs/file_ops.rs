@@ -11,24 +11,8 @@ use crate::mm::truncate::{truncate_inode_pages_range, truncate_pagecache};
 use crate::mm::{PAGE_SIZE, WritebackMode};
 use crate::stats::MapCaller;
 
-/// fallocate(2) modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FallocMode {
-    /// Mode 0: allocate (unwritten) and extend the size.
-    Allocate,
-    /// `FALLOC_FL_KEEP_SIZE`: allocate, size unchanged.
-    KeepSize,
-    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`: deallocate, reads return zeros.
-    PunchHole,
-    /// `FALLOC_FL_ZERO_RANGE`: zero (as unwritten extents), extending the size.
-    ZeroRange,
-    /// `FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE`.
-    ZeroRangeKeepSize,
-    /// `FALLOC_FL_COLLAPSE_RANGE`: remove a block-aligned range, shifting the rest down.
-    CollapseRange,
-    /// `FALLOC_FL_INSERT_RANGE`: insert a block-aligned hole, shifting the rest up.
-    InsertRange,
-}
+/// fallocate(2) modes (the shared vocabulary's type).
+pub use vocab::FallocMode;
 
 fn max_bytes<A: BufferedIo>(cx: &Ctx<'_, A>) -> u64 {
     MAX_FILE_BLOCKS << cx.blkbits()

@@ -13,29 +13,24 @@ use crate::cli::CrashArgs;
 use crate::crash::{self, Campaign, Plan, report};
 use crate::diff::{self, Budget, MODEL_MAX_FILE};
 use crate::machine;
-use crate::targets::kernel_spec::mount_config;
-use crate::targets::{MountConfig, MountKind, TargetSpec};
+use crate::targets::{Device, MountConfig, TargetSpec};
 
 /// Shrink attempts at most.
 const MAX_SHRINK_ATTEMPTS: u64 = 2_000;
 
-/// The filesystem of `--target`.
-fn config_of(text: &str) -> Result<MountConfig> {
-    let spec = TargetSpec::parse(text)?;
-    let kind = match spec.kind.as_str() {
-        "ext4" => MountKind::Ext4,
-        "xfs" => MountKind::Xfs,
-        other => bail!(
-            "crash: target {other}: crash campaigns run on ext4 or xfs (a kernel filesystem on a block device); \
+/// The filesystem of `--target`, on the device aopsbench serves.
+fn config_of(spec: &TargetSpec) -> Result<MountConfig> {
+    let m = match spec {
+        TargetSpec::Mount(m) if m.kind.has_device() => m,
+        _ => bail!(
+            "crash: target {spec}: crash campaigns run on ext4 or xfs (a kernel filesystem on a block device); \
              fsimpl targets have faults=powercut=N under aopsbench diff"
         ),
     };
-    let mut cfg = mount_config(kind, &spec.params)?;
-    if !cfg.faults.is_empty() {
-        bail!("crash: target {text}: faults= and crash campaigns do not mix: give the target without faults=");
+    if !m.faults.is_empty() {
+        bail!("crash: target {spec}: faults= and crash campaigns do not mix: give the target without faults=");
     }
-    cfg.device = crate::targets::Device::Logged;
-    Ok(cfg)
+    Ok(MountConfig { device: Device::Logged, ..MountConfig::from_spec(m) })
 }
 
 /// The largest file a campaign takes: the oracle keeps a copy of each file per op since its
@@ -105,7 +100,7 @@ pub fn crash(args: &CrashArgs, argv: &[String]) -> Result<bool> {
     };
     println!(
         "crash: {source} on {}; crash points at every flush and {} random between flushes",
-        cfg.spec(),
+        TargetSpec::Mount(cfg.spec()),
         args.random_points
     );
     let bar = ProgressBar::new(0);

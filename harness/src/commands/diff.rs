@@ -2,7 +2,7 @@
 //! with a divergence (report, trace, minimal trace, replay command).
 
 use crate::cli::{DiffArgs, MixArg, ReplayArgs, TargetArgs};
-use crate::diff::targets::{self as diff_targets, size_text};
+use crate::diff::targets as diff_targets;
 use crate::diff::{self, Budget, Found, Lockstep, MODEL_MAX_FILE, Stats, TargetSet, coverage, report};
 use crate::machine;
 use crate::targets::{self, TargetSpec};
@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+use vocab::Size;
 use workloads::{FsxConfig, FsxWeights, Mix, Op, OpKind, Swarm};
 
 /// Ops of a diff given neither --ops nor --duration.
@@ -40,7 +41,7 @@ fn power_cut_every(args: &DiffArgs) -> Option<u64> {
 }
 
 fn specs_of(args: &TargetArgs) -> Result<Vec<TargetSpec>> {
-    let specs = targets::spec::parse_all(&args.target, &args.targets)?;
+    let specs = args.specs();
     Ok(if specs.is_empty() { diff_targets::default_specs() } else { specs })
 }
 
@@ -113,22 +114,22 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         Mix::Swarm(s) => format!(
             "swarm (a new mix every {} ops within: files up to {}, ops up to {}{})",
             s.phase_ops,
-            size_text(cfg.max_file_len),
-            size_text(cfg.max_op_len),
-            if s.align { String::new() } else { format!(", align {}", size_text(cfg.align)) }
+            Size(cfg.max_file_len),
+            Size(cfg.max_op_len),
+            if s.align { String::new() } else { format!(", align {}", Size(cfg.align)) }
         ),
         _ => format!(
             "fixed (files up to {}, ops up to {}, align {})",
-            size_text(cfg.max_file_len),
-            size_text(cfg.max_op_len),
-            size_text(cfg.align)
+            Size(cfg.max_file_len),
+            Size(cfg.max_op_len),
+            Size(cfg.align)
         ),
     };
     println!(
         "diff: seed {}, {limit} on {} and the model; mix {mix}, ranges aligned to {}; whole files compared {whole}",
         args.seed,
         names(&set),
-        size_text(set.range_align()),
+        Size(set.range_align()),
     );
     print_notes(&ls, &set);
     if let Some(every) = cfg.power_cut_every {
@@ -221,7 +222,7 @@ fn print_notes(ls: &Lockstep, set: &TargetSet) {
     if !coarse.is_empty() {
         println!(
             "note: collapse_range and insert_range of ranges aligned to {} but not to the block size are emulated on {}",
-            size_text(align),
+            Size(align),
             coarse.join(", ")
         );
     }

@@ -11,6 +11,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
+use vocab::Backend;
+use vocab::target::{FsimplSpec, MountKind, MountSpec};
 use workloads::{Job, JobFile, JobFileBuilder};
 
 /// The jobs to run and the text they came from.
@@ -57,9 +59,12 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
 
 /// The default targets: bh and iomap, plus tmpfs when this machine can mount one.
 pub fn default_targets() -> Vec<TargetSpec> {
-    let mut v = vec![TargetSpec::parse("bh").expect("valid"), TargetSpec::parse("iomap").expect("valid")];
+    let mut v = vec![
+        TargetSpec::Fsimpl(FsimplSpec::new(Backend::BufferHead)),
+        TargetSpec::Fsimpl(FsimplSpec::new(Backend::Iomap)),
+    ];
     if targets::kernel_available("tmpfs") {
-        v.push(TargetSpec::parse("tmpfs").expect("valid"));
+        v.push(TargetSpec::Mount(MountSpec::new(MountKind::Tmpfs)));
     }
     v
 }
@@ -69,7 +74,13 @@ pub fn default_targets() -> Vec<TargetSpec> {
 pub fn target_names(specs: &[TargetSpec]) -> Vec<String> {
     let mut names: Vec<String> = specs
         .iter()
-        .map(|s| if specs.iter().filter(|o| o.kind == s.kind).count() == 1 { s.kind.clone() } else { s.to_string() })
+        .map(|s| {
+            if specs.iter().filter(|o| o.kind() == s.kind()).count() == 1 {
+                s.kind().to_string()
+            } else {
+                s.to_string()
+            }
+        })
         .collect();
     for i in 0..names.len() {
         let dups = names[..i].iter().filter(|n| **n == names[i]).count();
@@ -82,25 +93,9 @@ pub fn target_names(specs: &[TargetSpec]) -> Vec<String> {
 
 /// The fsimpl settings a job brings.
 fn fsimpl_defaults(job: &Job) -> targets::FsimplDefaults {
-    use fsimpl::mm::WritebackMode;
-    use workloads::fio::Writeback;
-    let a = &job.aops;
     let threads = job.control_numjobs();
     let need = job.file_size().saturating_mul(job.files_per_thread() as u64).saturating_mul(threads);
-    targets::FsimplDefaults {
-        block_size: a.block_size,
-        max_folio: a.max_folio,
-        large_folios: a.large_folios,
-        cache: a.cache,
-        writeback: a.writeback.map(|w| match w {
-            Writeback::On => WritebackMode::On,
-            Writeback::Off => WritebackMode::Off,
-            Writeback::DontCache => WritebackMode::DontCache,
-        }),
-        dirty_background_ratio: a.dirty_background_ratio,
-        dirty_ratio: a.dirty_ratio,
-        device_bytes: Some((need + need / 4 + (512 << 20)).max(1 << 30)),
-    }
+    targets::FsimplDefaults { aops: job.aops, device_bytes: Some((need + need / 4 + (512 << 20)).max(1 << 30)) }
 }
 
 trait JobExt {
@@ -152,7 +147,7 @@ impl Pooled {
             }
         }
         self.outcome.runtime_ns += later.runtime_ns;
-        if (spec.kind == "bh" || spec.kind == "iomap") && later.counters != self.outcome.counters {
+        if spec.is_fsimpl() && later.counters != self.outcome.counters {
             eprintln!("warning: {spec}: counters differ between repetitions; the first repetition's are kept");
         }
         Ok(())
@@ -210,7 +205,7 @@ fn run_one(
 /// Runs the command; returns the run directory.
 pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let jobs = load_jobs(args)?;
-    let mut specs = targets::spec::parse_all(&args.targets.target, &args.targets.targets)?;
+    let mut specs = args.targets.specs();
     if specs.is_empty() {
         specs = default_targets();
     }

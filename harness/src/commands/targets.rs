@@ -1,7 +1,7 @@
 //! `aopsbench targets`: every kind, whether it can run here, and why not.
 
-use crate::targets::spec::KINDS;
 use anyhow::Result;
+use vocab::target::KINDS;
 
 /// Prints one line per kind.
 pub fn list() -> Result<()> {

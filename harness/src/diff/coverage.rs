@@ -86,7 +86,7 @@ fn largest_folio(c: &BTreeMap<String, u64>) -> u64 {
 }
 
 fn size_text(bytes: u64) -> String {
-    super::targets::size_text(bytes)
+    vocab::Size(bytes).to_string()
 }
 
 /// The coverage table of the fsimpl targets among `targets`, and one line per path a target

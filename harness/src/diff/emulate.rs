@@ -106,12 +106,15 @@ fn write_all(t: &dyn Target, f: FileId, offset: u64, data: &[u8]) -> Result<(), 
 mod tests {
     use super::*;
     use crate::diff::model::Model;
-    use crate::targets::{FsimplDefaults, FsimplTarget, PoolCache, TargetSpec};
+    use crate::targets::{FsimplDefaults, FsimplTarget, PoolCache};
     use workloads::Op;
 
     #[test]
     fn emulated_modes_leave_what_the_real_ones_do() {
-        let spec = TargetSpec::parse("bh:backing=mem:size=64m:cache=4m").unwrap();
+        let spec = match "bh:backing=mem:size=64m:cache=4m".parse().unwrap() {
+            vocab::TargetSpec::Fsimpl(f) => f,
+            other => panic!("{other}"),
+        };
         let t = FsimplTarget::create(&spec, &FsimplDefaults::default(), &PoolCache::default()).unwrap();
         let f = t.open("f", true).unwrap();
         let mut model = Model::new(1, 1024, 0);

@@ -1,36 +1,23 @@
 //! The `bh` and `iomap` targets: the fsimpl model over a backing file, a block device or RAM.
 
-use super::faults::{FaultSpec, format_faults, parse_faults};
+use super::faults::FaultSpec;
 use super::safety::{Destroy, check_destroy};
-use super::spec::TargetSpec;
 use super::{Capabilities, FileId, IoMode, PowerControl, RemountKind, Result, Target, TargetError};
-use fsimpl::dev::{Backing, BlockDev, DevConfig, Engine, FaultDev, FaultPlan, FaultStats, PowerCut};
-use fsimpl::mm::{FolioPool, WritebackMode};
+use fsimpl::dev::{Backing as DevBacking, BlockDev, DevConfig, Engine, FaultDev, FaultPlan, FaultStats, PowerCut};
+use fsimpl::mm::FolioPool;
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use workloads::FallocMode;
+use vocab::target::{Backing as SpecBacking, DevEngine, FsimplSpec};
+use vocab::{AopsParams, FallocMode, Size, TargetSpec};
 
-/// Settings a job brings for fsimpl targets (its `aops_*` options); the spec's own
-/// parameters win.
+/// Settings a job brings for fsimpl targets; the spec's own parameters win.
 #[derive(Clone, Debug, Default)]
 pub struct FsimplDefaults {
-    /// `aops_block_size`.
-    pub block_size: Option<u64>,
-    /// `aops_max_folio`.
-    pub max_folio: Option<u64>,
-    /// `aops_large_folios`.
-    pub large_folios: Option<bool>,
-    /// `aops_cache`.
-    pub cache: Option<u64>,
-    /// `aops_writeback`.
-    pub writeback: Option<WritebackMode>,
-    /// `aops_dirty_background_ratio`.
-    pub dirty_background_ratio: Option<u32>,
-    /// `aops_dirty_ratio`.
-    pub dirty_ratio: Option<u32>,
+    /// The job's `aops_*` options.
+    pub aops: AopsParams,
     /// Device size the job needs (its files), when the spec gives none.
     pub device_bytes: Option<u64>,
 }
@@ -84,12 +71,13 @@ fn fs_err(op: &'static str) -> impl Fn(FsError) -> TargetError {
     }
 }
 
-fn setup_err(spec: &TargetSpec) -> impl Fn(String) -> TargetError + '_ {
-    move |m| TargetError::Setup(format!("target {spec}: {m}"))
+fn setup_err(spec: &FsimplSpec) -> impl Fn(String) -> TargetError + '_ {
+    move |m| TargetError::Setup(format!("target {}: {m}", TargetSpec::Fsimpl(spec.clone())))
 }
 
-/// What a `bh` or `iomap` spec (and the job's `aops_*` options) ask for, checked; making the
-/// target from it is [`FsimplTarget::create`]. Parsing touches nothing.
+/// What a `bh` or `iomap` spec (and the job's `aops_*` options) ask for, resolved against
+/// fsimpl's defaults and this machine; making the target from it is [`FsimplTarget::create`].
+/// Resolving touches nothing.
 #[derive(Clone, Debug)]
 pub struct FsimplConfig {
     /// The backend.
@@ -102,92 +90,84 @@ pub struct FsimplConfig {
     pub size: u64,
     /// The engine asked for (RAM backings always use the mem engine).
     pub engine: Engine,
-    /// `backing=`: None for a temporary image file.
-    pub backing: Option<String>,
+    /// `backing=`.
+    pub backing: SpecBacking,
     /// `faults=`.
     pub faults: FaultSpec,
+    /// The spec with every default written out (the engine as asked; [`FsimplTarget`] records
+    /// the one the device took).
+    pub normal: FsimplSpec,
 }
 
 impl FsimplConfig {
-    /// Reads and checks the spec's parameters, the job's settings filling in what it leaves out.
-    pub fn parse(spec: &TargetSpec, defaults: &FsimplDefaults) -> Result<FsimplConfig> {
+    /// Resolves the spec's parameters (already checked when it was read), the job's settings
+    /// filling in what it leaves out, and checks what depends on this machine (memory) and on
+    /// fsimpl (bug names).
+    pub fn parse(spec: &FsimplSpec, defaults: &FsimplDefaults) -> Result<FsimplConfig> {
         let err = setup_err(spec);
-        let backend = if spec.kind == "bh" { Backend::BufferHead } else { Backend::Iomap };
-        let block_size = spec.size("block_size")?.or(defaults.block_size).unwrap_or(4096);
-        if ![1024, 2048, 4096].contains(&block_size) {
-            return Err(err(format!("block_size={block_size}: use 1024, 2048 or 4096")));
-        }
-        let max_folio = spec.size("max_folio")?.or(defaults.max_folio).unwrap_or(2 << 20);
-        if !max_folio.is_power_of_two() || !(4096..=2 << 20).contains(&max_folio) {
-            return Err(err(format!("max_folio={max_folio}: use a power of two from 4k to 2m")));
-        }
-        let large_folios = match spec.get("large_folios") {
-            Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") => false,
-            Some(v) => return Err(err(format!("large_folios={v}: use 1 or 0"))),
-            None => defaults.large_folios.unwrap_or(false),
-        };
+        let aops = spec.aops.or(defaults.aops);
+        aops.validate("").map_err(|e| err(e.expected))?;
+        let d = MountOptions::default();
+        let block_size = aops.block_size.map_or(4096, Size::bytes);
         let memory = physical_memory();
-        let cache = spec.size("cache")?.or(defaults.cache).unwrap_or(1 << 30);
+        let cache = aops.cache.map_or(d.cache_bytes, Size::bytes);
         if cache > memory {
             return Err(err(format!(
-                "cache={cache} is more than this machine's memory ({memory} bytes): lower cache= (or aops_cache=)"
+                "cache={} is more than this machine's memory ({memory} bytes): lower cache= (or aops_cache=)",
+                Size(cache)
             )));
         }
-        let writeback = match spec.get("writeback") {
-            Some(v) => v.parse::<WritebackMode>().map_err(&err)?,
-            None => defaults.writeback.unwrap_or_default(),
-        };
-        let page_poison = match spec.get("poison") {
-            Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") | None => false,
-            Some(v) => return Err(err(format!("poison={v}: use 1 or 0"))),
-        };
-        let bug = match spec.get("bug") {
+        let bug = match &spec.bug {
             None => None,
             Some(name) => Some(fsimpl::bugs::Bug::from_name(name).ok_or_else(|| {
                 let names: Vec<&str> = fsimpl::bugs::Bug::ALL.iter().map(|b| b.name()).collect();
                 err(format!("bug={name}: no such seeded bug (known: {})", names.join(", ")))
             })?),
         };
-        let size = spec.size("size")?.or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
-        let backing = spec.get("backing").map(str::to_string);
-        if backing.as_deref() == Some("mem") && size > memory {
+        let size = spec.size.map(Size::bytes).or(defaults.device_bytes).unwrap_or(8 << 30).max(64 << 20) / 4096 * 4096;
+        let backing = spec.backing.clone().unwrap_or(SpecBacking::TempFile);
+        if backing == SpecBacking::Mem && size > memory {
             return Err(err(format!(
-                "size={size} with backing=mem is more than this machine's memory ({memory} bytes): lower size=, \
-                 or back the device with a file or a block device"
+                "size={} with backing=mem is more than this machine's memory ({memory} bytes): lower size=, \
+                 or back the device with a file or a block device",
+                Size(size)
             )));
         }
-        let engine = match spec.get("engine").unwrap_or("uring") {
-            "uring" => {
-                let qd = spec.size("qd")?.unwrap_or(64);
-                Engine::Uring { queue_depth: qd.clamp(1, 4096) as u32 }
-            }
-            "psync" => Engine::Psync,
-            other => return Err(err(format!("engine={other}: use uring or psync"))),
+        let engine = match spec.engine.unwrap_or_default() {
+            DevEngine::Uring => Engine::Uring { queue_depth: spec.qd.unwrap_or(64) },
+            DevEngine::Psync => Engine::Psync,
+            DevEngine::Mem => Engine::Mem,
         };
-        let faults = match spec.get("faults") {
-            Some(v) => parse_faults(v, block_size).map_err(&err)?,
-            None => FaultSpec::default(),
-        };
-        let mut opts = MountOptions {
-            backend,
-            large_folios,
-            max_folio: max_folio as u32,
+        let faults = FaultSpec::new(&spec.faults, block_size);
+        let opts = MountOptions {
+            backend: spec.backend,
+            large_folios: aops.large_folios.unwrap_or(d.large_folios),
+            max_folio: aops.max_folio.map_or(d.max_folio, |m| m.0 as u32),
             cache_bytes: cache,
-            writeback,
+            writeback: aops.writeback.unwrap_or(d.writeback),
+            dirty_background_ratio: aops.dirty_background_ratio.unwrap_or(d.dirty_background_ratio),
+            dirty_ratio: aops.dirty_ratio.unwrap_or(d.dirty_ratio),
             bug,
-            page_poison,
+            page_poison: spec.poison.unwrap_or(false),
             faults: faults.fs,
-            ..MountOptions::default()
+            ..d
         };
-        if let Some(r) = defaults.dirty_background_ratio {
-            opts.dirty_background_ratio = r;
-        }
-        if let Some(r) = defaults.dirty_ratio {
-            opts.dirty_ratio = r;
-        }
-        Ok(FsimplConfig { backend, block_size, opts, size, engine, backing, faults })
+        let normal = FsimplSpec {
+            backend: spec.backend,
+            aops: AopsParams {
+                block_size: Some(Size(block_size)),
+                max_folio: Some(Size(u64::from(opts.max_folio))),
+                large_folios: Some(opts.large_folios),
+                cache: Some(Size(cache)),
+                writeback: Some(opts.writeback),
+                ..aops
+            },
+            backing: Some(backing.clone()),
+            engine: Some(spec.engine.unwrap_or_default()),
+            poison: opts.page_poison.then_some(true),
+            ..spec.clone()
+        };
+        Ok(FsimplConfig { backend: spec.backend, block_size, opts, size, engine, backing, faults, normal })
     }
 }
 
@@ -204,39 +184,38 @@ fn physical_memory() -> u64 {
 impl FsimplTarget {
     /// Formats and mounts a fresh filesystem as `spec` says, refusing to overwrite a `backing=`
     /// that holds something (see [`super::safety`]).
-    pub fn create(spec: &TargetSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
+    pub fn create(spec: &FsimplSpec, defaults: &FsimplDefaults, pools: &PoolCache) -> Result<FsimplTarget> {
         Self::create_with(spec, defaults, pools, Destroy::Refuse)
     }
 
     /// [`FsimplTarget::create`], with `--force-destroy` given or not.
     pub fn create_with(
-        spec: &TargetSpec,
+        spec: &FsimplSpec,
         defaults: &FsimplDefaults,
         pools: &PoolCache,
         destroy: Destroy,
     ) -> Result<FsimplTarget> {
         let err = setup_err(spec);
-        let FsimplConfig { backend, block_size, opts, size, engine, backing, faults } =
+        let FsimplConfig { backend, block_size, opts, size, engine, backing, faults, mut normal } =
             FsimplConfig::parse(spec, defaults)?;
-        let kind = backend.name();
         let mut image = None;
-        let backing = match backing.as_deref() {
-            Some("mem") => Backing::Mem { size },
-            Some(path) if std::path::Path::new(path).metadata().is_ok_and(|m| is_block_device(&m)) => {
-                check_destroy(path.as_ref(), destroy)?;
-                Backing::BlockDevice { path: path.into() }
+        let backing = match backing {
+            SpecBacking::Mem => DevBacking::Mem { size },
+            SpecBacking::Path(path) if path.metadata().is_ok_and(|m| is_block_device(&m)) => {
+                check_destroy(&path, destroy)?;
+                DevBacking::BlockDevice { path }
             }
-            Some(path) if path.starts_with("/dev/") && !std::path::Path::new(path).exists() => {
+            SpecBacking::Path(path) if path.starts_with("/dev/") && !path.exists() => {
                 return Err(err(format!(
-                    "no such device {path}: give an existing block device, or a path outside /dev \
-                     for an image file"
+                    "no such device {}: give an existing block device, or a path outside /dev for an image file",
+                    path.display()
                 )));
             }
-            Some(path) => {
-                check_destroy(path.as_ref(), destroy)?;
-                Backing::File { path: path.into(), size }
+            SpecBacking::Path(path) => {
+                check_destroy(&path, destroy)?;
+                DevBacking::File { path, size }
             }
-            None => {
+            SpecBacking::TempFile => {
                 let tmp = tempfile::Builder::new()
                     .prefix("aopsbench-")
                     .suffix(".img")
@@ -247,10 +226,10 @@ impl FsimplTarget {
                     .into_temp_path();
                 let path: PathBuf = tmp.to_path_buf();
                 image = Some(tmp);
-                Backing::File { path, size }
+                DevBacking::File { path, size }
             }
         };
-        let engine = if matches!(backing, Backing::Mem { .. }) { Engine::Mem } else { engine };
+        let engine = if matches!(backing, DevBacking::Mem { .. }) { Engine::Mem } else { engine };
         let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
         let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
         // With faults, the device is wrapped; the plan is armed once the filesystem is mounted.
@@ -276,28 +255,22 @@ impl FsimplTarget {
             }
             f.arm(plan).map_err(|e| err(e.to_string()))?;
         }
-        let mut normal = TargetSpec { kind: kind.into(), params: vec![] };
-        normal.params.push(("block_size".into(), block_size.to_string()));
-        normal.params.push(("max_folio".into(), opts.max_folio.to_string()));
-        if backend == Backend::BufferHead {
-            normal.params.push(("large_folios".into(), (opts.large_folios as u8).to_string()));
-        }
-        normal.params.push(("cache".into(), opts.cache_bytes.to_string()));
-        normal.params.push(("writeback".into(), format!("{:?}", opts.writeback).to_lowercase()));
-        normal.params.push(("backing".into(), spec.get("backing").unwrap_or("tempfile").to_string()));
-        normal.params.push(("engine".into(), fs.device().engine_name().to_string()));
-        if opts.page_poison {
-            normal.params.push(("poison".into(), "1".into()));
-        }
-        if let Some(b) = opts.bug {
-            normal.params.push(("bug".into(), b.name().into()));
-        }
-        if !faults.is_empty() {
-            normal.params.push(("faults".into(), format_faults(&faults, block_size)));
-        }
+        // The engine the device took (psync when io_uring is unavailable, mem for RAM).
+        normal.engine = Some(match fs.device().engine_name() {
+            "psync" => DevEngine::Psync,
+            "mem" => DevEngine::Mem,
+            _ => DevEngine::Uring,
+        });
         let plan = faults.plan.clone();
         let faults = fault_dev.map(|dev| Faults { dev, plan, enospc: AtomicU64::new(0), base: Mutex::default() });
-        Ok(FsimplTarget { kind, spec: normal.to_string(), fs, notices: opened.notices, faults, _image: image })
+        Ok(FsimplTarget {
+            kind: backend.name(),
+            spec: TargetSpec::Fsimpl(normal).to_string(),
+            fs,
+            notices: opened.notices,
+            faults,
+            _image: image,
+        })
     }
 
     /// The filesystem.
@@ -339,19 +312,6 @@ fn fh(f: FileId) -> Fh {
     Fh(f.0)
 }
 
-/// The fsimpl fallocate mode for a workload's.
-pub fn falloc_mode(m: FallocMode) -> fsimpl::FallocMode {
-    match m {
-        FallocMode::Allocate => fsimpl::FallocMode::Allocate,
-        FallocMode::KeepSize => fsimpl::FallocMode::KeepSize,
-        FallocMode::PunchHole => fsimpl::FallocMode::PunchHole,
-        FallocMode::ZeroRange => fsimpl::FallocMode::ZeroRange,
-        FallocMode::ZeroRangeKeepSize => fsimpl::FallocMode::ZeroRangeKeepSize,
-        FallocMode::CollapseRange => fsimpl::FallocMode::CollapseRange,
-        FallocMode::InsertRange => fsimpl::FallocMode::InsertRange,
-    }
-}
-
 impl Target for FsimplTarget {
     fn kind(&self) -> &str {
         self.kind
@@ -361,15 +321,7 @@ impl Target for FsimplTarget {
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            fallocate: vec![
-                FallocMode::Allocate,
-                FallocMode::KeepSize,
-                FallocMode::PunchHole,
-                FallocMode::ZeroRange,
-                FallocMode::ZeroRangeKeepSize,
-                FallocMode::CollapseRange,
-                FallocMode::InsertRange,
-            ],
+            fallocate: FallocMode::ALL.to_vec(),
             remount: RemountKind::Real,
             drop_caches: true,
             direct: false,
@@ -405,7 +357,7 @@ impl Target for FsimplTarget {
         self.fs.truncate(fh(f), size).map_err(fs_err("truncate"))
     }
     fn fallocate(&self, f: FileId, mode: FallocMode, off: u64, len: u64) -> Result<()> {
-        self.note(self.fs.fallocate(fh(f), falloc_mode(mode), off, len).map_err(fs_err("fallocate")))
+        self.note(self.fs.fallocate(fh(f), mode, off, len).map_err(fs_err("fallocate")))
     }
     fn fsync(&self, f: FileId) -> Result<()> {
         self.fs.fsync(fh(f)).map_err(fs_err("fsync"))

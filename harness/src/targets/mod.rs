@@ -2,7 +2,7 @@
 //! filesystems (a directory, or an ext4/xfs/tmpfs mount the harness makes).
 
 use std::collections::BTreeMap;
-use workloads::FallocMode;
+use vocab::FallocMode;
 
 pub mod cleanup;
 pub mod dir;
@@ -18,7 +18,7 @@ pub mod safety;
 
 pub use cleanup::install_signal_cleanup;
 pub use dir::DirTarget;
-pub use kernel_spec::{KERNEL_KINDS, kernel_availability, parse_kernel_target};
+pub use kernel_spec::{KERNEL_KINDS, kernel_availability, kernel_target};
 pub use mount::{Device, MountConfig, MountKind, MountTarget};
 
 /// An open file on a target. Stays valid across [`Target::remount`].
@@ -198,26 +198,20 @@ pub fn build_with(
     pools: &PoolCache,
     destroy: Destroy,
 ) -> Result<Box<dyn Target>> {
-    match spec.kind.as_str() {
-        "bh" | "iomap" => Ok(Box::new(FsimplTarget::create_with(spec, defaults, pools, destroy)?)),
-        "null" => Ok(Box::new(NullTarget::new())),
+    match spec {
+        TargetSpec::Fsimpl(f) => Ok(Box::new(FsimplTarget::create_with(f, defaults, pools, destroy)?)),
+        TargetSpec::Null => Ok(Box::new(NullTarget::new())),
         _ => kernel_target(spec),
     }
 }
 
 pub mod fsimpl;
 pub mod null;
-pub mod spec;
 
 pub use self::fsimpl::{FsimplConfig, FsimplDefaults, FsimplTarget, PoolCache};
 pub use null::NullTarget;
 pub use safety::Destroy;
-pub use spec::{TargetSpec, parse_size};
-
-/// Builds a kernel target (dir, ext4, xfs, tmpfs).
-fn kernel_target(spec: &TargetSpec) -> Result<Box<dyn Target>> {
-    parse_kernel_target(&spec.kind, &spec.params)
-}
+pub use vocab::TargetSpec;
 
 /// Whether `kind` can run here, and why not.
 pub fn availability(kind: &str) -> (bool, Option<String>) {

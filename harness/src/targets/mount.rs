@@ -32,23 +32,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use workloads::FallocMode;
-
-use fsimpl::dev::FaultPlan;
+use vocab::target::{FaultList, MountSpec, mkfs_block_size};
+use vocab::{FallocMode, Size};
 
 use super::cleanup::{self, CleanupGuard};
-use super::faults::{FaultSpec, format_faults};
+use super::faults::FaultSpec;
 use super::fusedev::{self, DevState, FaultWatch, FuseMount};
 use super::host;
 use super::kernel_counters::KernelCounters;
 use super::kernel_files::KernelFiles;
-use super::kernel_spec::format_size;
 use super::{Capabilities, FileId, IoMode, RemountKind, Result, Target, TargetError};
 
 /// Image or tmpfs size when `size=` is not given.
 pub const DEFAULT_SIZE: u64 = 1 << 30;
-/// The smallest filesystem `mkfs.xfs` makes.
-pub const XFS_MIN_SIZE: u64 = 300 << 20;
+pub use vocab::target::XFS_MIN_SIZE;
 /// Where images live when `backing=` is not given.
 pub const DEFAULT_BACKING: &str = "/var/tmp";
 
@@ -62,41 +59,16 @@ const UMOUNT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Tells apart the images and mount points of one process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Which filesystem a [`MountTarget`] makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MountKind {
-    /// ext4 on a loop device.
-    Ext4,
-    /// XFS on a loop device.
-    Xfs,
-    /// tmpfs (no device).
-    Tmpfs,
-}
+pub use vocab::target::{Device, MountKind};
 
-impl MountKind {
-    /// The target kind and filesystem type: "ext4", "xfs", "tmpfs".
-    pub fn name(self) -> &'static str {
-        match self {
-            MountKind::Ext4 => "ext4",
-            MountKind::Xfs => "xfs",
-            MountKind::Tmpfs => "tmpfs",
+/// The mkfs program of `kind`, its package, and the options always given; `None` for tmpfs.
+fn mkfs_of(kind: MountKind) -> Option<(&'static str, &'static str, &'static [&'static str])> {
+    match kind {
+        MountKind::Ext4 => {
+            Some(("mkfs.ext4", "e2fsprogs", &["-F", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0"]))
         }
-    }
-
-    /// The mkfs program, its package, and the options always given.
-    fn mkfs(self) -> Option<(&'static str, &'static str, &'static [&'static str])> {
-        match self {
-            MountKind::Ext4 => {
-                Some(("mkfs.ext4", "e2fsprogs", &["-F", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0"]))
-            }
-            MountKind::Xfs => Some(("mkfs.xfs", "xfsprogs", &["-f", "-q"])),
-            MountKind::Tmpfs => None,
-        }
-    }
-
-    /// Whether it lives on a loop device over an image file.
-    fn has_device(self) -> bool {
-        self.mkfs().is_some()
+        MountKind::Xfs => Some(("mkfs.xfs", "xfsprogs", &["-f", "-q"])),
+        MountKind::Tmpfs => None,
     }
 }
 
@@ -113,31 +85,11 @@ pub struct MountConfig {
     pub backing: PathBuf,
     /// Extra mkfs arguments, appended to the defaults (ext4, xfs).
     pub mkfs_opts: Vec<String>,
-    /// What the loop device sits on (ext4, xfs).
+    /// What the loop device sits on (ext4, xfs): [`Device::Logged`] is a device aopsbench
+    /// serves itself through FUSE ([`super::fusedev`]).
     pub device: Device,
     /// Faults the served device injects (`faults=`; needs [`Device::Logged`]).
-    pub faults: FaultPlan,
-}
-
-/// What an ext4 or xfs target's loop device sits on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Device {
-    /// A sparse image file (`dev=image`, the default).
-    #[default]
-    Image,
-    /// A device aopsbench serves itself through FUSE (`dev=logged`): every write and flush is
-    /// logged, faults can be injected, and crash states rebuilt ([`super::fusedev`]).
-    Logged,
-}
-
-impl Device {
-    /// The `dev=` value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Device::Image => "image",
-            Device::Logged => "logged",
-        }
-    }
+    pub faults: FaultList,
 }
 
 impl MountConfig {
@@ -150,68 +102,52 @@ impl MountConfig {
             backing: DEFAULT_BACKING.into(),
             mkfs_opts: Vec::new(),
             device: Device::Image,
-            faults: FaultPlan::default(),
+            faults: FaultList::default(),
         }
     }
 
-    /// The normalised spec, e.g. `ext4:opts=noatime:size=1g:backing=/var/tmp`.
-    pub fn spec(&self) -> String {
-        let mut spec = self.kind.name().to_string();
-        if let Some(opts) = &self.opts {
-            spec += &format!(":opts={opts}");
+    /// What a spec asks for, the defaults filling in what it leaves out.
+    pub fn from_spec(spec: &MountSpec) -> Self {
+        let d = MountConfig::new(spec.kind);
+        MountConfig {
+            kind: spec.kind,
+            opts: spec.opts.clone(),
+            size: spec.size.map_or(d.size, Size::bytes),
+            backing: spec.backing.clone().unwrap_or(d.backing),
+            mkfs_opts: spec.mkfs_opts.clone(),
+            device: spec.device(),
+            faults: spec.faults.clone(),
         }
-        spec += &format!(":size={}", format_size(self.size));
-        if self.kind.has_device() {
-            spec += &format!(":backing={}", self.backing.display());
-            if !self.mkfs_opts.is_empty() {
-                spec += &format!(":mkfs_opts={}", self.mkfs_opts.join(" "));
-            }
-            if self.device != Device::Image {
-                spec += &format!(":dev={}", self.device.name());
-            }
-            if !self.faults.is_empty() {
-                let faults = FaultSpec { plan: self.faults.clone(), ..FaultSpec::default() };
-                spec += &format!(":faults={}", format_faults(&faults, self.block_size()));
-            }
-        }
-        spec
     }
 
-    /// The filesystem block size `mkfs_opts` asks for (`-b 1024`, `-b size=1024`), else 4096:
-    /// the unit of `faults=range=`.
+    /// The normalised spec, every default written out:
+    /// `ext4:opts=noatime:size=1g:backing=/var/tmp[:dev=logged][:faults=...]`.
+    pub fn spec(&self) -> MountSpec {
+        let device = self.kind.has_device();
+        MountSpec {
+            kind: self.kind,
+            opts: self.opts.clone(),
+            size: Some(Size(self.size)),
+            backing: device.then(|| self.backing.clone()),
+            mkfs_opts: if device { self.mkfs_opts.clone() } else { Vec::new() },
+            // dev=image is the default unless faults= is given; written out when it is, so that
+            // checking the spec refuses faults on an image.
+            dev: (self.device == Device::Logged || !self.faults.is_empty()).then_some(self.device),
+            faults: self.faults.clone(),
+        }
+    }
+
+    /// The filesystem block size `mkfs_opts` asks for ([`mkfs_block_size`]; 4096 when its `-b`
+    /// is not a size, which mkfs then refuses): the unit of `faults=range=` and of crash
+    /// reports.
     pub fn block_size(&self) -> u64 {
-        let mut words = self.mkfs_opts.iter();
-        while let Some(w) = words.next() {
-            if w == "-b" {
-                let v = words.next().map(String::as_str).unwrap_or_default();
-                if let Some(b) = super::parse_size(v.strip_prefix("size=").unwrap_or(v)) {
-                    return b;
-                }
-            }
-        }
-        4096
+        mkfs_block_size(&self.mkfs_opts).unwrap_or(4096)
     }
 
     /// Refuses what cannot work, before anything is made.
     fn check(&self) -> Result<()> {
         let name = self.kind.name();
-        if !self.faults.is_empty() && self.device != Device::Logged {
-            return Err(TargetError::Setup(format!(
-                "{name} target: faults= needs the device aopsbench serves: add dev=logged"
-            )));
-        }
-        if self.kind == MountKind::Xfs && self.size < XFS_MIN_SIZE {
-            return Err(TargetError::Setup(format!(
-                "xfs target: size={} is too small: mkfs.xfs needs at least 300m",
-                format_size(self.size)
-            )));
-        }
-        if self.size < 1 << 20 {
-            return Err(TargetError::Setup(format!(
-                "{name} target: size={} is too small: give at least 1m",
-                self.size
-            )));
-        }
+        self.spec().validate().map_err(|e| TargetError::Setup(format!("{name} target: {e}")))?;
         if self.kind.has_device() && !self.backing.is_dir() {
             return Err(TargetError::Setup(format!(
                 "{name} target: backing={} is not a directory: give an existing directory for the image",
@@ -287,7 +223,7 @@ impl MountTarget {
         }
         let setup = |e: String| TargetError::Setup(e);
         let mount = host::require_program("mount", "mount").map_err(setup)?;
-        let device_tools = match cfg.kind.mkfs() {
+        let device_tools = match mkfs_of(cfg.kind) {
             Some((mkfs, package, mkfs_defaults)) => {
                 let mkfs = host::require_program(mkfs, package).map_err(setup)?;
                 let losetup = host::require_program("losetup", "mount").map_err(setup)?;
@@ -391,7 +327,7 @@ impl MountTarget {
         if let Some(l) = &logged {
             // Bios are counted, and crash points chosen, from the freshly mounted filesystem on (after
             // the probes of KernelFiles).
-            l.state.arm(cfg.faults.clone());
+            l.state.arm(FaultSpec::new(&cfg.faults, cfg.block_size()).plan);
             if let (false, Some(dev)) = (cfg.faults.is_empty(), &loop_dev) {
                 *l.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(FaultWatch::start(
                     Arc::clone(&l.state),
@@ -403,7 +339,7 @@ impl MountTarget {
         let counters = KernelCounters::new(loop_dev.as_ref().map(|d| format!("/sys/block/{}/stat", d.name).into()));
         Ok(MountTarget {
             kind,
-            spec: cfg.spec(),
+            spec: vocab::TargetSpec::Mount(cfg.spec()).to_string(),
             mountpoint,
             loop_dev,
             image,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic_with;
 use crate::error::{ResultsError, io_err};
 use crate::recorder::{INTERVAL_NS, OpRecord};
-use crate::summary::quantile_of;
+use vocab::quantile_of;
 
 /// Percentiles written to `latency.csv`: fio's list, then 99.999 and 100 (the maximum).
 pub const CSV_PERCENTILES: [f64; 19] = [

@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::error::{JobError, JobWarning, Location};
 use super::options;
 use super::parse::{self, Entry, GLOBAL};
-use super::value::{PPM, format_size, format_time};
+use vocab::{AopsParams, Percentiles, format_time};
+
+use super::value::{PPM, format_size};
 
 /// A value per I/O direction, as fio's `read,write` option lists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,62 +186,6 @@ pub enum RandomDistribution {
     Normal(f64),
 }
 
-/// aopsbench's writeback modes for fsimpl targets (`aops_writeback=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Writeback {
-    /// `on`: dirty thresholds start writeback (the default).
-    On,
-    /// `off`: writes only fill the page cache (the "cache" rows of the kernel series' tables).
-    Off,
-    /// `dontcache`: drop folios once written back, like RWF_DONTCACHE.
-    DontCache,
-}
-
-impl Writeback {
-    /// The option value naming it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Writeback::On => "on",
-            Writeback::Off => "off",
-            Writeback::DontCache => "dontcache",
-        }
-    }
-}
-
-/// aopsbench's own options (prefix `aops_`), for fsimpl targets. `None` leaves the target's
-/// own setting (its `--target` parameter or default); kernel targets ignore them.
-///
-/// | option | value | meaning |
-/// |---|---|---|
-/// | `aops_writeback` | `on`, `off`, `dontcache` | writeback mode of the page cache |
-/// | `aops_cache` | size | page-cache memory limit |
-/// | `aops_block_size` | 512..64k, power of two | filesystem block size |
-/// | `aops_max_folio` | 4k..2m, power of two | largest folio |
-/// | `aops_large_folios` | bool | large folios on (iomap default) or off |
-/// | `aops_dirty_background_ratio` | percent | like `vm.dirty_background_ratio`, of aops_cache |
-/// | `aops_dirty_ratio` | percent | like `vm.dirty_ratio`, of aops_cache |
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AopsOptions {
-    /// `aops_writeback=`.
-    pub writeback: Option<Writeback>,
-    /// `aops_cache=`: page-cache limit in bytes.
-    pub cache: Option<u64>,
-    /// `aops_block_size=`.
-    pub block_size: Option<u64>,
-    /// `aops_max_folio=`: largest folio in bytes.
-    pub max_folio: Option<u64>,
-    /// `aops_large_folios=`.
-    pub large_folios: Option<bool>,
-    /// `aops_dirty_background_ratio=`.
-    pub dirty_background_ratio: Option<u32>,
-    /// `aops_dirty_ratio=`.
-    pub dirty_ratio: Option<u32>,
-}
-
-/// fio's default `percentile_list`.
-pub const DEFAULT_PERCENTILES: [f64; 17] =
-    [1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
-
 /// How a job runs, rather than which ops it issues: what the harness honours.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunControl {
@@ -266,7 +212,7 @@ pub struct RunControl {
     /// `group_reporting`: report the job's threads together.
     pub group_reporting: bool,
     /// `percentile_list=`: which latency percentiles to report.
-    pub percentile_list: Vec<f64>,
+    pub percentile_list: Percentiles,
 }
 
 /// One job section, resolved: fio's defaults, then `[global]` options, then its own.
@@ -329,8 +275,8 @@ pub struct Job {
     pub norandommap: bool,
     /// Pacing and run control.
     pub control: RunControl,
-    /// `aops_*` options.
-    pub aops: AopsOptions,
+    /// `aops_*` options: fsimpl's parameters, which a target spec's own override.
+    pub aops: AopsParams,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
 }
@@ -389,9 +335,9 @@ impl Job {
                 stonewall: false,
                 new_group: false,
                 group_reporting: false,
-                percentile_list: DEFAULT_PERCENTILES.to_vec(),
+                percentile_list: Percentiles::default(),
             },
-            aops: AopsOptions::default(),
+            aops: AopsParams::default(),
             nonce: 0,
         }
     }
@@ -525,13 +471,7 @@ impl Job {
                 region / self.block_align()
             ));
         }
-        let ratios = (self.aops.dirty_background_ratio, self.aops.dirty_ratio);
-        if let (Some(bg), Some(hard)) = ratios
-            && bg > hard
-        {
-            return Err(format!("aops_dirty_background_ratio ({bg}) is above aops_dirty_ratio ({hard})"));
-        }
-        Ok(())
+        self.aops.validate("aops_").map_err(|e| e.expected)
     }
 
     /// The job as a canonical fio section: every option explicit, sizes with exact suffixes.
@@ -610,29 +550,9 @@ impl Job {
         opt("stonewall", yes(c.stonewall));
         opt("new_group", yes(c.new_group));
         opt("group_reporting", yes(c.group_reporting));
-        let list: Vec<String> = c.percentile_list.iter().map(|p| p.to_string()).collect();
-        opt("percentile_list", list.join(":"));
-        let a = &self.aops;
-        if let Some(w) = a.writeback {
-            opt("aops_writeback", w.name().into());
-        }
-        if let Some(n) = a.cache {
-            opt("aops_cache", format_size(n));
-        }
-        if let Some(n) = a.block_size {
-            opt("aops_block_size", format_size(n));
-        }
-        if let Some(n) = a.max_folio {
-            opt("aops_max_folio", format_size(n));
-        }
-        if let Some(b) = a.large_folios {
-            opt("aops_large_folios", yes(b));
-        }
-        if let Some(n) = a.dirty_background_ratio {
-            opt("aops_dirty_background_ratio", n.to_string());
-        }
-        if let Some(n) = a.dirty_ratio {
-            opt("aops_dirty_ratio", n.to_string());
+        opt("percentile_list", c.percentile_list.to_string());
+        for (k, v) in self.aops.pairs() {
+            opt(&format!("aops_{k}"), v);
         }
         s
     }

@@ -9,7 +9,7 @@
 //! (`timeout`), `time_based`, `ramp_time`, `loops`, `randrepeat`, `randseed`,
 //! `random_distribution` (random, zipf:θ, pareto:h, normal:σ), `norandommap`, `rate_iops`,
 //! `thinktime`, `stonewall` (`wait_for_previous`), `new_group`, `group_reporting`,
-//! `percentile_list`, and aopsbench's own `aops_*` options ([`AopsOptions`]).
+//! `percentile_list`, and aopsbench's own `aops_*` options ([`vocab::AopsParams`]).
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
 //! given wins (fio lets bssplit win whatever the order); a non-uniform `random_distribution`
@@ -28,8 +28,8 @@ mod value;
 
 pub use error::{JobError, JobWarning, Location};
 pub use job::{
-    AopsOptions, BlockSize, BsShare, DEFAULT_PERCENTILES, DEFAULT_RANDSEED, IoEngine, Job, JobFile, JobFileBuilder,
-    PerDir, Prealloc, RandomDistribution, ReadWrite, RunControl, Writeback,
+    BlockSize, BsShare, DEFAULT_RANDSEED, IoEngine, Job, JobFile, JobFileBuilder, PerDir, Prealloc, RandomDistribution,
+    ReadWrite, RunControl,
 };
 pub use options::SUPPORTED as SUPPORTED_OPTIONS;
 pub use plan::{FileSpec, ThreadPlan};

@@ -1,8 +1,10 @@
 //! The option table: each supported fio option (and aopsbench's `aops_*` ones) applied to a
 //! [`Job`].
 
-use super::job::{BlockSize, IoEngine, Job, Prealloc, RandomDistribution, ReadWrite, Writeback};
-use super::value::{self, TimeUnit};
+use vocab::{AopsParams, TimeUnit};
+
+use super::job::{BlockSize, IoEngine, Job, Prealloc, RandomDistribution, ReadWrite};
+use super::value;
 
 /// Why an option could not be applied.
 pub(crate) enum OptionError {
@@ -191,27 +193,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "stonewall" | "wait_for_previous" => job.control.stonewall = flag()?,
         "new_group" => job.control.new_group = flag()?,
         "group_reporting" => job.control.group_reporting = flag()?,
-        "percentile_list" => job.control.percentile_list = percentiles(text()?).map_err(bad)?,
-        "aops_writeback" => {
-            job.aops.writeback = Some(match text()?.to_ascii_lowercase().as_str() {
-                "on" | "1" => Writeback::On,
-                "off" | "0" => Writeback::Off,
-                "dontcache" => Writeback::DontCache,
-                _ => return Err(bad("expected on, off or dontcache".into())),
-            });
+        "percentile_list" => {
+            job.control.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
         }
-        "aops_cache" => {
-            let n = value::size(text()?).map_err(bad)?;
-            if n < 1 << 20 {
-                return Err(bad("expected a cache size of at least 1m".into()));
-            }
-            job.aops.cache = Some(n);
+        aops if aops.strip_prefix("aops_").is_some_and(|k| AopsParams::KEYS.contains(&k)) => {
+            job.aops.set(&aops["aops_".len()..], value).map_err(|e| bad(e.expected))?;
         }
-        "aops_block_size" => job.aops.block_size = Some(power_of_two(text()?, 512, 64 << 10).map_err(bad)?),
-        "aops_max_folio" => job.aops.max_folio = Some(power_of_two(text()?, 4096, 2 << 20).map_err(bad)?),
-        "aops_large_folios" => job.aops.large_folios = Some(flag()?),
-        "aops_dirty_background_ratio" => job.aops.dirty_background_ratio = Some(value::percent(text()?).map_err(bad)?),
-        "aops_dirty_ratio" => job.aops.dirty_ratio = Some(value::percent(text()?).map_err(bad)?),
         _ => {
             return Err(OptionError::Unsupported { hint: suggestion(&key_lc) });
         }
@@ -248,24 +235,6 @@ fn distribution(s: &str) -> Result<RandomDistribution, String> {
             _ => Err("normal needs σ in percent of the region, from 0 to 100, such as normal:10".into()),
         },
         _ => Err("expected random, zipf:θ, pareto:h or normal:σ".into()),
-    }
-}
-
-/// `p1:p2:...`, each in (0, 100].
-fn percentiles(s: &str) -> Result<Vec<f64>, String> {
-    s.split(':')
-        .map(|p| match p.trim().parse::<f64>() {
-            Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
-            _ => Err("expected percentiles from 0 to 100 joined by ':', such as 50:99:99.9".to_string()),
-        })
-        .collect()
-}
-
-/// A size that is a power of two in `lo..=hi`.
-fn power_of_two(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
-    match value::size(s) {
-        Ok(n) if n.is_power_of_two() && (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(format!("expected a power of two from {} to {}", value::format_size(lo), value::format_size(hi))),
     }
 }
 
