@@ -150,6 +150,11 @@ pub struct FsxConfig {
     pub align: u64,
     /// Block size of the targets: boundary bias, and the alignment of collapse/insert ranges.
     pub block_size: u64,
+    /// The largest block size of the targets: a swarm phase aligns collapse/insert ranges to
+    /// it or to `block_size` (so that targets with larger blocks, which emulate the finer
+    /// ranges, run most of them for real). Ignored by a fixed mix; at most `block_size` means
+    /// `block_size`.
+    pub coarse_block_size: u64,
     /// Folio size to bias toward (e.g. the largest folio of an iomap target).
     pub folio_size: u64,
     /// Percent of offsets and lengths snapped near EOF or a block or folio boundary.
@@ -184,6 +189,7 @@ impl Default for FsxConfig {
             max_op_len: 64 << 10,
             align: 1,
             block_size: 4096,
+            coarse_block_size: 4096,
             folio_size: 16 << 10,
             boundary_percent: 30,
             boundary_jitter: 4,
@@ -202,6 +208,9 @@ impl FsxConfig {
         }
         if !self.block_size.is_power_of_two() || self.block_size < 512 {
             return bad("block_size", "must be a power of two, at least 512");
+        }
+        if !self.coarse_block_size.is_power_of_two() {
+            return bad("coarse_block_size", "must be a power of two");
         }
         if !self.folio_size.is_power_of_two() {
             return bad("folio_size", "must be a power of two");
@@ -528,7 +537,7 @@ impl FsxStream {
         }
         self.phase_number = (self.op_number - 1) / swarm.phase_ops;
         self.phase = swarm.draw(&self.cfg, &mut self.swarm_rng);
-        self.range_align = self.cfg.block_size.max(self.phase.align);
+        self.range_align = self.phase.range_block.max(self.phase.align);
         self.anchor = None;
         self.follow_up = None;
         if self.file_size <= self.phase.max_file_len {

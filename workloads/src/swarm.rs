@@ -51,6 +51,8 @@ pub struct Phase {
     /// Whether op sequences are biased (EOF-block writes followed by fsync or remount, ops
     /// coming back to a written block after a state change).
     pub sequence_bias: bool,
+    /// Alignment of collapse/insert ranges (at least the alignment of the phase).
+    pub range_block: u64,
 }
 
 /// Kinds a phase always keeps: without writes there is nothing to check, without reads
@@ -67,6 +69,7 @@ impl Phase {
             align: cfg.align,
             boundary_percent: cfg.boundary_percent,
             sequence_bias: false,
+            range_block: cfg.block_size,
         }
     }
 
@@ -97,7 +100,8 @@ impl Swarm {
     /// probability 1/2 (the paper's choice) and otherwise weighs its configured weight times
     /// 1, 2 or 4; half the phases are small (files up to 64k or 256k, ops up to 16k or 64k),
     /// half large (the largest file, ops of 256k or the largest); offsets byte-aligned 70% of
-    /// the time, else aligned to 512, 1k or 4k.
+    /// the time, else aligned to 512, 1k or 4k; collapse/insert ranges aligned to the coarse
+    /// block size 3 phases in 4.
     pub fn draw(&self, cfg: &FsxConfig, rng: &mut ChaCha8Rng) -> Phase {
         let mut phase = Phase::fixed(cfg);
         phase.sequence_bias = true;
@@ -130,6 +134,10 @@ impl Swarm {
             phase.max_op_len = op.min(cfg.max_op_len).min(phase.max_file_len).max(phase.align);
         }
         phase.boundary_percent = pick(rng, &[10, 30, 60]);
+        // Collapse/insert at the finest block size one phase in four.
+        if cfg.coarse_block_size > cfg.block_size && below(rng, 4) != 0 {
+            phase.range_block = cfg.coarse_block_size;
+        }
         phase
     }
 }

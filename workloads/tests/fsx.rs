@@ -352,3 +352,21 @@ fn power_cuts_are_slipped_in_at_the_rate_asked() {
     let none = FsxConfig { power_cut_every: None, ..cfg };
     assert!(!ops(&none).iter().any(|op| matches!(op, Op::PowerCut { .. })));
 }
+
+#[test]
+fn swarm_phases_align_most_collapses_to_the_coarse_block() {
+    let cfg = FsxConfig { block_size: 1024, coarse_block_size: 4096, ..swarm_config(5) };
+    let got = ops(&cfg);
+    check_valid(&cfg, &got);
+    let shifts: Vec<(u64, u64)> = got
+        .iter()
+        .filter_map(|op| match *op {
+            Op::Fallocate { mode: FallocMode::CollapseRange | FallocMode::InsertRange, offset, len, .. } => {
+                Some((offset, len))
+            }
+            _ => None,
+        })
+        .collect();
+    let fine = shifts.iter().filter(|(o, l)| o % 4096 != 0 || l % 4096 != 0).count();
+    assert!(fine > 0 && fine * 2 < shifts.len(), "{fine} of {} aligned to 1k only", shifts.len());
+}

@@ -71,6 +71,7 @@ fn stream_config(args: &DiffArgs, set: &TargetSet) -> Result<FsxConfig> {
         max_op_len: args.op_len.unwrap_or(if swarm { SWARM_OP_LEN } else { FIXED_OP_LEN }),
         align: args.align.unwrap_or(1),
         block_size: set.range_align(),
+        coarse_block_size: set.max_block_size(),
         folio_size: if swarm { SWARM_FOLIO } else { defaults.folio_size },
         mix,
         power_cut_every: power_cut_every(args),

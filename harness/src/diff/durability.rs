@@ -146,11 +146,12 @@ fn changed_range(op: &Op, size: u64) -> Option<(u64, u64)> {
 
 /// The old bytes of `[start, end)` of `bytes`, zeros past its end.
 fn old_bytes(bytes: &[u8], start: u64, end: u64) -> Vec<u8> {
-    let mut old = vec![0u8; (end - start) as usize];
     let have = (bytes.len() as u64).clamp(start, end);
+    let mut old = Vec::with_capacity((end - start) as usize);
     if have > start {
-        old[..(have - start) as usize].copy_from_slice(&bytes[start as usize..have as usize]);
+        old.extend_from_slice(&bytes[start as usize..have as usize]);
     }
+    old.resize((end - start) as usize, 0);
     old
 }
 
