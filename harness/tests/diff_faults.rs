@@ -95,7 +95,11 @@ fn what_was_fsynced_survives_a_power_cut_and_a_lost_fsync_is_a_durability_diverg
 
 #[test]
 fn a_diff_with_power_cuts_on_correct_targets_finds_nothing() {
-    let o = aopsbench(&["diff", "--targets", "bh,iomap", "--ops", "4000", "--seed", "3", "--powercut-every", "100"]);
+    // A divergence would write its files: into a temporary directory, not the source tree.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let args = ["diff", "--targets", "bh,iomap", "--ops", "4000", "--seed", "3", "--powercut-every", "100", "--out"];
+    let o = aopsbench(&[&args[..], &[out.to_str().unwrap()]].concat());
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("power cuts: every 100 ops on average on bh, iomap"), "{stdout}");
