@@ -49,6 +49,17 @@ pub enum FsError {
         #[from]
         source: DevError,
     },
+    /// A read of the file's data from the device failed: the folio at that file offset did
+    /// not come uptodate (`filemap_read_folio` returns EIO).
+    #[error("I/O error reading the file at byte {pos}")]
+    ReadError {
+        /// File offset of the folio that could not be read.
+        pos: u64,
+    },
+    /// The operation would have to wait (for device I/O, memory or a lock) and was asked not
+    /// to (`IOCB_NOWAIT`: EAGAIN).
+    #[error("operation would block")]
+    WouldBlock,
     /// An earlier writeback failed; reported once, by the next fsync (errseq).
     #[error("writeback error on an earlier write (errno {errno})")]
     WritebackError {
@@ -83,6 +94,8 @@ impl FsError {
                 DevError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
                 _ => libc::EIO,
             },
+            FsError::ReadError { .. } => libc::EIO,
+            FsError::WouldBlock => libc::EAGAIN,
             FsError::WritebackError { errno } => *errno,
             FsError::Corrupt { .. } => libc::EUCLEAN,
             FsError::NoMemory => libc::ENOMEM,

@@ -12,8 +12,9 @@
 //! - [`fs`]: the VFS-level face, [`Fs`], with the namespace, the inode locks and the file
 //!   operations.
 //!
-//! Beside them, at the bottom: [`options`] (mount options), [`page`] (page geometry),
-//! [`stats`], [`error`], [`bugs`] and [`buf`].
+//! Beneath them: [`kernel`] (wait queues, workqueues, per-CPU shards), and beside it
+//! [`options`] (mount options), [`page`] (page geometry), [`rangeset`], [`stats`],
+//! [`error`], [`bugs`] and [`buf`].
 #![deny(missing_docs)]
 
 pub mod aops;
@@ -23,11 +24,13 @@ pub mod core;
 pub mod dev;
 pub mod error;
 pub mod fs;
+pub mod kernel;
 pub mod mm;
 pub mod options;
 pub mod page;
+pub mod rangeset;
 pub mod stats;
 
 pub use error::{FsError, Result};
-pub use fs::{Backend, FallocMode, Fh, FormatOptions, Fs, FsFaults, MountOptions, PAGE_POISON, Stat};
+pub use fs::{Backend, FallocMode, Fh, Flusher, FormatOptions, Fs, FsFaults, MountOptions, PAGE_POISON, Stat};
 pub use stats::StatsSnapshot;

@@ -5,7 +5,7 @@ use crate::page::PAGE_SIZE;
 
 /// Which buffered-I/O implementation a mount uses, and when dirty data goes to the device
 /// (the shared vocabulary's types).
-pub use vocab::{Backend, WritebackMode};
+pub use vocab::{Backend, Flusher, WritebackMode};
 
 /// How to mount: the backend and the page-cache settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +22,25 @@ pub struct MountOptions {
     pub writeback: WritebackMode,
     /// Dirty share of the cache that starts background writeback, percent (default 10).
     pub dirty_background_ratio: u32,
-    /// Dirty share of the cache at which the writer itself writes back until under the
-    /// background level, percent (`dirty_ratio`, default 20).
+    /// Dirty share of the cache that writers are throttled at, percent (`dirty_ratio`,
+    /// default 20). Between the background level and this, writers are throttled ever harder
+    /// from halfway up (the freerun ceiling).
     pub dirty_ratio: u32,
-    /// Readahead window, KiB (`read_ahead_kb`, default 128).
-    pub readahead_kb: u32,
+    /// Dirty data older than this is written back by the flusher, in hundredths of a second
+    /// (`dirty_expire_centisecs`, default 3000).
+    pub dirty_expire_centisecs: u32,
+    /// How often the flusher wakes to write old data, in hundredths of a second
+    /// (`dirty_writeback_centisecs`, default 500; 0: never).
+    pub dirty_writeback_centisecs: u32,
+    /// Who does background writeback: the per-mount flusher thread (the kernel's way, the
+    /// default), or the writer itself, inline, so that every counter is exact and repeatable.
+    pub flusher: Flusher,
+    /// Readahead window, KiB (`read_ahead_kb`); `None`: the device's.
+    pub readahead_kb: Option<u32>,
+    /// ext4's `dioread_nolock` (the default since Linux 5.6): buffer_head writeback allocates
+    /// unwritten extents and converts them when the write completes. Off
+    /// (`nodioread_nolock`): it allocates written extents.
+    pub dioread_nolock: bool,
     /// A seeded bug to switch on (needs the `bug_injection` feature).
     pub bug: Option<crate::bugs::Bug>,
     /// Fill freed folio memory with [`PAGE_POISON`] (`CONFIG_PAGE_POISONING`), so that a path
@@ -62,7 +76,11 @@ impl Default for MountOptions {
             writeback: WritebackMode::On,
             dirty_background_ratio: 10,
             dirty_ratio: 20,
-            readahead_kb: 128,
+            dirty_expire_centisecs: 3000,
+            dirty_writeback_centisecs: 500,
+            flusher: Flusher::Thread,
+            readahead_kb: None,
+            dioread_nolock: true,
             bug: None,
             page_poison: false,
             faults: FsFaults::default(),
@@ -100,6 +118,9 @@ impl MountOptions {
                 "bug {}: seeded bugs need fsimpl built with the bug_injection feature",
                 b.name()
             )));
+        }
+        if self.readahead_kb.is_some_and(|kb| kb > 1 << 20) {
+            return Err(FsError::invalid("readahead_kb: at most 1 GiB"));
         }
         if self.cache_bytes < 2 << 20 {
             return Err(FsError::invalid("cache must be at least 2 MiB"));

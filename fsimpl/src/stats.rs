@@ -1,8 +1,15 @@
 //! Counters: the deterministic half of every measurement.
 //!
-//! Every counter is exact and reproducible for a seeded workload on one configuration.
+//! With the inline flusher every counter is exact and reproducible for a seeded workload on
+//! one configuration; with the flusher thread the work is the same but its split over time
+//! (and so what merges and what is reclaimed) depends on timing.
+//!
+//! Event counters live in per-CPU shards (`vm_event_states`, summed on read), so that threads
+//! on independent files do not write one cache line; levels with peaks (page-cache bytes,
+//! dirty bytes) are global gauges, updated per folio.
 
 use crate::dev::DevStats;
+use crate::kernel::percpu::PerCpu;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub use crate::page::MAX_FOLIO_ORDER;
@@ -25,36 +32,92 @@ pub enum MapCaller {
     Other,
 }
 
-/// Live counters, updated with relaxed atomics.
+/// An event counter (`enum vm_event_item`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Ev {
+    /// All `map_blocks` calls.
+    MapBlocks,
+    /// ... from `get_block`.
+    GetBlock,
+    /// ... from `iomap_begin`.
+    IomapBegin,
+    /// ... from writeback.
+    WritebackMap,
+    /// ... from I/O completion.
+    EndIoMap,
+    /// ... from the buffer_head readahead path.
+    ReadaheadMap,
+    /// ... from elsewhere.
+    OtherMap,
+    /// Read-before-write reads.
+    RmwReads,
+    /// Their bytes.
+    RmwReadBytes,
+    /// Bytes zeroed in folios.
+    ZeroedBytes,
+    /// Zeroings of part of a block.
+    PartialBlockZeroes,
+    /// Folios freed.
+    FoliosFreed,
+    /// Bios writeback submitted.
+    WritebackIos,
+    /// Their bytes.
+    WritebackBytes,
+    /// Folios written back.
+    WritebackFolios,
+    /// Folios whose blocks joined an open writeback I/O.
+    WritebackMerges,
+    /// iomap ioends completed.
+    Ioends,
+    /// Readahead windows read.
+    ReadaheadWindows,
+    /// Of them, started by a reader reaching the readahead marker.
+    AsyncReadahead,
+    /// Clean folios reclaimed.
+    EvictedFolios,
+    /// Writebacks done by a writer or an allocation because the cache was full of dirty data.
+    ForcedWritebacks,
+    /// Metadata commits.
+    MetaWrites,
+    /// Background and periodic writeback passes (the flusher's, or a writer's inline).
+    WritebackPasses,
+    /// Per-folio private states attached (buffer heads, iomap folio states).
+    PrivateAllocs,
+    /// Times a writer was paused by dirty throttling.
+    DirtyPauses,
+    /// Bios submitted (requests are counted by the device).
+    Bios,
+}
+
+const NR_EVENTS: usize = Ev::Bios as usize + 1;
+
+/// One shard: the events, then folio allocations by order.
+#[derive(Debug)]
+struct Shard {
+    ev: [AtomicU64; NR_EVENTS],
+    folios_alloc: [AtomicU64; MAX_FOLIO_ORDER + 1],
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            ev: std::array::from_fn(|_| AtomicU64::new(0)),
+            folios_alloc: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Live counters.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub(crate) map_blocks: AtomicU64,
-    pub(crate) get_block: AtomicU64,
-    pub(crate) iomap_begin: AtomicU64,
-    pub(crate) writeback_map: AtomicU64,
-    pub(crate) end_io_map: AtomicU64,
-    pub(crate) readahead_map: AtomicU64,
-    pub(crate) other_map: AtomicU64,
-    pub(crate) rmw_reads: AtomicU64,
-    pub(crate) rmw_read_bytes: AtomicU64,
-    pub(crate) zeroed_bytes: AtomicU64,
-    pub(crate) partial_block_zeroes: AtomicU64,
-    pub(crate) folio_private_allocs: AtomicU64,
-    pub(crate) writeback_passes: AtomicU64,
-    pub(crate) folios_alloc: [AtomicU64; MAX_FOLIO_ORDER + 1],
-    pub(crate) folios_freed: AtomicU64,
+    shards: PerCpu<Shard>,
     pub(crate) folio_private_bytes: Gauge,
     pub(crate) cache_bytes: Gauge,
     pub(crate) dirty_bytes: Gauge,
-    pub(crate) writeback_ios: AtomicU64,
-    pub(crate) writeback_bytes: AtomicU64,
-    pub(crate) writeback_folios: AtomicU64,
-    pub(crate) writeback_merges: AtomicU64,
-    pub(crate) ioends: AtomicU64,
-    pub(crate) readahead_windows: AtomicU64,
-    pub(crate) evicted_folios: AtomicU64,
-    pub(crate) forced_writebacks: AtomicU64,
-    pub(crate) meta_writes: AtomicU64,
+    pub(crate) writeback_inflight_bytes: Gauge,
+    /// The filesystem's block size (set at mount), for telling partial-block zeroings.
+    block_size: AtomicU64,
 }
 
 /// A level that goes up and down, with its peak.
@@ -84,128 +147,115 @@ impl Gauge {
     }
 }
 
-fn inc(c: &AtomicU64) {
-    c.fetch_add(1, Relaxed);
-}
-
 impl Stats {
+    /// Adds `n` to event `e` on this CPU's shard (`count_vm_events`).
+    #[inline]
+    pub(crate) fn add(&self, e: Ev, n: u64) {
+        self.shards.this().ev[e as usize].fetch_add(n, Relaxed);
+    }
+
+    /// Counts one event.
+    #[inline]
+    pub(crate) fn inc(&self, e: Ev) {
+        self.add(e, 1)
+    }
+
+    fn sum(&self, e: Ev) -> u64 {
+        self.shards.iter().map(|s| s.ev[e as usize].load(Relaxed)).sum()
+    }
+
     /// Counts one `map_blocks` call by `caller`.
     pub(crate) fn map_call(&self, caller: MapCaller) {
-        inc(&self.map_blocks);
-        inc(match caller {
-            MapCaller::GetBlock => &self.get_block,
-            MapCaller::IomapBegin => &self.iomap_begin,
-            MapCaller::Writeback => &self.writeback_map,
-            MapCaller::EndIo => &self.end_io_map,
-            MapCaller::Readahead => &self.readahead_map,
-            MapCaller::Other => &self.other_map,
+        self.inc(Ev::MapBlocks);
+        self.inc(match caller {
+            MapCaller::GetBlock => Ev::GetBlock,
+            MapCaller::IomapBegin => Ev::IomapBegin,
+            MapCaller::Writeback => Ev::WritebackMap,
+            MapCaller::EndIo => Ev::EndIoMap,
+            MapCaller::Readahead => Ev::ReadaheadMap,
+            MapCaller::Other => Ev::OtherMap,
         });
     }
 
+    /// Sets the block size zeroings are judged against (at mount).
+    pub(crate) fn set_block_size(&self, block_size: u32) {
+        self.block_size.store(u64::from(block_size), Relaxed);
+    }
+
     /// Counts `n` bytes zeroed at file position `pos`: a partial-block zeroing when the range
-    /// does not start or end on a block boundary.
-    pub(crate) fn zeroed(&self, pos: u64, n: usize, block_size: u32) {
-        self.zeroed_bytes.fetch_add(n as u64, Relaxed);
-        let bs = u64::from(block_size);
+    /// does not start and end on block boundaries.
+    pub(crate) fn zeroed(&self, pos: u64, n: usize) {
+        self.add(Ev::ZeroedBytes, n as u64);
+        let bs = self.block_size.load(Relaxed).max(1);
         if n > 0 && (!pos.is_multiple_of(bs) || !(pos + n as u64).is_multiple_of(bs)) {
-            inc(&self.partial_block_zeroes);
+            self.inc(Ev::PartialBlockZeroes);
         }
     }
 
-    /// Counts per-folio state attached to a folio (`create_empty_buffers`, `ifs_alloc`).
-    pub(crate) fn private_alloc(&self) {
-        inc(&self.folio_private_allocs);
-    }
-
     pub(crate) fn rmw_read(&self, bytes: u64) {
-        inc(&self.rmw_reads);
-        self.rmw_read_bytes.fetch_add(bytes, Relaxed);
+        self.inc(Ev::RmwReads);
+        self.add(Ev::RmwReadBytes, bytes);
     }
 
     pub(crate) fn folio_alloc(&self, order: usize, bytes: u64) {
-        inc(&self.folios_alloc[order]);
+        self.shards.this().folios_alloc[order].fetch_add(1, Relaxed);
         self.cache_bytes.add(bytes);
     }
 
     pub(crate) fn folio_free(&self, bytes: u64) {
-        inc(&self.folios_freed);
+        self.inc(Ev::FoliosFreed);
         self.cache_bytes.sub(bytes);
-    }
-
-    pub(crate) fn bump(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
     }
 
     /// Zeroes the counters and restarts the peaks from the present levels.
     pub(crate) fn reset(&self) {
-        for c in [
-            &self.map_blocks,
-            &self.get_block,
-            &self.iomap_begin,
-            &self.writeback_map,
-            &self.end_io_map,
-            &self.readahead_map,
-            &self.other_map,
-            &self.rmw_reads,
-            &self.rmw_read_bytes,
-            &self.zeroed_bytes,
-            &self.partial_block_zeroes,
-            &self.folio_private_allocs,
-            &self.writeback_passes,
-            &self.folios_freed,
-            &self.writeback_ios,
-            &self.writeback_bytes,
-            &self.writeback_folios,
-            &self.writeback_merges,
-            &self.ioends,
-            &self.readahead_windows,
-            &self.evicted_folios,
-            &self.forced_writebacks,
-            &self.meta_writes,
-        ] {
-            c.store(0, Relaxed);
-        }
-        for c in &self.folios_alloc {
-            c.store(0, Relaxed);
+        for s in self.shards.iter() {
+            for c in s.ev.iter().chain(&s.folios_alloc) {
+                c.store(0, Relaxed);
+            }
         }
         self.folio_private_bytes.reset_peak();
         self.cache_bytes.reset_peak();
         self.dirty_bytes.reset_peak();
+        self.writeback_inflight_bytes.reset_peak();
     }
 
     pub(crate) fn snapshot(&self, dev: DevStats) -> StatsSnapshot {
-        let g = |c: &AtomicU64| c.load(Relaxed);
+        let g = |e| self.sum(e);
         StatsSnapshot {
-            map_blocks: g(&self.map_blocks),
-            get_block: g(&self.get_block),
-            iomap_begin: g(&self.iomap_begin),
-            writeback_map: g(&self.writeback_map),
-            end_io_map: g(&self.end_io_map),
-            readahead_map: g(&self.readahead_map),
-            other_map: g(&self.other_map),
-            rmw_reads: g(&self.rmw_reads),
-            rmw_read_bytes: g(&self.rmw_read_bytes),
-            zeroed_bytes: g(&self.zeroed_bytes),
-            partial_block_zeroes: g(&self.partial_block_zeroes),
-            folio_private_allocs: g(&self.folio_private_allocs),
-            writeback_passes: g(&self.writeback_passes),
-            folios_alloc: std::array::from_fn(|i| g(&self.folios_alloc[i])),
-            folios_freed: g(&self.folios_freed),
+            map_blocks: g(Ev::MapBlocks),
+            get_block: g(Ev::GetBlock),
+            iomap_begin: g(Ev::IomapBegin),
+            writeback_map: g(Ev::WritebackMap),
+            end_io_map: g(Ev::EndIoMap),
+            readahead_map: g(Ev::ReadaheadMap),
+            other_map: g(Ev::OtherMap),
+            rmw_reads: g(Ev::RmwReads),
+            rmw_read_bytes: g(Ev::RmwReadBytes),
+            zeroed_bytes: g(Ev::ZeroedBytes),
+            partial_block_zeroes: g(Ev::PartialBlockZeroes),
+            folios_alloc: std::array::from_fn(|i| self.shards.iter().map(|s| s.folios_alloc[i].load(Relaxed)).sum()),
+            folios_freed: g(Ev::FoliosFreed),
             folio_private_bytes: self.folio_private_bytes.get(),
             folio_private_bytes_peak: self.folio_private_bytes.peak(),
             cache_bytes: self.cache_bytes.get(),
             cache_bytes_peak: self.cache_bytes.peak(),
             dirty_bytes: self.dirty_bytes.get(),
             dirty_bytes_peak: self.dirty_bytes.peak(),
-            writeback_ios: g(&self.writeback_ios),
-            writeback_bytes: g(&self.writeback_bytes),
-            writeback_folios: g(&self.writeback_folios),
-            writeback_merges: g(&self.writeback_merges),
-            ioends: g(&self.ioends),
-            readahead_windows: g(&self.readahead_windows),
-            evicted_folios: g(&self.evicted_folios),
-            forced_writebacks: g(&self.forced_writebacks),
-            meta_writes: g(&self.meta_writes),
+            writeback_ios: g(Ev::WritebackIos),
+            writeback_bytes: g(Ev::WritebackBytes),
+            writeback_folios: g(Ev::WritebackFolios),
+            writeback_merges: g(Ev::WritebackMerges),
+            ioends: g(Ev::Ioends),
+            readahead_windows: g(Ev::ReadaheadWindows),
+            async_readahead: g(Ev::AsyncReadahead),
+            evicted_folios: g(Ev::EvictedFolios),
+            forced_writebacks: g(Ev::ForcedWritebacks),
+            meta_writes: g(Ev::MetaWrites),
+            writeback_passes: g(Ev::WritebackPasses),
+            private_allocs: g(Ev::PrivateAllocs),
+            dirty_pauses: g(Ev::DirtyPauses),
+            bios: g(Ev::Bios),
             dev,
         }
     }
@@ -237,11 +287,6 @@ pub struct StatsSnapshot {
     /// Zeroings of part of a block (the bytes of a new block outside a write, an EOF tail, the
     /// edges of a punched or zeroed range).
     pub partial_block_zeroes: u64,
-    /// Per-folio states attached (buffer heads or iomap folio states allocated).
-    pub folio_private_allocs: u64,
-    /// Background writeback passes (the flusher's work after a write crossed the background
-    /// threshold).
-    pub writeback_passes: u64,
     /// Folios allocated, by order (index = order; 0 = 4 KiB, 9 = 2 MiB).
     pub folios_alloc: [u64; MAX_FOLIO_ORDER + 1],
     /// Folios freed (evicted, truncated, dropped).
@@ -258,7 +303,7 @@ pub struct StatsSnapshot {
     pub dirty_bytes: u64,
     /// Peak dirty bytes.
     pub dirty_bytes_peak: u64,
-    /// Device writes submitted by writeback.
+    /// Bios submitted by writeback.
     pub writeback_ios: u64,
     /// Bytes written by writeback.
     pub writeback_bytes: u64,
@@ -270,12 +315,22 @@ pub struct StatsSnapshot {
     pub ioends: u64,
     /// Readahead windows read.
     pub readahead_windows: u64,
+    /// Readahead windows started by a reader reaching the readahead marker (asynchronous).
+    pub async_readahead: u64,
     /// Clean folios evicted under memory pressure.
     pub evicted_folios: u64,
     /// Writebacks forced because the cache was full of dirty data.
     pub forced_writebacks: u64,
-    /// Metadata slot writes (syncs).
+    /// Metadata commits.
     pub meta_writes: u64,
+    /// Background and periodic writeback passes.
+    pub writeback_passes: u64,
+    /// Per-folio private states attached.
+    pub private_allocs: u64,
+    /// Times a writer was paused by dirty throttling.
+    pub dirty_pauses: u64,
+    /// Bios submitted (the device counts the requests they became).
+    pub bios: u64,
     /// The device's counters.
     pub dev: DevStats,
 }
@@ -301,8 +356,6 @@ impl StatsSnapshot {
             ("rmw_read_bytes".into(), self.rmw_read_bytes),
             ("zeroed_bytes".into(), self.zeroed_bytes),
             ("partial_block_zeroes".into(), self.partial_block_zeroes),
-            ("folio_private_allocs".into(), self.folio_private_allocs),
-            ("writeback_passes".into(), self.writeback_passes),
             ("folios_freed".into(), self.folios_freed),
             ("folio_private_bytes_peak".into(), self.folio_private_bytes_peak),
             ("cache_bytes_peak".into(), self.cache_bytes_peak),
@@ -313,9 +366,14 @@ impl StatsSnapshot {
             ("writeback_merges".into(), self.writeback_merges),
             ("ioends".into(), self.ioends),
             ("readahead_windows".into(), self.readahead_windows),
+            ("async_readahead".into(), self.async_readahead),
             ("evicted_folios".into(), self.evicted_folios),
             ("forced_writebacks".into(), self.forced_writebacks),
             ("meta_writes".into(), self.meta_writes),
+            ("writeback_passes".into(), self.writeback_passes),
+            ("private_allocs".into(), self.private_allocs),
+            ("dirty_pauses".into(), self.dirty_pauses),
+            ("bios".into(), self.bios),
         ];
         for (order, n) in self.folios_alloc.iter().enumerate() {
             v.push((format!("folios_order{order}"), *n));
@@ -335,5 +393,32 @@ pub(crate) fn dev_delta(a: &DevStats, b: &DevStats) -> DevStats {
         errors: a.errors - b.errors,
         read_sizes: std::array::from_fn(|i| a.read_sizes[i] - b.read_sizes[i]),
         write_sizes: std::array::from_fn(|i| a.write_sizes[i] - b.write_sizes[i]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_sum_on_read() {
+        let s = std::sync::Arc::new(Stats::default());
+        let t: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        s.map_call(MapCaller::GetBlock);
+                    }
+                })
+            })
+            .collect();
+        for t in t {
+            t.join().unwrap();
+        }
+        let snap = s.snapshot(DevStats::default());
+        assert_eq!((snap.map_blocks, snap.get_block), (4000, 4000));
+        s.reset();
+        assert_eq!(s.snapshot(DevStats::default()).map_blocks, 0);
     }
 }

@@ -80,8 +80,10 @@ fn a_failed_writeback_is_reported_once_by_fsync_and_leaves_the_folio_clean_and_c
         assert_eq!(fs.stats().dirty_bytes, 0, "{case}: the failed folios are dirty");
         // The data is still cached, uptodate.
         assert_eq!(read_all(&fs, f).unwrap(), want, "{case}");
-        // It never reached the device: after dropping the cache, the blocks read as zeros.
-        fs.drop_caches().unwrap();
+        // It never reached the device: with the cache gone, the blocks read as zeros. (Not
+        // `drop_caches`: a completion may still hold a folio reference for a moment after it
+        // ended the writeback, and drop_caches leaves folios in use.)
+        fs.remount().unwrap();
         assert!(read_all(&fs, f).unwrap().iter().all(|&b| b == 0), "{case}");
     });
 }
@@ -96,10 +98,11 @@ fn a_read_error_returns_eio_caches_nothing_and_a_retry_reads_the_data() {
         fs.write(f, 0, &want).unwrap();
         fs.fsync(f).unwrap();
         fs.drop_caches().unwrap();
+        // A readahead that fails leaves its folios not uptodate; the reader then reads the
+        // folio it needs itself (`filemap_update_page` → `filemap_read_folio`), which works.
         dev.arm(FaultPlan { read: Some(NthBio::once(1)), ..FaultPlan::default() }).unwrap();
-        assert_eq!(errno(read_all(&fs, f)), libc::EIO, "{case}");
+        assert_eq!(read_all(&fs, f).unwrap(), want, "{case}: the reader's own read after the failed readahead");
         assert_eq!(dev.fault_stats().failed_reads, 1);
-        assert_eq!(read_all(&fs, f).unwrap(), want, "{case}: retry after the fault");
         // A device that keeps failing: every read fails, none returns bad bytes.
         fs.drop_caches().unwrap();
         dev.arm(FaultPlan { read: Some(NthBio::from_then_on(1)), ..FaultPlan::default() }).unwrap();

@@ -84,7 +84,7 @@ fn bad_target_specs_and_missing_devices() {
         d.run(&[&job, "--target", "bh:blocksize=4k"]),
         "aopsbench: invalid value 'bh:blocksize=4k' for '--target <SPEC>': unknown parameter 'blocksize' for bh \
          (valid: block_size, max_folio, large_folios, cache, writeback, dirty_background_ratio, dirty_ratio, backing, \
-         size, engine, qd, poison, bug, faults) (see --help)",
+         size, engine, qd, poison, bug, faults, flusher, dioread_nolock, ra_kb) (see --help)",
     );
     fails_with(
         d.run(&[&job, "--target", "bh:backing=/dev/aopsbench-no-such-disk"]),

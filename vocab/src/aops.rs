@@ -89,6 +89,46 @@ impl FromStr for WritebackMode {
     }
 }
 
+/// Who does background writeback and runs I/O completion work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Flusher {
+    /// `thread`: a flusher per mount (`wb_workfn`) writes back; writers are throttled without
+    /// doing I/O; I/O completion work runs on worker threads (the kernel's way, the default).
+    #[default]
+    Thread,
+    /// `inline`: no background thread: the writer that crosses the background threshold
+    /// writes back itself and completion work runs in the thread that waits for it — the same
+    /// work, done deterministically, for exact counters (tests, the CI gate, diff).
+    Inline,
+}
+
+impl Flusher {
+    /// The name that reads back: `thread`, `inline`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flusher::Thread => "thread",
+            Flusher::Inline => "inline",
+        }
+    }
+}
+
+impl fmt::Display for Flusher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Flusher {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "thread" => Ok(Flusher::Thread),
+            "inline" => Ok(Flusher::Inline),
+            _ => Err(ValueError::new("expected thread or inline")),
+        }
+    }
+}
+
 /// The block sizes fsimpl formats with.
 pub const BLOCK_SIZES: [u64; 3] = [1024, 2048, 4096];
 /// The smallest and largest folio fsimpl allocates.

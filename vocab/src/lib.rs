@@ -35,7 +35,7 @@ mod size;
 pub mod target;
 mod time;
 
-pub use aops::{AopsParams, BLOCK_SIZES, Backend, FOLIO_RANGE, MIN_CACHE, WritebackMode};
+pub use aops::{AopsParams, BLOCK_SIZES, Backend, FOLIO_RANGE, Flusher, MIN_CACHE, WritebackMode};
 pub use error::ValueError;
 pub use falloc::FallocMode;
 pub use flag::{parse_bool, parse_percent};

@@ -1,120 +1,41 @@
 //! The buffer_head backend: ext4's `ext4_da_aops` over `fs/buffer.c`.
 //!
-//! Every folio that is written carries one [`BufferHead`] per block, each with its own state
-//! bits and block number. The write path maps **one block per `get_block` call**
-//! (`ext4_da_get_block_prep`), reserving delayed allocation; the read path maps per extent
-//! (`ext4_mpage_readpages`) and falls back to per-buffer reads for folios whose blocks are
-//! mixed (`block_read_full_folio`); writeback gathers runs of delalloc or unwritten blocks of up
-//! to 2048 blocks, allocates each run with one `map_blocks` call and merges physically
-//! contiguous buffers into one I/O (`ext4_writepages`, `ext4_bio_write_folio`).
+//! Every folio that is written carries one [`BufferHead`](super::BufferHead) per block. The
+//! write path maps **one block per `get_block` call** (`ext4_da_get_block_prep`), reserving
+//! delayed allocation, and reads a partly written block synchronously before copying. The
+//! read path maps per extent and reads whole folios with merged bios (`ext4_mpage_readpages`),
+//! falling back to one bio per buffer for folios whose blocks are mixed
+//! (`block_read_full_folio`). Writeback gathers runs of delalloc or unwritten blocks of up to
+//! 2048 blocks (`mpage_prepare_extent_to_map`), maps each run with one `map_blocks` call —
+//! as unwritten extents with `dioread_nolock`, ext4's default — and submits the buffers with
+//! physically contiguous ones merged into one bio (`ext4_bio_write_folio`). The bios of a run
+//! share an `ext4_io_end`: when they have completed, a workqueue converts its unwritten
+//! extents to written (`ext4_end_io_rsv_work`) before the folios leave writeback.
 
-use super::BufferedIo;
+use super::buffer::{BH_DIRTY, BH_UPTODATE, BufferHead, BufferHeads};
+use super::{BufferedIo, bio_folios, write_order};
 use crate::bugs::Bug;
-use crate::core::{MapKind, MapOp};
-use crate::dev::BioOp;
-use crate::error::Result;
-use crate::mm::folio::FolioPrivate;
-use crate::mm::{AddressSpaceOps, WritebackControl};
-use crate::mm::{Ctx, FolioRef};
-use crate::mm::{Folio, PAGE_SHIFT, PAGE_SIZE};
-use crate::stats::{MapCaller, Stats};
+use crate::core::{MapKind, MapOp, Mapping};
+use crate::dev::{Bio, BioEndIo, BioOp};
+use crate::error::{FsError, Result};
+use crate::kernel::xarray::Mark;
+use crate::kernel::{lock, write};
+use crate::mm::filemap::filemap_grab_folio;
+use crate::mm::page_writeback::{
+    WbIter, balance_dirty_pages_ratelimited, folio_clear_dirty_for_io, folio_end_writeback, folio_mark_dirty,
+    folio_redirty, folio_start_writeback,
+};
+use crate::mm::{AddressSpaceOps, Folio, Inode, PAGE_SHIFT, PAGE_SIZE, ReadaheadControl, Sb, WritebackControl};
+use crate::stats::{Ev, MapCaller};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::AcqRel, Ordering::Relaxed};
 
 /// Most blocks one writeback extent gathers (`MAX_WRITEPAGES_EXTENT_LEN`).
 pub const MAX_WRITEPAGES_EXTENT_LEN: u64 = 2048;
 
-const BH_UPTODATE: u32 = 1 << 0;
-const BH_DIRTY: u32 = 1 << 1;
-const BH_MAPPED: u32 = 1 << 2;
-const BH_NEW: u32 = 1 << 3;
-const BH_DELAY: u32 = 1 << 4;
-const BH_UNWRITTEN: u32 = 1 << 5;
-
-/// The state of one block of a folio (`struct buffer_head`; the kernel's is about 104 bytes,
-/// this model keeps the fields the paths here use).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BufferHead {
-    /// Disk block (`b_blocknr`), meaningful when mapped and not delayed.
-    pub b_blocknr: u64,
-    /// Block size (`b_size`).
-    pub b_size: u32,
-    /// State bits (`b_state`): uptodate, dirty, mapped, new, delay, unwritten.
-    pub b_state: u32,
-}
-
-macro_rules! bh_flag {
-    ($get:ident, $set:ident, $bit:ident) => {
-        #[doc = concat!("`buffer_", stringify!($get), "`.")]
-        pub fn $get(&self) -> bool {
-            self.b_state & $bit != 0
-        }
-        #[doc = concat!("Sets or clears `", stringify!($get), "`.")]
-        pub fn $set(&mut self, on: bool) {
-            if on { self.b_state |= $bit } else { self.b_state &= !$bit }
-        }
-    };
-}
-
-impl BufferHead {
-    bh_flag!(uptodate, set_uptodate, BH_UPTODATE);
-    bh_flag!(dirty, set_dirty, BH_DIRTY);
-    bh_flag!(mapped, set_mapped, BH_MAPPED);
-    bh_flag!(is_new, set_new, BH_NEW);
-    bh_flag!(delay, set_delay, BH_DELAY);
-    bh_flag!(unwritten, set_unwritten, BH_UNWRITTEN);
-
-    /// Maps the buffer from a `get_block` result (`map_bh` + `ext4_update_bh_state`, as
-    /// `ext4_da_get_block_prep` and `ext4_get_block` do): delalloc is mapped to no block and
-    /// delayed; unwritten is mapped and, on the write path, new.
-    fn map_from(&mut self, kind: MapKind, pblk: u64, for_write: bool) {
-        match kind {
-            MapKind::Hole => {}
-            MapKind::Delalloc => {
-                self.b_blocknr = 0;
-                self.b_state |= BH_MAPPED | BH_NEW | BH_DELAY;
-            }
-            MapKind::Mapped => {
-                self.b_blocknr = pblk;
-                self.b_state |= BH_MAPPED;
-            }
-            MapKind::Unwritten => {
-                self.b_blocknr = pblk;
-                self.b_state |= BH_MAPPED | BH_UNWRITTEN;
-                if for_write {
-                    self.b_state |= BH_NEW;
-                }
-            }
-        }
-    }
-
-    /// Drops mapping and dirtiness (`discard_buffer`); uptodate stays.
-    fn discard(&mut self) {
-        self.b_state &= !(BH_DIRTY | BH_MAPPED | BH_NEW | BH_DELAY | BH_UNWRITTEN);
-        self.b_blocknr = 0;
-    }
-}
-
-/// The buffer heads of one folio, one per block (`folio_buffers`).
-#[derive(Debug)]
-pub struct BufferHeads(Box<[BufferHead]>);
-
-impl FolioPrivate for BufferHeads {
-    fn bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.0)
-    }
-}
-
-impl std::ops::Deref for BufferHeads {
-    type Target = [BufferHead];
-    fn deref(&self) -> &[BufferHead] {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for BufferHeads {
-    fn deref_mut(&mut self) -> &mut [BufferHead] {
-        &mut self.0
-    }
-}
+type BhFolio = Folio<BufferHeads>;
+type BhInode = Inode<BufferHeads>;
 
 /// ext4's buffer_head aops. Order-0 folios unless large folios are enabled.
 #[derive(Debug)]
@@ -129,119 +50,93 @@ impl BufferHeadAops {
     }
 }
 
-/// The folio order the write path asks for (`fgf_set_order`): the write's size, rounded down.
-pub(crate) fn write_order(len: usize) -> usize {
-    let shift = usize::BITS - 1 - len.max(1).leading_zeros();
-    shift.saturating_sub(PAGE_SHIFT) as usize
+/// The folio's buffers (`folio_buffers`).
+///
+/// # Safety
+/// As [`Folio::private`]: the folio is locked or has I/O in flight.
+unsafe fn buffers(f: &BhFolio) -> Option<&BufferHeads> {
+    // SAFETY: passed on to the caller.
+    unsafe { f.private() }
 }
 
-/// Attaches buffers to the folio if it has none (`folio_create_buffers` /
+/// Attaches buffers to the locked folio if it has none (`folio_create_buffers` /
 /// `create_empty_buffers`): uptodate and dirty if the folio is.
-fn create_buffers(fr: &mut FolioRef<'_, BufferHeadAops>) {
-    if fr.folio.private.is_some() {
+fn create_buffers(sb: &Sb<BufferHeadAops>, f: &BhFolio) {
+    if f.has_private() {
         return;
     }
-    let bs = fr.fs.sb.block_size;
     let mut state = 0;
-    if fr.folio.uptodate() {
+    if f.uptodate() {
         state |= BH_UPTODATE;
     }
-    if fr.folio.dirty() {
+    if f.dirty() {
         state |= BH_DIRTY;
     }
-    let n = fr.folio.size() / bs as usize;
-    let bhs = vec![BufferHead { b_blocknr: 0, b_size: bs, b_state: state }; n].into_boxed_slice();
-    fr.attach_private(BufferHeads(bhs));
+    let bhs = BufferHeads::new(f.size(), sb.block_size() as usize, f.pfn(), state);
+    f.attach_private(bhs, &sb.stats);
 }
 
-/// Takes the buffers out of the folio for the duration of an operation (no accounting).
-fn take_buffers(fr: &mut FolioRef<'_, BufferHeadAops>) -> BufferHeads {
-    fr.folio.private.take().expect("folio has buffers")
-}
-
-/// Reads the listed buffers, one bio each (`bh_read_nowait` / `submit_bh`), and waits.
-/// On success they are uptodate; the first error is returned.
-fn read_buffers(
-    fr: &mut FolioRef<'_, BufferHeadAops>,
-    bhs: &mut BufferHeads,
-    which: &[usize],
-    rmw: bool,
-) -> Result<()> {
-    let bs = fr.fs.sb.block_size as usize;
-    fr.bio.clear();
-    for &i in which {
-        let ptr = fr.folio.ptr_at(i * bs);
-        fr.bio.start(BioOp::Read, bhs[i].b_blocknr * bs as u64);
-        // SAFETY: the folio stays cached and untouched until the batch completes below.
-        unsafe { fr.bio.add_seg(ptr, bs) };
-        if rmw {
-            fr.fs.stats.rmw_read(bs as u64);
-        }
-    }
-    let submitted = fr.fs.dev.submit(fr.bio);
-    let mut err = submitted.err().map(crate::error::FsError::from);
-    for (n, &i) in which.iter().enumerate() {
-        match fr.bio.status(n) {
-            Ok(()) if err.is_none() => bhs[i].set_uptodate(true),
-            Ok(()) => {}
+/// Reads the listed buffers of the locked folio, one bio each (`bh_read_nowait` ×n, then
+/// `wait_on_buffer`): on success they are uptodate; the first error is returned.
+fn read_buffers_sync(sb: &Sb<BufferHeadAops>, bhs: &[&BufferHead], f: &BhFolio, rmw: bool) -> Result<()> {
+    let bs = sb.block_size() as usize;
+    let bios = bhs
+        .iter()
+        .map(|bh| {
+            let mut bio = Bio::new(BioOp::Read, bh.blocknr() * bs as u64);
+            // SAFETY: the folio is locked by the caller until the reads have completed.
+            unsafe { bio.add_seg(f.ptr_at(bh.offset()), bs) };
+            if rmw {
+                sb.stats.rmw_read(bs as u64);
+            }
+            sb.stats.inc(Ev::Bios);
+            bio
+        })
+        .collect();
+    let statuses = crate::dev::submit_all_wait(sb.dev.as_ref(), bios)?;
+    let mut err = None;
+    for (bh, st) in bhs.iter().zip(statuses) {
+        match st {
+            Ok(()) => bh.set_uptodate(),
             Err(errno) => {
-                err.get_or_insert(crate::error::FsError::Io {
+                err.get_or_insert(FsError::Io {
                     source: crate::dev::DevError::Io {
                         op: "read",
-                        offset: bhs[i].b_blocknr * bs as u64,
+                        offset: bh.blocknr() * bs as u64,
                         source: std::io::Error::from_raw_os_error(errno),
                     },
                 });
             }
         }
     }
-    fr.bio.clear();
     err.map_or(Ok(()), Err)
 }
 
 impl BufferHeadAops {
-    /// One step of `generic_perform_write`: `write_begin`, copy, `write_end` on one folio.
-    fn write_one(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
-        let order = write_order(data.len()).min(self.max_order);
-        let (start, _) = cx.grab_folio(pos >> PAGE_SHIFT, order)?;
-        let mut fr = cx.folio_ref(start);
-        let from = (pos - fr.folio.pos()) as usize;
-        let len = data.len().min(fr.folio.size() - from);
-        fr.folio.set_locked(true);
-        if let Err(e) = Self::block_write_begin(&mut fr, from, from + len) {
-            fr.folio.set_locked(false);
-            return Err(e);
-        }
-        fr.folio.data_mut()[from..from + len].copy_from_slice(&data[..len]);
-        fr.folio.set_locked(false);
-        Self::block_write_end(&mut fr, from, from + len);
-        Ok(len)
-    }
-
     /// `__block_write_begin_int` with `ext4_da_get_block_prep`: map every block the write
     /// touches, one `get_block` call per unmapped block; zero the parts of new blocks outside
     /// the write; read, one block per I/O, a mapped block the write only partly covers.
-    fn block_write_begin(fr: &mut FolioRef<'_, Self>, from: usize, to: usize) -> Result<()> {
-        create_buffers(fr);
-        let bs = fr.fs.sb.block_size as usize;
-        let uptodate = fr.folio.uptodate();
-        let first_lblk = fr.folio.pos() >> fr.fs.blkbits;
-        let mut bhs = take_buffers(fr);
+    fn block_write_begin(sb: &Sb<Self>, inode: &Arc<BhInode>, f: &BhFolio, from: usize, to: usize) -> Result<()> {
+        create_buffers(sb, f);
+        let bs = sb.block_size() as usize;
+        let uptodate = f.uptodate();
+        let first_lblk = f.pos() >> sb.blkbits;
+        // SAFETY: the folio is locked.
+        let bhs = unsafe { buffers(f) }.expect("folio has buffers");
         let mut dirtied = false;
-        let mut to_read = [0usize; 2];
-        let mut nread = 0;
+        let mut to_read: Vec<&BufferHead> = Vec::new();
         let mut result = Ok(());
-        for (i, bh) in bhs.iter_mut().enumerate() {
+        for (i, bh) in bhs.iter().enumerate() {
             let (bstart, bend) = (i * bs, (i + 1) * bs);
             if bend <= from || bstart >= to {
                 if uptodate {
-                    bh.set_uptodate(true);
+                    bh.set_uptodate();
                 }
                 continue;
             }
-            bh.set_new(false);
+            bh.clear_new();
             if !bh.mapped() {
-                match fr.map(first_lblk + i as u64, 1, MapOp::ReserveDelalloc, MapCaller::GetBlock) {
+                match sb.map_blocks(inode, first_lblk + i as u64, 1, MapOp::ReserveDelalloc, MapCaller::GetBlock) {
                     Ok(m) => bh.map_from(m.kind, m.pblk, true),
                     Err(e) => {
                         result = Err(e);
@@ -250,187 +145,200 @@ impl BufferHeadAops {
                 }
                 if bh.is_new() {
                     if uptodate {
-                        bh.set_new(false);
-                        bh.set_uptodate(true);
-                        bh.set_dirty(true);
+                        bh.clear_new();
+                        bh.set_uptodate();
+                        bh.set_dirty();
                         dirtied = true;
                         continue;
                     }
                     if bstart < from {
-                        fr.zero(bstart, from - bstart);
+                        f.zero(bstart, from - bstart, &sb.stats);
                     }
                     if bend > to {
-                        fr.zero(to, bend - to);
+                        f.zero(to, bend - to, &sb.stats);
                     }
                     continue;
                 }
             }
             if uptodate {
-                bh.set_uptodate(true);
+                bh.set_uptodate();
                 continue;
             }
             if !bh.uptodate()
                 && !bh.delay()
                 && !bh.unwritten()
                 && (bstart < from || bend > to)
-                && !fr.fs.bug(Bug::BhSkipRmw)
+                && !sb.bug(Bug::BhSkipRmw)
             {
-                // Only the first and the last block of the range can be partly covered.
-                to_read[nread] = i;
-                nread += 1;
+                to_read.push(bh);
             }
         }
-        if result.is_ok() && nread > 0 {
-            result = read_buffers(fr, &mut bhs, &to_read[..nread], true);
+        if result.is_ok() && !to_read.is_empty() {
+            result = read_buffers_sync(sb, &to_read, f, true);
         }
         if result.is_err() {
             // `folio_zero_new_buffers`: new buffers of a failed write must not expose garbage.
-            for (i, bh) in bhs.iter_mut().enumerate() {
+            for (i, bh) in bhs.iter().enumerate() {
                 if bh.is_new() && (i * bs) < to && (i + 1) * bs > from {
-                    bh.set_new(false);
+                    bh.clear_new();
                     if !bh.uptodate() {
-                        fr.zero(i * bs, bs);
-                        bh.set_uptodate(true);
+                        f.zero(i * bs, bs, &sb.stats);
+                        bh.set_uptodate();
                     }
                 }
             }
         }
-        fr.folio.private = Some(bhs);
         if dirtied {
-            fr.mark_dirty();
+            folio_mark_dirty(sb, inode, f);
         }
         result
     }
 
     /// `block_write_end` → `__block_commit_write`, then `ext4_da_write_end`'s size update.
-    fn block_write_end(fr: &mut FolioRef<'_, Self>, from: usize, to: usize) {
-        let bs = fr.fs.sb.block_size as usize;
-        let bhs = fr.folio.private.as_mut().expect("folio has buffers");
+    /// Returns whether the folio went from clean to dirty.
+    fn block_write_end(sb: &Sb<Self>, inode: &Arc<BhInode>, f: &BhFolio, from: usize, to: usize) -> bool {
+        let bs = sb.block_size() as usize;
+        // SAFETY: the folio is locked.
+        let bhs = unsafe { buffers(f) }.expect("folio has buffers");
         let mut partial = false;
         let mut last_allocated = false;
-        for (i, bh) in bhs.iter_mut().enumerate() {
+        for (i, bh) in bhs.iter().enumerate() {
             let (bstart, bend) = (i * bs, (i + 1) * bs);
             if bend <= from || bstart >= to {
                 partial |= !bh.uptodate();
             } else {
-                bh.set_uptodate(true);
-                bh.set_dirty(true);
+                bh.set_uptodate();
+                bh.set_dirty();
                 last_allocated = bh.mapped() && !bh.delay() && !bh.unwritten();
             }
-            bh.set_new(false);
+            bh.clear_new();
         }
-        fr.mark_dirty();
+        let newly_dirty = folio_mark_dirty(sb, inode, f);
         if !partial {
-            fr.folio.set_uptodate(true);
+            f.mark_uptodate();
         }
-        let end = fr.folio.pos() + to as u64;
-        if end > fr.inode.i_size {
-            fr.inode.i_size = end;
+        let end = f.pos() + to as u64;
+        if end > inode.size() {
+            inode.set_size(end);
             // `ext4_da_should_update_i_disksize`: the write ends in an allocated block.
-            if last_allocated && end > fr.inode.i_disksize && !fr.fs.bug(Bug::BhEofBlockExtendKeepsDisksize) {
-                fr.inode.i_disksize = end;
-                fr.fs.note_meta_dirty();
+            if last_allocated && !sb.bug(Bug::BhEofBlockExtendKeepsDisksize) {
+                let mut info = write(&inode.info);
+                if end > info.i_disksize {
+                    info.i_disksize = end;
+                    sb.note_meta_dirty();
+                }
             }
         }
+        newly_dirty
     }
 
-    /// `block_read_full_folio` with `ext4_get_block`: map unmapped buffers one `get_block`
-    /// call each, zero holes (and unwritten blocks), read the rest one bio per buffer.
-    fn block_read_full_folio(&self, cx: &mut Ctx<'_, Self>, start: u64) -> Result<()> {
-        let last_lblk = cx.i_size().div_ceil(cx.block_size() as u64);
-        let mut fr = cx.folio_ref(start);
-        create_buffers(&mut fr);
-        let bs = fr.fs.sb.block_size as usize;
-        let first_lblk = match fr.fs.bug(Bug::BhReadPageIndexAsBlock) {
-            true => fr.folio.index(),
-            false => fr.folio.pos() >> fr.fs.blkbits,
+    /// `block_read_full_folio` with `ext4_get_block` on a locked folio: map unmapped buffers
+    /// one `get_block` call each, zero holes (and unwritten blocks), read the rest one bio
+    /// per buffer; the folio is unlocked when the last read completes
+    /// (`end_buffer_async_read`).
+    fn block_read_full_folio(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, f: BhFolio) -> Result<()> {
+        let last_lblk = inode.size().div_ceil(u64::from(sb.block_size()));
+        create_buffers(sb, &f);
+        let bs = sb.block_size() as usize;
+        let first_lblk = match sb.bug(Bug::BhReadPageIndexAsBlock) {
+            true => f.index(),
+            false => f.pos() >> sb.blkbits,
         };
-        let mut bhs = take_buffers(&mut fr);
-        let mut to_read = Vec::new();
-        let mut result = Ok(());
-        for (i, bh) in bhs.iter_mut().enumerate() {
+        // SAFETY: the folio is locked.
+        let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
+        let mut to_read: Vec<&BufferHead> = Vec::new();
+        for (i, bh) in bhs.iter().enumerate() {
             if bh.uptodate() {
                 continue;
             }
             let lblk = first_lblk + i as u64;
             if !bh.mapped() && lblk < last_lblk {
-                match fr.map(lblk, 1, MapOp::Lookup, MapCaller::GetBlock) {
+                match sb.map_blocks(inode, lblk, 1, MapOp::Lookup, MapCaller::GetBlock) {
                     Ok(m) => bh.map_from(m.kind, m.pblk, false),
                     Err(e) => {
-                        result = Err(e);
-                        break;
+                        f.end_read(false);
+                        return Err(e);
                     }
                 }
             }
             if !bh.mapped() || bh.unwritten() {
-                fr.zero(i * bs, bs);
-                bh.set_uptodate(true);
+                f.zero(i * bs, bs, &sb.stats);
+                bh.set_uptodate();
                 continue;
             }
-            to_read.push(i);
+            to_read.push(bh);
         }
-        if result.is_ok() && !to_read.is_empty() {
-            result = read_buffers(&mut fr, &mut bhs, &to_read, false);
+        if to_read.is_empty() {
+            let all = bhs.iter().all(|b| b.uptodate());
+            f.end_read(all);
+            return Ok(());
         }
-        let all = bhs.iter().all(|b| b.uptodate());
-        fr.folio.private = Some(bhs);
-        fr.folio.set_uptodate(all && result.is_ok());
-        fr.folio.set_locked(false);
-        result
+        // Mark them all first: a completion must not see the folio done early.
+        for bh in &to_read {
+            bh.set_async_read();
+        }
+        let end: Arc<dyn BioEndIo> = Arc::new(BhReadEnd { sb: sb.arc() });
+        for bh in to_read {
+            let mut bio = Bio::with_end_io(BioOp::Read, bh.blocknr() * bs as u64, end.clone(), bh as *const _ as usize);
+            // SAFETY: the folio stays locked until its reads complete.
+            unsafe { bio.add_seg(f.ptr_at(bh.offset()), bs) };
+            sb.stats.inc(Ev::Bios);
+            sb.dev.submit_bio(bio);
+        }
+        Ok(())
     }
 
-    /// `ext4_mpage_readpages` over the locked, new folios of pages `[start, end)`: map per
-    /// extent (one mapping serves the following folios while it lasts), read fully mapped,
-    /// physically contiguous folios with merged bios, zero holes without I/O, and hand folios
-    /// with buffers or mixed blocks to `block_read_full_folio`.
-    fn mpage_readpages(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()> {
-        let bs = cx.block_size() as u64;
-        let blkbits = cx.blkbits();
-        let last_block_in_file = cx.i_size().div_ceil(bs);
-        let mut folios = Vec::new();
-        let mut idx = start;
-        while let Some(s) = cx.mapping.folio_start(idx).or_else(|| cx.mapping.next_start(idx)).filter(|&s| s < end) {
-            let f = cx.folio(s);
-            idx = f.end_index();
-            if f.locked() && !f.uptodate() {
-                folios.push(s);
-            }
-        }
-        let mut remaining_pages: u64 = folios.iter().map(|&s| cx.mapping.find(s).map_or(0, |f| f.nr_pages())).sum();
-        let mut map: Option<crate::core::Mapping> = None;
+    /// `ext4_mpage_readpages` over the locked, new folios of `rac`: map per extent (one
+    /// mapping serves the following folios while it lasts), read fully mapped, physically
+    /// contiguous folios with merged bios, zero holes without I/O, and hand folios with
+    /// buffers or mixed blocks to `block_read_full_folio`.
+    fn mpage_readpages(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, rac: &mut ReadaheadControl<BufferHeads>) {
+        let bs = u64::from(sb.block_size());
+        let blkbits = sb.blkbits;
+        let last_block_in_file = inode.size().div_ceil(bs);
+        let window_end = rac.end();
+        let end: Arc<dyn BioEndIo> = Arc::new(MpageReadEnd { sb: sb.arc() });
+        let mut map: Option<Mapping> = None;
+        let mut bio: Option<Box<Bio>> = None;
         let mut last_block_in_bio: Option<u64> = None;
-        let mut in_bio: Vec<(u64, usize)> = Vec::new();
-        let mut confused = Vec::new();
-        let mut err = Ok(());
-        cx.bio.clear();
-        for &s in &folios {
-            let (pos, size, nr_pages) = {
-                let f = cx.folio(s);
-                (f.pos(), f.size(), f.nr_pages())
-            };
-            let window_pages = remaining_pages;
-            remaining_pages -= nr_pages;
-            if cx.folio(s).private.is_some() {
-                confused.push(s);
+        let submit = |bio: &mut Option<Box<Bio>>| {
+            if let Some(b) = bio.take() {
+                sb.stats.inc(Ev::Bios);
+                sb.dev.submit_bio(b);
+            }
+        };
+        while let Some(f) = rac.next_folio() {
+            if f.has_private() {
+                submit(&mut bio);
+                last_block_in_bio = None;
+                let _ = self.block_read_full_folio(sb, inode, f);
                 continue;
             }
+            let (pos, size) = (f.pos(), f.size());
             let blocks_per_folio = (size as u64) >> blkbits;
             let mut block_in_file = pos >> blkbits;
-            let last_block = (block_in_file + ((window_pages << PAGE_SHIFT) >> blkbits)).min(last_block_in_file);
+            let last_block =
+                (((window_end - f.index()) << PAGE_SHIFT >> blkbits) + block_in_file).min(last_block_in_file);
             let mut page_block = 0u64;
             let mut first_hole = blocks_per_folio;
-            let mut first_pblk = 0u64;
-            let mut prev_pblk = 0u64;
-            let mut is_confused = false;
+            let (mut first_pblk, mut prev_pblk) = (0u64, 0u64);
+            let mut confused = false;
+            let mut failed = false;
             while page_block < blocks_per_folio {
                 let covered = map.filter(|m| block_in_file >= m.lblk && block_in_file < m.end());
                 let m = match covered {
                     Some(m) => m,
                     None if block_in_file < last_block => {
-                        match cx.map(block_in_file, last_block - block_in_file, MapOp::Lookup, MapCaller::Readahead) {
+                        match sb.map_blocks(
+                            inode,
+                            block_in_file,
+                            last_block - block_in_file,
+                            MapOp::Lookup,
+                            MapCaller::Readahead,
+                        ) {
                             Ok(m) => *map.insert(m),
-                            Err(e) => {
-                                err = Err(e);
+                            Err(_) => {
+                                failed = true;
                                 break;
                             }
                         }
@@ -447,7 +355,7 @@ impl BufferHeadAops {
                 } else {
                     let pblk = m.pblk_of(block_in_file);
                     if first_hole != blocks_per_folio || (page_block > 0 && prev_pblk + 1 != pblk) {
-                        is_confused = true;
+                        confused = true;
                         break;
                     }
                     if page_block == 0 {
@@ -458,137 +366,263 @@ impl BufferHeadAops {
                 page_block += n;
                 block_in_file += n;
             }
-            if err.is_err() {
-                break;
+            if failed {
+                f.end_read(false);
+                continue;
             }
-            if is_confused {
+            if confused {
+                submit(&mut bio);
                 last_block_in_bio = None;
-                confused.push(s);
+                let _ = self.block_read_full_folio(sb, inode, f);
                 continue;
             }
             if first_hole != blocks_per_folio {
                 let off = (first_hole * bs) as usize;
-                cx.zero(s, off, size - off);
+                f.zero(off, size - off, &sb.stats);
                 if first_hole == 0 {
-                    let f = cx.folio(s);
-                    f.set_uptodate(true);
-                    f.set_locked(false);
+                    f.end_read(true);
                     continue;
                 }
             }
             let len = (first_hole * bs) as usize;
-            let ptr = cx.folio(s).ptr_at(0);
+            let ptr = f.ptr_at(0);
             let merged = last_block_in_bio.is_some_and(|b| b + 1 == first_pblk)
-                // SAFETY: the folio stays cached and locked until the batch completes.
-                && unsafe { cx.bio.add_seg(ptr, len) };
+                // SAFETY: the folio stays locked until its read completes.
+                && bio.as_mut().is_some_and(|b| unsafe { b.add_seg(ptr, len) });
             if !merged {
-                cx.bio.start(BioOp::Read, first_pblk * bs);
+                submit(&mut bio);
+                let mut b = Bio::with_end_io(BioOp::Read, first_pblk * bs, end.clone(), 0);
                 // SAFETY: as above.
-                unsafe { cx.bio.add_seg(ptr, len) };
+                unsafe { b.add_seg(ptr, len) };
+                bio = Some(b);
             }
-            in_bio.push((s, cx.bio.len() - 1));
-            // A folio ending in a hole ends the bio.
-            last_block_in_bio = (first_hole == blocks_per_folio).then_some(prev_pblk);
-        }
-        let submitted = cx.submit();
-        for &(s, b) in &in_bio {
-            let ok = submitted.is_ok() && cx.bio.status(b).is_ok();
-            if !ok && err.is_ok() {
-                err = Err(cx.bio_error(b).unwrap_or(crate::error::FsError::Stale));
-            }
-            let f = cx.folio(s);
-            f.set_uptodate(ok);
-            f.set_locked(false);
-        }
-        cx.bio.clear();
-        if let Err(e) = submitted.and(err) {
-            // Nothing more is read: no folio stays locked.
-            for &s in &folios {
-                cx.folio(s).set_locked(false);
-            }
-            return Err(e);
-        }
-        for &s in &folios {
-            if cx.folio(s).locked() && !confused.contains(&s) {
-                cx.folio(s).set_locked(false);
-            }
-        }
-        let mut result = Ok(());
-        for s in confused {
-            if result.is_ok() && !cx.folio(s).uptodate() {
-                result = self.block_read_full_folio(cx, s);
-            }
-            cx.folio(s).set_locked(false);
-        }
-        result
-    }
-
-    /// `ext4_bio_write_folio`: zero the folio past EOF, then add its dirty, mapped buffers to
-    /// the write bios, merging each with the open bio when the blocks are contiguous on disk.
-    /// Returns whether anything was submitted.
-    fn bio_write_folio(fr: &mut FolioRef<'_, Self>, io: &mut WbIo) -> bool {
-        let bs = fr.fs.sb.block_size as usize;
-        fr.tags.clear(fr.folio, &fr.fs.stats);
-        let i_size = fr.inode.i_size;
-        let (pos, size) = (fr.folio.pos(), fr.folio.size());
-        let len = if pos + size as u64 > i_size { i_size.saturating_sub(pos) as usize } else { size };
-        if len < size {
-            fr.zero(len, size - len);
-        }
-        let mut bhs = take_buffers(fr);
-        let mut keep_dirty = false;
-        let mut first_in_folio = true;
-        let mut submitted = false;
-        for (i, bh) in bhs.iter_mut().enumerate() {
-            if i * bs >= len {
-                bh.set_dirty(false);
-                bh.set_uptodate(true);
-                continue;
-            }
-            if !bh.dirty() || bh.delay() || !bh.mapped() || bh.unwritten() {
-                if !bh.mapped() {
-                    bh.set_dirty(false);
-                }
-                keep_dirty |= bh.dirty();
-                continue;
-            }
-            bh.set_new(false);
-            bh.set_dirty(false);
-            let offset = bh.b_blocknr * bs as u64;
-            let ptr = fr.folio.ptr_at(i * bs);
-            let contiguous = io.open && fr.bio.next_offset(BioOp::Write) == Some(offset);
-            // SAFETY: the folio stays cached until the batch is submitted and completed.
-            if contiguous && unsafe { fr.bio.add_seg(ptr, bs) } {
-                if first_in_folio {
-                    Stats::bump(&fr.fs.stats.writeback_merges, 1);
-                }
+            // Our reference goes; the folio stays in the cache, locked until its read ends.
+            drop(f);
+            if first_hole != blocks_per_folio {
+                // A folio ending in a hole ends the bio.
+                submit(&mut bio);
+                last_block_in_bio = None;
             } else {
-                fr.bio.start(BioOp::Write, offset);
-                // SAFETY: as above.
-                unsafe { fr.bio.add_seg(ptr, bs) };
-                io.open = true;
+                last_block_in_bio = Some(prev_pblk);
             }
-            first_in_folio = false;
-            submitted = true;
         }
-        fr.folio.private = Some(bhs);
-        if keep_dirty {
-            fr.mark_dirty();
-        }
-        if submitted {
-            Stats::bump(&fr.fs.stats.writeback_folios, 1);
-        }
-        submitted
+        submit(&mut bio);
     }
 }
 
-/// Writeback I/O state across folios of one `writepages` call.
-struct WbIo {
-    /// The last bio can take more contiguous blocks (`io_submit` has an open bio); closed
-    /// after each gathered extent, as `ext4_do_writepages` submits it.
-    open: bool,
-    /// Unwritten ranges written, to convert at completion: (lblk, len, first bio, end bio).
-    convert: Vec<(u64, u64, usize, usize)>,
+/// End of a readahead bio (`mpage_read_end_io` → `folio_end_read` for each folio).
+struct MpageReadEnd {
+    sb: Arc<Sb<BufferHeadAops>>,
+}
+
+impl BioEndIo for MpageReadEnd {
+    fn bio_end_io(&self, bio: Box<Bio>) {
+        let ok = bio.status().is_ok();
+        let mut last = None;
+        bio_folios(&self.sb.pool, &bio, |pfn, _, _| {
+            if last != Some(pfn) {
+                last = Some(pfn);
+                Folio::<BufferHeads>::from_pfn(&self.sb.pool, pfn).end_read_put(ok);
+            }
+        });
+    }
+}
+
+/// End of one buffer's read (`end_buffer_async_read`): when it was the folio's last one,
+/// the folio is done.
+struct BhReadEnd {
+    sb: Arc<Sb<BufferHeadAops>>,
+}
+
+impl BioEndIo for BhReadEnd {
+    fn bio_end_io(&self, bio: Box<Bio>) {
+        // SAFETY: `private` is the buffer this bio reads, alive while its folio is locked
+        // for the read.
+        let bh = unsafe { &*(bio.private as *const BufferHead) };
+        if bio.status().is_ok() {
+            bh.set_uptodate();
+        } else {
+            bh.clear_uptodate();
+        }
+        let f: BhFolio = Folio::from_pfn(&self.sb.pool, bh.folio_pfn());
+        // SAFETY: the folio is locked for its reads.
+        let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
+        let done = {
+            let _g = lock(&bhs.uptodate_lock);
+            bh.clear_async_read();
+            (!bhs.iter().any(|b| b.async_read())).then(|| bhs.iter().all(|b| b.uptodate()))
+        };
+        if let Some(uptodate) = done {
+            f.end_read_put(uptodate);
+        }
+    }
+}
+
+/// One extent's writeback I/O (`struct ext4_io_end`): its bios, and the unwritten ranges to
+/// convert once they have all completed.
+struct IoEnd {
+    sb: Arc<Sb<BufferHeadAops>>,
+    inode: Arc<BhInode>,
+    /// Logical block ranges written into unwritten extents (`ext4_io_end_vec`).
+    unwritten: Mutex<Vec<(u64, u64)>>,
+    /// Completed bios kept for the conversion work to finish (`io_end->bio`).
+    done_bios: Mutex<Vec<Bio>>,
+    /// Bios in flight, plus one while the submitter builds (`io_end->count`).
+    count: AtomicU32,
+    error: AtomicI32,
+}
+
+impl IoEnd {
+    fn new(sb: &Sb<BufferHeadAops>, inode: &Arc<BhInode>) -> Arc<IoEnd> {
+        Arc::new(IoEnd {
+            sb: sb.arc(),
+            inode: inode.clone(),
+            unwritten: Mutex::new(Vec::new()),
+            done_bios: Mutex::new(Vec::new()),
+            count: AtomicU32::new(1),
+            error: AtomicI32::new(0),
+        })
+    }
+
+    fn has_unwritten(&self) -> bool {
+        !lock(&self.unwritten).is_empty()
+    }
+
+    /// `ext4_put_io_end_defer`: the last reference queues the conversion, if any.
+    fn put(self: &Arc<Self>) {
+        if self.count.fetch_sub(1, AcqRel) != 1 || !self.has_unwritten() {
+            return;
+        }
+        let io = self.clone();
+        self.sb.end_io_wq.queue(Box::new(move || io.end_io_work()));
+    }
+
+    /// `ext4_end_io_end`: converts the unwritten ranges (unless the I/O failed), then ends
+    /// the folios' writeback.
+    fn end_io_work(&self) {
+        let sb = &self.sb;
+        if self.error.load(Relaxed) == 0 {
+            for &(lblk, len) in lock(&self.unwritten).iter() {
+                let mut l = lblk;
+                while l < lblk + len {
+                    match sb.map_blocks(&self.inode, l, lblk + len - l, MapOp::ConvertUnwritten, MapCaller::EndIo) {
+                        Ok(m) => l += m.len,
+                        Err(e) => {
+                            self.inode.mapping.set_error(e.errno());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let bios = std::mem::take(&mut *lock(&self.done_bios));
+        for bio in bios {
+            ext4_finish_bio(sb, &self.inode, &bio);
+        }
+    }
+}
+
+impl BioEndIo for IoEnd {
+    /// `ext4_end_bio`.
+    fn bio_end_io(&self, bio: Box<Bio>) {
+        if let Err(e) = bio.status() {
+            let _ = self.error.compare_exchange(0, e, AcqRel, Relaxed);
+            self.inode.mapping.set_error(e);
+        }
+        let arc = unsafe_arc_from(&bio);
+        if self.has_unwritten() {
+            lock(&self.done_bios).push(*bio);
+        } else {
+            ext4_finish_bio(&self.sb, &self.inode, &bio);
+        }
+        arc.put();
+    }
+}
+
+/// The io_end a writeback bio's end_io points at, as a counted reference.
+fn unsafe_arc_from(bio: &Bio) -> Arc<IoEnd> {
+    // SAFETY: `private` holds a reference leaked by `IoSubmit::new_bio` for this bio.
+    unsafe { Arc::from_raw(bio.private as *const IoEnd) }
+}
+
+/// `ext4_finish_bio`: the buffers the bio wrote are no longer in flight; a folio with none
+/// left leaves writeback.
+fn ext4_finish_bio(sb: &Sb<BufferHeadAops>, inode: &BhInode, bio: &Bio) {
+    let failed = bio.status().is_err();
+    let bs = sb.block_size() as usize;
+    bio_folios(&sb.pool, bio, |pfn, off, len| {
+        let f: BhFolio = Folio::from_pfn(&sb.pool, pfn);
+        // SAFETY: the folio is under writeback: its buffers stay.
+        let bhs = unsafe { buffers(&f) }.expect("folio under writeback has buffers");
+        let done = {
+            let _g = lock(&bhs.uptodate_lock);
+            for bh in bhs.iter().skip(off / bs).take(len / bs) {
+                if failed {
+                    bh.set_write_io_error();
+                }
+                bh.clear_async_write();
+            }
+            !bhs.iter().any(|b| b.async_write())
+        };
+        if done {
+            folio_end_writeback(sb, inode, f);
+        }
+    });
+}
+
+/// The bio being built and its io_end (`struct ext4_io_submit`).
+#[derive(Default)]
+struct IoSubmit {
+    io_end: Option<Arc<IoEnd>>,
+    bio: Option<Box<Bio>>,
+}
+
+impl IoSubmit {
+    fn io_end(&mut self, sb: &Sb<BufferHeadAops>, inode: &Arc<BhInode>) -> &Arc<IoEnd> {
+        self.io_end.get_or_insert_with(|| IoEnd::new(sb, inode))
+    }
+
+    /// `ext4_io_submit`: sends the open bio.
+    fn submit_bio(&mut self, sb: &Sb<BufferHeadAops>) {
+        if let Some(b) = self.bio.take() {
+            sb.stats.inc(Ev::WritebackIos);
+            sb.stats.inc(Ev::Bios);
+            sb.stats.add(Ev::WritebackBytes, b.len());
+            sb.dev.submit_bio(b);
+        }
+    }
+
+    /// Ends the extent: the bio goes, the io_end is let go of (`ext4_put_io_end`).
+    fn finish(&mut self, sb: &Sb<BufferHeadAops>) {
+        self.submit_bio(sb);
+        if let Some(io) = self.io_end.take() {
+            io.put();
+        }
+    }
+
+    /// `io_submit_add_bh`: adds a buffer, merging it into the open bio when it continues it
+    /// on disk; returns whether it merged.
+    fn add_bh(&mut self, sb: &Sb<BufferHeadAops>, inode: &Arc<BhInode>, f: &BhFolio, bh: &BufferHead) -> bool {
+        let bs = sb.block_size() as usize;
+        let offset = bh.blocknr() * bs as u64;
+        let ptr = f.ptr_at(bh.offset());
+        if let Some(b) = self.bio.as_mut()
+            && b.end() == offset
+            // SAFETY: the folio stays under writeback (its memory alive) until the bio ends.
+            && unsafe { b.add_seg(ptr, bs) }
+        {
+            return true;
+        }
+        self.submit_bio(sb);
+        let io = self.io_end(sb, inode).clone();
+        io.count.fetch_add(1, Relaxed);
+        let end: Arc<dyn BioEndIo> = io.clone();
+        let mut b = Bio::with_end_io(BioOp::Write, offset, end, Arc::into_raw(io) as usize);
+        // SAFETY: as above.
+        unsafe { b.add_seg(ptr, bs) };
+        self.bio = Some(b);
+        false
+    }
 }
 
 /// One extent gathered for mapping (`mpd->map`).
@@ -597,6 +631,102 @@ struct GatherExtent {
     lblk: u64,
     len: u64,
     unwritten: bool,
+}
+
+impl BufferHeadAops {
+    /// `mpage_submit_folio` → `ext4_bio_write_folio` on a locked folio: zero it past EOF,
+    /// start writeback, add its dirty, mapped buffers to the write bios, unlock it.
+    fn submit_folio(
+        &self,
+        sb: &Sb<Self>,
+        inode: &Arc<BhInode>,
+        f: &BhFolio,
+        io: &mut IoSubmit,
+        wbc: &mut WritebackControl,
+    ) {
+        let bs = sb.block_size() as usize;
+        folio_clear_dirty_for_io(sb, f);
+        let i_size = inode.size();
+        let (pos, size) = (f.pos(), f.size());
+        let len = if pos + size as u64 > i_size { i_size.saturating_sub(pos) as usize } else { size };
+        if len < size {
+            f.zero(len, size - len, &sb.stats);
+        }
+        // SAFETY: the folio is locked.
+        let bhs = unsafe { buffers(f) }.expect("folio has buffers");
+        let mut keep_dirty = false;
+        let mut to_submit = 0;
+        for (i, bh) in bhs.iter().enumerate() {
+            if i * bs >= len {
+                bh.clear_dirty();
+                bh.set_uptodate();
+                continue;
+            }
+            if !bh.dirty() || bh.delay() || !bh.mapped() || bh.unwritten() {
+                if !bh.mapped() {
+                    bh.clear_dirty();
+                }
+                keep_dirty |= bh.dirty();
+                continue;
+            }
+            bh.clear_new();
+            bh.clear_dirty();
+            bh.set_async_write();
+            to_submit += 1;
+        }
+        if keep_dirty {
+            folio_redirty(sb, inode, f);
+        } else if to_submit == 0 {
+            // Clean without any I/O (all past EOF or unmapped): off the dirty lists.
+            inode.mapping.clear_mark(f, Mark::Dirty);
+            inode.mapping.clear_mark(f, Mark::Towrite);
+        }
+        if to_submit > 0 {
+            folio_start_writeback(sb, inode, f);
+            let mut first = true;
+            for bh in bhs.iter().filter(|b| b.async_write()) {
+                if io.add_bh(sb, inode, f, bh) && first {
+                    sb.stats.inc(Ev::WritebackMerges);
+                }
+                first = false;
+            }
+            sb.stats.inc(Ev::WritebackFolios);
+        }
+        wbc.nr_to_write = wbc.nr_to_write.saturating_sub(f.nr_pages());
+        f.unlock();
+    }
+
+    /// `mpage_process_page_bufs` after mapping: buffers of the pending folios inside the
+    /// mapped range get their block numbers; delay and unwritten are cleared.
+    fn map_buffers(&self, sb: &Sb<Self>, pending: &[BhFolio], m: &Mapping) {
+        for f in pending {
+            let lblk0 = f.pos() >> sb.blkbits;
+            if lblk0 >= m.end() {
+                break;
+            }
+            // SAFETY: the pending folios are locked.
+            let bhs = unsafe { buffers(f) }.expect("folio has buffers");
+            for (i, bh) in bhs.iter().enumerate() {
+                let b = lblk0 + i as u64;
+                if b >= m.lblk && b < m.end() && bh.dirty() && (bh.delay() || bh.unwritten()) {
+                    bh.set_blocknr(m.pblk + (b - m.lblk));
+                    bh.clear_delay();
+                    bh.clear_unwritten();
+                    bh.set_mapped();
+                }
+            }
+        }
+    }
+
+    fn folio_fully_mapped(&self, sb: &Sb<Self>, inode: &BhInode, f: &BhFolio) -> bool {
+        let blocks_in_file = inode.size().div_ceil(u64::from(sb.block_size()));
+        let lblk0 = f.pos() >> sb.blkbits;
+        // SAFETY: the folio is locked.
+        let bhs = unsafe { buffers(f) }.expect("folio has buffers");
+        bhs.iter()
+            .enumerate()
+            .all(|(i, bh)| lblk0 + i as u64 >= blocks_in_file || !(bh.dirty() && (bh.delay() || bh.unwritten())))
+    }
 }
 
 impl AddressSpaceOps for BufferHeadAops {
@@ -610,65 +740,60 @@ impl AddressSpaceOps for BufferHeadAops {
         self.max_order
     }
 
-    fn readahead(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()> {
-        self.mpage_readpages(cx, start, end)
+    fn readahead(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, rac: &mut ReadaheadControl<BufferHeads>) {
+        self.mpage_readpages(sb, inode, rac)
     }
 
     /// `ext4_read_folio`: a folio with buffers goes straight to `block_read_full_folio`.
-    fn read_folio(&self, cx: &mut Ctx<'_, Self>, start: u64) -> Result<()> {
-        if cx.folio(start).private.is_some() {
-            return self.block_read_full_folio(cx, start);
+    fn read_folio(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, folio: &BhFolio) -> Result<()> {
+        if folio.has_private() {
+            return self.block_read_full_folio(sb, inode, folio.clone());
         }
-        cx.folio(start).set_locked(true);
-        let end = cx.folio(start).end_index();
-        self.mpage_readpages(cx, start, end)
+        let mut rac = ReadaheadControl::single(folio.clone());
+        self.mpage_readpages(sb, inode, &mut rac);
+        Ok(())
     }
 
     /// `block_is_partially_uptodate`.
-    fn is_partially_uptodate(&self, folio: &Folio<BufferHeads>, from: usize, count: usize) -> bool {
-        let Some(bhs) = folio.private.as_ref() else { return false };
-        let bs = bhs[0].b_size as usize;
+    fn is_partially_uptodate(&self, folio: &BhFolio, from: usize, count: usize) -> bool {
+        // SAFETY: called with the folio locked.
+        let Some(bhs) = (unsafe { buffers(folio) }) else { return false };
+        let bs = bhs.get(0).size();
         let to = (from + count).min(folio.size());
-        (from / bs..to.div_ceil(bs)).all(|i| bhs[i].uptodate())
+        bhs.iter().skip(from / bs).take(to.div_ceil(bs) - from / bs).all(|b| b.uptodate())
     }
 
     /// `ext4_writepages`: gather a run of dirty delalloc/unwritten blocks
-    /// (`mpage_prepare_extent_to_map`), allocate it with one `map_blocks` call per piece the
+    /// (`mpage_prepare_extent_to_map`), map it with one `map_blocks` call per piece the
     /// allocator returns (`mpage_map_and_submit_extent`), submit the folios; folios that need
-    /// no mapping are submitted as found. `i_disksize` advances after allocation.
-    fn writepages(&self, cx: &mut Ctx<'_, Self>, wbc: &mut WritebackControl) -> Result<()> {
-        let bs = cx.block_size() as u64;
-        let blkbits = cx.blkbits();
-        let end_index = if wbc.end == u64::MAX { u64::MAX } else { wbc.end.div_ceil(PAGE_SIZE as u64) };
-        let mut index = wbc.start >> PAGE_SHIFT;
-        let mut io = WbIo { open: false, convert: Vec::new() };
-        cx.bio.clear();
+    /// no mapping are submitted as found. `i_disksize` advances after submission.
+    fn writepages(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, wbc: &mut WritebackControl) -> Result<()> {
+        let bs = u64::from(sb.block_size());
+        let blkbits = sb.blkbits;
+        let mut iter = WbIter::new(inode, wbc);
+        let mut io = IoSubmit::default();
         let mut result = Ok(());
         'outer: loop {
             // mpage_prepare_extent_to_map
             let mut ext: Option<GatherExtent> = None;
-            let mut pending: Vec<u64> = Vec::new();
+            let mut pending: Vec<BhFolio> = Vec::new();
             let mut next_page = 0;
-            while let Some(s) = cx.mapping.next_dirty(index, end_index) {
-                // Background writeback gathers no more than it may write.
+            loop {
                 let gathered_pages = ext.map_or(0, |e| (e.len << blkbits) >> PAGE_SHIFT);
                 if !wbc.sync && wbc.nr_to_write <= gathered_pages {
                     break;
                 }
-                if ext.is_some() && s != next_page {
+                let Some(f) = iter.next_locked(sb, inode, wbc) else { break };
+                if ext.is_some() && f.index() != next_page {
+                    iter.rewind_to(f.index());
+                    f.unlock();
                     break;
                 }
-                let f = cx.folio(s);
-                if f.locked() {
-                    index = f.end_index();
-                    continue;
-                }
-                let (fpos, nr_pages, fend) = (f.pos(), f.nr_pages(), f.end_index());
-                let lblk0 = fpos >> blkbits;
-                let blocks_in_file = cx.i_size().div_ceil(bs);
-                let mut fr = cx.folio_ref(s);
-                create_buffers(&mut fr);
-                let bhs = fr.folio.private.as_ref().expect("folio has buffers");
+                let lblk0 = f.pos() >> blkbits;
+                let blocks_in_file = inode.size().div_ceil(bs);
+                create_buffers(sb, &f);
+                // SAFETY: locked.
+                let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
                 let mut stopped = false;
                 for (i, bh) in bhs.iter().enumerate() {
                     let lblk = lblk0 + i as u64;
@@ -699,103 +824,134 @@ impl AddressSpaceOps for BufferHeadAops {
                 }
                 if ext.is_none() {
                     // Nothing to map: write the folio right away.
-                    Self::bio_write_folio(&mut fr, &mut io);
-                    wbc.nr_to_write = wbc.nr_to_write.saturating_sub(nr_pages);
-                    index = fend;
+                    self.submit_folio(sb, inode, &f, &mut io, wbc);
                     continue;
                 }
-                pending.push(s);
-                next_page = fend;
-                index = fend;
+                next_page = f.end_index();
+                pending.push(f);
                 if stopped {
-                    // The folio has more to map after this extent: look at it again.
-                    index = s;
                     break;
                 }
             }
             let Some(mut e) = ext else { break };
             // mpage_map_and_submit_extent
             while e.len > 0 {
-                let op = if e.unwritten { MapOp::Lookup } else { MapOp::Allocate };
-                let m = match cx.map(e.lblk, e.len, op, MapCaller::Writeback) {
+                let op = match (e.unwritten, sb.opts.dioread_nolock) {
+                    (true, _) => MapOp::Lookup,
+                    (false, true) => MapOp::AllocateUnwritten,
+                    (false, false) => MapOp::Allocate,
+                };
+                let m = match sb.map_blocks(inode, e.lblk, e.len, op, MapCaller::Writeback) {
                     Ok(m) => m,
                     Err(err) => {
                         result = Err(err);
+                        for f in pending.drain(..) {
+                            f.unlock();
+                        }
                         break 'outer;
                     }
                 };
-                let first_bio = cx.bio.len();
-                self.map_buffers(cx, &pending, m.lblk, m.len, m.pblk);
+                self.map_buffers(sb, &pending, &m);
+                if m.kind == MapKind::Unwritten && !sb.bug(Bug::SkipUnwrittenConversion) {
+                    lock(&io.io_end(sb, inode).unwritten).push((m.lblk, m.len));
+                }
                 // The gathered folios map in file order: those now fully mapped lead the list.
-                let done = pending.iter().take_while(|&&s| self.folio_fully_mapped(cx, s)).count();
-                for &s in &pending[..done] {
-                    Self::bio_write_folio(&mut cx.folio_ref(s), &mut io);
-                    wbc.nr_to_write = wbc.nr_to_write.saturating_sub(cx.folio(s).nr_pages());
+                let done = pending.iter().take_while(|f| self.folio_fully_mapped(sb, inode, f)).count();
+                let mut last_end = None;
+                for f in pending.drain(..done) {
+                    last_end = Some(f.end_pos());
+                    self.submit_folio(sb, inode, &f, &mut io, wbc);
                 }
-                let last_done = done.checked_sub(1).map(|i| pending[i]);
-                pending.drain(..done);
-                if e.unwritten {
-                    io.convert.push((m.lblk, m.len, first_bio, cx.bio.len()));
-                }
-                // Update on-disk size after the I/O is submitted (data=ordered).
-                if let Some(last) = last_done {
-                    let disksize = cx.folio(last).end_pos().min(cx.i_size());
-                    if disksize > cx.inode.i_disksize {
-                        cx.inode.i_disksize = disksize;
-                        cx.fs.note_meta_dirty();
+                // Update the on-disk size after the I/O is submitted (data=ordered).
+                if let Some(end) = last_end {
+                    let disksize = end.min(inode.size());
+                    let mut info = write(&inode.info);
+                    if disksize > info.i_disksize {
+                        info.i_disksize = disksize;
+                        sb.note_meta_dirty();
                     }
                 }
                 e.lblk += m.len;
                 e.len -= m.len;
             }
             // A folio left with buffers to map (the extent stopped inside it) is revisited.
-            if let Some(&s) = pending.first() {
-                index = s;
+            if let Some(f) = pending.first() {
+                iter.rewind_to(f.index());
+            }
+            for f in pending.drain(..) {
+                f.unlock();
             }
             // `ext4_io_submit`: the open bio ends with each gathered extent.
-            io.open = false;
+            io.finish(sb);
         }
-        wbc.done_index = index;
-        let submitted = self.complete_writes(cx, &io);
-        result.and(submitted)
+        io.finish(sb);
+        wbc.done_index = iter.index();
+        result
     }
 
     /// `block_invalidate_folio`: discard the buffers wholly inside the range; free them all
     /// when the whole folio goes.
-    fn invalidate_folio(&self, cx: &mut Ctx<'_, Self>, start: u64, offset: usize, len: usize) {
-        let f = cx.folio(start);
-        let whole = offset == 0 && len == f.size();
-        let Some(bhs) = f.private.as_mut() else { return };
-        let bs = bhs[0].b_size as usize;
-        for (i, bh) in bhs.iter_mut().enumerate() {
+    fn invalidate_folio(&self, sb: &Sb<Self>, folio: &BhFolio, offset: usize, len: usize) {
+        let whole = offset == 0 && len == folio.size();
+        // SAFETY: called with the folio locked.
+        let Some(bhs) = (unsafe { buffers(folio) }) else { return };
+        let bs = bhs.get(0).size();
+        for (i, bh) in bhs.iter().enumerate() {
             if i * bs >= offset && (i + 1) * bs <= offset + len {
                 bh.discard();
             }
         }
         if whole {
-            cx.detach_private(start);
+            folio.detach_private(&sb.stats);
         }
     }
 
-    /// `try_to_free_buffers`: refuse while any buffer is dirty.
-    fn release_folio(&self, folio: &mut Folio<BufferHeads>) -> bool {
-        !folio.dirty() && folio.private.as_ref().is_none_or(|b| b.iter().all(|bh| !bh.dirty()))
+    /// `try_to_free_buffers`: refuse while any buffer is dirty or in flight.
+    fn release_folio(&self, sb: &Sb<Self>, folio: &BhFolio) -> bool {
+        if folio.dirty() || folio.writeback() {
+            return false;
+        }
+        // SAFETY: called with the folio locked.
+        if let Some(bhs) = unsafe { buffers(folio) }
+            && bhs.iter().any(|b| b.dirty() || b.async_write() || b.async_read())
+        {
+            return false;
+        }
+        folio.detach_private(&sb.stats);
+        true
     }
 }
 
 impl BufferedIo for BufferHeadAops {
     /// `generic_perform_write` with `ext4_da_write_begin` / `ext4_da_write_end`.
-    fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
+    fn write_iter(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, pos: u64, data: &[u8]) -> Result<usize> {
         let chunk = (PAGE_SIZE << self.max_order) as u64;
         let mut written = 0usize;
         while written < data.len() {
             let p = pos + written as u64;
             let bytes = ((chunk - p % chunk) as usize).min(data.len() - written);
-            match self.write_one(cx, p, &data[written..written + bytes]) {
-                Ok(n) => written += n,
+            let order = write_order(bytes).min(self.max_order);
+            let f = match filemap_grab_folio(sb, inode, p >> PAGE_SHIFT, order) {
+                Ok(f) => f,
                 Err(e) if written == 0 => return Err(e),
                 Err(_) => break,
+            };
+            let from = (p - f.pos()) as usize;
+            let len = bytes.min(f.size() - from);
+            if let Err(e) = Self::block_write_begin(sb, inode, &f, from, from + len) {
+                f.unlock();
+                if written == 0 {
+                    return Err(e);
+                }
+                break;
             }
+            f.copy_from(from, &data[written..written + len]);
+            let newly_dirty = Self::block_write_end(sb, inode, &f, from, from + len);
+            let pages = if newly_dirty { f.nr_pages() } else { 0 };
+            f.unlock();
+            drop(f);
+            written += len;
+            balance_dirty_pages_ratelimited(sb, inode, pages)?;
         }
         Ok(written)
     }
@@ -803,13 +959,13 @@ impl BufferedIo for BufferHeadAops {
     /// `ext4_block_zero_page_range`, block by block: a mapped (or delalloc) block is read if
     /// needed, zeroed in the cache and dirtied; holes and unwritten blocks already read as
     /// zeros and are left alone.
-    fn zero_range(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<()> {
-        let bs = cx.block_size() as u64;
+    fn zero_range(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, pos: u64, len: u64) -> Result<()> {
+        let bs = u64::from(sb.block_size());
         let mut p = pos;
         let end = pos + len;
         while p < end {
             let n = (bs - p % bs).min(end - p);
-            self.zero_block_range(cx, p, n)?;
+            self.zero_block_range(sb, inode, p, n)?;
             p += n;
         }
         Ok(())
@@ -817,124 +973,52 @@ impl BufferedIo for BufferHeadAops {
 }
 
 impl BufferHeadAops {
-    fn zero_block_range(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<()> {
+    fn zero_block_range(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, pos: u64, len: u64) -> Result<()> {
         // Like `__ext4_block_zero_page_range`, the folio is found or created (FGP_CREAT)
         // before the block is looked up.
-        let (start, _) = cx.grab_folio(pos >> PAGE_SHIFT, 0)?;
-        let mut fr = cx.folio_ref(start);
-        create_buffers(&mut fr);
-        let bs = fr.fs.sb.block_size as usize;
-        let fpos = fr.folio.pos();
-        let lblk = pos >> fr.fs.blkbits;
+        let f = filemap_grab_folio(sb, inode, pos >> PAGE_SHIFT, 0)?;
+        create_buffers(sb, &f);
+        let bs = sb.block_size() as usize;
+        let fpos = f.pos();
+        let lblk = pos >> sb.blkbits;
         let i = ((pos - fpos) as usize) / bs;
-        let folio_uptodate = fr.folio.uptodate();
-        let mut bhs = take_buffers(&mut fr);
+        let folio_uptodate = f.uptodate();
+        // SAFETY: locked.
+        let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
+        let bh = bhs.get(i);
         let result = (|| -> Result<bool> {
-            if !bhs[i].mapped() {
-                let m = fr.map(lblk, 1, MapOp::Lookup, MapCaller::GetBlock)?;
-                bhs[i].map_from(m.kind, m.pblk, false);
-                if !bhs[i].mapped() || (bhs[i].unwritten() && !bhs[i].dirty()) {
+            if !bh.mapped() {
+                let m = sb.map_blocks(inode, lblk, 1, MapOp::Lookup, MapCaller::GetBlock)?;
+                bh.map_from(m.kind, m.pblk, false);
+                if !bh.mapped() || (bh.unwritten() && !bh.dirty()) {
                     // A hole or an unwritten block already reads as zeros.
-                    bhs[i].discard();
+                    bh.discard();
                     return Ok(false);
                 }
             }
             if folio_uptodate {
-                bhs[i].set_uptodate(true);
+                bh.set_uptodate();
             }
-            if !bhs[i].uptodate() && !bhs[i].delay() {
-                if bhs[i].unwritten() {
-                    fr.zero(i * bs, bs);
-                    bhs[i].set_uptodate(true);
+            if !bh.uptodate() && !bh.delay() {
+                if bh.unwritten() {
+                    f.zero(i * bs, bs, &sb.stats);
+                    bh.set_uptodate();
                 } else {
-                    read_buffers(&mut fr, &mut bhs, &[i], false)?;
+                    read_buffers_sync(sb, &[bh], &f, false)?;
                 }
             }
-            fr.zero((pos - fpos) as usize, len as usize);
-            bhs[i].set_dirty(true);
+            f.zero((pos - fpos) as usize, len as usize, &sb.stats);
+            bh.set_dirty();
             Ok(true)
         })();
-        fr.folio.private = Some(bhs);
-        if result? {
-            fr.mark_dirty();
-        }
-        Ok(())
-    }
-
-    /// `mpage_process_page_bufs` after mapping: buffers of the pending folios inside the
-    /// mapped range get their block numbers; delay and unwritten are cleared.
-    fn map_buffers(&self, cx: &mut Ctx<'_, Self>, pending: &[u64], lblk: u64, len: u64, pblk: u64) {
-        let blkbits = cx.blkbits();
-        for &s in pending {
-            let f = cx.folio(s);
-            let lblk0 = f.pos() >> blkbits;
-            if lblk0 >= lblk + len {
-                break;
-            }
-            let bhs = f.private.as_mut().expect("folio has buffers");
-            for (i, bh) in bhs.iter_mut().enumerate() {
-                let b = lblk0 + i as u64;
-                if b >= lblk && b < lblk + len && bh.dirty() && (bh.delay() || bh.unwritten()) {
-                    bh.b_blocknr = pblk + (b - lblk);
-                    bh.set_delay(false);
-                    bh.set_unwritten(false);
-                    bh.set_mapped(true);
-                }
-            }
-        }
-    }
-
-    fn folio_fully_mapped(&self, cx: &mut Ctx<'_, Self>, s: u64) -> bool {
-        let bs = cx.block_size() as u64;
-        let blocks_in_file = cx.i_size().div_ceil(bs);
-        let blkbits = cx.blkbits();
-        let f = cx.folio(s);
-        let lblk0 = f.pos() >> blkbits;
-        let bhs = f.private.as_ref().expect("folio has buffers");
-        bhs.iter()
-            .enumerate()
-            .all(|(i, bh)| lblk0 + i as u64 >= blocks_in_file || !(bh.dirty() && (bh.delay() || bh.unwritten())))
-    }
-
-    /// Submits the write bios and completes them (`ext4_end_bio`, `ext4_end_io_end`):
-    /// errors go to the mapping's `wb_err`; unwritten ranges whose bios succeeded become
-    /// written, one `map_blocks` call per range.
-    fn complete_writes(&self, cx: &mut Ctx<'_, Self>, io: &WbIo) -> Result<()> {
-        let nbios = cx.bio.len();
-        let submitted = cx.submit_writeback();
-        let failed: Vec<bool> = (0..nbios).map(|i| cx.bio.status(i).is_err()).collect();
-        cx.bio.clear();
-        submitted?;
-        for &(lblk, len, b0, b1) in &io.convert {
-            if failed[b0..b1].iter().any(|&f| f) {
-                continue;
-            }
-            let (mut l, end) = (lblk, lblk + len);
-            while l < end {
-                let m = cx.map(l, end - l, MapOp::ConvertUnwritten, MapCaller::EndIo)?;
-                l += m.len;
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffer_head_is_sixteen_bytes() {
-        assert_eq!(std::mem::size_of::<BufferHead>(), 16);
-    }
-
-    #[test]
-    fn write_order_follows_fgf_set_order() {
-        assert_eq!(write_order(4096), 0);
-        assert_eq!(write_order(6000), 0);
-        assert_eq!(write_order(8192), 1);
-        assert_eq!(write_order(64 << 10), 4);
-        assert_eq!(write_order(1 << 20), 8);
-        assert_eq!(write_order(100), 0);
+        let dirtied = match result {
+            Ok(true) => folio_mark_dirty(sb, inode, &f),
+            _ => false,
+        };
+        f.unlock();
+        let pages = if dirtied { f.nr_pages() } else { 0 };
+        drop(f);
+        result?;
+        balance_dirty_pages_ratelimited(sb, inode, pages)
     }
 }

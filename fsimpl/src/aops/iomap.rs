@@ -1,28 +1,41 @@
 //! The iomap backend: `ext4_iomap_aops` over `fs/iomap/buffered-io.c`.
 //!
 //! The write path asks the filesystem for a mapping **once per extent** (`iomap_begin`), then
-//! walks the extent folio by folio, with folios as large as the write allows. Per-block state is
-//! two bitmaps (uptodate, dirty) in an [`IomapFolioState`], made only when a folio is partly
-//! uptodate or partly dirty. Only the partly covered head and tail blocks of a write are read
-//! (or zeroed, for holes, unwritten and new blocks). Readahead merges contiguous blocks across
-//! folios into one I/O. Writeback allocates delalloc as unwritten extents, as long as it can,
-//! gathers blocks into ioends that merge while physically contiguous, and converts unwritten
-//! extents and advances `i_disksize` at completion.
+//! walks the extent folio by folio, with folios as large as the write allows. Per-block state
+//! is an [`IomapFolioState`] — uptodate and dirty bitmaps under a lock, and the bytes of read
+//! and write I/O in flight — on every folio of more than one block that is partly written,
+//! read or written back. Only the partly covered head and tail blocks of a write are read (or
+//! zeroed, for holes, unwritten and new blocks). Readahead merges contiguous blocks across
+//! folios into one bio. Writeback allocates delalloc as unwritten extents as long as it can,
+//! gathers blocks into ioends that grow while physically contiguous, and at completion — in
+//! a workqueue for ioends that need it — converts unwritten extents and advances
+//! `i_disksize` before the folios leave writeback.
 
-use super::BufferedIo;
-use super::buffer_head::write_order;
+use super::{BufferedIo, bio_folios, write_order};
 use crate::bugs::Bug;
 use crate::core::{MapKind, MapOp, Mapping};
-use crate::dev::BioOp;
+use crate::dev::{Bio, BioEndIo, BioOp, submit_bio_wait};
 use crate::error::{FsError, Result};
-use crate::mm::folio::FolioPrivate;
-use crate::mm::{AddressSpaceOps, WritebackControl};
-use crate::mm::{Ctx, FolioRef};
-use crate::mm::{Folio, PAGE_SHIFT, PAGE_SIZE};
-use crate::stats::{MapCaller, Stats};
+use crate::kernel::xarray::Mark;
+use crate::kernel::{lock, read, write};
+use crate::mm::filemap::filemap_grab_folio;
+use crate::mm::page_writeback::{
+    WbIter, balance_dirty_pages_ratelimited, folio_end_writeback, folio_mark_dirty, folio_start_writeback,
+};
+use crate::mm::{
+    AddressSpaceOps, Folio, FolioPrivate, Inode, PAGE_SHIFT, PAGE_SIZE, ReadaheadControl, Sb, WritebackControl,
+};
+use crate::stats::{Ev, MapCaller};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::AcqRel, Ordering::Relaxed,
+};
+use std::sync::{Arc, Mutex};
 
 /// Most folios one ioend gathers (`IOEND_BATCH_SIZE`).
 pub const IOEND_BATCH_SIZE: u64 = 4096;
+
+type IFolio = Folio<IomapFolioState>;
+type IInode = Inode<IomapFolioState>;
 
 /// One mapping handed out by `iomap_begin` (`struct iomap`), in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,35 +80,15 @@ impl Iomap {
     }
 }
 
-/// Per-block state of a large folio (`struct iomap_folio_state`): an uptodate bitmap and a
-/// dirty bitmap, one bit per block each.
+/// The uptodate and dirty bitmaps, one bit per block each.
 #[derive(Debug)]
-pub struct IomapFolioState {
+struct Bits {
     nr_blocks: usize,
     /// `nr_blocks` uptodate bits, then `nr_blocks` dirty bits, in 64-bit words.
     bits: Box<[u64]>,
 }
 
-impl FolioPrivate for IomapFolioState {
-    /// Bytes of the bitmaps: the per-block state.
-    fn bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.bits)
-    }
-}
-
-impl IomapFolioState {
-    fn new(nr_blocks: usize, uptodate: bool, dirty: bool) -> Self {
-        let words = nr_blocks.div_ceil(64);
-        let mut s = IomapFolioState { nr_blocks, bits: vec![0u64; 2 * words].into_boxed_slice() };
-        if uptodate {
-            s.set_range(0, 0, nr_blocks);
-        }
-        if dirty {
-            s.set_range(1, 0, nr_blocks);
-        }
-        s
-    }
-
+impl Bits {
     fn words(&self) -> usize {
         self.nr_blocks.div_ceil(64)
     }
@@ -118,19 +111,60 @@ impl IomapFolioState {
         }
     }
 
+    fn fully_uptodate(&self) -> bool {
+        (0..self.nr_blocks).all(|i| self.test(0, i))
+    }
+}
+
+/// Per-block state of a folio (`struct iomap_folio_state`).
+#[derive(Debug)]
+pub struct IomapFolioState {
+    /// `state_lock` and the bitmaps it guards.
+    state: Mutex<Bits>,
+    /// Bytes of read I/O still in flight (`read_bytes_pending`).
+    read_bytes_pending: AtomicUsize,
+    /// Bytes of write I/O still in flight (`write_bytes_pending`).
+    write_bytes_pending: AtomicUsize,
+    nr_blocks: usize,
+}
+
+/// Bytes of the kernel's `struct iomap_folio_state` before its bitmap: a spinlock and two
+/// counters, padded to the `unsigned long` array that follows.
+const IFS_HEADER_BYTES: usize = 16;
+
+impl FolioPrivate for IomapFolioState {
+    /// The header and the bitmaps, as the kernel allocates them.
+    fn bytes(&self) -> usize {
+        IFS_HEADER_BYTES + 2 * self.nr_blocks.div_ceil(64) * 8
+    }
+}
+
+impl IomapFolioState {
+    fn new(nr_blocks: usize, uptodate: bool, dirty: bool) -> Self {
+        let words = nr_blocks.div_ceil(64);
+        let mut b = Bits { nr_blocks, bits: vec![0u64; 2 * words].into_boxed_slice() };
+        if uptodate {
+            b.set_range(0, 0, nr_blocks);
+        }
+        if dirty {
+            b.set_range(1, 0, nr_blocks);
+        }
+        IomapFolioState {
+            state: Mutex::new(b),
+            read_bytes_pending: AtomicUsize::new(0),
+            write_bytes_pending: AtomicUsize::new(0),
+            nr_blocks,
+        }
+    }
+
     /// `ifs_block_is_uptodate`.
     pub fn block_uptodate(&self, i: usize) -> bool {
-        self.test(0, i)
+        lock(&self.state).test(0, i)
     }
 
     /// `ifs_block_is_dirty`.
     pub fn block_dirty(&self, i: usize) -> bool {
-        self.test(1, i)
-    }
-
-    /// Whether every block is uptodate (`ifs_is_fully_uptodate`).
-    pub fn fully_uptodate(&self) -> bool {
-        (0..self.nr_blocks).all(|i| self.test(0, i))
+        lock(&self.state).test(1, i)
     }
 
     /// Number of blocks.
@@ -152,83 +186,74 @@ impl IomapAops {
     }
 }
 
-/// An ioend being built (`struct iomap_ioend`): logically and physically contiguous blocks
-/// of one kind, carried by one or more chained bios.
-#[derive(Clone, Copy, Debug)]
-struct Ioend {
-    pos: u64,
-    len: u64,
-    addr: u64,
-    unwritten: bool,
-    nr_folios: u64,
-    first_bio: usize,
+/// The folio's state.
+///
+/// # Safety
+/// As [`Folio::private`]: the folio is locked or has I/O in flight.
+unsafe fn ifs(f: &IFolio) -> Option<&IomapFolioState> {
+    // SAFETY: passed on to the caller.
+    unsafe { f.private() }
 }
 
-/// Writeback context (`struct iomap_writepage_ctx`).
-#[derive(Default)]
-struct Wpc {
-    iomap: Option<Iomap>,
-    ioends: Vec<Ioend>,
-    /// The current folio has already added blocks to an ioend.
-    folio_started: bool,
-}
-
-/// Makes the folio's state if it has more than one block and none yet (`ifs_alloc`).
-fn ifs_alloc(fr: &mut FolioRef<'_, IomapAops>) {
-    let nr_blocks = fr.folio.size() >> fr.fs.blkbits;
-    if fr.folio.private.is_some() || nr_blocks <= 1 {
-        return;
+/// Makes the locked folio's state if it has more than one block and none yet (`ifs_alloc`).
+fn ifs_alloc<'f>(sb: &Sb<IomapAops>, f: &'f IFolio) -> Option<&'f IomapFolioState> {
+    let nr_blocks = f.size() >> sb.blkbits;
+    if !f.has_private() && nr_blocks > 1 {
+        f.attach_private(Box::new(IomapFolioState::new(nr_blocks, f.uptodate(), f.dirty())), &sb.stats);
     }
-    let ifs = IomapFolioState::new(nr_blocks, fr.folio.uptodate(), fr.folio.dirty());
-    fr.attach_private(ifs);
+    // SAFETY: the folio is locked.
+    unsafe { ifs(f) }
 }
 
-/// `iomap_set_range_uptodate`: marks the blocks of bytes `[off, off + len)` uptodate; the folio
-/// becomes uptodate when all its blocks are (at once when it has no state).
-fn set_range_uptodate(fr: &mut FolioRef<'_, IomapAops>, off: usize, len: usize) {
-    let bb = fr.fs.blkbits;
-    match fr.folio.private.as_mut() {
-        Some(ifs) => {
+/// `iomap_set_range_uptodate`: marks the blocks of bytes `[off, off + len)` uptodate; the
+/// folio becomes uptodate when all its blocks are (at once when it has no state).
+fn set_range_uptodate(sb: &Sb<IomapAops>, f: &IFolio, off: usize, len: usize) {
+    let bb = sb.blkbits;
+    // SAFETY: locked, or being read by the caller's I/O.
+    match unsafe { ifs(f) } {
+        Some(s) => {
+            let mut b = lock(&s.state);
             let first = off >> bb;
             let last = (off + len - 1) >> bb;
-            ifs.set_range(0, first, last - first + 1);
-            if ifs.fully_uptodate() {
-                fr.folio.set_uptodate(true);
+            b.set_range(0, first, last - first + 1);
+            if b.fully_uptodate() {
+                f.mark_uptodate();
             }
         }
-        None => fr.folio.set_uptodate(true),
+        None => f.mark_uptodate(),
     }
 }
 
-/// `iomap_set_range_dirty` then `filemap_dirty_folio`.
-fn set_range_dirty(fr: &mut FolioRef<'_, IomapAops>, off: usize, len: usize) {
-    let bb = fr.fs.blkbits;
-    if let Some(ifs) = fr.folio.private.as_mut() {
+/// `iomap_set_range_dirty` then `filemap_dirty_folio`; whether the folio was clean.
+fn set_range_dirty(sb: &Sb<IomapAops>, inode: &Arc<IInode>, f: &IFolio, off: usize, len: usize) -> bool {
+    let bb = sb.blkbits;
+    // SAFETY: the folio is locked.
+    if let Some(s) = unsafe { ifs(f) } {
         let first = off >> bb;
         let last = (off + len - 1) >> bb;
-        ifs.set_range(1, first, last - first + 1);
+        lock(&s.state).set_range(1, first, last - first + 1);
     }
-    fr.mark_dirty();
+    folio_mark_dirty(sb, inode, f)
 }
 
 impl IomapAops {
     /// `iomap_begin` for a buffered write (`ext4_iomap_buffered_write_begin`): what the
     /// range maps to, reserving delalloc over a hole — one call for the whole extent.
-    fn iomap_begin_write(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<Iomap> {
-        let bb = cx.blkbits();
+    fn iomap_begin_write(&self, sb: &Sb<Self>, inode: &IInode, pos: u64, len: u64) -> Result<Iomap> {
+        let bb = sb.blkbits;
         let lblk = pos >> bb;
         let end = (pos + len).div_ceil(1 << bb);
-        let m = cx.map(lblk, end - lblk, MapOp::ReserveDelalloc, MapCaller::IomapBegin)?;
-        Ok(Iomap::from_mapping(m, bb, cx.inode.map_seq))
+        let m = sb.map_blocks(inode, lblk, end - lblk, MapOp::ReserveDelalloc, MapCaller::IomapBegin)?;
+        Ok(Iomap::from_mapping(m, bb, sb.map_seq(inode)))
     }
 
     /// `iomap_begin` for reads and zeroing: a lookup.
-    fn iomap_begin_read(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<Iomap> {
-        let bb = cx.blkbits();
+    fn iomap_begin_read(&self, sb: &Sb<Self>, inode: &IInode, pos: u64, len: u64) -> Result<Iomap> {
+        let bb = sb.blkbits;
         let lblk = pos >> bb;
         let end = (pos + len).div_ceil(1 << bb);
-        let m = cx.map(lblk, end - lblk, MapOp::Lookup, MapCaller::IomapBegin)?;
-        Ok(Iomap::from_mapping(m, bb, cx.inode.map_seq))
+        let m = sb.map_blocks(inode, lblk, end - lblk, MapOp::Lookup, MapCaller::IomapBegin)?;
+        Ok(Iomap::from_mapping(m, bb, sb.map_seq(inode)))
     }
 
     /// `iomap_block_needs_zeroing`.
@@ -236,22 +261,23 @@ impl IomapAops {
         iomap.kind != MapKind::Mapped || iomap.new || pos >= i_size
     }
 
-    /// `__iomap_write_begin`: nothing to do for a write covering the whole folio; otherwise
-    /// make the folio state, and for each not-uptodate block the write only partly covers,
-    /// zero the rest of it (hole, unwritten, new, past EOF) or read it (one I/O per block).
-    fn write_begin(fr: &mut FolioRef<'_, Self>, iomap: &Iomap, pos: u64, len: usize) -> Result<()> {
-        let (fpos, fsize) = (fr.folio.pos(), fr.folio.size());
+    /// `__iomap_write_begin` on a locked folio: nothing to do for a write covering it whole;
+    /// otherwise make its state, and for each not-uptodate block the write only partly
+    /// covers, zero the rest of it (hole, unwritten, new, past EOF) or read it (one I/O per
+    /// block, waited for).
+    fn write_begin(sb: &Sb<Self>, inode: &IInode, f: &IFolio, iomap: &Iomap, pos: u64, len: usize) -> Result<()> {
+        let (fpos, fsize) = (f.pos(), f.size());
         if pos <= fpos && pos + len as u64 >= fpos + fsize as u64 {
             return Ok(());
         }
-        ifs_alloc(fr);
-        if fr.folio.uptodate() {
+        let state = ifs_alloc(sb, f);
+        if f.uptodate() {
             return Ok(());
         }
-        let bs = fr.fs.sb.block_size as u64;
+        let bs = u64::from(sb.block_size());
         let from = (pos - fpos) as usize;
         let to = from + len;
-        let i_size = fr.inode.i_size;
+        let i_size = inode.size();
         let head = pos / bs * bs;
         let tail = (pos + len as u64 - 1) / bs * bs;
         let ends = [head, tail];
@@ -259,61 +285,73 @@ impl IomapAops {
         for &block in blocks {
             let poff = (block - fpos) as usize;
             let plen = bs as usize;
-            let uptodate = fr.folio.private.as_ref().is_some_and(|ifs| ifs.block_uptodate(poff / plen));
+            let uptodate = state.is_some_and(|s| s.block_uptodate(poff / plen));
             let partial = (from > poff && from < poff + plen) || (to > poff && to < poff + plen);
             if uptodate || !partial {
                 continue;
             }
             if Self::needs_zeroing(iomap, block, i_size) {
-                let skip_head = block >= i_size && fr.fs.bug(Bug::IomapPostEofNotZeroed);
+                let skip_head = block >= i_size && sb.bug(Bug::IomapPostEofNotZeroed);
                 if from > poff && !skip_head {
-                    fr.zero(poff, from - poff);
+                    f.zero(poff, from - poff, &sb.stats);
                 }
                 if to < poff + plen {
-                    fr.zero(to, poff + plen - to);
+                    f.zero(to, poff + plen - to, &sb.stats);
                 }
             } else {
-                fr.fs.stats.rmw_read(plen as u64);
-                fr.read_sync(poff, iomap.addr_of(block), plen)?;
+                sb.stats.rmw_read(plen as u64);
+                read_block_sync(sb, f, poff, iomap.addr_of(block), plen)?;
             }
-            set_range_uptodate(fr, poff, plen);
+            set_range_uptodate(sb, f, poff, plen);
         }
         Ok(())
     }
 
     /// `iomap_write_iter` over one mapping: returns the bytes written and whether the mapping
-    /// went stale (writeback changed the block map while a folio was being allocated).
-    fn write_extent(&self, cx: &mut Ctx<'_, Self>, iomap: &Iomap, pos: u64, data: &[u8]) -> (usize, Result<bool>) {
+    /// went stale (writeback changed the block map while a folio was being got).
+    fn write_extent(
+        &self,
+        sb: &Sb<Self>,
+        inode: &Arc<IInode>,
+        iomap: &Iomap,
+        pos: u64,
+        data: &[u8],
+    ) -> (usize, Result<bool>) {
         let chunk = (PAGE_SIZE << self.max_order) as u64;
         let end = (pos + data.len() as u64).min(iomap.end());
         let mut p = pos;
         while p < end {
             let bytes = (chunk - p % chunk).min(end - p) as usize;
             let order = write_order(bytes).min(self.max_order);
-            let start = match cx.grab_folio(p >> PAGE_SHIFT, order) {
-                Ok((s, _)) => s,
+            let f = match filemap_grab_folio(sb, inode, p >> PAGE_SHIFT, order) {
+                Ok(f) => f,
                 Err(e) => return ((p - pos) as usize, Err(e)),
             };
-            if cx.inode.map_seq != iomap.seq {
+            // iomap_valid: the mapping may have changed while the folio was got.
+            if sb.map_seq(inode) != iomap.seq {
+                f.unlock();
                 return ((p - pos) as usize, Ok(true));
             }
-            let mut fr = cx.folio_ref(start);
-            let off = (p - fr.folio.pos()) as usize;
-            let bytes = bytes.min(fr.folio.size() - off);
-            fr.folio.set_locked(true);
-            if let Err(e) = Self::write_begin(&mut fr, iomap, p, bytes) {
-                fr.folio.set_locked(false);
+            let off = (p - f.pos()) as usize;
+            let bytes = bytes.min(f.size() - off);
+            if let Err(e) = Self::write_begin(sb, inode, &f, iomap, p, bytes) {
+                f.unlock();
                 return ((p - pos) as usize, Err(e));
             }
             let at = (p - pos) as usize;
-            fr.folio.data_mut()[off..off + bytes].copy_from_slice(&data[at..at + bytes]);
-            fr.folio.set_locked(false);
+            f.copy_from(off, &data[at..at + bytes]);
             // __iomap_write_end
-            set_range_uptodate(&mut fr, off, bytes);
-            set_range_dirty(&mut fr, off, bytes);
+            set_range_uptodate(sb, &f, off, bytes);
+            let newly_dirty = set_range_dirty(sb, inode, &f, off, bytes);
             p += bytes as u64;
-            if p > fr.inode.i_size {
-                fr.inode.i_size = p;
+            if p > inode.size() {
+                inode.set_size(p);
+            }
+            let pages = if newly_dirty { f.nr_pages() } else { 0 };
+            f.unlock();
+            drop(f);
+            if let Err(e) = balance_dirty_pages_ratelimited(sb, inode, pages) {
+                return ((p - pos) as usize, Err(e));
             }
         }
         ((p - pos) as usize, Ok(false))
@@ -321,321 +359,519 @@ impl IomapAops {
 
     /// `iomap_end` after a short write: give back the new delalloc reservation beyond what was
     /// written (`xfs_buffered_write_iomap_end` → `iomap_write_delalloc_release`).
-    fn iomap_end(&self, cx: &mut Ctx<'_, Self>, iomap: &Iomap, written_end: u64) {
+    fn iomap_end(&self, sb: &Sb<Self>, inode: &IInode, iomap: &Iomap, written_end: u64) {
         if !iomap.new || iomap.kind != MapKind::Delalloc || written_end >= iomap.end() {
             return;
         }
-        let bb = cx.blkbits();
+        let bb = sb.blkbits;
         let first = written_end.div_ceil(1 << bb);
         let last = iomap.end() >> bb;
         if first >= last {
             return;
         }
-        let released = cx.inode.delayed.remove(first, last - first);
-        crate::core::map::lock(&cx.fs.alloc).release(released);
-        cx.inode.map_seq += 1;
+        let mut info = write(&inode.info);
+        let released = info.delayed.remove(first, last - first);
+        lock(&sb.alloc).release(released);
+        info.map_seq += 1;
     }
 
-    /// Fills folios starting in pages `[start, end)` that are locked and not uptodate
-    /// (`iomap_readahead` → `iomap_readpage_iter`): mapping per extent, holes, unwritten and
-    /// post-EOF blocks zeroed, mapped blocks read with bios merged across folios.
-    fn read_folios(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()> {
-        let bs = cx.block_size() as u64;
-        let i_size = cx.i_size();
-        let mut folios = Vec::new();
-        let mut idx = start;
-        while let Some(s) = cx.mapping.folio_start(idx).or_else(|| cx.mapping.next_start(idx)).filter(|&s| s < end) {
-            let f = cx.folio(s);
-            idx = f.end_index();
-            if f.locked() && !f.uptodate() {
-                folios.push(s);
-            }
+    /// `iomap_readpage_iter` over one locked folio being read: its state made (more than
+    /// one block), holes, unwritten and post-EOF blocks zeroed, mapped blocks added to the
+    /// read bio, merging with it while contiguous. Bytes not sent to the device are
+    /// accounted at once; the folio ends when its last read does.
+    fn read_folio_iter(&self, sb: &Sb<Self>, inode: &IInode, f: &IFolio, ctx: &mut ReadCtx, window_end: u64) {
+        let bs = u64::from(sb.block_size());
+        let i_size = inode.size();
+        let (fpos, fsize) = (f.pos(), f.size());
+        let state = ifs_alloc(sb, f);
+        if let Some(s) = state {
+            // Biased by the folio's size while it is being built (`iomap_readfolio_start`).
+            s.read_bytes_pending.store(fsize, Relaxed);
         }
-        cx.bio.clear();
-        let mut iomap: Option<Iomap> = None;
-        let mut folio_bios: Vec<(u64, usize, usize)> = Vec::with_capacity(folios.len());
-        let mut err = Ok(());
-        let Some(&last) = folios.last() else { return Ok(()) };
-        let window_end = cx.folio(last).end_pos();
-        'folios: for &s in &folios {
-            let (fpos, fsize) = {
-                let f = cx.folio(s);
-                (f.pos(), f.size())
+        let mut submitted = 0usize;
+        let mut pos = fpos;
+        while pos < fpos + fsize as u64 {
+            let block = ((pos - fpos) / bs) as usize;
+            if state.is_some_and(|s| s.block_uptodate(block)) {
+                pos += bs;
+                continue;
+            }
+            let m = match ctx.iomap.filter(|m| m.covers(pos)) {
+                Some(m) => m,
+                None => match self.iomap_begin_read(sb, inode, pos, window_end.max(pos + bs) - pos) {
+                    Ok(m) => *ctx.iomap.insert(m),
+                    Err(_) => break,
+                },
             };
-            let mut bio_lo: Option<usize> = None;
-            let mut pos = fpos;
-            while pos < fpos + fsize as u64 {
+            let run_end = m.end().min(fpos + fsize as u64);
+            while pos < run_end {
                 let block = ((pos - fpos) / bs) as usize;
-                if cx.folio(s).private.as_ref().is_some_and(|ifs| ifs.block_uptodate(block)) {
+                let off = (pos - fpos) as usize;
+                if state.is_some_and(|s| s.block_uptodate(block)) {
                     pos += bs;
                     continue;
                 }
-                let m = match iomap.filter(|m| m.covers(pos)) {
-                    Some(m) => m,
-                    None => match self.iomap_begin_read(cx, pos, window_end - pos) {
-                        Ok(m) => *iomap.insert(m),
-                        Err(e) => {
-                            err = Err(e);
-                            break 'folios;
-                        }
-                    },
-                };
-                let run_end = m.end().min(fpos + fsize as u64);
-                let mut p = pos;
-                while p < run_end {
-                    let block = ((p - fpos) / bs) as usize;
-                    let up = cx.folio(s).private.as_ref().is_some_and(|ifs| ifs.block_uptodate(block));
-                    if up {
-                        p += bs;
-                        continue;
-                    }
-                    let off = (p - fpos) as usize;
-                    if Self::needs_zeroing(&m, p, i_size) {
-                        cx.zero(s, off, bs as usize);
-                    } else {
-                        let addr = m.addr_of(p);
-                        let ptr = cx.folio(s).ptr_at(off);
-                        let merged = cx.bio.next_offset(BioOp::Read) == Some(addr)
-                            && !cx.bio.is_empty()
-                            // SAFETY: the folio stays cached and locked until the batch completes.
-                            && unsafe { cx.bio.add_seg(ptr, bs as usize) };
-                        if !merged {
-                            cx.bio.start(BioOp::Read, addr);
-                            // SAFETY: as above.
-                            unsafe { cx.bio.add_seg(ptr, bs as usize) };
-                        }
-                        bio_lo.get_or_insert(cx.bio.len() - 1);
-                    }
-                    p += bs;
+                if Self::needs_zeroing(&m, pos, i_size) {
+                    f.zero(off, bs as usize, &sb.stats);
+                    set_range_uptodate(sb, f, off, bs as usize);
+                } else {
+                    ctx.add(sb, f.ptr_at(off), m.addr_of(pos), bs as usize);
+                    submitted += bs as usize;
                 }
-                pos = run_end;
+                pos += bs;
             }
-            let lo = bio_lo.unwrap_or(cx.bio.len());
-            folio_bios.push((s, lo, cx.bio.len()));
         }
-        let submitted = cx.submit();
-        for &(s, b0, b1) in &folio_bios {
-            let failed = submitted.is_err() || (b0..b1).any(|b| cx.bio.status(b).is_err());
-            if failed && err.is_ok() {
-                err = Err((b0..b1).find_map(|b| cx.bio_error(b)).unwrap_or(FsError::Stale));
-            }
-            let mut fr = cx.folio_ref(s);
-            let size = fr.folio.size();
-            if !failed {
-                set_range_uptodate(&mut fr, 0, size);
-            }
-            fr.folio.set_locked(false);
+        match state {
+            Some(_) => finish_folio_read(f.clone(), fsize - submitted, true),
+            None if submitted == 0 => f.end_read(f.uptodate()),
+            None => {}
         }
-        for &s in &folios {
-            cx.folio(s).set_locked(false);
-        }
-        cx.bio.clear();
-        submitted?;
-        err
     }
 
     /// The mapping writeback uses for `pos` (`writeback_range` → `ext4_iomap_map_blocks`):
     /// the cached one if still valid; else delalloc is allocated as unwritten over the whole
     /// delalloc run, anything else is looked up — one `map_blocks` call either way.
-    fn wb_map(&self, cx: &mut Ctx<'_, Self>, wpc: &mut Wpc, pos: u64) -> Result<Iomap> {
-        if let Some(m) = wpc.iomap.filter(|m| m.covers(pos) && m.seq == cx.inode.map_seq) {
+    fn wb_map(&self, sb: &Sb<Self>, inode: &IInode, wpc: &mut Wpc, pos: u64) -> Result<Iomap> {
+        let seq = sb.map_seq(inode);
+        if let Some(m) = wpc.iomap.filter(|m| m.covers(pos) && m.seq == seq) {
             return Ok(m);
         }
-        let bb = cx.blkbits();
+        let bb = sb.blkbits;
         let lblk = pos >> bb;
-        let found = cx.lookup(lblk, u64::MAX >> 1);
+        let found = sb.lookup(inode, lblk, u64::MAX >> 1);
         let op = if found.kind == MapKind::Delalloc { MapOp::AllocateUnwritten } else { MapOp::Lookup };
-        let m = cx.map(lblk, found.len, op, MapCaller::Writeback)?;
-        let iomap = Iomap::from_mapping(m, bb, cx.inode.map_seq);
+        let m = sb.map_blocks(inode, lblk, found.len, op, MapCaller::Writeback)?;
+        let iomap = Iomap::from_mapping(m, bb, sb.map_seq(inode));
         wpc.iomap = Some(iomap);
         Ok(iomap)
     }
 
-    /// `iomap_add_to_ioend`: blocks `[pos, pos + len)` of the folio join the open ioend when
-    /// of the same kind and contiguous in the file and on disk, else start a new one; a full
-    /// bio is chained with a new one.
-    fn add_to_ioend(&self, cx: &mut Ctx<'_, Self>, wpc: &mut Wpc, start: u64, iomap: &Iomap, pos: u64, len: u64) {
-        let first_of_folio = std::mem::replace(&mut wpc.folio_started, true);
-        let first_of_folio = !first_of_folio;
-        let unwritten = iomap.kind == MapKind::Unwritten;
-        let addr = iomap.addr_of(pos);
-        let off = (pos - cx.folio(start).pos()) as usize;
-        let ptr = cx.folio(start).ptr_at(off);
-        let joins = wpc.ioends.last().is_some_and(|io| {
-            io.unwritten == unwritten
-                && io.pos + io.len == pos
-                && io.addr + io.len == addr
-                && (io.nr_folios < IOEND_BATCH_SIZE || !first_of_folio)
-        });
-        if joins {
-            let io = wpc.ioends.last_mut().expect("checked");
-            io.len += len;
-            if first_of_folio {
-                io.nr_folios += 1;
-                Stats::bump(&cx.fs.stats.writeback_merges, 1);
-            }
-            // SAFETY: the folio stays cached until the batch completes.
-            if !unsafe { cx.bio.add_seg(ptr, len as usize) } {
-                cx.bio.start(BioOp::Write, addr);
-                // SAFETY: as above.
-                unsafe { cx.bio.add_seg(ptr, len as usize) };
-            }
-            return;
-        }
-        wpc.ioends.push(Ioend { pos, len, addr, unwritten, nr_folios: 1, first_bio: cx.bio.len() });
-        cx.bio.start(BioOp::Write, addr);
-        // SAFETY: as above.
-        unsafe { cx.bio.add_seg(ptr, len as usize) };
-    }
-
-    /// `iomap_writepage_map`: zero the folio past EOF, then write its dirty block ranges
-    /// (all of it when it has no state). Returns false when nothing was written.
-    fn writepage_map(&self, cx: &mut Ctx<'_, Self>, wpc: &mut Wpc, start: u64) -> Result<bool> {
-        let bs = cx.block_size() as u64;
-        let i_size = cx.i_size();
-        let fs = cx.fs;
-        cx.mapping.clear_dirty(start, &fs.stats);
-        let (fpos, fsize) = {
-            let f = cx.folio(start);
-            (f.pos(), f.size() as u64)
-        };
+    /// `iomap_writepage_map` on a locked folio whose dirty flag was cleared for I/O: zero it
+    /// past EOF, start writeback, add its dirty block ranges (all of it when it has no
+    /// state) to ioends, unlock it.
+    fn writepage_map(&self, sb: &Sb<Self>, inode: &Arc<IInode>, wpc: &mut Wpc, f: &IFolio) -> Result<()> {
+        let bs = u64::from(sb.block_size());
+        let i_size = inode.size();
+        let (fpos, fsize) = (f.pos(), f.size() as u64);
         if fpos >= i_size {
-            if let Some(ifs) = cx.folio(start).private.as_mut() {
-                let n = ifs.nr_blocks();
-                ifs.clear_range(1, 0, n);
+            // Entirely past EOF (truncated under us): nothing to write.
+            // SAFETY: locked.
+            if let Some(s) = unsafe { ifs(f) } {
+                lock(&s.state).clear_range(1, 0, s.nr_blocks);
             }
-            return Ok(false);
+            inode.mapping.update_marks(f, &[], &[Mark::Dirty, Mark::Towrite]);
+            f.unlock();
+            return Ok(());
         }
+        // A folio written whole gets its state only now, every block dirty.
+        let had_state = f.has_private();
+        let state = ifs_alloc(sb, f);
         let mut end_pos = fpos + fsize;
         if end_pos > i_size {
             let poff = (i_size - fpos) as usize;
-            cx.zero(start, poff, fsize as usize - poff);
+            f.zero(poff, fsize as usize - poff, &sb.stats);
             end_pos = i_size.next_multiple_of(bs);
-            if cx.fs.bug(Bug::IomapWbDropTail) {
+            if sb.bug(Bug::IomapWbDropTail) {
                 end_pos = i_size / bs * bs;
             }
         }
         let nblocks = ((end_pos - fpos) / bs) as usize;
+        if let (Some(s), false) = (state, had_state) {
+            lock(&s.state).set_range(1, 0, nblocks);
+        }
         // The dirty block runs, then clear them (`iomap_clear_range_dirty`).
         let mut runs: Vec<(usize, usize)> = Vec::new();
-        let scan = if cx.fs.bug(Bug::IfsDirtyScanOneWord) { nblocks.min(64) } else { nblocks };
-        match cx.folio(start).private.as_mut() {
-            Some(ifs) => {
+        let scan = if sb.bug(Bug::IfsDirtyScanOneWord) { nblocks.min(64) } else { nblocks };
+        match state {
+            Some(s) => {
+                let mut b = lock(&s.state);
                 let mut i = 0;
                 while i < scan {
-                    if ifs.block_dirty(i) {
-                        let j = (i..scan).find(|&j| !ifs.block_dirty(j)).unwrap_or(scan);
+                    if b.test(1, i) {
+                        let j = (i..scan).find(|&j| !b.test(1, j)).unwrap_or(scan);
                         runs.push((i, j));
                         i = j;
                     } else {
                         i += 1;
                     }
                 }
-                ifs.clear_range(1, 0, nblocks);
+                b.clear_range(1, 0, s.nr_blocks);
+                // Biased while the folio is being added (`iomap_writepage_map`).
+                s.write_bytes_pending.store(1, Relaxed);
             }
             None => runs.push((0, nblocks)),
         }
+        folio_start_writeback(sb, inode, f);
         wpc.folio_started = false;
-        for (a, b) in runs {
+        let mut result = Ok(());
+        'runs: for (a, b) in runs {
             let mut pos = fpos + a as u64 * bs;
             let rend = fpos + b as u64 * bs;
             while pos < rend {
-                let iomap = self.wb_map(cx, wpc, pos)?;
+                let iomap = match self.wb_map(sb, inode, wpc, pos) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        result = Err(e);
+                        break 'runs;
+                    }
+                };
                 let n = iomap.end().min(rend) - pos;
                 match iomap.kind {
-                    MapKind::Mapped | MapKind::Unwritten => {
-                        self.add_to_ioend(cx, wpc, start, &iomap, pos, n);
-                    }
+                    MapKind::Mapped | MapKind::Unwritten => wpc.add_to_ioend(sb, inode, f, &iomap, pos, n),
                     // A hole under dirty data (punched or truncated meanwhile): nothing to write.
                     MapKind::Hole | MapKind::Delalloc => {}
                 }
                 pos += n;
             }
         }
-        if wpc.folio_started {
-            Stats::bump(&cx.fs.stats.writeback_folios, 1);
+        let started = wpc.folio_started;
+        if started {
+            sb.stats.inc(Ev::WritebackFolios);
         }
-        Ok(wpc.folio_started)
-    }
-
-    /// Submits the ioends' bios and completes them (`iomap_finish_ioends` with the
-    /// filesystem's end_io): unwritten ranges become written, one `map_blocks` call per ioend,
-    /// and `i_disksize` advances; a failed ioend sets the mapping's error.
-    fn submit_ioends(&self, cx: &mut Ctx<'_, Self>, wpc: &mut Wpc) -> Result<()> {
-        let nbios = cx.bio.len();
-        if nbios == 0 {
-            return Ok(());
+        f.unlock();
+        match state {
+            Some(_) => finish_folio_write(sb, inode, f.clone(), 1),
+            None if !started => folio_end_writeback(sb, inode, f.clone()),
+            None => {}
         }
-        let mut result = cx.submit_writeback();
-        let bb = cx.blkbits();
-        let ends: Vec<usize> = wpc.ioends.iter().skip(1).map(|io| io.first_bio).chain([nbios]).collect();
-        for (io, &b1) in wpc.ioends.iter().zip(&ends) {
-            Stats::bump(&cx.fs.stats.ioends, 1);
-            if (io.first_bio..b1).any(|b| cx.bio.status(b).is_err()) {
-                continue;
-            }
-            if result.is_err() {
-                continue;
-            }
-            if io.unwritten && !cx.fs.bug(Bug::SkipUnwrittenConversion) {
-                let (mut l, end) = (io.pos >> bb, (io.pos + io.len) >> bb);
-                while l < end {
-                    match cx.map(l, end - l, MapOp::ConvertUnwritten, MapCaller::EndIo) {
-                        Ok(m) => l += m.len,
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-            }
-            let disksize = (io.pos + io.len).min(cx.i_size());
-            if disksize > cx.inode.i_disksize {
-                cx.inode.i_disksize = disksize;
-                cx.fs.note_meta_dirty();
-            }
-        }
-        cx.bio.clear();
-        wpc.ioends.clear();
         result
     }
 
     /// `iomap_zero_iter` for one mapping: zero `[pos, end)` through folios — creating them
     /// over mapped and delalloc ranges, only touching cached ones over holes and unwritten.
-    fn zero_iter(&self, cx: &mut Ctx<'_, Self>, iomap: &Iomap, pos: u64, end: u64) -> Result<()> {
+    fn zero_iter(&self, sb: &Sb<Self>, inode: &Arc<IInode>, iomap: &Iomap, pos: u64, end: u64) -> Result<()> {
         let chunk = (PAGE_SIZE << self.max_order) as u64;
         let only_cached = matches!(iomap.kind, MapKind::Hole | MapKind::Unwritten);
         let mut p = pos;
         while p < end {
-            let start = if only_cached {
-                match cx.mapping.folio_start(p >> PAGE_SHIFT) {
-                    Some(s) => s,
-                    None => {
-                        // Skip to the next cached folio, if it is in range.
-                        match cx.mapping.next_start(p >> PAGE_SHIFT).map(|s| s << PAGE_SHIFT) {
-                            Some(next) if next < end => {
-                                p = next;
-                                continue;
-                            }
-                            _ => return Ok(()),
+            let f = if only_cached {
+                let Some(f) = inode.mapping.find(&sb.pool, p >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE as u64), None)
+                else {
+                    return Ok(());
+                };
+                f.lock();
+                if !inode.mapping.owns(&f) {
+                    f.unlock();
+                    continue;
+                }
+                p = p.max(f.pos());
+                f
+            } else {
+                let bytes = (chunk - p % chunk).min(end - p) as usize;
+                filemap_grab_folio(sb, inode, p >> PAGE_SHIFT, write_order(bytes).min(self.max_order))?
+            };
+            let (fpos, fsize) = (f.pos(), f.size() as u64);
+            let off = (p - fpos) as usize;
+            let bytes = ((fpos + fsize).min(end) - p) as usize;
+            if let Err(e) = Self::write_begin(sb, inode, &f, iomap, p, bytes) {
+                f.unlock();
+                return Err(e);
+            }
+            f.zero(off, bytes, &sb.stats);
+            set_range_uptodate(sb, &f, off, bytes);
+            let newly_dirty = set_range_dirty(sb, inode, &f, off, bytes);
+            f.unlock();
+            p += bytes as u64;
+            balance_dirty_pages_ratelimited(sb, inode, if newly_dirty { f.nr_pages() } else { 0 })?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one block into a locked folio and waits (`iomap_read_folio_range`).
+fn read_block_sync(sb: &Sb<IomapAops>, f: &IFolio, off: usize, addr: u64, len: usize) -> Result<()> {
+    let mut bio = Bio::new(BioOp::Read, addr);
+    // SAFETY: the folio is locked by the caller until the read has completed.
+    unsafe { bio.add_seg(f.ptr_at(off), len) };
+    sb.stats.inc(Ev::Bios);
+    let bio = submit_bio_wait(sb.dev.as_ref(), bio)?;
+    bio.status().map_err(|errno| FsError::Io {
+        source: crate::dev::DevError::Io { op: "read", offset: addr, source: std::io::Error::from_raw_os_error(errno) },
+    })
+}
+
+/// `iomap_finish_folio_read`: `len` bytes of a folio's read are done; the last ends it.
+fn finish_folio_read(f: IFolio, len: usize, ok: bool) {
+    // SAFETY: the folio is being read: its state stays.
+    let finished = match unsafe { ifs(&f) } {
+        Some(s) => s.read_bytes_pending.fetch_sub(len, AcqRel) == len,
+        None => true,
+    };
+    if finished {
+        let uptodate = ok && f.uptodate();
+        f.end_read_put(uptodate);
+    }
+}
+
+/// `iomap_finish_folio_write`: `len` bytes of a folio's writeback are done; the last ends it.
+fn finish_folio_write(sb: &Sb<IomapAops>, inode: &IInode, f: IFolio, len: usize) {
+    // SAFETY: the folio is under writeback: its state stays.
+    let finished = match unsafe { ifs(&f) } {
+        Some(s) => s.write_bytes_pending.fetch_sub(len, AcqRel) == len,
+        None => true,
+    };
+    if finished {
+        folio_end_writeback(sb, inode, f);
+    }
+}
+
+/// The read bio being built (`struct iomap_readpage_ctx`).
+struct ReadCtx {
+    end: Arc<dyn BioEndIo>,
+    bio: Option<Box<Bio>>,
+    iomap: Option<Iomap>,
+}
+
+impl ReadCtx {
+    fn new(sb: &Sb<IomapAops>) -> Self {
+        ReadCtx { end: Arc::new(IomapReadEnd { sb: sb.arc() }), bio: None, iomap: None }
+    }
+
+    /// Adds `len` bytes of folio memory at device byte `addr`, merging with the open bio.
+    fn add(&mut self, sb: &Sb<IomapAops>, ptr: *mut u8, addr: u64, len: usize) {
+        if let Some(b) = self.bio.as_mut()
+            && b.end() == addr
+            // SAFETY: the folio stays locked until its read completes.
+            && unsafe { b.add_seg(ptr, len) }
+        {
+            return;
+        }
+        self.submit(sb);
+        let mut b = Bio::with_end_io(BioOp::Read, addr, self.end.clone(), 0);
+        // SAFETY: as above.
+        unsafe { b.add_seg(ptr, len) };
+        self.bio = Some(b);
+    }
+
+    fn submit(&mut self, sb: &Sb<IomapAops>) {
+        if let Some(b) = self.bio.take() {
+            sb.stats.inc(Ev::Bios);
+            sb.dev.submit_bio(b);
+        }
+    }
+}
+
+/// End of a read bio (`iomap_read_end_io`).
+struct IomapReadEnd {
+    sb: Arc<Sb<IomapAops>>,
+}
+
+impl BioEndIo for IomapReadEnd {
+    fn bio_end_io(&self, bio: Box<Bio>) {
+        let sb = &self.sb;
+        let ok = bio.status().is_ok();
+        bio_folios(&sb.pool, &bio, |pfn, off, len| {
+            let f: IFolio = Folio::from_pfn(&sb.pool, pfn);
+            if ok {
+                set_range_uptodate(sb, &f, off, len);
+            }
+            finish_folio_read(f, len, ok);
+        });
+    }
+}
+
+/// An ioend (`struct iomap_ioend`): logically and physically contiguous blocks of one kind,
+/// carried by one or more chained bios.
+struct Ioend {
+    sb: Arc<Sb<IomapAops>>,
+    inode: Arc<IInode>,
+    pos: u64,
+    len: AtomicU64,
+    unwritten: bool,
+    /// Reaches past `i_disksize` (decided when the ioend is submitted): the size is updated
+    /// at completion.
+    append: AtomicBool,
+    /// Bios in flight, plus one while it is being built.
+    pending: AtomicU32,
+    error: AtomicI32,
+    /// Completed bios, finished together when the last one is (the ioend's chained bios
+    /// complete as one).
+    done_bios: Mutex<Vec<Bio>>,
+}
+
+impl Ioend {
+    /// Whether completion must run in the workqueue (`xfs_ioend_needs_wq_completion`):
+    /// unwritten extents to convert, or a size to advance.
+    fn needs_work(&self) -> bool {
+        self.unwritten || self.append.load(Relaxed)
+    }
+
+    /// Drops one pending count; the last completes the ioend: in the workqueue when it needs
+    /// to, else here in the completion context (`iomap_finish_ioends`).
+    fn put(self: &Arc<Self>) {
+        if self.pending.fetch_sub(1, AcqRel) != 1 {
+            return;
+        }
+        if self.needs_work() {
+            let io = self.clone();
+            self.sb.end_io_wq.queue(Box::new(move || io.end_io_work()));
+        } else {
+            self.sb.stats.inc(Ev::Ioends);
+            self.finish_bios();
+        }
+    }
+
+    fn finish_bios(&self) {
+        let bios = std::mem::take(&mut *lock(&self.done_bios));
+        for bio in bios {
+            finish_ioend_bio(&self.sb, &self.inode, &bio);
+        }
+    }
+
+    /// `xfs_end_ioend`: unwritten extents converted and the on-disk size advanced (unless
+    /// the I/O failed), then the folios end writeback (`iomap_finish_ioends`).
+    fn end_io_work(&self) {
+        let sb = &self.sb;
+        sb.stats.inc(Ev::Ioends);
+        let bb = sb.blkbits;
+        let len = self.len.load(Relaxed);
+        if self.error.load(Relaxed) == 0 {
+            if self.unwritten && !sb.bug(Bug::SkipUnwrittenConversion) {
+                let (mut l, end) = (self.pos >> bb, (self.pos + len) >> bb);
+                while l < end {
+                    match sb.map_blocks(&self.inode, l, end - l, MapOp::ConvertUnwritten, MapCaller::EndIo) {
+                        Ok(m) => l += m.len,
+                        Err(e) => {
+                            self.inode.mapping.set_error(e.errno());
+                            break;
                         }
                     }
                 }
-            } else {
-                let bytes = (chunk - p % chunk).min(end - p) as usize;
-                cx.grab_folio(p >> PAGE_SHIFT, write_order(bytes).min(self.max_order))?.0
-            };
-            let mut fr = cx.folio_ref(start);
-            let (fpos, fsize) = (fr.folio.pos(), fr.folio.size() as u64);
-            let off = (p - fpos) as usize;
-            let bytes = ((fpos + fsize).min(end) - p) as usize;
-            Self::write_begin(&mut fr, iomap, p, bytes)?;
-            fr.zero(off, bytes);
-            set_range_uptodate(&mut fr, off, bytes);
-            set_range_dirty(&mut fr, off, bytes);
-            p += bytes as u64;
+            }
+            // xfs_setfilesize
+            let disksize = (self.pos + len).min(self.inode.size());
+            if disksize > read(&self.inode.info).i_disksize {
+                let mut info = write(&self.inode.info);
+                if disksize > info.i_disksize {
+                    info.i_disksize = disksize;
+                    sb.note_meta_dirty();
+                }
+            }
         }
-        Ok(())
+        self.finish_bios();
+    }
+}
+
+impl BioEndIo for Ioend {
+    /// `iomap_writepage_end_bio` / `xfs_end_bio`.
+    fn bio_end_io(&self, bio: Box<Bio>) {
+        // SAFETY: `private` holds a reference leaked by `Wpc::new_bio` for this bio.
+        let me = unsafe { Arc::from_raw(bio.private as *const Ioend) };
+        if let Err(e) = bio.status() {
+            let _ = self.error.compare_exchange(0, e, AcqRel, Relaxed);
+            self.inode.mapping.set_error(e);
+        }
+        lock(&self.done_bios).push(*bio);
+        me.put();
+    }
+}
+
+/// `iomap_finish_ioend_buffered` for one bio: each folio piece it wrote is done.
+fn finish_ioend_bio(sb: &Sb<IomapAops>, inode: &IInode, bio: &Bio) {
+    bio_folios(&sb.pool, bio, |pfn, _, len| {
+        let f: IFolio = Folio::from_pfn(&sb.pool, pfn);
+        finish_folio_write(sb, inode, f, len);
+    });
+}
+
+/// Writeback context (`struct iomap_writepage_ctx`).
+#[derive(Default)]
+struct Wpc {
+    iomap: Option<Iomap>,
+    ioend: Option<Arc<Ioend>>,
+    /// The open ioend's physical end, file end, and folios.
+    io_addr_end: u64,
+    io_pos_end: u64,
+    nr_folios: u64,
+    bio: Option<Box<Bio>>,
+    /// The current folio has already added blocks to an ioend.
+    folio_started: bool,
+}
+
+impl Wpc {
+    fn submit_bio(&mut self, sb: &Sb<IomapAops>) {
+        if let Some(b) = self.bio.take() {
+            sb.stats.inc(Ev::WritebackIos);
+            sb.stats.inc(Ev::Bios);
+            sb.stats.add(Ev::WritebackBytes, b.len());
+            sb.dev.submit_bio(b);
+        }
+    }
+
+    /// Submits the open ioend (`iomap_submit_ioend`), deciding now whether it reaches past
+    /// the on-disk size.
+    fn submit_ioend(&mut self, sb: &Sb<IomapAops>) {
+        self.submit_bio(sb);
+        if let Some(io) = self.ioend.take() {
+            if self.io_pos_end > read(&io.inode.info).i_disksize {
+                io.append.store(true, Relaxed);
+            }
+            io.put();
+        }
+    }
+
+    fn new_bio(&mut self, addr: u64) {
+        let io = self.ioend.clone().expect("an open ioend");
+        io.pending.fetch_add(1, Relaxed);
+        let end: Arc<dyn BioEndIo> = io.clone();
+        self.bio = Some(Bio::with_end_io(BioOp::Write, addr, end, Arc::into_raw(io) as usize));
+    }
+
+    /// `iomap_add_to_ioend`: blocks `[pos, pos + len)` of the folio join the open ioend when
+    /// of the same kind and contiguous in the file and on disk, else start a new one; a full
+    /// bio is chained with a new one.
+    fn add_to_ioend(&mut self, sb: &Sb<IomapAops>, inode: &Arc<IInode>, f: &IFolio, iomap: &Iomap, pos: u64, len: u64) {
+        let first_of_folio = !std::mem::replace(&mut self.folio_started, true);
+        let unwritten = iomap.kind == MapKind::Unwritten;
+        let addr = iomap.addr_of(pos);
+        let ptr = f.ptr_at((pos - f.pos()) as usize);
+        // SAFETY: locked.
+        if let Some(s) = unsafe { ifs(f) } {
+            s.write_bytes_pending.fetch_add(len as usize, Relaxed);
+        }
+        let joins = self.ioend.as_ref().is_some_and(|io| {
+            io.unwritten == unwritten
+                && self.io_pos_end == pos
+                && self.io_addr_end == addr
+                && (self.nr_folios < IOEND_BATCH_SIZE || !first_of_folio)
+        });
+        if joins {
+            let io = self.ioend.as_ref().expect("checked");
+            io.len.fetch_add(len, Relaxed);
+            if first_of_folio {
+                self.nr_folios += 1;
+                sb.stats.inc(Ev::WritebackMerges);
+            }
+            self.io_pos_end += len;
+            self.io_addr_end += len;
+            // SAFETY: the folio stays under writeback until the bio completes.
+            if self.bio.as_mut().is_some_and(|b| unsafe { b.add_seg(ptr, len as usize) }) {
+                return;
+            }
+            self.submit_bio(sb);
+            self.new_bio(addr);
+            // SAFETY: as above.
+            unsafe { self.bio.as_mut().expect("a new bio").add_seg(ptr, len as usize) };
+            return;
+        }
+        self.submit_ioend(sb);
+        self.ioend = Some(Arc::new(Ioend {
+            sb: sb.arc(),
+            inode: inode.clone(),
+            pos,
+            len: AtomicU64::new(len),
+            unwritten,
+            append: AtomicBool::new(false),
+            pending: AtomicU32::new(1),
+            error: AtomicI32::new(0),
+            done_bios: Mutex::new(Vec::new()),
+        }));
+        self.io_pos_end = pos + len;
+        self.io_addr_end = addr + len;
+        self.nr_folios = 1;
+        self.new_bio(addr);
+        // SAFETY: as above.
+        unsafe { self.bio.as_mut().expect("a new bio").add_seg(ptr, len as usize) };
     }
 }
 
@@ -650,110 +886,111 @@ impl AddressSpaceOps for IomapAops {
         self.max_order
     }
 
-    fn readahead(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()> {
-        self.read_folios(cx, start, end)
+    /// `iomap_readahead`.
+    fn readahead(&self, sb: &Sb<Self>, inode: &Arc<IInode>, rac: &mut ReadaheadControl<IomapFolioState>) {
+        let window_end = rac.end() << PAGE_SHIFT;
+        let mut ctx = ReadCtx::new(sb);
+        while let Some(f) = rac.next_folio() {
+            self.read_folio_iter(sb, inode, &f, &mut ctx, window_end);
+        }
+        ctx.submit(sb);
     }
 
     /// `iomap_read_folio`: the not-uptodate blocks of one folio.
-    fn read_folio(&self, cx: &mut Ctx<'_, Self>, start: u64) -> Result<()> {
-        cx.folio(start).set_locked(true);
-        let end = cx.folio(start).end_index();
-        self.read_folios(cx, start, end)
+    fn read_folio(&self, sb: &Sb<Self>, inode: &Arc<IInode>, folio: &IFolio) -> Result<()> {
+        let mut ctx = ReadCtx::new(sb);
+        self.read_folio_iter(sb, inode, folio, &mut ctx, folio.end_pos());
+        ctx.submit(sb);
+        Ok(())
     }
 
     /// `iomap_is_partially_uptodate`.
-    fn is_partially_uptodate(&self, folio: &Folio<IomapFolioState>, from: usize, count: usize) -> bool {
-        let Some(ifs) = folio.private.as_ref() else { return false };
-        let bs = folio.size() / ifs.nr_blocks();
+    fn is_partially_uptodate(&self, folio: &IFolio, from: usize, count: usize) -> bool {
+        // SAFETY: called with the folio locked.
+        let Some(s) = (unsafe { ifs(folio) }) else { return false };
+        let bs = folio.size() / s.nr_blocks;
         let to = (from + count).min(folio.size());
-        (from / bs..to.div_ceil(bs)).all(|i| ifs.block_uptodate(i))
+        let b = lock(&s.state);
+        (from / bs..to.div_ceil(bs)).all(|i| b.test(0, i))
     }
 
     /// `iomap_writepages`.
-    fn writepages(&self, cx: &mut Ctx<'_, Self>, wbc: &mut WritebackControl) -> Result<()> {
-        let end_index = if wbc.end == u64::MAX { u64::MAX } else { wbc.end.div_ceil(PAGE_SIZE as u64) };
-        let mut index = wbc.start >> PAGE_SHIFT;
+    fn writepages(&self, sb: &Sb<Self>, inode: &Arc<IInode>, wbc: &mut WritebackControl) -> Result<()> {
+        let mut iter = WbIter::new(inode, wbc);
         let mut wpc = Wpc::default();
-        cx.bio.clear();
         let mut result = Ok(());
-        while let Some(s) = cx.mapping.next_dirty(index, end_index) {
-            if !wbc.sync && wbc.nr_to_write == 0 {
-                break;
-            }
-            let f = cx.folio(s);
-            let (nr_pages, fend, locked) = (f.nr_pages(), f.end_index(), f.locked());
-            index = fend;
-            if locked {
-                continue;
-            }
-            if let Err(e) = self.writepage_map(cx, &mut wpc, s) {
+        while wbc.sync || wbc.nr_to_write > 0 {
+            let Some(f) = iter.next(sb, inode, wbc) else { break };
+            let nr_pages = f.nr_pages();
+            if let Err(e) = self.writepage_map(sb, inode, &mut wpc, &f) {
                 result = Err(e);
                 break;
             }
             wbc.nr_to_write = wbc.nr_to_write.saturating_sub(nr_pages);
         }
-        wbc.done_index = index;
-        let done = self.submit_ioends(cx, &mut wpc);
-        result.and(done)
+        wpc.submit_ioend(sb);
+        wbc.done_index = iter.index();
+        result
     }
 
     /// `iomap_invalidate_folio`: the state goes only with the whole folio.
-    fn invalidate_folio(&self, cx: &mut Ctx<'_, Self>, start: u64, offset: usize, len: usize) {
-        if offset == 0 && len == cx.folio(start).size() {
-            cx.detach_private(start);
+    fn invalidate_folio(&self, sb: &Sb<Self>, folio: &IFolio, offset: usize, len: usize) {
+        if offset == 0 && len == folio.size() {
+            folio.detach_private(&sb.stats);
         }
     }
 
-    /// `iomap_release_folio`: not while dirty.
-    fn release_folio(&self, folio: &mut Folio<IomapFolioState>) -> bool {
-        !folio.dirty()
+    /// `iomap_release_folio`: not while dirty or under writeback.
+    fn release_folio(&self, sb: &Sb<Self>, folio: &IFolio) -> bool {
+        if folio.dirty() || folio.writeback() {
+            return false;
+        }
+        folio.detach_private(&sb.stats);
+        true
     }
 }
 
 impl BufferedIo for IomapAops {
     /// `iomap_file_buffered_write`.
-    fn write_iter(&self, cx: &mut Ctx<'_, Self>, pos: u64, data: &[u8]) -> Result<usize> {
+    fn write_iter(&self, sb: &Sb<Self>, inode: &Arc<IInode>, pos: u64, data: &[u8]) -> Result<usize> {
         let mut written = 0usize;
         while written < data.len() {
             let p = pos + written as u64;
-            let iomap = match self.iomap_begin_write(cx, p, (data.len() - written) as u64) {
+            let iomap = match self.iomap_begin_write(sb, inode, p, (data.len() - written) as u64) {
                 Ok(m) => m,
                 Err(e) if written == 0 => return Err(e),
                 Err(_) => break,
             };
-            let (n, outcome) = self.write_extent(cx, &iomap, p, &data[written..]);
+            let (n, outcome) = self.write_extent(sb, inode, &iomap, p, &data[written..]);
             written += n;
-            match outcome {
-                Ok(_stale) => {}
-                Err(e) => {
-                    self.iomap_end(cx, &iomap, p + n as u64);
-                    if written == 0 {
-                        return Err(e);
-                    }
-                    break;
+            if let Err(e) = outcome {
+                self.iomap_end(sb, inode, &iomap, p + n as u64);
+                if written == 0 {
+                    return Err(e);
                 }
+                break;
             }
         }
         Ok(written)
     }
 
     /// `iomap_truncate_page`: zero from `pos` to the end of its block.
-    fn truncate_page(&self, cx: &mut Ctx<'_, Self>, pos: u64) -> Result<()> {
-        let bs = cx.block_size() as u64;
-        if pos.is_multiple_of(bs) || cx.fs.bug(Bug::IomapSkipTailZero) {
+    fn truncate_page(&self, sb: &Sb<Self>, inode: &Arc<IInode>, pos: u64) -> Result<()> {
+        let bs = u64::from(sb.block_size());
+        if pos.is_multiple_of(bs) || sb.bug(Bug::IomapSkipTailZero) {
             return Ok(());
         }
-        self.zero_range(cx, pos, bs - pos % bs)
+        self.zero_range(sb, inode, pos, bs - pos % bs)
     }
 
     /// `iomap_zero_range`: once per extent, zero through the cache.
-    fn zero_range(&self, cx: &mut Ctx<'_, Self>, pos: u64, len: u64) -> Result<()> {
+    fn zero_range(&self, sb: &Sb<Self>, inode: &Arc<IInode>, pos: u64, len: u64) -> Result<()> {
         let end = pos + len;
         let mut p = pos;
         while p < end {
-            let iomap = self.iomap_begin_read(cx, p, end - p)?;
+            let iomap = self.iomap_begin_read(sb, inode, p, end - p)?;
             let run_end = iomap.end().min(end);
-            self.zero_iter(cx, &iomap, p, run_end)?;
+            self.zero_iter(sb, inode, &iomap, p, run_end)?;
             p = run_end;
         }
         Ok(())
@@ -765,11 +1002,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_2mib_folio_state_is_128_bytes_of_bitmaps() {
+    fn a_2mib_folio_state_is_the_kernels_144_bytes() {
         let ifs = IomapFolioState::new(512, false, false);
-        assert_eq!(ifs.bytes(), 128);
+        assert_eq!(ifs.bytes(), 16 + 128);
         let small = IomapFolioState::new(4, true, false);
-        assert!(small.fully_uptodate());
+        assert!(lock(&small.state).fully_uptodate());
         assert!(!small.block_dirty(0));
     }
 }

@@ -9,8 +9,8 @@
 //! An optional limit on the blocks in use or reserved injects ENOSPC early (fault injection,
 //! [`crate::options::FsFaults::alloc_limit`]), as a full filesystem would give it.
 
-use super::rangeset::RangeSet;
 use crate::error::{FsError, Result};
+use crate::rangeset::RangeSet;
 
 /// Free data blocks and reserved (promised to delalloc) blocks.
 #[derive(Clone, Debug)]

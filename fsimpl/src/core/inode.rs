@@ -1,20 +1,20 @@
-//! The in-memory inode: sizes, extent map and delayed-allocation reservations.
+//! What ext4 keeps per inode beside the VFS inode (`struct ext4_inode_info`): the on-disk
+//! size, the extent map and the delayed-allocation reservations. It sits behind the inode's
+//! `i_data_sem`.
 
 use super::extent::ExtentMap;
-use super::rangeset::RangeSet;
+use crate::rangeset::RangeSet;
 
 /// Inode number.
 pub type Ino = u64;
 
-/// One regular file.
+/// One regular file's filesystem-private state.
 #[derive(Clone, Debug, Default)]
-pub struct Inode {
+pub struct InodeInfo {
     /// Inode number.
     pub ino: Ino,
     /// The file's name (the filesystem has one flat directory).
     pub name: String,
-    /// In-memory file size (`i_size`).
-    pub i_size: u64,
     /// On-disk file size (`i_disksize`): what a remount finds. Advances when data is allocated
     /// (buffer_head, data=ordered) or when the I/O completes (iomap).
     pub i_disksize: u64,
@@ -27,9 +27,9 @@ pub struct Inode {
     pub map_seq: u64,
 }
 
-impl Inode {
+impl InodeInfo {
     /// A new empty inode.
     pub fn new(ino: Ino, name: impl Into<String>) -> Self {
-        Inode { ino, name: name.into(), ..Default::default() }
+        InodeInfo { ino, name: name.into(), ..Default::default() }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::alloc::BlockAllocator;
 use super::extent::{Extent, Lookup};
-use super::inode::Inode;
+use super::inode::InodeInfo;
 use crate::error::{FsError, Result};
 use crate::stats::{MapCaller, Stats};
 use std::sync::Mutex;
@@ -81,7 +81,7 @@ pub struct MapCtx<'a> {
 /// of one kind; it may be shorter than asked. Counts one call for `caller`.
 pub fn map_blocks(
     cx: &MapCtx<'_>,
-    inode: &mut Inode,
+    inode: &mut InodeInfo,
     lblk: u64,
     len: u64,
     op: MapOp,
@@ -121,7 +121,7 @@ pub fn map_blocks(
 }
 
 /// What is at `lblk`, for up to `len` blocks, without counting a call.
-pub fn lookup(inode: &Inode, lblk: u64, len: u64) -> Mapping {
+pub fn lookup(inode: &InodeInfo, lblk: u64, len: u64) -> Mapping {
     match inode.extents.lookup(lblk) {
         Lookup::Extent(e) => Mapping {
             lblk,
@@ -148,7 +148,7 @@ pub fn lookup(inode: &Inode, lblk: u64, len: u64) -> Mapping {
 
 /// The allocation goal for `lblk`: right after the physical block of the extent before it
 /// (`ext4_ext_find_goal`), or the inode's default.
-fn goal_for(inode: &Inode, lblk: u64, default_goal: u64) -> u64 {
+fn goal_for(inode: &InodeInfo, lblk: u64, default_goal: u64) -> u64 {
     match inode.extents.before(lblk) {
         Some(prev) => prev.pblk + (lblk - prev.lblk),
         None => default_goal,
@@ -163,8 +163,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    fn setup() -> (Mutex<BlockAllocator>, Stats, Inode) {
-        (Mutex::new(BlockAllocator::new(100, 1100)), Stats::default(), Inode::new(1, "f"))
+    fn setup() -> (Mutex<BlockAllocator>, Stats, InodeInfo) {
+        (Mutex::new(BlockAllocator::new(100, 1100)), Stats::default(), InodeInfo::new(1, "f"))
     }
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!((a.kind, a.len, a.pblk, a.new), (MapKind::Mapped, 16, 100, true));
         assert_eq!(alloc.lock().unwrap().reserved(), 0);
         assert!(ino.delayed.is_empty());
-        assert_eq!(stats.map_blocks.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(stats.snapshot(Default::default()).map_blocks, 3);
     }
 
     #[test]

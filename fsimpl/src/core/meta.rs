@@ -13,9 +13,9 @@
 //! journal plays for ext4. Free space is rebuilt from the extent maps at mount.
 
 use super::extent::Extent;
-use super::inode::{Ino, Inode};
+use super::inode::{Ino, InodeInfo};
 use crate::buf::AlignedBuf;
-use crate::dev::{BioBatch, BioOp, BlockDev, DevError};
+use crate::dev::{BioOp, BlockDev};
 use crate::error::{FsError, Result};
 
 const SB_MAGIC: &[u8; 8] = b"AOPSBFS1";
@@ -110,11 +110,11 @@ pub struct MetaState {
     /// Next inode number to hand out.
     pub next_ino: Ino,
     /// Every inode, with `i_disksize` as its size.
-    pub inodes: Vec<Inode>,
+    pub inodes: Vec<InodeInfo>,
 }
 
 /// Serialises the inode table into `out` (cleared first). Sizes written are `i_disksize`.
-pub fn encode_payload<'a>(next_ino: Ino, inodes: impl Iterator<Item = &'a Inode>, out: &mut Vec<u8>) {
+pub fn encode_payload<'a>(next_ino: Ino, inodes: impl Iterator<Item = &'a InodeInfo>, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&next_ino.to_le_bytes());
     let count_at = out.len();
@@ -138,7 +138,7 @@ pub fn encode_payload<'a>(next_ino: Ino, inodes: impl Iterator<Item = &'a Inode>
 }
 
 /// Parses a payload written by [`encode_payload`].
-pub fn decode_payload(p: &[u8]) -> Result<(Ino, Vec<Inode>)> {
+pub fn decode_payload(p: &[u8]) -> Result<(Ino, Vec<InodeInfo>)> {
     let mut r = Reader { b: p, at: 0 };
     let next_ino = r.u64()?;
     let count = r.u64()?;
@@ -148,9 +148,8 @@ pub fn decode_payload(p: &[u8]) -> Result<(Ino, Vec<Inode>)> {
         let name_len = r.u32()? as usize;
         let name = String::from_utf8(r.bytes(name_len)?.to_vec())
             .map_err(|_| FsError::Corrupt { what: format!("inode {ino} name is not UTF-8") })?;
-        let mut inode = Inode::new(ino, name);
+        let mut inode = InodeInfo::new(ino, name);
         inode.i_disksize = r.u64()?;
-        inode.i_size = inode.i_disksize;
         let n_ext = r.u64()?;
         for _ in 0..n_ext {
             let (lblk, len, pblk) = (r.u64()?, r.u64()?, r.u64()?);
@@ -165,7 +164,7 @@ pub fn decode_payload(p: &[u8]) -> Result<(Ino, Vec<Inode>)> {
     Ok((next_ino, inodes))
 }
 
-fn overlaps(inode: &Inode, lblk: u64, len: u64) -> bool {
+fn overlaps(inode: &InodeInfo, lblk: u64, len: u64) -> bool {
     let mut any = false;
     inode.extents.for_each_in(lblk, len, |_| any = true);
     any
@@ -208,19 +207,9 @@ fn get64(b: &[u8], at: usize) -> u64 {
 
 /// One synchronous read or write of `buf` at device byte `offset`.
 pub fn dev_io(dev: &dyn BlockDev, op: BioOp, offset: u64, buf: &mut [u8]) -> Result<()> {
-    let mut batch = BioBatch::new();
-    batch.start(op, offset);
-    // SAFETY: `buf` is borrowed mutably for the whole call, which submits and waits.
-    unsafe { batch.add_seg(buf.as_mut_ptr(), buf.len()) };
-    dev.submit(&mut batch)?;
-    if let Some((_, errno)) = batch.first_error() {
-        return Err(FsError::Io {
-            source: DevError::Io {
-                op: if op == BioOp::Read { "read" } else { "write" },
-                offset,
-                source: std::io::Error::from_raw_os_error(errno),
-            },
-        });
+    match op {
+        BioOp::Read => crate::dev::read_at(dev, offset, buf)?,
+        _ => crate::dev::write_at(dev, offset, buf)?,
     }
     Ok(())
 }
@@ -317,18 +306,18 @@ mod tests {
 
     #[test]
     fn payload_round_trips() {
-        let mut a = Inode::new(3, "file.0.0");
+        let mut a = InodeInfo::new(3, "file.0.0");
         a.i_disksize = 12345;
         a.extents.insert(Extent { lblk: 0, len: 8, pblk: 700, unwritten: false });
         a.extents.insert(Extent { lblk: 20, len: 4, pblk: 900, unwritten: true });
-        let b = Inode::new(4, "é");
+        let b = InodeInfo::new(4, "é");
         let mut p = Vec::new();
         encode_payload(5, [&a, &b].into_iter(), &mut p);
         let (next, inodes) = decode_payload(&p).unwrap();
         assert_eq!(next, 5);
         assert_eq!(inodes.len(), 2);
         assert_eq!(inodes[0].extents, a.extents);
-        assert_eq!((inodes[0].i_size, inodes[0].i_disksize), (12345, 12345));
+        assert_eq!(inodes[0].i_disksize, 12345);
         assert_eq!(inodes[1].name, "é");
         assert!(decode_payload(&p[..p.len() - 1]).is_err());
     }

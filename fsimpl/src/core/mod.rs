@@ -7,10 +7,9 @@ pub mod extent;
 pub mod inode;
 pub mod map;
 pub mod meta;
-pub mod rangeset;
 
+pub use crate::rangeset::RangeSet;
 pub use alloc::BlockAllocator;
 pub use extent::{Extent, ExtentMap};
-pub use inode::{Ino, Inode};
+pub use inode::{Ino, InodeInfo};
 pub use map::{MapCtx, MapKind, MapOp, Mapping, map_blocks};
-pub use rangeset::RangeSet;

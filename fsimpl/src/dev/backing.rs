@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use super::check::{IoLimits, SECTOR_SIZE};
+use super::limits::SECTOR_SIZE;
 use super::{Backing, DevError};
 
 /// `BLKGETSIZE64`: the size of a block device in bytes (`_IOR(0x12, 114, size_t)`).
@@ -21,8 +21,12 @@ pub(crate) struct BackingFile {
     pub file: File,
     /// Whether it was opened (and kept) with O_DIRECT.
     pub direct: bool,
-    /// Size and alignments.
-    pub limits: IoLimits,
+    /// Size in bytes.
+    pub size: u64,
+    /// Alignment of offsets and lengths.
+    pub offset_align: u32,
+    /// Alignment of memory.
+    pub mem_align: u32,
 }
 
 /// Kind of backing store.
@@ -130,11 +134,11 @@ pub(crate) fn open_backing(
         None => block_device_size(&file).map_err(open_err)?,
     };
 
-    let mut limits = IoLimits::buffered(size);
+    let (mut offset_align, mut mem_align) = (SECTOR_SIZE, 1);
     if is_direct {
         match dio_decision(kind, statx_dio_align(&file), min_io_align) {
-            DioDecision::Direct { offset_align, mem_align } => {
-                limits = IoLimits { size, offset_align, mem_align };
+            DioDecision::Direct { offset_align: o, mem_align: m } => {
+                (offset_align, mem_align) = (o, m);
             }
             DioDecision::Buffered(why) => {
                 clear_o_direct(&file).map_err(open_err)?;
@@ -143,7 +147,7 @@ pub(crate) fn open_backing(
             }
         }
     }
-    Ok(BackingFile { file, direct: is_direct, limits })
+    Ok(BackingFile { file, direct: is_direct, size, offset_align, mem_align })
 }
 
 /// `open(2)` read-write; a regular file is created if missing, a block device is opened

@@ -1,79 +1,46 @@
-//! Checks a batch before any of it is submitted, like the block layer's `bio_check_eod` and
-//! the O_DIRECT alignment checks (`blkdev_dio_invalid`): a bad bio is a filesystem bug, caught
-//! here with a message that says which bio and what is wrong.
+//! What the block layer checks before it takes a bio (`submit_bio_noacct`,
+//! `bio_check_eod`, and O_DIRECT's alignment rules for a file): in range, aligned to the
+//! logical block size, segments aligned as direct I/O needs.
 
-use super::{BioBatch, BioOp, DevError};
+use super::bio::{Bio, BioOp};
+use super::limits::QueueLimits;
 
-/// Smallest alignment of a device offset and length: a sector.
-pub(crate) const SECTOR_SIZE: u32 = 512;
-
-/// What a device accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct IoLimits {
-    /// Device size in bytes.
-    pub size: u64,
-    /// Alignment of bio offsets and lengths, and of segment lengths (at least 512).
-    pub offset_align: u32,
-    /// Alignment of segment addresses (1 when the memory may be anywhere).
-    pub mem_align: u32,
-}
-
-impl IoLimits {
-    /// Limits of a device whose I/O goes through a page cache or RAM: sector granularity for
-    /// offsets and lengths, any memory.
-    pub fn buffered(size: u64) -> Self {
-        IoLimits { size, offset_align: SECTOR_SIZE, mem_align: 1 }
+/// Why `bio` cannot go to a device with `limits`, as one line; `Ok` when it can.
+pub(crate) fn check_bio(bio: &Bio, limits: &QueueLimits) -> Result<(), String> {
+    if bio.op == BioOp::Flush {
+        return Ok(());
     }
-}
-
-/// Checks every bio of `batch` against `limits`; the first bad one fails the whole batch.
-pub(crate) fn check_batch(batch: &BioBatch, limits: &IoLimits) -> Result<(), DevError> {
-    let align = u64::from(limits.offset_align);
-    for (i, bio) in batch.bios().iter().enumerate() {
-        let op = match bio.op {
-            BioOp::Read => "read",
-            BioOp::Write => "write",
-        };
-        let what = || format!("bio {i} ({op} of {} bytes at byte {})", bio.len, bio.offset);
-        let bad = |why: String| Err(DevError::BadRequest(format!("{}: {why}", what())));
-        if bio.len == 0 {
-            return bad("it is empty".to_string());
-        }
-        if !bio.offset.is_multiple_of(align) || !bio.len.is_multiple_of(align) {
-            return bad(format!("offset and length must be multiples of {align} bytes"));
-        }
-        match bio.offset.checked_add(bio.len) {
-            Some(end) if end <= limits.size => {}
-            _ => {
-                return bad(format!("it ends beyond the device end at byte {}", limits.size));
+    let align = u64::from(limits.logical_block_size);
+    let what = || format!("{} of {} bytes at byte {}", bio.op.name(), bio.len(), bio.offset);
+    if bio.is_empty() {
+        return Err(format!("{}: it is empty", what()));
+    }
+    if !bio.offset.is_multiple_of(align) || !bio.len().is_multiple_of(align) {
+        return Err(format!("{}: offset and length must be multiples of {align} bytes", what()));
+    }
+    match bio.offset.checked_add(bio.len()) {
+        Some(end) if end <= limits.size => {}
+        _ => return Err(format!("{}: it ends beyond the device end at byte {}", what(), limits.size)),
+    }
+    if limits.dma_alignment > 1 || align > 512 {
+        for (s, seg) in bio.segs().iter().enumerate() {
+            let addr = seg.ptr() as usize;
+            if !addr.is_multiple_of(limits.dma_alignment as usize) {
+                return Err(format!(
+                    "{}: segment {s} at address {addr:#x} is not aligned to {} bytes, as O_DIRECT on \
+                     this device needs",
+                    what(),
+                    limits.dma_alignment
+                ));
             }
-        }
-        if limits.mem_align > 1 || limits.offset_align > SECTOR_SIZE {
-            check_segs(batch, i, limits).or_else(bad)?;
-        }
-    }
-    Ok(())
-}
-
-/// The O_DIRECT constraints on the memory of bio `i`: each segment's address aligned to
-/// `mem_align` and its length to `offset_align`.
-fn check_segs(batch: &BioBatch, i: usize, limits: &IoLimits) -> Result<(), String> {
-    for (s, seg) in batch.segs(i).iter().enumerate() {
-        let addr = seg.ptr() as usize;
-        if !addr.is_multiple_of(limits.mem_align as usize) {
-            return Err(format!(
-                "segment {s} at address {addr:#x} is not aligned to {} bytes, as O_DIRECT on \
-                 this device needs",
-                limits.mem_align
-            ));
-        }
-        if !seg.len().is_multiple_of(limits.offset_align as usize) {
-            return Err(format!(
-                "segment {s} is {} bytes long, not a multiple of {} bytes, as O_DIRECT on this \
-                 device needs",
-                seg.len(),
-                limits.offset_align
-            ));
+            if !seg.len().is_multiple_of(align as usize) {
+                return Err(format!(
+                    "{}: segment {s} is {} bytes long, not a multiple of {align} bytes, as O_DIRECT \
+                     on this device needs",
+                    what(),
+                    seg.len()
+                ));
+            }
         }
     }
     Ok(())
@@ -83,75 +50,60 @@ fn check_segs(batch: &BioBatch, i: usize, limits: &IoLimits) -> Result<(), Strin
 mod tests {
     use super::*;
 
-    fn one_bio(op: BioOp, offset: u64, mem: &mut [u8]) -> BioBatch {
-        let mut batch = BioBatch::new();
-        batch.start(op, offset);
-        // SAFETY: `mem` outlives the batch, which is never submitted.
-        assert!(unsafe { batch.add_seg(mem.as_mut_ptr(), mem.len()) });
-        batch
+    fn one_bio(op: BioOp, offset: u64, mem: &mut [u8]) -> Box<Bio> {
+        let mut bio = Bio::new(op, offset);
+        // SAFETY: never submitted.
+        assert!(unsafe { bio.add_seg(mem.as_mut_ptr(), mem.len()) });
+        bio
     }
 
-    fn message(r: Result<(), DevError>) -> String {
-        match r {
-            Err(DevError::BadRequest(m)) => m,
-            other => panic!("expected BadRequest, got {other:?}"),
-        }
+    fn buffered(size: u64) -> QueueLimits {
+        QueueLimits::loop_defaults(size)
     }
 
     #[test]
     fn accepts_sector_aligned_requests_inside_the_device() {
         let mut mem = vec![0u8; 1024];
-        let limits = IoLimits::buffered(4096);
-        assert!(check_batch(&one_bio(BioOp::Write, 3072, &mut mem), &limits).is_ok());
+        assert!(check_bio(&one_bio(BioOp::Write, 3072, &mut mem), &buffered(4096)).is_ok());
     }
 
     #[test]
     fn rejects_misaligned_offset_and_length_and_out_of_range() {
-        let limits = IoLimits::buffered(4096);
+        let limits = buffered(4096);
         let mut mem = vec![0u8; 1024];
-        let m = message(check_batch(&one_bio(BioOp::Read, 100, &mut mem), &limits));
-        assert_eq!(
-            m,
-            "bio 0 (read of 1024 bytes at byte 100): offset and length must be multiples of 512 \
-             bytes"
-        );
+        let m = check_bio(&one_bio(BioOp::Read, 100, &mut mem), &limits).unwrap_err();
+        assert_eq!(m, "read of 1024 bytes at byte 100: offset and length must be multiples of 512 bytes");
         let mut odd = vec![0u8; 1000];
-        let m = message(check_batch(&one_bio(BioOp::Write, 0, &mut odd), &limits));
+        let m = check_bio(&one_bio(BioOp::Write, 0, &mut odd), &limits).unwrap_err();
         assert!(m.contains("multiples of 512"), "{m}");
-        let m = message(check_batch(&one_bio(BioOp::Write, 3584, &mut mem), &limits));
-        assert_eq!(m, "bio 0 (write of 1024 bytes at byte 3584): it ends beyond the device end at byte 4096");
-        let m = message(check_batch(&one_bio(BioOp::Write, u64::MAX - 511, &mut mem), &limits));
+        let m = check_bio(&one_bio(BioOp::Write, 3584, &mut mem), &limits).unwrap_err();
+        assert_eq!(m, "write of 1024 bytes at byte 3584: it ends beyond the device end at byte 4096");
+        let m = check_bio(&one_bio(BioOp::Write, u64::MAX - 511, &mut mem), &limits).unwrap_err();
         assert!(m.contains("beyond the device end"), "{m}");
-        let mut batch = BioBatch::new();
-        batch.start(BioOp::Read, 0);
-        assert!(message(check_batch(&batch, &limits)).contains("empty"));
+        assert!(check_bio(&Bio::new(BioOp::Read, 0), &limits).unwrap_err().contains("empty"));
+        assert!(check_bio(&Bio::new(BioOp::Flush, 0), &limits).is_ok());
     }
 
     #[test]
     fn direct_limits_check_segment_addresses_and_lengths() {
-        let limits = IoLimits { size: 1 << 20, offset_align: 512, mem_align: 512 };
+        let limits = QueueLimits { dma_alignment: 512, ..buffered(1 << 20) };
         let layout = std::alloc::Layout::from_size_align(8192, 4096).unwrap();
         // SAFETY: non-zero size; freed below.
         let base = unsafe { std::alloc::alloc(layout) };
         assert!(!base.is_null());
-        let mut batch = BioBatch::new();
-        batch.start(BioOp::Write, 0);
-        // SAFETY: inside the allocation, which outlives the batch; never submitted.
-        unsafe { assert!(batch.add_seg(base, 512)) };
-        assert!(check_batch(&batch, &limits).is_ok());
-        batch.clear();
-        batch.start(BioOp::Write, 0);
-        // SAFETY: as above.
-        unsafe { assert!(batch.add_seg(base.add(8), 512)) };
-        assert!(message(check_batch(&batch, &limits)).contains("not aligned to 512 bytes"));
-        batch.clear();
-        batch.start(BioOp::Write, 0);
-        // SAFETY: as above; two segments that do not merge, each 256 bytes long.
-        unsafe {
-            assert!(batch.add_seg(base, 256));
-            assert!(batch.add_seg(base.add(4096), 256));
-        }
-        assert!(message(check_batch(&batch, &limits)).contains("segment 0 is 256 bytes long"));
+        let mk = |segs: &[(usize, usize)]| {
+            let mut bio = Bio::new(BioOp::Write, 0);
+            for &(off, len) in segs {
+                // SAFETY: inside the allocation, which outlives the bio; never submitted.
+                unsafe { assert!(bio.add_seg(base.add(off), len)) };
+            }
+            bio
+        };
+        assert!(check_bio(&mk(&[(0, 512)]), &limits).is_ok());
+        assert!(check_bio(&mk(&[(8, 512)]), &limits).unwrap_err().contains("not aligned to 512 bytes"));
+        let four_k = QueueLimits { logical_block_size: 4096, ..limits };
+        let m = check_bio(&mk(&[(0, 2048), (4096, 2048)]), &four_k).unwrap_err();
+        assert!(m.contains("segment 0 is 2048 bytes long"), "{m}");
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(base, layout) };
     }

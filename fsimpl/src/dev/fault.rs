@@ -16,8 +16,12 @@
 //! The power cut keeps an undo log while armed: before a write reaches the device, the bytes it
 //! overwrites are read and kept (once per byte range between two flushes); a flush forgets
 //! them; [`FaultDev::power_cut`] writes them back and flushes. The log costs a device read per
-//! write and memory for every byte written since the last flush; with a power cut armed, bios
-//! go through the wrapper one batch at a time.
+//! write and memory for every byte written since the last flush; with a power cut armed (or a
+//! bio to perturb), bios go through the wrapper one at a time, each waited for.
+//!
+//! Like `dm-flakey`, the wrapper is a bio-based device stacked on the one it wraps: a bio it
+//! lets through is cloned to the device underneath, and ends when the clone does. Its counters
+//! are those of the device underneath, plus the bios it failed itself.
 //!
 //! ```
 //! use fsimpl::dev::{BlockDev, FaultDev, FaultPlan, MemDev, NthBio};
@@ -32,9 +36,11 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{BioBatch, BioOp, BlockDev, Counters, DevError, DevStats};
+use super::bio::{BioEndIo, bio_endio};
+use super::sync::{read_at, submit_bio_wait, write_at};
+use super::{Bio, BioOp, BlockDev, DevError, DevStats, QueueLimits};
 use crate::buf::AlignedBuf;
-use crate::core::RangeSet;
+use crate::rangeset::RangeSet;
 
 /// Granularity of the undo log and of short writes: a sector.
 const SECTOR: u64 = 512;
@@ -220,8 +226,8 @@ impl State {
     fn fate(&self, op: BioOp, offset: u64, len: u64, ordinal: u64) -> (Fate, Option<&'static str>) {
         if self.off {
             return match op {
-                BioOp::Write => (Fate::Drop, None),
                 BioOp::Read => (Fate::Pass, None),
+                _ => (Fate::Drop, None),
             };
         }
         if self.plan.bad_ranges.iter().any(|r| offset < r.end && r.start < offset + len) {
@@ -234,7 +240,7 @@ impl State {
                 Some(s) if s.n == ordinal => (Fate::Short(s.landed.min(len)), Some("short")),
                 _ => (Fate::Pass, None),
             },
-            BioOp::Read => (Fate::Pass, None),
+            _ => (Fate::Pass, None),
         }
     }
 }
@@ -243,8 +249,42 @@ impl State {
 pub struct FaultDev {
     inner: Arc<dyn BlockDev>,
     state: Mutex<State>,
-    counters: Counters,
     faults: FaultCounters,
+    /// Bios failed here, which never reached the device.
+    injected_errors: AtomicU64,
+}
+
+/// Ends the original bio when its clone, sent to the device underneath, ends (dm's
+/// `clone_endio`).
+struct CloneEnd;
+
+impl BioEndIo for CloneEnd {
+    fn bio_end_io(&self, clone: Box<Bio>) {
+        // SAFETY: `private` holds the original bio, leaked in `FaultDev::pass` for this clone.
+        let orig = unsafe { Box::from_raw(clone.private as *mut Bio) };
+        if let Err(e) = clone.status() {
+            orig.set_error(e);
+        }
+        bio_endio(orig);
+    }
+}
+
+/// A bio over the first `len` bytes of `bio`'s memory.
+fn clone_prefix(bio: &Bio, len: u64) -> Box<Bio> {
+    let mut c = Bio::new(bio.op, bio.offset);
+    c.fua = bio.fua;
+    let mut left = len;
+    for seg in bio.segs() {
+        if left == 0 {
+            break;
+        }
+        let n = (seg.len() as u64).min(left);
+        // SAFETY: the memory is the original bio's, valid until it ends, which is after the
+        // clone ends.
+        unsafe { c.add_seg(seg.ptr(), n as usize) };
+        left -= n;
+    }
+    c
 }
 
 impl FaultDev {
@@ -253,8 +293,8 @@ impl FaultDev {
         let dev = FaultDev {
             inner,
             state: Mutex::new(State::default()),
-            counters: Counters::default(),
             faults: FaultCounters::default(),
+            injected_errors: AtomicU64::new(0),
         };
         dev.arm(plan)?;
         Ok(dev)
@@ -266,8 +306,7 @@ impl FaultDev {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent between statements; a panic elsewhere does not break it.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::kernel::lock(&self.state)
     }
 
     /// Replaces the plan and starts counting bios from zero (e.g. once a filesystem has been
@@ -306,16 +345,8 @@ impl FaultDev {
         st.saved = RangeSet::new();
         st.off = true;
         self.faults.power_cuts.fetch_add(1, Relaxed);
-        let mut batch = BioBatch::new();
-        for (offset, mut old) in undo.into_iter().rev() {
-            batch.clear();
-            batch.start(BioOp::Write, offset);
-            // SAFETY: `old` lives until the batch has completed, below.
-            unsafe { batch.add_seg(old.as_mut_ptr(), old.len()) };
-            self.inner.submit(&mut batch)?;
-            if let Some((_, errno)) = batch.first_error() {
-                return Err(io_error("write", offset, errno));
-            }
+        for (offset, old) in undo.into_iter().rev() {
+            write_at(self.inner.as_ref(), offset, &old)?;
             self.faults.reverted_bytes.fetch_add(old.len() as u64, Relaxed);
         }
         self.inner.flush()
@@ -374,7 +405,6 @@ impl FaultDev {
     fn save_old(&self, st: &mut State, offset: u64, len: u64) -> Result<(), DevError> {
         let (first, end) = (offset / SECTOR, (offset + len).div_ceil(SECTOR));
         let mut at = first;
-        let mut batch = BioBatch::new();
         while at < end {
             if let Some((s, l)) = st.saved.find(at) {
                 at = s + l;
@@ -383,14 +413,7 @@ impl FaultDev {
             let gap_end = st.saved.next_from(at).unwrap_or(end).min(end);
             let (byte, bytes) = (at * SECTOR, (gap_end - at) * SECTOR);
             let mut old = AlignedBuf::zeroed(bytes as usize);
-            batch.clear();
-            batch.start(BioOp::Read, byte);
-            // SAFETY: `old` outlives the batch, which completes below.
-            unsafe { batch.add_seg(old.as_mut_ptr(), old.len()) };
-            self.inner.submit(&mut batch)?;
-            if let Some((_, errno)) = batch.first_error() {
-                return Err(io_error("read", byte, errno));
-            }
+            read_at(self.inner.as_ref(), byte, &mut old)?;
             st.undo.push((byte, old));
             st.saved.insert(at, gap_end - at);
             at = gap_end;
@@ -398,102 +421,60 @@ impl FaultDev {
         Ok(())
     }
 
-    /// The slow path: some bio of `batch` is perturbed (or the undo log is kept). The bios
-    /// that reach the device go in one sub-batch; statuses are mapped back.
-    fn submit_perturbed(&self, st: &mut State, batch: &mut BioBatch) -> Result<(), DevError> {
-        let mut fates = Vec::with_capacity(batch.len());
-        let mut cut_after: Option<usize> = None;
-        for (i, bio) in batch.bios().iter().enumerate() {
-            if cut_after.is_some() {
-                fates.push(match bio.op {
-                    BioOp::Write => Fate::Drop,
-                    BioOp::Read => Fate::Pass,
-                });
-                continue;
-            }
-            let ordinal = match bio.op {
-                BioOp::Read => {
-                    st.reads += 1;
-                    st.reads
-                }
-                BioOp::Write => {
-                    st.writes += 1;
-                    st.writes
-                }
-            };
-            let (fate, why) = st.fate(bio.op, bio.offset, bio.len, ordinal);
-            if let Some(why) = why {
-                self.count_fault(why);
-            }
-            if bio.op == BioOp::Write && !st.off && st.plan.power_cut == Some(PowerCut::AfterWrite(ordinal)) {
-                cut_after = Some(i);
-            }
-            fates.push(fate);
-        }
-        let mut sub = BioBatch::new();
-        let mut sub_of = Vec::with_capacity(batch.len());
-        for (i, fate) in fates.iter_mut().enumerate() {
-            let bio = batch.bios()[i];
-            let len = match *fate {
-                Fate::Pass => bio.len,
-                Fate::Short(n) if n > 0 => n,
-                _ => {
-                    sub_of.push(None);
-                    continue;
-                }
-            };
-            // Without the old contents the write could not be undone: it fails instead.
-            if bio.op == BioOp::Write && st.logging() && self.save_old(st, bio.offset, len).is_err() {
-                *fate = Fate::Fail;
-                sub_of.push(None);
-                continue;
-            }
-            sub.start(bio.op, bio.offset);
-            let mut left = len;
-            for seg in batch.segs(i) {
-                if left == 0 {
-                    break;
-                }
-                let n = (seg.len() as u64).min(left);
-                // SAFETY: the segment belongs to `batch`, whose memory the caller keeps valid
-                // until this submit returns; the sub-batch completes before that.
-                unsafe { sub.add_seg(seg.ptr(), n as usize) };
-                left -= n;
-            }
-            sub_of.push(Some(sub.len() - 1));
-        }
-        if !sub.is_empty() {
-            // A refused batch (a filesystem bug: misaligned or out of range) is not counted.
-            self.inner.submit(&mut sub)?;
-        }
-        for (i, fate) in fates.iter().enumerate() {
-            let bio = batch.bios()[i];
-            match bio.op {
-                BioOp::Read => self.counters.read(bio.len),
-                BioOp::Write => self.counters.write(bio.len),
-            }
-            let status = match (*fate, sub_of[i]) {
-                (Fate::Drop, _) => {
-                    self.faults.dropped_writes.fetch_add(1, Relaxed);
-                    Ok(())
-                }
-                (Fate::Pass, Some(j)) => sub.status(j),
-                (Fate::Fail | Fate::Short(_), _) | (Fate::Pass, None) => Err(libc::EIO),
-            };
-            if status.is_err() {
-                self.counters.error();
-            }
-            batch.set_status(i, status);
-        }
-        if cut_after.is_some() {
-            self.cut_locked(st)?;
-        }
-        Ok(())
+    /// Sends `bio` to the device underneath as a clone that ends it (`__map_bio`).
+    fn pass(&self, bio: Box<Bio>) {
+        let mut clone = clone_prefix(&bio, bio.len());
+        clone.end_io = Some(Arc::new(CloneEnd));
+        clone.private = Box::into_raw(bio) as usize;
+        self.inner.submit_bio(clone);
     }
-}
 
-fn io_error(op: &'static str, offset: u64, errno: i32) -> DevError {
-    DevError::Io { op, offset, source: std::io::Error::from_raw_os_error(errno) }
+    fn fail(&self, bio: Box<Bio>) {
+        self.injected_errors.fetch_add(1, Relaxed);
+        bio.set_error(libc::EIO);
+        bio_endio(bio);
+    }
+
+    /// The slow path, under the state lock: the bio meets its fate, waited for, so that the
+    /// undo log matches what reached the device and a power cut cannot race a write. Returns
+    /// the bio to end once the lock is dropped.
+    fn perturb(&self, st: &mut State, bio: Box<Bio>, fate: Fate, cut_after: bool) -> Box<Bio> {
+        let status = match fate {
+            Fate::Drop => {
+                self.faults.dropped_writes.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Fate::Fail => Err(libc::EIO),
+            Fate::Short(n) => {
+                if n > 0 && (!st.logging() || self.save_old(st, bio.offset, n).is_ok()) {
+                    let _ = submit_bio_wait(self.inner.as_ref(), clone_prefix(&bio, n));
+                }
+                Err(libc::EIO)
+            }
+            Fate::Pass => {
+                // Without the old contents the write could not be undone: it fails instead.
+                if bio.op == BioOp::Write && st.logging() && self.save_old(st, bio.offset, bio.len()).is_err() {
+                    Err(libc::EIO)
+                } else {
+                    match submit_bio_wait(self.inner.as_ref(), clone_prefix(&bio, bio.len())) {
+                        Ok(c) => c.status(),
+                        Err(e) => Err(e.errno()),
+                    }
+                }
+            }
+        };
+        if let Err(e) = status {
+            if !matches!(fate, Fate::Pass) {
+                self.injected_errors.fetch_add(1, Relaxed);
+            }
+            bio.set_error(e);
+        }
+        if cut_after {
+            // A cut that cannot write its undo log back leaves the device as it is.
+            let _ = self.cut_locked(st);
+        }
+        bio
+    }
 }
 
 impl BlockDev for FaultDev {
@@ -509,61 +490,60 @@ impl BlockDev for FaultDev {
         self.inner.is_direct()
     }
 
-    fn submit(&self, batch: &mut BioBatch) -> Result<(), DevError> {
+    fn limits(&self) -> QueueLimits {
+        self.inner.limits()
+    }
+
+    fn submit_bio(&self, bio: Box<Bio>) {
+        if bio.op == BioOp::Flush {
+            let status = self.flush().map_err(|e| e.errno());
+            if let Err(e) = status {
+                bio.set_error(e);
+            }
+            bio_endio(bio);
+            return;
+        }
         let mut st = self.lock();
-        let (mut reads, mut writes) = (st.reads, st.writes);
-        let mut clean = !st.logging() && !st.off;
-        for bio in batch.bios() {
-            if !clean {
-                break;
-            }
-            let ordinal = match bio.op {
-                BioOp::Read => {
-                    reads += 1;
-                    reads
-                }
-                BioOp::Write => {
-                    writes += 1;
-                    writes
-                }
-            };
-            clean = st.fate(bio.op, bio.offset, bio.len, ordinal).0 == Fate::Pass;
+        let ordinal = if bio.op == BioOp::Read {
+            st.reads += 1;
+            st.reads
+        } else {
+            st.writes += 1;
+            st.writes
+        };
+        let (fate, why) = st.fate(bio.op, bio.offset, bio.len(), ordinal);
+        if let Some(why) = why {
+            self.count_fault(why);
         }
-        if !clean {
-            // Held across the device I/O: the undo log must match what reached the device,
-            // and a power cut must not race a write.
-            return self.submit_perturbed(&mut st, batch);
+        let cut_after = bio.op == BioOp::Write && !st.off && st.plan.power_cut == Some(PowerCut::AfterWrite(ordinal));
+        if fate == Fate::Pass && !st.logging() {
+            drop(st);
+            return self.pass(bio);
         }
-        st.reads = reads;
-        st.writes = writes;
+        if fate == Fate::Fail && !st.logging() {
+            drop(st);
+            return self.fail(bio);
+        }
+        let bio = self.perturb(&mut st, bio, fate, cut_after);
         drop(st);
-        self.inner.submit(batch)?;
-        for (i, bio) in batch.bios().iter().enumerate() {
-            match bio.op {
-                BioOp::Read => self.counters.read(bio.len),
-                BioOp::Write => self.counters.write(bio.len),
-            }
-            if batch.status(i).is_err() {
-                self.counters.error();
-            }
-        }
-        Ok(())
+        bio_endio(bio);
     }
 
     fn flush(&self) -> Result<(), DevError> {
-        self.counters.flush();
         let mut st = self.lock();
         if st.off {
             return Ok(());
         }
-        self.inner.flush().inspect_err(|_| self.counters.error())?;
+        self.inner.flush()?;
         st.undo.clear();
         st.saved = RangeSet::new();
         Ok(())
     }
 
     fn stats(&self) -> DevStats {
-        self.counters.snapshot()
+        let mut s = self.inner.stats();
+        s.errors += self.injected_errors.load(Relaxed);
+        s
     }
 }
 
@@ -577,14 +557,16 @@ mod tests {
         Arc::new(MemDev::new(size).unwrap())
     }
 
+    fn bio(op: BioOp, offset: u64, buf: &mut [u8]) -> Box<Bio> {
+        let mut bio = Bio::new(op, offset);
+        // SAFETY: the callers keep `buf` until the bio has ended.
+        unsafe { bio.add_seg(buf.as_mut_ptr(), buf.len()) };
+        bio
+    }
+
     /// One bio of `len` bytes at `offset` from `buf`; returns its status.
     fn io(dev: &dyn BlockDev, op: BioOp, offset: u64, buf: &mut [u8]) -> Result<(), i32> {
-        let mut batch = BioBatch::new();
-        batch.start(op, offset);
-        // SAFETY: `buf` outlives the batch.
-        unsafe { batch.add_seg(buf.as_mut_ptr(), buf.len()) };
-        dev.submit(&mut batch).unwrap();
-        batch.status(0)
+        submit_bio_wait(dev, bio(op, offset, buf)).unwrap().status()
     }
 
     fn read_back(dev: &dyn BlockDev, offset: u64, len: usize) -> Vec<u8> {
@@ -611,7 +593,7 @@ mod tests {
         let f = dev.fault_stats();
         assert_eq!((f.failed_reads, f.failed_writes), (1, 2));
         let s = dev.stats();
-        assert_eq!((s.reads, s.writes, s.errors), (3, 4, 3));
+        assert_eq!((s.reads, s.writes, s.errors), (2, 2, 3), "failed bios never reach the device");
         // The failed writes never reached the device.
         assert_eq!(read_back(dev.inner().as_ref(), 2 * 4096, 4096), vec![0u8; 4096]);
         assert_eq!(read_back(dev.inner().as_ref(), 4096, 4096), vec![7u8; 4096]);
@@ -627,14 +609,10 @@ mod tests {
         let dev = FaultDev::new(mem(1 << 20), plan).unwrap();
         let mut a = vec![1u8; 4096];
         let mut b = vec![2u8; 4096];
-        let mut batch = BioBatch::new();
-        for (off, buf) in [(4096u64, &mut a), (8192, &mut b)] {
-            batch.start(BioOp::Write, off);
-            // SAFETY: the buffers outlive the batch.
-            unsafe { batch.add_seg(buf.as_mut_ptr(), 4096) };
-        }
-        dev.submit(&mut batch).unwrap();
-        assert_eq!((batch.status(0), batch.status(1)), (Ok(()), Err(libc::EIO)));
+        let st =
+            crate::dev::submit_all_wait(&dev, vec![bio(BioOp::Write, 4096, &mut a), bio(BioOp::Write, 8192, &mut b)])
+                .unwrap();
+        assert_eq!(st, [Ok(()), Err(libc::EIO)]);
         assert_eq!(read_back(dev.inner().as_ref(), 4096, 4096), vec![1u8; 4096]);
         assert_eq!(read_back(dev.inner().as_ref(), 8192, 4096), vec![0u8; 4096]);
         // Reads touching the range fail too; ones next to it do not.
@@ -692,18 +670,13 @@ mod tests {
     }
 
     #[test]
-    fn a_power_cut_after_the_nth_write_drops_the_rest_of_its_batch() {
+    fn a_power_cut_after_the_nth_write_drops_the_later_ones() {
         let plan = FaultPlan { power_cut: Some(PowerCut::AfterWrite(2)), ..FaultPlan::default() };
         let dev = FaultDev::new(mem(1 << 20), plan).unwrap();
         let mut bufs = [vec![4u8; 4096], vec![5u8; 4096], vec![6u8; 4096]];
-        let mut batch = BioBatch::new();
-        for (i, b) in bufs.iter_mut().enumerate() {
-            batch.start(BioOp::Write, i as u64 * 4096);
-            // SAFETY: the buffers outlive the batch.
-            unsafe { batch.add_seg(b.as_mut_ptr(), 4096) };
-        }
-        dev.submit(&mut batch).unwrap();
-        assert_eq!(batch.first_error(), None);
+        let bios = bufs.iter_mut().enumerate().map(|(i, b)| bio(BioOp::Write, i as u64 * 4096, b)).collect();
+        let st = crate::dev::submit_all_wait(&dev, bios).unwrap();
+        assert_eq!(st, [Ok(()); 3]);
         assert!(dev.is_cut());
         // All three are gone: two undone, one dropped.
         assert_eq!(read_back(&dev, 0, 3 * 4096), vec![0u8; 3 * 4096]);

@@ -1,14 +1,4 @@
-//! `struct iovec` arrays for the vectored syscalls and opcodes, and `iov_iter_advance`.
-
-use super::IoSeg;
-
-/// An empty iovec, to fill arrays with.
-pub(crate) const EMPTY_IOVEC: libc::iovec = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
-
-/// The iovec of a bio segment.
-pub(crate) fn iovec_of(seg: &IoSeg) -> libc::iovec {
-    libc::iovec { iov_base: seg.ptr().cast(), iov_len: seg.len() }
-}
+//! `iov_iter_advance` over the `struct iovec` arrays of the vectored syscalls and opcodes.
 
 /// Consumes `n` transferred bytes from the front of `iov`, like the kernel's
 /// `iov_iter_advance`: trims the first partly transferred iovec in place and returns how many

@@ -1,147 +1,183 @@
-//! The mem engine: a RAM disk, like the kernel's `brd` driver. A read or write is a
-//! `memcpy` into or out of the device's memory; a flush does nothing but is counted.
+//! The mem engine: the device's bytes in RAM, like the kernel's `brd` ramdisk: a request is
+//! copied and completed in the submitting thread (`brd_submit_bio` ends its bios inline), so
+//! it measures the filesystem's CPU cost without a device's.
 //!
-//! The memory is split into chunks of [`CHUNK_SIZE`] bytes, each behind its own lock and
-//! allocated on first write (as `brd` allocates its pages), so threads working on different
-//! regions do not wait for each other and reads of never-written bytes return zeros.
+//! The bytes live in one anonymous mapping reserved at creation and faulted in page by page
+//! on first write, as `brd_insert_page` allocates a zeroed page the first time a sector is
+//! written: a first write always costs a page fault and a later one never does, whatever
+//! the process's heap did before (chunks from `malloc` were fresh or recycled by chance,
+//! which made the same job's timings bimodal from run to run).
 
-use std::sync::RwLock;
+use std::ptr::NonNull;
+use std::sync::{Arc, RwLock};
 
-use super::check::{IoLimits, check_batch};
-use super::{BioBatch, BioOp, BlockDev, Counters, DevError, DevStats, IoSeg};
+use super::blk_mq::{BlkMqOps, Disk, QueueCore};
+use super::limits::QueueLimits;
+use super::{Bio, BioOp, BlockDev, DevError, DevStats};
 
-/// Bytes per independently locked chunk.
+/// Bytes per lock: a request takes the locks of the chunks it touches, so that requests to
+/// different places copy in parallel and never tear one another.
 pub(crate) const CHUNK_SIZE: usize = 64 * 1024;
 
-/// One chunk: `None` until first written (reads as zeros).
-type Chunk = RwLock<Option<Box<[u8]>>>;
-
-/// A RAM-backed [`BlockDev`].
-#[derive(Debug)]
-pub struct MemDev {
+struct Ram {
     size: u64,
-    chunks: Box<[Chunk]>,
-    counters: Counters,
+    /// Start of the mapping of `size` bytes.
+    base: NonNull<u8>,
+    chunks: Box<[RwLock<()>]>,
 }
 
-impl MemDev {
-    /// A device of `size` bytes, all zeros; `size` must be a positive multiple of 512.
-    pub fn new(size: u64) -> Result<Self, DevError> {
-        if size == 0 || !size.is_multiple_of(512) {
+// SAFETY: the mapping is owned by `Ram` and every access to its bytes holds the lock of the
+// chunk it falls in.
+unsafe impl Send for Ram {}
+// SAFETY: as above.
+unsafe impl Sync for Ram {}
+
+impl Drop for Ram {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the mapping of `size` bytes made in `Ram::new`, unused from here.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
+    }
+}
+
+impl Ram {
+    fn new(size: u64) -> Result<Ram, DevError> {
+        let too_big = || DevError::BadRequest(format!("RAM device size {size} does not fit in memory"));
+        let len = usize::try_from(size).map_err(|_| too_big())?;
+        // SAFETY: an anonymous private mapping, checked for MAP_FAILED below; NORESERVE so that
+        // a large device costs nothing until it is written.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
             return Err(DevError::BadRequest(format!(
-                "RAM device size {size} must be a positive multiple of 512 bytes"
+                "cannot map a RAM device of {size} bytes: {}",
+                std::io::Error::last_os_error()
             )));
         }
-        let nchunks = usize::try_from(size.div_ceil(CHUNK_SIZE as u64))
-            .map_err(|_| DevError::BadRequest(format!("RAM device size {size} does not fit in memory")))?;
-        let chunks = (0..nchunks).map(|_| RwLock::new(None)).collect();
-        Ok(MemDev { size, chunks, counters: Counters::default() })
+        let base = NonNull::new(raw.cast::<u8>()).expect("mmap returned a non-null address");
+        let chunks = (0..len.div_ceil(CHUNK_SIZE)).map(|_| RwLock::new(())).collect();
+        Ok(Ram { size, base, chunks })
     }
 
-    /// Length of chunk `i` (the last one may be short).
-    fn chunk_len(&self, i: usize) -> usize {
-        let start = i as u64 * CHUNK_SIZE as u64;
-        (self.size - start).min(CHUNK_SIZE as u64) as usize
+    fn piece(&self, offset: u64, len: usize) -> (usize, usize) {
+        let i = (offset / CHUNK_SIZE as u64) as usize;
+        let within = (offset % CHUNK_SIZE as u64) as usize;
+        (i, len.min(CHUNK_SIZE - within))
     }
 
-    /// Copies device bytes `offset..offset + dst.len()` into `dst`.
     fn read_into(&self, mut offset: u64, mut dst: &mut [u8]) {
         while !dst.is_empty() {
-            let (i, within, n) = self.piece(offset, dst.len());
+            let (i, n) = self.piece(offset, dst.len());
             let (head, rest) = dst.split_at_mut(n);
-            // A poisoned lock only means another thread panicked while copying bytes: the
-            // chunk is still a valid byte array.
-            let chunk = self.chunks[i].read().unwrap_or_else(|e| e.into_inner());
-            match chunk.as_deref() {
-                Some(bytes) => head.copy_from_slice(&bytes[within..within + n]),
-                None => head.fill(0),
-            }
-            drop(chunk);
+            let _chunk = self.chunks[i].read().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: [offset, offset + n) lies inside the mapping (the queue checks requests
+            // against the device size) and chunk i's read lock keeps writers out.
+            let src = unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset as usize), n) };
+            head.copy_from_slice(src);
             dst = rest;
             offset += n as u64;
         }
     }
 
-    /// Copies `src` to device bytes `offset..offset + src.len()`.
     fn write_from(&self, mut offset: u64, mut src: &[u8]) {
         while !src.is_empty() {
-            let (i, within, n) = self.piece(offset, src.len());
+            let (i, n) = self.piece(offset, src.len());
             let (head, rest) = src.split_at(n);
-            let mut chunk = self.chunks[i].write().unwrap_or_else(|e| e.into_inner());
-            let len = self.chunk_len(i);
-            let bytes = chunk.get_or_insert_with(|| vec![0u8; len].into_boxed_slice());
-            bytes[within..within + n].copy_from_slice(head);
-            drop(chunk);
+            let _chunk = self.chunks[i].write().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: as in `read_into`, under chunk i's write lock.
+            let dst = unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset as usize), n) };
+            dst.copy_from_slice(head);
             src = rest;
             offset += n as u64;
         }
     }
-
-    /// The chunk holding device byte `offset`, the offset within it, and how many of `len`
-    /// bytes fit before the chunk ends.
-    fn piece(&self, offset: u64, len: usize) -> (usize, usize, usize) {
-        let i = (offset / CHUNK_SIZE as u64) as usize;
-        let within = (offset % CHUNK_SIZE as u64) as usize;
-        (i, within, len.min(CHUNK_SIZE - within))
-    }
-
-    /// Does one bio whose segments are `segs`.
-    fn do_bio(&self, op: BioOp, offset: u64, segs: &[IoSeg]) {
-        let mut at = offset;
-        for seg in segs {
-            match op {
-                BioOp::Read => {
-                    // SAFETY: the contract of `BioBatch::add_seg`: the segment is valid and
-                    // ours alone until the batch completes.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(seg.ptr(), seg.len()) };
-                    self.read_into(at, dst);
-                }
-                BioOp::Write => {
-                    // SAFETY: as above.
-                    let src = unsafe { std::slice::from_raw_parts(seg.ptr(), seg.len()) };
-                    self.write_from(at, src);
-                }
-            }
-            at += seg.len() as u64;
-        }
-    }
 }
 
-impl BlockDev for MemDev {
-    fn engine_name(&self) -> &'static str {
+impl BlkMqOps for Ram {
+    fn name(&self) -> &'static str {
         "mem"
-    }
-
-    fn size(&self) -> u64 {
-        self.size
     }
 
     fn is_direct(&self) -> bool {
         false
     }
 
-    fn submit(&self, batch: &mut BioBatch) -> Result<(), DevError> {
-        check_batch(batch, &IoLimits::buffered(self.size))?;
-        for (i, bio) in batch.bios().iter().enumerate() {
-            self.do_bio(bio.op, bio.offset, batch.segs(i));
-            match bio.op {
-                BioOp::Read => self.counters.read(bio.len),
-                BioOp::Write => self.counters.write(bio.len),
+    fn queue_rq(&self, core: &QueueCore, tag: u32) {
+        // SAFETY: `queue_rq` hands us the tag.
+        let rq = unsafe { core.rq_mut(tag) };
+        rq.build_iovecs();
+        let mut at = rq.offset;
+        for v in &rq.iovecs {
+            match rq.op {
+                Some(BioOp::Read) => {
+                    // SAFETY: the iovec is bio memory the submitter keeps valid and to itself
+                    // until the bio ends.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(v.iov_base.cast::<u8>(), v.iov_len) };
+                    self.read_into(at, dst);
+                }
+                Some(BioOp::Write) => {
+                    // SAFETY: as above; a write only reads the memory.
+                    let src = unsafe { std::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len) };
+                    self.write_from(at, src);
+                }
+                _ => {}
             }
+            at += v.iov_len as u64;
         }
-        for i in 0..batch.len() {
-            batch.set_status(i, Ok(()));
+        core.end_request(tag, Ok(()));
+    }
+}
+
+/// A device in RAM.
+#[derive(Debug)]
+pub struct MemDev(Disk);
+
+impl MemDev {
+    /// A zeroed RAM device of `size` bytes (a positive multiple of 512).
+    pub fn new(size: u64) -> Result<Self, DevError> {
+        if size == 0 || !size.is_multiple_of(512) {
+            return Err(DevError::BadRequest(format!(
+                "RAM device size {size} must be a positive multiple of 512 bytes"
+            )));
         }
-        Ok(())
+        let ram = Ram::new(size)?;
+        Ok(MemDev(Disk::new(QueueLimits::loop_defaults(size), |_core: Arc<QueueCore>| Box::new(ram))))
     }
 
+    /// The request queue.
+    pub fn disk(&self) -> &Disk {
+        &self.0
+    }
+}
+
+impl BlockDev for MemDev {
+    fn engine_name(&self) -> &'static str {
+        self.0.engine_name()
+    }
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    fn is_direct(&self) -> bool {
+        false
+    }
+    fn limits(&self) -> QueueLimits {
+        self.0.limits()
+    }
+    fn submit_bio(&self, bio: Box<Bio>) {
+        self.0.submit_bio(bio)
+    }
     fn flush(&self) -> Result<(), DevError> {
-        self.counters.flush();
-        Ok(())
+        self.0.flush()
     }
-
     fn stats(&self) -> DevStats {
-        self.counters.snapshot()
+        self.0.stats()
     }
 }
 
@@ -164,13 +200,8 @@ mod tests {
         testutil::write_read_back(&dev, at, &mut [buf.as_mut_slice()]).unwrap();
         let mut zeros = testutil::AlignedBuf::new(1024);
         zeros.as_mut_slice().fill(0xff);
-        let mut batch = BioBatch::new();
-        batch.start(BioOp::Read, 0);
-        // SAFETY: `zeros` outlives the batch.
-        unsafe { assert!(batch.add_seg(zeros.as_mut_slice().as_mut_ptr(), 1024)) };
-        dev.submit(&mut batch).unwrap();
+        crate::dev::read_at(&dev, 0, zeros.as_mut_slice()).unwrap();
         assert!(zeros.as_mut_slice().iter().all(|&b| b == 0));
-        assert!(dev.chunks[4].read().unwrap().is_none(), "an unwritten chunk stays unallocated");
     }
 
     #[test]
@@ -178,7 +209,6 @@ mod tests {
         assert!(matches!(MemDev::new(0), Err(DevError::BadRequest(_))));
         let Err(DevError::BadRequest(m)) = MemDev::new(1000) else { panic!("accepted 1000") };
         assert_eq!(m, "RAM device size 1000 must be a positive multiple of 512 bytes");
-        // A short last chunk works.
         let dev = MemDev::new(CHUNK_SIZE as u64 + 512).unwrap();
         let mut buf = testutil::AlignedBuf::new(1024);
         buf.fill_pattern(3);

@@ -1,45 +1,54 @@
-//! The block device under the filesystem: what the kernel's block layer is to ext4.
+//! The block layer under the filesystem: what `block/` is to ext4.
 //!
-//! A [`BlockDev`] takes a batch of [`Bio`]s (reads and writes, each a scatter/gather list of
-//! memory segments, like the kernel's `struct bio` with its `bio_vec`s), submits them together,
-//! waits for every completion ([`BlockDev::submit`] stands for `submit_bio` followed by waiting
-//! on the bios' completions), and flushes the device's volatile cache ([`BlockDev::flush`], a
-//! `REQ_PREFLUSH` / `blkdev_issue_flush`).
+//! A filesystem sends [`Bio`]s — a read, write or flush over a contiguous device range, its
+//! memory in segments like the kernel's `struct bio` with its `bio_vec`s — to a [`BlockDev`]
+//! with [`BlockDev::submit_bio`], which returns at once; each bio ends later by running its
+//! end_io ([`BioEndIo`]) in the device's completion context. The request queue
+//! ([`blk_mq`]) splits bios at the device's [`QueueLimits`], merges adjacent ones held in the
+//! thread's plug ([`blk_start_plug`]), bounds the requests in flight by tags, and hands the
+//! requests to the engine; the counters ([`DevStats`]) count requests, as `/sys/block/*/stat`
+//! does.
 //!
-//! Engines: [`Engine::Uring`] (io_uring; `READV`/`WRITEV`/`FSYNC` opcodes), [`Engine::Psync`]
-//! (`preadv(2)`/`pwritev(2)`/`fsync(2)`) and [`Engine::Mem`] (RAM, [`MemDev`]). Every engine
-//! counts what it did in [`DevStats`].
+//! Engines: [`Engine::Uring`] (io_uring on a dispatcher thread; `READV`/`WRITEV`/`FSYNC`),
+//! [`Engine::Psync`] (worker threads doing `preadv(2)`/`pwritev(2)`/`fsync(2)`) and
+//! [`Engine::Mem`] (RAM, completing in the submitter like `brd`).
 //!
 //! [`open`] makes a device from a [`DevConfig`]: the engine over an image file, a block device
-//! or RAM, with O_DIRECT where the backing store allows it. Where the machine cannot do what was
-//! asked it falls back (io_uring to psync, O_DIRECT to buffered) and says so in
-//! [`Opened::notices`]. Every engine refuses a batch with a misaligned or out-of-range bio as a
-//! whole, before submitting any of it ([`DevError::BadRequest`]).
+//! or RAM, with O_DIRECT where the backing store allows it, and the queue limits of the
+//! device (sysfs) or of a loop device (a file). Where the machine cannot do what was asked it
+//! falls back (io_uring to psync, O_DIRECT to buffered) and says so in [`Opened::notices`].
+//! A bio the device cannot take (misaligned, out of range) fails with EINVAL; the waiting
+//! helpers ([`submit_bio_wait`], [`read_at`]) refuse it first with [`DevError::BadRequest`].
 //!
 //! [`FaultDev`] wraps any device and injects the faults of a [`FaultPlan`]: EIO on the Nth
 //! read or write or on a bad range, torn (short) writes, and power cuts.
 
 mod backing;
 mod bio;
+pub mod blk_mq;
 mod check;
 mod fault;
 mod iovec;
+mod limits;
 mod mem;
 mod open;
 mod psync;
 mod stats;
+mod sync;
 #[cfg(test)]
 mod testutil;
 mod uring;
 
-pub use bio::BIO_MAX_VECS;
-pub use bio::{Bio, BioBatch, BioOp, IoSeg};
+pub use bio::{BIO_MAX_VECS, Bio, BioEndIo, BioOp, IoSeg, bio_endio};
+pub use blk_mq::{BlkPlug, blk_flush_plug, blk_start_plug};
 pub use fault::{BadRange, FaultDev, FaultPlan, FaultStats, NthBio, PowerCut, ShortWrite};
+pub use limits::{QueueLimits, SECTOR_SIZE};
 pub use mem::MemDev;
 pub use open::open;
 #[doc(hidden)]
 pub use open::{OpenHooks, open_with};
 pub use stats::{Counters, DevStats, IO_SIZE_BUCKETS};
+pub use sync::{read_at, submit_all_wait, submit_bio_wait, write_at};
 
 use std::path::PathBuf;
 
@@ -71,6 +80,16 @@ pub enum DevError {
     BadRequest(String),
 }
 
+impl DevError {
+    /// The errno the error stands for (EINVAL for a request the device cannot take).
+    pub fn errno(&self) -> i32 {
+        match self {
+            DevError::Open { source, .. } | DevError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            DevError::BadRequest(_) => libc::EINVAL,
+        }
+    }
+}
+
 /// Which engine does the I/O.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -79,7 +98,7 @@ pub enum Engine {
         /// Queue depth (entries in the submission queue).
         queue_depth: u32,
     },
-    /// One `preadv`/`pwritev` call per bio.
+    /// Worker threads, one `preadv`/`pwritev` call per request.
     Psync,
     /// RAM; for unit tests and to separate CPU cost from device cost.
     Mem,
@@ -123,7 +142,7 @@ pub struct DevConfig {
 
 /// A block device: the seam between the filesystem and storage.
 ///
-/// Implementations are thread-safe: several threads may call `submit` at once.
+/// Implementations are thread-safe: any thread may submit at any time.
 pub trait BlockDev: Send + Sync {
     /// The engine's name: "uring", "psync" or "mem".
     fn engine_name(&self) -> &'static str;
@@ -131,11 +150,13 @@ pub trait BlockDev: Send + Sync {
     fn size(&self) -> u64;
     /// Whether I/O bypasses the host page cache (O_DIRECT).
     fn is_direct(&self) -> bool;
-    /// Submits every bio of `batch` and waits for all of them. A failed bio leaves its status
-    /// in `batch` (see [`BioBatch::status`]); the call itself fails only when the engine cannot
-    /// submit at all.
-    fn submit(&self, batch: &mut BioBatch) -> Result<(), DevError>;
-    /// Makes every completed write durable (`fsync` on the backing store).
+    /// The queue's limits and readahead.
+    fn limits(&self) -> QueueLimits;
+    /// Starts `bio` (`submit_bio`); its end_io runs when it is done, possibly before this
+    /// returns (a device that completes inline) and possibly on another thread.
+    fn submit_bio(&self, bio: Box<Bio>);
+    /// Makes every completed write durable (`blkdev_issue_flush`: an empty `REQ_PREFLUSH`
+    /// bio, waited for).
     fn flush(&self) -> Result<(), DevError>;
     /// Counters since the device was opened.
     fn stats(&self) -> DevStats;

@@ -4,12 +4,27 @@
 use std::io;
 use std::sync::Arc;
 
-use super::backing::open_backing;
-use super::check::SECTOR_SIZE;
+use super::backing::{BackingFile, open_backing};
+use super::limits::{QueueLimits, SECTOR_SIZE};
 use super::mem::MemDev;
 use super::psync::PsyncDev;
 use super::uring::{MAX_QUEUE_DEPTH, UringDev, setup_ring};
 use super::{Backing, BlockDev, DevConfig, DevError, Engine, Opened};
+
+/// The queue limits of an opened backing store: sysfs for a block device, the loop driver's
+/// for an image file. Alignment is what direct I/O needs when it is used; buffered access
+/// through the host's page cache takes any sector-aligned I/O.
+fn limits_of(backing: &Backing, b: &BackingFile) -> QueueLimits {
+    let base = match backing {
+        Backing::BlockDevice { path } => QueueLimits::from_sysfs(path, b.size),
+        _ => QueueLimits::loop_defaults(b.size),
+    };
+    let (logical_block_size, dma_alignment) = match b.direct {
+        true => (base.logical_block_size.max(b.offset_align), base.dma_alignment.max(b.mem_align)),
+        false => (SECTOR_SIZE, 1),
+    };
+    QueueLimits { logical_block_size, dma_alignment, ..base }
+}
 
 /// Opens the device `cfg` describes.
 ///
@@ -57,8 +72,9 @@ pub fn open_with(cfg: &DevConfig, hooks: &OpenHooks) -> Result<Opened, DevError>
             )));
         }
         (Engine::Psync, backing) => {
-            let backing = open_backing(backing, cfg.direct, align, &mut notices)?;
-            Arc::new(PsyncDev::new(backing))
+            let b = open_backing(backing, cfg.direct, align, &mut notices)?;
+            let limits = limits_of(backing, &b);
+            Arc::new(PsyncDev::new(b, limits)?)
         }
         (Engine::Uring { queue_depth }, backing) => {
             if queue_depth == 0 || queue_depth > MAX_QUEUE_DEPTH {
@@ -66,16 +82,17 @@ pub fn open_with(cfg: &DevConfig, hooks: &OpenHooks) -> Result<Opened, DevError>
                     "io_uring queue depth {queue_depth} must be between 1 and {MAX_QUEUE_DEPTH}"
                 )));
             }
-            let backing = open_backing(backing, cfg.direct, align, &mut notices)?;
+            let b = open_backing(backing, cfg.direct, align, &mut notices)?;
+            let limits = limits_of(backing, &b);
             let ring = match hooks.fail_uring_setup {
                 Some(errno) => Err(io::Error::from_raw_os_error(errno)),
                 None => setup_ring(queue_depth),
             };
             match ring {
-                Ok(ring) => Arc::new(UringDev::new(backing, queue_depth, ring)),
+                Ok(ring) => Arc::new(UringDev::new(b, QueueLimits { nr_requests: queue_depth, ..limits }, ring)?),
                 Err(e) => {
                     notices.push(format!("io_uring unavailable ({e}): using psync"));
-                    Arc::new(PsyncDev::new(backing))
+                    Arc::new(PsyncDev::new(b, limits)?)
                 }
             }
         }
@@ -372,11 +389,7 @@ mod tests {
         assert!(opened.dev.is_direct());
         assert!(opened.notices.is_empty());
         let mut buf = testutil::AlignedBuf::new(4096);
-        let mut batch = crate::dev::BioBatch::new();
-        batch.start(crate::dev::BioOp::Read, 1024);
-        // SAFETY: `buf` outlives the batch.
-        unsafe { assert!(batch.add_seg(buf.as_mut_slice().as_mut_ptr(), 4096)) };
-        match opened.dev.submit(&mut batch) {
+        match crate::dev::read_at(&*opened.dev, 1024, buf.as_mut_slice()) {
             Err(DevError::BadRequest(m)) => {
                 assert!(m.contains("multiples of 4096 bytes"), "{m}")
             }

@@ -1,5 +1,7 @@
-//! The VFS-level face of the model: [`Fs`], what the harness drives. It takes the locks;
-//! backends do not deal with threads.
+//! The VFS-level face of the model: [`Fs`], what the harness drives. Operations on one file
+//! take that inode's locks as the kernel's VFS and ext4/XFS do (`i_rwsem` exclusive for
+//! writes, truncate and fallocate; none or shared for buffered reads); operations on
+//! different files share no lock on their path.
 
 mod file_ops;
 mod mounted;
@@ -7,7 +9,7 @@ mod mounted;
 #[cfg(test)]
 pub(crate) mod model_tests;
 
-pub use crate::options::{Backend, FsFaults, MountOptions, PAGE_POISON};
+pub use crate::options::{Backend, Flusher, FsFaults, MountOptions, PAGE_POISON};
 pub use file_ops::FallocMode;
 
 use crate::aops::{BufferHeadAops, IomapAops};
@@ -15,10 +17,13 @@ use crate::core::Ino;
 use crate::core::meta::{self, Superblock};
 use crate::dev::{BlockDev, DevStats};
 use crate::error::{FsError, Result};
+use crate::kernel::lock;
+use crate::kernel::percpu::PercpuRwLock;
+use crate::kernel::workqueue::run_inline_work;
 use crate::mm::page_alloc::FolioPool;
 use crate::stats::{Stats, StatsSnapshot, dev_delta};
 use mounted::{Mounted, Vfs};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// How to format a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,13 +60,14 @@ pub struct Stat {
 }
 
 /// A mounted filesystem of the model. Thread-safe: operations on different files run in
-/// parallel; operations on one file are serialised by its inode lock.
+/// parallel, operations on one file take its locks as the kernel's do.
 pub struct Fs {
     dev: Arc<dyn BlockDev>,
     pool: Arc<FolioPool>,
     stats: Arc<Stats>,
     opts: MountOptions,
-    mounted: RwLock<Option<Box<dyn Vfs>>>,
+    /// The mounted state, read by every operation (`sb->s_umount` held shared, per CPU).
+    mounted: PercpuRwLock<Option<Arc<dyn Vfs>>>,
     dev_base: Mutex<DevStats>,
 }
 
@@ -91,7 +97,7 @@ impl Fs {
         let stats = Arc::new(Stats::default());
         let vfs = mount_vfs(&dev, &pool, &stats, opts)?;
         let base = dev.stats();
-        Ok(Fs { dev, pool, stats, opts, mounted: RwLock::new(Some(vfs)), dev_base: Mutex::new(base) })
+        Ok(Fs { dev, pool, stats, opts, mounted: PercpuRwLock::new(Some(vfs)), dev_base: Mutex::new(base) })
     }
 
     /// Formats `dev` and mounts it.
@@ -110,10 +116,15 @@ impl Fs {
         &self.dev
     }
 
+    /// Runs `f` on the mounted filesystem; then, on the way back to the caller, the completion
+    /// work of `flusher=inline` mounts (as `task_work_run` runs on return to user space).
     fn with<T>(&self, f: impl FnOnce(&dyn Vfs) -> Result<T>) -> Result<T> {
-        let g = self.mounted.read().unwrap_or_else(|p| p.into_inner());
+        let g = self.mounted.read();
         let vfs = g.as_deref().ok_or(FsError::Stale)?;
-        f(vfs)
+        let r = f(vfs);
+        drop(g);
+        run_inline_work();
+        r
     }
 
     /// Creates an empty file; EEXIST if the name is taken.
@@ -198,13 +209,14 @@ impl Fs {
     /// Unmounts (writing back everything and committing metadata) and mounts again from the
     /// device with the same options: the cache starts empty, sizes are the on-disk ones.
     pub fn remount(&self) -> Result<()> {
-        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = g.as_deref() {
-            v.unmount()?;
-        }
-        *g = None;
-        *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
-        Ok(())
+        self.mounted.write_once(|g| {
+            if let Some(v) = g.as_deref() {
+                v.unmount()?;
+            }
+            *g = None;
+            *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
+            Ok(())
+        })
     }
 
     /// A crash and a reboot: forgets the mounted state without writing anything (no
@@ -214,32 +226,32 @@ impl Fs {
     /// ([`FaultDev::power_cut`](crate::dev::FaultDev::power_cut)), where a normal
     /// [`Fs::remount`] would write back and commit first.
     pub fn crash_and_remount(&self) -> Result<()> {
-        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
-        // Dropping a mounted filesystem frees its folios and writes nothing.
-        *g = None;
-        *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
-        Ok(())
+        self.mounted.write_once(|g| {
+            // Dropping a mounted filesystem frees its folios and writes nothing.
+            *g = None;
+            *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
+            Ok(())
+        })
     }
 
     /// Unmounts: writes back everything and commits metadata.
     pub fn unmount(self) -> Result<()> {
-        let mut g = self.mounted.write().unwrap_or_else(|p| p.into_inner());
-        match g.take() {
+        self.mounted.write_once(|g| match g.take() {
             Some(v) => v.unmount(),
             None => Ok(()),
-        }
+        })
     }
 
     /// What the filesystem did since it was mounted or [`Fs::reset_stats`].
     pub fn stats(&self) -> StatsSnapshot {
-        let base = self.dev_base.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let base = lock(&self.dev_base).clone();
         self.stats.snapshot(dev_delta(&self.dev.stats(), &base))
     }
 
     /// Restarts the counters (the harness does this between layout and measurement).
     pub fn reset_stats(&self) {
         self.stats.reset();
-        *self.dev_base.lock().unwrap_or_else(|p| p.into_inner()) = self.dev.stats();
+        *lock(&self.dev_base) = self.dev.stats();
     }
 
     /// The backend's name: "bh" or "iomap".
@@ -253,14 +265,14 @@ fn mount_vfs(
     pool: &Arc<FolioPool>,
     stats: &Arc<Stats>,
     opts: MountOptions,
-) -> Result<Box<dyn Vfs>> {
+) -> Result<Arc<dyn Vfs>> {
     let order = opts.max_folio_order();
     Ok(match opts.backend {
         Backend::BufferHead => {
-            Box::new(Mounted::mount(BufferHeadAops::new(order), dev.clone(), pool.clone(), stats.clone(), opts)?)
+            Arc::new(Mounted::mount(BufferHeadAops::new(order), dev.clone(), pool.clone(), stats.clone(), opts)?)
         }
         Backend::Iomap => {
-            Box::new(Mounted::mount(IomapAops::new(order), dev.clone(), pool.clone(), stats.clone(), opts)?)
+            Arc::new(Mounted::mount(IomapAops::new(order), dev.clone(), pool.clone(), stats.clone(), opts)?)
         }
     })
 }

@@ -161,12 +161,9 @@ pub fn mount_opts(c: &Config) -> MountOptions {
         max_folio: c.max_folio,
         cache_bytes: 4 << 20,
         writeback: c.writeback,
-        dirty_background_ratio: 10,
-        dirty_ratio: 20,
-        readahead_kb: 128,
-        bug: None,
+        readahead_kb: Some(128),
         page_poison: true,
-        faults: Default::default(),
+        ..MountOptions::default()
     }
 }
 

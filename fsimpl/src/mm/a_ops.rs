@@ -2,16 +2,18 @@
 //! asks of a filesystem's buffered-I/O implementation. mm calls them; the backends in
 //! [`crate::aops`] implement them.
 
-use super::Ctx;
-use super::Folio;
-use super::folio::FolioPrivate;
+use super::folio::{Folio, FolioPrivate};
+use super::inode::Inode;
 use super::page_writeback::WritebackControl;
+use super::readahead::ReadaheadControl;
+use super::sb::Sb;
 use crate::error::Result;
+use std::sync::Arc;
 
-/// The address-space operations of a mounted filesystem (`struct address_space_operations`).
+/// The address-space operations of a mounted filesystem.
 ///
-/// Methods run with the inode locked (the `Fs` layer takes the locks); they reach the inode,
-/// its page cache, the allocator and the device through the [`Ctx`].
+/// They are called without the inode's locks unless a method says otherwise; they take the
+/// folio locks and `i_data_sem` they need, as the kernel's do.
 pub trait AddressSpaceOps: Send + Sync + Sized + 'static {
     /// Per-folio state (`folio->private`).
     type Private: FolioPrivate;
@@ -22,24 +24,29 @@ pub trait AddressSpaceOps: Send + Sync + Sized + 'static {
     /// Largest folio order the cache may use for this mapping (`mapping_max_folio_order`).
     fn max_folio_order(&self) -> usize;
 
-    /// Fills the folios of pages `[start, end)` that readahead just added (not uptodate).
-    fn readahead(&self, cx: &mut Ctx<'_, Self>, start: u64, end: u64) -> Result<()>;
+    /// Starts reading the locked, not uptodate `folio` (`read_folio`): it is unlocked when
+    /// the read completes, uptodate if it succeeded. An error is returned only when nothing
+    /// could be started (and then the folio is unlocked already).
+    fn read_folio(&self, sb: &Sb<Self>, inode: &Arc<Inode<Self::Private>>, folio: &Folio<Self::Private>) -> Result<()>;
 
-    /// Brings the cached folio starting at page `start` fully uptodate (`read_folio`).
-    fn read_folio(&self, cx: &mut Ctx<'_, Self>, start: u64) -> Result<()>;
+    /// Starts reading the locked, new folios of `rac` (`readahead`); each is unlocked when
+    /// its read completes. Folios it leaves in `rac` are unlocked by the caller, not uptodate.
+    fn readahead(&self, sb: &Sb<Self>, inode: &Arc<Inode<Self::Private>>, rac: &mut ReadaheadControl<Self::Private>);
 
-    /// Whether bytes `[from, from + count)` of a not-uptodate folio are valid
+    /// Whether bytes `[from, from + count)` of the locked, not uptodate `folio` are valid
     /// (`is_partially_uptodate`), so a read can copy them without `read_folio`.
     fn is_partially_uptodate(&self, folio: &Folio<Self::Private>, from: usize, count: usize) -> bool;
 
-    /// Writes back dirty folios of the range (`writepages`).
-    fn writepages(&self, cx: &mut Ctx<'_, Self>, wbc: &mut WritebackControl) -> Result<()>;
+    /// Writes back dirty folios of the range (`writepages`): starts the I/O; folios leave
+    /// writeback as it completes.
+    fn writepages(&self, sb: &Sb<Self>, inode: &Arc<Inode<Self::Private>>, wbc: &mut WritebackControl) -> Result<()>;
 
-    /// The byte range `[offset, offset + len)` of the folio is being truncated away or
-    /// punched (`invalidate_folio`); drop per-block state there.
-    fn invalidate_folio(&self, cx: &mut Ctx<'_, Self>, start: u64, offset: usize, len: usize);
+    /// The byte range `[offset, offset + len)` of the locked `folio` is being truncated away
+    /// or punched (`invalidate_folio`); drop per-block state there, and all of it when the
+    /// whole folio goes.
+    fn invalidate_folio(&self, sb: &Sb<Self>, folio: &Folio<Self::Private>, offset: usize, len: usize);
 
-    /// Frees per-folio state so that reclaim can drop a clean folio; false to refuse
-    /// (`release_folio`).
-    fn release_folio(&self, folio: &mut Folio<Self::Private>) -> bool;
+    /// Frees the private state of the locked, clean `folio` so that it can leave the cache;
+    /// false to refuse (`release_folio`).
+    fn release_folio(&self, sb: &Sb<Self>, folio: &Folio<Self::Private>) -> bool;
 }

@@ -1,11 +1,17 @@
-//! The page cache of one file (`struct address_space`): folios by index, with a dirty tag.
+//! The page cache of one file (`struct address_space`): folios by index in an XArray under
+//! its lock (`i_pages`, `xa_lock`), tagged dirty, under writeback and to-write, with the
+//! file's readahead state and writeback error.
 
 use super::folio::{Folio, FolioPrivate};
-use crate::stats::Stats;
-use std::collections::{BTreeMap, BTreeSet};
+use super::page_alloc::FolioPool;
+use crate::kernel::xarray::{Mark, XArray};
+use crate::kernel::{lock, read, write};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, RwLock};
 
 /// Sequential readahead state of a file (`struct file_ra_state`).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RaState {
     /// First page of the current window.
     pub start: u64,
@@ -13,175 +19,203 @@ pub struct RaState {
     pub size: u64,
     /// Pages from the end of the window at which the next one starts (the marker).
     pub async_size: u64,
-    /// Page after the last one read by the previous read call (`prev_pos`).
-    pub prev_index: u64,
+    /// Folio order the next window asks for (`ra->order`).
+    pub order: u32,
+    /// Byte after the last one read by the previous read call (`prev_pos`).
+    pub prev_pos: u64,
 }
 
-/// The dirty tag of a file's folios (the xarray's `PAGECACHE_TAG_DIRTY`): which folios are
-/// dirty, so that writeback finds them without walking clean ones.
-#[derive(Debug, Default)]
-pub struct DirtyTags {
-    set: BTreeSet<u64>,
-}
-
-impl DirtyTags {
-    /// Marks `folio` dirty: flag, tag and accounting. Returns whether it was clean.
-    pub fn mark<P>(&mut self, folio: &mut Folio<P>, stats: &Stats) -> bool {
-        if folio.dirty() {
-            return false;
-        }
-        folio.set_dirty(true);
-        self.set.insert(folio.index());
-        stats.dirty_bytes.add(folio.size() as u64);
-        true
-    }
-
-    /// Clears `folio`'s dirty state. Returns whether it was dirty.
-    pub fn clear<P>(&mut self, folio: &mut Folio<P>, stats: &Stats) -> bool {
-        if !folio.dirty() {
-            return false;
-        }
-        folio.set_dirty(false);
-        self.set.remove(&folio.index());
-        stats.dirty_bytes.sub(folio.size() as u64);
-        true
-    }
-}
-
-/// Folios of one file.
+/// The folios of one file.
 pub struct AddressSpace<P> {
-    folios: BTreeMap<u64, Folio<P>>,
-    dirty: DirtyTags,
-    nr_pages: u64,
-    /// Readahead state.
-    pub ra: RaState,
+    i_pages: RwLock<XArray>,
+    nrpages: AtomicU64,
+    /// Readahead state (per open file in the kernel; one per inode here).
+    pub ra: Mutex<RaState>,
     /// Page where background writeback resumes (`mapping->writeback_index`).
-    pub writeback_index: u64,
-    /// Error of a failed writeback, reported once by the next fsync (`mapping->wb_err`).
-    pub wb_err: Option<i32>,
+    pub writeback_index: AtomicU64,
+    /// Error of a failed writeback not yet reported (`mapping->wb_err`): the next fsync
+    /// reports it, once.
+    wb_err: Mutex<Option<i32>>,
+    _p: PhantomData<fn() -> P>,
 }
 
 impl<P> Default for AddressSpace<P> {
     fn default() -> Self {
         AddressSpace {
-            folios: BTreeMap::new(),
-            dirty: DirtyTags::default(),
-            nr_pages: 0,
-            ra: RaState::default(),
-            writeback_index: 0,
-            wb_err: None,
+            i_pages: RwLock::new(XArray::new()),
+            nrpages: AtomicU64::new(0),
+            ra: Mutex::new(RaState::default()),
+            writeback_index: AtomicU64::new(0),
+            wb_err: Mutex::new(None),
+            _p: PhantomData,
         }
     }
 }
 
 impl<P: FolioPrivate> AddressSpace<P> {
-    /// Start index of the folio containing page `index`.
-    pub fn folio_start(&self, index: u64) -> Option<u64> {
-        let (&s, f) = self.folios.range(..=index).next_back()?;
-        (index < f.end_index()).then_some(s)
+    fn addr(&self) -> usize {
+        self as *const Self as usize
     }
 
-    /// The folio containing page `index`.
-    pub fn find(&self, index: u64) -> Option<&Folio<P>> {
-        self.folio_start(index).map(|s| &self.folios[&s])
+    /// Whether `folio` is (still) cached here.
+    pub(crate) fn owns(&self, folio: &Folio<P>) -> bool {
+        folio.mapping() == self.addr()
     }
 
-    /// The folio containing page `index`, writable.
-    pub fn find_mut(&mut self, index: u64) -> Option<&mut Folio<P>> {
-        let s = self.folio_start(index)?;
-        self.folios.get_mut(&s)
+    /// The folio covering page `index`, with a reference (`filemap_get_entry` +
+    /// `folio_try_get`).
+    pub fn get(&self, pool: &FolioPool, index: u64) -> Option<Folio<P>> {
+        let xa = read(&self.i_pages);
+        let e = xa.load(index)?;
+        // The tree holds a reference and removal needs the write lock: the folio is alive.
+        Some(Folio::from_pfn(pool, e.value))
     }
 
-    /// The folio starting exactly at `start`.
-    pub fn get_mut(&mut self, start: u64) -> Option<&mut Folio<P>> {
-        self.folios.get_mut(&start)
+    /// The first folio overlapping pages `[start, end)`, with `mark` if given (`xa_find`).
+    pub fn find(&self, pool: &FolioPool, start: u64, end: u64, mark: Option<Mark>) -> Option<Folio<P>> {
+        let xa = read(&self.i_pages);
+        let e = xa.find(start, end, mark)?;
+        Some(Folio::from_pfn(pool, e.value))
     }
 
-    /// The folio starting at `start` and the dirty tags, borrowed together.
-    pub fn split_mut(&mut self, start: u64) -> Option<(&mut Folio<P>, &mut DirtyTags)> {
-        Some((self.folios.get_mut(&start)?, &mut self.dirty))
-    }
-
-    /// Start of the first folio that begins at or after `index`.
-    pub fn next_start(&self, index: u64) -> Option<u64> {
-        self.folios.range(index..).next().map(|(&s, _)| s)
-    }
-
-    /// Starts of the folios overlapping pages `[from, to)`, in order.
-    pub fn starts_in(&self, from: u64, to: u64) -> Vec<u64> {
-        if from >= to {
-            return Vec::new();
+    /// Up to `max` folios of consecutive pages from `start`, before `end`, stopping at a hole
+    /// or after a folio that is not uptodate or carries the readahead marker
+    /// (`filemap_get_read_batch`).
+    pub(crate) fn get_read_batch(&self, pool: &FolioPool, start: u64, end: u64, max: usize, out: &mut Vec<Folio<P>>) {
+        let xa = read(&self.i_pages);
+        let mut index = start;
+        while index < end && out.len() < max {
+            let Some(e) = xa.load(index) else { break };
+            let f: Folio<P> = Folio::from_pfn(pool, e.value);
+            index = e.index + (1u64 << e.order);
+            let stop = !f.uptodate() || f.readahead_mark();
+            out.push(f);
+            if stop {
+                break;
+            }
         }
-        let first = self.folio_start(from).unwrap_or(from);
-        self.folios.range(first..to).map(|(&s, _)| s).collect()
     }
 
-    /// Adds a folio; the pages it covers must be free.
-    pub fn insert(&mut self, folio: Folio<P>) {
-        debug_assert!(self.folio_start(folio.index()).is_none());
-        debug_assert!(self.next_start(folio.index()).is_none_or(|n| n >= folio.end_index()));
-        self.nr_pages += folio.nr_pages();
-        self.folios.insert(folio.index(), folio);
+    /// The first page at or after `index`, before `end`, that no folio covers
+    /// (`page_cache_next_miss`).
+    pub(crate) fn next_miss(&self, mut index: u64, end: u64) -> u64 {
+        let xa = read(&self.i_pages);
+        while index < end {
+            match xa.load(index) {
+                Some(e) => index = e.index + (1u64 << e.order),
+                None => return index,
+            }
+        }
+        end
     }
 
-    /// Takes the folio at `start` out of the cache, dropping its dirty state from the
-    /// accounting. The caller returns its memory to the pool.
-    pub fn remove(&mut self, start: u64, stats: &Stats) -> Option<Folio<P>> {
-        let mut f = self.folios.remove(&start)?;
-        self.nr_pages -= f.nr_pages();
-        self.dirty.clear(&mut f, stats);
-        Some(f)
+    /// Whether no folio covers any page of `[start, end)`.
+    pub(crate) fn range_empty(&self, start: u64, end: u64) -> bool {
+        read(&self.i_pages).find(start, end, None).is_none()
     }
 
-    /// Marks the folio at `start` dirty (`filemap_dirty_folio`): tag and accounting.
-    /// Returns whether it was clean before.
-    pub fn mark_dirty(&mut self, start: u64, stats: &Stats) -> bool {
-        let f = self.folios.get_mut(&start).expect("folio to dirty exists");
-        self.dirty.mark(f, stats)
+    /// Adds a locked folio at `index` (`filemap_add_folio`), taking the cache's reference;
+    /// false if something is cached there already.
+    pub(crate) fn add(&self, folio: &Folio<P>, index: u64) -> bool {
+        let order = folio.order() as u8;
+        let mut xa = write(&self.i_pages);
+        if !xa.range_empty(index, order) {
+            return false;
+        }
+        folio.set_index(index);
+        folio.set_mapping(self.addr());
+        std::mem::forget(folio.clone());
+        xa.store(index, order, folio.pfn());
+        self.nrpages.fetch_add(folio.nr_pages(), Relaxed);
+        true
     }
 
-    /// Clears the dirty flag before writeback (`folio_clear_dirty_for_io`). Returns whether
-    /// it was dirty.
-    pub fn clear_dirty(&mut self, start: u64, stats: &Stats) -> bool {
-        let Some(f) = self.folios.get_mut(&start) else { return false };
-        self.dirty.clear(f, stats)
-    }
-
-    /// Start of the first dirty folio overlapping or after page `index`, before page `end`.
-    pub fn next_dirty(&self, index: u64, end: u64) -> Option<u64> {
-        if index >= end {
+    /// Takes a folio out (`__filemap_remove_folio`); the caller holds its lock and drops the
+    /// cache's reference afterwards ([`AddressSpace::remove`] returns it).
+    pub(crate) fn remove(&self, pool: &FolioPool, folio: &Folio<P>) -> Option<Folio<P>> {
+        let mut xa = write(&self.i_pages);
+        if !self.owns(folio) {
             return None;
         }
-        if let Some(s) = self.folio_start(index)
-            && self.dirty.set.contains(&s)
-        {
-            return Some(s);
+        xa.erase(folio.index());
+        folio.set_mapping(0);
+        self.nrpages.fetch_sub(folio.nr_pages(), Relaxed);
+        Some(Folio::from_pfn_owned(pool, folio.pfn()))
+    }
+
+    /// Removes the folio if only the cache and the caller hold it (`__remove_mapping` with
+    /// `folio_ref_freeze`): the cache's reference is returned; `None` if someone else holds
+    /// it. The caller holds the folio lock.
+    pub(crate) fn remove_if_unused(&self, pool: &FolioPool, folio: &Folio<P>) -> Option<Folio<P>> {
+        let mut xa = write(&self.i_pages);
+        if !self.owns(folio) || folio.ref_count() > 2 || folio.dirty() || folio.writeback() {
+            return None;
         }
-        self.dirty.set.range(index..end).next().copied()
+        xa.erase(folio.index());
+        folio.set_mapping(0);
+        self.nrpages.fetch_sub(folio.nr_pages(), Relaxed);
+        Some(Folio::from_pfn_owned(pool, folio.pfn()))
+    }
+
+    /// Sets `mark` on a cached folio.
+    pub(crate) fn set_mark(&self, folio: &Folio<P>, mark: Mark) {
+        let mut xa = write(&self.i_pages);
+        if self.owns(folio) {
+            xa.set_mark(folio.index(), mark);
+        }
+    }
+
+    /// Clears `mark` on a cached folio.
+    pub(crate) fn clear_mark(&self, folio: &Folio<P>, mark: Mark) {
+        let mut xa = write(&self.i_pages);
+        if self.owns(folio) {
+            xa.clear_mark(folio.index(), mark);
+        }
+    }
+
+    /// Sets and clears marks of a cached folio under one lock (`__folio_start_writeback`).
+    pub(crate) fn update_marks(&self, folio: &Folio<P>, set: &[Mark], clear: &[Mark]) {
+        let mut xa = write(&self.i_pages);
+        if !self.owns(folio) {
+            return;
+        }
+        for &m in set {
+            xa.set_mark(folio.index(), m);
+        }
+        for &m in clear {
+            xa.clear_mark(folio.index(), m);
+        }
+    }
+
+    /// Tags the dirty folios of pages `[start, end)` to-write (`tag_pages_for_writeback`), so
+    /// that a data-integrity sync writes what was dirty when it began and no more.
+    pub(crate) fn tag_pages_for_writeback(&self, start: u64, end: u64) {
+        let mut xa = write(&self.i_pages);
+        let mut index = start;
+        while let Some(e) = xa.find(index, end, Some(Mark::Dirty)) {
+            xa.set_mark(e.index, Mark::Towrite);
+            index = e.index + (1u64 << e.order);
+        }
+    }
+
+    /// Whether any folio of pages `[start, end)` carries `mark`.
+    pub(crate) fn has_mark(&self, start: u64, end: u64, mark: Mark) -> bool {
+        read(&self.i_pages).find(start, end, Some(mark)).is_some()
     }
 
     /// Number of cached pages.
     pub fn nr_pages(&self) -> u64 {
-        self.nr_pages
+        self.nrpages.load(Relaxed)
     }
 
-    /// Number of folios.
-    pub fn nr_folios(&self) -> usize {
-        self.folios.len()
+    /// Records a writeback error for the next fsync (`mapping_set_error`); the first one
+    /// stays until reported.
+    pub(crate) fn set_error(&self, errno: i32) {
+        lock(&self.wb_err).get_or_insert(errno);
     }
 
-    /// Number of dirty folios.
-    pub fn nr_dirty(&self) -> usize {
-        self.dirty.set.len()
-    }
-
-    /// Starts of every folio, in order.
-    pub fn all_starts(&self) -> Vec<u64> {
-        self.folios.keys().copied().collect()
-    }
-
-    /// Iterates over the folios.
-    pub fn iter(&self) -> impl Iterator<Item = &Folio<P>> {
-        self.folios.values()
+    /// The unreported writeback error, reported now (`file_check_and_advance_wb_err`).
+    pub(crate) fn take_error(&self) -> Option<i32> {
+        lock(&self.wb_err).take()
     }
 }

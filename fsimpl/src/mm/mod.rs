@@ -1,11 +1,20 @@
-//! The page cache: folios per file, the memory they come from, and the generic paths around
-//! them that both backends share — what `mm/filemap.c`, `mm/readahead.c`, `mm/truncate.c`,
-//! `mm/page-writeback.c` and `mm/vmscan.c` are in the kernel.
+//! The page cache and its machinery — what `mm/` (and the VFS writeback in `fs/`) are in the
+//! kernel:
+//!
+//! - [`page_alloc`]: folio memory, `struct page`s, the buddy and per-CPU lists, the LRU;
+//! - [`folio`]: folios, their flags, lock and private state;
+//! - [`mapping`], [`inode`]: a file's page cache and the VFS inode around it;
+//! - [`filemap`], [`readahead`]: finding, creating and reading folios;
+//! - [`page_writeback`], [`backing_dev`]: dirty accounting, writeback, throttling, the flusher;
+//! - [`truncate`], [`vmscan`]: taking folios out of the cache;
+//! - [`a_ops`]: the operations a filesystem gives the cache (`address_space_operations`);
+//! - [`sb`]: what a mount's inodes share.
 
 pub mod a_ops;
-mod ctx;
+pub mod backing_dev;
 pub mod filemap;
 pub mod folio;
+pub mod inode;
 pub mod mapping;
 pub mod page_alloc;
 pub mod page_writeback;
@@ -16,9 +25,10 @@ pub mod vmscan;
 
 pub use crate::options::WritebackMode;
 pub use a_ops::AddressSpaceOps;
-pub use ctx::{Ctx, FolioRef};
 pub use folio::{Folio, FolioPrivate};
-pub use mapping::{AddressSpace, DirtyTags, RaState};
+pub use inode::Inode;
+pub use mapping::{AddressSpace, RaState};
 pub use page_alloc::{FolioPool, PAGE_SHIFT, PAGE_SIZE};
 pub use page_writeback::WritebackControl;
-pub use sb::{GROUP_BLOCKS, InodeCell, InodeState, Sb};
+pub use readahead::ReadaheadControl;
+pub use sb::{GROUP_BLOCKS, Sb};

@@ -59,7 +59,7 @@ const PATHS: [Path; 6] = [
     },
     Path {
         header: "folio states",
-        counter: "folio_private_allocs",
+        counter: "private_allocs",
         never: "no per-folio state was allocated (buffer heads, or iomap's bitmaps of a partly uptodate or \
                 dirty folio): use byte-aligned ops smaller than a folio",
     },

@@ -3,8 +3,8 @@
 
 use super::DiffError;
 use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
-use vocab::Size;
 use vocab::target::{Backing, Fault, FaultList, FsimplSpec};
+use vocab::{Flusher, Size};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
 pub type Wrapper = dyn Fn(usize, Box<dyn Target>) -> Box<dyn Target>;
@@ -123,11 +123,12 @@ pub fn short_names(specs: &[TargetSpec]) -> Vec<String> {
 
 impl TargetSet {
     /// The targets of `specs` with diff's defaults: for fsimpl targets `poison=1` (freed folio
-    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `backing=mem`, a
-    /// page cache of half the largest file (at least 2m: small against the file, so that
-    /// reclaim and background writeback run), folios of up to a quarter of the cache, and a
-    /// device of `max(64m, 4 × file_len)`, each unless the spec gives it. The `null` target
-    /// stores no data and is refused.
+    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `flusher=inline` (no
+    /// thread decides when writeback and its completion run, so a divergence replays and
+    /// shrinks exactly), `backing=mem`, a page cache of half the largest file (at least 2m:
+    /// small against the file, so that reclaim and background writeback run), folios of up to
+    /// a quarter of the cache, and a device of `max(64m, 4 × file_len)`, each unless the spec
+    /// gives it. The `null` target stores no data and is refused.
     pub fn new(specs: Vec<TargetSpec>, file_len: u64) -> Result<TargetSet, DiffError> {
         if specs.is_empty() {
             return Err(DiffError::Refused { target: "(none)".into(), why: "give at least one target".into() });
@@ -145,6 +146,7 @@ impl TargetSet {
             }
             if let TargetSpec::Fsimpl(f) = &mut spec {
                 f.poison.get_or_insert(true);
+                f.flusher.get_or_insert(Flusher::Inline);
                 f.backing.get_or_insert(Backing::Mem);
                 fill_cache_defaults(f, file_len);
                 f.size.get_or_insert(Size(file_len.saturating_mul(4).next_multiple_of(1 << 20).max(64 << 20)));
@@ -230,7 +232,10 @@ mod tests {
         let specs =
             vec!["bh".parse::<TargetSpec>().unwrap(), "iomap:poison=0:block_size=1k".parse::<TargetSpec>().unwrap()];
         let set = TargetSet::new(specs, 256 << 10).unwrap();
-        assert_eq!(set.specs()[0].to_string(), "bh:max_folio=512k:cache=2m:backing=mem:size=64m:poison=1");
+        assert_eq!(
+            set.specs()[0].to_string(),
+            "bh:max_folio=512k:cache=2m:backing=mem:size=64m:poison=1:flusher=inline"
+        );
         assert_eq!(set.specs()[1].get("poison").as_deref(), Some("0"));
         assert_eq!((set.min_block_size(), set.max_block_size(), set.range_align()), (1024, 4096, 1024));
         assert_eq!(set.names(), ["bh", "iomap"]);

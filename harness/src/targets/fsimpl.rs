@@ -150,6 +150,9 @@ impl FsimplConfig {
             bug,
             page_poison: spec.poison.unwrap_or(false),
             faults: faults.fs,
+            flusher: spec.flusher.unwrap_or(d.flusher),
+            dioread_nolock: spec.dioread_nolock.unwrap_or(d.dioread_nolock),
+            readahead_kb: spec.ra_kb.or(d.readahead_kb),
             ..d
         };
         let normal = FsimplSpec {

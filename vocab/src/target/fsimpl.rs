@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::SpecError;
 use super::faults::FaultList;
-use crate::aops::{AopsParams, Backend};
+use crate::aops::{AopsParams, Backend, Flusher};
 use crate::error::ValueError;
 use crate::flag::parse_bool;
 use crate::size::Size;
@@ -104,7 +104,17 @@ pub struct FsimplSpec {
     pub bug: Option<String>,
     /// `faults=`.
     pub faults: FaultList,
+    /// `flusher=`: who does background writeback and completion work.
+    pub flusher: Option<Flusher>,
+    /// `dioread_nolock=` (bh only): ext4's default since 5.6, writeback allocates unwritten
+    /// extents and converts them at I/O completion; 0 allocates written ones.
+    pub dioread_nolock: Option<bool>,
+    /// `ra_kb=`: the readahead window in KiB (`read_ahead_kb`; default: the device's).
+    pub ra_kb: Option<u32>,
 }
+
+/// The largest `ra_kb=`.
+pub const MAX_RA_KB: u32 = 1 << 20;
 
 impl FsimplSpec {
     /// The parameters a `bh` spec takes.
@@ -123,6 +133,9 @@ impl FsimplSpec {
         "poison",
         "bug",
         "faults",
+        "flusher",
+        "dioread_nolock",
+        "ra_kb",
     ];
     /// The parameters an `iomap` spec takes (large folios are iomap's own).
     pub const IOMAP_PARAMS: &'static [&'static str] = &[
@@ -139,6 +152,8 @@ impl FsimplSpec {
         "poison",
         "bug",
         "faults",
+        "flusher",
+        "ra_kb",
     ];
 
     /// A spec with every parameter left to its default.
@@ -166,6 +181,13 @@ impl FsimplSpec {
             "bug" if value.is_empty() => return Err(ValueError::new("expected the name of a seeded bug")),
             "bug" => self.bug = Some(value.to_string()),
             "faults" => self.faults = value.parse()?,
+            "flusher" => self.flusher = Some(value.parse()?),
+            "dioread_nolock" => self.dioread_nolock = Some(parse_bool(Some(value))?),
+            "ra_kb" => {
+                self.ra_kb = Some(value.trim().parse::<u32>().ok().filter(|kb| *kb <= MAX_RA_KB).ok_or_else(|| {
+                    ValueError::new(format!("expected the readahead window in KiB, 0 to {MAX_RA_KB}"))
+                })?)
+            }
             aops => self.aops.set(aops, Some(value))?,
         }
         Ok(())
@@ -198,6 +220,9 @@ impl FsimplSpec {
         push("poison", self.poison.map(|p| if p { "1" } else { "0" }.to_string()));
         push("bug", self.bug.clone());
         push("faults", (!self.faults.is_empty()).then(|| self.faults.to_string()));
+        push("flusher", self.flusher.map(|f| f.to_string()));
+        push("dioread_nolock", self.dioread_nolock.map(|d| if d { "1" } else { "0" }.to_string()));
+        push("ra_kb", self.ra_kb.map(|kb| kb.to_string()));
         v
     }
 }

@@ -290,8 +290,12 @@ mod tests {
         assert_eq!(
             err("bh:blocksize=4k"),
             "unknown parameter 'blocksize' for bh (valid: block_size, max_folio, large_folios, cache, writeback, \
-             dirty_background_ratio, dirty_ratio, backing, size, engine, qd, poison, bug, faults)"
+             dirty_background_ratio, dirty_ratio, backing, size, engine, qd, poison, bug, faults, flusher, \
+             dioread_nolock, ra_kb)"
         );
+        assert_eq!(err("bh:flusher=lazy"), "flusher=lazy: expected thread or inline");
+        assert!(err("iomap:dioread_nolock=0").starts_with("unknown parameter 'dioread_nolock' for iomap"));
+        assert_eq!(err("bh:ra_kb=-1"), "ra_kb=-1: expected the readahead window in KiB, 0 to 1048576");
         assert!(err("iomap:large_folios=1").starts_with("unknown parameter 'large_folios' for iomap"));
         assert_eq!(err("iomap:mem"), "parameter 'mem' is not key=value (e.g. iomap:block_size=...)");
         assert_eq!(err("bh:cache=1g:cache=2g"), "parameter 'cache' given twice");
