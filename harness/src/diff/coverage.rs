@@ -68,13 +68,21 @@ const PATHS: [Path; 6] = [
 /// Bitmaps of more than this many bits span more than one machine word.
 const WORD_BITS: u64 = 64;
 
-fn block_size(spec: &str) -> u64 {
-    spec.split(':').find_map(|p| p.strip_prefix("block_size=")).and_then(|v| v.parse().ok()).unwrap_or(4096)
+/// The fsimpl spec of a target, if its spec reads as one.
+fn fsimpl_spec(t: &TargetCounters) -> Option<vocab::target::FsimplSpec> {
+    match t.spec.parse::<vocab::TargetSpec>() {
+        Ok(vocab::TargetSpec::Fsimpl(f)) => Some(f),
+        _ => None,
+    }
+}
+
+fn block_size(t: &TargetCounters) -> u64 {
+    fsimpl_spec(t).and_then(|f| f.aops.block_size).map_or(4096, vocab::Size::bytes)
 }
 
 /// Whether the target may use large folios (iomap always; bh with `large_folios=1`).
 fn large_folios(t: &TargetCounters) -> bool {
-    t.kind == "iomap" || t.spec.split(':').any(|p| p == "large_folios=1")
+    t.kind == "iomap" || fsimpl_spec(t).and_then(|f| f.aops.large_folios).unwrap_or(false)
 }
 
 /// The largest folio a target allocated, in bytes (0: none).
@@ -114,7 +122,7 @@ pub fn render(targets: &[TargetCounters]) -> String {
             }
         }
         let largest = largest_folio(&t.counters);
-        let blocks = largest / block_size(&t.spec);
+        let blocks = largest / block_size(t);
         let _ = writeln!(out, " {:>18}", format!("{} ({blocks} blocks)", size_text(largest)));
         if large_folios(t) && blocks <= WORD_BITS {
             never.push(format!(
@@ -147,8 +155,8 @@ mod tests {
     fn paths_never_taken_are_named_with_what_to_change() {
         let all: Vec<(&str, u64)> = PATHS.iter().map(|p| (p.counter, 7)).chain([("folios_order7", 1)]).collect();
         let targets = [
-            target("iomap", "iomap", "iomap:block_size=1024:max_folio=2097152", &all),
-            target("bh", "bh", "bh:block_size=4096:large_folios=0", &[("rmw_reads", 3), ("folios_order0", 9)]),
+            target("iomap", "iomap", "iomap:block_size=1k:max_folio=2m", &all),
+            target("bh", "bh", "bh:block_size=4k:large_folios=0", &[("rmw_reads", 3), ("folios_order0", 9)]),
             target("tmpfs", "tmpfs", "tmpfs", &[]),
         ];
         let out = render(&targets);
@@ -157,7 +165,7 @@ mod tests {
         assert!(out.contains("not exercised: bh: reclaim never ran: lower cache="), "{out}");
         assert!(!out.contains("bh: no folio held"), "bh without large folios is not asked for them: {out}");
         assert!(!out.contains("tmpfs"), "{out}");
-        let small = [target("iomap", "iomap", "iomap:block_size=4096", &[("folios_order4", 1)])];
+        let small = [target("iomap", "iomap", "iomap:block_size=4k", &[("folios_order4", 1)])];
         assert!(render(&small).contains("iomap: no folio held more than 64 blocks"));
         assert_eq!(render(&targets[2..]), "");
     }
