@@ -164,8 +164,10 @@ pub struct FsxConfig {
     /// One mix for the whole stream, or a new one per phase.
     pub mix: Mix,
     /// A power cut ([`Op::PowerCut`]) every this many ops on average, slipped in between the
-    /// others (drawn apart, so that the other ops are those of the stream without cuts);
-    /// `None`: only those the weights draw.
+    /// others (drawn apart, so that the other ops are those of the stream without cuts), and
+    /// one after every [`SYNC_CUT_ODDS`]th fsync or fdatasync or so — right after a sync is
+    /// where a sync that did not make its data durable loses it; `None`: only those the
+    /// weights draw.
     pub power_cut_every: Option<u64>,
 }
 
@@ -249,6 +251,7 @@ impl FsxConfig {
             follow_up: None,
             anchor: None,
             last_write: None,
+            after_sync: false,
         })
     }
 }
@@ -284,6 +287,8 @@ pub struct FsxStream {
     anchor: Option<Anchor>,
     /// The last write's range.
     last_write: Option<(u64, u64)>,
+    /// The last op was an fsync or fdatasync.
+    after_sync: bool,
 }
 
 impl FsxStream {
@@ -505,6 +510,8 @@ impl FsxStream {
 
 /// A power cut lets at most this many device writes through first.
 const MAX_CUT_WRITES: u64 = 4;
+/// With power cuts on, one fsync or fdatasync in this many is followed by a cut.
+pub const SYNC_CUT_ODDS: u64 = 16;
 
 /// Percent of a swarm stream's writes that extend the file from inside its EOF block.
 const EOF_BLOCK_WRITE_PERCENT: u64 = 15;
@@ -580,10 +587,12 @@ impl Iterator for FsxStream {
         if let Some(op) = self.next_phase() {
             return Some(op);
         }
-        if let Some(every) = self.cfg.power_cut_every
-            && below(&mut self.cut_rng, every) == 0
-        {
-            return Some(Op::PowerCut { after_writes: below(&mut self.cut_rng, MAX_CUT_WRITES + 1) });
+        if let Some(every) = self.cfg.power_cut_every {
+            let odds = if self.after_sync { SYNC_CUT_ODDS.min(every) } else { every };
+            self.after_sync = false;
+            if below(&mut self.cut_rng, odds) == 0 {
+                return Some(Op::PowerCut { after_writes: below(&mut self.cut_rng, MAX_CUT_WRITES + 1) });
+            }
         }
         let kind = match self.follow_up.take() {
             Some(k) => k,
@@ -591,6 +600,7 @@ impl Iterator for FsxStream {
         };
         let op = self.make(kind, self.op_number);
         self.after(&op);
+        self.after_sync = matches!(op, Op::Fsync { .. } | Op::Fdatasync { .. });
         Some(op)
     }
 }
