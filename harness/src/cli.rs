@@ -173,10 +173,10 @@ pub struct DiffArgs {
     /// off per phase unless this is given).
     #[arg(long, value_name = "KIND=W,...")]
     pub weights: Option<String>,
-    /// A power cut every K ops on average (0: none), at once or after up to four device
-    /// writes, on the bh and iomap targets (they get faults=powercut=armed unless they have
-    /// faults=); each is followed by a remount and the durability check. Default 1000 with
-    /// the swarm mix, none with the fixed one.
+    /// A power cut every K ops on average, and after one fsync or fdatasync in 16 (0: none),
+    /// at once or after up to four device writes, on the bh and iomap targets (they get
+    /// faults=powercut=armed unless they have faults=); each is followed by a remount and the
+    /// durability check. Default 1000 with the swarm mix, none with the fixed one.
     #[arg(long, value_name = "K")]
     pub powercut_every: Option<u64>,
     /// Switch the seeded bug NAME on in every bh or iomap target whose paths hold it (a build
