@@ -28,13 +28,14 @@ fn trace_len(path: &Path) -> usize {
     workloads::trace::read_jsonl(&text, "trace").expect("valid trace").len()
 }
 
-/// The `--target` arguments of a printed replay command (specs hold no spaces here).
-fn replay_targets(cmd: &str) -> Vec<String> {
+/// The `--target` and `--check-every` arguments of a printed replay command (specs hold no
+/// spaces here).
+fn replay_args(cmd: &str) -> Vec<String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let mut out = Vec::new();
     for w in words.windows(2) {
-        if w[0] == "--target" {
-            out.push("--target".to_string());
+        if w[0] == "--target" || w[0] == "--check-every" {
+            out.push(w[0].to_string());
             out.push(w[1].to_string());
         }
     }
@@ -81,7 +82,7 @@ fn seeded_bug(buggy: &str, seeds: &[u64]) {
         // The written minimal trace replays, with the printed targets, to the same divergence.
         let again = dir.path().join("replayed");
         let mut args = vec!["replay".to_string(), minimal.display().to_string()];
-        args.extend(replay_targets(doc["replay"].as_str().unwrap()));
+        args.extend(replay_args(doc["replay"].as_str().unwrap()));
         args.extend(["--out".to_string(), again.display().to_string()]);
         let o = aopsbench(&args);
         assert_eq!(o.status.code(), Some(1), "{buggy} seed {seed}: replay: {}", text(&o));

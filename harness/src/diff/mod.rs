@@ -237,10 +237,10 @@ pub fn investigate(
     let want = d.signature();
     let mut attempt = 0u64;
     let mut last: Option<Box<Divergence>> = None;
-    let mut test = |ops: &[Op]| -> Result<bool, DiffError> {
+    let mut test = |ops: &[Op], check_every: u64| -> Result<bool, DiffError> {
         attempt += 1;
         on_attempt(attempt, ops.len());
-        let r = replay(found.set, ops, found.files, found.check_every)?;
+        let r = replay(found.set, ops, found.files, check_every)?;
         match r.divergence {
             Some(dv) if dv.signature() == want => {
                 last = Some(dv);
@@ -249,18 +249,28 @@ pub fn investigate(
             _ => Ok(false),
         }
     };
-    let reproduced = test(&found.ops)?;
+    let reproduced = test(&found.ops, found.check_every)?;
+    // A whole-file check reads the files, so it changes what the cache holds, and where the
+    // periodic ones fall moves as ops go: a trace that diverges the same way with the final
+    // check alone shrinks further, and is replayed with --check-every 0.
+    let check_every = match reproduced && found.check_every != 0 && test(&found.ops, 0)? {
+        true => 0,
+        false => found.check_every,
+    };
     let shrunk = if reproduced {
-        shrink::shrink(found.ops.clone(), found.set.range_align(), budget, &mut test)?
+        shrink::shrink(found.ops.clone(), found.set.range_align(), budget, &mut |ops| test(ops, check_every))?
     } else {
         Shrunk { ops: found.ops.clone(), attempts: 0, complete: false }
     };
     save_trace(&minimal_path, &shrunk.ops)?;
     // `last` is the divergence of the last trace that held: the minimal one.
     let minimal_divergence = if reproduced { last } else { None };
+    let replay_cmd = replay_command(found.set, &minimal_path, check_every);
+    doc["replay"] = json!(replay_cmd);
     doc["minimal"] = json!({
         "file": "minimal.jsonl",
         "ops": shrunk.ops.len(),
+        "check_every": check_every,
         "attempts": shrunk.attempts + 1,
         "complete": shrunk.complete,
         "reproduced": reproduced,
