@@ -1,6 +1,6 @@
 //! The page cache under a memory limit, the dirty thresholds, and the writeback modes.
 
-use fsimpl::dev::{BlockDev, MemDev};
+use fsimpl::dev::{Bio, BioOp, BlockDev, DevError, DevStats, MemDev, QueueLimits};
 use fsimpl::mm::WritebackMode;
 use fsimpl::{Backend, Flusher, FormatOptions, Fs, FsError, MountOptions};
 use std::sync::Arc;
@@ -192,5 +192,83 @@ fn reclaim_during_async_readahead_keeps_the_folio_being_read() {
             fs.read(f, pos, &mut buf).unwrap();
         }
         assert!(fs.stats().evicted_folios > 0, "{backend:?}: reclaim ran");
+    }
+}
+
+/// A RAM device whose reads can be held back, as a slow device's would be in flight.
+struct HeldReads {
+    inner: MemDev,
+    hold: std::sync::atomic::AtomicBool,
+    /// Bios travel boxed (`BlockDev::submit_bio` takes a `Box<Bio>`) and are passed on as such.
+    #[allow(clippy::vec_box)]
+    held: std::sync::Mutex<Vec<Box<Bio>>>,
+}
+
+impl HeldReads {
+    fn release(&self) {
+        self.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+        for bio in std::mem::take(&mut *self.held.lock().unwrap()) {
+            self.inner.submit_bio(bio);
+        }
+    }
+}
+
+impl BlockDev for HeldReads {
+    fn engine_name(&self) -> &'static str {
+        self.inner.engine_name()
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn is_direct(&self) -> bool {
+        false
+    }
+    fn limits(&self) -> QueueLimits {
+        self.inner.limits()
+    }
+    fn submit_bio(&self, bio: Box<Bio>) {
+        if bio.op == BioOp::Read && self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            self.held.lock().unwrap().push(bio);
+        } else {
+            self.inner.submit_bio(bio);
+        }
+    }
+    fn flush(&self) -> Result<(), DevError> {
+        self.inner.flush()
+    }
+    fn stats(&self) -> DevStats {
+        self.inner.stats()
+    }
+}
+
+/// `RWF_NOWAIT` reads (`filemap_read` with `IOCB_NOWAIT`): cached data comes back without
+/// device I/O; a miss starts readahead and is EAGAIN while that read is in flight; once it
+/// completes the same attempt succeeds.
+#[test]
+fn a_nowait_read_returns_cached_data_and_would_block_on_a_miss() {
+    for (backend, flusher) in BOTH {
+        let dev =
+            Arc::new(HeldReads { inner: MemDev::new(64 * MIB).unwrap(), hold: false.into(), held: Default::default() });
+        let opts = MountOptions { backend, flusher, cache_bytes: 16 * MIB, ..MountOptions::default() };
+        let fs = Fs::format_and_mount(dev.clone(), &FormatOptions::default(), opts).unwrap();
+        let f = write_file(&fs, "f", 2);
+        let mut buf = vec![0; MIB as usize];
+        let reads = fs.stats().dev.reads;
+        assert_eq!(fs.read_nowait(f, MIB, &mut buf).unwrap(), MIB as usize, "{backend:?}");
+        assert!(buf == chunk(1));
+        assert_eq!(fs.stats().dev.reads, reads, "{backend:?}: a cached read does no I/O");
+        assert_eq!(fs.read_nowait(f, 2 * MIB, &mut buf).unwrap(), 0, "{backend:?}: EOF");
+
+        fs.remount().unwrap();
+        dev.hold.store(true, std::sync::atomic::Ordering::SeqCst);
+        let windows = fs.stats().readahead_windows;
+        let e = fs.read_nowait(f, 0, &mut buf).unwrap_err();
+        assert!(matches!(e, FsError::WouldBlock), "{backend:?}: {e}");
+        assert_eq!(e.errno(), libc::EAGAIN);
+        assert_eq!(fs.stats().readahead_windows, windows + 1, "{backend:?}: the miss started readahead");
+        assert!(!dev.held.lock().unwrap().is_empty(), "{backend:?}: its reads are in flight");
+        dev.release();
+        let n = fs.read_nowait(f, 0, &mut buf).unwrap();
+        assert!(n > 0 && buf[..n] == chunk(0)[..n], "{backend:?}: {n} bytes once the readahead is in");
     }
 }

@@ -7,7 +7,7 @@ use vocab::{TargetSpec, parse_bytes, parse_seconds};
 /// Storage benchmarking and differential testing of Linux buffered I/O: ext4's buffer_head
 /// and iomap paths, modelled in user space, side by side with real kernel filesystems.
 #[derive(Parser, Debug)]
-#[command(name = "aopsbench", version, about, propagate_version = true)]
+#[command(name = "aopsbench", version, about, propagate_version = true, arg_required_else_help = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -19,11 +19,14 @@ pub struct Cli {
 pub enum Command {
     /// Run fio-style jobs on several targets and record latency, throughput and counters.
     Run(RunArgs),
-    /// Draw the plots of a run directory (SVG and PNG).
+    /// Draw the plots of a run directory (SVG and PNG, in RUNDIR/plots/).
     Plot {
         /// The run directory.
         run_dir: PathBuf,
     },
+    /// Write one self-contained HTML page of one or more runs (tables, charts, what ran; the
+    /// later runs compared with the first).
+    Report(ReportArgs),
     /// Compare two runs: per target and op, the deltas in IOPS, bandwidth, latency and counters.
     Compare {
         /// The earlier run.
@@ -33,6 +36,9 @@ pub enum Command {
         /// Print markdown instead of a terminal table.
         #[arg(long)]
         markdown: bool,
+        /// Also draw the comparison charts (SVG and PNG) into DIR.
+        #[arg(long, value_name = "DIR")]
+        plots: Option<PathBuf>,
     },
     /// Check a run against a baseline (exit 1 on a regression), or write a baseline.
     Gate(GateArgs),
@@ -104,6 +110,14 @@ pub struct CrashArgs {
     /// Longest time to spend shrinking a violating stream (0: do not shrink).
     #[arg(long, value_name = "S", value_parser = parse_seconds, default_value = "300")]
     pub shrink_time: std::time::Duration,
+}
+
+/// `KEY=VALUE`, for `--set`.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("'{s}' is not KEY=VALUE (e.g. runtime=3)")),
+    }
 }
 
 /// Checks shared by `diff` and `replay`.
@@ -232,12 +246,19 @@ pub struct RunArgs {
     /// The run directory (default: runs/<UTC time>-<job>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Treat unsupported job options as warnings instead of errors.
+    /// Treat fio options that aopsbench does not support as warnings instead of errors.
     #[arg(long)]
     pub lenient: bool,
+    /// Force a fio option in every job, after the job file is read: e.g. --set runtime=3
+    /// --set size=64m to shorten a real job file in CI. Repeatable; recorded in run.json.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub set: Vec<(String, String)>,
     /// Skip drawing the plots at the end.
     #[arg(long)]
     pub no_plot: bool,
+    /// Skip writing report.html at the end.
+    #[arg(long)]
+    pub no_report: bool,
     /// Run every job N times, the targets taking turns, and pool each target's samples: timing
     /// ratios between targets steady, as drift of the machine falls on all of them.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -251,13 +272,24 @@ pub struct RunArgs {
     pub fio_args: Vec<String>,
 }
 
+/// `aopsbench report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Run directories; the first is the one the others are compared with.
+    #[arg(required = true, value_name = "RUNDIR")]
+    pub run_dirs: Vec<PathBuf>,
+    /// Where to write the page (default: report.html in the last run directory).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 /// `aopsbench gate`.
 #[derive(Args, Debug)]
 pub struct GateArgs {
     /// The run directory to check (or to take the baseline from).
     pub run_dir: PathBuf,
     /// The baseline to check against.
-    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline", required_unless_present = "write_baseline")]
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
     pub baseline: Option<PathBuf>,
     /// Write the run's counters and timing ratios as a baseline instead of checking.
     #[arg(long, value_name = "FILE")]

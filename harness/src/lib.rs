@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod crash;
 pub mod diff;
+pub mod engines;
 pub mod machine;
 pub mod runner;
 pub mod targets;

@@ -14,6 +14,11 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Bare `aopsbench`: the command list, on stderr, and the status of a usage error.
+            eprint!("{}", e.render());
+            return ExitCode::from(2);
+        }
         Err(e) if e.use_stderr() => {
             eprintln!("aopsbench: {}", clap_one_line(&e.render().to_string()));
             return ExitCode::from(2);
@@ -24,10 +29,20 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    if matches!(cli.command, Command::Plot { .. } | Command::Report(_) | Command::Compare { .. } | Command::Gate(_)) {
+        // These only read run directories and print: a closed pipe (`| head`) ends them
+        // quietly, as it does other Unix tools, instead of a panic in println!. Commands that
+        // make targets keep SIGPIPE ignored, so that their cleanup always runs.
+        // SAFETY: restoring a signal's default disposition has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::run(args, &argv).map(|_| true),
         Command::Plot { run_dir } => commands::report::plot(run_dir).map(|_| true),
-        Command::Compare { run_a, run_b, markdown } => commands::report::compare(run_a, run_b, *markdown).map(|_| true),
+        Command::Report(args) => commands::report::report(args).map(|_| true),
+        Command::Compare { run_a, run_b, markdown, plots } => {
+            commands::report::compare(run_a, run_b, *markdown, plots.as_deref()).map(|_| true)
+        }
         Command::Gate(args) => commands::report::gate(args),
         Command::Targets => commands::targets::list().map(|_| true),
         Command::Diff(args) => commands::diff::diff(args, &argv),
@@ -43,14 +58,25 @@ fn main() -> ExitCode {
                 std::thread::park();
             }
         }
-        Err(e) => {
+        Err(e)
+            if e.downcast_ref::<harness::runner::RunError>()
+                .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. })) =>
+        {
+            // Data that does not verify is a problem found, not a failure to run.
             eprintln!("aopsbench: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            // A job file's problems are all listed, one per line.
+            for line in one_line(&e).lines() {
+                eprintln!("aopsbench: {line}");
+            }
             ExitCode::from(2)
         }
     }
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line (a job file's several problems keep a line each).
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {

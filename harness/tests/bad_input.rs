@@ -59,12 +59,29 @@ fn malformed_job_files_unsupported_options_and_bad_flags() {
         ),
     );
     let unsupported = d.path("unsupported.fio");
-    std::fs::write(&unsupported, "[global]\nsize=1m\n\n[job]\nwrite_lat_log=lat\n").unwrap();
+    std::fs::write(&unsupported, "[global]\nsize=1m\n\n[job]\nzonemode=zbd\n").unwrap();
     fails_with(
         d.run(&[&unsupported]),
         &format!(
-            "aopsbench: {unsupported}:5: unsupported option 'write_lat_log' (--lenient turns this into a warning)"
+            "aopsbench: {unsupported}:5: fio option 'zonemode' is not supported by aopsbench (--lenient turns this \
+             into a warning)"
         ),
+    );
+    // Every problem of a file, one line each.
+    let several = d.path("several.fio");
+    std::fs::write(&several, "[job]\nsize=1m ; inline comment\nrw=wrte\niodepht=4\n").unwrap();
+    fails_with(
+        d.run(&[&several]),
+        &format!(
+            "aopsbench: {several}:3: bad value 'wrte' for option 'rw': expected read, write, trim, randread, \
+             randwrite, randtrim, rw (readwrite), randrw, trimwrite or randtrimwrite, optionally with :N\naopsbench: \
+             {several}:4: unknown option 'iodepht' (did you mean 'iodepth'?): neither fio nor aopsbench has it"
+        ),
+    );
+    fails_with(
+        d.run(&[&unsupported, "--set", "runtime"]),
+        "aopsbench: invalid value 'runtime' for '--set <KEY=VALUE>': 'runtime' is not KEY=VALUE (e.g. runtime=3) (see \
+         --help)",
     );
     fails_with(
         Command::new(bin()).args(["run", "--bogus"]).output().unwrap(),

@@ -22,6 +22,7 @@ bs=4k
 size=8m
 randseed=7
 aops_cache=64m
+group_reporting
 
 [rw4k]
 

@@ -1,5 +1,10 @@
 //! `aopsbench compare RUN_A RUN_B`: per job × target × op deltas in IOPS, MiB/s, p50, p99 and
-//! p99.9, and the counter deltas, as a terminal table or markdown.
+//! p99.9, and the counter deltas, as a terminal table, markdown or HTML.
+//!
+//! Jobs, targets and ops are matched by name. Two runs without a job in common cannot be
+//! compared ([`compare_dirs`] refuses them); a job whose definition differs between the runs
+//! (its fio text in `run.json`), or a target built from another spec, is compared with a
+//! warning, since its deltas then measure the change of workload as much as of code.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -70,12 +75,64 @@ pub struct Comparison {
     pub jobs: Vec<JobComparison>,
     /// Jobs found in only one of the runs.
     pub notes: Vec<String>,
+    /// What makes deltas compare unlike things: a job defined differently, a target built
+    /// from another spec.
+    pub warnings: Vec<String>,
 }
 
-/// Compare two run directories.
+/// Compare two run directories: refused when they have no job in common; warnings when a
+/// job's definition or a target's spec differs.
 pub fn compare_dirs(a: &Path, b: &Path) -> Result<Comparison, ResultsError> {
     let (ra, rb) = (RunDir::load(a)?, RunDir::load(b)?);
-    Ok(compare(&a.display().to_string(), &ra.summary, &b.display().to_string(), &rb.summary))
+    let cmp = compare_runs(&ra, &rb);
+    if cmp.jobs.is_empty() {
+        let names = |r: &RunDir| r.summary.jobs.iter().map(|j| j.job.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(ResultsError::NothingInCommon {
+            a: a.to_path_buf(),
+            b: b.to_path_buf(),
+            a_jobs: names(&ra),
+            b_jobs: names(&rb),
+        });
+    }
+    Ok(cmp)
+}
+
+/// Compare two loaded runs (see [`compare`]), adding a warning for every common job whose
+/// definition differs.
+pub fn compare_runs(a: &RunDir, b: &RunDir) -> Comparison {
+    let mut cmp = compare(&a.path.display().to_string(), &a.summary, &b.path.display().to_string(), &b.summary);
+    let mut warnings = Vec::new();
+    for j in &cmp.jobs {
+        if let (Some(da), Some(db)) = (a.job_definition(&j.job), b.job_definition(&j.job))
+            && da != db
+        {
+            warnings.push(format!("job {}: defined differently: {}", j.job, definition_difference(da, db)));
+        }
+    }
+    warnings.append(&mut cmp.warnings);
+    cmp.warnings = warnings;
+    cmp
+}
+
+/// The option lines of one job definition missing from the other, at most three each:
+/// `A has bs=4k; B has bs=8k`.
+fn definition_difference(a: &str, b: &str) -> String {
+    let only = |x: &str, y: &str| -> Vec<String> {
+        let theirs: BTreeSet<&str> = y.lines().map(str::trim).collect();
+        let mine: Vec<String> =
+            x.lines().map(str::trim).filter(|l| !l.is_empty() && !theirs.contains(l)).map(String::from).collect();
+        let more = mine.len().saturating_sub(3);
+        let mut shown: Vec<String> = mine.into_iter().take(3).collect();
+        if more > 0 {
+            shown.push(format!("{more} more"));
+        }
+        shown
+    };
+    let (in_a, in_b) = (only(a, b), only(b, a));
+    let side = |name: &str, lines: Vec<String>| {
+        if lines.is_empty() { format!("{name} has nothing else") } else { format!("{name} has {}", lines.join(", ")) }
+    };
+    format!("{}; {}", side("A", in_a), side("B", in_b))
 }
 
 /// Compare two summaries, matching jobs, targets and ops by name.
@@ -92,6 +149,12 @@ pub fn compare(a_label: &str, a: &Summary, b_label: &str, b: &Summary) -> Compar
                 jc.notes.push(format!("target {} only in A", ta.target));
                 continue;
             };
+            if ta.spec != tb.spec {
+                cmp.warnings.push(format!(
+                    "job {} target {}: built from {} in A, {} in B",
+                    ja.job, ta.target, ta.spec, tb.spec
+                ));
+            }
             for op in ordered_ops(ta.ops.keys()) {
                 let sa = &ta.ops[op];
                 match tb.ops.get(op) {
@@ -217,9 +280,43 @@ impl Comparison {
         out
     }
 
+    /// The comparison as HTML: per job, the op and counter tables, then the notes.
+    pub fn to_html(&self) -> String {
+        let esc = crate::table::html_escape;
+        let mut out = String::new();
+        if !self.warnings.is_empty() {
+            out.push_str("<ul class=\"warnings\">\n");
+            for w in &self.warnings {
+                out.push_str(&format!("<li>warning: {}</li>\n", esc(w)));
+            }
+            out.push_str("</ul>\n");
+        }
+        for j in &self.jobs {
+            out.push_str(&format!("<h3>job {}</h3>\n", esc(&j.job)));
+            out.push_str(&j.op_table().to_html(&[]));
+            let counters = j.counter_table();
+            if !counters.is_empty() {
+                out.push_str(&counters.to_html(&[]));
+            }
+            if j.unchanged_counters > 0 {
+                out.push_str(&format!("<p class=\"note\">{} other counters unchanged.</p>\n", j.unchanged_counters));
+            }
+            for n in &j.notes {
+                out.push_str(&format!("<p class=\"note\">note: {}</p>\n", esc(n)));
+            }
+        }
+        for n in &self.notes {
+            out.push_str(&format!("<p class=\"note\">note: {}</p>\n", esc(n)));
+        }
+        out
+    }
+
     /// The comparison as GitHub markdown (for a PR comment or a report).
     pub fn to_markdown(&self) -> String {
         let mut out = format!("A = `{}`, B = `{}`\n", self.a, self.b);
+        for w in &self.warnings {
+            out.push_str(&format!("\n> **warning:** {w}\n"));
+        }
         for j in &self.jobs {
             out.push_str(&format!("\n### job `{}`\n\n", j.job));
             out.push_str(&j.op_table().to_markdown());

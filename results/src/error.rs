@@ -95,6 +95,18 @@ pub enum ResultsError {
         /// The tolerance given.
         value: f64,
     },
+    /// Two runs compared have no job in common.
+    #[error("{a} and {b} have no job in common ({a_jobs} against {b_jobs}): compare two runs of the same jobs")]
+    NothingInCommon {
+        /// Run A.
+        a: PathBuf,
+        /// Run B.
+        b: PathBuf,
+        /// Run A's jobs, comma-separated.
+        a_jobs: String,
+        /// Run B's jobs.
+        b_jobs: String,
+    },
     /// A baseline file is not one this version can read.
     #[error("{path}: not an aopsbench baseline ({reason}); write one with `aopsbench gate --write-baseline`")]
     BadBaseline {

@@ -7,9 +7,10 @@
 //! `sync`. Every op kind, including those fio has no direction for (`trunc`, `remount`, ...), is
 //! also under the job's `aopsbench` key, with the target's counters.
 //!
-//! aopsbench measures one latency per op (issue to completion of a synchronous call), so
-//! `clat_ns` and `lat_ns` hold the same numbers and `slat_ns` is empty, as with fio's sync
-//! engines.
+//! Latencies as fio defines them: for an I/O an asynchronous engine queued, `slat_ns` (issue to
+//! submission), `clat_ns` (submission to completion) and `lat_ns` (their sum); for a
+//! synchronous engine `clat_ns` and `lat_ns` hold the same numbers and `slat_ns` is empty, as
+//! under fio.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,6 +44,8 @@ pub struct FioJobInput<'a> {
     pub ops: &'a BTreeMap<String, OpRecord>,
     /// The target's counters.
     pub counters: &'a BTreeMap<String, u64>,
+    /// The job's options as `key=value` pairs (its canonical fio section), echoed as fio does.
+    pub options: &'a [(String, String)],
 }
 
 /// The fio job object for one job × target; `groupid` is its index in the run.
@@ -54,7 +57,13 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
     job.insert("error".into(), json!(0));
     job.insert("eta".into(), json!(0));
     job.insert("elapsed".into(), json!(input.runtime_ns.div_ceil(1_000_000_000)));
-    job.insert("job options".into(), json!({ "name": input.job, "aopsbench_target": input.spec }));
+    let mut options = Map::new();
+    options.insert("name".into(), json!(input.job));
+    for (k, v) in input.options {
+        options.insert(k.clone(), json!(v));
+    }
+    options.insert("aopsbench_target".into(), json!(input.spec));
+    job.insert("job options".into(), Value::Object(options));
     let pick = |names: &[&str]| -> Option<OpRecord> {
         let found: Vec<&OpRecord> = names.iter().filter_map(|n| input.ops.get(*n)).collect();
         if found.is_empty() { None } else { OpRecord::merged(found).ok() }
@@ -65,6 +74,11 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
     }
     job.insert("sync".into(), sync_block(pick(&["fsync", "fdatasync"]).as_ref()));
     job.insert("job_runtime".into(), json!(runtime_ms));
+    let ios: Vec<&OpRecord> = ["read", "write", "punch_hole"].iter().filter_map(|n| input.ops.get(*n)).collect();
+    let all = OpRecord::merged(ios).unwrap_or_default();
+    for (key, value) in latency_buckets(all.total_latency()) {
+        job.insert(key.into(), value);
+    }
     let other: Map<String, Value> =
         input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns))).collect();
     job.insert(
@@ -117,9 +131,12 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
         "total_ios": ios,
         "short_ios": 0,
         "drop_ios": 0,
-        "slat_ns": { "min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0 },
+        "slat_ns": match &r.slat {
+            Some(h) => latency_block(h, false, false),
+            None => json!({ "min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0 }),
+        },
         "clat_ns": latency_block(&r.histogram, with_detail, with_detail),
-        "lat_ns": latency_block(&r.histogram, with_detail, false),
+        "lat_ns": latency_block(r.total_latency(), with_detail, false),
         "bw_min": bw_stats.min as u64,
         "bw_max": bw_stats.max as u64,
         "bw_agg": if bw_bytes > 0 { 100.0 } else { 0.0 },
@@ -165,6 +182,38 @@ fn latency_block(h: &Histogram<u64>, percentiles: bool, bins: bool) -> Value {
         block.insert("bins".into(), Value::Object(b));
     }
     Value::Object(block)
+}
+
+/// fio's `latency_ns`, `latency_us` and `latency_ms`: the share (percent) of I/Os whose latency
+/// falls in each bucket, keyed by the bucket's upper bound (`stat.c`, `stat_calc_lat_n/u/m`).
+fn latency_buckets(h: &Histogram<u64>) -> [(&'static str, Value); 3] {
+    const BOUNDS: [u64; 10] = [2, 4, 10, 20, 50, 100, 250, 500, 750, 1000];
+    const MS_BOUNDS: [u64; 11] = [2, 4, 10, 20, 50, 100, 250, 500, 750, 1000, 2000];
+    let total = h.len();
+    let mut ns = [0u64; 10];
+    let mut us = [0u64; 10];
+    let mut ms = [0u64; 12];
+    for v in h.iter_recorded() {
+        let (lat, n) = (h.highest_equivalent(v.value_iterated_to()), v.count_at_value());
+        let bucket = |bounds: &[u64], x: u64| bounds.iter().position(|&b| x <= b).unwrap_or(bounds.len() - 1);
+        if lat < 1_000 {
+            ns[bucket(&BOUNDS, lat)] += n;
+        } else if lat < 1_000_000 {
+            us[bucket(&BOUNDS, lat / 1_000)] += n;
+        } else {
+            let m = lat / 1_000_000;
+            let i = MS_BOUNDS.iter().position(|&b| m <= b).unwrap_or(MS_BOUNDS.len());
+            ms[i] += n;
+        }
+    }
+    let pct = |n: u64| if total > 0 { n as f64 * 100.0 / total as f64 } else { 0.0 };
+    let block = |counts: &[u64], keys: &[String]| -> Value {
+        Value::Object(keys.iter().zip(counts).map(|(k, &n)| (k.clone(), json!(pct(n)))).collect())
+    };
+    let keys: Vec<String> = BOUNDS.iter().map(u64::to_string).collect();
+    let mut ms_keys: Vec<String> = MS_BOUNDS.iter().map(u64::to_string).collect();
+    ms_keys.push(">=2000".into());
+    [("latency_ns", block(&ns, &keys)), ("latency_us", block(&us, &keys)), ("latency_ms", block(&ms, &ms_keys))]
 }
 
 /// Bandwidth (KiB/s) and IOPS of every whole second of the run, like fio's bw/iops samples.

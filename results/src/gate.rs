@@ -3,16 +3,23 @@
 //! A baseline holds, per job × target, two kinds of numbers taken from one run:
 //!
 //! - **counters** (fsimpl stats, device I/Os and bytes): deterministic for a seeded, size-based
-//!   job, so they are compared **exactly**; any change fails until the baseline is rewritten.
+//!   job on an fsimpl target, so they are compared **exactly**; any change fails until the
+//!   baseline is rewritten. Counters that cannot repeat — those of a time-based job, whose op
+//!   count depends on the machine's speed, or of a kernel target, whose device counts other
+//!   work too — are kept out of the baseline with the reason ([`BaselineTarget::counters_not_gated`],
+//!   set by the caller of [`write_baseline_with`]), and reported as not gated.
 //! - **timing ratios** measured inside the run against the job's **reference target** (its
 //!   first target, e.g. `bh` in `--targets bh,iomap`): for every op kind, IOPS and p50 of the
 //!   target divided by the reference's. The machine's speed cancels out, so they can be
-//!   compared across machines with a relative tolerance (default 10%). A ratio is checked in
-//!   both directions: iomap/bh rising can mean iomap got faster *or* bh got slower. Tail
-//!   latencies (p99 and up) are not gated: on a shared machine the tail of a short job
-//!   measures interference more than the code; `compare` still shows them. Nor are op kinds
-//!   with fewer than [`MIN_RATIO_SAMPLES`] ops on either side. For steadier ratios, run the
-//!   job with `aopsbench run --repeat N`: the targets run in turns and their samples pool.
+//!   compared across machines with a relative tolerance (default 10%). A ratio that moved
+//!   beyond the tolerance against the target (iomap slower relative to bh) fails; one that
+//!   moved in its favour is reported as **better** and does not fail — it means the target got
+//!   faster *or* the reference got slower, which the ratio cannot tell apart, so both readings
+//!   are printed; rewrite the baseline once the cause is known. Tail latencies (p99 and up)
+//!   are not gated: on a shared machine the tail of a short job measures interference more
+//!   than the code; `compare` still shows them. Nor are op kinds with fewer than
+//!   [`MIN_RATIO_SAMPLES`] ops on either side. For steadier ratios, run the job with
+//!   `aopsbench run --repeat N`: the targets run in turns and their samples pool.
 //!
 //! Jobs, targets, op kinds or counters missing from the run fail too; new ones are noted.
 
@@ -25,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic;
 use crate::error::ResultsError;
 use crate::run_dir::{RunDir, read_json, to_json};
-use crate::summary::{OpSummary, Summary, TargetSummary};
+use crate::summary::{JobSummary, OpSummary, Summary, TargetSummary};
 
 /// The gate's default relative tolerance for timing ratios.
 pub const DEFAULT_TOLERANCE: f64 = 0.10;
@@ -74,6 +81,9 @@ pub struct BaselineTarget {
     pub spec: String,
     /// Counters, compared exactly. Delete an entry to stop gating on it.
     pub counters: BTreeMap<String, u64>,
+    /// Why this target's counters are not in the baseline (they cannot repeat), if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters_not_gated: Option<String>,
     /// Per op kind, per metric ([`RATIO_METRICS`]): this target's value over the reference's.
     /// Empty for the reference itself.
     pub ratios: BTreeMap<String, BTreeMap<String, f64>>,
@@ -84,6 +94,8 @@ pub struct BaselineTarget {
 pub enum Severity {
     /// Fails the gate.
     Regression,
+    /// A timing ratio moved beyond the tolerance in the target's favour: reported, not failing.
+    Better,
     /// Reported only.
     Note,
 }
@@ -133,6 +145,11 @@ pub enum FindingKind {
     Missing,
     /// A job or target of the run is absent from the baseline.
     New,
+    /// The baseline keeps no counters of this target (they cannot repeat).
+    CountersNotGated {
+        /// Why.
+        reason: String,
+    },
     /// The target was built from another spec than in the baseline.
     SpecChanged {
         /// Baseline spec.
@@ -195,10 +212,16 @@ impl GateReport {
 impl fmt::Display for GateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let failing = self.regressions().count();
+        let better = self.findings.iter().filter(|f| f.severity == Severity::Better).count();
+        let verdict = match (failing, better) {
+            (0, 0) => String::from("ok"),
+            (0, b) => format!("ok ({b} better than the baseline)"),
+            (n, 0) => format!("FAIL ({n} failing)"),
+            (n, b) => format!("FAIL ({n} failing, {b} better)"),
+        };
         writeln!(
             f,
-            "gate: {} — {} counters compared exactly, {} timing ratios within ±{:.0}%",
-            if failing > 0 { format!("REGRESSION ({failing} failing)") } else { String::from("ok") },
+            "gate: {verdict} — {} counters compared exactly, {} timing ratios within ±{:.0}%",
             self.counters_checked,
             self.ratios_checked,
             self.tolerance * 100.0
@@ -206,7 +229,7 @@ impl fmt::Display for GateReport {
         for finding in &self.findings {
             writeln!(f, "  {finding}")?;
         }
-        if failing > 0 {
+        if failing + better > 0 {
             writeln!(
                 f,
                 "  if the change is intended, rewrite the baseline: aopsbench gate --write-baseline FILE RUNDIR"
@@ -220,6 +243,7 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let label = match self.severity {
             Severity::Regression => "FAIL",
+            Severity::Better => "better",
             Severity::Note => "note",
         };
         let place = match &self.target {
@@ -246,6 +270,7 @@ impl fmt::Display for Finding {
             FindingKind::RatioMissing { op, metric } => {
                 write!(f, "{op} {metric} ratio cannot be computed from the run (op missing or zero)")
             }
+            FindingKind::CountersNotGated { reason } => write!(f, "counters not gated: {reason}"),
             FindingKind::Missing => write!(f, "in the baseline but not in the run"),
             FindingKind::New => write!(f, "new (not in the baseline)"),
             FindingKind::SpecChanged { baseline, run } => {
@@ -259,12 +284,18 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Whether a ratio's move favours the target: more IOPS or a lower p50 relative to the
+/// reference.
+fn favours_target(metric: &str, baseline: f64, run: f64) -> bool {
+    (run > baseline) == (metric == "iops")
+}
+
 /// Which way a ratio moved, in words.
 fn ratio_meaning(metric: &str, baseline: f64, run: f64) -> &'static str {
-    let up = run > baseline;
-    match (metric == "iops", up) {
-        (true, true) | (false, false) => "faster relative to the reference (or the reference slowed)",
-        _ => "slower relative to the reference (or the reference sped up)",
+    if favours_target(metric, baseline, run) {
+        "faster relative to the reference (or the reference slowed)"
+    } else {
+        "slower relative to the reference (or the reference sped up)"
     }
 }
 
@@ -301,8 +332,18 @@ fn ratios(target: &TargetSummary, reference: &TargetSummary) -> BTreeMap<String,
 }
 
 impl Baseline {
-    /// The baseline of a run's summary.
+    /// The baseline of a run's summary, gating every counter.
     pub fn from_summary(summary: &Summary, source_run: &str) -> Baseline {
+        Self::from_summary_with(summary, source_run, |_, _| None)
+    }
+
+    /// The baseline of a run's summary; `not_gated(job, target)` says why a job × target's
+    /// counters cannot repeat (`None`: they can), and those are left out.
+    pub fn from_summary_with(
+        summary: &Summary,
+        source_run: &str,
+        not_gated: impl Fn(&JobSummary, &TargetSummary) -> Option<String>,
+    ) -> Baseline {
         let jobs = summary
             .jobs
             .iter()
@@ -314,11 +355,19 @@ impl Baseline {
                     targets: job
                         .targets
                         .iter()
-                        .map(|t| BaselineTarget {
-                            target: t.target.clone(),
-                            spec: t.spec.clone(),
-                            counters: t.stats.clone(),
-                            ratios: if t.target == reference.target { BTreeMap::new() } else { ratios(t, reference) },
+                        .map(|t| {
+                            let counters_not_gated = not_gated(job, t);
+                            BaselineTarget {
+                                target: t.target.clone(),
+                                spec: t.spec.clone(),
+                                counters: if counters_not_gated.is_some() { BTreeMap::new() } else { t.stats.clone() },
+                                counters_not_gated,
+                                ratios: if t.target == reference.target {
+                                    BTreeMap::new()
+                                } else {
+                                    ratios(t, reference)
+                                },
+                            }
                         })
                         .collect(),
                 })
@@ -335,6 +384,14 @@ impl Baseline {
 
     /// Read a baseline file.
     pub fn load(path: &Path) -> Result<Baseline, ResultsError> {
+        if !path.exists() {
+            return Err(ResultsError::Missing {
+                path: path.to_path_buf(),
+                hint: String::from(
+                    "no such baseline; write one from a run with `aopsbench gate --write-baseline FILE RUNDIR`",
+                ),
+            });
+        }
         let value: serde_json::Value = read_json(path)?;
         if value.get("aopsbench_baseline").and_then(|v| v.as_u64()) != Some(u64::from(BASELINE_FORMAT)) {
             return Err(ResultsError::BadBaseline {
@@ -406,8 +463,15 @@ impl Baseline {
                         ),
                     }
                 }
-                for counter in rt.stats.keys().filter(|c| !bt.counters.contains_key(*c)) {
-                    push(Severity::Note, &bjob.job, here, FindingKind::CounterNew { counter: counter.clone() });
+                match &bt.counters_not_gated {
+                    Some(reason) => {
+                        push(Severity::Note, &bjob.job, here, FindingKind::CountersNotGated { reason: reason.clone() })
+                    }
+                    None => {
+                        for counter in rt.stats.keys().filter(|c| !bt.counters.contains_key(*c)) {
+                            push(Severity::Note, &bjob.job, here, FindingKind::CounterNew { counter: counter.clone() });
+                        }
+                    }
                 }
                 let run_ratios = ratios(rt, reference);
                 for (op, metrics) in &bt.ratios {
@@ -417,7 +481,11 @@ impl Baseline {
                         match run {
                             Some(run) if (run / baseline - 1.0).abs() <= tolerance => {}
                             Some(run) => push(
-                                Severity::Regression,
+                                if favours_target(metric, baseline, run) {
+                                    Severity::Better
+                                } else {
+                                    Severity::Regression
+                                },
                                 &bjob.job,
                                 here,
                                 FindingKind::RatioMoved { op: op.clone(), metric: metric.clone(), baseline, run },
@@ -446,10 +514,22 @@ impl Baseline {
     }
 }
 
-/// Write the baseline of the run in `run_dir` to `file` (atomically) and return it.
+/// Write the baseline of the run in `run_dir` to `file` (atomically) and return it, gating
+/// every counter.
 pub fn write_baseline(run_dir: &Path, file: &Path) -> Result<Baseline, ResultsError> {
+    write_baseline_with(run_dir, file, |_, _, _| None)
+}
+
+/// [`write_baseline`], leaving out the counters of each job × target for which `not_gated(run,
+/// job, target)` gives a reason (see [`Baseline::from_summary_with`]).
+pub fn write_baseline_with(
+    run_dir: &Path,
+    file: &Path,
+    not_gated: impl Fn(&RunDir, &JobSummary, &TargetSummary) -> Option<String>,
+) -> Result<Baseline, ResultsError> {
     let run = RunDir::load(run_dir)?;
-    let baseline = Baseline::from_summary(&run.summary, &run_dir.display().to_string());
+    let baseline =
+        Baseline::from_summary_with(&run.summary, &run_dir.display().to_string(), |j, t| not_gated(&run, j, t));
     write_atomic(file, &to_json(file, &baseline)?)?;
     Ok(baseline)
 }

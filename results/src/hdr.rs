@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, IntervalLogWriterBuilder, LogEntry};
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 
-use crate::recorder::{INTERVAL_NS, OpRecord, new_histogram};
+use crate::intervals;
+use crate::recorder::{OpRecord, new_histogram};
 
 /// `Interval_Max` is written in milliseconds (values are in nanoseconds), as Java's
 /// `HistogramLogWriter` does by default.
@@ -33,47 +34,49 @@ pub struct LoggedInterval {
     pub histogram: Histogram<u64>,
 }
 
-/// An interval log: one V2-deflate histogram per second of the run, from second 0 up to the end
-/// of `runtime_ns` (seconds without ops hold an empty histogram), timestamps relative to
-/// `started`.
+/// An interval log: one V2-deflate histogram per interval of the run ([`intervals::spans`]:
+/// one second each, the last one carrying the run's tail), intervals without ops holding an
+/// empty histogram, timestamps relative to `started`.
+///
+/// The lines are those of Java's `HistogramLogWriter` (`start,length,max,histogram`), except
+/// that a length that is not a whole number of milliseconds is written to the nanosecond
+/// (`1.000400`) where Java rounds to three decimals: the last interval's length is then exact,
+/// and a short run's is never written as `0.000`. Readers parse the fields as decimals (Java's
+/// `HistogramLogReader`, the Python `hdrhistogram` package, the hdrhistogram crate).
 pub fn interval_log(record: &OpRecord, started: SystemTime, runtime_ns: u64, title: &str) -> Result<Vec<u8>, String> {
     let start_secs = started.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let mut out = Vec::new();
-    let mut header = String::new();
+    let mut out = String::new();
     for line in title.lines() {
-        let _ = writeln!(header, "#{line}");
+        let _ = writeln!(out, "#{line}");
     }
-    let _ = writeln!(header, "#[Histogram log format version 1.3]");
-    let _ = writeln!(header, "#[StartTime: {start_secs:.3} (seconds since epoch)]");
-    let _ = writeln!(header, "#[BaseTime: {start_secs:.3} (seconds since epoch)]");
-    let _ =
-        writeln!(header, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"");
-    out.extend_from_slice(header.as_bytes());
-
-    let seconds = runtime_ns.div_ceil(INTERVAL_NS).max(record.intervals.last().map_or(0, |i| i.second + 1));
+    let _ = writeln!(out, "#[Histogram log format version 1.3]");
+    let _ = writeln!(out, "#[StartTime: {start_secs:.3} (seconds since epoch)]");
+    let _ = writeln!(out, "#[BaseTime: {start_secs:.3} (seconds since epoch)]");
+    let _ = writeln!(out, "#[MaxValueDivisor: {MAX_VALUE_DIVISOR:.3}]");
+    let _ = writeln!(out, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"");
     let mut serializer = V2DeflateSerializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .with_max_value_divisor(MAX_VALUE_DIVISOR)
-        .begin_log_with(&mut out, &mut serializer)
-        .map_err(|e| e.to_string())?;
-    let mut samples = record.intervals.iter().peekable();
-    let empty = new_histogram();
-    for second in 0..seconds {
-        let start_ns = second * INTERVAL_NS;
-        let len_ns = if runtime_ns > start_ns { (runtime_ns - start_ns).min(INTERVAL_NS) } else { INTERVAL_NS };
-        let hist = match samples.peek() {
-            Some(s) if s.second == second => samples.next().map(|s| s.histogram()),
-            _ => None,
-        };
-        log.write_histogram(
-            hist.as_ref().unwrap_or(&empty),
-            Duration::from_nanos(start_ns),
-            Duration::from_nanos(len_ns),
-            None,
-        )
-        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    for group in intervals::by_span(record, runtime_ns) {
+        let h = group.histogram();
+        raw.clear();
+        serializer.serialize(&h, &mut raw).map_err(|e| format!("interval at {} ns: {e:?}", group.span.start_ns))?;
+        let max = if h.is_empty() { 0.0 } else { h.max() as f64 / MAX_VALUE_DIVISOR };
+        let _ = write!(out, "{},{},{max:.3},", seconds(group.span.start_ns), seconds(group.span.len_ns));
+        base64::engine::general_purpose::STANDARD.encode_string(&raw, &mut out);
+        out.push('\n');
     }
-    Ok(out)
+    Ok(out.into_bytes())
+}
+
+/// Nanoseconds as decimal seconds: three decimals when that is exact, else nine trimmed of
+/// trailing zeros (`1.000`, `0.250`, `1.0004`, `0.000052137`).
+fn seconds(ns: u64) -> String {
+    let (whole, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
+    if frac % 1_000_000 == 0 {
+        format!("{whole}.{:03}", frac / 1_000_000)
+    } else {
+        format!("{whole}.{frac:09}").trim_end_matches('0').to_string()
+    }
 }
 
 /// Decode every interval of a log with the hdrhistogram crate's reader.
@@ -168,5 +171,34 @@ mod tests {
             intervals.iter().map(|i| (i.start.as_millis(), i.duration.as_millis(), i.histogram.len())).collect();
         assert_eq!(shape, vec![(0, 1000, 1), (1000, 1000, 0), (2000, 500, 1)]);
         assert_eq!(total_of(&intervals).unwrap().max(), 7);
+    }
+
+    #[test]
+    fn the_last_interval_carries_its_true_length() {
+        let mut r = OpRecorder::new();
+        r.record(100, 5, 1);
+        r.record(3_000_000_100, 9, 1);
+        let rec = r.finish();
+        // 3.0004 s: the 0.4 ms tail joins the third second, written to the nanosecond.
+        let bytes = interval_log(&rec, UNIX_EPOCH, 3_000_400_000, "test").unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.starts_with('"')).collect();
+        let heads: Vec<&str> = lines.iter().map(|l| l.rsplit_once(',').unwrap().0).collect();
+        assert_eq!(heads, ["0.000,1.000,0.000", "1.000,1.000,0.000", "2.000,1.0004,0.000"]);
+        let intervals = read_interval_log(&bytes).unwrap();
+        assert_eq!(intervals[2].duration, Duration::from_nanos(1_000_400_000));
+        assert_eq!(intervals[2].histogram.max(), 9);
+        // A run of 52 µs: one interval, not 0.000 long.
+        let bytes = interval_log(&rec, UNIX_EPOCH, 52_137, "short").unwrap();
+        assert!(String::from_utf8(bytes).unwrap().contains("\n0.000,0.000052137,"));
+    }
+
+    #[test]
+    fn seconds_are_exact() {
+        assert_eq!(seconds(0), "0.000");
+        assert_eq!(seconds(1_000_000_000), "1.000");
+        assert_eq!(seconds(250_000_000), "0.250");
+        assert_eq!(seconds(1_000_400_000), "1.0004");
+        assert_eq!(seconds(1), "0.000000001");
     }
 }

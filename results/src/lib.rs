@@ -13,7 +13,9 @@
 //!    `latency.csv`, `throughput.csv`, `fio.json` and, last, `summary.json`. Every file is
 //!    written to a temporary name and renamed, so a run that fails midway never leaves a
 //!    `summary.json` behind.
-//! 3. **Look.** [`plot()`] draws SVG and PNG charts; [`compare_dirs`] diffs two runs.
+//! 3. **Look.** [`plot()`] draws SVG and PNG charts; [`html::write_report`] puts one or more
+//!    runs on one self-contained HTML page; [`compare_dirs`] diffs two runs and
+//!    [`plot_comparison`] draws the difference.
 //! 4. **Gate.** [`write_baseline`] keeps a run's counters and in-run timing ratios;
 //!    [`check`] compares a later run with it and returns a [`GateReport`].
 //!
@@ -74,6 +76,8 @@ mod error;
 pub mod fio;
 pub mod gate;
 pub mod hdr;
+pub mod html;
+pub mod intervals;
 pub mod plot;
 mod recorder;
 pub mod report;
@@ -83,10 +87,10 @@ pub mod table;
 pub mod units;
 
 pub use atomic::{write_atomic, write_atomic_with};
-pub use compare::{Comparison, compare, compare_dirs};
+pub use compare::{Comparison, compare, compare_dirs, compare_runs};
 pub use error::ResultsError;
-pub use gate::{Baseline, DEFAULT_TOLERANCE, GateReport, check, write_baseline};
-pub use plot::{plot, plot_run};
+pub use gate::{Baseline, DEFAULT_TOLERANCE, GateReport, check, write_baseline, write_baseline_with};
+pub use plot::{plot, plot_comparison, plot_run};
 pub use recorder::{
     HIGHEST_NS, INTERVAL_NS, IntervalSample, LOWEST_NS, OpRecord, OpRecorder, RecorderSet, SIGNIFICANT_DIGITS,
     merge_threads, new_histogram,

@@ -67,6 +67,10 @@ pub struct OpRecorder {
     current_bytes: u64,
     bytes: u64,
     intervals: Vec<IntervalSample>,
+    /// Submission latency (fio's slat), for I/Os an asynchronous engine queued.
+    slat: Option<Histogram<u64>>,
+    /// Total latency (fio's lat: submission plus completion), for the same I/Os.
+    lat: Option<Histogram<u64>>,
 }
 
 impl Default for OpRecorder {
@@ -86,7 +90,19 @@ impl OpRecorder {
             current_bytes: 0,
             bytes: 0,
             intervals: Vec::new(),
+            slat: None,
+            lat: None,
         }
+    }
+
+    /// Record one I/O an asynchronous engine queued: its submission latency `slat_ns` (issue to
+    /// submitted) and completion latency `clat_ns` (submitted to completed), as fio defines
+    /// them; the total is their sum. `clat_ns` goes where [`OpRecorder::record`] puts latency.
+    #[inline]
+    pub fn record_queued(&mut self, at_ns: u64, slat_ns: u64, clat_ns: u64, bytes: u64) {
+        self.slat.get_or_insert_with(new_histogram).saturating_record(slat_ns);
+        self.lat.get_or_insert_with(new_histogram).saturating_record(slat_ns.saturating_add(clat_ns));
+        self.record(at_ns, clat_ns, bytes);
     }
 
     /// Record one completed op: it completed `at_ns` after the epoch, took `latency_ns`, and
@@ -112,7 +128,7 @@ impl OpRecorder {
     /// Close the current second and hand back the totals.
     pub fn finish(mut self) -> OpRecord {
         self.close_current();
-        OpRecord { histogram: self.total, bytes: self.bytes, intervals: self.intervals }
+        OpRecord { histogram: self.total, bytes: self.bytes, intervals: self.intervals, slat: self.slat, lat: self.lat }
     }
 
     fn roll_to(&mut self, second: u64) {
@@ -145,17 +161,23 @@ impl OpRecorder {
 /// [`OpRecord::merge`].
 #[derive(Debug, Clone)]
 pub struct OpRecord {
-    /// Completion latency of every op, in nanoseconds.
+    /// Completion latency of every op, in nanoseconds (fio's clat; for a synchronous op also
+    /// its whole latency).
     pub histogram: Histogram<u64>,
     /// Bytes moved by all ops.
     pub bytes: u64,
     /// Per-second samples, sorted by second, one per second that saw an op.
     pub intervals: Vec<IntervalSample>,
+    /// Submission latency of queued I/Os (fio's slat); `None` for synchronous engines.
+    pub slat: Option<Histogram<u64>>,
+    /// Total latency of queued I/Os (fio's lat); `None` for synchronous engines, whose total
+    /// is [`OpRecord::histogram`].
+    pub lat: Option<Histogram<u64>>,
 }
 
 impl Default for OpRecord {
     fn default() -> Self {
-        OpRecord { histogram: new_histogram(), bytes: 0, intervals: Vec::new() }
+        OpRecord { histogram: new_histogram(), bytes: 0, intervals: Vec::new(), slat: None, lat: None }
     }
 }
 
@@ -165,9 +187,20 @@ impl OpRecord {
         self.histogram.len()
     }
 
+    /// Total latency: [`OpRecord::lat`] when the ops were queued, else the completion latency.
+    pub fn total_latency(&self) -> &Histogram<u64> {
+        self.lat.as_ref().unwrap_or(&self.histogram)
+    }
+
     /// Add `other` (another thread's record of the same op kind and epoch) into `self`.
     pub fn merge(&mut self, other: &OpRecord) -> Result<(), ResultsError> {
-        self.histogram.add(&other.histogram).map_err(|e| ResultsError::Merge { message: format!("{e:?}") })?;
+        let merge = |e: hdrhistogram::errors::AdditionError| ResultsError::Merge { message: format!("{e:?}") };
+        self.histogram.add(&other.histogram).map_err(merge)?;
+        for (mine, theirs) in [(&mut self.slat, &other.slat), (&mut self.lat, &other.lat)] {
+            if let Some(t) = theirs {
+                mine.get_or_insert_with(new_histogram).add(t).map_err(merge)?;
+            }
+        }
         self.bytes += other.bytes;
         let mut merged = Vec::with_capacity(self.intervals.len() + other.intervals.len());
         let mut a = std::mem::take(&mut self.intervals).into_iter().peekable();
@@ -193,14 +226,6 @@ impl OpRecord {
         }
         self.intervals = merged;
         Ok(())
-    }
-
-    /// Moves the per-second samples `seconds` later: a record of a later repetition of the
-    /// same job × target, so that merged repetitions lie one after another in time.
-    pub fn shift_seconds(&mut self, seconds: u64) {
-        for i in &mut self.intervals {
-            i.second += seconds;
-        }
     }
 
     /// Merge several records (e.g. one per worker thread) into one.

@@ -1,6 +1,6 @@
 //! The per-job terminal table printed at the end of each job, fio-style.
 
-use crate::summary::{JobSummary, OpSummary};
+use crate::summary::{JobSummary, OpSummary, TargetSummary};
 use crate::table::{Align, Table};
 use crate::units;
 
@@ -51,6 +51,67 @@ pub fn key_counters_of(job: &JobSummary) -> Vec<&'static str> {
     KEY_COUNTERS.iter().copied().filter(|c| job.targets.iter().any(|t| t.stats.contains_key(*c))).collect()
 }
 
+/// A job's key counters, split for charts and the HTML report: rows that say something, rows
+/// that are zero everywhere, and targets that have none of them.
+#[derive(Debug, Clone)]
+pub struct CounterView<'a> {
+    /// Targets with at least one key counter, with their index among the job's targets (their
+    /// colour). The first is the reference of the ratios.
+    pub targets: Vec<(usize, &'a TargetSummary)>,
+    /// Counters non-zero on some target, in [`KEY_COUNTERS`] order, with a value per target of
+    /// `targets` (`None` where a target lacks it).
+    pub rows: Vec<(&'static str, Vec<Option<u64>>)>,
+    /// Counters present, and zero on every target that has them.
+    pub all_zero: Vec<&'static str>,
+    /// Targets with none of the key counters (e.g. a tmpfs mount has no block device).
+    pub without: Vec<&'a str>,
+}
+
+impl<'a> CounterView<'a> {
+    /// The view of `job`.
+    pub fn of(job: &'a JobSummary) -> Self {
+        let has_any = |t: &TargetSummary| KEY_COUNTERS.iter().any(|c| t.stats.contains_key(*c));
+        let targets: Vec<(usize, &TargetSummary)> =
+            job.targets.iter().enumerate().filter(|(_, t)| has_any(t)).collect();
+        let without = job.targets.iter().filter(|t| !has_any(t)).map(|t| t.target.as_str()).collect();
+        let mut rows = Vec::new();
+        let mut all_zero = Vec::new();
+        for c in key_counters_of(job) {
+            let values: Vec<Option<u64>> = targets.iter().map(|(_, t)| t.stats.get(c).copied()).collect();
+            if values.iter().flatten().all(|v| *v == 0) {
+                all_zero.push(c);
+            } else {
+                rows.push((c, values));
+            }
+        }
+        CounterView { targets, rows, all_zero, without }
+    }
+
+    /// The reference target's name (the first with counters), if any.
+    pub fn reference(&self) -> Option<&str> {
+        self.targets.first().map(|(_, t)| t.target.as_str())
+    }
+}
+
+/// `value / reference` as text: `0.0039×`, `1.00×`, `42.0×`; `-` when either is missing or the
+/// reference is 0.
+pub fn ratio_text(value: Option<u64>, reference: Option<u64>) -> String {
+    match (value, reference) {
+        (Some(v), Some(r)) if r > 0 => {
+            let x = v as f64 / r as f64;
+            if x == 0.0 {
+                String::from("0×")
+            } else if x >= 0.995 {
+                format!("{}×", units::three_digits(x))
+            } else {
+                let decimals = (1 - x.log10().floor() as i32).max(2) as usize;
+                format!("{x:.decimals$}×")
+            }
+        }
+        _ => String::from("-"),
+    }
+}
+
 /// One job's table: per target × op IOPS, MiB/s, p50, p99, p99.9 and max; then the key counters
 /// with one column per target.
 pub fn job_table(job: &JobSummary) -> String {
@@ -99,4 +160,20 @@ fn op_row(target: &str, op: &str, s: &OpSummary) -> Vec<String> {
         units::latency(s.lat_ns.p99_9 as f64),
         units::latency(s.lat_ns.max as f64),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_keep_two_significant_digits() {
+        assert_eq!(ratio_text(Some(256), Some(65536)), "0.0039×");
+        assert_eq!(ratio_text(Some(1), Some(4)), "0.25×");
+        assert_eq!(ratio_text(Some(4), Some(4)), "1.00×");
+        assert_eq!(ratio_text(Some(168), Some(4)), "42.0×");
+        assert_eq!(ratio_text(Some(0), Some(4)), "0×");
+        assert_eq!(ratio_text(Some(3), Some(0)), "-");
+        assert_eq!(ratio_text(None, Some(3)), "-");
+    }
 }

@@ -59,8 +59,16 @@ pub struct OpSummary {
     pub iops: f64,
     /// Bytes per second of runtime (rounded, as fio's `bw_bytes`).
     pub bw_bytes: u64,
-    /// Completion latency percentiles, in nanoseconds.
+    /// Latency percentiles, in nanoseconds: the whole latency of each op (fio's lat).
     pub lat_ns: LatencySummary,
+    /// Submission latency (fio's slat) of I/Os an asynchronous engine queued; absent for
+    /// synchronous engines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slat_ns: Option<LatencySummary>,
+    /// Completion latency (fio's clat) of I/Os an asynchronous engine queued; for synchronous
+    /// engines it is `lat_ns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clat_ns: Option<LatencySummary>,
 }
 
 /// Latency statistics in nanoseconds, read off the op's HdrHistogram (values are the highest
@@ -115,7 +123,9 @@ impl OpSummary {
             bytes: record.bytes,
             iops: per_sec(count),
             bw_bytes: per_sec(record.bytes).round() as u64,
-            lat_ns: LatencySummary::from_histogram(&record.histogram),
+            lat_ns: LatencySummary::from_histogram(record.total_latency()),
+            slat_ns: record.slat.as_ref().map(LatencySummary::from_histogram),
+            clat_ns: record.lat.as_ref().map(|_| LatencySummary::from_histogram(&record.histogram)),
         }
     }
 

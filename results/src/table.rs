@@ -1,4 +1,4 @@
-//! A plain table with two renderings: aligned terminal text and GitHub markdown.
+//! A plain table with three renderings: aligned terminal text, GitHub markdown and HTML.
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,30 @@ impl Table {
         out
     }
 
+    /// An HTML `<table>`: numbers right-aligned (class `num`), every cell escaped; a row whose
+    /// first cell is listed in `muted` gets class `muted`.
+    pub fn to_html(&self, muted: &[&str]) -> String {
+        let class = |a: &Align| match a {
+            Align::Left => "",
+            Align::Right => " class=\"num\"",
+        };
+        let mut out = String::from("<table>\n<thead><tr>");
+        for (h, a) in self.headers.iter().zip(&self.aligns) {
+            out.push_str(&format!("<th{}>{}</th>", class(a), html_escape(h)));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for row in &self.rows {
+            let mute = row.first().is_some_and(|c| muted.contains(&c.as_str()));
+            out.push_str(if mute { "<tr class=\"muted\">" } else { "<tr>" });
+            for (cell, a) in row.iter().zip(&self.aligns) {
+                out.push_str(&format!("<td{}>{}</td>", class(a), html_escape(cell)));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</tbody>\n</table>\n");
+        out
+    }
+
     /// A GitHub-flavoured markdown table.
     pub fn to_markdown(&self) -> String {
         let escape = |c: &str| c.replace('|', "\\|");
@@ -103,6 +127,22 @@ impl Table {
     }
 }
 
+/// Text made safe inside HTML elements and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +154,10 @@ mod tests {
         t.push(vec!["iomap".into(), "812ns".into()]);
         assert_eq!(t.to_terminal(0), "target     p50\nbh      1.23µs\niomap    812ns\n");
         assert_eq!(t.to_markdown(), "| target | p50 |\n|:---|---:|\n| bh | 1.23µs |\n| iomap | 812ns |\n");
+        t.push(vec!["<b>&".into(), "1".into()]);
+        let html = t.to_html(&["iomap"]);
+        assert!(html.contains("<th>target</th><th class=\"num\">p50</th>"), "{html}");
+        assert!(html.contains("<tr class=\"muted\"><td>iomap</td><td class=\"num\">812ns</td></tr>"), "{html}");
+        assert!(html.contains("<td>&lt;b&gt;&amp;</td>"), "{html}");
     }
 }

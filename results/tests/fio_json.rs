@@ -53,6 +53,14 @@ fn fio_json_has_fios_schema() {
             for key in ["io_bytes", "bw_bytes", "bw", "iops", "runtime", "total_ios", "clat_ns", "lat_ns"] {
                 assert!(d.get(key).is_some(), "{} {ddir} lacks {key}", j["jobname"]);
             }
+            for bucket in ["latency_ns", "latency_us", "latency_ms"] {
+                assert!(j[bucket].is_object(), "{} lacks {bucket}", j["jobname"]);
+            }
+            let shares: f64 = ["latency_ns", "latency_us", "latency_ms"]
+                .iter()
+                .flat_map(|b| j[*b].as_object().unwrap().values().map(|v| v.as_f64().unwrap()))
+                .sum();
+            assert!(shares == 0.0 || (shares - 100.0).abs() < 1e-6, "latency buckets add up to {shares}");
             for lat in ["clat_ns", "lat_ns"] {
                 for key in ["min", "max", "mean", "stddev", "N"] {
                     assert!(d[lat].get(key).is_some(), "{} {ddir} {lat} lacks {key}", j["jobname"]);
@@ -61,9 +69,8 @@ fn fio_json_has_fios_schema() {
             if d["total_ios"].as_u64() > Some(0) {
                 let keys: Vec<&str> =
                     d["clat_ns"]["percentile"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
-                let mut expected = FIO_PERCENTILE_KEYS.to_vec();
-                expected.sort();
-                assert_eq!(keys, expected);
+                // In numeric order, as fio writes them (fio-plot reads them in order).
+                assert_eq!(keys, FIO_PERCENTILE_KEYS.to_vec());
                 assert!(d["lat_ns"]["percentile"].is_object());
                 assert!(d["clat_ns"]["bins"].is_object());
             }

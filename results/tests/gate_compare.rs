@@ -124,13 +124,44 @@ fn a_ratio_beyond_tolerance_fails_and_one_within_passes() {
     let report = results::check(&file, dir.path(), results::DEFAULT_TOLERANCE).unwrap();
     assert!(!report.is_regression(), "{report}");
 
-    // Ratios are two-sided: the reference may have slowed down.
+    // A move in the target's favour is reported as better, with both readings, and passes.
     let mut v = original;
     iomap_target(&mut v)["ratios"]["write"]["iops"] = serde_json::json!(0.5);
     save(&file, &v);
     let report = results::check(&file, dir.path(), results::DEFAULT_TOLERANCE).unwrap();
-    assert!(report.is_regression(), "{report}");
-    assert!(report.describe().contains("faster relative to the reference (or the reference slowed)"));
+    assert!(!report.is_regression(), "{report}");
+    let text = report.describe();
+    assert!(text.starts_with("gate: ok (1 better than the baseline)"), "{text}");
+    assert!(
+        text.contains("better randrw @ iomap: write iops ratio to the reference 0.500 → ")
+            && text.contains("faster relative to the reference (or the reference slowed)"),
+        "{text}"
+    );
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(text.contains("rewrite the baseline"), "{text}");
+}
+
+#[test]
+fn counters_that_cannot_repeat_are_left_out_and_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_run(dir.path());
+    let file = dir.path().join("baseline.json");
+    let baseline = results::write_baseline_with(dir.path(), &file, |_, job, target| {
+        (job.job == "randrw" && target.target == "iomap").then(|| "a kernel target".to_string())
+    })
+    .unwrap();
+    let iomap = &baseline.jobs[1].targets[1];
+    assert!(iomap.counters.is_empty());
+    assert_eq!(iomap.counters_not_gated.as_deref(), Some("a kernel target"));
+    assert!(baseline.jobs[1].targets[0].counters_not_gated.is_none(), "bh's stay gated");
+    assert_eq!(baseline_json(&file)["jobs"][1]["targets"][1]["counters_not_gated"], "a kernel target");
+
+    // The check compares the other counters, notes these once, and passes.
+    let report = results::check(&file, dir.path(), results::DEFAULT_TOLERANCE).unwrap();
+    assert!(!report.is_regression(), "{report}");
+    assert_eq!(report.counters_checked, 2 + 12);
+    let notes: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
+    assert_eq!(notes, ["note randrw @ iomap: counters not gated: a kernel target"]);
 }
 
 #[test]
@@ -194,11 +225,15 @@ fn bad_baselines_and_tolerances_are_refused_with_a_clear_error() {
     }
     let err = results::check(&dir.path().join("nope.json"), dir.path(), 0.1).unwrap_err();
     assert!(matches!(err, ResultsError::Missing { .. }), "{err}");
+    // It is the baseline that is missing, not the run directory that is incomplete.
+    let text = err.to_string();
+    assert!(text.contains("nope.json: missing; no such baseline; write one from a run with"), "{text}");
+    assert!(!text.contains("incomplete"), "{text}");
 }
 
-/// A second run of `randrw` where iomap wrote more and read faster.
-fn write_second_run(dir: &Path) {
-    let mut run = RunWriter::create(dir, "0.1.0", &serde_json::json!({})).unwrap();
+/// A second run of `randrw` where iomap wrote more and read faster; `run_json` is its run.json.
+fn write_second_run_with(dir: &Path, run_json: &Value) {
+    let mut run = RunWriter::create(dir, "0.1.0", run_json).unwrap();
     for (target, scale, rate, writes) in
         [("bh", 1.0, common::bh_rate as fn(u64) -> u64, 130), ("iomap", 0.5, common::iomap_rate, 45)]
     {
@@ -214,6 +249,10 @@ fn write_second_run(dir: &Path) {
         .unwrap();
     }
     run.finish().unwrap();
+}
+
+fn write_second_run(dir: &Path) {
+    write_second_run_with(dir, &serde_json::json!({}));
 }
 
 #[test]
@@ -271,4 +310,48 @@ fn compare_of_a_run_with_itself_moves_nothing() {
         assert!(j.counters.iter().all(|c| c.delta() == Some(0)));
     }
     assert!(cmp.notes.is_empty());
+}
+
+#[test]
+fn compare_refuses_runs_without_a_common_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    common::write_run(&a);
+    let mut run = RunWriter::create(&b, "0.1.0", &serde_json::json!({})).unwrap();
+    run.add(TargetResult {
+        job: "other".into(),
+        target: "bh".into(),
+        spec: "bh".into(),
+        started: common::start(),
+        runtime_ns: 1_000_000_000,
+        ops: common::exact_ops(),
+        counters: common::counters(&[]),
+    })
+    .unwrap();
+    run.finish().unwrap();
+    let err = results::compare_dirs(&a, &b).unwrap_err();
+    assert!(matches!(err, ResultsError::NothingInCommon { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("have no job in common (exact, randrw against other)"), "{text}");
+}
+
+#[test]
+fn compare_warns_when_a_job_or_a_target_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    common::write_run(&a);
+    let run_json = serde_json::json!({"jobs": [{"name": "randrw", "fio": "[randrw]\nrw=randrw\nbs=8k\nsize=1g\n"}]});
+    write_second_run_with(&b, &run_json);
+    let cmp = results::compare_dirs(&a, &b).unwrap();
+    assert_eq!(
+        cmp.warnings,
+        [
+            "job randrw: defined differently: A has bs=4k; B has bs=8k",
+            "job randrw target bh: built from bh:block_size=4k in A, bh in B",
+        ],
+        "{:?}",
+        cmp.warnings
+    );
+    assert!(cmp.to_markdown().contains("> **warning:** job randrw: defined differently"));
+    assert!(cmp.to_html().contains("<li>warning: job randrw: defined differently: A has bs=4k; B has bs=8k</li>"));
 }

@@ -86,3 +86,64 @@ fn hgrm_is_the_percentile_distribution_hdr_plot_reads() {
     assert_eq!(footer[1], "#[Max     =        1.000, Total count    =         1000]");
     assert_eq!(footer[2], "#[Buckets =           32, SubBuckets     =         2048]");
 }
+
+/// Reads an interval log with the Python `hdrhistogram` package (HdrHistogram_py): one line
+/// per interval, `start_ms end_ms count max_ns`.
+const PYTHON_READER: &str = r#"
+import sys
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+reader = HistogramLogReader(sys.argv[1], HdrHistogram(1, 3600 * 10**9, 3))
+while True:
+    h = reader.get_next_interval_histogram()
+    if h is None:
+        break
+    print(h.get_start_time_stamp(), h.get_end_time_stamp(), h.get_total_count(), h.get_max_value())
+"#;
+
+#[test]
+fn interval_logs_decode_with_the_python_hdrhistogram_package() {
+    let python = std::process::Command::new("python3").args(["-c", "import hdrh"]).output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        println!("skipped: python3 with the hdrhistogram package (pip install hdrhistogram) is not available");
+        return;
+    }
+    // 2.3004 s of writes, one per millisecond: the 0.3004 s tail joins the second second.
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = results::RunWriter::create(dir.path(), "0.1.0", &serde_json::json!({})).unwrap();
+    let mut t = results::RecorderSet::new();
+    for i in 0..2300u64 {
+        t.record("write", i * 1_000_000 + 400_000, 1_000 + i, 4096);
+    }
+    run.add(results::TargetResult {
+        job: "tail".into(),
+        target: "bh".into(),
+        spec: "bh".into(),
+        started: common::start(),
+        runtime_ns: 2_300_400_000,
+        ops: results::merge_threads([t.finish()]).unwrap(),
+        counters: common::counters(&[]),
+    })
+    .unwrap();
+    run.finish().unwrap();
+    let log = dir.path().join("hdr/tail@bh.write.hlog");
+    let out = std::process::Command::new("python3").arg("-c").arg(PYTHON_READER).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<f64>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().map(|w| w.parse().unwrap()).collect())
+        .collect();
+    let start_ms = 1_763_937_060_000.0;
+    let shape: Vec<(f64, f64, f64)> = rows.iter().map(|r| (r[0] - start_ms, r[1] - r[0], r[2])).collect();
+    // Interval lengths as Python reads them (ms since the epoch, in doubles: to 0.01 ms): 1 s,
+    // then the 1.3004 s that holds the tail.
+    assert_eq!(shape.len(), 2, "{shape:?}");
+    assert_eq!((shape[0].0, shape[0].2), (0.0, 1000.0), "{shape:?}");
+    assert!((shape[0].1 - 1000.0).abs() < 0.01, "{shape:?}");
+    assert_eq!((shape[1].0, shape[1].2), (1000.0, 1300.0), "{shape:?}");
+    assert!((shape[1].1 - 1300.4).abs() < 0.01, "{shape:?}");
+    // The maximum is HdrHistogram's highest equivalent of 3299 ns, as the Rust crate says.
+    let summary = results::RunDir::load(dir.path()).unwrap().summary;
+    assert_eq!(rows[1][3] as u64, summary.jobs[0].targets[0].ops["write"].lat_ns.max);
+}

@@ -28,6 +28,7 @@
 
 mod aops;
 mod error;
+mod expr;
 mod falloc;
 mod flag;
 mod percentiles;

@@ -53,9 +53,13 @@ impl Size {
 
     /// A size with fio's suffixes under `kb_base`: `k`, `m`, `g`, `t`, `p`, optionally followed
     /// by `b`, and the IEC forms `ki`, `kib`, ... (see [`KbBase`]); any case. Decimal or `0x`
-    /// hexadecimal digits. A percentage (fio's `size=50%`) is refused: it needs an existing file.
+    /// hexadecimal digits, or fio's arithmetic in parentheses (`(1+2)*4k`). A percentage (fio's
+    /// `size=50%`) is refused: it needs an existing file.
     pub fn parse_with(s: &str, kb_base: KbBase) -> Result<Size, ValueError> {
         let s = s.trim();
+        if s.starts_with('(') {
+            return crate::expr::evaluate(s, crate::expr::Quantity::Bytes).map(Size);
+        }
         if s.ends_with('%') {
             return Err(ValueError::new("percentage sizes need an existing file or device; give a size such as 1g"));
         }

@@ -36,9 +36,14 @@ impl TimeUnit {
 
 /// A time with fio's suffixes (`ns`/`nsec`, `us`/`usec`, `ms`/`msec`, `s`/`sec`, `m`/`min`,
 /// `h`, `d`, any case); without one, in `default` units. A decimal fraction is allowed
-/// (`1.5s`).
+/// (`1.5s`), and fio's arithmetic in parentheses (`(3600/4)s`, microseconds at the finest).
 pub fn parse_time(s: &str, default: TimeUnit) -> Result<Duration, ValueError> {
     let s = s.trim();
+    if s.starts_with('(') {
+        let implied = (default.nanos() / 1000) as u64;
+        let us = crate::expr::evaluate(s, crate::expr::Quantity::Micros { implied })?;
+        return Ok(Duration::from_micros(us));
+    }
     let expected =
         || ValueError::new(format!("expected a time such as 30, 30s, 500ms, 2m, 1h (no unit: {})", default.name()));
     let end = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());

@@ -57,9 +57,19 @@ pub enum FsxOpsError {
     },
 }
 
-/// The ops of a `.fsxops` log, all on file 0.
-pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
+/// A `.fsxops` log, imported.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FsxLog {
+    /// The ops, all on file 0.
+    pub ops: Vec<Op>,
+    /// Entries that give no op: marked `skip` (fsx did not run them) or of length zero.
+    pub skipped: u64,
+}
+
+/// The ops of a `.fsxops` log, and how many of its entries give none.
+pub fn parse(text: &str, source_name: &str) -> Result<FsxLog, FsxOpsError> {
     let mut ops = Vec::new();
+    let mut skipped_entries = 0u64;
     let mut op_number = 0u64;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -108,6 +118,7 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
             }
         }
         if skipped {
+            skipped_entries += 1;
             continue;
         }
         let [offset, len, _, _] = args;
@@ -119,7 +130,10 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
             }
             "truncate" => Op::Truncate { file, size: args[1] },
             "fsync" => Op::Fsync { file },
-            _ if len == 0 => continue,
+            _ if len == 0 => {
+                skipped_entries += 1;
+                continue;
+            }
             "read" | "mapread" | "read_dontcache" => Op::Read { file, offset, len },
             "write" | "mapwrite" | "write_dontcache" => Op::Write { file, offset, len, tag: op_number },
             "fallocate" if keep_size => range(FallocMode::KeepSize),
@@ -132,7 +146,7 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<Op>, FsxOpsError> {
         };
         ops.push(op);
     }
-    Ok(ops)
+    Ok(FsxLog { ops, skipped: skipped_entries })
 }
 
 /// C's `strtoul(s, &end, 0)` with `*end == 0` required: `0x` hex, leading-`0` octal, decimal.

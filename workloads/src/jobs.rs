@@ -18,3 +18,30 @@ pub fn builtin(name: &str) -> Option<&'static str> {
     let name = name.strip_suffix(".fio").unwrap_or(name);
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
+
+/// The shipped job whose name is nearest to `name`, when it is near enough to be a typo
+/// (`quik` → `quick`), as clap suggests subcommands (Jaro–Winkler similarity above 0.8).
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let name = name.strip_suffix(".fio").unwrap_or(name);
+    BUILTIN
+        .iter()
+        .map(|(n, _)| (strsim::jaro_winkler(name, n), *n))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_of_shipped_jobs_are_suggested() {
+        assert_eq!(suggest("quik"), Some("quick"));
+        assert_eq!(suggest("seqwirte"), Some("seqwrite"));
+        assert_eq!(suggest("randwrte.fio"), Some("randwrite"));
+        assert_eq!(suggest("append_fsync"), Some("append-fsync"));
+        assert_eq!(suggest("mytest.fio"), None);
+        assert_eq!(suggest("/etc/fio/jobs/a.fio"), None);
+    }
+}

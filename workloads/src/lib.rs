@@ -12,6 +12,7 @@
 //! - [`pattern`]: the bytes a write puts down, fsx style, so a wrong byte names its writer.
 //! - [`trace`]: ops as JSON lines; [`fsxops`]: import of xfstests fsx `.fsxops` logs.
 //! - [`jobs`]: the job files shipped in `workloads/jobs/`.
+//! - [`verify`]: what a `verify=` job writes and how its reads are checked.
 //!
 //! ```
 //! use workloads::{JobFile, Op};
@@ -44,6 +45,7 @@ mod rng;
 pub mod swarm;
 mod text;
 pub mod trace;
+pub mod verify;
 
 pub use fio::{FileSpec, Job, JobError, JobFile, JobFileBuilder, JobWarning, OpStream, ThreadPlan};
 pub use fsx::{FsxConfig, FsxError, FsxStream, FsxWeights, Mix};

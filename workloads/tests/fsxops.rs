@@ -14,7 +14,7 @@ fn samples_import_to_their_expected_ops() {
             continue;
         }
         let name = path.file_name().unwrap().to_str().unwrap();
-        let ops = fsxops::parse(&std::fs::read_to_string(&path).unwrap(), name).unwrap_or_else(|e| panic!("{e}"));
+        let ops = fsxops::parse(&std::fs::read_to_string(&path).unwrap(), name).unwrap_or_else(|e| panic!("{e}")).ops;
         let expected_text = std::fs::read_to_string(path.with_extension("jsonl")).unwrap();
         let expected = trace::read_jsonl(&expected_text, "expected").unwrap();
         assert_eq!(ops, expected, "{name}");
@@ -62,5 +62,14 @@ fn refused_lines_name_the_line() {
         assert_eq!(err.to_string(), want, "{text}");
     }
     // Skipped entries of unsupported ops are fine: they were never run.
-    assert_eq!(fsxops::parse("skip clone_range 0x0 0x1000 0x2000 0x3000\n", "s").unwrap(), []);
+    let log = fsxops::parse("skip clone_range 0x0 0x1000 0x2000 0x3000\n", "s").unwrap();
+    assert_eq!((log.ops, log.skipped), (vec![], 1));
+}
+
+#[test]
+fn skipped_and_empty_entries_are_counted() {
+    let text = "write 0x0 0x10 0x0\nskip write 0x10 0x10 0x10\n# c\nread 0x0 0x0 0x10\nskip punch_hole 0x0 0x8 0x10\nread 0x0 0x8 0x10\n";
+    let log = fsxops::parse(text, "s.fsxops").unwrap();
+    assert_eq!(log.ops.len(), 2);
+    assert_eq!(log.skipped, 3);
 }

@@ -16,8 +16,8 @@ fn check(text: &str) {
             one_line("fsxops", &m);
             assert!(m.starts_with("fuzz.fsxops:"), "{m}");
         }
-        Ok(ops) => {
-            for op in &ops {
+        Ok(log) => {
+            for op in &log.ops {
                 let _ = workloads::trace::to_line(op);
             }
         }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cases, mutate, one_line};
+use common::{cases, mutate, one_line, plain_lines};
 use proptest::prelude::*;
 use workloads::fio::SUPPORTED_OPTIONS;
 use workloads::{JobFile, jobs};
@@ -13,7 +13,7 @@ use workloads::{JobFile, jobs};
 fn check(text: &str) {
     for lenient in [false, true] {
         match JobFile::parse(text, "fuzz.fio", lenient) {
-            Err(e) => one_line("job file", &e.to_string()),
+            Err(e) => plain_lines("job file", &e.to_string()),
             Ok(file) => exercise(&file),
         }
     }
@@ -82,7 +82,7 @@ proptest! {
         0..8,
     )) {
         match JobFile::from_args(&args, false) {
-            Err(e) => one_line("command line", &e.to_string()),
+            Err(e) => plain_lines("command line", &e.to_string()),
             Ok(file) => exercise(&file),
         }
     }

@@ -157,7 +157,17 @@ impl Fs {
 
     /// Buffered read, like `pread(2)`: short at EOF.
     pub fn read(&self, fh: Fh, pos: u64, buf: &mut [u8]) -> Result<usize> {
-        self.with(|v| v.read(fh.0, pos, buf))
+        self.with(|v| v.read(fh.0, pos, buf, false))
+    }
+
+    /// A read that never sleeps (`RWF_NOWAIT`, what io_uring tries first for a buffered read
+    /// of a file whose `fop_flags` have `FOP_BUFFER_RASYNC`, as ext4's and XFS's do): the
+    /// cached, uptodate part from `pos` on, short where it stops; a miss starts readahead and
+    /// returns [`FsError::WouldBlock`] (EAGAIN), as does a locked folio or a busy inode lock.
+    /// Buffered writes have no such attempt: ext4 sets no `FOP_BUFFER_WASYNC`, so io_uring
+    /// hands them to a worker at once.
+    pub fn read_nowait(&self, fh: Fh, pos: u64, buf: &mut [u8]) -> Result<usize> {
+        self.with(|v| v.read(fh.0, pos, buf, true))
     }
 
     /// Buffered write, like `pwrite(2)`.

@@ -27,7 +27,7 @@ pub(super) trait Vfs: Send + Sync {
     fn lookup(&self, name: &str) -> Result<Ino>;
     fn unlink(&self, name: &str) -> Result<()>;
     fn names(&self) -> Vec<String>;
-    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8]) -> Result<usize>;
+    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8], nowait: bool) -> Result<usize>;
     fn write(&self, ino: Ino, pos: u64, data: &[u8]) -> Result<usize>;
     fn truncate(&self, ino: Ino, size: u64) -> Result<()>;
     fn fallocate(&self, ino: Ino, mode: FallocMode, off: u64, len: u64) -> Result<()>;
@@ -220,14 +220,18 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
     }
 
     /// `ext4_file_read_iter` takes no lock for buffered reads; `xfs_file_buffered_read`
-    /// takes the IOLOCK shared.
-    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8]) -> Result<usize> {
+    /// takes the IOLOCK shared (with `nowait`, only if it is free: `xfs_ilock_nowait`).
+    fn read(&self, ino: Ino, pos: u64, buf: &mut [u8], nowait: bool) -> Result<usize> {
         let inode = self.inode(ino)?;
-        let _shared = (self.sb.opts.backend == Backend::Iomap).then(|| read(&inode.i_rwsem));
+        let _shared = match self.sb.opts.backend {
+            Backend::BufferHead => None,
+            Backend::Iomap if nowait => Some(inode.i_rwsem.try_read().map_err(|_| FsError::WouldBlock)?),
+            Backend::Iomap => Some(read(&inode.i_rwsem)),
+        };
         if inode.unlinked.load(Relaxed) {
             return Err(FsError::Stale);
         }
-        filemap_read(&self.sb, &inode, pos, buf)
+        filemap_read(&self.sb, &inode, pos, buf, nowait)
     }
 
     fn write(&self, ino: Ino, pos: u64, data: &[u8]) -> Result<usize> {

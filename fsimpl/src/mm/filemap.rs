@@ -143,12 +143,15 @@ pub(crate) fn filemap_grab_folio<A: AddressSpaceOps>(
     }
 }
 
-/// Reads `buf.len()` bytes at `pos`, short at EOF (`filemap_read`).
+/// Reads `buf.len()` bytes at `pos`, short at EOF (`filemap_read`). With `nowait`
+/// (`IOCB_NOWAIT`) it never sleeps: a miss starts readahead and a folio that is locked or not
+/// uptodate ends the read — short if some bytes were copied, else [`FsError::WouldBlock`].
 pub fn filemap_read<A: AddressSpaceOps>(
     sb: &Sb<A>,
     inode: &Arc<Inode<A::Private>>,
     mut pos: u64,
     buf: &mut [u8],
+    nowait: bool,
 ) -> Result<usize> {
     let want_end = pos.saturating_add(buf.len() as u64);
     let start = pos;
@@ -158,7 +161,7 @@ pub fn filemap_read<A: AddressSpaceOps>(
         if pos >= inode.size() {
             break;
         }
-        if let Err(e) = filemap_get_pages(sb, inode, pos, want_end, &mut batch) {
+        if let Err(e) = filemap_get_pages(sb, inode, pos, want_end, nowait, &mut batch) {
             result = Err(e);
             break;
         }
@@ -191,12 +194,14 @@ pub fn filemap_read<A: AddressSpaceOps>(
 
 /// Fills `batch` with uptodate folios from the one covering byte `pos` on
 /// (`filemap_get_pages`): a cache miss reads ahead synchronously, a folio with the readahead
-/// marker starts the next window, and a folio not yet uptodate is waited for or read.
+/// marker starts the next window, and a folio not yet uptodate is waited for or read — with
+/// `nowait`, [`FsError::WouldBlock`] instead of reading a folio or waiting.
 fn filemap_get_pages<A: AddressSpaceOps>(
     sb: &Sb<A>,
     inode: &Arc<Inode<A::Private>>,
     pos: u64,
     end: u64,
+    nowait: bool,
     batch: &mut Vec<Folio<A::Private>>,
 ) -> Result<()> {
     let index = pos >> PAGE_SHIFT;
@@ -205,27 +210,37 @@ fn filemap_get_pages<A: AddressSpaceOps>(
         batch.clear();
         inode.mapping.get_read_batch(&sb.pool, index, last, FOLIO_BATCH, batch);
         if batch.is_empty() {
-            page_cache_sync_ra(sb, inode, index, last - index);
+            page_cache_sync_ra(sb, inode, index, last - index, nowait);
             inode.mapping.get_read_batch(&sb.pool, index, last, FOLIO_BATCH, batch);
         }
         if batch.is_empty() {
+            if nowait {
+                return Err(FsError::WouldBlock);
+            }
             filemap_create_folio(sb, inode, index, batch)?;
         }
         let f = batch.last().expect("a folio").clone();
         if f.readahead_mark() {
-            page_cache_async_ra(sb, inode, &f, last - f.index());
+            page_cache_async_ra(sb, inode, &f, last - f.index(), nowait);
         }
         if !f.uptodate() {
             let n = batch.len();
             let from = pos.max(f.pos()) - f.pos();
             let count = (end.min(f.end_pos()) - f.pos() - from) as usize;
-            match filemap_update_page(sb, inode, &f, from as usize, count)? {
-                true => {}
-                false if n > 1 => {
-                    // Truncated meanwhile: hand back what came before it.
+            match filemap_update_page(sb, inode, &f, from as usize, count, nowait) {
+                Err(FsError::WouldBlock) if n > 1 => {
+                    // Hand back the uptodate folios before it.
                     batch.pop();
                 }
-                false => continue,
+                Err(e) => return Err(e),
+                Ok(updated) => match updated {
+                    true => {}
+                    false if n > 1 => {
+                        // Truncated meanwhile: hand back what came before it.
+                        batch.pop();
+                    }
+                    false => continue,
+                },
             }
         }
         return Ok(());
@@ -254,15 +269,23 @@ fn filemap_create_folio<A: AddressSpaceOps>(
 
 /// Makes the part `[from, from + count)` of a folio that was not uptodate readable
 /// (`filemap_update_page`): waits for a read in flight (its lock), then reads it if it is
-/// still not uptodate and the part is not. False if the folio was truncated meanwhile.
+/// still not uptodate and the part is not. False if the folio was truncated meanwhile. With
+/// `nowait`, a folio that is locked, or would have to be read, is [`FsError::WouldBlock`].
 fn filemap_update_page<A: AddressSpaceOps>(
     sb: &Sb<A>,
     inode: &Arc<Inode<A::Private>>,
     folio: &Folio<A::Private>,
     from: usize,
     count: usize,
+    nowait: bool,
 ) -> Result<bool> {
-    folio.lock();
+    if nowait {
+        if !folio.trylock() {
+            return Err(FsError::WouldBlock);
+        }
+    } else {
+        folio.lock();
+    }
     if !inode.mapping.owns(folio) {
         folio.unlock();
         return Ok(false);
@@ -270,6 +293,10 @@ fn filemap_update_page<A: AddressSpaceOps>(
     if folio.uptodate() || sb.aops.is_partially_uptodate(folio, from, count) {
         folio.unlock();
         return Ok(true);
+    }
+    if nowait {
+        folio.unlock();
+        return Err(FsError::WouldBlock);
     }
     filemap_read_folio(sb, inode, folio)?;
     Ok(true)

@@ -101,13 +101,19 @@ fn ractl_max_pages<A: AddressSpaceOps>(sb: &Sb<A>, req: u64) -> u64 {
 }
 
 /// Hands the collected folios to the backend (`read_pages`), under a plug; folios it did not
-/// take are unlocked unread. With the inline flusher, waits until the reads completed.
-fn read_pages<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, rac: &mut ReadaheadControl<A::Private>) {
+/// take are unlocked unread. With `wait` (the inline flusher's deterministic mode, for a
+/// reader that may sleep), waits until the reads completed.
+fn read_pages<A: AddressSpaceOps>(
+    sb: &Sb<A>,
+    inode: &Arc<Inode<A::Private>>,
+    rac: &mut ReadaheadControl<A::Private>,
+    wait: bool,
+) {
     if rac.is_empty() {
         return;
     }
     sb.stats.inc(Ev::ReadaheadWindows);
-    let window: Vec<Folio<A::Private>> = if sb.inline() { rac.folios.iter().cloned().collect() } else { Vec::new() };
+    let window: Vec<Folio<A::Private>> = if wait { rac.folios.iter().cloned().collect() } else { Vec::new() };
     let plug = blk_start_plug();
     sb.aops.readahead(sb, inode, rac);
     drop(plug);
@@ -136,6 +142,7 @@ fn page_cache_ra_unbounded<A: AddressSpaceOps>(
     index: u64,
     nr_to_read: u64,
     lookahead: u64,
+    wait: bool,
 ) {
     let _invalidate = read(&inode.invalidate_lock);
     let mark = nr_to_read.saturating_sub(lookahead);
@@ -144,7 +151,7 @@ fn page_cache_ra_unbounded<A: AddressSpaceOps>(
         let at = index + i;
         if inode.mapping.get(&sb.pool, at).is_some() {
             // Already cached: read what was collected, carry on after it.
-            read_pages(sb, inode, &mut rac);
+            read_pages(sb, inode, &mut rac, wait);
             rac = ReadaheadControl::new(at + 1);
             continue;
         }
@@ -155,13 +162,13 @@ fn page_cache_ra_unbounded<A: AddressSpaceOps>(
         }
         if !filemap_add_folio(sb, inode, &folio, at) {
             folio.unlock();
-            read_pages(sb, inode, &mut rac);
+            read_pages(sb, inode, &mut rac, wait);
             rac = ReadaheadControl::new(at + 1);
             continue;
         }
         rac.folios.push_back(folio);
     }
-    read_pages(sb, inode, &mut rac);
+    read_pages(sb, inode, &mut rac, wait);
 }
 
 /// `do_page_cache_ra`: as [`page_cache_ra_unbounded`], not past EOF.
@@ -171,6 +178,7 @@ fn do_page_cache_ra<A: AddressSpaceOps>(
     index: u64,
     nr: u64,
     lookahead: u64,
+    wait: bool,
 ) {
     let isize = inode.size();
     if isize == 0 {
@@ -180,13 +188,13 @@ fn do_page_cache_ra<A: AddressSpaceOps>(
     if index > end_index {
         return;
     }
-    page_cache_ra_unbounded(sb, inode, index, nr.min(end_index - index + 1), lookahead);
+    page_cache_ra_unbounded(sb, inode, index, nr.min(end_index - index + 1), lookahead, wait);
 }
 
 /// Reads the window `ra` describes in folios of up to `ra.order`, aligned, not past EOF,
 /// the folio holding the marker marked (`page_cache_ra_order`); falls back to order-0
 /// folios for the rest when a page is cached already or memory is short.
-fn page_cache_ra_order<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, ra: &mut RaState) {
+fn page_cache_ra_order<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, ra: &mut RaState, wait: bool) {
     let start = ra.start;
     let isize = inode.size();
     if isize == 0 {
@@ -195,7 +203,7 @@ fn page_cache_ra_order<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Priv
     let max_order = sb.aops.max_folio_order();
     if max_order == 0 {
         ra.order = 0;
-        do_page_cache_ra(sb, inode, start, ra.size, ra.async_size);
+        do_page_cache_ra(sb, inode, start, ra.size, ra.async_size, wait);
         return;
     }
     let limit = ((isize - 1) >> PAGE_SHIFT).min(start + ra.size - 1);
@@ -232,18 +240,26 @@ fn page_cache_ra_order<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Priv
             rac.folios.push_back(folio);
             index += 1 << order;
         }
-        read_pages(sb, inode, &mut rac);
+        read_pages(sb, inode, &mut rac, wait);
     }
     if failed && ra.size > index - start {
-        do_page_cache_ra(sb, inode, index, ra.size - (index - start), ra.async_size);
+        do_page_cache_ra(sb, inode, index, ra.size - (index - start), ra.async_size, wait);
     }
 }
 
-/// A read of `req` pages missed the cache at page `index` (`page_cache_sync_ra`).
-pub(crate) fn page_cache_sync_ra<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, index: u64, req: u64) {
+/// A read of `req` pages missed the cache at page `index` (`page_cache_sync_ra`); a `nowait`
+/// reader (`IOCB_NOWAIT`) starts the reads and does not wait for them, whatever the mode.
+pub(crate) fn page_cache_sync_ra<A: AddressSpaceOps>(
+    sb: &Sb<A>,
+    inode: &Arc<Inode<A::Private>>,
+    index: u64,
+    req: u64,
+    nowait: bool,
+) {
+    let wait = sb.inline() && !nowait;
     if sb.ra_pages == 0 {
         // No readahead: read just the page asked for (`force_page_cache_ra` of one page).
-        do_page_cache_ra(sb, inode, index, 1, 0);
+        do_page_cache_ra(sb, inode, index, 1, 0, wait);
         return;
     }
     let max_pages = ractl_max_pages(sb, req);
@@ -271,7 +287,7 @@ pub(crate) fn page_cache_sync_ra<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Ino
         };
         if contig <= req {
             // A small random read: read it as it is.
-            do_page_cache_ra(sb, inode, index, req, 0);
+            do_page_cache_ra(sb, inode, index, req, 0, wait);
             return;
         }
         if miss.is_none() && scan_from == 0 {
@@ -283,23 +299,25 @@ pub(crate) fn page_cache_sync_ra<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Ino
         ra.async_size = 1;
     }
     ra.order = 0;
-    page_cache_ra_order(sb, inode, &mut ra);
+    page_cache_ra_order(sb, inode, &mut ra, wait);
     let mut cur = lock(&inode.mapping.ra);
     let prev_pos = cur.prev_pos;
     *cur = RaState { prev_pos, ..ra };
 }
 
 /// A read of `req` pages reached `folio`, which carries the readahead marker: start the next
-/// window (`page_cache_async_ra`).
+/// window (`page_cache_async_ra`); `nowait` as for [`page_cache_sync_ra`].
 pub(crate) fn page_cache_async_ra<A: AddressSpaceOps>(
     sb: &Sb<A>,
     inode: &Arc<Inode<A::Private>>,
     folio: &Folio<A::Private>,
     req: u64,
+    nowait: bool,
 ) {
     if sb.ra_pages == 0 || folio.writeback() {
         return;
     }
+    let wait = sb.inline() && !nowait;
     folio.clear_readahead_mark();
     sb.stats.inc(Ev::AsyncReadahead);
     let max_pages = ractl_max_pages(sb, req);
@@ -328,7 +346,7 @@ pub(crate) fn page_cache_async_ra<A: AddressSpaceOps>(
         ra.size -= end - aligned_end;
     }
     ra.async_size = ra.size;
-    page_cache_ra_order(sb, inode, &mut ra);
+    page_cache_ra_order(sb, inode, &mut ra, wait);
     let mut cur = lock(&inode.mapping.ra);
     let prev_pos = cur.prev_pos;
     *cur = RaState { prev_pos, ..ra };

@@ -48,7 +48,7 @@ fn ops_of(args: &CrashArgs, cfg: &MountConfig) -> Result<Vec<Op>> {
         Ok(ops)
     };
     if let Some(trace) = &args.trace {
-        return checked(super::diff::load_trace(trace)?, &trace.display().to_string());
+        return checked(super::diff::load_trace(trace)?.0, &trace.display().to_string());
     }
     if let Some(name) = &args.job {
         let text = match workloads::jobs::builtin(name) {

@@ -160,7 +160,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
     let counters = ls.counters();
     ls.close()?;
     let Some(d) = found else {
-        print_summary(&stats, elapsed, &set);
+        print_summary(&stats, elapsed, &set, 0);
         print!("{}", coverage::render(&counters));
         return Ok(true);
     };
@@ -235,7 +235,7 @@ fn print_notes(ls: &Lockstep, set: &TargetSet) {
 /// Runs `aopsbench replay`; `Ok(false)` when a divergence was found.
 pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
     let path = &args.trace;
-    let ops = load_trace(path)?;
+    let (ops, skipped_in_trace) = load_trace(path)?;
     let files = diff::files_of(&ops);
     if files > MAX_FILES {
         bail!("{}: the trace uses {files} files; replay takes up to {MAX_FILES}", path.display());
@@ -249,10 +249,15 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
         specs = diff_targets::with_power_cuts(specs);
     }
     let set = TargetSet::new(specs, extent)?.with_destroy(targets::Destroy::from_flag(args.check.force_destroy));
-    println!("replay: {} ({} ops) on {} and the model", path.display(), ops.len(), names(&set));
+    let in_trace = match skipped_in_trace {
+        0 => String::new(),
+        1 => String::from("; 1 entry marked skip or of length 0, not run"),
+        n => format!("; {n} entries marked skip or of length 0, not run"),
+    };
+    println!("replay: {} ({} ops{in_trace}) on {} and the model", path.display(), ops.len(), names(&set));
     let r = diff::replay(&set, &ops, files, args.check.check_every)?;
     let Some(d) = r.divergence else {
-        print_summary(&r.stats, r.elapsed, &set);
+        print_summary(&r.stats, r.elapsed, &set, skipped_in_trace);
         return Ok(true);
     };
     let upto = (d.op_number as usize).min(ops.len());
@@ -278,9 +283,10 @@ pub fn replay(args: &ReplayArgs, argv: &[String]) -> Result<bool> {
     Ok(false)
 }
 
-/// The ops of a trace file: JSON lines, or an fsx `.fsxops` log (by extension, else by the
-/// first line that is not blank or a comment).
-pub(crate) fn load_trace(path: &Path) -> Result<Vec<Op>> {
+/// The ops of a trace file — JSON lines, or an fsx `.fsxops` log (by extension, else by the
+/// first line that is not blank or a comment) — and how many of its entries give no op (an
+/// `.fsxops` log's `skip` and zero-length entries).
+pub(crate) fn load_trace(path: &Path) -> Result<(Vec<Op>, u64)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the trace {}", path.display()))?;
     let name = path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -293,11 +299,16 @@ pub(crate) fn load_trace(path: &Path) -> Result<Vec<Op>> {
             .find(|l| !l.is_empty() && !l.starts_with('#'))
             .is_some_and(|l| l.starts_with('{')),
     };
-    let ops = if json { workloads::trace::read_jsonl(&text, &name)? } else { workloads::fsxops::parse(&text, &name)? };
+    let (ops, skipped) = if json {
+        (workloads::trace::read_jsonl(&text, &name)?, 0)
+    } else {
+        let log = workloads::fsxops::parse(&text, &name)?;
+        (log.ops, log.skipped)
+    };
     if ops.is_empty() {
-        bail!("{name}: no ops in the trace");
+        bail!("{name}: no ops to run in the trace ({skipped} entries marked skip or of length 0)");
     }
-    Ok(ops)
+    Ok((ops, skipped))
 }
 
 fn progress_bar(ops: Option<u64>) -> ProgressBar {
@@ -310,15 +321,21 @@ fn progress_bar(ops: Option<u64>) -> ProgressBar {
     bar
 }
 
-fn print_summary(stats: &Stats, elapsed: Duration, set: &TargetSet) {
+/// The closing summary; `skipped_in_trace`: entries of a replayed log that gave no op.
+fn print_summary(stats: &Stats, elapsed: Duration, set: &TargetSet, skipped_in_trace: u64) {
     let ran = stats.total_ran();
     let secs = elapsed.as_secs_f64().max(1e-9);
     let cuts = match stats.total_power_cuts() {
         0 => String::new(),
         n => format!("; {n} power cuts survived"),
     };
+    let in_trace = match skipped_in_trace {
+        0 => String::new(),
+        1 => String::from("; 1 entry marked skip or of length 0 in the trace, not run"),
+        n => format!("; {n} entries marked skip or of length 0 in the trace, not run"),
+    };
     println!(
-        "no divergence: {ran} ops in {secs:.2} s ({:.0} ops/s) on {} and the model; {} whole-file checks; {} ops emulated{cuts}",
+        "no divergence: {ran} ops in {secs:.2} s ({:.0} ops/s) on {} and the model; {} whole-file checks; {} ops emulated{cuts}{in_trace}",
         ran as f64 / secs,
         names(set),
         stats.whole_checks,

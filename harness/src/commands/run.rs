@@ -2,12 +2,13 @@
 
 use crate::cli::RunArgs;
 use crate::machine;
-use crate::runner::{JobOutcome, Progress, run_job};
+use crate::runner::{JobOutcome, Progress, group};
 use crate::targets::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use results::{RunWriter, TargetResult};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
@@ -41,14 +42,21 @@ fn load_jobs(args: &RunArgs) -> Result<Jobs> {
             text.to_string()
         } else {
             let builtins: Vec<&str> = workloads::jobs::BUILTIN.iter().map(|(n, _)| *n).collect();
-            bail!("no job file '{name}': give a path, or a built-in job: {}", builtins.join(", "));
+            let hint = workloads::jobs::suggest(name).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default();
+            bail!("no job file '{name}': {hint}give a path, or a built-in job: {}", builtins.join(", "));
         };
         builder = builder.text(&text, name)?;
         texts.push((name.clone(), text));
     }
+    for (k, v) in &args.set {
+        builder = builder.set(k, v);
+    }
     let file = builder.build()?;
     for w in &file.warnings {
         eprintln!("warning: {w}");
+    }
+    for n in &file.notes {
+        eprintln!("note: {n}");
     }
     let name = names
         .first()
@@ -91,11 +99,24 @@ pub fn target_names(specs: &[TargetSpec]) -> Vec<String> {
     names
 }
 
-/// The fsimpl settings a job brings.
-fn fsimpl_defaults(job: &Job) -> targets::FsimplDefaults {
-    let threads = job.control_numjobs();
-    let need = job.file_size().saturating_mul(job.files_per_thread() as u64).saturating_mul(threads);
-    targets::FsimplDefaults { aops: job.aops, device_bytes: Some((need + need / 4 + (512 << 20)).max(1 << 30)) }
+/// The fsimpl settings of a group of jobs that share a target: their `aops_*` options (which
+/// must agree: they configure the filesystem the jobs run on together) and a device that holds
+/// the files of every job of the run.
+fn fsimpl_defaults(group: &[&Job], all: &[Job]) -> Result<targets::FsimplDefaults> {
+    let first = group[0];
+    if let Some(other) = group.iter().find(|j| j.aops != first.aops) {
+        bail!(
+            "jobs {} and {} run at the same time with different aops_* options: they configure the fsimpl target the \
+             jobs share; give them the same aops_* options, or separate the jobs with stonewall",
+            first.name,
+            other.name
+        );
+    }
+    let need: u64 = all
+        .iter()
+        .map(|j| j.file_size().saturating_mul(u64::from(j.files_per_thread())).saturating_mul(j.control_numjobs()))
+        .fold(0, u64::saturating_add);
+    Ok(targets::FsimplDefaults { aops: first.aops, device_bytes: Some((need + need / 4 + (512 << 20)).max(1 << 30)) })
 }
 
 trait JobExt {
@@ -108,6 +129,7 @@ impl JobExt for Job {
     }
 }
 
+/// A progress bar for `job` on `target`, and whether it counts time rather than bytes.
 fn progress_bar(job: &Job, target: &str) -> (ProgressBar, bool) {
     let plans_bytes: Option<u64> = job.threads().iter().map(|p| p.ops.planned_bytes()).sum();
     let timed = job.control.time_based || plans_bytes.is_none();
@@ -132,13 +154,21 @@ struct Pooled {
 }
 
 impl Pooled {
-    /// Adds a later repetition: its ops follow the earlier ones; its counters must be the
-    /// same for a deterministic target (a warning says when they are not; the first
-    /// repetition's stay).
+    /// Adds a later repetition, run with [`time_offset_ns`] so that its ops follow the
+    /// earlier ones; its counters must be the same for a deterministic target (a warning says
+    /// when they are not; the first repetition's stay).
     fn add(&mut self, later: JobOutcome, spec: &TargetSpec) -> Result<()> {
-        let shift = self.outcome.runtime_ns.div_ceil(1_000_000_000);
-        for (op, mut rec) in later.ops {
-            rec.shift_seconds(shift);
+        for (mine, theirs) in self.outcome.threads.iter_mut().zip(later.threads) {
+            for (op, rec) in theirs {
+                match mine.get_mut(&op) {
+                    Some(r) => r.merge(&rec)?,
+                    None => {
+                        mine.insert(op, rec);
+                    }
+                }
+            }
+        }
+        for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
                 Some(r) => r.merge(&rec)?,
                 None => {
@@ -154,52 +184,96 @@ impl Pooled {
     }
 }
 
-/// Builds a fresh target and runs `job` on it; returns what happened and the target's
-/// normalised spec.
-fn run_one(
-    job: &Job,
+/// The measured time so far of a pooled job × target: where the next repetition's clock starts.
+fn time_offset_ns(pooled: &Option<Pooled>) -> u64 {
+    pooled.as_ref().map_or(0, |p| p.outcome.runtime_ns)
+}
+
+/// Runs a group of jobs together on `target` under one progress display (a bar per job);
+/// `offsets` has each job's clock start (see [`time_offset_ns`]).
+fn run_group_shown(
+    group: &[&Job],
+    target: &dyn Target,
     spec: &TargetSpec,
     label: &str,
-    pools: &targets::PoolCache,
-    force_destroy: bool,
-) -> Result<(JobOutcome, String)> {
-    let t = targets::build_with(spec, &fsimpl_defaults(job), pools, targets::Destroy::from_flag(force_destroy))?;
-    for n in t.notices() {
-        eprintln!("note: {spec}: {n}");
-    }
-    let target: &dyn Target = t.as_ref();
-    let progress = Progress::default();
-    let (bar, timed) = progress_bar(job, label);
+    offsets: &[u64],
+) -> Result<Vec<JobOutcome>> {
+    let progress: Vec<Progress> = group.iter().map(|_| Progress::default()).collect();
+    let multi = MultiProgress::new();
+    let bars: Vec<(ProgressBar, bool)> = group
+        .iter()
+        .map(|j| {
+            let (bar, timed) = progress_bar(j, label);
+            (multi.add(bar), timed)
+        })
+        .collect();
     let done = std::sync::atomic::AtomicBool::new(false);
     let outcome = std::thread::scope(|s| {
         let ticker = s.spawn(|| {
             let t0 = std::time::Instant::now();
             while !done.load(Relaxed) {
-                if timed {
-                    bar.set_position(t0.elapsed().as_millis() as u64);
-                } else {
-                    bar.set_position(progress.bytes.load(Relaxed));
+                for ((bar, timed), p) in bars.iter().zip(&progress) {
+                    bar.set_position(if *timed { t0.elapsed().as_millis() as u64 } else { p.bytes.load(Relaxed) });
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let r = run_job(job, target, &progress);
+        let r = group::run_group(group, target, &progress, offsets);
         done.store(true, Relaxed);
         let _ = ticker.join();
         r
     });
-    bar.finish_and_clear();
-    let outcome = outcome?;
-    if let Some(&cuts) = outcome.counters.get("fault_power_cuts").filter(|&&n| n > 0) {
-        let dropped = outcome.counters.get("fault_dropped_writes").copied().unwrap_or(0);
+    for (bar, _) in &bars {
+        bar.finish_and_clear();
+    }
+    let outcomes = outcome?;
+    if let Some(&cuts) = outcomes.first().and_then(|o| o.counters.get("fault_power_cuts")).filter(|&&n| n > 0) {
+        let dropped = outcomes[0].counters.get("fault_dropped_writes").copied().unwrap_or(0);
         eprintln!(
             "note: {spec}: {cuts} power cut(s) in the measured phase; {dropped} later writes were dropped until the \
              next remount"
         );
     }
-    let normal_spec = target.spec().to_string();
-    t.teardown().with_context(|| format!("tearing down {spec}"))?;
-    Ok((outcome, normal_spec))
+    Ok(outcomes)
+}
+
+/// Runs every job of the file on one target, group after group: one target for as long as the
+/// groups' fsimpl settings stay the same (a later group then finds the files earlier ones left,
+/// as under fio), a fresh one when they change. Returns each job's outcome and the normalised
+/// spec it ran on.
+fn run_file(
+    jobs: &[Job],
+    spec: &TargetSpec,
+    label: &str,
+    pools: &targets::PoolCache,
+    force_destroy: bool,
+    offsets: &[u64],
+) -> Result<Vec<(JobOutcome, String)>> {
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut current: Option<(Box<dyn Target>, vocab::AopsParams)> = None;
+    for grp in group::groups(jobs) {
+        let defaults = fsimpl_defaults(&grp, jobs)?;
+        let fresh = current.as_ref().is_none_or(|(_, aops)| spec.is_fsimpl() && *aops != defaults.aops);
+        if fresh {
+            if let Some((old, _)) = current.take() {
+                old.teardown().with_context(|| format!("tearing down {spec}"))?;
+            }
+            let t = targets::build_with(spec, &defaults, pools, targets::Destroy::from_flag(force_destroy))?;
+            for n in t.notices() {
+                eprintln!("note: {spec}: {n}");
+            }
+            current = Some((t, defaults.aops));
+        }
+        let (t, _) = current.as_ref().expect("built above");
+        let group_offsets: Vec<u64> = grp.iter().map(|j| offsets[j.index as usize]).collect();
+        let outcomes = run_group_shown(&grp, t.as_ref(), spec, label, &group_offsets)?;
+        let normal = t.spec().to_string();
+        out.extend(outcomes.into_iter().map(|o| (o, normal.clone())));
+    }
+    if let Some((t, _)) = current {
+        t.teardown().with_context(|| format!("tearing down {spec}"))?;
+    }
+    Ok(out)
 }
 
 /// Runs the command; returns the run directory.
@@ -216,53 +290,83 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         "command": command_line,
         "jobs": jobs.file.jobs.iter().map(|j| json!({"name": j.name, "fio": j.to_fio()})).collect::<Vec<_>>(),
         "job_text": jobs.texts.iter().map(|(n, t)| json!({"source": n, "text": t})).collect::<Vec<_>>(),
+        "overrides": args.set.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "targets": specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         "versions": {"aopsbench": env!("CARGO_PKG_VERSION")},
         "kernel": machine::kernel_release(),
         "machine": machine::machine(),
     });
+    // Every job × target checked before anything runs: a bad spec or a job a target cannot
+    // run fails now, not after the targets before it ran.
+    let destroy = targets::Destroy::from_flag(args.force_destroy);
+    for grp in group::groups(&jobs.file.jobs) {
+        let defaults = fsimpl_defaults(&grp, &jobs.file.jobs)?;
+        for spec in &specs {
+            targets::check_spec(spec, &defaults, destroy)?;
+            group::check_group(&grp, spec)?;
+        }
+    }
     let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
         .with_context(|| format!("cannot start the run directory {}", out.display()))?;
     let names = target_names(&specs);
     let pools = targets::PoolCache::default();
-    for job in &jobs.file.jobs {
-        if job.control.iodepth > 1 {
-            eprintln!(
-                "note: job {}: iodepth={} — aopsbench issues each op synchronously (iodepth=1)",
-                job.name, job.control.iodepth
-            );
-        }
-        let repeat = args.repeat.max(1);
-        let mut pooled: Vec<Option<Pooled>> = (0..specs.len()).map(|_| None).collect();
-        for rep in 0..repeat {
-            for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
-                let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
-                let (outcome, normal_spec) = run_one(job, spec, &label, &pools, args.force_destroy)?;
-                match &mut pooled[i] {
-                    None => pooled[i] = Some(Pooled { spec: normal_spec, outcome }),
+    let all = &jobs.file.jobs;
+    let repeat = args.repeat.max(1);
+    // pooled[job][target]: each job × target over the repetitions.
+    let mut pooled: Vec<Vec<Option<Pooled>>> = all.iter().map(|_| (0..specs.len()).map(|_| None).collect()).collect();
+    for rep in 0..repeat {
+        for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
+            let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
+            let offsets: Vec<u64> = pooled.iter().map(|p| time_offset_ns(&p[i])).collect();
+            for (j, (outcome, normal_spec)) in
+                run_file(all, spec, &label, &pools, args.force_destroy, &offsets)?.into_iter().enumerate()
+            {
+                match &mut pooled[j][i] {
+                    None => pooled[j][i] = Some(Pooled { spec: normal_spec, outcome }),
                     Some(p) => p.add(outcome, spec)?,
                 }
             }
         }
-        for (p, name) in pooled.into_iter().zip(&names) {
+    }
+    for (job, per_target) in all.iter().zip(pooled) {
+        // fio reports each thread of a job on its own unless group_reporting.
+        let split = !job.control.group_reporting && job.numjobs > 1;
+        let mut units: Vec<String> = Vec::new();
+        for (p, name) in per_target.into_iter().zip(&names) {
             let Pooled { spec, outcome } = p.expect("every target ran at least once");
-            writer.add(TargetResult {
-                job: job.name.clone(),
-                target: name.clone(),
-                spec,
-                started: outcome.started,
-                runtime_ns: outcome.runtime_ns,
-                ops: outcome.ops,
-                counters: outcome.counters,
-            })?;
+            let parts: Vec<(String, BTreeMap<String, results::OpRecord>)> = if split {
+                outcome.threads.into_iter().enumerate().map(|(t, ops)| (format!("{}.{t}", job.name), ops)).collect()
+            } else {
+                vec![(job.name.clone(), outcome.ops)]
+            };
+            for (unit, ops) in parts {
+                writer.add(TargetResult {
+                    job: unit.clone(),
+                    target: name.clone(),
+                    spec: spec.clone(),
+                    started: outcome.started,
+                    runtime_ns: outcome.runtime_ns,
+                    ops,
+                    counters: outcome.counters.clone(),
+                })?;
+                if !units.contains(&unit) {
+                    units.push(unit);
+                }
+            }
         }
-        if let Some(table) = writer.job_table(&job.name) {
-            println!("{table}");
+        for unit in units {
+            if let Some(table) = writer.job_table(&unit) {
+                println!("{table}");
+            }
         }
     }
     writer.finish()?;
     if !args.no_plot {
         results::plot(&out).context("drawing the plots")?;
+    }
+    if !args.no_report {
+        let page = out.join(results::run_dir::REPORT_HTML);
+        results::html::write_report(std::slice::from_ref(&out), &page).context("writing report.html")?;
     }
     println!("run directory: {}", out.display());
     Ok(out)

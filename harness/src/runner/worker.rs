@@ -1,12 +1,25 @@
-//! One job thread: runs its op stream against the target and records each op.
+//! One job thread: runs its op stream against the target through the job's engine at the job's
+//! queue depth, as fio's `do_io` does, and records each op.
+//!
+//! The loop fills the queue (up to `iodepth`, submitting every `iodepth_batch_submit` I/Os,
+//! refilling once it drains to `iodepth_low`), then reaps between
+//! `iodepth_batch_complete_min` and `_max` completions. A synchronous engine completes each
+//! I/O as it is queued: its latency is one number (fio's clat = lat). A queued I/O gets fio's
+//! three: slat (issue to submitted), clat (submitted to completed), lat (their sum). Ops that
+//! are not reads or writes (fsync, fdatasync, trims, truncates) wait for the I/O in flight and
+//! run in the job thread, as fio quiesces before a sync. A short write is resubmitted for the
+//! rest, as fio does.
 
 use super::{Progress, describe, interval, sleep_until};
+use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::{OpRecord, OpRecorder};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
+use workloads::fio::{BufferFill, Depth};
+use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Op, OpKind, ThreadPlan};
 
 /// Buffers for reads and writes: page-aligned (so O_DIRECT works), written data from a fixed
@@ -27,21 +40,26 @@ impl Buffers {
         if self.buf.len() >= len {
             return;
         }
-        let mut buf = AlignedBuf::zeroed(len);
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-        }
-        self.buf = buf;
+        self.buf = random_buf(len);
     }
 
     fn get(&mut self, len: usize) -> &mut [u8] {
         self.grow(len);
         &mut self.buf[..len]
     }
+}
+
+/// An aligned buffer of `len` bytes of fio-like random data (a fixed xorshift fill).
+fn random_buf(len: usize) -> AlignedBuf {
+    let mut buf = AlignedBuf::zeroed(len);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for chunk in buf.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    buf
 }
 
 /// Runs one op; returns the bytes it moved (reads: bytes read; writes: bytes written).
@@ -103,28 +121,351 @@ pub fn execute(target: &dyn Target, fids: &[FileId], op: &Op, bufs: &mut Buffers
 pub struct Worker<'a> {
     pub target: &'a dyn Target,
     pub fids: &'a [FileId],
+    /// The thread's file names, for verify failures.
+    pub names: &'a [String],
+    /// `verify=`: how writes are filled and verify reads checked.
+    pub verifier: Option<Verifier>,
+    /// What write buffers hold otherwise.
+    pub buffers: &'a BufferFill,
     pub measure_from: Instant,
+    /// Added to every completion time: the measured time of earlier repetitions, so that
+    /// pooled repetitions follow one another on one clock (0 for a single run).
+    pub time_offset_ns: u64,
     pub stop: Option<Instant>,
+    /// Set when another job with `exitall` ended: finish as if the runtime were up.
+    pub exit: &'a AtomicBool,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
 }
 
+/// Why a job thread stopped early.
+#[derive(Debug)]
+pub enum Failure {
+    /// An op failed: where, and the target's error.
+    Target(String, TargetError),
+    /// A verify read found other bytes than were written.
+    Verify {
+        /// The file.
+        file: String,
+        /// What did not match.
+        mismatch: Mismatch,
+    },
+}
+
+impl Failure {
+    fn target(where_: String, e: TargetError) -> Failure {
+        Failure::Target(where_, e)
+    }
+}
+
+/// One I/O slot of the queue: its buffer and the I/O in it.
+struct Slot {
+    buf: AlignedBuf,
+    kind: OpKind,
+    req: IoReq,
+    /// Bytes done so far (a short write is resubmitted for the rest).
+    done: u64,
+    issued: Instant,
+    submitted: Instant,
+    /// The op, for error messages.
+    op: Op,
+    n: u64,
+    /// A verify read.
+    verify: bool,
+}
+
+/// fio's queue-depth options with its defaults and clamps applied.
+#[derive(Clone, Copy, Debug)]
+struct Queue {
+    depth: u32,
+    submit: u32,
+    complete_min: u32,
+    complete_max: u32,
+    low: u32,
+}
+
+impl Queue {
+    fn new(d: &Depth) -> Queue {
+        let depth = d.iodepth.max(1);
+        let clamp = |v: u32, default: u32| if v == 0 { default } else { v.min(depth) };
+        Queue {
+            depth,
+            submit: clamp(d.batch_submit, 1),
+            complete_min: d.batch_complete_min.min(depth),
+            complete_max: clamp(d.batch_complete_max, depth),
+            low: if d.iodepth_low == 0 { depth } else { d.iodepth_low.min(depth) },
+        }
+    }
+}
+
+/// The state of one job thread's run.
+struct Run<'a, 'w> {
+    w: &'w Worker<'a>,
+    thread: u32,
+    engine: Box<dyn Engine + 'w>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    inflight: u32,
+    /// Writes among `inflight`: a verify read waits for them (fio verifies completed writes).
+    writes_inflight: u32,
+    unsubmitted: Vec<u32>,
+    recorders: Vec<Option<OpRecorder>>,
+    sync_bufs: Buffers,
+    /// Set by a completion that failed: where and why.
+    failed: Option<Failure>,
+    /// Completions of the last reap (kept to reuse its memory).
+    reaped: Vec<(u32, IoResult)>,
+    /// Bytes and ops not yet added to the shared progress.
+    unpublished: (u64, u64),
+    /// When the last I/O completed: the clock the runtime is checked against.
+    last_now: Instant,
+}
+
+impl<'a, 'w> Run<'a, 'w> {
+    /// Records a finished op of `kind`: `slat` when it was queued.
+    #[inline]
+    fn record(&mut self, kind: OpKind, end: Instant, slat_clat: Option<(u64, u64)>, lat: u64, bytes: u64) {
+        let w = self.w;
+        if end < w.measure_from {
+            return;
+        }
+        let at = w.time_offset_ns + end.duration_since(w.measure_from).as_nanos() as u64;
+        let rec = self.recorders[kind.index()].get_or_insert_with(OpRecorder::new);
+        match slat_clat {
+            Some((slat, clat)) => rec.record_queued(at, slat, clat, bytes),
+            None => rec.record(at, lat, bytes),
+        }
+        // Progress is published every 64 ops: no shared write per op.
+        self.unpublished.0 += bytes;
+        self.unpublished.1 += 1;
+        if self.unpublished.1 >= 64 {
+            self.publish();
+        }
+    }
+
+    /// Adds what was done since the last call to the shared progress.
+    fn publish(&mut self) {
+        let (bytes, ops) = std::mem::take(&mut self.unpublished);
+        self.w.progress.bytes.fetch_add(bytes, Relaxed);
+        self.w.progress.ops.fetch_add(ops, Relaxed);
+    }
+
+    /// A completion of `slot`.
+    fn complete(&mut self, slot: u32, r: IoResult, queued: bool) {
+        let now = Instant::now();
+        self.last_now = now;
+        let s = &mut self.slots[slot as usize];
+        match r {
+            Ok(n) if s.req.kind == IoKind::Write && n > 0 && s.done + n < s.req.len as u64 => {
+                // Short write: the rest goes again from this slot.
+                s.done += n;
+                let rest = IoReq {
+                    offset: s.req.offset + s.done,
+                    // SAFETY: within the slot's buffer.
+                    buf: unsafe { s.buf.as_mut_ptr().add(s.done as usize) },
+                    len: s.req.len - s.done as usize,
+                    ..s.req
+                };
+                match self.engine.queue(slot, &rest) {
+                    Queued::Done(r) => self.complete(slot, r, queued),
+                    Queued::Later => self.unsubmitted.push(slot),
+                }
+                return;
+            }
+            Ok(0) if s.req.kind == IoKind::Write => {
+                self.fail(slot, TargetError::Os { op: "write", errno: libc::EIO });
+            }
+            Ok(n) => match self.w.verifier.as_ref().filter(|_| s.verify) {
+                Some(v) => match verify::check(v, &s.buf[..(s.done + n) as usize], s.req.offset) {
+                    Ok(()) => self.finish_ok(slot, n, queued, now),
+                    Err(mismatch) => {
+                        let file = self.w.names.get(s.req.file).cloned().unwrap_or_default();
+                        if self.failed.is_none() {
+                            self.failed = Some(Failure::Verify { file, mismatch });
+                        }
+                    }
+                },
+                None => self.finish_ok(slot, n, queued, now),
+            },
+            Err(errno) => {
+                let op = if s.req.kind == IoKind::Write { "write" } else { "read" };
+                self.fail(slot, TargetError::Os { op, errno });
+            }
+        }
+        if self.slots[slot as usize].req.kind == IoKind::Write {
+            self.writes_inflight -= 1;
+        }
+        self.inflight -= 1;
+        self.free.push(slot);
+    }
+
+    /// Records a successful completion of `slot` (`n` bytes in its last piece).
+    fn finish_ok(&mut self, slot: u32, n: u64, queued: bool, now: Instant) {
+        let s = &self.slots[slot as usize];
+        let (kind, issued, submitted, bytes) = (s.kind, s.issued, s.submitted, s.done + n);
+        let lat = now.duration_since(issued).as_nanos() as u64;
+        let split = queued.then(|| {
+            let slat = submitted.saturating_duration_since(issued).as_nanos() as u64;
+            (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
+        });
+        self.record(kind, now, split, lat, bytes);
+    }
+
+    fn fail(&mut self, slot: u32, e: TargetError) {
+        let s = &self.slots[slot as usize];
+        if self.failed.is_none() {
+            self.failed = Some(Failure::target(format!("thread {}, op {} ({})", self.thread, s.n, describe(&s.op)), e));
+        }
+    }
+
+    /// Submits what was queued and stamps its submission time.
+    fn commit(&mut self) -> Result<(), Failure> {
+        if self.unsubmitted.is_empty() {
+            return Ok(());
+        }
+        self.engine.commit().map_err(|e| Failure::target(format!("thread {}, submitting I/O", self.thread), e))?;
+        let now = Instant::now();
+        for &slot in &self.unsubmitted {
+            self.slots[slot as usize].submitted = now;
+        }
+        self.unsubmitted.clear();
+        Ok(())
+    }
+
+    /// Reaps at least `min` completions.
+    fn reap(&mut self, min: u32, max: u32) -> Result<(), Failure> {
+        if self.inflight == 0 {
+            return Ok(());
+        }
+        let mut got: Vec<(u32, IoResult)> = Vec::new();
+        std::mem::swap(&mut got, &mut self.reaped);
+        got.clear();
+        let thread = self.thread;
+        self.engine
+            .reap(min.min(self.inflight), max, &mut |slot, r| got.push((slot, r)))
+            .map_err(|e| Failure::target(format!("thread {thread}, reaping I/O"), e))?;
+        for &(slot, r) in &got {
+            self.complete(slot, r, true);
+        }
+        std::mem::swap(&mut got, &mut self.reaped);
+        Ok(())
+    }
+
+    /// Waits for every I/O in flight.
+    fn drain(&mut self) -> Result<(), Failure> {
+        self.commit()?;
+        while self.inflight > 0 {
+            let n = self.inflight;
+            self.reap(n, n)?;
+        }
+        Ok(())
+    }
+}
+
 impl Worker<'_> {
-    /// Runs the thread's measured ops; on failure returns where and why.
-    pub fn run(&self, plan: ThreadPlan) -> Result<BTreeMap<String, OpRecord>, (String, TargetError)> {
-        let mut recorders: Vec<Option<OpRecorder>> = (0..OpKind::COUNT).map(|_| None).collect();
-        let mut bufs = Buffers::new(1 << 20);
+    /// Runs the thread's measured ops through `cfg`'s engine; on failure returns where and why.
+    pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<BTreeMap<String, OpRecord>, Failure> {
+        let thread = plan.thread;
+        let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
+        // fio's null engine never touches the files, whatever the target.
+        let engine: Box<dyn Engine + '_> = match cfg.engine {
+            workloads::fio::IoEngine::Null => Box::new(crate::engines::NullEngine),
+            _ => match self.target.engine(cfg, self.fids).map_err(setup)? {
+                Some(e) => e,
+                None => Box::new(InlineEngine::new(self.target, self.fids)),
+            },
+        };
+        let q = Queue::new(&cfg.depth);
+        let len = (plan.max_bs as usize).max(512);
+        let template = self.template(len);
+        let now = Instant::now();
+        let dummy = IoReq { kind: IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 };
+        let slots: Vec<Slot> = (0..q.depth)
+            .map(|_| {
+                let mut buf = AlignedBuf::zeroed(len);
+                buf.copy_from_slice(&template);
+                Slot {
+                    buf,
+                    kind: OpKind::Read,
+                    req: dummy,
+                    done: 0,
+                    issued: now,
+                    submitted: now,
+                    op: Op::DropCaches,
+                    n: 0,
+                    verify: false,
+                }
+            })
+            .collect();
+        let mut run = Run {
+            w: self,
+            thread,
+            engine,
+            slots,
+            free: (0..q.depth).rev().collect(),
+            inflight: 0,
+            writes_inflight: 0,
+            unsubmitted: Vec::with_capacity(q.depth as usize),
+            recorders: (0..OpKind::COUNT).map(|_| None).collect(),
+            sync_bufs: Buffers::new(len),
+            failed: None,
+            reaped: Vec::with_capacity(q.depth as usize),
+            unpublished: (0, 0),
+            last_now: now,
+        };
+        let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
+        run.engine.register_buffers(&bufs).map_err(setup)?;
+        let result = self.io_loop(&mut run, plan, q);
+        let drained = run.drain();
+        run.publish();
+        result?;
+        drained?;
+        if let Some(f) = run.failed.take() {
+            return Err(f);
+        }
+        Ok(run
+            .recorders
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (OpKind::ALL[i].as_str().to_string(), r.finish())))
+            .collect())
+    }
+
+    fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
         let mut ops = plan.ops;
-        let read_gap = super::interval(plan.control.rate_iops.read);
+        let read_gap = interval(plan.control.rate_iops.read);
         let write_gap = interval(plan.control.rate_iops.write);
         let thinktime = plan.control.thinktime;
         let (mut next_read, mut next_write) = (self.measure_from, self.measure_from);
         let mut finished = false;
         let mut n = 0u64;
-        while let Some(op) = ops.next() {
-            if self.abort.load(Relaxed) {
-                break;
+        // Whether the queue filled up and waits to drain to iodepth_low.
+        let mut draining = false;
+        loop {
+            if self.abort.load(Relaxed) || run.failed.is_some() {
+                return Ok(());
             }
+            // The clock of the last completion (no clock read of its own per op).
+            if !finished && (self.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed)) {
+                // Runtime is up: what remains are the verify reads and the closing ops.
+                ops.finish();
+                finished = true;
+            }
+            if draining && run.inflight <= q.low {
+                draining = false;
+            }
+            let room = !draining && run.inflight < q.depth;
+            let next = if room { ops.next_io() } else { None };
+            let Some(io) = next else {
+                if !room {
+                    draining = q.low < q.depth;
+                    run.commit()?;
+                    run.reap(q.complete_min.max(1), q.complete_max)?;
+                    continue;
+                }
+                return Ok(());
+            };
+            let op = io.op;
             let kind = op.kind();
             match (kind, read_gap, write_gap) {
                 (OpKind::Read, Some(g), _) => {
@@ -137,31 +478,124 @@ impl Worker<'_> {
                 }
                 _ => {}
             }
-            let start = Instant::now();
-            let bytes = execute(self.target, self.fids, &op, &mut bufs)
-                .map_err(|e| (format!("thread {}, op {n} ({})", plan.thread, describe(&op)), e))?;
-            let end = Instant::now();
-            if end >= self.measure_from {
-                let at = end.duration_since(self.measure_from).as_nanos() as u64;
-                let lat = end.duration_since(start).as_nanos() as u64;
-                recorders[kind.index()].get_or_insert_with(OpRecorder::new).record(at, lat, bytes);
-                self.progress.bytes.fetch_add(bytes, Relaxed);
-                self.progress.ops.fetch_add(1, Relaxed);
+            let (io_kind, file, offset, len) = match op {
+                Op::Read { file, offset, len } => (IoKind::Read, file, offset, len),
+                Op::Write { file, offset, len, .. } => (IoKind::Write, file, offset, len),
+                _ => {
+                    // fio quiesces before a sync: the I/O in flight completes first.
+                    run.drain()?;
+                    let start = Instant::now();
+                    let bytes = execute(self.target, self.fids, &op, &mut run.sync_bufs).map_err(|e| {
+                        Failure::target(format!("thread {}, op {n} ({})", plan.thread, describe(&op)), e)
+                    })?;
+                    let end = Instant::now();
+                    run.record(kind, end, None, end.duration_since(start).as_nanos() as u64, bytes);
+                    n += 1;
+                    continue;
+                }
+            };
+            if io.verify && run.writes_inflight > 0 {
+                // fio reads back only writes that completed (io_hist is filled at completion).
+                run.drain()?;
+            }
+            let slot = run.free.pop().expect("a free slot while inflight < iodepth");
+            let s = &mut run.slots[slot as usize];
+            if let Op::Write { tag, .. } = op {
+                self.fill(&mut s.buf[..len as usize], offset, tag);
+            }
+            s.verify = io.verify;
+            s.req = IoReq { kind: io_kind, file: file as usize, offset, buf: s.buf.as_mut_ptr(), len: len as usize };
+            s.kind = kind;
+            s.done = 0;
+            s.op = op;
+            s.n = n;
+            s.issued = Instant::now();
+            run.inflight += 1;
+            run.writes_inflight += u32::from(io_kind == IoKind::Write);
+            let req = s.req;
+            match run.engine.queue(slot, &req) {
+                Queued::Done(r) => run.complete(slot, r, false),
+                Queued::Later => {
+                    run.unsubmitted.push(slot);
+                    if run.unsubmitted.len() as u32 >= q.submit {
+                        run.commit()?;
+                    }
+                }
             }
             n += 1;
-            if !finished && self.stop.is_some_and(|s| end >= s) {
-                // Runtime is up: what remains are the closing ops (end_fsync, fsync_on_close).
-                ops.finish();
-                finished = true;
+            if run.inflight >= q.depth {
+                // The queue is full: reap at least one (fio's wait_for_completions).
+                draining = q.low < q.depth;
+                run.commit()?;
+                run.reap(q.complete_min.max(1), q.complete_max)?;
             }
             if !thinktime.is_zero() {
+                run.drain()?;
                 std::thread::sleep(thinktime);
             }
         }
-        Ok(recorders
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.map(|r| (OpKind::ALL[i].as_str().to_string(), r.finish())))
-            .collect())
+    }
+}
+
+impl Worker<'_> {
+    /// What every slot's buffer starts with: `buffer_pattern` repeated, else fio's random fill,
+    /// zeroed in part by `buffer_compress_percentage`.
+    fn template(&self, len: usize) -> AlignedBuf {
+        let mut buf = random_buf(len);
+        let b = self.buffers;
+        if let Some(p) = &b.pattern {
+            for (i, x) in buf.iter_mut().enumerate() {
+                *x = p[i % p.len()];
+            }
+        }
+        compress(&mut buf, b);
+        buf
+    }
+
+    /// Fills a write's buffer: verify data when the job verifies, new random bytes with
+    /// `refill_buffers`, else the slot's fill with `scramble_buffers` applied.
+    #[inline]
+    fn fill(&self, buf: &mut [u8], offset: u64, tag: u64) {
+        if let Some(v) = &self.verifier {
+            verify::fill(v, buf, offset, tag);
+            return;
+        }
+        let b = self.buffers;
+        if b.refill {
+            let mut x = (offset ^ tag.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15) | 1;
+            for chunk in buf.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            compress(buf, b);
+        } else if b.scramble && b.pattern.is_none() {
+            scramble(buf, offset);
+        }
+    }
+}
+
+/// fio's `buffer_compress_percentage`: that share of each `buffer_compress_chunk` is zeros.
+fn compress(buf: &mut [u8], b: &BufferFill) {
+    if b.compress_percentage == 0 {
+        return;
+    }
+    let chunk = (b.compress_chunk as usize).max(1);
+    for c in buf.chunks_mut(chunk) {
+        let zeros = c.len() * b.compress_percentage.min(100) as usize / 100;
+        let at = c.len() - zeros;
+        c[at..].fill(0);
+    }
+}
+
+/// fio's `scramble_buffers` (on by default): each 512-byte sector of a write starts with its
+/// own offset, so that no two writes are identical and deduplication cannot fold them.
+#[inline]
+fn scramble(buf: &mut [u8], offset: u64) {
+    for (i, sector) in buf.chunks_mut(512).enumerate() {
+        let tag = (offset + (i as u64) * 512).to_le_bytes();
+        let n = sector.len().min(8);
+        sector[..n].copy_from_slice(&tag[..n]);
     }
 }

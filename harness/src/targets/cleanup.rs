@@ -7,10 +7,10 @@
 //! with status 130.
 //!
 //! Each undo runs exactly once: whoever removes it from the registry runs it. Steps that must
-//! not interleave with the signal cleanup (setting a mount up, a remount's unmount and mount) run
-//! inside [`section`]: the signal cleanup waits for running sections (up to
-//! [`SECTION_WAIT`]) and no section starts after it began. Undos must tolerate finding their
-//! object already gone.
+//! not interleave with the signal cleanup (setting a mount up, a remount's unmount and mount,
+//! creating a file on a kernel target) run inside [`section`]: the signal cleanup waits for
+//! running sections (up to [`SECTION_WAIT`]) and no section starts after it began. Undos must
+//! tolerate finding their object already gone.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
@@ -135,6 +135,16 @@ pub fn run_all() -> Vec<String> {
         }
     }
     failures
+}
+
+/// An undo that deletes a file the harness made: `unlink(2)`, finding it gone is fine.
+pub(crate) fn remove_file(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(TargetError::Os { op: "unlink", errno: super::kernel_io::errno_of(&e) })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Set when a signal's cleanup has begun.

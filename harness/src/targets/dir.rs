@@ -31,6 +31,17 @@ pub struct DirTarget {
 impl DirTarget {
     /// A target on `path`, which must be an existing, writable directory.
     pub fn new(path: &Path) -> Result<Self> {
+        Self::check(path)?;
+        let path = std::fs::canonicalize(path)
+            .map_err(|e| TargetError::Setup(format!("dir target: {}: {e}", path.display())))?;
+        let files = KernelFiles::new(&path)?;
+        let counters = KernelCounters::for_dir(&path);
+        Ok(DirTarget { spec: format!("dir:path={}", path.display()), path, files, counters })
+    }
+
+    /// Checks, making nothing, that `path` is an existing directory (what [`DirTarget::new`]
+    /// refuses first).
+    pub fn check(path: &Path) -> Result<()> {
         let meta = std::fs::metadata(path).map_err(|e| {
             TargetError::Setup(format!("dir target: {}: {e}: give an existing directory as path=", path.display()))
         })?;
@@ -40,11 +51,7 @@ impl DirTarget {
                 path.display()
             )));
         }
-        let path = std::fs::canonicalize(path)
-            .map_err(|e| TargetError::Setup(format!("dir target: {}: {e}", path.display())))?;
-        let files = KernelFiles::new(&path)?;
-        let counters = KernelCounters::for_dir(&path);
-        Ok(DirTarget { spec: format!("dir:path={}", path.display()), path, files, counters })
+        Ok(())
     }
 
     /// The directory (canonical).

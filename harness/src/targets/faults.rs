@@ -41,6 +41,32 @@ impl FaultSpec {
         spec
     }
 
+    /// The list that asks for these faults on `block_size`-byte blocks: the inverse of
+    /// [`FaultSpec::new`], for a target's normalised spec.
+    pub fn to_list(&self, block_size: u64) -> FaultList {
+        let mut v = Vec::new();
+        let p = &self.plan;
+        if let Some(n) = p.read {
+            v.push(Fault::Read { n: n.n, and_later: n.sticky });
+        }
+        if let Some(n) = p.write {
+            v.push(Fault::Write { n: n.n, and_later: n.sticky });
+        }
+        for r in &p.bad_ranges {
+            v.push(Fault::Range { first: r.start / block_size, last: r.end / block_size - 1 });
+        }
+        if let Some(s) = p.short_write {
+            v.push(Fault::Short { n: s.n, landed: Some(vocab::Size(s.landed)) });
+        }
+        if let Some(n) = self.fs.alloc_limit {
+            v.push(Fault::Enospc(n));
+        }
+        if let Some(PowerCut::AfterWrite(n)) = p.power_cut {
+            v.push(Fault::Powercut(n));
+        }
+        FaultList(v)
+    }
+
     /// Whether nothing is asked for.
     pub fn is_empty(&self) -> bool {
         self.plan.is_empty() && self.fs == FsFaults::default()
@@ -66,6 +92,7 @@ mod tests {
         let short: FaultList = "short=2@8k".parse().unwrap();
         assert_eq!(FaultSpec::new(&short, 1024).plan.short_write, Some(ShortWrite { n: 2, landed: 8192 }));
         assert!(FaultSpec::new(&FaultList::default(), 4096).is_empty());
+        assert_eq!(s.to_list(4096).to_string(), "read=5,write=10+,range=1000-1010,short=3@4k,enospc=100,powercut=50");
         let max: FaultList = format!("range=0-{}", u64::MAX / 4096 - 1).parse().unwrap();
         assert_eq!(FaultSpec::new(&max, 4096).plan.bad_ranges[0].end, u64::MAX / 4096 * 4096);
     }

@@ -1,5 +1,6 @@
 //! The `bh` and `iomap` targets: the fsimpl model over a backing file, a block device or RAM.
 
+use super::cleanup::{self, CleanupGuard};
 use super::faults::FaultSpec;
 use super::safety::{Destroy, check_destroy};
 use super::{Capabilities, FileId, IoMode, PowerControl, RemountKind, Result, Target, TargetError};
@@ -47,10 +48,11 @@ impl PoolCache {
 pub struct FsimplTarget {
     kind: &'static str,
     spec: String,
-    fs: Fs,
+    fs: Arc<Fs>,
     notices: Vec<String>,
     faults: Option<Faults>,
-    _image: Option<tempfile::TempPath>,
+    /// Deletes the temporary image file (when the target has one) after `fs` is dropped.
+    _image: Option<CleanupGuard>,
 }
 
 /// The faults of a target made with `faults=`: the device that injects them and the counts
@@ -204,31 +206,10 @@ impl FsimplTarget {
         let mut image = None;
         let backing = match backing {
             SpecBacking::Mem => DevBacking::Mem { size },
-            SpecBacking::Path(path) if path.metadata().is_ok_and(|m| is_block_device(&m)) => {
-                check_destroy(&path, destroy)?;
-                DevBacking::BlockDevice { path }
-            }
-            SpecBacking::Path(path) if path.starts_with("/dev/") && !path.exists() => {
-                return Err(err(format!(
-                    "no such device {}: give an existing block device, or a path outside /dev for an image file",
-                    path.display()
-                )));
-            }
-            SpecBacking::Path(path) => {
-                check_destroy(&path, destroy)?;
-                DevBacking::File { path, size }
-            }
+            SpecBacking::Path(path) => given_backing(spec, path, size, destroy)?,
             SpecBacking::TempFile => {
-                let tmp = tempfile::Builder::new()
-                    .prefix("aopsbench-")
-                    .suffix(".img")
-                    .tempfile_in(std::env::temp_dir())
-                    .map_err(|e| {
-                        err(format!("cannot create a backing file in {}: {e}", std::env::temp_dir().display()))
-                    })?
-                    .into_temp_path();
-                let path: PathBuf = tmp.to_path_buf();
-                image = Some(tmp);
+                let (path, guard) = temporary_image(backend.name()).map_err(&err)?;
+                image = Some(guard);
                 DevBacking::File { path, size }
             }
         };
@@ -269,7 +250,7 @@ impl FsimplTarget {
         Ok(FsimplTarget {
             kind: backend.name(),
             spec: TargetSpec::Fsimpl(normal).to_string(),
-            fs,
+            fs: Arc::new(fs),
             notices: opened.notices,
             faults,
             _image: image,
@@ -306,6 +287,56 @@ impl FsimplTarget {
     }
 }
 
+/// The device a `backing=PATH` names, checked, making and opening nothing: a block device or a
+/// file (either refused when it holds something, unless `destroy`; see [`check_destroy`]); a
+/// path under `/dev` that does not exist is refused rather than made an image file there.
+pub(crate) fn given_backing(spec: &FsimplSpec, path: PathBuf, size: u64, destroy: Destroy) -> Result<DevBacking> {
+    if path.metadata().is_ok_and(|m| is_block_device(&m)) {
+        check_destroy(&path, destroy)?;
+        return Ok(DevBacking::BlockDevice { path });
+    }
+    if path.starts_with("/dev/") && !path.exists() {
+        return Err(setup_err(spec)(format!(
+            "no such device {}: give an existing block device, or a path outside /dev for an image file",
+            path.display()
+        )));
+    }
+    check_destroy(&path, destroy)?;
+    Ok(DevBacking::File { path, size })
+}
+
+/// Whether an fsimpl target can do the I/O `mode` asks for: buffered I/O only, as fsimpl models
+/// the page cache (io_uring or psync both come to the same buffered ops).
+pub(crate) fn check_io_mode(kind: &str, mode: IoMode) -> Result<()> {
+    if mode.direct {
+        return Err(TargetError::Unsupported {
+            target: kind.into(),
+            what: "direct=1 (fsimpl models buffered I/O only: run O_DIRECT jobs on a kernel target)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A new, empty image file `<tmp>/aopsbench-<kind>-<pid>-<random>.img` for a target without a
+/// `backing=`, and the guard that deletes it: when the target is dropped or torn down, and on
+/// Ctrl-C or SIGTERM (see [`cleanup`]). Made inside a cleanup section, so that a signal cannot
+/// fall between the file's creation and its undo's registration.
+fn temporary_image(kind: &str) -> std::result::Result<(PathBuf, CleanupGuard), String> {
+    let dir = std::env::temp_dir();
+    cleanup::section(|| {
+        let file = tempfile::Builder::new()
+            .prefix(&format!("aopsbench-{kind}-{}-", std::process::id()))
+            .suffix(".img")
+            .tempfile_in(&dir)
+            .map_err(|e| format!("cannot create a backing file in {}: {e}", dir.display()))?;
+        let (_, path) = file.keep().map_err(|e| format!("cannot keep the backing file: {e}"))?;
+        let undo = path.clone();
+        let guard = cleanup::register(format!("image {}", path.display()), move || cleanup::remove_file(&undo));
+        Ok((path, guard))
+    })
+    .map_err(|e| e.to_string())?
+}
+
 fn is_block_device(m: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     m.file_type().is_block_device()
@@ -332,13 +363,7 @@ impl Target for FsimplTarget {
         }
     }
     fn set_io_mode(&self, mode: IoMode) -> Result<()> {
-        if mode.direct {
-            return Err(TargetError::Unsupported {
-                target: self.kind.into(),
-                what: "direct=1 (fsimpl models buffered I/O only)".into(),
-            });
-        }
-        Ok(())
+        check_io_mode(self.kind, mode)
     }
     fn open(&self, name: &str, create: bool) -> Result<FileId> {
         let r = if create { self.fs.open_or_create(name) } else { self.fs.open(name) };
@@ -436,5 +461,19 @@ impl Target for FsimplTarget {
     }
     fn notices(&self) -> Vec<String> {
         self.notices.clone()
+    }
+    /// An asynchronous engine at a queue depth above 1 runs on [`IoWqEngine`], as io_uring (and
+    /// libaio and POSIX AIO, whose buffered I/O blocks in submission or in a helper thread)
+    /// would run it on ext4; the synchronous engines do each I/O in the job thread.
+    fn engine(
+        &self,
+        cfg: &crate::engines::EngineConfig,
+        files: &[FileId],
+    ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+        if !cfg.engine.is_async() || cfg.depth.iodepth <= 1 {
+            return Ok(None);
+        }
+        let e = crate::engines::iowq::IoWqEngine::new(Arc::clone(&self.fs), cfg, files)?;
+        Ok(Some(Box::new(e)))
     }
 }

@@ -114,12 +114,7 @@ impl KernelFiles {
             });
         }
         if mode.uring {
-            kernel_io::ring_ready().map_err(|errno| {
-                TargetError::Setup(format!(
-                    "io_uring is unavailable ({}): use ioengine=psync, or check sysctl kernel.io_uring_disabled",
-                    std::io::Error::from_raw_os_error(errno)
-                ))
-            })?;
+            kernel_io::ring_ready().map_err(kernel_io::uring_unavailable)?;
         }
         let mut table = self.write_table();
         for file in table.files.iter().flatten() {
@@ -134,7 +129,19 @@ impl KernelFiles {
 
     /// `open(2)` of `name` (a path relative to the root) read-write, with O_CREAT if `create`
     /// (making missing parent directories, as fio does for `directory=`).
+    ///
+    /// Creating runs as a cleanup [`section`](super::cleanup::section): once a signal's cleanup
+    /// has begun it is refused, and the cleanup waits for one under way, so that no file is
+    /// made in a mount point after the cleanup unmounted it (which would leave the directory
+    /// behind, not empty).
     pub(crate) fn open(&self, name: &str, create: bool) -> Result<FileId> {
+        match create {
+            true => super::cleanup::section(|| self.open_in_table(name, true))?,
+            false => self.open_in_table(name, false),
+        }
+    }
+
+    fn open_in_table(&self, name: &str, create: bool) -> Result<FileId> {
         let rel = relative_name(name)?;
         let path = self.root.join(rel);
         let cpath = c_path(&path).map_err(|errno| TargetError::Os { op: "open", errno })?;
@@ -187,6 +194,25 @@ impl KernelFiles {
         let table = self.read_table();
         let fd = table.fd(f).ok_or(TargetError::Os { op, errno: libc::EBADF })?;
         io(fd, table.mode).map_err(|errno| TargetError::Os { op, errno })
+    }
+
+    /// The descriptors and sizes of `files`, for an engine: valid while the files stay open
+    /// (a job's measured phase neither closes nor remounts).
+    pub(crate) fn fds(&self, files: &[FileId]) -> Result<crate::engines::KernelFds> {
+        let table = self.read_table();
+        let mut fds = Vec::with_capacity(files.len());
+        let mut sizes = Vec::with_capacity(files.len());
+        for &f in files {
+            let fd = table.fd(f).ok_or(TargetError::Os { op: "engine", errno: libc::EBADF })?;
+            // SAFETY: fstat into a zeroed struct on an open descriptor.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if unsafe { libc::fstat(fd, &mut st) } != 0 {
+                return Err(TargetError::Os { op: "fstat", errno: last_errno() });
+            }
+            fds.push(fd);
+            sizes.push(st.st_size as u64);
+        }
+        Ok(crate::engines::KernelFds { fds, sizes })
     }
 
     /// `pread(2)` (short at EOF).
@@ -490,6 +516,13 @@ macro_rules! delegate_file_ops {
         }
         fn size(&self, f: FileId) -> Result<u64> {
             self.files.size(f)
+        }
+        fn engine(
+            &self,
+            cfg: &crate::engines::EngineConfig,
+            files: &[FileId],
+        ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+            crate::engines::kernel_engine(cfg, self.files.fds(files)?).map(Some)
         }
     };
 }

@@ -52,6 +52,15 @@ pub(crate) fn ring_ready() -> Result<(), i32> {
     })
 }
 
+/// The error of `ioengine=io_uring` where `io_uring_setup(2)` failed with `errno`, saying
+/// what to do.
+pub(crate) fn uring_unavailable(errno: i32) -> super::TargetError {
+    super::TargetError::Setup(format!(
+        "io_uring is unavailable ({}): use ioengine=psync, or check sysctl kernel.io_uring_disabled",
+        io::Error::from_raw_os_error(errno)
+    ))
+}
+
 /// Whether io_uring works here: the errno of a failed `io_uring_setup(2)` otherwise.
 pub(crate) fn probe_io_uring() -> Result<(), i32> {
     IoUring::new(RING_ENTRIES).map(drop).map_err(|e| errno_of(&e))

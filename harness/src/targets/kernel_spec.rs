@@ -16,12 +16,24 @@ pub fn kernel_target(spec: &TargetSpec) -> Result<Box<dyn Target>> {
     match spec {
         TargetSpec::Dir { path } => Ok(Box::new(DirTarget::new(path)?)),
         TargetSpec::Mount(m) => Ok(Box::new(MountTarget::create(MountConfig::from_spec(m))?)),
-        other => Err(TargetError::Setup(format!(
-            "{} is not a kernel target (kernel kinds: {})",
-            other.kind(),
-            KERNEL_KINDS.join(", ")
-        ))),
+        other => Err(not_kernel(other)),
     }
+}
+
+/// Checks that a kernel target can be made here, making nothing, with the messages making it
+/// would give: a `dir:` path that is a directory ([`DirTarget::check`]), and what a mount needs
+/// (root, the mkfs, loop devices, FUSE for `dev=logged`; see [`MountTarget::check`]).
+pub fn check_kernel_target(spec: &TargetSpec) -> Result<()> {
+    match spec {
+        TargetSpec::Dir { path } => DirTarget::check(path),
+        TargetSpec::Mount(m) => MountTarget::check(&MountConfig::from_spec(m)),
+        other => Err(not_kernel(other)),
+    }
+}
+
+/// The error of a spec that is not a kernel target's.
+fn not_kernel(spec: &TargetSpec) -> TargetError {
+    TargetError::Setup(format!("{} is not a kernel target (kernel kinds: {})", spec.kind(), KERNEL_KINDS.join(", ")))
 }
 
 /// Whether each kernel kind can be made here: `(kind, available, why_not)`, one per kind in
@@ -83,6 +95,14 @@ mod tests {
         );
         assert_eq!(err("null"), "null is not a kernel target (kernel kinds: dir, ext4, xfs, tmpfs)");
         assert!(err("ext4:backing=/nonexistent").starts_with("ext4 target: backing=/nonexistent is not a directory"));
+        // `run`'s check beforehand, making nothing, refuses them with the same lines.
+        for spec in
+            ["dir:path=/nonexistent/aopsbench", "dir:path=/proc/self/status", "null", "ext4:backing=/nonexistent"]
+        {
+            let checked = check_kernel_target(&spec.parse().unwrap()).map_err(|e| e.to_string());
+            assert_eq!(checked, Err(err(spec)), "{spec}");
+        }
+        check_kernel_target(&"dir:path=/".parse().unwrap()).unwrap();
     }
 
     #[test]

@@ -172,6 +172,17 @@ pub trait Target: Send + Sync {
     fn reboot(&self) -> Result<()> {
         Ok(())
     }
+    /// The engine a job thread runs on `files` (fio's `ioengine`, queue depth and options);
+    /// `None`: one I/O at a time through [`Target::read`] and [`Target::write`]
+    /// ([`crate::engines::InlineEngine`]).
+    fn engine(
+        &self,
+        cfg: &crate::engines::EngineConfig,
+        files: &[FileId],
+    ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+        let _ = (cfg, files);
+        Ok(None)
+    }
     /// One-line notices from setting the target up (e.g. a fallback it took).
     fn notices(&self) -> Vec<String> {
         Vec::new()
@@ -202,6 +213,37 @@ pub fn build_with(
         TargetSpec::Fsimpl(f) => Ok(Box::new(FsimplTarget::create_with(f, defaults, pools, destroy)?)),
         TargetSpec::Null => Ok(Box::new(NullTarget::new())),
         _ => kernel_target(spec),
+    }
+}
+
+/// Checks, making nothing, that `spec` can be made on this machine, with the messages making
+/// it would give: its parameters (with the job's `defaults`), a `backing=` it would overwrite
+/// (unless `destroy`), what a kernel mount needs (root, the mkfs, loop devices). `aopsbench
+/// run` checks every target so, and [`check_io`], before the first runs.
+pub fn check_spec(spec: &TargetSpec, defaults: &FsimplDefaults, destroy: Destroy) -> Result<()> {
+    match spec {
+        TargetSpec::Fsimpl(f) => {
+            let cfg = FsimplConfig::parse(f, defaults)?;
+            match cfg.backing {
+                vocab::target::Backing::Path(path) => self::fsimpl::given_backing(f, path, cfg.size, destroy).map(drop),
+                vocab::target::Backing::Mem | vocab::target::Backing::TempFile => Ok(()),
+            }
+        }
+        TargetSpec::Null => Ok(()),
+        kernel => kernel_spec::check_kernel_target(kernel),
+    }
+}
+
+/// Checks, making nothing, that a target of `spec` can do the I/O `mode` asks for, as
+/// [`Target::set_io_mode`] will: fsimpl does buffered I/O only; a kernel target's
+/// `ioengine=io_uring` needs io_uring. What only the made target can tell (whether the
+/// filesystem under a `dir:` takes O_DIRECT) is checked when it is made.
+pub fn check_io(spec: &TargetSpec, mode: IoMode) -> Result<()> {
+    match spec {
+        TargetSpec::Fsimpl(_) => self::fsimpl::check_io_mode(spec.kind(), mode),
+        TargetSpec::Null => Ok(()),
+        _ if mode.uring => kernel_io::probe_io_uring().map_err(kernel_io::uring_unavailable),
+        _ => Ok(()),
     }
 }
 

@@ -35,7 +35,7 @@ use std::time::Duration;
 use vocab::target::{FaultList, MountSpec, mkfs_block_size};
 use vocab::{FallocMode, Size};
 
-use super::cleanup::{self, CleanupGuard};
+use super::cleanup::{self, CleanupGuard, remove_file};
 use super::faults::FaultSpec;
 use super::fusedev::{self, DevState, FaultWatch, FuseMount};
 use super::host;
@@ -144,7 +144,8 @@ impl MountConfig {
         mkfs_block_size(&self.mkfs_opts).unwrap_or(4096)
     }
 
-    /// Refuses what cannot work, before anything is made.
+    /// Refuses what cannot work, before anything is made: faults without the served device,
+    /// xfs's least size, a backing that is not a directory.
     fn check(&self) -> Result<()> {
         let name = self.kind.name();
         self.spec().validate().map_err(|e| TargetError::Setup(format!("{name} target: {e}")))?;
@@ -216,6 +217,19 @@ impl MountTarget {
     /// Makes and mounts the filesystem `cfg` describes. Refuses, with the line saying what to
     /// do, when not root, when mkfs, losetup or mount is missing, or without loop devices.
     pub fn create(cfg: MountConfig) -> Result<Self> {
+        let (mount, device_tools) = Self::tools(&cfg)?;
+        cleanup::section(|| Self::build(cfg, mount, device_tools))?
+    }
+
+    /// Checks, making nothing, that the filesystem `cfg` describes can be made here: the
+    /// settings, root, the programs and loop devices it needs, FUSE for `dev=logged` (what
+    /// [`MountTarget::create`] refuses before it makes anything).
+    pub fn check(cfg: &MountConfig) -> Result<()> {
+        Self::tools(cfg).map(drop)
+    }
+
+    /// The `mount` program and, for a filesystem on a device, mkfs and losetup.
+    fn tools(cfg: &MountConfig) -> Result<(PathBuf, Option<DeviceTools>)> {
         cfg.check()?;
         let name = cfg.kind.name();
         if !host::is_root() {
@@ -232,7 +246,10 @@ impl MountTarget {
             }
             None => None,
         };
-        cleanup::section(|| Self::build(cfg, mount, device_tools))?
+        if cfg.device == Device::Logged {
+            fusedev::require_fuse(cfg.kind)?;
+        }
+        Ok((mount, device_tools))
     }
 
     /// Makes everything, registering each undo as it goes; on failure the undos made so far run.
@@ -646,15 +663,6 @@ pub(crate) fn remove_dir(path: &Path) -> Result<()> {
     match std::fs::remove_dir(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => {
             Err(TargetError::Os { op: "rmdir", errno: super::kernel_io::errno_of(&e) })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn remove_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => {
-            Err(TargetError::Os { op: "unlink", errno: super::kernel_io::errno_of(&e) })
         }
         _ => Ok(()),
     }

@@ -31,6 +31,15 @@ impl Target for NullTarget {
     fn kind(&self) -> &str {
         "null"
     }
+    /// `ioengine=null`: fio's null engine, which moves nothing; any other engine reads zeros
+    /// through [`Target::read`].
+    fn engine(
+        &self,
+        cfg: &crate::engines::EngineConfig,
+        _files: &[FileId],
+    ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
+        Ok((cfg.engine == workloads::fio::IoEngine::Null).then(|| Box::new(crate::engines::NullEngine) as _))
+    }
     fn spec(&self) -> &str {
         "null"
     }

@@ -5,7 +5,8 @@ use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::ticks::{LabelledTicks, LogTicks};
+use super::legend::{self, Entry};
+use super::ticks::{LabelledTicks, LogTicks, log_range};
 use super::{Chart, FONT, color, msg};
 use crate::units;
 
@@ -16,14 +17,15 @@ const MAX_NINES: f64 = 6.0;
 struct Curve {
     label: String,
     color: RGBColor,
-    /// (nines, latency in the chart's unit)
+    /// Dashed (a comparison's earlier run) or solid.
+    dashed: bool,
+    /// (nines, latency in ns)
     points: Vec<(f64, f64)>,
 }
 
 /// The chart.
 pub(crate) struct LatencyChart {
     title: String,
-    unit: &'static str,
     x_max: f64,
     y_range: (f64, f64),
     curves: Vec<Curve>,
@@ -45,67 +47,82 @@ fn nines_label(x: f64) -> String {
     }
 }
 
+/// One curve of a [`LatencyChart`]: a label (the target, and the run in a comparison), a
+/// colour index, whether it is dashed, and the latencies in ns.
+pub(crate) struct CurveInput {
+    pub(crate) label: String,
+    pub(crate) color: usize,
+    pub(crate) dashed: bool,
+    pub(crate) histogram: Histogram<u64>,
+}
+
 impl LatencyChart {
-    /// One curve per (target name, colour index, histogram in ns).
-    pub(crate) fn new(job: &str, op: &str, inputs: &[(String, usize, Histogram<u64>)]) -> Self {
-        let median_p50 = {
-            let mut p50s: Vec<u64> = inputs.iter().map(|(_, _, h)| h.value_at_quantile(0.5)).collect();
-            p50s.sort_unstable();
-            p50s.get(p50s.len() / 2).copied().unwrap_or(1) as f64
-        };
-        let (unit, per_unit) = units::latency_axis_unit(median_p50);
-        let most_nines = inputs.iter().map(|(_, _, h)| (h.len().max(1) as f64).log10()).fold(0.0, f64::max);
+    /// One curve per input.
+    pub(crate) fn new(title: String, inputs: &[CurveInput]) -> Self {
+        let most_nines = inputs.iter().map(|c| (c.histogram.len().max(1) as f64).log10()).fold(0.0, f64::max);
         let x_max = most_nines.clamp(MIN_NINES, MAX_NINES) + 0.1;
         let mut lo = f64::INFINITY;
         let mut hi: f64 = 0.0;
         let curves = inputs
             .iter()
-            .map(|(target, ci, h)| {
+            .map(|c| {
+                let h = &c.histogram;
                 let mut points: Vec<(f64, f64)> = h
                     .iter_quantiles(5)
                     .filter(|v| v.quantile_iterated_to() < 1.0)
-                    .map(|v| (nines(v.quantile_iterated_to()), v.value_iterated_to() as f64 / per_unit))
+                    .map(|v| (nines(v.quantile_iterated_to()), v.value_iterated_to() as f64))
                     .filter(|(x, _)| *x <= x_max)
                     .collect();
                 let last_x = points.last().map_or(0.0, |p| p.0);
                 let end = (h.len().max(1) as f64).log10().min(x_max).max(last_x);
-                points.push((end, h.max() as f64 / per_unit));
+                points.push((end, h.max() as f64));
                 for &(_, y) in &points {
                     lo = lo.min(y);
                     hi = hi.max(y);
                 }
                 Curve {
                     label: format!(
-                        "{target}  p50 {}  p99 {}  max {}",
+                        "{}  p50 {}  p99 {}  max {}",
+                        c.label,
                         units::latency(h.value_at_quantile(0.5) as f64),
                         units::latency(h.value_at_quantile(0.99) as f64),
                         units::latency(h.max() as f64)
                     ),
-                    color: color(*ci),
+                    color: color(c.color),
+                    dashed: c.dashed,
                     points,
                 }
             })
             .collect();
-        let floor = 1.0 / per_unit;
-        let lo = if lo.is_finite() { (lo * 0.8).max(floor) } else { floor };
-        let hi = (hi * 1.25).max(lo * 10.0);
-        LatencyChart {
-            title: format!("{job}: {op} latency by percentile (lower is better)"),
-            unit,
-            x_max,
-            y_range: (lo, hi),
-            curves,
-        }
+        let (lo, hi) = log_range(lo, hi);
+        LatencyChart { title, x_max, y_range: (lo, hi), curves }
+    }
+
+    /// The percentile chart of one op of a job: one curve per target.
+    pub(crate) fn of_op(job: &str, op: &str, inputs: &[CurveInput]) -> Self {
+        Self::new(format!("{job}: {op} latency by percentile (lower is better)"), inputs)
     }
 }
 
 impl Chart for LatencyChart {
     fn size(&self) -> (u32, u32) {
-        (1200, 720)
+        (1200, 720 + legend::height(self.curves.len()))
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(msg)?;
+        // The legend goes under the chart: over it, it would hide the flat top of a curve.
+        let (plot, under) = root.split_vertically(720);
+        let entries: Vec<Entry> = self
+            .curves
+            .iter()
+            .map(|c| Entry {
+                label: c.label.clone(),
+                color: c.color,
+                dash: if c.dashed { legend::DASHES[1] } else { legend::DASHES[0] },
+            })
+            .collect();
+        legend::draw(&under, (90, 4), &entries)?;
         let mut ticks = vec![0.0, 2f64.log10()];
         let mut n = 1.0;
         while n < self.x_max {
@@ -113,39 +130,34 @@ impl Chart for LatencyChart {
             n += 1.0;
         }
         let x_axis = LabelledTicks::new(0f64..self.x_max, ticks.into_iter().map(|x| (x, nines_label(x))).collect());
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(&self.title, (FONT, 26))
             .margin(20)
             .x_label_area_size(60)
             .y_label_area_size(90)
-            .build_cartesian_2d(x_axis, LogTicks::new(self.y_range.0, self.y_range.1))
+            .build_cartesian_2d(x_axis, LogTicks::labelled(self.y_range.0, self.y_range.1, units::latency_tick))
             .map_err(msg)?;
         chart
             .configure_mesh()
             .x_desc("percentile (axis: log of 1/(1 − p))")
-            .y_desc(format!("latency ({}, log scale)", self.unit))
+            .y_desc("latency (log scale)")
             .label_style((FONT, 16))
             .axis_desc_style((FONT, 18))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.15))
             .draw()
             .map_err(msg)?;
-        for curve in &self.curves {
+        for (curve, entry) in self.curves.iter().zip(&entries) {
             let c = curve.color;
+            let (dash, gap) = entry.dash;
             chart
-                .draw_series(LineSeries::new(curve.points.iter().copied(), c.stroke_width(2)))
-                .map_err(msg)?
-                .label(curve.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+                .draw_series(DashedLineSeries::new(curve.points.iter().copied(), dash, gap, c.stroke_width(2)))
+                .map_err(msg)?;
+            if curve.points.len() < 3 {
+                // A handful of samples (one fsync) makes no line: mark the points.
+                chart.draw_series(curve.points.iter().map(|&p| Circle::new(p, 5, c.filled()))).map_err(msg)?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(msg)?;
         Ok(())
     }
 }

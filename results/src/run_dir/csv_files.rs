@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic_with;
 use crate::error::{ResultsError, io_err};
-use crate::recorder::{INTERVAL_NS, OpRecord};
+use crate::intervals;
+use crate::recorder::OpRecord;
 use vocab::quantile_of;
 
 /// Percentiles written to `latency.csv`: fio's list, then 99.999 and 100 (the maximum).
@@ -41,7 +42,8 @@ pub struct ThroughputRow {
     pub op: String,
     /// Second since the start of the measurement.
     pub second: u64,
-    /// Length of this interval (the last one of a run may be shorter than a second).
+    /// Length of this interval: a second, except the last one of a run, which carries the
+    /// run's tail (0.5 s to 1.5 s long; see [`crate::intervals`]).
     pub duration_ns: u64,
     /// Ops completed in it.
     pub ops: u64,
@@ -82,27 +84,19 @@ pub fn latency_rows(job: &str, target: &str, op: &str, record: &OpRecord) -> Vec
         .collect()
 }
 
-/// The throughput rows of one op: every second of the run, seconds without ops included.
+/// The throughput rows of one op: one per interval of the run ([`intervals::spans`]),
+/// intervals without ops included.
 pub fn throughput_rows(job: &str, target: &str, op: &str, record: &OpRecord, runtime_ns: u64) -> Vec<ThroughputRow> {
-    let seconds = runtime_ns.div_ceil(INTERVAL_NS).max(record.intervals.last().map_or(0, |i| i.second + 1));
-    let mut samples = record.intervals.iter().peekable();
-    (0..seconds)
-        .map(|second| {
-            let start = second * INTERVAL_NS;
-            let duration_ns = if runtime_ns > start { (runtime_ns - start).min(INTERVAL_NS) } else { INTERVAL_NS };
-            let (ops, bytes) = match samples.peek() {
-                Some(s) if s.second == second => samples.next().map_or((0, 0), |s| (s.ops, s.bytes)),
-                _ => (0, 0),
-            };
-            ThroughputRow {
-                job: job.to_string(),
-                target: target.to_string(),
-                op: op.to_string(),
-                second,
-                duration_ns,
-                ops,
-                bytes,
-            }
+    intervals::by_span(record, runtime_ns)
+        .iter()
+        .map(|g| ThroughputRow {
+            job: job.to_string(),
+            target: target.to_string(),
+            op: op.to_string(),
+            second: g.span.second(),
+            duration_ns: g.span.len_ns,
+            ops: g.ops(),
+            bytes: g.bytes(),
         })
         .collect()
 }

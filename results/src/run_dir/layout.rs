@@ -2,8 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// What ran: command, job text, targets, versions, kernel, machine (given by the harness).
+/// What ran: command, job text, targets, versions, kernel, machine (given by the harness). This
+/// crate reads only `jobs[].name` and `jobs[].fio` (each job's definition, for `compare`), and
+/// shows the rest as it is in the HTML report.
 pub const RUN_JSON: &str = "run.json";
+/// The HTML report of one or more runs.
+pub const REPORT_HTML: &str = "report.html";
 /// The results; written last, so its presence means the run finished.
 pub const SUMMARY_JSON: &str = "summary.json";
 /// Latency percentiles: job, target, op, percentile, ns.

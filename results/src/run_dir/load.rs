@@ -49,6 +49,18 @@ impl RunDir {
         Ok(RunDir { path: path.to_path_buf(), run, summary, throughput })
     }
 
+    /// The definition of job `job` as `run.json` records it (`jobs[].fio`: the job as fio
+    /// options, one per line), if the run recorded one.
+    pub fn job_definition(&self, job: &str) -> Option<&str> {
+        self.run
+            .get("jobs")?
+            .as_array()?
+            .iter()
+            .find(|j| j.get("name").and_then(Value::as_str) == Some(job))?
+            .get("fio")?
+            .as_str()
+    }
+
     /// The interval log of one job × target × op.
     pub fn hlog_path(&self, job: &str, target: &str, op: &str) -> PathBuf {
         layout::hlog_path(&self.path, job, target, op)

@@ -10,6 +10,7 @@
 //! hdr/JOB@TARGET.OP.hlog   HdrHistogram interval log, one V2-deflate histogram per second
 //! hdr/JOB@TARGET.OP.hgrm   percentile distribution (hdr-plot input; values in µs)
 //! plots/            SVG and PNG charts (see `plot`)
+//! report.html       everything above on one self-contained page (see `html`)
 //! ```
 
 mod csv_files;
@@ -19,7 +20,8 @@ mod writer;
 
 pub use csv_files::{CSV_PERCENTILES, LatencyRow, ThroughputRow};
 pub use layout::{
-    FIO_JSON, HDR_DIR, LATENCY_CSV, PLOTS_DIR, RUN_JSON, SUMMARY_JSON, THROUGHPUT_CSV, file_part, hgrm_path, hlog_path,
+    FIO_JSON, HDR_DIR, LATENCY_CSV, PLOTS_DIR, REPORT_HTML, RUN_JSON, SUMMARY_JSON, THROUGHPUT_CSV, file_part,
+    hgrm_path, hlog_path,
 };
 pub use load::RunDir;
 pub(crate) use load::read_json;

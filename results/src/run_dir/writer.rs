@@ -44,8 +44,25 @@ pub struct RunWriter {
     started: SystemTime,
     summary: Summary,
     fio_jobs: Vec<Value>,
+    /// Each job's options from run.json (`jobs[].fio`), echoed in fio.json.
+    job_options: BTreeMap<String, Vec<(String, String)>>,
     latency: Vec<LatencyRow>,
     throughput: Vec<ThroughputRow>,
+}
+
+/// `key=value` lines of each job's canonical fio section in `run_info["jobs"]`.
+fn job_options(run_info: &Value) -> BTreeMap<String, Vec<(String, String)>> {
+    let mut out = BTreeMap::new();
+    for j in run_info.get("jobs").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(name), Some(fio)) = (j.get("name").and_then(Value::as_str), j.get("fio").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let pairs =
+            fio.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        out.insert(name.to_string(), pairs);
+    }
+    out
 }
 
 impl RunWriter {
@@ -65,9 +82,16 @@ impl RunWriter {
             started: SystemTime::now(),
             summary: Summary { aopsbench_version: aopsbench_version.to_string(), jobs: Vec::new() },
             fio_jobs: Vec::new(),
+            job_options: job_options(run_info),
             latency: Vec::new(),
             throughput: Vec::new(),
         })
+    }
+
+    /// The options of job `name` (or of the job whose thread it is: `name.N`).
+    fn options_of(&self, name: &str) -> &[(String, String)] {
+        let base = name.rsplit_once('.').filter(|(_, n)| n.parse::<u32>().is_ok()).map_or(name, |(b, _)| b);
+        self.job_options.get(name).or_else(|| self.job_options.get(base)).map_or(&[], Vec::as_slice)
     }
 
     /// The run directory.
@@ -107,7 +131,15 @@ impl RunWriter {
         }
         let groupid = self.fio_jobs.len();
         self.fio_jobs.push(fio::fio_job(
-            FioJobInput { job: &job, target: &target, spec: &spec, runtime_ns, ops: &ops, counters: &counters },
+            FioJobInput {
+                job: &job,
+                target: &target,
+                spec: &spec,
+                runtime_ns,
+                ops: &ops,
+                counters: &counters,
+                options: self.options_of(&job),
+            },
             groupid,
         ));
         let target_summary = TargetSummary {

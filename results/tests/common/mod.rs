@@ -65,6 +65,24 @@ pub fn randrw_ops(scale: f64, seconds: u64, rate: fn(u64) -> u64) -> BTreeMap<St
     merge_threads(threads).expect("same bounds")
 }
 
+/// `ops` with every latency times `scale` (same seconds, same bytes).
+fn scaled(ops: BTreeMap<String, OpRecord>, scale: f64) -> BTreeMap<String, OpRecord> {
+    let mut out = BTreeMap::new();
+    for (op, record) in ops {
+        let mut r = results::OpRecorder::new();
+        for i in &record.intervals {
+            let per_op = i.bytes / i.ops.max(1);
+            for &(ns, count) in &i.latencies {
+                for _ in 0..count {
+                    r.record(i.second * 1_000_000_000, (ns as f64 * scale) as u64, per_op);
+                }
+            }
+        }
+        out.insert(op, r.finish());
+    }
+    out
+}
+
 /// bh's rate: a steady 2000 ops/s per thread.
 pub fn bh_rate(_second: u64) -> u64 {
     2000
@@ -95,10 +113,20 @@ pub fn fsimpl_counters(map_blocks: u64, dev_writes: u64) -> BTreeMap<String, u64
 
 /// Write a run: job `exact` on target `t`, job `randrw` on `bh` and `iomap`.
 pub fn write_run(dir: &Path) -> Summary {
+    write_run_scaled(dir, 1.0)
+}
+
+/// [`write_run`] with iomap's randrw latencies and exact's read latencies times `scale`.
+pub fn write_run_scaled(dir: &Path, scale: f64) -> Summary {
     let mut run = RunWriter::create(
         dir,
         "0.1.0",
-        &serde_json::json!({"command": ["aopsbench", "run"], "job_text": "[randrw]\nrw=randrw\n"}),
+        &serde_json::json!({
+            "command": ["aopsbench", "run"],
+            "job_text": [{"source": "randrw.fio", "text": "[randrw]\nrw=randrw\n"}],
+            "jobs": [{"name": "randrw", "fio": "[randrw]\nrw=randrw\nbs=4k\nsize=1g\n"}],
+            "kernel": "6.18.0-test",
+        }),
     )
     .expect("create run dir");
     run.add(TargetResult {
@@ -107,13 +135,13 @@ pub fn write_run(dir: &Path) -> Summary {
         spec: "null".into(),
         started: start(),
         runtime_ns: 1_000_000_000,
-        ops: exact_ops(),
+        ops: if scale == 1.0 { exact_ops() } else { scaled(exact_ops(), scale) },
         counters: counters(&[("dev_reads", 0), ("dev_writes", 0)]),
     })
     .expect("add exact");
     for (target, spec, scale, rate, counters) in [
         ("bh", "bh:block_size=4k", 1.0, bh_rate as fn(u64) -> u64, fsimpl_counters(42_000, 130)),
-        ("iomap", "iomap", 0.7, iomap_rate, {
+        ("iomap", "iomap", 0.7 * scale, iomap_rate, {
             let mut c = fsimpl_counters(90, 41);
             c.insert("get_block".into(), 0);
             c.insert("iomap_begin".into(), 88);

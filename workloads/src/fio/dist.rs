@@ -6,55 +6,109 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::job::RandomDistribution;
-use crate::rng::unit_f64;
+use super::types::{RandomDistribution, Zone};
+use super::value::PPM;
+use crate::rng::{below, unit_f64};
 
 /// A sampler of ranks in `0..n`.
 #[derive(Clone, Debug)]
 pub(crate) enum Sampler {
-    /// Zipf by rejection-inversion (Hörmann & Derflinger 1996): exact P(k) ∝ k^-θ.
-    Zipf(Zipf),
-    /// fio's pareto: rank = (n - 1) · u^(ln h / ln(1 - h)).
-    Pareto { n: u64, power: f64 },
-    /// Gaussian around n/2 with σ = ceil(n · dev / 100) blocks (at most n/2), redrawn when
+    /// Zipf by rejection-inversion (Hörmann & Derflinger 1996): exact P(k) ∝ k^-θ. With a
+    /// center, rank 0 sits at that fraction of the region and ranks follow it (wrapping).
+    Zipf(Zipf, Option<u64>),
+    /// fio's pareto: rank = (n - 1) · u^(ln h / ln(1 - h)); a center as for zipf.
+    Pareto { n: u64, power: f64, center: Option<u64> },
+    /// Gaussian around `mean` with σ = ceil(n · dev / 100) blocks (at most n/2), redrawn when
     /// outside the region.
-    Normal { n: u64, sigma: f64 },
+    Normal { n: u64, mean: f64, sigma: f64 },
+    /// fio's zoned distributions (`zone_split`): a zone by its access share, then a uniform
+    /// block within it. Entries are (cumulative access ppm, first block, blocks).
+    Zoned(Vec<(u64, u64, u64)>),
 }
 
 impl Sampler {
     /// The sampler for `dist` over `n` blocks, or `None` for the uniform distribution.
-    pub(crate) fn new(dist: RandomDistribution, n: u64) -> Option<Sampler> {
-        match dist {
+    /// `align` is the block size in bytes (for `zoned_abs` sizes).
+    pub(crate) fn new(dist: &RandomDistribution, n: u64, align: u64) -> Option<Sampler> {
+        let at = |c: Option<f64>| c.map(|c| ((n as f64 * c) as u64).min(n.saturating_sub(1)));
+        match *dist {
             RandomDistribution::Uniform => None,
-            RandomDistribution::Zipf(theta) => Some(Sampler::Zipf(Zipf::new(n, theta))),
-            RandomDistribution::Pareto(h) => Some(Sampler::Pareto { n, power: h.ln() / (1.0 - h).ln() }),
-            RandomDistribution::Normal(dev) => {
-                let sigma = ((n as f64 * dev) / 100.0).ceil().min((n / 2).max(1) as f64);
-                Some(Sampler::Normal { n, sigma })
+            RandomDistribution::Zipf { theta, center } => Some(Sampler::Zipf(Zipf::new(n, theta), at(center))),
+            RandomDistribution::Pareto { h, center } => {
+                Some(Sampler::Pareto { n, power: h.ln() / (1.0 - h).ln(), center: at(center) })
             }
+            RandomDistribution::Normal { dev, center } => {
+                let sigma = ((n as f64 * dev) / 100.0).ceil().min((n / 2).max(1) as f64);
+                Some(Sampler::Normal { n, mean: (n as f64 * center).floor(), sigma })
+            }
+            RandomDistribution::Zoned(ref zones) => Some(Sampler::Zoned(zoned(zones, n, |z| n * z.size / PPM))),
+            RandomDistribution::ZonedAbs(ref zones) => Some(Sampler::Zoned(zoned(zones, n, |z| z.size / align.max(1)))),
         }
+    }
+
+    /// Whether a sample is a block position already (zones, a center), rather than a rank the
+    /// stream scatters over the region.
+    pub(crate) fn positional(&self) -> bool {
+        matches!(self, Sampler::Zoned(_) | Sampler::Zipf(_, Some(_)) | Sampler::Pareto { center: Some(_), .. })
+            || matches!(self, Sampler::Normal { .. })
     }
 
     /// One rank in `0..n`.
     pub(crate) fn sample(&self, rng: &mut ChaCha8Rng) -> u64 {
         match self {
-            Sampler::Zipf(z) => z.sample(rng) - 1,
-            Sampler::Pareto { n, power } => {
+            Sampler::Zipf(z, center) => around(z.sample(rng) - 1, *center, z.n),
+            Sampler::Pareto { n, power, center } => {
                 let r = ((n - 1) as f64 * unit_f64(rng).powf(*power)) as u64;
-                r.min(n - 1)
+                around(r.min(n - 1), *center, *n)
             }
-            Sampler::Normal { n, sigma } => loop {
+            Sampler::Normal { n, mean, sigma } => loop {
                 // Box-Muller.
                 let u1 = 1.0 - unit_f64(rng);
                 let u2 = unit_f64(rng);
                 let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                let x = (*n / 2) as f64 + z * sigma;
+                let x = mean + z * sigma;
                 if x >= 0.0 && x < *n as f64 {
                     break x as u64;
                 }
             },
+            Sampler::Zoned(zones) => {
+                let r = below(rng, PPM);
+                let &(_, first, len) = zones.iter().find(|z| r < z.0).or(zones.last()).unwrap_or(&(PPM, 0, 1));
+                first + below(rng, len.max(1))
+            }
         }
     }
+}
+
+/// Rank `r` placed at `center` (wrapping over `n`), or left as a rank.
+fn around(r: u64, center: Option<u64>, n: u64) -> u64 {
+    match center {
+        Some(c) => (c + r) % n.max(1),
+        None => r,
+    }
+}
+
+/// The zones as (cumulative access ppm, first block, blocks) over `n` blocks; a zone past the
+/// end is cut to the region, an empty one skipped.
+fn zoned(zones: &[Zone], n: u64, blocks_of: impl Fn(&Zone) -> u64) -> Vec<(u64, u64, u64)> {
+    let mut out = Vec::with_capacity(zones.len());
+    let (mut cum, mut first) = (0, 0);
+    for z in zones {
+        cum += z.access_ppm;
+        let len = blocks_of(z).min(n - first.min(n));
+        if len > 0 && z.access_ppm > 0 {
+            out.push((cum, first, len));
+        }
+        first += len;
+    }
+    if out.is_empty() {
+        out.push((PPM, 0, n.max(1)));
+    }
+    // Shares of zones cut away go to the last one.
+    if let Some(last) = out.last_mut() {
+        last.0 = PPM;
+    }
+    out
 }
 
 /// Zipf over `1..=n` with exponent θ > 0 by rejection-inversion; O(1) per sample, no table.
@@ -149,9 +203,21 @@ mod tests {
     #[test]
     fn normal_centres_on_the_middle() {
         let mut rng = seeded(b"testnorm", 0, 0, 0);
-        let s = Sampler::new(RandomDistribution::Normal(10.0), 1000).unwrap();
+        let s = Sampler::new(&RandomDistribution::Normal { dev: 10.0, center: 0.5 }, 1000, 4096).unwrap();
         let within: usize = (0..10_000).filter(|_| s.sample(&mut rng).abs_diff(500) <= 100).count();
         // ±1σ holds 68.3% of a Gaussian.
         assert!((6600..7060).contains(&within), "{within}");
+    }
+
+    #[test]
+    fn zones_get_their_share() {
+        let mut rng = seeded(b"testzone", 0, 0, 0);
+        let zones = vec![Zone { access_ppm: 600_000, size: 100_000 }, Zone { access_ppm: 400_000, size: 900_000 }];
+        let s = Sampler::new(&RandomDistribution::Zoned(zones), 1000, 4096).unwrap();
+        let hot: usize = (0..10_000).filter(|_| s.sample(&mut rng) < 100).count();
+        assert!((5800..6200).contains(&hot), "{hot}");
+        let abs = vec![Zone { access_ppm: 1_000_000, size: 40960 }];
+        let s = Sampler::new(&RandomDistribution::ZonedAbs(abs), 1000, 4096).unwrap();
+        assert!((0..1000).all(|_| s.sample(&mut rng) < 10));
     }
 }

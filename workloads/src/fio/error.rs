@@ -17,6 +17,11 @@ pub enum Location {
         /// 1-based argument number.
         index: usize,
     },
+    /// The `index`th (1-based) `--set KEY=VALUE` override.
+    Set {
+        /// 1-based override number.
+        index: usize,
+    },
 }
 
 impl fmt::Display for Location {
@@ -24,6 +29,7 @@ impl fmt::Display for Location {
         match self {
             Location::File { source, line } => write!(f, "{source}:{line}"),
             Location::Arg { index } => write!(f, "command line argument {index}"),
+            Location::Set { index } => write!(f, "--set option {index}"),
         }
     }
 }
@@ -41,9 +47,17 @@ pub enum JobError {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// An option aopsbench does not support (a warning instead with `--lenient`).
-    #[error("{at}: unsupported option '{option}'{hint} (--lenient turns this into a warning)")]
+    /// An option fio has and aopsbench does not (a warning instead with `--lenient`).
+    #[error("{at}: fio option '{option}' is not supported by aopsbench (--lenient turns this into a warning)")]
     UnsupportedOption {
+        /// Where.
+        at: Location,
+        /// The option name as written.
+        option: String,
+    },
+    /// An option neither fio nor aopsbench has.
+    #[error("{at}: unknown option '{option}'{hint}: neither fio nor aopsbench has it")]
+    UnknownOption {
         /// Where.
         at: Location,
         /// The option name as written.
@@ -73,6 +87,12 @@ pub enum JobError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// Several of the above, one per line, in the order of the file.
+    #[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several {
+        /// Each problem.
+        errors: Vec<JobError>,
+    },
     /// Nothing to run.
     #[error("{source_name}: no jobs defined: add a [jobname] section (or --name=jobname)")]
     NoJobs {
@@ -92,6 +112,6 @@ pub struct JobWarning {
 
 impl fmt::Display for JobWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ignoring unsupported option '{}' (--lenient)", self.at, self.option)
+        write!(f, "{}: ignoring fio option '{}', which aopsbench does not support (--lenient)", self.at, self.option)
     }
 }

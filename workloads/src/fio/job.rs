@@ -3,188 +3,19 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::error::{JobError, JobWarning, Location};
-use super::options;
-use super::parse::{self, Entry, GLOBAL};
-use vocab::{AopsParams, Percentiles, format_time};
+use vocab::{AopsParams, KbBase, Percentiles, format_time};
 
+use super::error::Location;
+use super::parse::GLOBAL;
+use super::types::{
+    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, FileService, IoEngine, Latencies, Logs, PerDir,
+    Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify,
+    VerifyKind,
+};
 use super::value::{PPM, format_size};
 
-/// A value per I/O direction, as fio's `read,write` option lists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PerDir<T> {
-    /// For reads.
-    pub read: T,
-    /// For writes.
-    pub write: T,
-}
-
-impl<T> PerDir<T> {
-    /// The value for reads (`write == false`) or writes.
-    pub fn get(&self, write: bool) -> &T {
-        if write { &self.write } else { &self.read }
-    }
-}
-
-/// fio's `rw=`: which directions, sequential or random.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadWrite {
-    /// `read`: sequential reads.
-    Read,
-    /// `write`: sequential writes.
-    Write,
-    /// `randread`.
-    RandRead,
-    /// `randwrite`.
-    RandWrite,
-    /// `rw` / `readwrite`: sequential mixed reads and writes.
-    ReadWrite,
-    /// `randrw`: random mixed reads and writes.
-    RandRw,
-}
-
-impl ReadWrite {
-    /// fio's name for it.
-    pub fn fio_name(self) -> &'static str {
-        match self {
-            ReadWrite::Read => "read",
-            ReadWrite::Write => "write",
-            ReadWrite::RandRead => "randread",
-            ReadWrite::RandWrite => "randwrite",
-            ReadWrite::ReadWrite => "rw",
-            ReadWrite::RandRw => "randrw",
-        }
-    }
-    /// Random offsets rather than sequential ones.
-    pub fn is_random(self) -> bool {
-        matches!(self, ReadWrite::RandRead | ReadWrite::RandWrite | ReadWrite::RandRw)
-    }
-    /// The job reads.
-    pub fn reads(self) -> bool {
-        !matches!(self, ReadWrite::Write | ReadWrite::RandWrite)
-    }
-    /// The job writes.
-    pub fn writes(self) -> bool {
-        !matches!(self, ReadWrite::Read | ReadWrite::RandRead)
-    }
-}
-
-/// One bssplit entry: `size` gets `ppm` parts per million of the I/Os.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BsShare {
-    /// Block size in bytes.
-    pub size: u64,
-    /// Share of I/Os in parts per million (all shares of a split add up to 1 000 000).
-    pub ppm: u64,
-}
-
-/// How a direction picks each I/O's size (`bs=`, `bsrange=` or `bssplit=`; the last given wins).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BlockSize {
-    /// `bs=SIZE`.
-    Fixed(u64),
-    /// `bsrange=MIN-MAX`: uniform multiples of `min` from `min` to `max`.
-    Range {
-        /// Smallest size.
-        min: u64,
-        /// Largest size.
-        max: u64,
-    },
-    /// `bssplit=SIZE/PCT:...`.
-    Split(Vec<BsShare>),
-}
-
-impl BlockSize {
-    /// The smallest size this can yield.
-    pub fn min(&self) -> u64 {
-        match self {
-            BlockSize::Fixed(n) => *n,
-            BlockSize::Range { min, .. } => *min,
-            BlockSize::Split(v) => v.iter().map(|s| s.size).min().unwrap_or(0),
-        }
-    }
-    /// The largest size this can yield.
-    pub fn max(&self) -> u64 {
-        match self {
-            BlockSize::Fixed(n) => *n,
-            BlockSize::Range { max, .. } => *max,
-            BlockSize::Split(v) => v.iter().map(|s| s.size).max().unwrap_or(0),
-        }
-    }
-    fn sizes(&self) -> Vec<u64> {
-        match self {
-            BlockSize::Fixed(n) => vec![*n],
-            BlockSize::Range { min, max } => vec![*min, *max],
-            BlockSize::Split(v) => v.iter().map(|s| s.size).collect(),
-        }
-    }
-}
-
-/// fio's `ioengine=`. The harness maps these onto its own I/O paths.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IoEngine {
-    /// `psync`: pread/pwrite.
-    Psync,
-    /// `sync`: read/write after lseek (the harness may treat it as psync).
-    Sync,
-    /// `io_uring`.
-    IoUring,
-    /// `null`: no I/O; measures the harness itself.
-    Null,
-}
-
-impl IoEngine {
-    /// fio's name for it.
-    pub fn fio_name(self) -> &'static str {
-        match self {
-            IoEngine::Psync => "psync",
-            IoEngine::Sync => "sync",
-            IoEngine::IoUring => "io_uring",
-            IoEngine::Null => "null",
-        }
-    }
-}
-
-/// fio's `fallocate=`: how files are preallocated before the job runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Prealloc {
-    /// `none`: no preallocation.
-    None,
-    /// `native` (fio's default on Linux): `fallocate(fd, 0, ...)`.
-    Native,
-    /// `posix`: `posix_fallocate`, which on Linux is `fallocate(fd, 0, ...)` too.
-    Posix,
-    /// `keep`: `fallocate(fd, FALLOC_FL_KEEP_SIZE, ...)`.
-    Keep,
-    /// `truncate`: `ftruncate` to the final size instead of allocating.
-    Truncate,
-}
-
-impl Prealloc {
-    /// fio's name for it.
-    pub fn fio_name(self) -> &'static str {
-        match self {
-            Prealloc::None => "none",
-            Prealloc::Native => "native",
-            Prealloc::Posix => "posix",
-            Prealloc::Keep => "keep",
-            Prealloc::Truncate => "truncate",
-        }
-    }
-}
-
-/// fio's `random_distribution=`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum RandomDistribution {
-    /// `random`: uniform.
-    Uniform,
-    /// `zipf:θ`: block of rank k is hit with probability ∝ 1/k^θ.
-    Zipf(f64),
-    /// `pareto:h`: fio's pareto with power ln(h)/ln(1-h).
-    Pareto(f64),
-    /// `normal:σ`: Gaussian around the middle, σ in percent of the region.
-    Normal(f64),
-}
+/// fio's default `percentile_list`.
+pub use vocab::FIO_PERCENTILES as DEFAULT_PERCENTILES;
 
 /// How a job runs, rather than which ops it issues: what the harness honours.
 #[derive(Clone, Debug, PartialEq)]
@@ -197,22 +28,44 @@ pub struct RunControl {
     pub ramp_time: Option<Duration>,
     /// `rate_iops=`: cap on I/Os per second per direction.
     pub rate_iops: PerDir<Option<u64>>,
+    /// `rate=`: cap on bytes per second per direction.
+    pub rate: PerDir<Option<u64>>,
+    /// `rate_process=`.
+    pub rate_process: RateProcess,
     /// `thinktime=`: pause after each I/O.
     pub thinktime: Duration,
-    /// `iodepth=`: I/Os in flight (io_uring).
-    pub iodepth: u32,
     /// `ioengine=`.
     pub ioengine: IoEngine,
+    /// `iodepth=` and its batching options.
+    pub depth: Depth,
+    /// io_uring's own options.
+    pub uring: UringOptions,
     /// `direct=1` (or `buffered=0`): O_DIRECT.
     pub direct: bool,
-    /// `stonewall`: wait for earlier jobs to finish before starting.
-    pub stonewall: bool,
-    /// `new_group`: start a new reporting group.
-    pub new_group: bool,
+    /// `stonewall`, `new_group`, `wait_for`, `startdelay`, `exitall`.
+    pub start: Start,
     /// `group_reporting`: report the job's threads together.
     pub group_reporting: bool,
+    /// `thread`: fio's threads rather than processes (aopsbench always runs threads).
+    pub thread: bool,
+    /// `cpus_allowed=`: the CPUs the job's threads may run on.
+    pub cpus_allowed: Option<Vec<usize>>,
+    /// `cpus_allowed_policy=`.
+    pub cpus_policy: CpusPolicy,
+    /// `continue_on_error=`.
+    pub continue_on_error: ContinueOnError,
+    /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
+    pub ignore_error: PerDir<Vec<i32>>,
+    /// Which latencies are recorded and which get percentiles.
+    pub latencies: Latencies,
     /// `percentile_list=`: which latency percentiles to report.
     pub percentile_list: Percentiles,
+    /// fio's log files.
+    pub logs: Logs,
+    /// `flow=`: this job's weight in its flow group (0: not in one).
+    pub flow: i64,
+    /// `flow_id=`: the flow group.
+    pub flow_id: u32,
 }
 
 /// One job section, resolved: fio's defaults, then `[global]` options, then its own.
@@ -229,10 +82,20 @@ pub struct Job {
     pub description: Option<String>,
     /// `filename=`: files shared by all threads, `:`-separated; `None`: fio's names.
     pub filename: Option<String>,
+    /// `filename_format=`: how files are named (`$jobname`, `$jobnum`, `$filenum`,
+    /// `$clientuid`); `None`: `$jobname.$jobnum.$filenum`.
+    pub filename_format: Option<String>,
     /// `directory=`: prefix of fio-named files.
     pub directory: Option<String>,
     /// `rw=`.
     pub rw: ReadWrite,
+    /// `rw=write:N`: bytes skipped after each sequential I/O (negative: back, as
+    /// `rw=read:-8k` reads a file backwards).
+    pub rw_seq_add: i64,
+    /// `rw=randread:N`: I/Os per new random offset.
+    pub rw_seq_nr: u64,
+    /// `rw_sequencer=`.
+    pub rw_sequencer: RwSequencer,
     /// `rwmixread=` (or 100 - `rwmixwrite=`): percent of reads in mixed jobs.
     pub rwmixread: u32,
     /// `bs=` / `bsrange=` / `bssplit=`.
@@ -243,10 +106,20 @@ pub struct Job {
     pub size: Option<u64>,
     /// `filesize=`: size of each file.
     pub filesize: Option<u64>,
+    /// `io_size=` (`io_limit`): bytes of I/O per loop when not the region's size.
+    pub io_size: Option<u64>,
+    /// `number_ios=`: stop after this many I/Os.
+    pub number_ios: Option<u64>,
     /// `offset=`: where the I/O region starts in each file.
     pub offset: u64,
+    /// `offset_increment=`: added to `offset` once per thread number.
+    pub offset_increment: u64,
     /// `nrfiles=`: files per thread (the count of `filename=` entries when given).
     pub nrfiles: u32,
+    /// `openfiles=`: files open at once (default: all).
+    pub openfiles: Option<u32>,
+    /// `file_service_type=`.
+    pub file_service: FileService,
     /// `numjobs=`: threads running this job.
     pub numjobs: u32,
     /// `fsync=N`: fsync after every N writes (0: never).
@@ -263,6 +136,12 @@ pub struct Job {
     pub fallocate: Prealloc,
     /// `create_on_open`: create files when the job opens them rather than before it starts.
     pub create_on_open: bool,
+    /// `unlink`: remove the job's files when it is done.
+    pub unlink: bool,
+    /// `invalidate` (default 1): drop the files' cached pages before the job starts.
+    pub invalidate: bool,
+    /// `fill_device` (`fill_fs`): write until the filesystem is full (ENOSPC ends the job).
+    pub fill_device: bool,
     /// `loops=`: passes over the region.
     pub loops: u32,
     /// `randrepeat`: same random sequence every run (fio's default).
@@ -271,8 +150,16 @@ pub struct Job {
     pub randseed: Option<u64>,
     /// `random_distribution=`.
     pub random_distribution: RandomDistribution,
+    /// `random_generator=`.
+    pub random_generator: RandomGenerator,
     /// `norandommap`: random offsets may repeat and need not cover the region.
     pub norandommap: bool,
+    /// `kb_base=`: what `k`, `m`, `KiB`, ... mean in this job's sizes.
+    pub kb_base: KbBase,
+    /// `verify=` and its options.
+    pub verify: Verify,
+    /// What write buffers hold.
+    pub buffers: BufferFill,
     /// Pacing and run control.
     pub control: RunControl,
     /// `aops_*` options: fsimpl's parameters, which a target spec's own override.
@@ -301,15 +188,24 @@ impl Job {
             defined_at: Location::Arg { index: 0 },
             description: None,
             filename: None,
+            filename_format: None,
             directory: None,
             rw: ReadWrite::Read,
+            rw_seq_add: 0,
+            rw_seq_nr: 1,
+            rw_sequencer: RwSequencer::Sequential,
             rwmixread: 50,
-            bs: PerDir { read: BlockSize::Fixed(4096), write: BlockSize::Fixed(4096) },
+            bs: PerDir::all(BlockSize::Fixed(4096)),
             blockalign: PerDir::default(),
             size: None,
             filesize: None,
+            io_size: None,
+            number_ios: None,
             offset: 0,
+            offset_increment: 0,
             nrfiles: 1,
+            openfiles: None,
+            file_service: FileService::default(),
             numjobs: 1,
             fsync: 0,
             fdatasync: 0,
@@ -318,24 +214,48 @@ impl Job {
             overwrite: false,
             fallocate: Prealloc::Native,
             create_on_open: false,
+            unlink: false,
+            invalidate: true,
+            fill_device: false,
             loops: 1,
             randrepeat: true,
             randseed: None,
             random_distribution: RandomDistribution::Uniform,
+            random_generator: RandomGenerator::Tausworthe,
             norandommap: false,
+            kb_base: KbBase::Binary,
+            verify: Verify::default(),
+            buffers: BufferFill { scramble: true, compress_chunk: 512, ..BufferFill::default() },
             control: RunControl {
                 runtime: None,
                 time_based: false,
                 ramp_time: None,
                 rate_iops: PerDir::default(),
+                rate: PerDir::default(),
+                rate_process: RateProcess::Linear,
                 thinktime: Duration::ZERO,
-                iodepth: 1,
                 ioengine: IoEngine::Psync,
+                depth: Depth {
+                    iodepth: 1,
+                    batch_submit: 1,
+                    batch_complete_min: 1,
+                    batch_complete_max: 0,
+                    iodepth_low: 0,
+                },
+                uring: UringOptions::default(),
                 direct: false,
-                stonewall: false,
-                new_group: false,
+                start: Start::default(),
                 group_reporting: false,
+                thread: false,
+                cpus_allowed: None,
+                cpus_policy: CpusPolicy::Shared,
+                continue_on_error: ContinueOnError::default(),
+                ignore_error: PerDir::default(),
+                latencies: Latencies::default(),
                 percentile_list: Percentiles::default(),
+                logs: Logs { per_job: true, ..Logs::default() },
+                flow: 0,
+                flow_id: 0,
             },
             aops: AopsParams::default(),
             nonce: 0,
@@ -354,9 +274,7 @@ impl Job {
 
     /// The block sizes of the directions this job uses.
     fn used_bs(&self) -> impl Iterator<Item = &BlockSize> {
-        let r = self.rw.reads().then_some(&self.bs.read);
-        let w = self.rw.writes().then_some(&self.bs.write);
-        r.into_iter().chain(w)
+        self.rw.dirs().map(|d| self.bs.get(d))
     }
 
     /// The smallest block size the job issues.
@@ -372,9 +290,7 @@ impl Job {
     /// The granule of random offsets and of the random map: `blockalign` if given, else the
     /// smallest block size.
     pub fn block_align(&self) -> u64 {
-        let r = self.rw.reads().then_some(self.blockalign.read).flatten();
-        let w = self.rw.writes().then_some(self.blockalign.write).flatten();
-        r.into_iter().chain(w).min().unwrap_or_else(|| self.min_bs())
+        self.rw.dirs().filter_map(|d| *self.blockalign.get(d)).min().unwrap_or_else(|| self.min_bs())
     }
 
     /// Files per thread.
@@ -395,6 +311,10 @@ impl Job {
 
     /// The region before rounding to the block alignment.
     fn raw_region_len(&self) -> u64 {
+        if self.fill_device {
+            // As large as a file gets (fio ignores size= here too): the filesystem fills first.
+            return MAX_FILE_SIZE - self.offset.min(MAX_FILE_SIZE);
+        }
         match (self.filesize, self.size) {
             (Some(f), _) => f,
             (None, Some(s)) => s / u64::from(self.files_per_thread()),
@@ -402,9 +322,13 @@ impl Job {
         }
     }
 
-    /// Bytes of I/O per thread per loop: every file's region once; with `filesize` given,
-    /// `size` if given too (fio's total, which may wrap over the files or cover part of them).
+    /// Bytes of I/O per thread per loop: `io_size` if given; else every file's region once;
+    /// with `filesize` given, `size` if given too (fio's total, which may wrap over the files or
+    /// cover part of them).
     pub fn io_size(&self) -> u64 {
+        if let Some(n) = self.io_size {
+            return n;
+        }
         let regions = self.region_len() * u64::from(self.files_per_thread());
         match (self.filesize, self.size) {
             (Some(_), Some(size)) => size,
@@ -412,9 +336,20 @@ impl Job {
         }
     }
 
-    /// Size of each file: `offset` plus the region.
+    /// Where thread `thread`'s region starts in each file: `offset + offset_increment ×
+    /// thread`.
+    pub fn thread_offset(&self, thread: u32) -> u64 {
+        self.offset.saturating_add(self.offset_increment.saturating_mul(u64::from(thread)))
+    }
+
+    /// Size of each file of thread `thread`: its offset plus the region.
+    pub fn thread_file_size(&self, thread: u32) -> u64 {
+        self.thread_offset(thread).saturating_add(self.region_len())
+    }
+
+    /// Size of each file (of the last thread, the largest): offset plus the region.
     pub fn file_size(&self) -> u64 {
-        self.offset.saturating_add(self.region_len())
+        self.thread_file_size(self.numjobs.saturating_sub(1))
     }
 
     /// Whether the random map is in use (random offsets without `norandommap`).
@@ -423,9 +358,12 @@ impl Job {
     }
 
     /// Check the options fit together; called once the job section is complete.
-    fn check(&self) -> Result<(), String> {
-        if self.size.is_none() && self.filesize.is_none() {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.size.is_none() && self.filesize.is_none() && !self.fill_device {
             return Err("no size: set size= (I/O per thread) or filesize= (per file)".into());
+        }
+        if self.fill_device && (self.rw.is_random() || !self.rw.writes()) {
+            return Err("fill_device writes sequentially until the filesystem is full: use rw=write".into());
         }
         let raw = self.raw_region_len();
         if self.max_bs() > raw {
@@ -443,12 +381,13 @@ impl Job {
                 format_size(raw)
             ));
         }
-        if self.offset.checked_add(region).is_none_or(|end| end > MAX_FILE_SIZE) {
+        let last = self.thread_offset(self.numjobs.saturating_sub(1));
+        if last.checked_add(region).is_none_or(|end| end > MAX_FILE_SIZE) {
             return Err(format!(
                 "each file would reach byte {} (offset {} + region {}), past 16t, the largest file ext4 and \
-                 aopsbench support: lower size=, filesize= or offset=",
-                self.offset as u128 + region as u128,
-                format_size(self.offset),
+                 aopsbench support: lower size=, filesize=, offset= or offset_increment=",
+                last as u128 + region as u128,
+                format_size(last),
                 format_size(region)
             ));
         }
@@ -459,6 +398,7 @@ impl Job {
             let mut sizes: Vec<u64> = self.used_bs().flat_map(BlockSize::sizes).collect();
             sizes.push(self.block_align());
             sizes.push(self.offset);
+            sizes.push(self.offset_increment);
             if let Some(bad) = sizes.into_iter().find(|s| s % 512 != 0) {
                 return Err(format!(
                     "direct=1 needs block sizes, blockalign and offset in multiples of 512, found {bad}"
@@ -471,32 +411,73 @@ impl Job {
                 region / self.block_align()
             ));
         }
+        let v = &self.verify;
+        if v.kind == VerifyKind::Pattern && v.pattern.is_none() {
+            return Err("verify=pattern needs verify_pattern= (the bytes to write and check)".into());
+        }
+        if v.enabled() && self.rw.trims() {
+            return Err("verify does not go with trims: trimmed blocks read back as zeros".into());
+        }
+        if v.only && !v.enabled() {
+            return Err("verify_only needs verify= (how the data was written)".into());
+        }
+        if let Some(i) = v.interval
+            && self.used_bs().flat_map(BlockSize::sizes).any(|s| s % i != 0)
+        {
+            return Err(format!("verify_interval={} must divide every block size", format_size(i)));
+        }
+        if self.fill_device && self.control.time_based {
+            return Err("fill_device writes until the filesystem is full: leave out time_based".into());
+        }
         self.aops.validate("aops_").map_err(|e| e.expected)
     }
 
-    /// The job as a canonical fio section: every option explicit, sizes with exact suffixes.
-    /// Reading it back gives the same job (apart from its location and index).
+    /// The job as a canonical fio section: every basic option explicit, the others when not
+    /// fio's default, sizes with exact suffixes at fio's default `kb_base=1024` (so `kb_base`
+    /// itself is not written). Reading it back gives the same job (apart from its location,
+    /// index and `kb_base`).
     pub fn to_fio(&self) -> String {
         let mut s = format!("[{}]\n", self.name);
         let mut opt = |k: &str, v: String| {
             let _ = writeln!(s, "{k}={v}");
         };
         let yes = |b: bool| if b { "1".to_string() } else { "0".to_string() };
-        if let Some(d) = &self.description {
-            opt("description", d.clone());
+        let d = Job::fio_defaults();
+        if let Some(desc) = &self.description {
+            opt("description", desc.clone());
         }
         if let Some(f) = &self.filename {
             opt("filename", f.clone());
         }
-        if let Some(d) = &self.directory {
-            opt("directory", d.clone());
+        if let Some(f) = &self.filename_format {
+            opt("filename_format", f.clone());
         }
-        opt("rw", self.rw.fio_name().into());
+        if let Some(dir) = &self.directory {
+            opt("directory", dir.clone());
+        }
+        let modifier = match (self.rw.is_random(), self.rw_seq_nr, self.rw_seq_add) {
+            (true, n, _) if n > 1 => format!(":{n}"),
+            (false, _, add) if add > 0 => format!(":{}", format_size(add as u64)),
+            (false, _, add) if add < 0 => format!(":-{}", format_size(add.unsigned_abs())),
+            _ => String::new(),
+        };
+        opt("rw", format!("{}{modifier}", self.rw.fio_name()));
+        if self.rw_sequencer == RwSequencer::Identical {
+            opt("rw_sequencer", "identical".into());
+        }
         opt("rwmixread", self.rwmixread.to_string());
         write_block_sizes(&self.bs, &mut opt);
         let align = |a: Option<u64>| a.map(format_size).unwrap_or_default();
-        if self.blockalign.read.is_some() || self.blockalign.write.is_some() {
-            opt("blockalign", format!("{},{}", align(self.blockalign.read), align(self.blockalign.write)));
+        if self.blockalign != PerDir::default() {
+            opt(
+                "blockalign",
+                format!(
+                    "{},{},{}",
+                    align(self.blockalign.read),
+                    align(self.blockalign.write),
+                    align(self.blockalign.trim)
+                ),
+            );
         }
         if let Some(n) = self.size {
             opt("size", format_size(n));
@@ -504,14 +485,50 @@ impl Job {
         if let Some(n) = self.filesize {
             opt("filesize", format_size(n));
         }
+        if let Some(n) = self.io_size {
+            opt("io_size", format_size(n));
+        }
+        if let Some(n) = self.number_ios {
+            opt("number_ios", n.to_string());
+        }
         opt("offset", format_size(self.offset));
+        if self.offset_increment > 0 {
+            opt("offset_increment", format_size(self.offset_increment));
+        }
         if self.filename.is_none() {
             opt("nrfiles", self.nrfiles.to_string());
+        }
+        if let Some(n) = self.openfiles {
+            opt("openfiles", n.to_string());
+        }
+        if self.file_service != d.file_service {
+            opt("file_service_type", file_service_text(self.file_service));
         }
         opt("numjobs", self.numjobs.to_string());
         let c = &self.control;
         opt("ioengine", c.ioengine.fio_name().into());
-        opt("iodepth", c.iodepth.to_string());
+        opt("iodepth", c.depth.iodepth.to_string());
+        let dd = &d.control.depth;
+        for (k, v, default) in [
+            ("iodepth_batch_submit", c.depth.batch_submit, dd.batch_submit),
+            ("iodepth_batch_complete_min", c.depth.batch_complete_min, dd.batch_complete_min),
+            ("iodepth_batch_complete_max", c.depth.batch_complete_max, dd.batch_complete_max),
+            ("iodepth_low", c.depth.iodepth_low, dd.iodepth_low),
+        ] {
+            if v != default {
+                opt(k, v.to_string());
+            }
+        }
+        for (k, v) in [
+            ("fixedbufs", c.uring.fixedbufs),
+            ("registerfiles", c.uring.registerfiles),
+            ("sqthread_poll", c.uring.sqthread_poll),
+            ("hipri", c.uring.hipri),
+        ] {
+            if v {
+                opt(k, "1".into());
+            }
+        }
         opt("direct", yes(c.direct));
         opt("fsync", self.fsync.to_string());
         opt("fdatasync", self.fdatasync.to_string());
@@ -520,6 +537,15 @@ impl Job {
         opt("overwrite", yes(self.overwrite));
         opt("fallocate", self.fallocate.fio_name().into());
         opt("create_on_open", yes(self.create_on_open));
+        for (k, v, default) in [
+            ("unlink", self.unlink, d.unlink),
+            ("invalidate", self.invalidate, d.invalidate),
+            ("fill_device", self.fill_device, d.fill_device),
+        ] {
+            if v != default {
+                opt(k, yes(v));
+            }
+        }
         if let Some(t) = c.runtime {
             opt("runtime", format_time(t));
         }
@@ -532,25 +558,146 @@ impl Job {
         if let Some(seed) = self.randseed {
             opt("randseed", seed.to_string());
         }
-        opt(
-            "random_distribution",
-            match self.random_distribution {
-                RandomDistribution::Uniform => "random".into(),
-                RandomDistribution::Zipf(t) => format!("zipf:{t}"),
-                RandomDistribution::Pareto(h) => format!("pareto:{h}"),
-                RandomDistribution::Normal(d) => format!("normal:{d}"),
-            },
-        );
+        opt("random_distribution", distribution_text(&self.random_distribution));
+        if self.random_generator != d.random_generator {
+            opt("random_generator", self.random_generator.fio_name().into());
+        }
         opt("norandommap", yes(self.norandommap));
         let rate = |r: Option<u64>| r.map(|n| n.to_string()).unwrap_or_default();
-        if c.rate_iops.read.is_some() || c.rate_iops.write.is_some() {
-            opt("rate_iops", format!("{},{}", rate(c.rate_iops.read), rate(c.rate_iops.write)));
+        if c.rate_iops != PerDir::default() {
+            opt(
+                "rate_iops",
+                format!("{},{},{}", rate(c.rate_iops.read), rate(c.rate_iops.write), rate(c.rate_iops.trim)),
+            );
+        }
+        if c.rate != PerDir::default() {
+            opt("rate", format!("{},{},{}", rate(c.rate.read), rate(c.rate.write), rate(c.rate.trim)));
+        }
+        if c.rate_process == RateProcess::Poisson {
+            opt("rate_process", "poisson".into());
         }
         opt("thinktime", format_time(c.thinktime));
-        opt("stonewall", yes(c.stonewall));
-        opt("new_group", yes(c.new_group));
+        opt("stonewall", yes(c.start.stonewall));
+        opt("new_group", yes(c.start.new_group));
+        if let Some(w) = &c.start.wait_for {
+            opt("wait_for", w.clone());
+        }
+        if c.start.delay != (Duration::ZERO, Duration::ZERO) {
+            let (lo, hi) = c.start.delay;
+            let text = if lo == hi { format_time(lo) } else { format!("{}-{}", format_time(lo), format_time(hi)) };
+            opt("startdelay", text);
+        }
+        if c.start.exitall {
+            opt("exitall", "1".into());
+        }
         opt("group_reporting", yes(c.group_reporting));
+        if c.thread {
+            opt("thread", "1".into());
+        }
+        if let Some(cpus) = &c.cpus_allowed {
+            opt("cpus_allowed", cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        }
+        if c.cpus_policy == CpusPolicy::Split {
+            opt("cpus_allowed_policy", "split".into());
+        }
+        match (c.continue_on_error.io, c.continue_on_error.verify) {
+            (false, false) => {}
+            (true, false) => opt("continue_on_error", "io".into()),
+            (false, true) => opt("continue_on_error", "verify".into()),
+            (true, true) => opt("continue_on_error", "all".into()),
+        }
+        if c.ignore_error != PerDir::default() {
+            let list = |v: &Vec<i32>| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+            opt(
+                "ignore_error",
+                format!(
+                    "{}:{}:{}",
+                    list(&c.ignore_error.read),
+                    list(&c.ignore_error.write),
+                    list(&c.ignore_error.trim)
+                ),
+            );
+        }
+        let (l, dl) = (c.latencies, d.control.latencies);
+        for (k, v, default) in [
+            ("disable_slat", !l.slat, !dl.slat),
+            ("disable_clat", !l.clat, !dl.clat),
+            ("disable_lat", !l.lat, !dl.lat),
+            ("clat_percentiles", l.clat_percentiles, dl.clat_percentiles),
+            ("lat_percentiles", l.lat_percentiles, dl.lat_percentiles),
+        ] {
+            if v != default {
+                opt(k, yes(v));
+            }
+        }
         opt("percentile_list", c.percentile_list.to_string());
+        let logs = &c.logs;
+        for (k, v) in [
+            ("write_lat_log", &logs.lat),
+            ("write_bw_log", &logs.bw),
+            ("write_iops_log", &logs.iops),
+            ("write_hist_log", &logs.hist),
+        ] {
+            if let Some(v) = v {
+                opt(k, v.clone());
+            }
+        }
+        if logs.avg_msec > 0 {
+            opt("log_avg_msec", logs.avg_msec.to_string());
+        }
+        if logs.hist_msec > 0 {
+            opt("log_hist_msec", logs.hist_msec.to_string());
+        }
+        if !logs.per_job {
+            opt("per_job_logs", "0".into());
+        }
+        if logs.offset {
+            opt("log_offset", "1".into());
+        }
+        if c.flow != 0 {
+            opt("flow", c.flow.to_string());
+        }
+        if c.flow_id != 0 {
+            opt("flow_id", c.flow_id.to_string());
+        }
+        let v = &self.verify;
+        if v.enabled() {
+            opt("verify", v.kind.fio_name().into());
+        }
+        if let Some(p) = &v.pattern {
+            opt("verify_pattern", hex(p));
+        }
+        if let Some(i) = v.interval {
+            opt("verify_interval", format_size(i));
+        }
+        if v.backlog > 0 {
+            opt("verify_backlog", v.backlog.to_string());
+        }
+        if v.fatal {
+            opt("verify_fatal", "1".into());
+        }
+        if !v.do_verify {
+            opt("do_verify", "0".into());
+        }
+        if v.only {
+            opt("verify_only", "1".into());
+        }
+        let b = &self.buffers;
+        if let Some(p) = &b.pattern {
+            opt("buffer_pattern", hex(p));
+        }
+        if b.refill {
+            opt("refill_buffers", "1".into());
+        }
+        if !b.scramble {
+            opt("scramble_buffers", "0".into());
+        }
+        if b.compress_percentage > 0 {
+            opt("buffer_compress_percentage", b.compress_percentage.to_string());
+        }
+        if b.compress_chunk != d.buffers.compress_chunk {
+            opt("buffer_compress_chunk", format_size(b.compress_chunk));
+        }
         for (k, v) in self.aops.pairs() {
             opt(&format!("aops_{k}"), v);
         }
@@ -558,152 +705,77 @@ impl Job {
     }
 }
 
-/// bs=/bsrange=/bssplit= lines for both directions, read back to the same [`BlockSize`]s.
+/// `0x` and the bytes in hexadecimal, as `verify_pattern` and `buffer_pattern` read them back.
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// `random_distribution=` as it reads back.
+fn distribution_text(d: &RandomDistribution) -> String {
+    let zones = |z: &[super::types::Zone], abs: bool| {
+        z.iter()
+            .map(|z| {
+                let size = if abs { format_size(z.size) } else { ppm_text(z.size) };
+                format!("{}/{size}", ppm_text(z.access_ppm))
+            })
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    match d {
+        RandomDistribution::Uniform => "random".into(),
+        RandomDistribution::Zipf { theta, center: None } => format!("zipf:{theta}"),
+        RandomDistribution::Zipf { theta, center: Some(c) } => format!("zipf:{theta}:{c}"),
+        RandomDistribution::Pareto { h, center: None } => format!("pareto:{h}"),
+        RandomDistribution::Pareto { h, center: Some(c) } => format!("pareto:{h}:{c}"),
+        RandomDistribution::Normal { dev, center } => format!("normal:{dev}:{center}"),
+        RandomDistribution::Zoned(z) => format!("zoned:{}", zones(z, false)),
+        RandomDistribution::ZonedAbs(z) => format!("zoned_abs:{}", zones(z, true)),
+    }
+}
+
+/// Parts per million as a percentage.
+fn ppm_text(ppm: u64) -> String {
+    (ppm as f64 / (PPM as f64 / 100.0)).to_string()
+}
+
+/// `file_service_type=` as it reads back.
+fn file_service_text(f: FileService) -> String {
+    match f {
+        FileService::RoundRobin(n) => format!("roundrobin:{n}"),
+        FileService::Sequential(n) => format!("sequential:{n}"),
+        FileService::Random(n) => format!("random:{n}"),
+        FileService::Zipf(t) => format!("zipf:{t}"),
+        FileService::Pareto(h) => format!("pareto:{h}"),
+        FileService::Normal(s) => format!("normal:{s}"),
+    }
+}
+
+/// bs=/bsrange=/bssplit= lines for every direction, read back to the same [`BlockSize`]s.
 fn write_block_sizes(bs: &PerDir<BlockSize>, opt: &mut impl FnMut(&str, String)) {
     fn text(b: &BlockSize) -> (&'static str, String) {
         match b {
             BlockSize::Fixed(n) => ("bs", format_size(*n)),
             BlockSize::Range { min, max } => ("bsrange", format!("{}-{}", format_size(*min), format_size(*max))),
             BlockSize::Split(v) => {
-                let parts: Vec<String> = v
-                    .iter()
-                    .map(|s| format!("{}/{}", format_size(s.size), s.ppm as f64 / (PPM as f64 / 100.0)))
-                    .collect();
+                let parts: Vec<String> =
+                    v.iter().map(|s| format!("{}/{}", format_size(s.size), ppm_text(s.ppm))).collect();
                 ("bssplit", parts.join(":"))
             }
         }
     }
-    let (rk, rv) = text(&bs.read);
-    let (wk, wv) = text(&bs.write);
-    if rk == wk && rv == wv {
-        opt(rk, rv);
-    } else {
-        opt(rk, format!("{rv},"));
-        opt(wk, format!(",{wv}"));
+    let all = [text(&bs.read), text(&bs.write), text(&bs.trim)];
+    if all.iter().all(|t| *t == all[0]) {
+        let (k, v) = all[0].clone();
+        opt(k, v);
+        return;
     }
-}
-
-/// The jobs of one or more job files and command-line option lists.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobFile {
-    /// The jobs, in order.
-    pub jobs: Vec<Job>,
-    /// Unsupported options let through by `--lenient`.
-    pub warnings: Vec<JobWarning>,
-}
-
-impl JobFile {
-    /// Read a job file. `source_name` names it in errors (usually its path); `lenient` turns
-    /// unsupported options into [`JobFile::warnings`].
-    pub fn parse(text: &str, source_name: &str, lenient: bool) -> Result<JobFile, JobError> {
-        JobFileBuilder::new(lenient).text(text, source_name)?.build()
+    for (i, (k, v)) in all.into_iter().enumerate() {
+        let mut parts = [String::new(), String::new(), String::new()];
+        parts[i] = v;
+        opt(k, parts.join(","));
     }
-
-    /// Jobs from fio-style command-line options alone (`--name=x --rw=write --bs=4k ...`).
-    pub fn from_args<S: AsRef<str>>(args: &[S], lenient: bool) -> Result<JobFile, JobError> {
-        JobFileBuilder::new(lenient).args(args)?.build()
-    }
-}
-
-/// Reads job files and command-line options in order, the way fio does: options before any
-/// `--name` and `[global]` sections set defaults for the jobs after them; each `--name=x` or
-/// `[x]` starts a job. Command-line defaults given before a job file apply to its jobs.
-#[derive(Debug)]
-pub struct JobFileBuilder {
-    lenient: bool,
-    entries: Vec<Entry>,
-    /// The last job file (or "command line") added: named when there are no jobs.
-    last_source: String,
-}
-
-impl JobFileBuilder {
-    /// An empty builder; `lenient` as in [`JobFile::parse`].
-    pub fn new(lenient: bool) -> Self {
-        JobFileBuilder { lenient, entries: Vec::new(), last_source: "command line".to_string() }
-    }
-
-    /// Add fio-style command-line options.
-    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Result<Self, JobError> {
-        self.entries.extend(parse::args(args)?);
-        self.last_source = "command line".to_string();
-        Ok(self)
-    }
-
-    /// Add a job file's text; `source_name` names it in errors.
-    pub fn text(mut self, text: &str, source_name: &str) -> Result<Self, JobError> {
-        self.entries.extend(parse::job_file(text, source_name)?);
-        self.last_source = source_name.to_string();
-        Ok(self)
-    }
-
-    /// Resolve every job.
-    pub fn build(self) -> Result<JobFile, JobError> {
-        let source_name = self.last_source;
-        let mut defaults = Job::fio_defaults();
-        defaults.nonce = run_nonce();
-        let mut jobs: Vec<Job> = Vec::new();
-        let mut warnings = Vec::new();
-        // The job being read, or None while reading [global] options.
-        let mut current: Option<Job> = None;
-        for entry in self.entries {
-            match entry {
-                Entry::Section { name, at } => {
-                    finish(current.take(), &mut jobs)?;
-                    if name != GLOBAL {
-                        let mut job = defaults.clone();
-                        job.name = name;
-                        job.index = jobs.len() as u32;
-                        job.defined_at = at;
-                        current = Some(job);
-                    }
-                }
-                Entry::Option { key, value, at } => {
-                    let target = current.as_mut().unwrap_or(&mut defaults);
-                    match options::apply(target, &key, value.as_deref()) {
-                        Ok(()) => {}
-                        Err(options::OptionError::Unsupported { hint }) => {
-                            if self.lenient {
-                                warnings.push(JobWarning { at, option: key });
-                            } else {
-                                return Err(JobError::UnsupportedOption { at, option: key, hint });
-                            }
-                        }
-                        Err(options::OptionError::BadValue { expected }) => {
-                            return Err(JobError::BadValue {
-                                at,
-                                option: key,
-                                value: value.unwrap_or_default(),
-                                expected,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        finish(current, &mut jobs)?;
-        if jobs.is_empty() {
-            return Err(JobError::NoJobs { source_name });
-        }
-        Ok(JobFile { jobs, warnings })
-    }
-}
-
-/// Check a finished job section and add it.
-fn finish(job: Option<Job>, jobs: &mut Vec<Job>) -> Result<(), JobError> {
-    if let Some(job) = job {
-        job.check().map_err(|message| JobError::InvalidJob {
-            at: job.defined_at.clone(),
-            job: job.name.clone(),
-            message,
-        })?;
-        jobs.push(job);
-    }
-    Ok(())
-}
-
-/// A per-run value for `randrepeat=0` jobs: the clock, mixed.
-fn run_nonce() -> u64 {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    crate::rng::splitmix64(now ^ u64::from(std::process::id()))
 }

@@ -1,36 +1,54 @@
 //! fio job files: parsing, resolution into typed [`Job`]s, and per-thread op streams.
 //!
-//! Supported options (aliases in parentheses): `name`, `description`, `thread` (accepted; runs
-//! are always threads), `filename`, `directory`, `rw` (`readwrite`), `rwmixread`, `rwmixwrite`,
-//! `bs` (`blocksize`), `bsrange` (`blocksize_range`), `bssplit`, `blockalign` (`ba`), `size`,
-//! `filesize`, `offset`, `nrfiles` (`nr_files`), `numjobs`, `iodepth`, `ioengine` (psync, sync,
-//! io_uring, null), `direct`, `buffered`, `fsync`, `fdatasync`, `end_fsync`, `fsync_on_close`,
-//! `overwrite`, `fallocate` (none, native, posix, keep, truncate), `create_on_open`, `runtime`
-//! (`timeout`), `time_based`, `ramp_time`, `loops`, `randrepeat`, `randseed`,
-//! `random_distribution` (random, zipf:θ, pareto:h, normal:σ), `norandommap`, `rate_iops`,
-//! `thinktime`, `stonewall` (`wait_for_previous`), `new_group`, `group_reporting`,
-//! `percentile_list`, and aopsbench's own `aops_*` options ([`vocab::AopsParams`]).
+//! The language is fio's (`parse`, `subst`): `[global]` and job sections, comments (also after
+//! a value: `numjobs=4 ; four threads`), `include FILE`, `${VAR}` from the environment, the
+//! keywords `$pagesize`, `$mb_memory`, `$ncpus`, arithmetic in parentheses (`(1+2)*4k`),
+//! `kb_base`, every size and time suffix fio takes. Every problem of a file is listed (file:line
+//! each); an option fio has and aopsbench does not is told apart from an unknown one, and "did
+//! you mean" is offered only for a close option of the same kind that takes the value given.
+//!
+//! Supported options: [`SUPPORTED_OPTIONS`] (fio's names and aliases, and aopsbench's own
+//! `aops_*` options, [`vocab::AopsParams`]). Among them: `rw` with modifiers (`randread:8`,
+//! `write:4k`) and `rw_sequencer`, trims (`trim`, `randtrim`, `trimwrite`, `randtrimwrite`: punch
+//! hole, as fio on files), per-direction `bs`/`bsrange`/`bssplit` with a trim part,
+//! `random_distribution` (`zipf`, `pareto`, `normal`/`gauss` with a center, `zoned`,
+//! `zoned_abs`), `random_generator`, `io_size`, `number_ios`, `filename_format`, `openfiles`,
+//! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
+//! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
+//! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
+//! `exitall`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
+//! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
 //! given wins (fio lets bssplit win whatever the order); a non-uniform `random_distribution`
 //! with the random map on drifts toward uniform as the map fills, as in fio — add
-//! `norandommap` for the pure distribution (fio's own zipf example does).
+//! `norandommap` for the pure distribution (fio's own zipf example does); every random choice
+//! comes from ChaCha8 whatever `random_generator` says (a note says so); an unset `${VAR}` is
+//! an error rather than an empty value.
 
 mod dist;
 mod error;
+mod file;
+mod fio_names;
 mod job;
 mod options;
 mod parse;
 mod plan;
 mod randmap;
 mod stream;
+mod subst;
+mod types;
 mod value;
 
 pub use error::{JobError, JobWarning, Location};
-pub use job::{
-    BlockSize, BsShare, DEFAULT_RANDSEED, IoEngine, Job, JobFile, JobFileBuilder, PerDir, Prealloc, RandomDistribution,
-    ReadWrite, RunControl,
-};
+pub use file::{JobFile, JobFileBuilder};
+pub use job::{DEFAULT_PERCENTILES, DEFAULT_RANDSEED, Job, RunControl};
 pub use options::SUPPORTED as SUPPORTED_OPTIONS;
 pub use plan::{FileSpec, ThreadPlan};
-pub use stream::OpStream;
+pub use stream::{Io, OpStream};
+pub use subst::HostFacts;
+pub use types::{
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, FileService, IoEngine, Latencies, Logs,
+    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions,
+    Verify, VerifyKind, Zone,
+};

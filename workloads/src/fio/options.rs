@@ -1,15 +1,25 @@
 //! The option table: each supported fio option (and aopsbench's `aops_*` ones) applied to a
 //! [`Job`].
 
-use vocab::{AopsParams, TimeUnit};
+use std::time::Duration;
 
-use super::job::{BlockSize, IoEngine, Job, Prealloc, RandomDistribution, ReadWrite};
-use super::value;
+use vocab::{AopsParams, KbBase, TimeUnit};
+
+use super::fio_names::FIO_OPTIONS;
+use super::job::Job;
+use super::types::{
+    BlockSize, CpusPolicy, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
+    ReadWrite, RwSequencer, VerifyKind, Zone,
+};
+use super::value::{self, PPM};
 
 /// Why an option could not be applied.
+#[derive(Debug)]
 pub(crate) enum OptionError {
-    /// Not an option aopsbench supports; `hint` is ` (did you mean 'x'?)` or empty.
-    Unsupported { hint: String },
+    /// An option fio has and aopsbench does not.
+    Unsupported,
+    /// Not an option of fio or aopsbench; `hint` is ` (did you mean 'x'?)` or empty.
+    Unknown { hint: String },
     /// The value does not parse; `expected` says what would.
     BadValue { expected: String },
 }
@@ -20,9 +30,11 @@ pub const SUPPORTED: &[&str] = &[
     "description",
     "thread",
     "filename",
+    "filename_format",
     "directory",
     "rw",
     "readwrite",
+    "rw_sequencer",
     "rwmixread",
     "rwmixwrite",
     "bs",
@@ -34,11 +46,27 @@ pub const SUPPORTED: &[&str] = &[
     "ba",
     "size",
     "filesize",
+    "io_size",
+    "io_limit",
+    "number_ios",
     "offset",
+    "offset_increment",
     "nrfiles",
     "nr_files",
+    "openfiles",
+    "file_service_type",
     "numjobs",
     "iodepth",
+    "iodepth_batch",
+    "iodepth_batch_submit",
+    "iodepth_batch_complete",
+    "iodepth_batch_complete_min",
+    "iodepth_batch_complete_max",
+    "iodepth_low",
+    "fixedbufs",
+    "registerfiles",
+    "sqthread_poll",
+    "hipri",
     "ioengine",
     "direct",
     "buffered",
@@ -49,6 +77,10 @@ pub const SUPPORTED: &[&str] = &[
     "overwrite",
     "fallocate",
     "create_on_open",
+    "unlink",
+    "invalidate",
+    "fill_device",
+    "fill_fs",
     "runtime",
     "timeout",
     "time_based",
@@ -57,38 +89,134 @@ pub const SUPPORTED: &[&str] = &[
     "randrepeat",
     "randseed",
     "random_distribution",
+    "random_generator",
     "norandommap",
+    "kb_base",
+    "rate",
     "rate_iops",
+    "rate_process",
     "thinktime",
     "stonewall",
     "wait_for_previous",
     "new_group",
+    "wait_for",
+    "startdelay",
+    "exitall",
     "group_reporting",
+    "cpus_allowed",
+    "cpus_allowed_policy",
+    "continue_on_error",
+    "ignore_error",
+    "gtod_reduce",
+    "disable_lat",
+    "disable_clat",
+    "disable_slat",
+    "clat_percentiles",
+    "lat_percentiles",
     "percentile_list",
-    "aops_writeback",
-    "aops_cache",
+    "write_lat_log",
+    "write_bw_log",
+    "write_iops_log",
+    "write_hist_log",
+    "log_avg_msec",
+    "log_hist_msec",
+    "per_job_logs",
+    "log_offset",
+    "flow",
+    "flow_id",
+    "verify",
+    "verify_pattern",
+    "verify_interval",
+    "verify_backlog",
+    "verify_fatal",
+    "do_verify",
+    "verify_only",
+    "buffer_pattern",
+    "refill_buffers",
+    "scramble_buffers",
+    "buffer_compress_percentage",
+    "buffer_compress_chunk",
     "aops_block_size",
     "aops_max_folio",
     "aops_large_folios",
+    "aops_cache",
+    "aops_writeback",
     "aops_dirty_background_ratio",
     "aops_dirty_ratio",
 ];
+
+/// fio's engines that aopsbench does not run, and why.
+const OTHER_ENGINES: &[(&str, &str)] = &[
+    ("io_uring_cmd", "it passes NVMe commands through to a character device"),
+    ("solarisaio", "it is Solaris's"),
+    ("windowsaio", "it is Windows's"),
+    ("splice", "aopsbench has no splice path"),
+    ("sg", "it needs a SCSI generic device"),
+    ("libzbc", "it needs a zoned block device"),
+    ("net", "it measures the network"),
+    ("netsplice", "it measures the network"),
+    ("cpuio", "it burns CPU and does no I/O"),
+    ("rdma", "it needs RDMA hardware"),
+    ("falloc", "aopsbench measures reads and writes, not fallocate calls as I/O"),
+    ("ftruncate", "aopsbench measures reads and writes, not ftruncate calls as I/O"),
+    ("e4defrag", "it needs EXT4_IOC_MOVE_EXT on a donor file"),
+    ("rados", "it needs a Ceph cluster"),
+    ("rbd", "it needs a Ceph cluster"),
+    ("http", "it needs an HTTP/S3/Swift server"),
+    ("gfapi", "it needs a GlusterFS volume"),
+    ("gfapi_async", "it needs a GlusterFS volume"),
+    ("libhdfs", "it needs HDFS"),
+    ("mtd", "it needs an MTD flash device"),
+    ("external", "it loads an engine from a shared object"),
+    ("libpmem", "it needs persistent memory"),
+    ("dev-dax", "it needs a DAX device"),
+    ("ime_psync", "it needs DDN's IME"),
+    ("ime_psyncv", "it needs DDN's IME"),
+    ("ime_aio", "it needs DDN's IME"),
+    ("libiscsi", "it needs an iSCSI target"),
+    ("nbd", "it needs an NBD server"),
+    ("libcufile", "it needs an NVIDIA GPU"),
+    ("libhipfile", "it needs an AMD GPU"),
+    ("dfs", "it needs a DAOS pool"),
+    ("nfs", "it needs an NFS server (libnfs)"),
+    ("exec", "it runs a program rather than I/O"),
+    ("xnvme", "it needs an NVMe device (xNVMe)"),
+    ("spdk", "it needs SPDK and an NVMe device"),
+    ("libblkio", "it needs a libblkio driver (virtio-blk, NVMe)"),
+    ("page_fault", "it measures page faults, not file I/O"),
+    ("filecreate", "it measures file creation, not I/O"),
+    ("filestat", "it measures stat calls, not I/O"),
+    ("filedelete", "it measures unlink calls, not I/O"),
+    ("dircreate", "it measures directory creation, not I/O"),
+    ("dirstat", "it measures stat calls, not I/O"),
+    ("dirdelete", "it measures directory removal, not I/O"),
+    ("binject", "it needs the binject block driver"),
+    ("guasi", "it needs the GUASI library"),
+];
+
+/// Options applied before the others of their section, whatever their place: `kb_base`
+/// changes how every size reads (fio gives it parse priority too).
+pub(crate) fn priority(key: &str) -> u8 {
+    u8::from(!key.eq_ignore_ascii_case("kb_base"))
+}
 
 /// Apply `key[=value]` to `job`.
 pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(), OptionError> {
     let bad = |expected: String| OptionError::BadValue { expected };
     let key_lc = key.to_ascii_lowercase();
+    let kb = job.kb_base;
     // Options that take no value.
     let flag = || value::boolean(value).map_err(bad);
     // Options that need one.
     let text = || value.filter(|v| !v.is_empty()).ok_or_else(|| bad("this option needs a value (key=value)".into()));
+    let size = |s: &str| value::size(s, kb);
+    let nonzero = |s: &str| value::nonzero_size(s, kb);
+    let count = |lo: u64, hi: u64| -> Result<u64, OptionError> { value::int_in(text()?, lo, hi).map_err(bad) };
+    let c = &mut job.control;
     match key_lc.as_str() {
         "name" => job.name = text()?.to_string(),
         "description" => job.description = Some(text()?.to_string()),
-        // fio's `thread` picks pthreads over processes; aopsbench always runs threads.
-        "thread" => {
-            flag()?;
-        }
+        "thread" => c.thread = flag()?,
         "filename" => {
             let names = text()?;
             if names.split(':').any(str::is_empty) {
@@ -96,68 +224,95 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             }
             job.filename = Some(names.to_string());
         }
+        "filename_format" => job.filename_format = Some(text()?.to_string()),
         "directory" => job.directory = Some(text()?.trim_end_matches('/').to_string()),
         "rw" | "readwrite" => {
             let v = text()?;
-            job.rw = match v.to_ascii_lowercase().as_str() {
-                "read" => ReadWrite::Read,
-                "write" => ReadWrite::Write,
-                "randread" => ReadWrite::RandRead,
-                "randwrite" => ReadWrite::RandWrite,
-                "rw" | "readwrite" => ReadWrite::ReadWrite,
-                "randrw" => ReadWrite::RandRw,
-                other if other.contains(':') => {
-                    return Err(bad(
-                        "rw modifiers (':N') are not supported; use read, write, randread, randwrite, rw or randrw"
-                            .into(),
-                    ));
-                }
-                "trim" | "randtrim" | "trimwrite" | "randtrimwrite" => {
-                    return Err(bad(
-                        "trim workloads are not supported; use read, write, randread, randwrite, rw or randrw".into(),
-                    ));
-                }
-                _ => {
-                    return Err(bad("expected read, write, randread, randwrite, rw (readwrite) or randrw".into()));
-                }
+            let (pattern, modifier) = match v.split_once(':') {
+                Some((p, m)) => (p, Some(m)),
+                None => (v, None),
             };
+            let rw = ReadWrite::ALL
+                .into_iter()
+                .find(|rw| rw.fio_name().eq_ignore_ascii_case(pattern.trim()))
+                .or_else(|| pattern.trim().eq_ignore_ascii_case("readwrite").then_some(ReadWrite::ReadWrite))
+                .ok_or_else(|| {
+                    bad("expected read, write, trim, randread, randwrite, randtrim, rw (readwrite), randrw, trimwrite \
+                         or randtrimwrite, optionally with :N"
+                        .into())
+                })?;
+            job.rw = rw;
+            job.rw_seq_nr = 1;
+            job.rw_seq_add = 0;
+            if let Some(m) = modifier {
+                let (back, m) = match m.trim().strip_prefix('-') {
+                    Some(rest) if !rw.is_random() => (true, rest),
+                    _ => (false, m),
+                };
+                let n = size(m).map_err(|e| bad(format!("the :N after the pattern: {e}")))?;
+                if back {
+                    job.rw_seq_add =
+                        -i64::try_from(n).map_err(|_| bad("the :N after the pattern is too large".into()))?;
+                } else if rw.is_random() {
+                    if !(1..=u64::from(u32::MAX)).contains(&n) {
+                        return Err(bad("the :N of a random pattern counts I/Os per new offset, from 1".into()));
+                    }
+                    job.rw_seq_nr = n;
+                } else {
+                    job.rw_seq_add =
+                        i64::try_from(n).map_err(|_| bad("the :N after the pattern is too large".into()))?;
+                }
+            }
+        }
+        "rw_sequencer" => {
+            job.rw_sequencer = match text()?.to_ascii_lowercase().as_str() {
+                "sequential" => RwSequencer::Sequential,
+                "identical" => RwSequencer::Identical,
+                _ => return Err(bad("expected sequential or identical".into())),
+            }
         }
         "rwmixread" => job.rwmixread = value::percent(text()?).map_err(bad)?,
         "rwmixwrite" => job.rwmixread = 100 - value::percent(text()?).map_err(bad)?,
         "bs" | "blocksize" => {
-            job.bs = value::per_dir(text()?, &job.bs, |s| value::nonzero_size(s).map(BlockSize::Fixed)).map_err(bad)?;
+            job.bs = value::per_dir(text()?, &job.bs, |s| nonzero(s).map(BlockSize::Fixed)).map_err(bad)?;
         }
         "bsrange" | "blocksize_range" => {
-            job.bs = value::per_dir(text()?, &job.bs, value::size_range).map_err(bad)?;
+            job.bs = value::per_dir(text()?, &job.bs, |s| value::size_range(s, kb)).map_err(bad)?;
         }
-        "bssplit" => job.bs = value::per_dir(text()?, &job.bs, value::bssplit).map_err(bad)?,
+        "bssplit" => job.bs = value::per_dir(text()?, &job.bs, |s| value::bssplit(s, kb)).map_err(bad)?,
         "blockalign" | "ba" => {
-            job.blockalign =
-                value::per_dir(text()?, &job.blockalign, |s| value::nonzero_size(s).map(Some)).map_err(bad)?;
+            job.blockalign = value::per_dir(text()?, &job.blockalign, |s| nonzero(s).map(Some)).map_err(bad)?;
         }
-        "size" => job.size = Some(value::nonzero_size(text()?).map_err(bad)?),
+        "size" => job.size = Some(nonzero(text()?).map_err(bad)?),
         "filesize" => {
             let v = text()?;
-            if v.contains(['-', ':']) {
+            if v.contains(['-', ':']) && !v.starts_with('(') {
                 return Err(bad("file size ranges are not supported; give one size".into()));
             }
-            job.filesize = Some(value::nonzero_size(v).map_err(bad)?);
+            job.filesize = Some(nonzero(v).map_err(bad)?);
         }
-        "offset" => job.offset = value::size(text()?).map_err(bad)?,
-        "nrfiles" | "nr_files" => job.nrfiles = value::int_in(text()?, 1, 1 << 20).map_err(bad)? as u32,
-        "numjobs" => job.numjobs = value::int_in(text()?, 1, 4096).map_err(bad)? as u32,
-        "iodepth" => job.control.iodepth = value::int_in(text()?, 1, 65536).map_err(bad)? as u32,
-        "ioengine" => {
-            job.control.ioengine = match text()?.to_ascii_lowercase().as_str() {
-                "psync" => IoEngine::Psync,
-                "sync" => IoEngine::Sync,
-                "io_uring" => IoEngine::IoUring,
-                "null" => IoEngine::Null,
-                _ => return Err(bad("aopsbench runs psync, sync, io_uring or null".into())),
-            };
+        "io_size" | "io_limit" => job.io_size = Some(nonzero(text()?).map_err(bad)?),
+        "number_ios" => job.number_ios = Some(value::integer(text()?).map_err(bad)?).filter(|&n| n > 0),
+        "offset" => job.offset = size(text()?).map_err(bad)?,
+        "offset_increment" => job.offset_increment = size(text()?).map_err(bad)?,
+        "nrfiles" | "nr_files" => job.nrfiles = count(1, 1 << 20)? as u32,
+        "openfiles" => job.openfiles = Some(count(1, 1 << 20)? as u32),
+        "file_service_type" => job.file_service = file_service(text()?).map_err(bad)?,
+        "numjobs" => job.numjobs = count(1, 4096)? as u32,
+        "iodepth" => c.depth.iodepth = count(1, 65536)? as u32,
+        "iodepth_batch" | "iodepth_batch_submit" => c.depth.batch_submit = count(0, 65536)? as u32,
+        "iodepth_batch_complete" | "iodepth_batch_complete_min" => {
+            c.depth.batch_complete_min = count(0, 65536)? as u32;
         }
-        "direct" => job.control.direct = flag()?,
-        "buffered" => job.control.direct = !flag()?,
+        "iodepth_batch_complete_max" => c.depth.batch_complete_max = count(0, 65536)? as u32,
+        "iodepth_low" => c.depth.iodepth_low = count(0, 65536)? as u32,
+        "fixedbufs" => c.uring.fixedbufs = flag()?,
+        "registerfiles" => c.uring.registerfiles = flag()?,
+        "sqthread_poll" => c.uring.sqthread_poll = flag()?,
+        "hipri" => c.uring.hipri = flag()?,
+        "ioengine" => c.ioengine = engine(text()?).map_err(bad)?,
+        "direct" => c.direct = flag()?,
+        "buffered" => c.direct = !flag()?,
         "fsync" => job.fsync = value::integer(text()?).map_err(bad)?,
         "fdatasync" => job.fdatasync = value::integer(text()?).map_err(bad)?,
         "end_fsync" => job.end_fsync = flag()?,
@@ -174,76 +329,412 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             };
         }
         "create_on_open" => job.create_on_open = flag()?,
-        "runtime" | "timeout" => job.control.runtime = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?),
-        "time_based" => job.control.time_based = flag()?,
-        "ramp_time" => job.control.ramp_time = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?),
-        "loops" => job.loops = value::int_in(text()?, 1, u64::from(u32::MAX)).map_err(bad)? as u32,
+        "unlink" => job.unlink = flag()?,
+        "invalidate" => job.invalidate = flag()?,
+        "fill_device" | "fill_fs" => job.fill_device = flag()?,
+        "runtime" | "timeout" => c.runtime = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?),
+        "time_based" => c.time_based = flag()?,
+        "ramp_time" => c.ramp_time = Some(value::time(text()?, TimeUnit::Seconds).map_err(bad)?),
+        "loops" => job.loops = count(1, u64::from(u32::MAX))? as u32,
         "randrepeat" => job.randrepeat = flag()?,
         "randseed" => job.randseed = Some(value::integer(text()?).map_err(bad)?),
-        "random_distribution" => job.random_distribution = distribution(text()?).map_err(bad)?,
+        "random_distribution" => job.random_distribution = distribution(text()?, kb).map_err(bad)?,
+        "random_generator" => {
+            job.random_generator = match text()?.to_ascii_lowercase().as_str() {
+                "tausworthe" => RandomGenerator::Tausworthe,
+                "lfsr" => RandomGenerator::Lfsr,
+                "tausworthe64" => RandomGenerator::Tausworthe64,
+                _ => return Err(bad("expected tausworthe, lfsr or tausworthe64".into())),
+            }
+        }
         "norandommap" => job.norandommap = flag()?,
+        "kb_base" => job.kb_base = text()?.parse::<KbBase>().map_err(|e| bad(e.expected))?,
         "rate_iops" => {
-            job.control.rate_iops = value::per_dir(text()?, &job.control.rate_iops, |s| {
-                value::integer(s)
-                    .and_then(|n| if n == 0 { Err("expected I/Os per second above zero".into()) } else { Ok(Some(n)) })
-            })
-            .map_err(bad)?;
+            c.rate_iops = value::per_dir(text()?, &c.rate_iops, |s| value::integer(s).map(|n| (n > 0).then_some(n)))
+                .map_err(bad)?;
         }
-        "thinktime" => job.control.thinktime = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
-        "stonewall" | "wait_for_previous" => job.control.stonewall = flag()?,
-        "new_group" => job.control.new_group = flag()?,
-        "group_reporting" => job.control.group_reporting = flag()?,
-        "percentile_list" => {
-            job.control.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
+        "rate" => c.rate = value::per_dir(text()?, &c.rate, |s| size(s).map(|n| (n > 0).then_some(n))).map_err(bad)?,
+        "rate_process" => {
+            c.rate_process = match text()?.to_ascii_lowercase().as_str() {
+                "linear" => RateProcess::Linear,
+                "poisson" => RateProcess::Poisson,
+                _ => return Err(bad("expected linear or poisson".into())),
+            }
         }
+        "thinktime" => c.thinktime = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "stonewall" | "wait_for_previous" => c.start.stonewall = flag()?,
+        "new_group" => c.start.new_group = flag()?,
+        "wait_for" => c.start.wait_for = Some(text()?.to_string()),
+        "startdelay" => c.start.delay = time_range(text()?).map_err(bad)?,
+        "exitall" => c.start.exitall = flag()?,
+        "group_reporting" => c.group_reporting = flag()?,
+        "cpus_allowed" => c.cpus_allowed = Some(cpu_list(text()?).map_err(bad)?),
+        "cpus_allowed_policy" => {
+            c.cpus_policy = match text()?.to_ascii_lowercase().as_str() {
+                "shared" => CpusPolicy::Shared,
+                "split" => CpusPolicy::Split,
+                _ => return Err(bad("expected shared or split".into())),
+            }
+        }
+        "continue_on_error" => {
+            let (io, verify) = match text()?.to_ascii_lowercase().as_str() {
+                "none" | "0" => (false, false),
+                "read" | "write" | "io" => (true, false),
+                "verify" => (false, true),
+                "all" | "1" => (true, true),
+                _ => return Err(bad("expected none, read, write, io, verify or all".into())),
+            };
+            c.continue_on_error.io = io;
+            c.continue_on_error.verify = verify;
+        }
+        "ignore_error" => c.ignore_error = ignore_errors(text()?).map_err(bad)?,
+        "gtod_reduce" => {
+            if flag()? {
+                c.latencies.slat = false;
+                c.latencies.clat = false;
+                c.latencies.lat = false;
+            }
+        }
+        "disable_lat" => c.latencies.lat = !flag()?,
+        "disable_clat" => c.latencies.clat = !flag()?,
+        "disable_slat" => c.latencies.slat = !flag()?,
+        "clat_percentiles" => c.latencies.clat_percentiles = flag()?,
+        "lat_percentiles" => c.latencies.lat_percentiles = flag()?,
+        "percentile_list" => c.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?,
+        "write_lat_log" => c.logs.lat = Some(log_name(value)),
+        "write_bw_log" => c.logs.bw = Some(log_name(value)),
+        "write_iops_log" => c.logs.iops = Some(log_name(value)),
+        "write_hist_log" => c.logs.hist = Some(log_name(value)),
+        "log_avg_msec" => c.logs.avg_msec = count(0, 86_400_000)?,
+        "log_hist_msec" => c.logs.hist_msec = count(0, 86_400_000)?,
+        "per_job_logs" => c.logs.per_job = flag()?,
+        "log_offset" => c.logs.offset = flag()?,
+        "flow" => {
+            c.flow = text()?.trim().parse::<i64>().map_err(|_| bad("expected a whole number (a weight)".into()))?;
+        }
+        "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
+        "verify" => job.verify.kind = verify_kind(text()?).map_err(bad)?,
+        "verify_pattern" => job.verify.pattern = Some(pattern(text()?).map_err(bad)?),
+        "verify_interval" => job.verify.interval = Some(nonzero(text()?).map_err(bad)?),
+        "verify_backlog" => job.verify.backlog = value::integer(text()?).map_err(bad)?,
+        "verify_fatal" => job.verify.fatal = flag()?,
+        "do_verify" => job.verify.do_verify = flag()?,
+        "verify_only" => job.verify.only = flag()?,
+        "buffer_pattern" => job.buffers.pattern = Some(pattern(text()?).map_err(bad)?),
+        "refill_buffers" => job.buffers.refill = flag()?,
+        "scramble_buffers" => job.buffers.scramble = flag()?,
+        "buffer_compress_percentage" => job.buffers.compress_percentage = value::percent(text()?).map_err(bad)?,
+        "buffer_compress_chunk" => job.buffers.compress_chunk = nonzero(text()?).map_err(bad)?,
         aops if aops.strip_prefix("aops_").is_some_and(|k| AopsParams::KEYS.contains(&k)) => {
             job.aops.set(&aops["aops_".len()..], value).map_err(|e| bad(e.expected))?;
         }
-        _ => {
-            return Err(OptionError::Unsupported { hint: suggestion(&key_lc) });
-        }
+        other if FIO_OPTIONS.binary_search(&other).is_ok() => return Err(OptionError::Unsupported),
+        _ => return Err(OptionError::Unknown { hint: suggestion(&key_lc, value) }),
     }
     Ok(())
 }
 
-/// `random`, `zipf[:θ]`, `pareto[:h]`, `normal[:σ]` (or `gauss`), with fio's defaults for a
-/// missing parameter (zipf 1.1, pareto 0.2, normal 0 = uniform).
-fn distribution(s: &str) -> Result<RandomDistribution, String> {
+/// A log's name prefix: the value, or fio's default `jobname` stand-in when bare.
+fn log_name(value: Option<&str>) -> String {
+    value.filter(|v| !v.is_empty()).unwrap_or("").to_string()
+}
+
+/// `ioengine=`: an engine aopsbench runs, or why not.
+fn engine(s: &str) -> Result<IoEngine, String> {
+    let name = s.trim().to_ascii_lowercase();
+    if let Some(e) = IoEngine::ALL.into_iter().find(|e| e.fio_name() == name) {
+        return Ok(e);
+    }
+    let runs: Vec<&str> = IoEngine::ALL.iter().map(|e| e.fio_name()).collect();
+    match OTHER_ENGINES.iter().find(|(n, _)| *n == name) {
+        Some((n, why)) => Err(format!("fio ioengine '{n}' is not supported by aopsbench: {why}")),
+        None => Err(format!("aopsbench runs {}", runs.join(", "))),
+    }
+}
+
+/// `verify=`.
+fn verify_kind(s: &str) -> Result<VerifyKind, String> {
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "0" | "none" => VerifyKind::None,
+        "md5" => VerifyKind::Md5,
+        "crc32c" | "crc32c-intel" => VerifyKind::Crc32c,
+        "sha1" => VerifyKind::Sha1,
+        "sha256" => VerifyKind::Sha256,
+        "xxhash" => VerifyKind::Xxhash,
+        "pattern" => VerifyKind::Pattern,
+        "meta" => VerifyKind::Meta,
+        "crc64" | "crc32" | "crc16" | "crc7" | "sha224" | "sha384" | "sha512" | "sha3-224" | "sha3-256"
+        | "sha3-384" | "sha3-512" | "null" | "pattern_hdr" => {
+            return Err(format!(
+                "verify={s} is not supported by aopsbench: use md5, crc32c, crc32c-intel, sha1, sha256, xxhash, \
+                 pattern or meta"
+            ));
+        }
+        _ => return Err("expected md5, crc32c, crc32c-intel, sha1, sha256, xxhash, pattern or meta".into()),
+    })
+}
+
+/// fio's pattern syntax (`verify_pattern`, `buffer_pattern`): `0x` hex bytes, a decimal
+/// number (its bytes, little-endian, as few as hold it), a `"string"`, or several joined.
+fn pattern(s: &str) -> Result<Vec<u8>, String> {
+    const EXPECTED: &str = "expected bytes such as 0xdeadbeef, \"text\" or 170, joined in any order";
+    let mut out = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('"') {
+            let end = after.find('"').ok_or_else(|| EXPECTED.to_string())?;
+            out.extend_from_slice(&after.as_bytes()[..end]);
+            rest = &after[end + 1..];
+        } else if rest.starts_with('\'') {
+            return Err("patterns read from a file ('name') are not supported by aopsbench; give the bytes".into());
+        } else if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+            let end = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
+            let digits = &hex[..end];
+            if digits.is_empty() {
+                return Err(EXPECTED.into());
+            }
+            let padded = if digits.len() % 2 == 1 { format!("0{digits}") } else { digits.to_string() };
+            for i in (0..padded.len()).step_by(2) {
+                out.push(u8::from_str_radix(&padded[i..i + 2], 16).map_err(|_| EXPECTED.to_string())?);
+            }
+            rest = &hex[end..];
+        } else {
+            let end = rest.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(rest.len());
+            let n: i64 = rest[..end].parse().map_err(|_| EXPECTED.to_string())?;
+            let bytes = n.to_le_bytes();
+            let len = if n < 0 { 8 } else { (8 - (n.leading_zeros() as usize) / 8).max(1) };
+            out.extend_from_slice(&bytes[..len]);
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start();
+    }
+    if out.is_empty() {
+        return Err(EXPECTED.into());
+    }
+    Ok(out)
+}
+
+/// `startdelay=T` or `T1-T2` (drawn per thread).
+fn time_range(s: &str) -> Result<(Duration, Duration), String> {
+    let t = |s: &str| value::time(s, TimeUnit::Seconds);
+    match s.split_once('-') {
+        Some((a, b)) if !s.starts_with('(') => {
+            let (lo, hi) = (t(a)?, t(b)?);
+            if lo > hi {
+                return Err("expected the shorter time first, such as 1-5".into());
+            }
+            Ok((lo, hi))
+        }
+        _ => {
+            let d = t(s)?;
+            Ok((d, d))
+        }
+    }
+}
+
+/// `cpus_allowed=`: CPU numbers and ranges, `0-3,6`.
+fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    const EXPECTED: &str = "expected CPU numbers and ranges such as 0-3,6";
+    let mut cpus = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b) = (a.trim().parse::<usize>(), b.trim().parse::<usize>());
+        let (Ok(a), Ok(b)) = (a, b) else { return Err(EXPECTED.into()) };
+        if a > b || b >= 4096 {
+            return Err(EXPECTED.into());
+        }
+        cpus.extend(a..=b);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    if cpus.is_empty() {
+        return Err(EXPECTED.into());
+    }
+    Ok(cpus)
+}
+
+/// `ignore_error=READ:WRITE:VERIFY`, each a `,`-separated list of errno names or numbers (a
+/// single list applies to reads and writes).
+fn ignore_errors(s: &str) -> Result<super::types::PerDir<Vec<i32>>, String> {
+    let list = |l: &str| -> Result<Vec<i32>, String> {
+        l.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                errno_of(e).ok_or_else(|| format!("'{e}' is not an errno name or number (such as EIO, ENOSPC or 5)"))
+            })
+            .collect()
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    Ok(match parts.as_slice() {
+        [one] => {
+            let v = list(one)?;
+            super::types::PerDir { read: v.clone(), write: v, trim: Vec::new() }
+        }
+        [r, w] => super::types::PerDir { read: list(r)?, write: list(w)?, trim: Vec::new() },
+        [r, w, v] => super::types::PerDir { read: list(r)?, write: list(w)?, trim: list(v)? },
+        _ => return Err("expected READ:WRITE:VERIFY lists of errnos".into()),
+    })
+}
+
+/// An errno by name or number.
+fn errno_of(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (n > 0).then_some(n);
+    }
+    const NAMES: &[(&str, i32)] = &[
+        ("EPERM", libc::EPERM),
+        ("ENOENT", libc::ENOENT),
+        ("EINTR", libc::EINTR),
+        ("EIO", libc::EIO),
+        ("ENXIO", libc::ENXIO),
+        ("EBADF", libc::EBADF),
+        ("EAGAIN", libc::EAGAIN),
+        ("ENOMEM", libc::ENOMEM),
+        ("EACCES", libc::EACCES),
+        ("EFAULT", libc::EFAULT),
+        ("EBUSY", libc::EBUSY),
+        ("EEXIST", libc::EEXIST),
+        ("ENODEV", libc::ENODEV),
+        ("EINVAL", libc::EINVAL),
+        ("EFBIG", libc::EFBIG),
+        ("ENOSPC", libc::ENOSPC),
+        ("EROFS", libc::EROFS),
+        ("EILSEQ", libc::EILSEQ),
+        ("EOPNOTSUPP", libc::EOPNOTSUPP),
+        ("ETIMEDOUT", libc::ETIMEDOUT),
+        ("EDQUOT", libc::EDQUOT),
+        ("ENODATA", libc::ENODATA),
+        ("EBADMSG", libc::EBADMSG),
+    ];
+    NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, e)| *e)
+}
+
+/// `file_service_type=`.
+fn file_service(s: &str) -> Result<FileService, String> {
     let (kind, param) = match s.split_once(':') {
-        Some((k, p)) => (k, Some(p)),
+        Some((k, p)) => (k, Some(p.trim())),
         None => (s, None),
     };
-    let num = |default: f64| -> Result<f64, String> {
+    let nr = || -> Result<u64, String> {
         match param {
+            None => Ok(1),
+            Some(p) => p.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| "the :N is I/Os per file, from 1".into()),
+        }
+    };
+    let num = |default: f64| -> Result<f64, String> {
+        param.map_or(Ok(default), |p| p.parse::<f64>().map_err(|_| format!("'{p}' is not a number")))
+    };
+    Ok(match kind.trim().to_ascii_lowercase().as_str() {
+        "roundrobin" => FileService::RoundRobin(nr()?),
+        "sequential" => FileService::Sequential(nr()?),
+        "random" => FileService::Random(nr()?),
+        "zipf" => FileService::Zipf(num(1.1)?),
+        "pareto" => FileService::Pareto(num(0.2)?),
+        "normal" | "gauss" => FileService::Normal(num(0.0)?),
+        _ => return Err("expected roundrobin, sequential, random (with :N), zipf, pareto or normal".into()),
+    })
+}
+
+/// `random`, `zipf[:θ[:center]]`, `pareto[:h[:center]]`, `normal[:σ[:center]]` (or `gauss`),
+/// `zoned:A/S:...`, `zoned_abs:A/SIZE:...`, with fio's defaults for a missing parameter.
+fn distribution(s: &str, kb: KbBase) -> Result<RandomDistribution, String> {
+    let (kind, rest) = match s.split_once([':', '=']) {
+        Some((k, p)) => (k.trim().to_ascii_lowercase(), Some(p)),
+        None => (s.trim().to_ascii_lowercase(), None),
+    };
+    if kind == "zoned" || kind == "zoned_abs" {
+        return zones(rest.unwrap_or_default(), kind == "zoned_abs", kb);
+    }
+    let params: Vec<&str> = rest.map(|r| r.split(':').collect()).unwrap_or_default();
+    let num = |i: usize, default: f64| -> Result<f64, String> {
+        match params.get(i) {
             None => Ok(default),
             Some(p) => p.trim().parse::<f64>().map_err(|_| format!("'{p}' is not a number")),
         }
     };
-    match kind.trim().to_ascii_lowercase().as_str() {
-        "random" if param.is_none() => Ok(RandomDistribution::Uniform),
-        "zipf" => match num(1.1)? {
-            t if t > 0.0 && t.is_finite() => Ok(RandomDistribution::Zipf(t)),
+    let center = |i: usize| -> Result<Option<f64>, String> {
+        match params.get(i) {
+            None => Ok(None),
+            Some(_) => match num(i, 0.0)? {
+                c if (0.0..=1.0).contains(&c) => Ok(Some(c)),
+                _ => Err("the center is a fraction of the region, from 0 to 1".into()),
+            },
+        }
+    };
+    if params.len() > 2 {
+        return Err("expected at most two parameters, such as zipf:1.2:0.25".into());
+    }
+    match kind.as_str() {
+        "random" if params.is_empty() => Ok(RandomDistribution::Uniform),
+        "zipf" => match num(0, 1.1)? {
+            t if t > 0.0 && t.is_finite() => Ok(RandomDistribution::Zipf { theta: t, center: center(1)? }),
             _ => Err("zipf needs θ above 0, such as zipf:1.2".into()),
         },
-        "pareto" => match num(0.2)? {
-            h if h > 0.0 && h < 1.0 => Ok(RandomDistribution::Pareto(h)),
+        "pareto" => match num(0, 0.2)? {
+            h if h > 0.0 && h < 1.0 => Ok(RandomDistribution::Pareto { h, center: center(1)? }),
             _ => Err("pareto needs h between 0 and 1, such as pareto:0.2".into()),
         },
-        "normal" | "gauss" => match num(0.0)? {
+        "normal" | "gauss" => match num(0, 0.0)? {
             0.0 => Ok(RandomDistribution::Uniform),
-            d if d > 0.0 && d <= 100.0 => Ok(RandomDistribution::Normal(d)),
+            d if d > 0.0 && d <= 100.0 => Ok(RandomDistribution::Normal { dev: d, center: center(1)?.unwrap_or(0.5) }),
             _ => Err("normal needs σ in percent of the region, from 0 to 100, such as normal:10".into()),
         },
-        _ => Err("expected random, zipf:θ, pareto:h or normal:σ".into()),
+        _ => Err("expected random, zipf:θ, pareto:h, normal:σ, zoned:A/S:... or zoned_abs:A/SIZE:...".into()),
     }
 }
 
-/// ` (did you mean 'x'?)` for a near miss of a supported option, else empty.
-fn suggestion(key: &str) -> String {
+/// The zones of `zoned` (sizes in percent of the region) or `zoned_abs` (sizes in bytes):
+/// the access percentages must add up to 100; `zoned` sizes too.
+fn zones(s: &str, absolute: bool, kb: KbBase) -> Result<RandomDistribution, String> {
+    let expected = if absolute {
+        "expected ACCESS%/SIZE zones joined by ':', such as zoned_abs:60/20g:40/100g"
+    } else {
+        "expected ACCESS%/REGION% zones joined by ':', such as zoned:60/10:30/20:10/70"
+    };
+    if s.contains(',') {
+        return Err("per-direction zones are not supported by aopsbench: give one zone list for every direction".into());
+    }
+    let pct = |p: &str| -> Result<u64, String> {
+        match p.trim().trim_end_matches('%').parse::<f64>() {
+            Ok(v) if (0.0..=100.0).contains(&v) => Ok((v * 1e4).round() as u64),
+            _ => Err(expected.to_string()),
+        }
+    };
+    let mut list = Vec::new();
+    for z in s.split(':').filter(|z| !z.trim().is_empty()) {
+        let (a, sz) = z.split_once('/').ok_or_else(|| expected.to_string())?;
+        let size = if absolute { value::nonzero_size(sz, kb)? } else { pct(sz)? };
+        list.push(Zone { access_ppm: pct(a)?, size });
+    }
+    if list.is_empty() || list.len() > 256 {
+        return Err(format!("{expected} (1 to 256 zones)"));
+    }
+    let access: u64 = list.iter().map(|z| z.access_ppm).sum();
+    if access.abs_diff(PPM) > 10 {
+        return Err(format!("the access percentages add up to {}, not 100", access as f64 / 1e4));
+    }
+    if !absolute {
+        let region: u64 = list.iter().map(|z| z.size).sum();
+        if region.abs_diff(PPM) > 10 {
+            return Err(format!("the region percentages add up to {}, not 100", region as f64 / 1e4));
+        }
+        return Ok(RandomDistribution::Zoned(list));
+    }
+    Ok(RandomDistribution::ZonedAbs(list))
+}
+
+/// ` (did you mean 'x'?)` for a near miss of a supported option of the same kind — an
+/// `aops_` option for an `aops_` typo, a fio option otherwise — that takes the value given;
+/// else empty.
+pub(crate) fn suggestion(key: &str, value: Option<&str>) -> String {
+    let aops = key.starts_with("aops_");
     SUPPORTED
         .iter()
+        .filter(|s| s.starts_with("aops_") == aops)
         .map(|s| (edit_distance(key, s), *s))
-        .filter(|&(d, s)| d <= 2 && d < s.len() / 2 + 1)
+        .filter(|&(d, s)| d <= 2 && d < s.len() / 3 + 1)
+        .filter(|&(_, s)| apply(&mut Job::fio_defaults(), s, value).is_ok())
         .min()
         .map(|(_, s)| format!(" (did you mean '{s}'?)"))
         .unwrap_or_default()
@@ -270,21 +761,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn suggestions_for_typos_only() {
-        assert_eq!(suggestion("iodepht"), " (did you mean 'iodepth'?)");
-        assert_eq!(suggestion("runtim"), " (did you mean 'runtime'?)");
-        assert_eq!(suggestion("write_lat_log"), "");
+    fn suggestions_for_close_typos_of_the_same_kind_only() {
+        assert_eq!(suggestion("iodepht", Some("4")), " (did you mean 'iodepth'?)");
+        assert_eq!(suggestion("runtim", Some("30")), " (did you mean 'runtime'?)");
+        assert_eq!(suggestion("runtim", Some("fast")), "", "runtime does not take 'fast'");
+        assert_eq!(suggestion("aops_cach", Some("64m")), " (did you mean 'aops_cache'?)");
+        assert_eq!(suggestion("aops_bs", Some("4k")), "");
+        assert_eq!(suggestion("zonemod", Some("zbd")), "");
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
+    fn fio_names_are_sorted_for_lookup() {
+        assert!(FIO_OPTIONS.windows(2).all(|w| w[0] < w[1]));
+        for s in SUPPORTED.iter().filter(|s| !s.starts_with("aops_")) {
+            assert!(FIO_OPTIONS.binary_search(s).is_ok(), "{s} is not a fio option");
+        }
+    }
+
+    #[test]
     fn distributions() {
-        assert_eq!(distribution("zipf:1.2"), Ok(RandomDistribution::Zipf(1.2)));
-        assert_eq!(distribution("zipf"), Ok(RandomDistribution::Zipf(1.1)));
-        assert_eq!(distribution("pareto:0.3"), Ok(RandomDistribution::Pareto(0.3)));
-        assert_eq!(distribution("normal:5"), Ok(RandomDistribution::Normal(5.0)));
-        assert_eq!(distribution("random"), Ok(RandomDistribution::Uniform));
-        assert!(distribution("zoned:50/5:50/95").is_err());
-        assert!(distribution("pareto:1.5").is_err());
+        let d = |s| distribution(s, KbBase::Binary);
+        assert_eq!(d("zipf:1.2"), Ok(RandomDistribution::Zipf { theta: 1.2, center: None }));
+        assert_eq!(d("zipf"), Ok(RandomDistribution::Zipf { theta: 1.1, center: None }));
+        assert_eq!(d("zipf:1.2:0.25"), Ok(RandomDistribution::Zipf { theta: 1.2, center: Some(0.25) }));
+        assert_eq!(d("pareto:0.3"), Ok(RandomDistribution::Pareto { h: 0.3, center: None }));
+        assert_eq!(d("normal:5"), Ok(RandomDistribution::Normal { dev: 5.0, center: 0.5 }));
+        assert_eq!(d("gauss:5:0.1"), Ok(RandomDistribution::Normal { dev: 5.0, center: 0.1 }));
+        assert_eq!(d("random"), Ok(RandomDistribution::Uniform));
+        let Ok(RandomDistribution::Zoned(z)) = d("zoned:60/10:30/20:8/30:2/40") else { panic!() };
+        assert_eq!((z.len(), z[0].access_ppm, z[0].size), (4, 600_000, 100_000));
+        let Ok(RandomDistribution::ZonedAbs(z)) = d("zoned_abs=60/20G:30/100G:10/500g") else { panic!() };
+        assert_eq!(z[1].size, 100 << 30);
+        assert!(d("zoned:50/5:40/95").unwrap_err().contains("add up to 90"));
+        assert!(d("zoned:60/10:40/10").unwrap_err().contains("region percentages add up to 20"));
+        assert!(d("pareto:1.5").is_err());
+    }
+
+    #[test]
+    fn patterns_read_as_fio_writes_them() {
+        assert_eq!(pattern("0xdeadbeef"), Ok(vec![0xde, 0xad, 0xbe, 0xef]));
+        assert_eq!(pattern("0xaa555aa5"), Ok(vec![0xaa, 0x55, 0x5a, 0xa5]));
+        assert_eq!(pattern("\"abcd\""), Ok(b"abcd".to_vec()));
+        assert_eq!(pattern("0xff\"ab\"170"), Ok(vec![0xff, b'a', b'b', 170]));
+        assert!(pattern("'file'").unwrap_err().contains("not supported"));
+        assert!(pattern("").is_err());
+    }
+
+    #[test]
+    fn engines_say_why_not() {
+        assert_eq!(engine("libaio"), Ok(IoEngine::Libaio));
+        assert_eq!(
+            engine("rdma"),
+            Err("fio ioengine 'rdma' is not supported by aopsbench: it needs RDMA hardware".into())
+        );
+        assert!(engine("frob").unwrap_err().starts_with("aopsbench runs sync, psync"));
     }
 }

@@ -1,7 +1,8 @@
 //! What one job thread does: its files, the layout before measurement, and its op stream.
 
-use super::job::{Job, Prealloc, RunControl};
+use super::job::{Job, RunControl};
 use super::stream::OpStream;
+use super::types::Prealloc;
 use crate::op::{FallocMode, Op};
 use crate::rng::seeded;
 
@@ -39,6 +40,8 @@ pub struct ThreadPlan {
     pub ops: OpStream,
     /// Pacing and run control.
     pub control: RunControl,
+    /// The largest read, write or trim the stream issues (what an I/O buffer must hold).
+    pub max_bs: u64,
     /// The job's seed ([`Job::seed`]); with the job index and the thread index it fixes the
     /// stream. Record it to rerun a `randrepeat=0` job (as `randseed=`).
     pub seed: u64,
@@ -54,21 +57,41 @@ impl Job {
         (0..self.numjobs).map(|t| self.thread(t)).collect()
     }
 
-    /// The files of thread `thread`.
+    /// The files of thread `thread`: `filename=` entries (shared by every thread, sized for
+    /// the last one), else named by `filename_format` (fio's `$jobname.$jobnum.$filenum` by
+    /// default), under `directory=`.
     pub fn files(&self, thread: u32) -> Vec<FileSpec> {
-        let size = self.file_size();
         match &self.filename {
-            Some(names) => names.split(':').map(|n| FileSpec { name: n.to_string(), size }).collect(),
-            None => (0..self.nrfiles)
-                .map(|i| {
-                    let base = format!("{}.{thread}.{i}", self.name);
-                    let name = match &self.directory {
-                        Some(dir) => format!("{dir}/{base}"),
-                        None => base,
-                    };
-                    FileSpec { name, size }
-                })
-                .collect(),
+            Some(names) => {
+                let size = self.file_size();
+                names.split(':').map(|n| FileSpec { name: n.to_string(), size }).collect()
+            }
+            None => {
+                let size = self.thread_file_size(thread);
+                (0..self.nrfiles)
+                    .map(|i| {
+                        let base = self.file_name(thread, i);
+                        let name = match &self.directory {
+                            Some(dir) => format!("{dir}/{base}"),
+                            None => base,
+                        };
+                        FileSpec { name, size }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// fio's `make_filename`: `filename_format` with `$jobname`, `$jobnum` (the thread),
+    /// `$filenum` and `$clientuid` (empty: there is no client/server mode) replaced.
+    fn file_name(&self, thread: u32, file: u32) -> String {
+        match &self.filename_format {
+            None => format!("{}.{thread}.{file}", self.name),
+            Some(f) => f
+                .replace("$jobname", &self.name)
+                .replace("$jobnum", &thread.to_string())
+                .replace("$filenum", &file.to_string())
+                .replace("$clientuid", ""),
         }
     }
 
@@ -82,20 +105,22 @@ impl Job {
             job_name: self.name.clone(),
             job_index: self.index,
             thread,
-            ops: OpStream::new(self, rng, files.len() as u32, first_tag),
+            ops: OpStream::new(self, thread, rng, files.len() as u32, first_tag),
             files,
             layout,
             create_on_open: self.create_on_open,
             control: self.control.clone(),
+            max_bs: self.max_bs(),
             seed: self.seed(),
         }
     }
 
-    /// fio's `extend_file`: preallocate, and write the file out when the job reads it or
-    /// overwrites it.
+    /// fio's `extend_file`: preallocate, and write the file out when the job reads or trims it
+    /// or overwrites it. Nothing for `verify_only` (the files hold what an earlier job wrote)
+    /// or `fill_device` (the file grows until the filesystem is full).
     fn layout(&self, files: &[FileSpec]) -> Vec<Op> {
-        let full_layout = self.rw.reads() || self.overwrite;
-        if self.create_on_open && !full_layout {
+        let full_layout = self.rw.reads() || self.rw.trims() || self.overwrite;
+        if (self.create_on_open && !full_layout) || self.verify.only || self.fill_device {
             return Vec::new();
         }
         let chunk = LAYOUT_CHUNK.max(self.max_bs());

@@ -4,47 +4,76 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::dist::Sampler;
-use super::job::{BlockSize, Job};
+use super::job::Job;
 use super::randmap::{Permutation, RandomMap};
+use super::types::{BlockSize, Dir, FileService, PerDir, ReadWrite, RwSequencer};
 use super::value::PPM;
-use crate::op::Op;
+use crate::op::{FallocMode, Op};
 use crate::rng::{below, between};
 
-/// The ops of one job thread, in order: a deterministic, allocation-free iterator.
+/// One op of a stream, with what the runner must do beyond issuing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Io {
+    /// The op.
+    pub op: Op,
+    /// A read that checks the verify data of an earlier write (`verify=`).
+    pub verify: bool,
+}
+
+/// Verify pieces kept before an automatic verify pass (bounds memory of long verify jobs).
+const MAX_PIECES: usize = 1 << 22;
+
+/// The ops of one job thread, in order: a deterministic, allocation-free iterator (a verify
+/// job keeps the list of what it wrote, as fio's io pieces).
 ///
-/// fio's meaning: each loop moves `io_size` bytes, files taken in turn (fio's default
-/// `file_service_type=roundrobin`); sequential offsets run from the region start and wrap at its
-/// end (reads and writes keep their own position, as fio's `last_pos[ddir]`); random offsets are
-/// multiples of the block alignment and, unless `norandommap`, cover each file's region once per
-/// pass without repeats, an I/O being cut short where it would run into blocks already done
-/// (fio's `mark_random_map`). Mixed jobs pick each I/O's direction by `rwmixread`. After every
-/// `fsync=N` (`fdatasync=N`) writes comes an [`Op::Fsync`] ([`Op::Fdatasync`]) of the file just
-/// written. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
+/// fio's meaning: each loop moves `io_size` bytes, files taken in turn (`file_service_type`,
+/// roundrobin by default); sequential offsets run from the region start and wrap at its end
+/// (reads, writes and trims keep their own position, as fio's `last_pos[ddir]`), skipping
+/// `rw=write:N` bytes after each I/O; random offsets are multiples of the block alignment and,
+/// unless `norandommap`, cover each file's region once per pass without repeats, an I/O being
+/// cut short where it would run into blocks already done (fio's `mark_random_map`); with
+/// `rw=randread:N` a new random offset comes every N I/Os, sequential (or identical, with
+/// `rw_sequencer=identical`) in between. Mixed jobs pick each I/O's direction by `rwmixread`;
+/// trims are [`FallocMode::PunchHole`], as fio trims files on Linux; `trimwrite` trims a range
+/// and then writes it. After every `fsync=N` (`fdatasync=N`) writes comes an [`Op::Fsync`]
+/// ([`Op::Fdatasync`]) of the file just written. `number_ios` ends the I/O early. With
+/// `verify`, the writes are read back and checked ([`Io::verify`]): after every
+/// `verify_backlog` writes, else after the last; `verify_only` turns the writes into those
+/// reads. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
 /// `time_based` streams loop forever: call [`OpStream::finish`] at the end of the runtime to get
-/// those closing ops.
+/// the verify reads and the closing ops.
 #[derive(Clone, Debug)]
 pub struct OpStream {
     rng: ChaCha8Rng,
     cfg: StreamConfig,
     files: Vec<FileState>,
-    next_file: usize,
+    /// The file in service and I/Os left on it before the next is chosen.
+    cur_file: usize,
+    cur_left: u64,
     loop_left: u64,
     loops_left: u32,
+    ios: u64,
     next_tag: u64,
     writes: u64,
-    pending: [Option<Op>; 2],
+    /// `rw=randread:N`: I/Os left before a new random offset, and where the last one went.
+    seq_left: u64,
+    last: Option<(usize, u64, u64)>,
+    pending: [Option<Op>; 3],
+    /// Written pieces not yet verified (file, offset, len).
+    pieces: Vec<(u32, u64, u64)>,
+    verify_next: usize,
+    /// Reading the pending pieces back (a backlog came due).
+    draining: bool,
     phase: Phase,
 }
 
 /// What the stream needs from the job.
 #[derive(Clone, Debug)]
 struct StreamConfig {
+    rw: ReadWrite,
     random: bool,
-    reads: bool,
-    writes: bool,
     rwmixread: u64,
-    bs_read: BlockSize,
-    bs_write: BlockSize,
+    bs: PerDir<BlockSize>,
     align: u64,
     region_start: u64,
     region_len: u64,
@@ -52,19 +81,31 @@ struct StreamConfig {
     io_size: u64,
     loops: u32,
     time_based: bool,
+    fill_device: bool,
+    number_ios: Option<u64>,
+    seq_nr: u64,
+    seq_add: i64,
+    sequencer: RwSequencer,
+    file_service: FileService,
+    file_sampler: Option<Sampler>,
     use_map: bool,
     sampler: Option<Sampler>,
     scatter: Option<Permutation>,
     fsync: u64,
     fdatasync: u64,
     end_fsyncs: u32,
+    verify: bool,
+    verify_backlog: u64,
+    verify_only: bool,
 }
 
 /// Per-file position and random map.
 #[derive(Clone, Debug)]
 struct FileState {
-    /// Sequential positions within the region, for reads and writes.
-    pos: [u64; 2],
+    /// Sequential positions within the region, per direction.
+    pos: [u64; 3],
+    /// Bytes done this loop (`file_service_type=sequential`).
+    done: u64,
     map: Option<RandomMap>,
     /// Uniform order of blocks for this pass, and how far along it is.
     order: Option<Permutation>,
@@ -74,25 +115,36 @@ struct FileState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Io,
+    /// Reading back what was written (the final verify pass).
+    Verify,
     /// Emitting the closing fsyncs; the number is how many were emitted.
     End(u32),
     Done,
 }
 
+fn dir_index(d: Dir) -> usize {
+    match d {
+        Dir::Read => 0,
+        Dir::Write => 1,
+        Dir::Trim => 2,
+    }
+}
+
 impl OpStream {
-    /// The stream of `job` for a thread seeded by `rng`, over `nfiles` files, numbering writes
-    /// from `first_tag`.
-    pub(crate) fn new(job: &Job, mut rng: ChaCha8Rng, nfiles: u32, first_tag: u64) -> OpStream {
+    /// The stream of `job`'s thread `thread`, seeded by `rng`, over `nfiles` files, numbering
+    /// writes from `first_tag`.
+    pub(crate) fn new(job: &Job, thread: u32, mut rng: ChaCha8Rng, nfiles: u32, first_tag: u64) -> OpStream {
         let align = job.block_align();
         let region_len = job.region_len();
         let units = region_len / align;
-        let sampler = if job.rw.is_random() { Sampler::new(job.random_distribution, units) } else { None };
-        let scatter = sampler.as_ref().map(|_| Permutation::new(units, &mut rng));
+        let sampler = if job.rw.is_random() { Sampler::new(&job.random_distribution, units, align) } else { None };
+        let scatter = sampler.as_ref().filter(|s| !s.positional()).map(|_| Permutation::new(units, &mut rng));
         let use_map = job.uses_random_map();
         let uniform_map = use_map && sampler.is_none();
         let files = (0..nfiles)
             .map(|_| FileState {
-                pos: [0, 0],
+                pos: [0; 3],
+                done: 0,
                 map: use_map.then(|| RandomMap::new(units)),
                 order: uniform_map.then(|| Permutation::new(units, &mut rng)),
                 order_next: 0,
@@ -100,44 +152,79 @@ impl OpStream {
             .collect();
         let end_fsyncs =
             if job.rw.writes() { (u32::from(job.end_fsync) + u32::from(job.fsync_on_close)) * nfiles } else { 0 };
+        let file_sampler = match job.file_service {
+            FileService::Zipf(theta) => {
+                Sampler::new(&super::types::RandomDistribution::Zipf { theta, center: Some(0.0) }, u64::from(nfiles), 1)
+            }
+            FileService::Pareto(h) => {
+                Sampler::new(&super::types::RandomDistribution::Pareto { h, center: Some(0.0) }, u64::from(nfiles), 1)
+            }
+            FileService::Normal(dev) if dev > 0.0 => {
+                Sampler::new(&super::types::RandomDistribution::Normal { dev, center: 0.5 }, u64::from(nfiles), 1)
+            }
+            _ => None,
+        };
+        let v = &job.verify;
         let cfg = StreamConfig {
+            rw: job.rw,
             random: job.rw.is_random(),
-            reads: job.rw.reads(),
-            writes: job.rw.writes(),
             rwmixread: u64::from(job.rwmixread),
-            bs_read: job.bs.read.clone(),
-            bs_write: job.bs.write.clone(),
+            bs: job.bs.clone(),
             align,
-            region_start: job.offset,
+            region_start: job.thread_offset(thread),
             region_len,
             units,
             io_size: job.io_size(),
             loops: job.loops,
             time_based: job.control.time_based,
+            fill_device: job.fill_device,
+            number_ios: job.number_ios,
+            seq_nr: job.rw_seq_nr.max(1),
+            seq_add: job.rw_seq_add,
+            sequencer: job.rw_sequencer,
+            file_service: job.file_service,
+            file_sampler,
             use_map,
             sampler,
             scatter,
             fsync: job.fsync,
             fdatasync: job.fdatasync,
             end_fsyncs,
+            verify: v.enabled() && (v.do_verify || v.only) && job.rw.writes(),
+            verify_backlog: v.backlog,
+            verify_only: v.only,
         };
+        let cur_left = service_nr(cfg.file_service);
         OpStream {
             rng,
             loop_left: cfg.io_size,
             loops_left: cfg.loops,
             cfg,
             files,
-            next_file: 0,
+            cur_file: 0,
+            cur_left,
+            ios: 0,
             next_tag: first_tag,
             writes: 0,
-            pending: [None, None],
+            seq_left: 0,
+            last: None,
+            pending: [None, None, None],
+            pieces: Vec::new(),
+            verify_next: 0,
+            draining: false,
             phase: Phase::Io,
         }
     }
 
-    /// Bytes of reads and writes the stream will issue in all, or `None` when time-based.
+    /// Bytes of reads, writes and trims the stream will issue in all, or `None` when time-based
+    /// or ended by `number_ios`.
     pub fn planned_bytes(&self) -> Option<u64> {
-        (!self.cfg.time_based).then(|| self.cfg.io_size * u64::from(self.cfg.loops))
+        (!self.cfg.time_based && !self.cfg.fill_device && self.cfg.number_ios.is_none()).then(|| {
+            let io = self.cfg.io_size * u64::from(self.cfg.loops);
+            let verify = if self.cfg.verify && !self.cfg.verify_only { io } else { 0 };
+            let trimwrite = if matches!(self.cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) { io } else { 0 };
+            io + verify + trimwrite
+        })
     }
 
     /// Whether the stream never ends by itself (`time_based`).
@@ -145,29 +232,74 @@ impl OpStream {
         self.cfg.time_based
     }
 
-    /// End the I/O now (the runtime is over): the stream still yields a due fsync and then the
-    /// closing `end_fsync`/`fsync_on_close` ops, then ends.
+    /// End the I/O now (the runtime is over): the stream still yields a due fsync, the verify
+    /// reads of what was written, and then the closing `end_fsync`/`fsync_on_close` ops.
     pub fn finish(&mut self) {
         if self.phase == Phase::Io {
-            self.phase = Phase::End(0);
+            self.phase = Phase::Verify;
         }
+    }
+
+    /// The next op and whether it verifies (see [`Io`]).
+    pub fn next_io(&mut self) -> Option<Io> {
+        if let Some(op) = self.take_pending() {
+            return Some(Io { op, verify: false });
+        }
+        // verify_backlog: once enough writes are pending, read all of them back.
+        let pending = self.pieces.len() - self.verify_next;
+        let backlog = self.cfg.verify_backlog > 0 && pending as u64 >= self.cfg.verify_backlog;
+        if self.phase == Phase::Io && self.cfg.verify && (self.draining || backlog || pending >= MAX_PIECES) {
+            self.draining = true;
+            if let Some(io) = self.verify_read() {
+                return Some(io);
+            }
+        }
+        loop {
+            match self.phase {
+                Phase::Io if self.cfg.number_ios.is_some_and(|n| self.ios >= n) => self.phase = Phase::Verify,
+                Phase::Io if self.loop_left == 0 => self.end_loop(),
+                Phase::Io => return Some(self.next_rw()),
+                Phase::Verify => match self.verify_read() {
+                    Some(io) => return Some(io),
+                    None => self.phase = Phase::End(0),
+                },
+                Phase::End(k) if k < self.cfg.end_fsyncs => {
+                    self.phase = Phase::End(k + 1);
+                    return Some(Io { op: Op::Fsync { file: k % self.files.len() as u32 }, verify: false });
+                }
+                Phase::End(_) | Phase::Done => {
+                    self.phase = Phase::Done;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The next verify read of a written piece, if any is left.
+    fn verify_read(&mut self) -> Option<Io> {
+        let Some(&(file, offset, len)) = self.pieces.get(self.verify_next) else {
+            self.draining = false;
+            return None;
+        };
+        self.verify_next += 1;
+        if self.verify_next == self.pieces.len() {
+            self.pieces.clear();
+            self.verify_next = 0;
+            self.draining = false;
+        }
+        Some(Io { op: Op::Read { file, offset, len }, verify: true })
     }
 
     fn take_pending(&mut self) -> Option<Op> {
-        for slot in &mut self.pending {
-            if let Some(op) = slot.take() {
-                return Some(op);
-            }
-        }
-        None
+        self.pending.iter_mut().find_map(Option::take)
     }
 
-    /// Start the next loop, or move to the closing ops after the last.
+    /// Start the next loop, or move to the verify pass and closing ops after the last.
     fn end_loop(&mut self) {
         if !self.cfg.time_based {
             self.loops_left -= 1;
             if self.loops_left == 0 {
-                self.phase = Phase::End(0);
+                self.phase = Phase::Verify;
                 return;
             }
         }
@@ -180,7 +312,8 @@ impl OpStream {
     /// Forget what file `f` did: positions back to the region start, map cleared, new order.
     fn new_pass(&mut self, f: usize) {
         let file = &mut self.files[f];
-        file.pos = [0, 0];
+        file.pos = [0; 3];
+        file.done = 0;
         if let Some(map) = &mut file.map {
             map.clear();
         }
@@ -190,28 +323,44 @@ impl OpStream {
         file.order_next = 0;
     }
 
-    /// The next file in turn; with a random map, skipping files whose map is full (and
-    /// starting a new pass on all of them when every map is full).
-    fn pick_file(&mut self) -> usize {
-        let n = self.files.len();
-        if self.cfg.use_map {
-            if self.files.iter().all(|f| f.map.as_ref().is_some_and(RandomMap::is_full)) {
-                for f in 0..n {
-                    self.new_pass(f);
-                }
-            }
-            while self.files[self.next_file].map.as_ref().is_some_and(RandomMap::is_full) {
-                self.next_file = (self.next_file + 1) % n;
-            }
-        }
-        let f = self.next_file;
-        self.next_file = (f + 1) % n;
-        f
+    /// Whether file `f` has nothing left this pass (its random map is full; for
+    /// `file_service_type=sequential`, its region is done).
+    fn exhausted(&self, f: usize) -> bool {
+        let file = &self.files[f];
+        let map_full = self.cfg.use_map && file.map.as_ref().is_some_and(RandomMap::is_full);
+        let seq_done = matches!(self.cfg.file_service, FileService::Sequential(_)) && file.done >= self.cfg.region_len;
+        map_full || seq_done
     }
 
-    fn pick_bs(&mut self, write: bool) -> u64 {
-        let bs = if write { &self.cfg.bs_write } else { &self.cfg.bs_read };
-        match bs {
+    /// The file the next I/O goes to, per `file_service_type`; with a random map, skipping
+    /// files whose map is full (and starting a new pass on all of them when every map is full).
+    fn pick_file(&mut self) -> usize {
+        let n = self.files.len();
+        if (0..n).all(|f| self.exhausted(f)) {
+            for f in 0..n {
+                self.new_pass(f);
+            }
+        }
+        if self.cur_left == 0 || self.exhausted(self.cur_file) {
+            self.cur_file = match (self.cfg.file_service, &self.cfg.file_sampler) {
+                (_, Some(s)) => s.sample(&mut self.rng) as usize % n,
+                (FileService::Random(_), None) => below(&mut self.rng, n as u64) as usize,
+                (FileService::Sequential(_), None) => self.cur_file,
+                _ => (self.cur_file + usize::from(self.last.is_some())) % n,
+            };
+            let mut tries = 0;
+            while self.exhausted(self.cur_file) && tries < n {
+                self.cur_file = (self.cur_file + 1) % n;
+                tries += 1;
+            }
+            self.cur_left = service_nr(self.cfg.file_service);
+        }
+        self.cur_left = self.cur_left.saturating_sub(1);
+        self.cur_file
+    }
+
+    fn pick_bs(&mut self, dir: Dir) -> u64 {
+        match self.cfg.bs.get(dir) {
             BlockSize::Fixed(n) => *n,
             BlockSize::Range { min, max } => min * between(&mut self.rng, 1, max / min),
             BlockSize::Split(shares) => {
@@ -234,7 +383,7 @@ impl OpStream {
         let file = &mut self.files[f];
         match (&cfg.sampler, &file.map) {
             (Some(sampler), map) => {
-                let rank = sampler.sample(rng);
+                let rank = sampler.sample(rng).min(cfg.units - 1);
                 let block = cfg.scatter.as_ref().map_or(rank, |p| p.apply(rank));
                 match map {
                     Some(map) if map.is_taken(block) => map.next_free(block),
@@ -255,51 +404,121 @@ impl OpStream {
         }
     }
 
-    /// The next read or write.
-    fn next_io(&mut self) -> Op {
-        let f = self.pick_file();
-        let write = match (self.cfg.reads, self.cfg.writes) {
-            (true, true) => below(&mut self.rng, 100) >= self.cfg.rwmixread,
-            (_, writes) => writes,
-        };
-        let bs = self.pick_bs(write);
-        let block = if self.cfg.random { self.pick_block(f) } else { 0 };
-        let cfg = &self.cfg;
-        let (pos, len) = if cfg.random {
-            let pos = block * cfg.align;
-            let mut len = bs.min(cfg.region_len - pos).min(self.loop_left);
-            if let Some(map) = &mut self.files[f].map {
-                let run = map.free_run(block, bs.div_ceil(cfg.align));
-                len = len.min(run * cfg.align);
-                map.take(block, len.div_ceil(cfg.align));
+    /// The direction of the next I/O.
+    fn pick_dir(&mut self) -> Dir {
+        let rw = self.cfg.rw;
+        match (rw.reads(), rw.writes(), rw.trims()) {
+            (true, true, _) => {
+                if below(&mut self.rng, 100) >= self.cfg.rwmixread {
+                    Dir::Write
+                } else {
+                    Dir::Read
+                }
             }
-            (pos, len)
-        } else {
-            let cursor = &mut self.files[f].pos[usize::from(write)];
+            (true, false, _) => Dir::Read,
+            (false, _, true) => Dir::Trim,
+            _ => Dir::Write,
+        }
+    }
+
+    /// Offset (within the region) and length of the next I/O of `dir` on file `f`.
+    fn place(&mut self, f: usize, dir: Dir, bs: u64) -> (u64, u64) {
+        let cfg = &self.cfg;
+        if !cfg.random {
+            let cursor = &mut self.files[f].pos[dir_index(dir)];
             if *cursor >= cfg.region_len {
                 *cursor = 0;
             }
             let pos = *cursor;
             let len = bs.min(cfg.region_len - pos).min(self.loop_left);
-            *cursor += len;
-            (pos, len)
-        };
+            // fio's get_next_seq_offset: skip ahead, or step back and wrap to the end.
+            let next = pos as i128 + len as i128 + cfg.seq_add as i128;
+            *cursor = if next < 0 { cfg.region_len - len.min(cfg.region_len) } else { next as u64 };
+            return (pos, len);
+        }
+        // rw=randread:N: continue from the last offset until N I/Os have gone there.
+        if self.seq_left > 0
+            && let Some((lf, lpos, llen)) = self.last
+            && lf == f
+        {
+            self.seq_left -= 1;
+            let pos = match cfg.sequencer {
+                RwSequencer::Sequential => lpos + llen,
+                RwSequencer::Identical => lpos,
+            };
+            if pos < cfg.region_len {
+                let len = bs.min(cfg.region_len - pos).min(self.loop_left);
+                if let Some(map) = &mut self.files[f].map {
+                    let first = pos / cfg.align;
+                    map.take(first, len.div_ceil(cfg.align).min(cfg.units - first));
+                }
+                return (pos, len);
+            }
+        }
+        let block = self.pick_block(f);
+        let cfg = &self.cfg;
+        let pos = block * cfg.align;
+        let mut len = bs.min(cfg.region_len - pos).min(self.loop_left);
+        if let Some(map) = &mut self.files[f].map {
+            let run = map.free_run(block, bs.div_ceil(cfg.align));
+            len = len.min(run * cfg.align);
+            map.take(block, len.div_ceil(cfg.align));
+        }
+        self.seq_left = cfg.seq_nr - 1;
+        (pos, len)
+    }
+
+    /// The next read, write or trim.
+    fn next_rw(&mut self) -> Io {
+        let f = self.pick_file();
+        let dir = self.pick_dir();
+        let bs = self.pick_bs(dir);
+        let (pos, len) = self.place(f, dir, bs);
+        self.last = Some((f, pos, len));
         self.loop_left -= len;
+        self.ios += 1;
+        self.files[f].done += len;
+        let cfg = &self.cfg;
         let file = f as u32;
         let offset = cfg.region_start + pos;
-        if !write {
-            return Op::Read { file, offset, len };
+        match dir {
+            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false },
+            Dir::Trim => {
+                if matches!(cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) {
+                    self.pending[0] = Some(self.write(file, offset, len));
+                }
+                Io { op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len }, verify: false }
+            }
+            Dir::Write if cfg.verify_only => Io { op: Op::Read { file, offset, len }, verify: true },
+            Dir::Write => Io { op: self.write(file, offset, len), verify: false },
         }
+    }
+
+    /// A write, with the fsyncs it makes due and its verify piece.
+    fn write(&mut self, file: u32, offset: u64, len: u64) -> Op {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.writes += 1;
+        let cfg = &self.cfg;
         if cfg.fsync > 0 && self.writes.is_multiple_of(cfg.fsync) {
-            self.pending[0] = Some(Op::Fsync { file });
+            self.pending[1] = Some(Op::Fsync { file });
         }
         if cfg.fdatasync > 0 && self.writes.is_multiple_of(cfg.fdatasync) {
-            self.pending[1] = Some(Op::Fdatasync { file });
+            self.pending[2] = Some(Op::Fdatasync { file });
+        }
+        if cfg.verify {
+            self.pieces.push((file, offset, len));
         }
         Op::Write { file, offset, len, tag }
+    }
+}
+
+/// I/Os per file before the next is chosen.
+fn service_nr(f: FileService) -> u64 {
+    match f {
+        FileService::RoundRobin(n) | FileService::Random(n) => n,
+        FileService::Sequential(_) => u64::MAX,
+        FileService::Zipf(_) | FileService::Pareto(_) | FileService::Normal(_) => 1,
     }
 }
 
@@ -307,22 +526,6 @@ impl Iterator for OpStream {
     type Item = Op;
 
     fn next(&mut self) -> Option<Op> {
-        if let Some(op) = self.take_pending() {
-            return Some(op);
-        }
-        loop {
-            match self.phase {
-                Phase::Io if self.loop_left == 0 => self.end_loop(),
-                Phase::Io => return Some(self.next_io()),
-                Phase::End(k) if k < self.cfg.end_fsyncs => {
-                    self.phase = Phase::End(k + 1);
-                    return Some(Op::Fsync { file: k % self.files.len() as u32 });
-                }
-                Phase::End(_) | Phase::Done => {
-                    self.phase = Phase::Done;
-                    return None;
-                }
-            }
-        }
+        self.next_io().map(|io| io.op)
     }
 }

@@ -5,21 +5,21 @@
 
 use std::time::Duration;
 
-use vocab::{Size, TimeUnit};
+use vocab::{KbBase, Size, TimeUnit};
 
-use super::job::{BlockSize, BsShare, PerDir};
+use super::types::{BlockSize, BsShare, PerDir};
 
 /// Parts per million: the unit of bssplit shares.
 pub(crate) const PPM: u64 = 1_000_000;
 
-/// A size with fio's suffixes (see [`vocab::Size`]).
-pub(crate) fn size(s: &str) -> Result<u64, String> {
-    s.parse::<Size>().map(Size::bytes).map_err(|e| e.expected)
+/// A size with fio's suffixes under `kb` (see [`vocab::Size`]).
+pub(crate) fn size(s: &str, kb: KbBase) -> Result<u64, String> {
+    Size::parse_with(s, kb).map(Size::bytes).map_err(|e| e.expected)
 }
 
 /// A size that must be above zero.
-pub(crate) fn nonzero_size(s: &str) -> Result<u64, String> {
-    match size(s)? {
+pub(crate) fn nonzero_size(s: &str, kb: KbBase) -> Result<u64, String> {
+    match size(s, kb)? {
         0 => Err("expected a size above zero".into()),
         n => Ok(n),
     }
@@ -63,32 +63,43 @@ pub(crate) fn int_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
     }
 }
 
-/// fio's per-direction list `read[,write[,trim]]`: one value applies to both directions; an
-/// empty part keeps the current value. A trim part is refused (no trim workloads here).
+/// fio's per-direction list `read[,write[,trim]]`: each part sets its direction and an empty
+/// part keeps the current value; the last part, unless the text ends with a comma, also sets
+/// the directions after it (`bs=8k,32k` is 8k reads, 32k writes and trims; `bs=8k,32k,` leaves
+/// trims as they were).
 pub(crate) fn per_dir<T: Clone>(
     s: &str,
     current: &PerDir<T>,
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<PerDir<T>, String> {
     let parts: Vec<&str> = s.split(',').collect();
-    match parts.as_slice() {
-        [one] => {
-            let v = parse(one)?;
-            Ok(PerDir { read: v.clone(), write: v })
-        }
-        [r, w] => Ok(PerDir {
-            read: if r.trim().is_empty() { current.read.clone() } else { parse(r)? },
-            write: if w.trim().is_empty() { current.write.clone() } else { parse(w)? },
-        }),
-        [_, _, t] if t.trim().is_empty() => per_dir(&s[..s.rfind(',').unwrap_or(s.len())], current, parse),
-        _ => Err("expected read[,write]: trim values are not supported".into()),
+    if parts.len() > 3 {
+        return Err("expected read[,write[,trim]]".into());
     }
+    let mut out = current.clone();
+    let mut last: Option<T> = None;
+    for (i, slot) in [&mut out.read, &mut out.write, &mut out.trim].into_iter().enumerate() {
+        match parts.get(i) {
+            Some(p) if p.trim().is_empty() => last = None,
+            Some(p) => {
+                let v = parse(p)?;
+                *slot = v.clone();
+                last = Some(v);
+            }
+            None => {
+                if let Some(v) = &last {
+                    *slot = v.clone();
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `min-max` or `min:max` sizes, as bsrange takes them.
-pub(crate) fn size_range(s: &str) -> Result<BlockSize, String> {
+pub(crate) fn size_range(s: &str, kb: KbBase) -> Result<BlockSize, String> {
     let (lo, hi) = s.split_once(['-', ':']).ok_or_else(|| "expected a range such as 4k-64k".to_string())?;
-    let (min, max) = (nonzero_size(lo)?, nonzero_size(hi)?);
+    let (min, max) = (nonzero_size(lo, kb)?, nonzero_size(hi, kb)?);
     if min > max {
         return Err("expected the smaller size first, such as 4k-64k".into());
     }
@@ -97,7 +108,7 @@ pub(crate) fn size_range(s: &str) -> Result<BlockSize, String> {
 
 /// One direction of bssplit: `size/percent:size/percent...`. Entries without a percentage share
 /// what is left equally, as in fio; the shares must come to 100.
-pub(crate) fn bssplit(s: &str) -> Result<BlockSize, String> {
+pub(crate) fn bssplit(s: &str, kb: KbBase) -> Result<BlockSize, String> {
     const EXPECTED: &str = "expected size/percent entries joined by ':', such as 4k/50:64k/50";
     let mut sizes = Vec::new();
     let mut given: Vec<Option<f64>> = Vec::new();
@@ -106,7 +117,7 @@ pub(crate) fn bssplit(s: &str) -> Result<BlockSize, String> {
             Some((a, b)) => (a, Some(b.trim())),
             None => (entry, None),
         };
-        sizes.push(nonzero_size(size_text).map_err(|e| format!("{e}; {EXPECTED}"))?);
+        sizes.push(nonzero_size(size_text, kb).map_err(|e| format!("{e}; {EXPECTED}"))?);
         given.push(match pct_text {
             None | Some("") => None,
             Some(p) => match p.strip_suffix('%').unwrap_or(p).parse::<f64>() {
@@ -145,34 +156,45 @@ pub(crate) fn bssplit(s: &str) -> Result<BlockSize, String> {
 mod tests {
     use super::*;
 
+    fn sz(s: &str) -> Result<u64, String> {
+        size(s, KbBase::Binary)
+    }
+
     #[test]
     fn per_direction_lists() {
-        let cur = PerDir { read: 1u64, write: 2 };
-        assert_eq!(per_dir("4k", &cur, size), Ok(PerDir { read: 4096, write: 4096 }));
-        assert_eq!(per_dir("4k,8k", &cur, size), Ok(PerDir { read: 4096, write: 8192 }));
-        assert_eq!(per_dir(",8k", &cur, size), Ok(PerDir { read: 1, write: 8192 }));
-        assert_eq!(per_dir("4k,", &cur, size), Ok(PerDir { read: 4096, write: 2 }));
-        assert!(per_dir("4k,8k,16k", &cur, size).is_err());
+        let cur = PerDir { read: 1u64, write: 2, trim: 3 };
+        let pd = |r, w, t| PerDir { read: r, write: w, trim: t };
+        assert_eq!(per_dir("4k", &cur, sz), Ok(pd(4096, 4096, 4096)));
+        assert_eq!(per_dir("4k,8k", &cur, sz), Ok(pd(4096, 8192, 8192)));
+        assert_eq!(per_dir("4k,8k,", &cur, sz), Ok(pd(4096, 8192, 3)));
+        assert_eq!(per_dir(",8k", &cur, sz), Ok(pd(1, 8192, 8192)));
+        assert_eq!(per_dir(",8k,", &cur, sz), Ok(pd(1, 8192, 3)));
+        assert_eq!(per_dir("4k,", &cur, sz), Ok(pd(4096, 2, 3)));
+        assert_eq!(per_dir("4k,8k,16k", &cur, sz), Ok(pd(4096, 8192, 16384)));
+        assert!(per_dir("4k,8k,16k,1", &cur, sz).is_err());
     }
 
     #[test]
     fn bssplit_shares() {
-        let split = |s| match bssplit(s) {
+        let split = |s| match bssplit(s, KbBase::Binary) {
             Ok(BlockSize::Split(v)) => v.iter().map(|e| (e.size, e.ppm)).collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
         assert_eq!(split("4k/50:64k/50"), vec![(4096, 500_000), (65536, 500_000)]);
         assert_eq!(split("4k/10:8k:16k"), vec![(4096, 100_000), (8192, 450_000), (16384, 450_000)]);
         assert_eq!(split("4k/33.3:8k/33.3:16k/33.4").iter().map(|e| e.1).sum::<u64>(), PPM);
-        assert!(bssplit("4k/50:64k/40").unwrap_err().contains("not 100"));
-        assert!(bssplit("4k/70:64k/40").unwrap_err().contains("more than 100"));
-        assert!(bssplit("4k/x").is_err());
+        let kb = KbBase::Binary;
+        assert!(bssplit("4k/50:64k/40", kb).unwrap_err().contains("not 100"));
+        assert!(bssplit("4k/70:64k/40", kb).unwrap_err().contains("more than 100"));
+        assert!(bssplit("4k/x", kb).is_err());
     }
 
     #[test]
     fn ranges_and_bools() {
-        assert_eq!(size_range("4k-64k"), Ok(BlockSize::Range { min: 4096, max: 65536 }));
-        assert_eq!(size_range("4k:4k"), Ok(BlockSize::Fixed(4096)));
-        assert!(size_range("64k-4k").is_err());
+        let kb = KbBase::Binary;
+        assert_eq!(size_range("4k-64k", kb), Ok(BlockSize::Range { min: 4096, max: 65536 }));
+        assert_eq!(size_range("4k:4k", kb), Ok(BlockSize::Fixed(4096)));
+        assert!(size_range("64k-4k", kb).is_err());
+        assert_eq!(size_range("4000-8k", KbBase::Decimal), Ok(BlockSize::Range { min: 4000, max: 8000 }));
     }
 }

@@ -117,3 +117,10 @@ pub fn one_line(what: &str, message: &str) {
     let bad = message.chars().find(|&c| c.is_control() && c != '\t');
     assert!(bad.is_none(), "{what}: error is not one plain line: {message:?}");
 }
+
+/// Asserts a job-file error is one plain line per problem (a file's problems are all listed).
+pub fn plain_lines(what: &str, message: &str) {
+    for line in message.split('\n') {
+        one_line(what, line);
+    }
+}

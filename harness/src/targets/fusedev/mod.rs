@@ -77,16 +77,23 @@ pub fn available() -> std::result::Result<(), String> {
     super::host::require_loop_devices()
 }
 
+/// Refuses a `dev=logged` target of `kind` where `/dev/fuse` is missing, saying what to do.
+pub(crate) fn require_fuse(kind: MountKind) -> Result<()> {
+    if !Path::new("/dev/fuse").exists() {
+        return Err(TargetError::Setup(format!(
+            "{} target: dev=logged needs FUSE and /dev/fuse is missing (modprobe fuse, or give the container \
+             --device /dev/fuse)",
+            kind.name()
+        )));
+    }
+    Ok(())
+}
+
 /// Serves `state` on a fresh directory `<tmp>/aopsbench-<kind>-<pid>-<n>.fuse`, pushing the
 /// undos (remove the directory; unmount) onto `undo`.
 pub(crate) fn mount(state: Arc<DevState>, kind: MountKind, undo: &mut UndoStack) -> Result<FuseMount> {
     let name = kind.name();
-    if !Path::new("/dev/fuse").exists() {
-        return Err(TargetError::Setup(format!(
-            "{name} target: dev=logged needs FUSE and /dev/fuse is missing (modprobe fuse, or give the container \
-             --device /dev/fuse)"
-        )));
-    }
+    require_fuse(kind)?;
     let dir = make_unique(&std::env::temp_dir(), kind, "fuse", |p| std::fs::create_dir(p))
         .map_err(|e| TargetError::Setup(format!("{name} target: cannot make a FUSE mount point: {e}")))?;
     let d = dir.clone();

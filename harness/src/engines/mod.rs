@@ -1,0 +1,172 @@
+//! I/O engines: how a job thread issues its reads, writes and trims, as fio's `ioengine`s do
+//! (`struct ioengine_ops`: `queue`, `commit`, `getevents`/`event`).
+//!
+//! A target gives each job thread an engine for its files ([`Target::engine`]): a kernel target
+//! runs the engine fio names with the same syscalls ([`sync`]: `sync`, `psync`, `vsync`,
+//! `pvsync`, `pvsync2`; [`mmap`]; [`uring`]: io_uring; [`libaio`]: Linux AIO; [`posixaio`]:
+//! glibc's POSIX AIO); fsimpl serves queue depth as io_uring serves buffered I/O ([`iowq`]);
+//! the `null` target completes everything at once ([`InlineEngine`], as fio's null engine).
+//!
+//! Synchronous engines complete an I/O inside [`Engine::queue`]; asynchronous ones return
+//! [`Queued::Later`], submit on [`Engine::commit`] and complete in [`Engine::reap`]. Buffers
+//! belong to the caller and stay put until their I/O completes.
+
+pub mod iowq;
+pub mod libaio;
+pub mod mmap;
+pub mod posixaio;
+pub mod sync;
+pub mod uring;
+
+use std::os::fd::RawFd;
+
+use workloads::fio::{Depth, IoEngine, UringOptions};
+
+use crate::targets::{FileId, Target, TargetError};
+
+/// What an I/O does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoKind {
+    /// `pread(2)` and its kin.
+    Read,
+    /// `pwrite(2)` and its kin.
+    Write,
+}
+
+/// One I/O for an engine: `len` bytes at `offset` of file `file` (an index into the engine's
+/// files), to or from `buf`.
+#[derive(Clone, Copy, Debug)]
+pub struct IoReq {
+    /// Read or write.
+    pub kind: IoKind,
+    /// Index into the files the engine was made for.
+    pub file: usize,
+    /// Byte offset.
+    pub offset: u64,
+    /// The caller's buffer: valid for `len` bytes until the I/O completes.
+    pub buf: *mut u8,
+    /// Bytes.
+    pub len: usize,
+}
+
+/// The bytes an I/O moved, or its errno.
+pub type IoResult = Result<u64, i32>;
+
+/// What [`Engine::queue`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// Completed at once (fio's `FIO_Q_COMPLETED`).
+    Done(IoResult),
+    /// Queued; it completes in a later [`Engine::reap`] (fio's `FIO_Q_QUEUED`).
+    Later,
+}
+
+/// How a job thread's engine is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    /// The job's `ioengine`.
+    pub engine: IoEngine,
+    /// Its queue-depth options.
+    pub depth: Depth,
+    /// io_uring's options.
+    pub uring: UringOptions,
+    /// O_DIRECT.
+    pub direct: bool,
+}
+
+/// A job thread's engine (fio's `struct ioengine_ops`).
+pub trait Engine {
+    /// Starts `req` as I/O number `slot` (below the queue depth).
+    fn queue(&mut self, slot: u32, req: &IoReq) -> Queued;
+    /// Submits what was queued since the last commit.
+    fn commit(&mut self) -> Result<(), TargetError>;
+    /// Waits for at least `min` completions and takes at most `max`, giving each to `done`;
+    /// returns how many it took.
+    fn reap(&mut self, min: u32, max: u32, done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError>;
+    /// Registers the slots' buffers (buffer `i` for slot `i`), for engines that can
+    /// (io_uring's `fixedbufs`); they stay put while the engine lives.
+    fn register_buffers(&mut self, bufs: &[(*mut u8, usize)]) -> Result<(), TargetError> {
+        let _ = bufs;
+        Ok(())
+    }
+}
+
+/// A synchronous engine over the target's own calls ([`Target::read`], [`Target::write`]),
+/// one I/O at a time in the job thread; what the `null` target (fio's null engine at any
+/// depth), and fsimpl for a synchronous engine, run.
+pub struct InlineEngine<'a> {
+    target: &'a dyn Target,
+    files: Vec<FileId>,
+}
+
+impl<'a> InlineEngine<'a> {
+    /// The engine for `files` of `target`.
+    pub fn new(target: &'a dyn Target, files: &[FileId]) -> Self {
+        InlineEngine { target, files: files.to_vec() }
+    }
+}
+
+impl Engine for InlineEngine<'_> {
+    fn queue(&mut self, _slot: u32, req: &IoReq) -> Queued {
+        let Some(&f) = self.files.get(req.file) else { return Queued::Done(Err(libc::EBADF)) };
+        // SAFETY: the caller keeps `buf` valid for `len` bytes until the I/O completes, which
+        // is before this call returns.
+        let buf = unsafe { std::slice::from_raw_parts_mut(req.buf, req.len) };
+        let r = match req.kind {
+            IoKind::Read => self.target.read(f, req.offset, buf),
+            IoKind::Write => self.target.write(f, req.offset, buf),
+        };
+        Queued::Done(r.map(|n| n as u64).map_err(|e| e.errno().unwrap_or(libc::EIO)))
+    }
+    fn commit(&mut self) -> Result<(), TargetError> {
+        Ok(())
+    }
+    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
+        Ok(0)
+    }
+}
+
+/// fio's `null` engine: every I/O completes at once, moving nothing (the buffer is not
+/// touched); what the `null` target runs for `ioengine=null`, so that it measures the harness.
+pub struct NullEngine;
+
+impl Engine for NullEngine {
+    #[inline]
+    fn queue(&mut self, _slot: u32, req: &IoReq) -> Queued {
+        Queued::Done(Ok(req.len as u64))
+    }
+    fn commit(&mut self) -> Result<(), TargetError> {
+        Ok(())
+    }
+    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
+        Ok(0)
+    }
+}
+
+/// The descriptors of a kernel target's files, for the engines that run on them.
+#[derive(Clone, Debug)]
+pub struct KernelFds {
+    /// One per file, in the engine's file order.
+    pub fds: Vec<RawFd>,
+    /// Each file's size when the engine was made (what `mmap` maps at least).
+    pub sizes: Vec<u64>,
+}
+
+/// The engine `cfg` names over a kernel target's descriptors.
+pub fn kernel_engine(cfg: &EngineConfig, files: KernelFds) -> Result<Box<dyn Engine>, TargetError> {
+    Ok(match cfg.engine {
+        IoEngine::Sync | IoEngine::Psync | IoEngine::Vsync | IoEngine::Pvsync | IoEngine::Pvsync2 => {
+            Box::new(sync::SyncEngine::new(cfg, files))
+        }
+        IoEngine::Mmap => Box::new(mmap::MmapEngine::new(files)?),
+        IoEngine::IoUring => Box::new(uring::UringEngine::new(cfg, files)?),
+        IoEngine::Libaio => Box::new(libaio::AioEngine::new(cfg, files)?),
+        IoEngine::Posixaio => Box::new(posixaio::PosixAioEngine::new(cfg, files)),
+        IoEngine::Null => Box::new(NullEngine),
+    })
+}
+
+/// The slots an engine needs for a queue depth.
+pub fn slots(depth: &Depth) -> u32 {
+    depth.iodepth.max(1)
+}

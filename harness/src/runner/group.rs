@@ -1,0 +1,281 @@
+//! Jobs as fio schedules them. The jobs of a file run concurrently, except that `stonewall`
+//! waits for every earlier job: [`groups`] cuts the file there. Within a group each job
+//! starts once its `wait_for` job has ended, then after its `startdelay`; `exitall` ends the
+//! others when its job ends. [`run_group`] lays the group's files out (a file that already has
+//! its size is left as an earlier group wrote it, as fio leaves it), drops the cache once
+//! (fio's `invalidate`), resets the counters and runs every thread of every job at once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use results::OpRecord;
+use workloads::fio::IoEngine;
+use workloads::verify::Verifier;
+use workloads::{Job, ThreadPlan};
+
+use super::worker::{self, Buffers, Failure};
+use super::{JobOutcome, Progress, RunError, describe, execute, support};
+use crate::engines::EngineConfig;
+use crate::targets::{self, FileId, IoMode, Target, TargetSpec};
+
+/// The jobs of a file in run groups: a job with `stonewall` starts a new one.
+pub fn groups(jobs: &[Job]) -> Vec<Vec<&Job>> {
+    let mut out: Vec<Vec<&Job>> = Vec::new();
+    for job in jobs {
+        match out.last_mut() {
+            Some(g) if !job.control.start.stonewall => g.push(job),
+            _ => out.push(vec![job]),
+        }
+    }
+    out
+}
+
+/// Ends when every thread of a job has: what `wait_for` waits on.
+struct Latch {
+    left: Mutex<usize>,
+    done: Condvar,
+}
+
+impl Latch {
+    fn new(n: usize) -> Latch {
+        Latch { left: Mutex::new(n), done: Condvar::new() }
+    }
+
+    fn count_down(&self) {
+        let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Waits until every thread ended, or `abort` is set.
+    fn wait(&self, abort: &AtomicBool) {
+        let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        while *left > 0 && !abort.load(Relaxed) {
+            left = self.done.wait_timeout(left, Duration::from_millis(50)).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+/// What one thread did.
+struct ThreadRun {
+    records: BTreeMap<String, OpRecord>,
+    measure_from: Instant,
+    started: SystemTime,
+    ended: Instant,
+}
+
+/// The I/O mode every job of a group shares (files are opened one way at a time).
+fn group_mode(jobs: &[&Job]) -> Result<IoMode, RunError> {
+    let first = jobs[0];
+    if let Some(other) = jobs.iter().find(|j| j.control.direct != first.control.direct) {
+        return Err(RunError::Unsupported {
+            job: other.name.clone(),
+            target: String::new(),
+            why: format!(
+                "runs at the same time as job {} with another direct= setting: aopsbench opens a target's files \
+                 one way at a time; separate them with stonewall",
+                first.name
+            ),
+        });
+    }
+    Ok(IoMode { uring: first.control.ioengine == IoEngine::IoUring, direct: first.control.direct })
+}
+
+/// Checks, making nothing, that the group's jobs can run together on a target of `spec`: what
+/// the runner supports, one `direct=` for all, and [`targets::check_io`] — with the messages
+/// running them would give, so that `aopsbench run` refuses an impossible job × target before
+/// the first target runs.
+pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
+    let mode = runnable(jobs, &spec.to_string())?;
+    targets::check_io(spec, mode).map_err(|source| RunError::Target {
+        job: jobs[0].name.clone(),
+        target: spec.to_string(),
+        phase: "set up I/O".into(),
+        source,
+    })
+}
+
+/// What the runner supports of the group's jobs, and the I/O mode they share.
+fn runnable(jobs: &[&Job], target: &str) -> Result<IoMode, RunError> {
+    for job in jobs {
+        let missing = support::unsupported(job);
+        if !missing.is_empty() {
+            return Err(RunError::Unsupported {
+                job: job.name.clone(),
+                target: target.into(),
+                why: format!("the runner does not run {} yet", missing.join(", ")),
+            });
+        }
+    }
+    group_mode(jobs).map_err(|e| match e {
+        RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.into(), why },
+        e => e,
+    })
+}
+
+/// Runs a group of jobs together on `target`; `progress` has one entry per job, and `offsets`
+/// each job's clock start (the measured time of its earlier repetitions; see
+/// [`worker::Worker::time_offset_ns`]).
+pub fn run_group(
+    jobs: &[&Job],
+    target: &dyn Target,
+    progress: &[Progress],
+    offsets: &[u64],
+) -> Result<Vec<JobOutcome>, RunError> {
+    let fail_for = |job: &Job, phase: String| {
+        let job = job.name.clone();
+        let target = target.spec().to_string();
+        move |source| RunError::Target { job, target, phase, source }
+    };
+    let mode = runnable(jobs, target.spec())?;
+    target.set_io_mode(mode).map_err(fail_for(jobs[0], "set up I/O".into()))?;
+    let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
+    let mut files: Vec<Vec<Vec<FileId>>> = Vec::with_capacity(jobs.len());
+    for (job, plans) in jobs.iter().zip(&plans) {
+        let mut job_files = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let mut fids = Vec::with_capacity(plan.files.len());
+            let mut laid_out = Vec::with_capacity(plan.files.len());
+            for f in &plan.files {
+                let fid = target.open(&f.name, true).map_err(fail_for(job, format!("open {}", f.name)))?;
+                // A file an earlier job left at its size keeps what it holds, as fio keeps it.
+                laid_out.push(f.size > 0 && target.size(fid).is_ok_and(|s| s >= f.size) && !plan.layout.is_empty());
+                fids.push(fid);
+            }
+            let mut scratch = Buffers::new(1 << 20);
+            for (i, op) in plan.layout.iter().enumerate() {
+                if op.file().is_some_and(|f| laid_out.get(f as usize).copied().unwrap_or(false)) {
+                    continue;
+                }
+                execute(target, &fids, op, &mut scratch)
+                    .map_err(fail_for(job, format!("layout of thread {}, op {i} ({})", plan.thread, describe(op))))?;
+            }
+            job_files.push(fids);
+        }
+        files.push(job_files);
+    }
+    // fio's invalidate: the measured phase starts from a clean cache.
+    if jobs.iter().any(|j| j.invalidate) {
+        target.remount().map_err(fail_for(jobs[0], "remount after layout".into()))?;
+    }
+    target.reset_counters();
+
+    let abort = AtomicBool::new(false);
+    let exit = AtomicBool::new(false);
+    let latches: Vec<Latch> = plans.iter().map(|p| Latch::new(p.len())).collect();
+    let index_of = |name: &str| jobs.iter().position(|j| j.name == name);
+    let t0 = Instant::now();
+    let results: Vec<Vec<Result<ThreadRun, Failure>>> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for (ji, ((job, plans), job_files)) in jobs.iter().zip(plans).zip(&files).enumerate() {
+            let mut job_handles = Vec::new();
+            for (plan, fids) in plans.into_iter().zip(job_files) {
+                let (abort, exit, latches) = (&abort, &exit, &latches);
+                let wait_on = job.control.start.wait_for.as_deref().and_then(index_of);
+                let progress = &progress[ji];
+                let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
+                job_handles.push(s.spawn(move || {
+                    if let Some(w) = wait_on {
+                        latches[w].wait(abort);
+                    }
+                    std::thread::sleep(start_delay(job, plan.thread, plan.seed));
+                    // The wall clock first: then `started` plus a duration since `start` never
+                    // runs ahead of the moment it stands for.
+                    let started = SystemTime::now();
+                    let start = Instant::now();
+                    let measure_from = start + job.control.ramp_time.unwrap_or_default();
+                    let stop = job.control.runtime.map(|r| measure_from + r);
+                    let engine_cfg = EngineConfig {
+                        engine: job.control.ioengine,
+                        depth: job.control.depth,
+                        uring: job.control.uring,
+                        direct: job.control.direct,
+                    };
+                    let names: Vec<String> = plan.files.iter().map(|f| f.name.clone()).collect();
+                    let w = worker::Worker {
+                        target,
+                        fids,
+                        names: &names,
+                        verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
+                        buffers: &job.buffers,
+                        measure_from,
+                        time_offset_ns,
+                        stop,
+                        exit,
+                        progress,
+                        abort,
+                    };
+                    let r = w.run(plan, &engine_cfg);
+                    // The end is taken before the job's waiters are let go: they start after it.
+                    let ended = Instant::now();
+                    if r.is_err() {
+                        abort.store(true, Relaxed);
+                    }
+                    latches[ji].count_down();
+                    if job.control.start.exitall {
+                        exit.store(true, Relaxed);
+                    }
+                    r.map(|records| ThreadRun { records, measure_from, started, ended })
+                }));
+            }
+            handles.push(job_handles);
+        }
+        handles
+            .into_iter()
+            .map(|hs| hs.into_iter().map(|h| h.join().expect("worker threads do not panic")).collect())
+            .collect()
+    });
+    let counters = target.counters();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (job, threads) in jobs.iter().zip(results) {
+        let mut runs = Vec::with_capacity(threads.len());
+        for r in threads {
+            match r {
+                Ok(t) => runs.push(t),
+                Err(Failure::Target(phase, source)) => return Err(fail_for(job, phase)(source)),
+                Err(Failure::Verify { file, mismatch }) => {
+                    return Err(RunError::Verify {
+                        job: job.name.clone(),
+                        target: target.spec().into(),
+                        file,
+                        offset: mismatch.offset,
+                        what: mismatch.to_string(),
+                    });
+                }
+            }
+        }
+        let from = runs.iter().map(|t| t.measure_from).min().unwrap_or(t0);
+        let until = runs.iter().map(|t| t.ended).max().unwrap_or(from);
+        let started = runs.iter().map(|t| t.started).min().unwrap_or_else(SystemTime::now);
+        let runtime_ns = until.saturating_duration_since(from).as_nanos() as u64;
+        let per_thread: Vec<BTreeMap<String, OpRecord>> = runs.into_iter().map(|t| t.records).collect();
+        let ops = results::merge_threads(per_thread.clone()).map_err(|e| RunError::Unsupported {
+            job: job.name.clone(),
+            target: target.spec().into(),
+            why: format!("merging thread records: {e}"),
+        })?;
+        outcomes.push(JobOutcome {
+            started,
+            runtime_ns: runtime_ns.max(1),
+            ops,
+            threads: per_thread,
+            counters: counters.clone(),
+        });
+    }
+    Ok(outcomes)
+}
+
+/// `startdelay` of a thread: the delay, or a draw from its range, fixed by the job's seed.
+fn start_delay(job: &Job, thread: u32, seed: u64) -> Duration {
+    let (lo, hi) = job.control.start.delay;
+    if hi <= lo {
+        return lo;
+    }
+    let span = (hi - lo).as_micros() as u64;
+    let x = seed ^ u64::from(thread).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(job.index).rotate_left(17);
+    lo + Duration::from_micros(x % (span + 1))
+}

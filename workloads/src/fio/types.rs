@@ -1,0 +1,613 @@
+//! The typed values of fio's options: directions, block sizes, engines, distributions, verify
+//! and buffer contents, error policies and logs.
+
+use std::time::Duration;
+
+/// An I/O direction, as fio's `ddir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// Reads.
+    Read,
+    /// Writes.
+    Write,
+    /// Trims (`FALLOC_FL_PUNCH_HOLE` on files, as fio does on Linux).
+    Trim,
+}
+
+impl Dir {
+    /// fio's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::Read => "read",
+            Dir::Write => "write",
+            Dir::Trim => "trim",
+        }
+    }
+}
+
+/// A value per I/O direction, as fio's `read,write,trim` option lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerDir<T> {
+    /// For reads.
+    pub read: T,
+    /// For writes.
+    pub write: T,
+    /// For trims.
+    pub trim: T,
+}
+
+impl<T> PerDir<T> {
+    /// The same value for every direction.
+    pub fn all(v: T) -> Self
+    where
+        T: Clone,
+    {
+        PerDir { read: v.clone(), write: v.clone(), trim: v }
+    }
+
+    /// The value for `dir`.
+    pub fn get(&self, dir: Dir) -> &T {
+        match dir {
+            Dir::Read => &self.read,
+            Dir::Write => &self.write,
+            Dir::Trim => &self.trim,
+        }
+    }
+}
+
+/// fio's `rw=`: which directions, sequential or random.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadWrite {
+    /// `read`: sequential reads.
+    Read,
+    /// `write`: sequential writes.
+    Write,
+    /// `trim`: sequential trims.
+    Trim,
+    /// `randread`.
+    RandRead,
+    /// `randwrite`.
+    RandWrite,
+    /// `randtrim`.
+    RandTrim,
+    /// `rw` / `readwrite`: sequential mixed reads and writes.
+    ReadWrite,
+    /// `randrw`: random mixed reads and writes.
+    RandRw,
+    /// `trimwrite`: each block trimmed, then written.
+    TrimWrite,
+    /// `randtrimwrite`: the same at random offsets.
+    RandTrimWrite,
+}
+
+impl ReadWrite {
+    /// Every pattern, for parsing.
+    pub const ALL: [ReadWrite; 10] = [
+        ReadWrite::Read,
+        ReadWrite::Write,
+        ReadWrite::Trim,
+        ReadWrite::RandRead,
+        ReadWrite::RandWrite,
+        ReadWrite::RandTrim,
+        ReadWrite::ReadWrite,
+        ReadWrite::RandRw,
+        ReadWrite::TrimWrite,
+        ReadWrite::RandTrimWrite,
+    ];
+
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            ReadWrite::Read => "read",
+            ReadWrite::Write => "write",
+            ReadWrite::Trim => "trim",
+            ReadWrite::RandRead => "randread",
+            ReadWrite::RandWrite => "randwrite",
+            ReadWrite::RandTrim => "randtrim",
+            ReadWrite::ReadWrite => "rw",
+            ReadWrite::RandRw => "randrw",
+            ReadWrite::TrimWrite => "trimwrite",
+            ReadWrite::RandTrimWrite => "randtrimwrite",
+        }
+    }
+
+    /// Random offsets rather than sequential ones.
+    pub fn is_random(self) -> bool {
+        matches!(
+            self,
+            ReadWrite::RandRead
+                | ReadWrite::RandWrite
+                | ReadWrite::RandTrim
+                | ReadWrite::RandRw
+                | ReadWrite::RandTrimWrite
+        )
+    }
+
+    /// The job reads.
+    pub fn reads(self) -> bool {
+        matches!(self, ReadWrite::Read | ReadWrite::RandRead | ReadWrite::ReadWrite | ReadWrite::RandRw)
+    }
+
+    /// The job writes.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            ReadWrite::Write
+                | ReadWrite::RandWrite
+                | ReadWrite::ReadWrite
+                | ReadWrite::RandRw
+                | ReadWrite::TrimWrite
+                | ReadWrite::RandTrimWrite
+        )
+    }
+
+    /// The job trims.
+    pub fn trims(self) -> bool {
+        matches!(self, ReadWrite::Trim | ReadWrite::RandTrim | ReadWrite::TrimWrite | ReadWrite::RandTrimWrite)
+    }
+
+    /// The directions it uses.
+    pub fn dirs(self) -> impl Iterator<Item = Dir> {
+        [(self.reads(), Dir::Read), (self.writes(), Dir::Write), (self.trims(), Dir::Trim)]
+            .into_iter()
+            .filter_map(|(on, d)| on.then_some(d))
+    }
+}
+
+/// `rw_sequencer=`: what the `:N` of `rw=randread:N` does between new random offsets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RwSequencer {
+    /// `sequential`: the next N-1 I/Os follow on sequentially.
+    #[default]
+    Sequential,
+    /// `identical`: the same offset N times.
+    Identical,
+}
+
+/// One bssplit entry: `size` gets `ppm` parts per million of the I/Os.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BsShare {
+    /// Block size in bytes.
+    pub size: u64,
+    /// Share of I/Os in parts per million (all shares of a split add up to 1 000 000).
+    pub ppm: u64,
+}
+
+/// How a direction picks each I/O's size (`bs=`, `bsrange=` or `bssplit=`; the last given wins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockSize {
+    /// `bs=SIZE`.
+    Fixed(u64),
+    /// `bsrange=MIN-MAX`: uniform multiples of `min` from `min` to `max`.
+    Range {
+        /// Smallest size.
+        min: u64,
+        /// Largest size.
+        max: u64,
+    },
+    /// `bssplit=SIZE/PCT:...`.
+    Split(Vec<BsShare>),
+}
+
+impl BlockSize {
+    /// The smallest size this can yield.
+    pub fn min(&self) -> u64 {
+        match self {
+            BlockSize::Fixed(n) => *n,
+            BlockSize::Range { min, .. } => *min,
+            BlockSize::Split(v) => v.iter().map(|s| s.size).min().unwrap_or(0),
+        }
+    }
+    /// The largest size this can yield.
+    pub fn max(&self) -> u64 {
+        match self {
+            BlockSize::Fixed(n) => *n,
+            BlockSize::Range { max, .. } => *max,
+            BlockSize::Split(v) => v.iter().map(|s| s.size).max().unwrap_or(0),
+        }
+    }
+    /// Every size it names.
+    pub(crate) fn sizes(&self) -> Vec<u64> {
+        match self {
+            BlockSize::Fixed(n) => vec![*n],
+            BlockSize::Range { min, max } => vec![*min, *max],
+            BlockSize::Split(v) => v.iter().map(|s| s.size).collect(),
+        }
+    }
+}
+
+/// fio's `ioengine=`: how a job thread issues its I/O. The harness runs each on every target:
+/// on a kernel target with the syscalls the engine names, on fsimpl as io_uring serves
+/// buffered I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IoEngine {
+    /// `sync`: `read(2)`/`write(2)` after `lseek(2)`.
+    Sync,
+    /// `psync`: `pread(2)`/`pwrite(2)`.
+    Psync,
+    /// `vsync`: `readv(2)`/`writev(2)` after `lseek(2)`.
+    Vsync,
+    /// `pvsync`: `preadv(2)`/`pwritev(2)`.
+    Pvsync,
+    /// `pvsync2`: `preadv2(2)`/`pwritev2(2)` (with `RWF_HIPRI` under `hipri`).
+    Pvsync2,
+    /// `posixaio`: `aio_read(3)`/`aio_write(3)` at the queue depth.
+    Posixaio,
+    /// `mmap`: the file mapped, bytes copied in and out.
+    Mmap,
+    /// `libaio`: Linux AIO, `io_setup(2)`/`io_submit(2)`/`io_getevents(2)`, at the queue depth.
+    Libaio,
+    /// `io_uring`, at the queue depth.
+    IoUring,
+    /// `null`: no I/O; measures the harness itself.
+    Null,
+}
+
+impl IoEngine {
+    /// Every engine aopsbench runs.
+    pub const ALL: [IoEngine; 10] = [
+        IoEngine::Sync,
+        IoEngine::Psync,
+        IoEngine::Vsync,
+        IoEngine::Pvsync,
+        IoEngine::Pvsync2,
+        IoEngine::Posixaio,
+        IoEngine::Mmap,
+        IoEngine::Libaio,
+        IoEngine::IoUring,
+        IoEngine::Null,
+    ];
+
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            IoEngine::Sync => "sync",
+            IoEngine::Psync => "psync",
+            IoEngine::Vsync => "vsync",
+            IoEngine::Pvsync => "pvsync",
+            IoEngine::Pvsync2 => "pvsync2",
+            IoEngine::Posixaio => "posixaio",
+            IoEngine::Mmap => "mmap",
+            IoEngine::Libaio => "libaio",
+            IoEngine::IoUring => "io_uring",
+            IoEngine::Null => "null",
+        }
+    }
+
+    /// Whether I/Os are queued and completed later (iodepth applies), as fio's engines without
+    /// `FIO_SYNCIO`.
+    pub fn is_async(self) -> bool {
+        matches!(self, IoEngine::Posixaio | IoEngine::Libaio | IoEngine::IoUring)
+    }
+}
+
+/// fio's `fallocate=`: how files are preallocated before the job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prealloc {
+    /// `none`: no preallocation.
+    None,
+    /// `native` (fio's default on Linux): `fallocate(fd, 0, ...)`.
+    Native,
+    /// `posix`: `posix_fallocate`, which on Linux is `fallocate(fd, 0, ...)` too.
+    Posix,
+    /// `keep`: `fallocate(fd, FALLOC_FL_KEEP_SIZE, ...)`.
+    Keep,
+    /// `truncate`: `ftruncate` to the final size instead of allocating.
+    Truncate,
+}
+
+impl Prealloc {
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            Prealloc::None => "none",
+            Prealloc::Native => "native",
+            Prealloc::Posix => "posix",
+            Prealloc::Keep => "keep",
+            Prealloc::Truncate => "truncate",
+        }
+    }
+}
+
+/// One zone of a `zoned` or `zoned_abs` distribution: `access_ppm` of the I/Os go to the next
+/// `size` of the region.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Zone {
+    /// Share of the I/Os, parts per million.
+    pub access_ppm: u64,
+    /// Share of the region (`zoned`, parts per million) or bytes (`zoned_abs`).
+    pub size: u64,
+}
+
+/// fio's `random_distribution=`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RandomDistribution {
+    /// `random`: uniform.
+    Uniform,
+    /// `zipf:θ[:center]`: block of rank k is hit with probability ∝ 1/k^θ.
+    Zipf {
+        /// θ.
+        theta: f64,
+        /// Where the hottest block sits, as a fraction of the region; `None`: scattered.
+        center: Option<f64>,
+    },
+    /// `pareto:h[:center]`: fio's pareto with power ln(h)/ln(1-h).
+    Pareto {
+        /// h.
+        h: f64,
+        /// Where the hottest block sits, as a fraction of the region; `None`: scattered.
+        center: Option<f64>,
+    },
+    /// `normal:σ[:center]` (`gauss`): Gaussian, σ in percent of the region.
+    Normal {
+        /// σ in percent.
+        dev: f64,
+        /// The mean, as a fraction of the region (0.5 by default).
+        center: f64,
+    },
+    /// `zoned:A/S:...`: A percent of the I/Os to the next S percent of the region.
+    Zoned(Vec<Zone>),
+    /// `zoned_abs:A/SIZE:...`: A percent of the I/Os to the next SIZE bytes.
+    ZonedAbs(Vec<Zone>),
+}
+
+/// fio's `random_generator=`. aopsbench draws every random choice with ChaCha8 (seeded, so a
+/// job repeats exactly); each generator fio offers gives uniform offsets, and the random map
+/// makes every block come once per pass as `lfsr` guarantees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RandomGenerator {
+    /// `tausworthe` (fio's default).
+    #[default]
+    Tausworthe,
+    /// `lfsr`.
+    Lfsr,
+    /// `tausworthe64`.
+    Tausworthe64,
+}
+
+impl RandomGenerator {
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            RandomGenerator::Tausworthe => "tausworthe",
+            RandomGenerator::Lfsr => "lfsr",
+            RandomGenerator::Tausworthe64 => "tausworthe64",
+        }
+    }
+}
+
+/// fio's `file_service_type=`: which of a thread's files the next I/O goes to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FileService {
+    /// `roundrobin[:N]` (the default): each file in turn, N I/Os each.
+    RoundRobin(u64),
+    /// `sequential[:N]`: one file to its end before the next.
+    Sequential(u64),
+    /// `random[:N]`: a file at random, N I/Os each.
+    Random(u64),
+    /// `zipf:θ`: files by a zipf distribution.
+    Zipf(f64),
+    /// `pareto:h`.
+    Pareto(f64),
+    /// `normal:σ` (`gauss`).
+    Normal(f64),
+}
+
+impl Default for FileService {
+    fn default() -> Self {
+        FileService::RoundRobin(1)
+    }
+}
+
+/// fio's `verify=`: what a write puts in each block so that a later read can check it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VerifyKind {
+    /// No verification (the default).
+    #[default]
+    None,
+    /// `md5`.
+    Md5,
+    /// `crc32c` (and `crc32c-intel`, the same sum).
+    Crc32c,
+    /// `sha1`.
+    Sha1,
+    /// `sha256`.
+    Sha256,
+    /// `xxhash` (xxh32, as fio's).
+    Xxhash,
+    /// `pattern`: the block holds `verify_pattern` repeated, compared byte for byte.
+    Pattern,
+    /// `meta`: the header only (offset, write number), its own crc32c.
+    Meta,
+}
+
+impl VerifyKind {
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            VerifyKind::None => "0",
+            VerifyKind::Md5 => "md5",
+            VerifyKind::Crc32c => "crc32c",
+            VerifyKind::Sha1 => "sha1",
+            VerifyKind::Sha256 => "sha256",
+            VerifyKind::Xxhash => "xxhash",
+            VerifyKind::Pattern => "pattern",
+            VerifyKind::Meta => "meta",
+        }
+    }
+}
+
+/// The verify options of a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verify {
+    /// `verify=`.
+    pub kind: VerifyKind,
+    /// `verify_pattern=`: the bytes of `verify=pattern` (and of the payload of the others).
+    pub pattern: Option<Vec<u8>>,
+    /// `verify_interval=`: bytes per verified unit (default: the write's size).
+    pub interval: Option<u64>,
+    /// `verify_backlog=N`: verify after every N writes rather than at the end.
+    pub backlog: u64,
+    /// `verify_fatal`: stop at the first failure (aopsbench always stops a job at one: the
+    /// error names file, offset, expected and found).
+    pub fatal: bool,
+    /// `do_verify` (default 1): run the verify reads after writing.
+    pub do_verify: bool,
+    /// `verify_only`: do not write; only read and verify what an earlier run wrote.
+    pub only: bool,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            kind: VerifyKind::None,
+            pattern: None,
+            interval: None,
+            backlog: 0,
+            fatal: false,
+            do_verify: true,
+            only: false,
+        }
+    }
+}
+
+impl Verify {
+    /// Whether writes carry verify data and reads may check it.
+    pub fn enabled(&self) -> bool {
+        self.kind != VerifyKind::None
+    }
+}
+
+/// What write buffers hold (`buffer_pattern`, `refill_buffers`, `scramble_buffers`,
+/// `buffer_compress_percentage`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BufferFill {
+    /// `buffer_pattern=`: the bytes, repeated.
+    pub pattern: Option<Vec<u8>>,
+    /// `refill_buffers`: new random contents for every write.
+    pub refill: bool,
+    /// `scramble_buffers` (fio's default 1): a few bytes of each write changed, so that no two
+    /// writes are identical.
+    pub scramble: bool,
+    /// `buffer_compress_percentage=`: this percentage of each chunk is zeros.
+    pub compress_percentage: u32,
+    /// `buffer_compress_chunk=`: the chunk the percentage applies to (default 512).
+    pub compress_chunk: u64,
+}
+
+/// `rate_process=`: how `rate=`/`rate_iops=` space the I/Os.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RateProcess {
+    /// `linear`: evenly.
+    #[default]
+    Linear,
+    /// `poisson`: exponentially distributed gaps with the same mean.
+    Poisson,
+}
+
+/// `cpus_allowed_policy=`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CpusPolicy {
+    /// `shared`: every thread may run on every CPU of the set.
+    #[default]
+    Shared,
+    /// `split`: each thread gets one CPU of the set, in turn.
+    Split,
+}
+
+/// `continue_on_error=`: which errors a job counts and goes on after, rather than stopping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContinueOnError {
+    /// Read and write errors.
+    pub io: bool,
+    /// Verify failures.
+    pub verify: bool,
+}
+
+/// Which latencies a job records (`disable_lat`, `disable_clat`, `disable_slat`,
+/// `gtod_reduce`), and which get percentiles (`clat_percentiles`, `lat_percentiles`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latencies {
+    /// Submission latency (async engines).
+    pub slat: bool,
+    /// Completion latency.
+    pub clat: bool,
+    /// Total latency.
+    pub lat: bool,
+    /// `clat_percentiles` (default on).
+    pub clat_percentiles: bool,
+    /// `lat_percentiles` (default off).
+    pub lat_percentiles: bool,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies { slat: true, clat: true, lat: true, clat_percentiles: true, lat_percentiles: false }
+    }
+}
+
+/// fio's log files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Logs {
+    /// `write_lat_log=PREFIX`: `PREFIX_lat.N.log`, `_clat`, `_slat`.
+    pub lat: Option<String>,
+    /// `write_bw_log=PREFIX`.
+    pub bw: Option<String>,
+    /// `write_iops_log=PREFIX`.
+    pub iops: Option<String>,
+    /// `write_hist_log=PREFIX`.
+    pub hist: Option<String>,
+    /// `log_avg_msec=`: average samples over this window (0: one entry per I/O).
+    pub avg_msec: u64,
+    /// `log_hist_msec=`: histogram interval (default 1000 ms... fio requires it for hist logs).
+    pub hist_msec: u64,
+    /// `per_job_logs` (default 1): one log per thread rather than per job.
+    pub per_job: bool,
+    /// `log_offset`: add the I/O's offset to each entry.
+    pub offset: bool,
+}
+
+/// Queue-depth options of the asynchronous engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Depth {
+    /// `iodepth=`.
+    pub iodepth: u32,
+    /// `iodepth_batch_submit=` (`iodepth_batch`): I/Os to gather before submitting (default 1).
+    pub batch_submit: u32,
+    /// `iodepth_batch_complete_min=` (`iodepth_batch_complete`): completions to wait for
+    /// (default 1).
+    pub batch_complete_min: u32,
+    /// `iodepth_batch_complete_max=`: most completions to reap at once (default iodepth).
+    pub batch_complete_max: u32,
+    /// `iodepth_low=`: refill the queue once it drains to this (default iodepth).
+    pub iodepth_low: u32,
+}
+
+/// io_uring's own options (`fixedbufs`, `registerfiles`, `sqthread_poll`, `hipri`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UringOptions {
+    /// `fixedbufs`: buffers registered with the ring.
+    pub fixedbufs: bool,
+    /// `registerfiles`: files registered with the ring.
+    pub registerfiles: bool,
+    /// `sqthread_poll`: a kernel thread polls the submission queue.
+    pub sqthread_poll: bool,
+    /// `hipri`: polled completions (needs O_DIRECT on a device that polls; also
+    /// `RWF_HIPRI` for pvsync2).
+    pub hipri: bool,
+}
+
+/// When a job starts relative to the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Start {
+    /// `stonewall` (`wait_for_previous`): after every earlier job ends.
+    pub stonewall: bool,
+    /// `new_group`: a new reporting group.
+    pub new_group: bool,
+    /// `wait_for=NAME`: after the job of this name ends.
+    pub wait_for: Option<String>,
+    /// `startdelay=`: this long after it could start (a range draws per thread).
+    pub delay: (Duration, Duration),
+    /// `exitall`: when this job ends, every other stops.
+    pub exitall: bool,
+}
