@@ -6,14 +6,19 @@
 #
 #   bench/detection.sh [OPS] [SEEDS] [BUG...]      (defaults: 20000 ops, 5 seeds, every bug)
 #
-# Run directories go to $DETECTION_OUT (default: a temporary directory, kept).
+# Run directories go to $DETECTION_OUT (default: a temporary directory, kept). $AOPSBENCH names
+# a binary built with bug_injection to use instead of building one (e.g. a copy, so that a
+# build running meanwhile does not replace it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops="${1:-20000}"
 seeds="${2:-5}"
 shift $(( $# > 2 ? 2 : $# ))
-cargo build --release -q -p harness --features bug_injection
-bin=./target/release/aopsbench
+bin="${AOPSBENCH:-}"
+if [ -z "$bin" ]; then
+  cargo build --release -q -p harness --features bug_injection
+  bin=./target/release/aopsbench
+fi
 out="${DETECTION_OUT:-$(mktemp -d)}"
 bugs=("$@")
 if [ ${#bugs[@]} -eq 0 ]; then
