@@ -1,4 +1,5 @@
-//! Shrinking a diverging trace: delta debugging (Zeller's ddmin) drops ops, then lengths,
+//! Shrinking a diverging trace: delta debugging (Zeller's ddmin) drops ops, runs of ops that
+//! only mattered for the writeback they caused become one fsync or remount, then lengths,
 //! offsets and sizes are made smaller, as long as the trace still diverges the same way.
 //! Each attempt is one call of the caller's test (which replays on freshly built targets).
 
@@ -81,6 +82,35 @@ impl<E> Shrinker<'_, E> {
         Ok(ops)
     }
 
+    /// Replaces runs of ops by one sync op — an fsync of a file the run touched, or a
+    /// remount — where the trace still diverges: writes that mattered only because together
+    /// they passed the dirty threshold and started writeback (or reclaim) give way to the
+    /// sync that does the same in one op. Wide runs first, non-overlapping at each width;
+    /// returns whether any was replaced.
+    fn sync_runs(&mut self, ops: &mut Vec<Op>) -> Result<bool, E> {
+        let mut changed = false;
+        let mut width = ops.len() / 2;
+        while width >= 2 && !self.out_of_budget {
+            let mut a = 0;
+            while a + width <= ops.len() && !self.out_of_budget {
+                let mut replaced = false;
+                for sync in syncs_for(&ops[a..a + width]) {
+                    let trial: Vec<Op> =
+                        ops[..a].iter().cloned().chain([sync]).chain(ops[a + width..].iter().cloned()).collect();
+                    if self.holds(&trial)? {
+                        *ops = trial;
+                        changed = true;
+                        replaced = true;
+                        break;
+                    }
+                }
+                a += if replaced { 1 } else { width };
+            }
+            width /= 2;
+        }
+        Ok(changed)
+    }
+
     /// Makes each number of each op smaller while the divergence holds; returns whether any
     /// changed.
     fn shrink_numbers(&mut self, ops: &mut [Op]) -> Result<bool, E> {
@@ -108,6 +138,21 @@ impl<E> Shrinker<'_, E> {
         }
         Ok(changed)
     }
+}
+
+/// The sync ops that may stand for `run`: an fsync of each file it touches (the last touched
+/// first), then a remount; none when the run holds a power cut (a sync cannot stand for one).
+fn syncs_for(run: &[Op]) -> Vec<Op> {
+    if run.iter().any(|op| matches!(op, Op::PowerCut { .. })) {
+        return Vec::new();
+    }
+    let mut files: Vec<u32> = Vec::new();
+    for file in run.iter().rev().filter_map(Op::file) {
+        if !files.contains(&file) {
+            files.push(file);
+        }
+    }
+    files.into_iter().map(|file| Op::Fsync { file }).chain([Op::Remount]).collect()
 }
 
 /// `n` contiguous parts of `0..len`, as (start, end).
@@ -177,7 +222,8 @@ fn candidates(value: u64, min: u64, unit: u64) -> Vec<u64> {
 }
 
 /// Shrinks `ops`, which `test` says diverges, to a smaller trace that `test` still accepts:
-/// ddmin over the ops, then smaller numbers, repeated while either helps. `align` is the step
+/// ddmin over the ops, runs replaced by a sync, then smaller numbers, repeated while any
+/// helps. `align` is the step
 /// of collapse/insert ranges. An error from `test` stops shrinking and is returned.
 pub fn shrink<E>(
     ops: Vec<Op>,
@@ -189,8 +235,14 @@ pub fn shrink<E>(
     let mut ops = ops;
     loop {
         ops = s.ddmin(ops)?;
-        // Smaller numbers may let more ops go: another round while they change.
-        if !s.shrink_numbers(&mut ops)? || s.out_of_budget {
+        // A sync in place of a run, or smaller numbers, may let more ops go: another round
+        // while they change.
+        let synced = s.sync_runs(&mut ops)?;
+        if s.out_of_budget {
+            break;
+        }
+        let smaller = s.shrink_numbers(&mut ops)?;
+        if !(synced || smaller) || s.out_of_budget {
             break;
         }
     }
@@ -229,6 +281,25 @@ mod tests {
         assert_eq!(shrunk.ops[0], w(0, 1, 7));
         assert_eq!(shrunk.ops[1], Op::Remount);
         assert_eq!(shrunk.ops[2], Op::Read { file: 0, offset: 4000, len: 1001 });
+    }
+
+    #[test]
+    fn a_run_of_writes_that_only_started_writeback_becomes_one_fsync() {
+        // "Diverges" when the block written by tag 7 reached the disk before a read: by a
+        // sync after it, or by 20 later writes (the dirty threshold) — as a lost i_disksize
+        // update shows only once writeback allocated the EOF block.
+        let mut ops: Vec<Op> = (1..=40).map(|t| w(t * 100, 10, t)).collect();
+        ops.push(Op::Read { file: 0, offset: 0, len: 1 });
+        let mut test = |ops: &[Op]| -> Result<bool, ()> {
+            let Some(seven) = ops.iter().position(|o| matches!(o, Op::Write { tag: 7, .. })) else { return Ok(false) };
+            let after = &ops[seven + 1..];
+            let written = after.iter().any(|o| matches!(o, Op::Fsync { file: 0 } | Op::Remount))
+                || after.iter().filter(|o| matches!(o, Op::Write { .. })).count() >= 20;
+            Ok(written && matches!(ops.last(), Some(Op::Read { .. })))
+        };
+        let shrunk = shrink(ops, 4096, budget(), &mut test).unwrap();
+        assert!(shrunk.complete);
+        assert_eq!(shrunk.ops, vec![w(0, 1, 7), Op::Fsync { file: 0 }, Op::Read { file: 0, offset: 0, len: 1 }]);
     }
 
     #[test]
