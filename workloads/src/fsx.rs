@@ -542,8 +542,9 @@ impl FsxStream {
         if !(self.op_number - 1).is_multiple_of(swarm.phase_ops) {
             return None;
         }
+        let first = self.op_number == 1;
         self.phase_number = (self.op_number - 1) / swarm.phase_ops;
-        self.phase = swarm.draw(&self.cfg, &mut self.swarm_rng);
+        self.phase = swarm.draw(&self.cfg, &mut self.swarm_rng, (!first).then_some(&self.phase));
         self.range_align = self.phase.range_block.max(self.phase.align);
         self.anchor = None;
         self.follow_up = None;

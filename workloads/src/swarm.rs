@@ -53,6 +53,9 @@ pub struct Phase {
     pub sequence_bias: bool,
     /// Alignment of collapse/insert ranges (at least the alignment of the phase).
     pub range_block: u64,
+    /// Whether its geometry was drawn from the large class (the largest file; ops of 256k or
+    /// the largest), where reclaim, background writeback and large folios run.
+    pub large: bool,
 }
 
 /// Kinds a phase always keeps: without writes there is nothing to check, without reads
@@ -70,6 +73,7 @@ impl Phase {
             boundary_percent: cfg.boundary_percent,
             sequence_bias: false,
             range_block: cfg.block_size,
+            large: false,
         }
     }
 
@@ -96,13 +100,15 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, choices: &[T]) -> T {
 }
 
 impl Swarm {
-    /// Draws a phase within `cfg`'s bounds: each kind but reads and writes is off with
-    /// probability 1/2 (the paper's choice) and otherwise weighs its configured weight times
-    /// 1, 2 or 4; half the phases are small (files up to 64k or 256k, ops up to 16k or 64k),
-    /// half large (the largest file, ops of 256k or the largest); offsets byte-aligned 70% of
-    /// the time, else aligned to 512, 1k or 4k; collapse/insert ranges aligned to the coarse
-    /// block size 3 phases in 4.
-    pub fn draw(&self, cfg: &FsxConfig, rng: &mut ChaCha8Rng) -> Phase {
+    /// Draws a phase within `cfg`'s bounds, after `previous` (none for the first): each kind
+    /// but reads and writes is off with probability 1/2 (the paper's choice) and otherwise
+    /// weighs its configured weight times 1, 2 or 4; phases alternate between small geometry
+    /// (files up to 64k or 256k, ops up to 16k or 64k) and large (the largest file, ops of 256k
+    /// or the largest), the first drawn at random — so that any two phases in a row reach
+    /// reclaim and large folios (drawn independently, 5 phases were all small 1 time in 32);
+    /// offsets byte-aligned 70% of the time, else aligned to 512, 1k or 4k; collapse/insert
+    /// ranges aligned to the coarse block size 3 phases in 4.
+    pub fn draw(&self, cfg: &FsxConfig, rng: &mut ChaCha8Rng, previous: Option<&Phase>) -> Phase {
         let mut phase = Phase::fixed(cfg);
         phase.sequence_bias = true;
         if self.weights {
@@ -124,10 +130,14 @@ impl Swarm {
             }
         }
         if self.geometry {
-            let (file, op) = if below(rng, 2) == 0 {
-                (pick(rng, &[64 << 10, 256 << 10]), pick(rng, &[16 << 10, 64 << 10]))
-            } else {
+            phase.large = match previous {
+                Some(p) => !p.large,
+                None => below(rng, 2) == 1,
+            };
+            let (file, op) = if phase.large {
                 (cfg.max_file_len, pick(rng, &[256 << 10, cfg.max_op_len]))
+            } else {
+                (pick(rng, &[64 << 10, 256 << 10]), pick(rng, &[16 << 10, 64 << 10]))
             };
             // Within the config's bounds, and never below what the alignment needs.
             phase.max_file_len = file.min(cfg.max_file_len).max(2 * phase.align);

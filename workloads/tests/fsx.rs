@@ -249,6 +249,27 @@ fn a_fixed_mix_draws_what_it_always_did() {
     }
 }
 
+#[test]
+fn swarm_phases_alternate_small_and_large_geometry() {
+    for seed in 1..=20 {
+        let cfg = FsxConfig { ops: Some(10_000), ..swarm_config(seed) };
+        let mut stream = cfg.stream().unwrap();
+        let mut large = Vec::new();
+        let mut n = 0u64;
+        while stream.next().is_some() {
+            n += 1;
+            if n % 2000 == 1 {
+                let p = stream.phase();
+                assert_eq!(p.large, p.max_file_len == 4 << 20, "seed {seed}: {}", p.describe());
+                large.push(p.large);
+            }
+        }
+        // The default 10,000 ops of diff hold at least two large phases, whatever the seed.
+        assert!(large.windows(2).all(|w| w[0] != w[1]), "seed {seed}: {large:?}");
+        assert!(large.iter().filter(|&&l| l).count() >= 2, "seed {seed}: {large:?}");
+    }
+}
+
 fn swarm_config(seed: u64) -> FsxConfig {
     FsxConfig {
         seed,
