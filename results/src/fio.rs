@@ -19,7 +19,8 @@ use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
 use crate::recorder::{INTERVAL_NS, OpRecord};
-use vocab::quantile_of;
+use crate::thread_stats::{DEPTH_BUCKETS, JobStats};
+use vocab::{Latencies, quantile_of};
 
 /// The percentiles fio prints by default (`percentile_list`).
 pub use vocab::FIO_PERCENTILES;
@@ -46,6 +47,10 @@ pub struct FioJobInput<'a> {
     pub counters: &'a BTreeMap<String, u64>,
     /// The job's options as `key=value` pairs (its canonical fio section), echoed as fio does.
     pub options: &'a [(String, String)],
+    /// CPU use, queue depths, errors, latency switches and disk.
+    pub stats: &'a JobStats,
+    /// When the job started (fio's `job_start`, ms since the epoch).
+    pub started: SystemTime,
 }
 
 /// The fio job object for one job × target; `groupid` is its index in the run.
@@ -54,6 +59,8 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
     let mut job = Map::new();
     job.insert("jobname".into(), json!(format!("{}@{}", input.job, input.target)));
     job.insert("groupid".into(), json!(groupid));
+    let job_start = input.started.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    job.insert("job_start".into(), json!(job_start));
     job.insert("error".into(), json!(0));
     job.insert("eta".into(), json!(0));
     job.insert("elapsed".into(), json!(input.runtime_ns.div_ceil(1_000_000_000)));
@@ -68,19 +75,50 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
         let found: Vec<&OpRecord> = names.iter().filter_map(|n| input.ops.get(*n)).collect();
         if found.is_empty() { None } else { OpRecord::merged(found).ok() }
     };
+    let lat = &input.stats.latencies;
     for (ddir, names) in [("read", &["read"][..]), ("write", &["write"][..]), ("trim", &["punch_hole"][..])] {
         let record = pick(names);
-        job.insert(ddir.into(), ddir_block(record.as_ref(), input.runtime_ns));
+        job.insert(ddir.into(), ddir_block(record.as_ref(), input.runtime_ns, lat));
     }
-    job.insert("sync".into(), sync_block(pick(&["fsync", "fdatasync"]).as_ref()));
+    job.insert("sync".into(), sync_block(pick(&["fsync", "fdatasync"]).as_ref(), lat));
     job.insert("job_runtime".into(), json!(runtime_ms));
+    let t = &input.stats.threads;
+    let cpu_pct = |ns: u64| if input.runtime_ns > 0 { ns as f64 * 100.0 / input.runtime_ns as f64 } else { 0.0 };
+    job.insert("usr_cpu".into(), json!(cpu_pct(t.cpu.usr_ns)));
+    job.insert("sys_cpu".into(), json!(cpu_pct(t.cpu.sys_ns)));
+    job.insert("ctx".into(), json!(t.cpu.ctx));
+    job.insert("majf".into(), json!(t.cpu.majf));
+    job.insert("minf".into(), json!(t.cpu.minf));
     let ios: Vec<&OpRecord> = ["read", "write", "punch_hole"].iter().filter_map(|n| input.ops.get(*n)).collect();
     let all = OpRecord::merged(ios).unwrap_or_default();
-    for (key, value) in latency_buckets(all.total_latency()) {
+    let level_keys: Vec<String> =
+        (0..DEPTH_BUCKETS).map(|i| if i < 6 { (1u32 << i).to_string() } else { format!(">={}", 1 << i) }).collect();
+    let map_keys: Vec<String> = (0..DEPTH_BUCKETS)
+        .map(|i| match i {
+            0 => "0".to_string(),
+            1..=5 => (1u32 << (i + 1)).to_string(),
+            _ => format!(">={}", 1 << i),
+        })
+        .collect();
+    let d = &t.depth;
+    let submits: u64 = d.submit.iter().sum();
+    let completes: u64 = d.complete.iter().sum();
+    // Over the I/Os issued (fio's `total_io_u`), ramp included as fio's.
+    let issued: u64 = d.level.iter().sum();
+    job.insert("iodepth_level".into(), depth_dist(&d.level, issued, &level_keys));
+    job.insert("iodepth_submit".into(), depth_dist(&d.submit, submits, &map_keys));
+    job.insert("iodepth_complete".into(), depth_dist(&d.complete, completes, &map_keys));
+    // fio buckets each I/O's clat (`io_u_mark_latency`), nothing when clat is disabled.
+    let bucketed = if lat.clat { all.histogram.clone() } else { crate::recorder::new_histogram() };
+    for (key, value) in latency_buckets(&bucketed) {
         job.insert(key.into(), value);
     }
+    if input.stats.continue_on_error {
+        job.insert("total_err".into(), json!(t.errors.total));
+        job.insert("first_error".into(), json!(t.errors.first));
+    }
     let other: Map<String, Value> =
-        input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns))).collect();
+        input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns, lat))).collect();
     job.insert(
         "aopsbench".into(),
         json!({
@@ -95,21 +133,61 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
     Value::Object(job)
 }
 
-/// The whole `fio.json` document around the jobs.
-pub fn fio_document(aopsbench_version: &str, when: SystemTime, jobs: Vec<Value>) -> Value {
+/// The whole `fio.json` document around the jobs, with the `disk_util` of the block devices
+/// the targets sit on (one entry per device, over every job that ran on it).
+pub fn fio_document(aopsbench_version: &str, when: SystemTime, jobs: Vec<Value>, disks: &[DiskUtilEntry]) -> Value {
     let since_epoch = when.duration_since(UNIX_EPOCH).unwrap_or_default();
-    json!({
+    let mut doc = json!({
         "fio version": format!("aopsbench-{aopsbench_version}"),
         "timestamp": since_epoch.as_secs(),
         "timestamp_ms": since_epoch.as_millis() as u64,
         "time": ctime(since_epoch.as_secs()),
         "global options": {},
         "jobs": jobs,
+    });
+    if !disks.is_empty()
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.insert("disk_util".into(), Value::Array(disks.iter().map(disk_util).collect()));
+    }
+    doc
+}
+
+/// A block device's statistics over one job, for fio.json's `disk_util`.
+pub type DiskUtilEntry = crate::thread_stats::DiskUtil;
+
+/// fio's `disk_util` object of one device (`json_object_add_disk_utils`, without the
+/// `aggr_*` fields of devices under a stacked one).
+fn disk_util(d: &DiskUtilEntry) -> Value {
+    json!({
+        "name": d.name,
+        "read_ios": d.read_ios,
+        "write_ios": d.write_ios,
+        "read_merges": d.read_merges,
+        "write_merges": d.write_merges,
+        "read_ticks": d.read_ticks,
+        "write_ticks": d.write_ticks,
+        "in_queue": d.in_queue,
+        "util": d.util(),
     })
 }
 
-/// fio's per-direction block (`read`, `write`, `trim`).
-fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
+/// A depth map as percentages (`stat_calc_dist`: a non-zero bucket below 0.1% shows 0.1).
+fn depth_dist(map: &[u64; DEPTH_BUCKETS], total: u64, keys: &[String]) -> Value {
+    let pct = |n: u64| {
+        if total == 0 {
+            return 0.0;
+        }
+        let p = n as f64 * 100.0 / total as f64;
+        if p < 0.1 && n > 0 { 0.1 } else { p }
+    };
+    Value::Object(keys.iter().zip(map).map(|(k, &n)| (k.clone(), json!(pct(n)))).collect())
+}
+
+/// fio's per-direction block (`read`, `write`, `trim`): a latency `disable_*lat` turns off is
+/// an empty block (N = 0), percentiles per `clat_percentiles`/`lat_percentiles` with the
+/// job's `percentile_list` (`add_ddir_lat_json`).
+fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64, lat: &Latencies) -> Value {
     let empty = OpRecord::default();
     let r = record.unwrap_or(&empty);
     let ios = r.count();
@@ -120,7 +198,16 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
     let (bw_samples, iops_samples) = per_second_samples(r, runtime_ns);
     let bw_stats = sample_stats(&bw_samples);
     let iops_stats = sample_stats(&iops_samples);
-    let with_detail = ios > 0;
+    let empty_h = crate::recorder::new_histogram();
+    let slat = match &r.slat {
+        Some(h) if lat.slat => h,
+        _ => &empty_h,
+    };
+    let clat = if lat.clat { &r.histogram } else { &empty_h };
+    let total = if lat.lat { r.total_latency() } else { &empty_h };
+    let list = lat.percentile_list.as_slice();
+    let clat_p = lat.clat && lat.clat_percentiles;
+    let lat_p = lat.lat && lat.lat_percentiles;
     json!({
         "io_bytes": r.bytes,
         "io_kbytes": r.bytes / 1024,
@@ -131,12 +218,9 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
         "total_ios": ios,
         "short_ios": 0,
         "drop_ios": 0,
-        "slat_ns": match &r.slat {
-            Some(h) => latency_block(h, false, false),
-            None => json!({ "min": 0, "max": 0, "mean": 0.0, "stddev": 0.0, "N": 0 }),
-        },
-        "clat_ns": latency_block(&r.histogram, with_detail, with_detail),
-        "lat_ns": latency_block(r.total_latency(), with_detail, false),
+        "slat_ns": latency_block(slat, None),
+        "clat_ns": latency_block(clat, clat_p.then_some(list)),
+        "lat_ns": latency_block(total, lat_p.then_some(list)),
         "bw_min": bw_stats.min as u64,
         "bw_max": bw_stats.max as u64,
         "bw_agg": if bw_bytes > 0 { 100.0 } else { 0.0 },
@@ -151,19 +235,22 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64) -> Value {
     })
 }
 
-/// fio's `sync` block: fsync and fdatasync latencies.
-fn sync_block(record: Option<&OpRecord>) -> Value {
+/// fio's `sync` block: fsync and fdatasync latencies (fio records them as clat).
+fn sync_block(record: Option<&OpRecord>, lat: &Latencies) -> Value {
     let empty = OpRecord::default();
     let r = record.unwrap_or(&empty);
-    let with_detail = r.count() > 0;
+    let empty_h = crate::recorder::new_histogram();
+    let h = if lat.clat { &r.histogram } else { &empty_h };
+    let p = lat.clat_percentiles || lat.lat_percentiles;
     json!({
         "total_ios": r.count(),
-        "lat_ns": latency_block(&r.histogram, with_detail, with_detail),
+        "lat_ns": latency_block(h, p.then_some(lat.percentile_list.as_slice())),
     })
 }
 
-/// `min`, `max`, `mean`, `stddev`, `N`, optionally `percentile` and json+ `bins`.
-fn latency_block(h: &Histogram<u64>, percentiles: bool, bins: bool) -> Value {
+/// `min`, `max`, `mean`, `stddev`, `N`; with a percentile list and samples, `percentile` and
+/// json+ `bins` (`add_ddir_lat_json`).
+fn latency_block(h: &Histogram<u64>, percentiles: Option<&[f64]>) -> Value {
     let n = h.len();
     let mut block = Map::new();
     block.insert("min".into(), json!(if n > 0 { h.min() } else { 0 }));
@@ -171,12 +258,10 @@ fn latency_block(h: &Histogram<u64>, percentiles: bool, bins: bool) -> Value {
     block.insert("mean".into(), json!(h.mean()));
     block.insert("stddev".into(), json!(h.stdev()));
     block.insert("N".into(), json!(n));
-    if percentiles {
+    if let Some(list) = percentiles.filter(|_| n > 0) {
         let p: Map<String, Value> =
-            FIO_PERCENTILES.iter().map(|&p| (percentile_key(p), json!(h.value_at_quantile(quantile_of(p))))).collect();
+            list.iter().map(|&p| (percentile_key(p), json!(h.value_at_quantile(quantile_of(p))))).collect();
         block.insert("percentile".into(), Value::Object(p));
-    }
-    if bins {
         let b: Map<String, Value> =
             h.iter_recorded().map(|v| (v.value_iterated_to().to_string(), json!(v.count_at_value()))).collect();
         block.insert("bins".into(), Value::Object(b));
@@ -195,18 +280,26 @@ fn latency_buckets(h: &Histogram<u64>) -> [(&'static str, Value); 3] {
     let mut ms = [0u64; 12];
     for v in h.iter_recorded() {
         let (lat, n) = (h.highest_equivalent(v.value_iterated_to()), v.count_at_value());
-        let bucket = |bounds: &[u64], x: u64| bounds.iter().position(|&b| x <= b).unwrap_or(bounds.len() - 1);
+        // `io_u_mark_lat_nsec/usec/msec`: a value goes to the first bound above it.
+        let bucket = |bounds: &[u64], x: u64| bounds.iter().position(|&b| x < b).unwrap_or(bounds.len() - 1);
         if lat < 1_000 {
             ns[bucket(&BOUNDS, lat)] += n;
         } else if lat < 1_000_000 {
             us[bucket(&BOUNDS, lat / 1_000)] += n;
         } else {
             let m = lat / 1_000_000;
-            let i = MS_BOUNDS.iter().position(|&b| m <= b).unwrap_or(MS_BOUNDS.len());
+            let i = MS_BOUNDS.iter().position(|&b| m < b).unwrap_or(MS_BOUNDS.len());
             ms[i] += n;
         }
     }
-    let pct = |n: u64| if total > 0 { n as f64 * 100.0 / total as f64 } else { 0.0 };
+    // `stat_calc_lat`: a non-empty bucket below 0.01% shows 0.01.
+    let pct = |n: u64| {
+        if total == 0 {
+            return 0.0;
+        }
+        let p = n as f64 * 100.0 / total as f64;
+        if p < 0.01 && n > 0 { 0.01 } else { p }
+    };
     let block = |counts: &[u64], keys: &[String]| -> Value {
         Value::Object(keys.iter().zip(counts).map(|(k, &n)| (k.clone(), json!(pct(n)))).collect())
     };

@@ -51,6 +51,7 @@
 //!         runtime_ns: 2_000_000_000,
 //!         ops: merge_threads([thread.finish()])?,
 //!         counters,
+//!         stats: Default::default(),
 //!     })?;
 //! }
 //! print!("{}", run.job_table("randread").unwrap_or_default());
@@ -84,6 +85,7 @@ pub mod report;
 pub mod run_dir;
 pub mod summary;
 pub mod table;
+pub mod thread_stats;
 pub mod units;
 
 pub use atomic::{write_atomic, write_atomic_with};
@@ -98,3 +100,4 @@ pub use recorder::{
 pub use report::job_table;
 pub use run_dir::{RunDir, RunWriter, TargetResult};
 pub use summary::{JobSummary, LatencySummary, OpSummary, Summary, TargetSummary};
+pub use thread_stats::{CpuUsage, DepthStats, DiskUtil, ErrorStats, JobStats, ThreadStats};

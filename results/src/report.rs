@@ -127,7 +127,7 @@ pub fn job_table(job: &JobSummary) -> String {
     ]);
     for t in &job.targets {
         for op in ordered_ops(t.ops.keys()) {
-            ops.push(op_row(&t.target, op, &t.ops[op]));
+            ops.push(op_row(&t.target, op, &t.ops[op], job.latencies.lat));
         }
     }
     let mut out = format!("job {}\n", job.job);
@@ -149,16 +149,19 @@ pub fn job_table(job: &JobSummary) -> String {
     out
 }
 
-fn op_row(target: &str, op: &str, s: &OpSummary) -> Vec<String> {
+/// One op's row; its latency columns are `-` when the job turned lat off (`disable_lat`,
+/// `gtod_reduce`), as fio prints no lat line then.
+fn op_row(target: &str, op: &str, s: &OpSummary, lat: bool) -> Vec<String> {
+    let latency = |ns: u64| if lat { units::latency(ns as f64) } else { String::from("-") };
     vec![
         target.to_string(),
         op.to_string(),
         units::si(s.iops),
         if s.bytes > 0 { units::mib_per_s(s.bw()) } else { String::from("-") },
-        units::latency(s.lat_ns.p50 as f64),
-        units::latency(s.lat_ns.p99 as f64),
-        units::latency(s.lat_ns.p99_9 as f64),
-        units::latency(s.lat_ns.max as f64),
+        latency(s.lat_ns.p50),
+        latency(s.lat_ns.p99),
+        latency(s.lat_ns.p99_9),
+        latency(s.lat_ns.max),
     ]
 }
 

@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::recorder::OpRecord;
+use vocab::{Latencies, LatencyKind, Percentiles};
 
 /// The whole of `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,10 @@ pub struct Summary {
 pub struct JobSummary {
     /// Job name.
     pub job: String,
+    /// The job's latency switches (fio's `disable_*lat`, `gtod_reduce`, `*_percentiles`,
+    /// `percentile_list`): which latencies the table shows. Absent: fio's defaults.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub latencies: Latencies,
     /// Targets in the order they ran; the first is the gate's reference.
     pub targets: Vec<TargetSummary>,
 }
@@ -69,6 +74,14 @@ pub struct OpSummary {
     /// engines it is `lat_ns`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clat_ns: Option<LatencySummary>,
+    /// The job's own `percentile_list`, when it gave one: `[percentile, ns]` pairs of the
+    /// latency its percentiles are of (clat, or lat with `lat_percentiles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<(f64, u64)>,
+}
+
+fn is_default(l: &Latencies) -> bool {
+    *l == Latencies::default()
 }
 
 /// Latency statistics in nanoseconds, read off the op's HdrHistogram (values are the highest
@@ -113,8 +126,9 @@ impl JobSummary {
 }
 
 impl OpSummary {
-    /// Summarise a finished record over `runtime_ns`.
-    pub fn from_record(record: &OpRecord, runtime_ns: u64) -> Self {
+    /// Summarise a finished record over `runtime_ns`, for a job with the latency switches
+    /// `latencies`.
+    pub fn from_record(record: &OpRecord, runtime_ns: u64, latencies: &Latencies) -> Self {
         let count = record.count();
         let secs = runtime_ns as f64 / 1e9;
         let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };
@@ -126,6 +140,18 @@ impl OpSummary {
             lat_ns: LatencySummary::from_histogram(record.total_latency()),
             slat_ns: record.slat.as_ref().map(LatencySummary::from_histogram),
             clat_ns: record.lat.as_ref().map(|_| LatencySummary::from_histogram(&record.histogram)),
+            percentiles: match latencies.percentiles_of() {
+                Some(kind) if latencies.percentile_list != Percentiles::default() && count > 0 => {
+                    let h = if kind == LatencyKind::Lat { record.total_latency() } else { &record.histogram };
+                    latencies
+                        .percentile_list
+                        .as_slice()
+                        .iter()
+                        .map(|&p| (p, h.value_at_quantile(quantile_of(p))))
+                        .collect()
+                }
+                _ => Vec::new(),
+            },
         }
     }
 

@@ -71,7 +71,8 @@ fn fio_json_has_fios_schema() {
                     d["clat_ns"]["percentile"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
                 // In numeric order, as fio writes them (fio-plot reads them in order).
                 assert_eq!(keys, FIO_PERCENTILE_KEYS.to_vec());
-                assert!(d["lat_ns"]["percentile"].is_object());
+                // lat's percentiles only with lat_percentiles, as fio.
+                assert!(d["lat_ns"].get("percentile").is_none());
                 assert!(d["clat_ns"]["bins"].is_object());
             }
         }
@@ -200,4 +201,81 @@ fn fio_jsonplus_clat2csv_reads_it() {
     };
     assert_eq!(last_cumulative("read_clat_ns_cumulative"), 8400);
     assert_eq!(last_cumulative("write_clat_ns_cumulative"), 3600);
+}
+
+/// A run of one job with given stats and latency switches; returns its fio.json job.
+fn run_with(stats: results::JobStats) -> (Value, results::Summary) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = results::RunWriter::create(dir.path(), "0.1.0", &serde_json::json!({"jobs": []})).unwrap();
+    run.add(results::TargetResult {
+        job: "exact".into(),
+        target: "t".into(),
+        spec: "null".into(),
+        started: common::start(),
+        runtime_ns: 1_000_000_000,
+        ops: common::exact_ops(),
+        counters: common::counters(&[]),
+        stats,
+    })
+    .unwrap();
+    let summary = run.finish().unwrap();
+    (load(dir.path()), summary)
+}
+
+#[test]
+fn cpu_depths_and_disk_util_are_fios() {
+    let mut threads = results::ThreadStats {
+        cpu: results::CpuUsage { usr_ns: 250_000_000, sys_ns: 500_000_000, ctx: 7, majf: 1, minf: 99 },
+        ..Default::default()
+    };
+    for _ in 0..900 {
+        threads.depth.mark_depth(32, 1);
+    }
+    threads.depth.mark_depth(1, 100);
+    threads.depth.mark_submit(1);
+    threads.depth.mark_submit(32);
+    threads.depth.mark_complete(8);
+    let disk =
+        results::DiskUtil { name: "loop7".into(), read_ios: 1000, io_ticks: 400, time_ms: 1000, ..Default::default() };
+    let (doc, _) = run_with(results::JobStats { threads, disk: Some(disk), ..Default::default() });
+    let j = job(&doc, "exact@t");
+    assert_eq!((j["usr_cpu"].as_f64(), j["sys_cpu"].as_f64()), (Some(25.0), Some(50.0)));
+    assert_eq!((j["ctx"].as_u64(), j["majf"].as_u64(), j["minf"].as_u64()), (Some(7), Some(1), Some(99)));
+    let level = j["iodepth_level"].as_object().unwrap();
+    assert_eq!(level.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["1", "2", "4", "8", "16", "32", ">=64"]);
+    assert_eq!((level["1"].as_f64(), level["32"].as_f64()), (Some(10.0), Some(90.0)));
+    let submit = j["iodepth_submit"].as_object().unwrap();
+    assert_eq!(submit.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["0", "4", "8", "16", "32", "64", ">=64"]);
+    assert_eq!((submit["4"].as_f64(), submit["32"].as_f64()), (Some(50.0), Some(50.0)));
+    assert_eq!(j["iodepth_complete"]["8"].as_f64(), Some(100.0));
+    // Latencies 1..=1000 ns: one of 1000 below 2 ns (fio's bucket "2": 0 and 1 ns).
+    assert_eq!(j["latency_ns"]["2"].as_f64(), Some(0.1));
+    let disks = doc["disk_util"].as_array().unwrap();
+    assert_eq!(disks.len(), 1);
+    assert_eq!((disks[0]["name"].as_str(), disks[0]["util"].as_f64()), (Some("loop7"), Some(40.0)));
+}
+
+#[test]
+fn gtod_reduce_and_a_percentile_list_are_honoured() {
+    let mut latencies = vocab::Latencies::default();
+    latencies.gtod_reduce();
+    let (doc, summary) = run_with(results::JobStats { latencies, ..Default::default() });
+    let read = &job(&doc, "exact@t")["read"];
+    assert_eq!(read["total_ios"], 1000);
+    for lat in ["slat_ns", "clat_ns", "lat_ns"] {
+        assert_eq!(read[lat]["N"], 0, "{lat} with gtod_reduce");
+        assert!(read[lat].get("percentile").is_none());
+    }
+    let table = results::job_table(summary.job("exact").unwrap());
+    assert!(table.lines().any(|l| l.contains("read") && l.trim_end().ends_with('-')), "{table}");
+
+    let latencies =
+        vocab::Latencies { lat_percentiles: true, percentile_list: "50:99.5".parse().unwrap(), ..Default::default() };
+    let (doc, summary) = run_with(results::JobStats { latencies, ..Default::default() });
+    let read = &job(&doc, "exact@t")["read"];
+    let keys: Vec<&str> = read["lat_ns"]["percentile"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["50.000000", "99.500000"]);
+    assert_eq!(read["lat_ns"]["percentile"]["50.000000"], 500);
+    let op = &summary.job("exact").unwrap().targets[0].ops["read"];
+    assert_eq!(op.percentiles, vec![(50.0, 500), (99.5, 995)]);
 }

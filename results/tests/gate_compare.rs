@@ -245,6 +245,7 @@ fn write_second_run_with(dir: &Path, run_json: &Value) {
             runtime_ns: 3_000_000_000,
             ops: common::randrw_ops(scale, 3, rate),
             counters: common::fsimpl_counters(42_000, writes),
+            stats: Default::default(),
         })
         .unwrap();
     }
@@ -326,6 +327,7 @@ fn compare_refuses_runs_without_a_common_job() {
         runtime_ns: 1_000_000_000,
         ops: common::exact_ops(),
         counters: common::counters(&[]),
+        stats: Default::default(),
     })
     .unwrap();
     run.finish().unwrap();

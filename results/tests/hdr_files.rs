@@ -123,6 +123,7 @@ fn interval_logs_decode_with_the_python_hdrhistogram_package() {
         runtime_ns: 2_300_400_000,
         ops: results::merge_threads([t.finish()]).unwrap(),
         counters: common::counters(&[]),
+        stats: Default::default(),
     })
     .unwrap();
     run.finish().unwrap();

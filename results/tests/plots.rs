@@ -99,6 +99,7 @@ fn all_zero_counters_are_named_not_drawn() {
             runtime_ns: 1_000_000_000,
             ops: common::exact_ops(),
             counters: common::counters(&[("map_blocks", map_blocks), ("rmw_reads", 0), ("zeroed_bytes", 0)]),
+            stats: Default::default(),
         })
         .unwrap();
     }
@@ -110,6 +111,7 @@ fn all_zero_counters_are_named_not_drawn() {
         runtime_ns: 1_000_000_000,
         ops: common::exact_ops(),
         counters: common::counters(&[("proc_write_bytes", 4096)]),
+        stats: Default::default(),
     })
     .unwrap();
     run.finish().unwrap();
@@ -141,6 +143,7 @@ fn a_partial_last_interval_is_drawn_at_its_real_rate() {
         runtime_ns: 2_300_000_000,
         ops: results::merge_threads([t.finish()]).unwrap(),
         counters: common::counters(&[]),
+        stats: Default::default(),
     })
     .unwrap();
     run.finish().unwrap();

@@ -114,6 +114,7 @@ fn unfinished_run_leaves_no_summary() {
         runtime_ns: 1_000_000_000,
         ops: common::exact_ops(),
         counters: common::counters(&[]),
+        stats: Default::default(),
     })
     .unwrap();
     drop(run); // the harness failed before finish()
@@ -138,6 +139,7 @@ fn failure_while_finishing_leaves_no_summary_and_no_temp_files() {
         runtime_ns: 1_000_000_000,
         ops: common::exact_ops(),
         counters: common::counters(&[]),
+        stats: Default::default(),
     })
     .unwrap();
     // Something occupies fio.json's name, so renaming the finished file over it fails.
@@ -171,6 +173,7 @@ fn refuses_a_non_empty_directory_and_duplicate_targets() {
         runtime_ns: 1,
         ops: Default::default(),
         counters: Default::default(),
+        stats: Default::default(),
     };
     run.add(result.clone()).unwrap();
     let err = run.add(result.clone()).unwrap_err();

@@ -9,7 +9,7 @@
 //!   [`parse_percent`];
 //! - [`FallocMode`], [`WritebackMode`], [`Backend`], [`AopsParams`] (fsimpl's parameters, one
 //!   [`AopsParams::validate`]);
-//! - [`Percentiles`] (fio's `percentile_list`);
+//! - [`Percentiles`] (fio's `percentile_list`), [`Latencies`] (fio's latency switches);
 //! - [`TargetSpec`]: `bh:block_size=1k:backing=mem`, `ext4:opts=noatime`, `dir:path=/mnt`, ...
 //!
 //! ```
@@ -31,6 +31,7 @@ mod error;
 mod expr;
 mod falloc;
 mod flag;
+mod latencies;
 mod percentiles;
 mod size;
 pub mod target;
@@ -40,6 +41,7 @@ pub use aops::{AopsParams, BLOCK_SIZES, Backend, FOLIO_RANGE, Flusher, MIN_CACHE
 pub use error::ValueError;
 pub use falloc::FallocMode;
 pub use flag::{parse_bool, parse_percent};
+pub use latencies::{Latencies, LatencyKind};
 pub use percentiles::{FIO_PERCENTILES, MAX_PERCENTILES, Percentiles, quantile_of};
 pub use size::{KbBase, Size, parse_bytes};
 pub use target::{SpecError, TargetSpec};

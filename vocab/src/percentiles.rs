@@ -14,8 +14,22 @@ pub const MAX_PERCENTILES: usize = 20;
 
 /// Which latency percentiles to report, in increasing order without repeats (fio sorts the
 /// list too). Reads and prints `p1:p2:...` (`50:99:99.9`), each above 0 and at most 100.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Vec<f64>", into = "Vec<f64>")]
 pub struct Percentiles(Vec<f64>);
+
+impl TryFrom<Vec<f64>> for Percentiles {
+    type Error = String;
+    fn try_from(v: Vec<f64>) -> Result<Self, String> {
+        Percentiles::new(&v).ok_or_else(|| format!("not a percentile list: {v:?}"))
+    }
+}
+
+impl From<Percentiles> for Vec<f64> {
+    fn from(p: Percentiles) -> Vec<f64> {
+        p.0
+    }
+}
 
 impl Percentiles {
     /// The percentiles, in increasing order.

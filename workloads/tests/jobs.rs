@@ -295,7 +295,7 @@ fallocate=keep
     assert_eq!(a.control.thinktime, std::time::Duration::from_micros(250));
     assert_eq!(a.control.rate_iops.read, Some(100));
     assert_eq!(a.control.rate_iops.write, Some(200));
-    assert_eq!(a.control.percentile_list.as_slice(), [50.0, 99.0, 99.9]);
+    assert_eq!(a.control.latencies.percentile_list.as_slice(), [50.0, 99.0, 99.9]);
     assert_eq!(a.control.ioengine, IoEngine::IoUring);
     assert_eq!(a.control.depth.iodepth, 32);
     assert!(a.control.direct);

@@ -310,3 +310,21 @@ fn pareto_and_normal_are_skewed() {
     assert!(pareto > 0.5, "{pareto}");
     assert!(normal > 0.5, "{normal}");
 }
+
+/// The indices of the I/Os that drop their file's cache first.
+fn invalidations(text: &str, n: usize) -> Vec<usize> {
+    let mut p = plan(text);
+    (0..n).filter_map(|i| p.ops.next_io().filter(|io| io.invalidate).map(|_| i)).collect()
+}
+
+#[test]
+fn a_new_pass_drops_the_files_cache_as_fio_does() {
+    // 64k of 4k blocks: 16 I/Os a pass; fio's loop_cache_invalidate at each wrap.
+    assert_eq!(invalidations("rw=randwrite\nbs=4k\nsize=64k\ntime_based\nruntime=1\n", 50), [16, 32, 48]);
+    assert_eq!(invalidations("rw=read\nbs=4k\nsize=64k\ntime_based\nruntime=1\n", 40), [16, 32]);
+    // Not with invalidate=0, nor for O_DIRECT.
+    assert!(invalidations("rw=randwrite\nbs=4k\nsize=64k\ntime_based\nruntime=1\ninvalidate=0\n", 50).is_empty());
+    assert!(invalidations("rw=randwrite\nbs=4k\nsize=64k\ntime_based\nruntime=1\ndirect=1\n", 50).is_empty());
+    // loops reopen the file, which drops its cache (td_io_open_file).
+    assert_eq!(invalidations("rw=write\nbs=4k\nsize=64k\nloops=2\n", 40), [16]);
+}

@@ -6,9 +6,9 @@ use crate::runner::{JobOutcome, Progress, group};
 use crate::targets::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use results::{RunWriter, TargetResult};
+use results::{JobStats, RunWriter, TargetResult, ThreadStats};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
@@ -167,6 +167,9 @@ impl Pooled {
                     }
                 }
             }
+        }
+        for (mine, theirs) in self.outcome.thread_stats.iter_mut().zip(&later.thread_stats) {
+            mine.add(theirs);
         }
         for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
@@ -328,36 +331,51 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             }
         }
     }
-    for (job, per_target) in all.iter().zip(pooled) {
-        // fio reports each thread of a job on its own unless group_reporting.
-        let split = !job.control.group_reporting && job.numjobs > 1;
-        let mut units: Vec<String> = Vec::new();
-        for (p, name) in per_target.into_iter().zip(&names) {
-            let Pooled { spec, outcome } = p.expect("every target ran at least once");
-            let parts: Vec<(String, BTreeMap<String, results::OpRecord>)> = if split {
-                outcome.threads.into_iter().enumerate().map(|(t, ops)| (format!("{}.{t}", job.name), ops)).collect()
-            } else {
-                vec![(job.name.clone(), outcome.ops)]
-            };
-            for (unit, ops) in parts {
-                writer.add(TargetResult {
-                    job: unit.clone(),
-                    target: name.clone(),
-                    spec: spec.clone(),
-                    started: outcome.started,
-                    runtime_ns: outcome.runtime_ns,
-                    ops,
-                    counters: outcome.counters.clone(),
-                })?;
-                if !units.contains(&unit) {
-                    units.push(unit);
-                }
+    let pooled: Vec<Vec<Pooled>> = pooled
+        .into_iter()
+        .map(|p| p.into_iter().map(|x| x.expect("every target ran at least once")).collect())
+        .collect();
+    // A run group's disk statistics go with its first report on each target (fio.json sums
+    // them per device).
+    let run_group_of: Vec<usize> =
+        group::groups(all).iter().enumerate().flat_map(|(g, jobs)| jobs.iter().map(move |_| g)).collect();
+    let mut disk_given = BTreeSet::new();
+    // fio's reports: each thread, or with group_reporting the jobs of a reporting group.
+    for unit in group::report_units(all) {
+        let first = &all[unit.parts[0].0];
+        for (ti, name) in names.iter().enumerate() {
+            let mut threads = ThreadStats::default();
+            let mut maps = Vec::with_capacity(unit.parts.len());
+            for &(ji, t) in &unit.parts {
+                let o = &pooled[ji][ti].outcome;
+                maps.extend(o.threads.get(t).cloned());
+                threads.add(&o.thread_stats.get(t).copied().unwrap_or_default());
             }
+            let ops = results::merge_threads(maps).with_context(|| format!("merging the report of {}", unit.name))?;
+            let outcomes = || unit.parts.iter().map(|&(ji, _)| &pooled[ji][ti].outcome);
+            let p = &pooled[unit.parts[0].0][ti];
+            writer.add(TargetResult {
+                job: unit.name.clone(),
+                target: name.clone(),
+                spec: p.spec.clone(),
+                started: outcomes().map(|o| o.started).min().unwrap_or(p.outcome.started),
+                runtime_ns: outcomes().map(|o| o.runtime_ns).max().unwrap_or(p.outcome.runtime_ns),
+                ops,
+                counters: p.outcome.counters.clone(),
+                stats: JobStats {
+                    threads,
+                    latencies: first.control.latencies.clone(),
+                    continue_on_error: false,
+                    disk: if disk_given.insert((ti, run_group_of[unit.parts[0].0])) {
+                        p.outcome.disk.clone()
+                    } else {
+                        None
+                    },
+                },
+            })?;
         }
-        for unit in units {
-            if let Some(table) = writer.job_table(&unit) {
-                println!("{table}");
-            }
+        if let Some(table) = writer.job_table(&unit.name) {
+            println!("{table}");
         }
     }
     writer.finish()?;

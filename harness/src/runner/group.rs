@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use results::OpRecord;
+use results::{OpRecord, ThreadStats};
 use workloads::fio::IoEngine;
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
@@ -63,6 +63,7 @@ impl Latch {
 /// What one thread did.
 struct ThreadRun {
     records: BTreeMap<String, OpRecord>,
+    stats: ThreadStats,
     measure_from: Instant,
     started: SystemTime,
     ended: Instant,
@@ -219,7 +220,7 @@ pub fn run_group(
                     if job.control.start.exitall {
                         exit.store(true, Relaxed);
                     }
-                    r.map(|records| ThreadRun { records, measure_from, started, ended })
+                    r.map(|(records, stats)| ThreadRun { records, stats, measure_from, started, ended })
                 }));
             }
             handles.push(job_handles);
@@ -230,6 +231,7 @@ pub fn run_group(
             .collect()
     });
     let counters = target.counters();
+    let disk = target.disk_util();
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (job, threads) in jobs.iter().zip(results) {
         let mut runs = Vec::with_capacity(threads.len());
@@ -252,6 +254,7 @@ pub fn run_group(
         let until = runs.iter().map(|t| t.ended).max().unwrap_or(from);
         let started = runs.iter().map(|t| t.started).min().unwrap_or_else(SystemTime::now);
         let runtime_ns = until.saturating_duration_since(from).as_nanos() as u64;
+        let thread_stats: Vec<ThreadStats> = runs.iter().map(|t| t.stats).collect();
         let per_thread: Vec<BTreeMap<String, OpRecord>> = runs.into_iter().map(|t| t.records).collect();
         let ops = results::merge_threads(per_thread.clone()).map_err(|e| RunError::Unsupported {
             job: job.name.clone(),
@@ -263,7 +266,9 @@ pub fn run_group(
             runtime_ns: runtime_ns.max(1),
             ops,
             threads: per_thread,
+            thread_stats,
             counters: counters.clone(),
+            disk: disk.clone(),
         });
     }
     Ok(outcomes)
@@ -278,4 +283,69 @@ fn start_delay(job: &Job, thread: u32, seed: u64) -> Duration {
     let span = (hi - lo).as_micros() as u64;
     let x = seed ^ u64::from(thread).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(job.index).rotate_left(17);
     lo + Duration::from_micros(x % (span + 1))
+}
+
+/// One of fio's reports of a file (a `struct thread_stat` of `__show_run_stats`): its name
+/// and the `(job, thread)` pairs it sums.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportUnit {
+    /// The first job's name; `job.N` for thread N of a job reported thread by thread.
+    pub name: String,
+    /// Index of the job in the file, and of the thread in the job.
+    pub parts: Vec<(usize, usize)>,
+}
+
+/// fio's reports of a file: every thread (fio's `td`: a job, or one of its `numjobs` clones)
+/// starts a new report unless it has `group_reporting` and is in the same reporting group as
+/// the thread before it, whose report it joins. A reporting group starts at each job after
+/// the first with `stonewall` or `new_group` (fio's `groupid`).
+pub fn report_units(jobs: &[Job]) -> Vec<ReportUnit> {
+    let mut out: Vec<ReportUnit> = Vec::new();
+    let mut groupid = 0usize;
+    let mut last_group = None;
+    for (ji, job) in jobs.iter().enumerate() {
+        let s = &job.control.start;
+        if ji > 0 && (s.stonewall || s.new_group) {
+            groupid += 1;
+        }
+        for t in 0..job.numjobs.max(1) as usize {
+            let joins = job.control.group_reporting && last_group == Some(groupid);
+            last_group = Some(groupid);
+            match out.last_mut() {
+                Some(unit) if joins => unit.parts.push((ji, t)),
+                _ => {
+                    let name = if job.numjobs > 1 && !job.control.group_reporting {
+                        format!("{}.{t}", job.name)
+                    } else {
+                        job.name.clone()
+                    };
+                    out.push(ReportUnit { name, parts: vec![(ji, t)] });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units(text: &str) -> Vec<(String, Vec<(usize, usize)>)> {
+        let file = workloads::fio::JobFile::parse(text, "t.fio", false).expect("parses");
+        report_units(&file.jobs).into_iter().map(|u| (u.name, u.parts)).collect()
+    }
+
+    #[test]
+    fn reports_follow_group_reporting_and_new_group() {
+        let s = |n: &str| n.to_string();
+        // numjobs without group_reporting: one report per thread.
+        assert_eq!(units("[a]\nsize=1m\nnumjobs=2\n"), [(s("a.0"), vec![(0, 0)]), (s("a.1"), vec![(0, 1)])]);
+        // group_reporting: the jobs of a reporting group in one report, cut at new_group.
+        let text = "[global]\nsize=1m\ngroup_reporting\n[a]\nnumjobs=2\n[b]\n[c]\nnew_group\n[d]\nstonewall\n";
+        assert_eq!(
+            units(text),
+            [(s("a"), vec![(0, 0), (0, 1), (1, 0)]), (s("c"), vec![(2, 0)]), (s("d"), vec![(3, 0)])]
+        );
+    }
 }

@@ -2,14 +2,15 @@
 //! per `numjobs`, paced by `rate_iops` and `thinktime`, recording every op's latency.
 
 pub mod group;
+mod pace;
 pub mod support;
 mod worker;
 
 use crate::targets::{Target, TargetError};
-use results::OpRecord;
+use results::{OpRecord, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 use workloads::{Job, Op};
 
 pub use worker::{Buffers, execute};
@@ -66,8 +67,12 @@ pub struct JobOutcome {
     pub ops: BTreeMap<String, OpRecord>,
     /// The same per thread (fio reports each thread unless `group_reporting`).
     pub threads: Vec<BTreeMap<String, OpRecord>>,
+    /// Each thread's CPU use and depth maps, in the order of `threads`.
+    pub thread_stats: Vec<ThreadStats>,
     /// The target's counters for the measured phase (of every job that ran with this one).
     pub counters: BTreeMap<String, u64>,
+    /// The target's block device over the measured phase (of every job that ran with this one).
+    pub disk: Option<results::DiskUtil>,
 }
 
 /// Live progress of a running job, read by the progress bar.
@@ -99,17 +104,4 @@ pub fn describe(op: &Op) -> String {
         Op::DropCaches => "drop_caches".into(),
         Op::PowerCut { after_writes } => format!("power cut after {after_writes} device writes"),
     }
-}
-
-/// Sleeps until `t` (pacing for `rate_iops`).
-fn sleep_until(t: Instant) {
-    let now = Instant::now();
-    if t > now {
-        std::thread::sleep(t - now);
-    }
-}
-
-/// The interval between ops for a rate.
-fn interval(rate: Option<u64>) -> Option<Duration> {
-    rate.filter(|&r| r > 0).map(|r| Duration::from_nanos(1_000_000_000 / r))
 }

@@ -2,27 +2,17 @@
 //! naming it, never silently ignored.
 
 use workloads::Job;
-use workloads::fio::{PerDir, RateProcess};
+use workloads::fio::PerDir;
 
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if c.rate != PerDir::default() {
-        out.push("rate".into());
-    }
-    if c.rate_process == RateProcess::Poisson {
-        out.push("rate_process=poisson".into());
-    }
     if c.cpus_allowed.is_some() {
         out.push("cpus_allowed".into());
     }
     if c.continue_on_error.io || c.continue_on_error.verify || c.ignore_error != PerDir::default() {
         out.push("continue_on_error/ignore_error".into());
-    }
-    let l = &c.latencies;
-    if !l.slat || !l.clat || !l.lat || !l.clat_percentiles || l.lat_percentiles {
-        out.push("gtod_reduce/disable_*lat/clat_percentiles/lat_percentiles".into());
     }
     let logs = &c.logs;
     if logs.lat.is_some() || logs.bw.is_some() || logs.iops.is_some() || logs.hist.is_some() {

@@ -10,11 +10,12 @@
 //! run in the job thread, as fio quiesces before a sync. A short write is resubmitted for the
 //! rest, as fio does.
 
-use super::{Progress, describe, interval, sleep_until};
+use super::pace::Pacer;
+use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
-use results::{OpRecord, OpRecorder};
+use results::{CpuUsage, DepthStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
@@ -158,6 +159,25 @@ impl Failure {
     }
 }
 
+/// The calling thread's CPU use so far (`getrusage(RUSAGE_THREAD)`, as fio reads its
+/// threads' in `update_rusage_stat`).
+fn thread_cpu() -> CpuUsage {
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid rusage to write.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return CpuUsage::default();
+    }
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    CpuUsage {
+        usr_ns: ns(ru.ru_utime),
+        sys_ns: ns(ru.ru_stime),
+        ctx: (ru.ru_nvcsw + ru.ru_nivcsw) as u64,
+        majf: ru.ru_majflt as u64,
+        minf: ru.ru_minflt as u64,
+    }
+}
+
 /// One I/O slot of the queue: its buffer and the I/O in it.
 struct Slot {
     buf: AlignedBuf,
@@ -187,12 +207,14 @@ struct Queue {
 impl Queue {
     fn new(d: &Depth) -> Queue {
         let depth = d.iodepth.max(1);
-        let clamp = |v: u32, default: u32| if v == 0 { default } else { v.min(depth) };
+        // fio's fixup_options: a batch of 0 (or above iodepth) is iodepth; the most to reap
+        // is at least the least, so by default one (td_io_getevents reaps at least one).
+        let complete_min = d.batch_complete_min.min(depth);
         Queue {
             depth,
-            submit: clamp(d.batch_submit, 1),
-            complete_min: d.batch_complete_min.min(depth),
-            complete_max: clamp(d.batch_complete_max, depth),
+            submit: if d.batch_submit == 0 { depth } else { d.batch_submit.min(depth) },
+            complete_min,
+            complete_max: d.batch_complete_max.max(complete_min).clamp(1, depth),
             low: if d.iodepth_low == 0 { depth } else { d.iodepth_low.min(depth) },
         }
     }
@@ -219,6 +241,8 @@ struct Run<'a, 'w> {
     unpublished: (u64, u64),
     /// When the last I/O completed: the clock the runtime is checked against.
     last_now: Instant,
+    /// fio's depth maps of this thread.
+    depth: DepthStats,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -324,6 +348,9 @@ impl<'a, 'w> Run<'a, 'w> {
             return Ok(());
         }
         self.engine.commit().map_err(|e| Failure::target(format!("thread {}, submitting I/O", self.thread), e))?;
+        let n = self.unsubmitted.len() as u32;
+        self.depth.mark_submit(n);
+        self.depth.mark_depth(self.inflight, u64::from(n));
         let now = Instant::now();
         for &slot in &self.unsubmitted {
             self.slots[slot as usize].submitted = now;
@@ -344,6 +371,7 @@ impl<'a, 'w> Run<'a, 'w> {
         self.engine
             .reap(min.min(self.inflight), max, &mut |slot, r| got.push((slot, r)))
             .map_err(|e| Failure::target(format!("thread {thread}, reaping I/O"), e))?;
+        self.depth.mark_complete(got.len() as u32);
         for &(slot, r) in &got {
             self.complete(slot, r, true);
         }
@@ -363,8 +391,14 @@ impl<'a, 'w> Run<'a, 'w> {
 }
 
 impl Worker<'_> {
-    /// Runs the thread's measured ops through `cfg`'s engine; on failure returns where and why.
-    pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<BTreeMap<String, OpRecord>, Failure> {
+    /// Runs the thread's measured ops through `cfg`'s engine; returns its records and its
+    /// CPU use and depth maps, or on failure where and why.
+    pub fn run(
+        &self,
+        plan: ThreadPlan,
+        cfg: &EngineConfig,
+    ) -> Result<(BTreeMap<String, OpRecord>, ThreadStats), Failure> {
+        let cpu_before = thread_cpu();
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         // fio's null engine never touches the files, whatever the target.
@@ -412,6 +446,7 @@ impl Worker<'_> {
             reaped: Vec::with_capacity(q.depth as usize),
             unpublished: (0, 0),
             last_now: now,
+            depth: DepthStats::default(),
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -423,20 +458,24 @@ impl Worker<'_> {
         if let Some(f) = run.failed.take() {
             return Err(f);
         }
-        Ok(run
+        let stats = ThreadStats { cpu: thread_cpu().since(&cpu_before), depth: run.depth, ..ThreadStats::default() };
+        let records = run
             .recorders
             .into_iter()
             .enumerate()
             .filter_map(|(i, r)| r.map(|r| (OpKind::ALL[i].as_str().to_string(), r.finish())))
-            .collect())
+            .collect();
+        Ok((records, stats))
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
         let mut ops = plan.ops;
-        let read_gap = interval(plan.control.rate_iops.read);
-        let write_gap = interval(plan.control.rate_iops.write);
-        let thinktime = plan.control.thinktime;
-        let (mut next_read, mut next_write) = (self.measure_from, self.measure_from);
+        let c = &plan.control;
+        let pacer =
+            |bytes, iops, salt: u64| Pacer::new(bytes, iops, c.rate_process, self.measure_from, plan.seed ^ salt);
+        let mut read_pace = pacer(c.rate.read, c.rate_iops.read, 0x5a5a);
+        let mut write_pace = pacer(c.rate.write, c.rate_iops.write, 0xa5a5);
+        let thinktime = c.thinktime;
         let mut finished = false;
         let mut n = 0u64;
         // Whether the queue filled up and waits to drain to iodepth_low.
@@ -467,15 +506,8 @@ impl Worker<'_> {
             };
             let op = io.op;
             let kind = op.kind();
-            match (kind, read_gap, write_gap) {
-                (OpKind::Read, Some(g), _) => {
-                    sleep_until(next_read);
-                    next_read += g;
-                }
-                (OpKind::Write, _, Some(g)) => {
-                    sleep_until(next_write);
-                    next_write += g;
-                }
+            match (&op, &mut read_pace, &mut write_pace) {
+                (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) => p.wait(*len),
                 _ => {}
             }
             let (io_kind, file, offset, len) = match op {
@@ -494,6 +526,15 @@ impl Worker<'_> {
                     continue;
                 }
             };
+            if io.invalidate {
+                // fio drops the file's cache as it picks the I/O, with I/O still in flight.
+                let fid = self.fids.get(file as usize).copied();
+                if let Some(fid) = fid {
+                    self.target.invalidate(fid).map_err(|e| {
+                        Failure::target(format!("thread {}, invalidating file {}", plan.thread, file), e)
+                    })?;
+                }
+            }
             if io.verify && run.writes_inflight > 0 {
                 // fio reads back only writes that completed (io_hist is filled at completion).
                 run.drain()?;
@@ -514,7 +555,13 @@ impl Worker<'_> {
             run.writes_inflight += u32::from(io_kind == IoKind::Write);
             let req = s.req;
             match run.engine.queue(slot, &req) {
-                Queued::Done(r) => run.complete(slot, r, false),
+                Queued::Done(r) => {
+                    // fio's td_io_queue for an I/O completed at once: one submitted, one reaped.
+                    run.depth.mark_depth(run.inflight, 1);
+                    run.depth.mark_submit(1);
+                    run.depth.mark_complete(1);
+                    run.complete(slot, r, false)
+                }
                 Queued::Later => {
                     run.unsubmitted.push(slot);
                     if run.unsubmitted.len() as u32 >= q.submit {

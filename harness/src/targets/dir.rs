@@ -93,8 +93,16 @@ impl Target for DirTarget {
         self.files.drop_caches()
     }
 
+    fn invalidate(&self, f: FileId) -> Result<()> {
+        self.files.invalidate(f)
+    }
+
     fn counters(&self) -> BTreeMap<String, u64> {
         self.counters.deltas()
+    }
+
+    fn disk_util(&self) -> Option<results::DiskUtil> {
+        self.counters.disk_util()
     }
 
     fn reset_counters(&self) {

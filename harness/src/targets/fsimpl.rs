@@ -470,7 +470,7 @@ impl Target for FsimplTarget {
         cfg: &crate::engines::EngineConfig,
         files: &[FileId],
     ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
-        if !cfg.engine.is_async() || cfg.depth.iodepth <= 1 {
+        if !cfg.engine.is_async() {
             return Ok(None);
         }
         let e = crate::engines::iowq::IoWqEngine::new(Arc::clone(&self.fs), cfg, files)?;

@@ -11,6 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
+
+use results::DiskUtil;
 
 /// Sector size of `/sys/block/*/stat` fields, whatever the device's own.
 const STAT_SECTOR: u64 = 512;
@@ -33,12 +36,14 @@ pub(crate) struct KernelCounters {
     /// `/sys/.../stat` of the device, `None` for a filesystem without one (tmpfs).
     block_stat: Option<PathBuf>,
     base: Mutex<BTreeMap<String, u64>>,
+    /// The device's stat fields and the time at the last reset, for [`Self::disk_util`].
+    disk_base: Mutex<Option<(Vec<u64>, Instant)>>,
 }
 
 impl KernelCounters {
     /// Counters over `block_stat`, starting now.
     pub(crate) fn new(block_stat: Option<PathBuf>) -> Self {
-        let c = KernelCounters { block_stat, base: Mutex::new(BTreeMap::new()) };
+        let c = KernelCounters { block_stat, base: Mutex::new(BTreeMap::new()), disk_base: Mutex::new(None) };
         c.reset();
         c
     }
@@ -66,6 +71,35 @@ impl KernelCounters {
     pub(crate) fn reset(&self) {
         let now = self.snapshot();
         *self.base.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        *self.disk_base.lock().unwrap_or_else(|e| e.into_inner()) = self.stat_fields().map(|f| (f, Instant::now()));
+    }
+
+    /// The device's statistics since the last reset as fio's `disk_util` reports them
+    /// (`update_io_tick_disk`: deltas of `/sys/block/<dev>/stat`); `None` without a device.
+    pub(crate) fn disk_util(&self) -> Option<DiskUtil> {
+        let (base, since) = self.disk_base.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let now = self.stat_fields()?;
+        let d = |i: usize| now.get(i).copied().unwrap_or(0).saturating_sub(base.get(i).copied().unwrap_or(0));
+        // /sys/block/<dev>/stat or /sys/dev/block/MAJ:MIN/stat: the device's directory names it.
+        let dir = self.block_stat.as_ref()?.parent()?;
+        let name = std::fs::canonicalize(dir).ok()?.file_name()?.to_string_lossy().into_owned();
+        Some(DiskUtil {
+            name,
+            read_ios: d(0),
+            read_merges: d(1),
+            read_ticks: d(3),
+            write_ios: d(4),
+            write_merges: d(5),
+            write_ticks: d(7),
+            io_ticks: d(9),
+            in_queue: d(10),
+            time_ms: since.elapsed().as_millis() as u64,
+        })
+    }
+
+    fn stat_fields(&self) -> Option<Vec<u64>> {
+        let text = std::fs::read_to_string(self.block_stat.as_ref()?).ok()?;
+        Some(text.split_whitespace().map_while(|f| f.parse().ok()).collect())
     }
 
     fn snapshot(&self) -> BTreeMap<String, u64> {

@@ -264,6 +264,12 @@ impl KernelFiles {
     /// Drops the clean page cache of every known file, open or not
     /// (`posix_fadvise(POSIX_FADV_DONTNEED)`; it also starts writeback of dirty pages, which
     /// stay cached). Other files on the machine are not touched.
+    /// Drops one file's clean cached pages and starts writeback of its dirty ones
+    /// (`posix_fadvise(POSIX_FADV_DONTNEED)`, fio's `file_invalidate_cache`).
+    pub(crate) fn invalidate(&self, f: FileId) -> Result<()> {
+        self.with_fd(f, "fadvise", |fd, _| fadvise_dontneed(fd))
+    }
+
     pub(crate) fn drop_caches(&self) -> Result<()> {
         let table = self.read_table();
         let mut first_err = None;

@@ -148,6 +148,12 @@ pub trait Target: Send + Sync {
     fn remount(&self) -> Result<()>;
     /// Drops clean cached data.
     fn drop_caches(&self) -> Result<()>;
+    /// Drops one file's cached data (fio's `file_invalidate_cache` when a pass over the file
+    /// starts again); by default the whole cache, for targets without a per-file drop.
+    fn invalidate(&self, f: FileId) -> Result<()> {
+        let _ = f;
+        self.drop_caches()
+    }
     /// Counters since the last reset (fsimpl's stats; a kernel target's block-device and
     /// process I/O counters), as integers by name.
     fn counters(&self) -> BTreeMap<String, u64>;
@@ -171,6 +177,11 @@ pub trait Target: Send + Sync {
     /// first (dirty data is lost). Does nothing while the power is on.
     fn reboot(&self) -> Result<()> {
         Ok(())
+    }
+    /// The statistics of the block device the target's files are on since the counters were
+    /// reset (fio.json's `disk_util`); `None` when there is none (fsimpl, null, tmpfs).
+    fn disk_util(&self) -> Option<results::DiskUtil> {
+        None
     }
     /// The engine a job thread runs on `files` (fio's `ioengine`, queue depth and options);
     /// `None`: one I/O at a time through [`Target::read`] and [`Target::write`]

@@ -733,6 +733,14 @@ impl Target for MountTarget {
         })
     }
 
+    fn invalidate(&self, f: FileId) -> Result<()> {
+        // tmpfs keeps its pages: fadvise drops nothing there, as under fio.
+        if !self.kind.has_device() {
+            return Ok(());
+        }
+        self.files.invalidate(f)
+    }
+
     fn drop_caches(&self) -> Result<()> {
         if !self.kind.has_device() {
             return Ok(());
@@ -746,6 +754,10 @@ impl Target for MountTarget {
             counters.extend(l.state.counters());
         }
         counters
+    }
+
+    fn disk_util(&self) -> Option<results::DiskUtil> {
+        self.counters.disk_util()
     }
 
     fn reset_counters(&self) {

@@ -15,6 +15,7 @@ use crate::hdr;
 use crate::recorder::OpRecord;
 use crate::report;
 use crate::summary::{JobSummary, OpSummary, Summary, TargetSummary};
+use crate::thread_stats::{DiskUtil, JobStats};
 
 /// What the harness hands over when one job has finished on one target.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct TargetResult {
     pub ops: BTreeMap<String, OpRecord>,
     /// The target's counters at the end of the measurement.
     pub counters: BTreeMap<String, u64>,
+    /// CPU use, queue depths, errors, the job's latency switches and the disk (fio.json).
+    pub stats: JobStats,
 }
 
 /// Writes a run directory: `run.json` at once, each job × target's HdrHistogram files as it is
@@ -48,6 +51,8 @@ pub struct RunWriter {
     job_options: BTreeMap<String, Vec<(String, String)>>,
     latency: Vec<LatencyRow>,
     throughput: Vec<ThroughputRow>,
+    /// Each block device's statistics over the jobs that ran on it (fio.json's `disk_util`).
+    disks: Vec<DiskUtil>,
 }
 
 /// `key=value` lines of each job's canonical fio section in `run_info["jobs"]`.
@@ -85,6 +90,7 @@ impl RunWriter {
             job_options: job_options(run_info),
             latency: Vec::new(),
             throughput: Vec::new(),
+            disks: Vec::new(),
         })
     }
 
@@ -115,7 +121,7 @@ impl RunWriter {
         if self.summary.job(&result.job).is_some_and(|j| j.target(&result.target).is_some()) {
             return Err(ResultsError::DuplicateTarget { job: result.job, target: result.target });
         }
-        let TargetResult { job, target, spec, started, runtime_ns, ops, counters } = result;
+        let TargetResult { job, target, spec, started, runtime_ns, ops, counters, stats } = result;
 
         for (op, record) in &ops {
             let title =
@@ -129,6 +135,12 @@ impl RunWriter {
             self.latency.extend(csv_files::latency_rows(&job, &target, op, record));
             self.throughput.extend(csv_files::throughput_rows(&job, &target, op, record, runtime_ns));
         }
+        if let Some(d) = &stats.disk {
+            match self.disks.iter_mut().find(|o| o.name == d.name) {
+                Some(o) => o.add(d),
+                None => self.disks.push(d.clone()),
+            }
+        }
         let groupid = self.fio_jobs.len();
         self.fio_jobs.push(fio::fio_job(
             FioJobInput {
@@ -139,6 +151,8 @@ impl RunWriter {
                 ops: &ops,
                 counters: &counters,
                 options: self.options_of(&job),
+                stats: &stats,
+                started,
             },
             groupid,
         ));
@@ -146,13 +160,16 @@ impl RunWriter {
             target,
             spec,
             runtime_ns,
-            ops: ops.iter().map(|(op, r)| (op.clone(), OpSummary::from_record(r, runtime_ns))).collect(),
+            ops: ops
+                .iter()
+                .map(|(op, r)| (op.clone(), OpSummary::from_record(r, runtime_ns, &stats.latencies)))
+                .collect(),
             stats: counters,
         };
         let index = match self.summary.jobs.iter().position(|j| j.job == job) {
             Some(i) => i,
             None => {
-                self.summary.jobs.push(JobSummary { job, targets: Vec::new() });
+                self.summary.jobs.push(JobSummary { job, latencies: stats.latencies.clone(), targets: Vec::new() });
                 self.summary.jobs.len() - 1
             }
         };
@@ -171,7 +188,7 @@ impl RunWriter {
         csv_files::write_csv(&self.dir.join(layout::LATENCY_CSV), &self.latency)?;
         csv_files::write_csv(&self.dir.join(layout::THROUGHPUT_CSV), &self.throughput)?;
         let fio_path = self.dir.join(layout::FIO_JSON);
-        let doc = fio::fio_document(&self.summary.aopsbench_version, self.started, self.fio_jobs);
+        let doc = fio::fio_document(&self.summary.aopsbench_version, self.started, self.fio_jobs, &self.disks);
         write_atomic(&fio_path, &to_json(&fio_path, &doc)?)?;
         let summary_path = self.dir.join(layout::SUMMARY_JSON);
         write_atomic(&summary_path, &to_json(&summary_path, &self.summary)?)?;

@@ -137,6 +137,7 @@ pub fn write_run_scaled(dir: &Path, scale: f64) -> Summary {
         runtime_ns: 1_000_000_000,
         ops: if scale == 1.0 { exact_ops() } else { scaled(exact_ops(), scale) },
         counters: counters(&[("dev_reads", 0), ("dev_writes", 0)]),
+        stats: Default::default(),
     })
     .expect("add exact");
     for (target, spec, scale, rate, counters) in [
@@ -157,6 +158,7 @@ pub fn write_run_scaled(dir: &Path, scale: f64) -> Summary {
             runtime_ns: 3_000_000_000,
             ops: randrw_ops(scale, 3, rate),
             counters,
+            stats: Default::default(),
         })
         .expect("add randrw");
     }

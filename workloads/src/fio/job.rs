@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use vocab::{AopsParams, KbBase, Percentiles, format_time};
+use vocab::{AopsParams, KbBase, format_time};
 
 use super::error::Location;
 use super::parse::GLOBAL;
@@ -56,10 +56,8 @@ pub struct RunControl {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
     pub ignore_error: PerDir<Vec<i32>>,
-    /// Which latencies are recorded and which get percentiles.
+    /// Which latencies are recorded and reported, and which percentiles (`percentile_list`).
     pub latencies: Latencies,
-    /// `percentile_list=`: which latency percentiles to report.
-    pub percentile_list: Percentiles,
     /// fio's log files.
     pub logs: Logs,
     /// `flow=`: this job's weight in its flow group (0: not in one).
@@ -252,7 +250,6 @@ impl Job {
                 continue_on_error: ContinueOnError::default(),
                 ignore_error: PerDir::default(),
                 latencies: Latencies::default(),
-                percentile_list: Percentiles::default(),
                 logs: Logs { per_job: true, ..Logs::default() },
                 flow: 0,
                 flow_id: 0,
@@ -618,7 +615,7 @@ impl Job {
                 ),
             );
         }
-        let (l, dl) = (c.latencies, d.control.latencies);
+        let (l, dl) = (&c.latencies, &d.control.latencies);
         for (k, v, default) in [
             ("disable_slat", !l.slat, !dl.slat),
             ("disable_clat", !l.clat, !dl.clat),
@@ -630,7 +627,7 @@ impl Job {
                 opt(k, yes(v));
             }
         }
-        opt("percentile_list", c.percentile_list.to_string());
+        opt("percentile_list", l.percentile_list.to_string());
         let logs = &c.logs;
         for (k, v) in [
             ("write_lat_log", &logs.lat),

@@ -390,9 +390,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "ignore_error" => c.ignore_error = ignore_errors(text()?).map_err(bad)?,
         "gtod_reduce" => {
             if flag()? {
-                c.latencies.slat = false;
-                c.latencies.clat = false;
-                c.latencies.lat = false;
+                c.latencies.gtod_reduce();
             }
         }
         "disable_lat" => c.latencies.lat = !flag()?,
@@ -400,7 +398,9 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "disable_slat" => c.latencies.slat = !flag()?,
         "clat_percentiles" => c.latencies.clat_percentiles = flag()?,
         "lat_percentiles" => c.latencies.lat_percentiles = flag()?,
-        "percentile_list" => c.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?,
+        "percentile_list" => {
+            c.latencies.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
+        }
         "write_lat_log" => c.logs.lat = Some(log_name(value)),
         "write_bw_log" => c.logs.bw = Some(log_name(value)),
         "write_iops_log" => c.logs.iops = Some(log_name(value)),
@@ -702,9 +702,19 @@ fn zones(s: &str, absolute: bool, kb: KbBase) -> Result<RandomDistribution, Stri
         }
     };
     let mut list = Vec::new();
+    // Zones whose region percentage is left out (`20/`): fio's zone_split_ddir shares what the
+    // others leave of 100% between them.
+    let mut no_size = Vec::new();
     for z in s.split(':').filter(|z| !z.trim().is_empty()) {
         let (a, sz) = z.split_once('/').ok_or_else(|| expected.to_string())?;
-        let size = if absolute { value::nonzero_size(sz, kb)? } else { pct(sz)? };
+        let size = if absolute {
+            value::nonzero_size(sz, kb)?
+        } else if sz.trim().is_empty() {
+            no_size.push(list.len());
+            0
+        } else {
+            pct(sz)?
+        };
         list.push(Zone { access_ppm: pct(a)?, size });
     }
     if list.is_empty() || list.len() > 256 {
@@ -713,6 +723,17 @@ fn zones(s: &str, absolute: bool, kb: KbBase) -> Result<RandomDistribution, Stri
     let access: u64 = list.iter().map(|z| z.access_ppm).sum();
     if access.abs_diff(PPM) > 10 {
         return Err(format!("the access percentages add up to {}, not 100", access as f64 / 1e4));
+    }
+    if !no_size.is_empty() {
+        let given: u64 = list.iter().map(|z| z.size).sum();
+        let share = PPM.saturating_sub(given) / no_size.len() as u64;
+        for &i in &no_size {
+            list[i].size = share;
+        }
+        if let Some(&last) = no_size.last() {
+            // Whole ppm: the last takes the rounding, so the regions add up to 100%.
+            list[last].size += PPM.saturating_sub(given) - share * no_size.len() as u64;
+        }
     }
     if !absolute {
         let region: u64 = list.iter().map(|z| z.size).sum();
@@ -795,6 +816,11 @@ mod tests {
         assert_eq!(z[1].size, 100 << 30);
         assert!(d("zoned:50/5:40/95").unwrap_err().contains("add up to 90"));
         assert!(d("zoned:60/10:40/10").unwrap_err().contains("region percentages add up to 20"));
+        // fio's examples/rand-zones.fio: the last zone's region is what the others leave.
+        let Ok(RandomDistribution::Zoned(z)) = d("zoned:50/5:30/15:20/") else { panic!() };
+        assert_eq!(z.iter().map(|z| z.size).collect::<Vec<_>>(), [50_000, 150_000, 800_000]);
+        let Ok(RandomDistribution::Zoned(z)) = d("zoned:40/10:30/:30/") else { panic!() };
+        assert_eq!(z.iter().map(|z| z.size).collect::<Vec<_>>(), [100_000, 450_000, 450_000]);
         assert!(d("pareto:1.5").is_err());
     }
 

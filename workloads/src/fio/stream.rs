@@ -18,6 +18,10 @@ pub struct Io {
     pub op: Op,
     /// A read that checks the verify data of an earlier write (`verify=`).
     pub verify: bool,
+    /// The I/O starts a new pass over its file: drop the file's cached pages first (fio's
+    /// `loop_cache_invalidate` when a time_based job wraps, or `td_io_open_file` when a loop
+    /// reopens it; only with `invalidate` and buffered I/O).
+    pub invalidate: bool,
 }
 
 /// Verify pieces kept before an automatic verify pass (bounds memory of long verify jobs).
@@ -97,6 +101,8 @@ struct StreamConfig {
     verify: bool,
     verify_backlog: u64,
     verify_only: bool,
+    /// `invalidate` with buffered I/O: each new pass over a file drops its cache.
+    invalidate: bool,
 }
 
 /// Per-file position and random map.
@@ -110,6 +116,8 @@ struct FileState {
     /// Uniform order of blocks for this pass, and how far along it is.
     order: Option<Permutation>,
     order_next: u64,
+    /// A new pass started: the next I/O to the file drops its cache first.
+    invalidate: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +156,7 @@ impl OpStream {
                 map: use_map.then(|| RandomMap::new(units)),
                 order: uniform_map.then(|| Permutation::new(units, &mut rng)),
                 order_next: 0,
+                invalidate: false,
             })
             .collect();
         let end_fsyncs =
@@ -193,6 +202,7 @@ impl OpStream {
             verify: v.enabled() && (v.do_verify || v.only) && job.rw.writes(),
             verify_backlog: v.backlog,
             verify_only: v.only,
+            invalidate: job.invalidate && !job.control.direct,
         };
         let cur_left = service_nr(cfg.file_service);
         OpStream {
@@ -243,7 +253,7 @@ impl OpStream {
     /// The next op and whether it verifies (see [`Io`]).
     pub fn next_io(&mut self) -> Option<Io> {
         if let Some(op) = self.take_pending() {
-            return Some(Io { op, verify: false });
+            return Some(Io { op, verify: false, invalidate: false });
         }
         // verify_backlog: once enough writes are pending, read all of them back.
         let pending = self.pieces.len() - self.verify_next;
@@ -265,7 +275,11 @@ impl OpStream {
                 },
                 Phase::End(k) if k < self.cfg.end_fsyncs => {
                     self.phase = Phase::End(k + 1);
-                    return Some(Io { op: Op::Fsync { file: k % self.files.len() as u32 }, verify: false });
+                    return Some(Io {
+                        op: Op::Fsync { file: k % self.files.len() as u32 },
+                        verify: false,
+                        invalidate: false,
+                    });
                 }
                 Phase::End(_) | Phase::Done => {
                     self.phase = Phase::Done;
@@ -287,7 +301,7 @@ impl OpStream {
             self.verify_next = 0;
             self.draining = false;
         }
-        Some(Io { op: Op::Read { file, offset, len }, verify: true })
+        Some(Io { op: Op::Read { file, offset, len }, verify: true, invalidate: false })
     }
 
     fn take_pending(&mut self) -> Option<Op> {
@@ -321,6 +335,7 @@ impl OpStream {
             order.rekey(&mut self.rng);
         }
         file.order_next = 0;
+        file.invalidate = self.cfg.invalidate;
     }
 
     /// Whether file `f` has nothing left this pass (its random map is full; for
@@ -425,9 +440,13 @@ impl OpStream {
     fn place(&mut self, f: usize, dir: Dir, bs: u64) -> (u64, u64) {
         let cfg = &self.cfg;
         if !cfg.random {
-            let cursor = &mut self.files[f].pos[dir_index(dir)];
+            let one_file = self.files.len() == 1;
+            let file = &mut self.files[f];
+            let cursor = &mut file.pos[dir_index(dir)];
             if *cursor >= cfg.region_len {
                 *cursor = 0;
+                // fio's get_next_seq_offset: a time_based job on one file drops its cache.
+                file.invalidate |= cfg.invalidate && cfg.time_based && one_file;
             }
             let pos = *cursor;
             let len = bs.min(cfg.region_len - pos).min(self.loop_left);
@@ -474,6 +493,7 @@ impl OpStream {
         let dir = self.pick_dir();
         let bs = self.pick_bs(dir);
         let (pos, len) = self.place(f, dir, bs);
+        let invalidate = std::mem::take(&mut self.files[f].invalidate);
         self.last = Some((f, pos, len));
         self.loop_left -= len;
         self.ios += 1;
@@ -482,15 +502,15 @@ impl OpStream {
         let file = f as u32;
         let offset = cfg.region_start + pos;
         match dir {
-            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false },
+            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false, invalidate },
             Dir::Trim => {
                 if matches!(cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) {
                     self.pending[0] = Some(self.write(file, offset, len));
                 }
-                Io { op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len }, verify: false }
+                Io { op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len }, verify: false, invalidate }
             }
-            Dir::Write if cfg.verify_only => Io { op: Op::Read { file, offset, len }, verify: true },
-            Dir::Write => Io { op: self.write(file, offset, len), verify: false },
+            Dir::Write if cfg.verify_only => Io { op: Op::Read { file, offset, len }, verify: true, invalidate },
+            Dir::Write => Io { op: self.write(file, offset, len), verify: false, invalidate },
         }
     }
 

@@ -524,27 +524,7 @@ pub struct ContinueOnError {
     pub verify: bool,
 }
 
-/// Which latencies a job records (`disable_lat`, `disable_clat`, `disable_slat`,
-/// `gtod_reduce`), and which get percentiles (`clat_percentiles`, `lat_percentiles`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Latencies {
-    /// Submission latency (async engines).
-    pub slat: bool,
-    /// Completion latency.
-    pub clat: bool,
-    /// Total latency.
-    pub lat: bool,
-    /// `clat_percentiles` (default on).
-    pub clat_percentiles: bool,
-    /// `lat_percentiles` (default off).
-    pub lat_percentiles: bool,
-}
-
-impl Default for Latencies {
-    fn default() -> Self {
-        Latencies { slat: true, clat: true, lat: true, clat_percentiles: true, lat_percentiles: false }
-    }
-}
+pub use vocab::Latencies;
 
 /// fio's log files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -572,12 +552,14 @@ pub struct Logs {
 pub struct Depth {
     /// `iodepth=`.
     pub iodepth: u32,
-    /// `iodepth_batch_submit=` (`iodepth_batch`): I/Os to gather before submitting (default 1).
+    /// `iodepth_batch_submit=` (`iodepth_batch`): I/Os to gather before submitting (default 1;
+    /// 0 is iodepth).
     pub batch_submit: u32,
     /// `iodepth_batch_complete_min=` (`iodepth_batch_complete`): completions to wait for
     /// (default 1).
     pub batch_complete_min: u32,
-    /// `iodepth_batch_complete_max=`: most completions to reap at once (default iodepth).
+    /// `iodepth_batch_complete_max=`: most completions to reap at once (default
+    /// `iodepth_batch_complete_min`, as fio's).
     pub batch_complete_max: u32,
     /// `iodepth_low=`: refill the queue once it drains to this (default iodepth).
     pub iodepth_low: u32,
