@@ -49,6 +49,10 @@ pub struct MountOptions {
     /// Faults the filesystem injects itself (device faults come from
     /// [`FaultDev`](crate::dev::FaultDev)).
     pub faults: FsFaults,
+    /// The journal commits its running transaction at least this often (ext4's `commit=`
+    /// mount option, 5 s by default); `None`: only when asked (fsync, sync, a full
+    /// transaction, unmount), which keeps counters exact for tests and the CI gate.
+    pub commit_interval: Option<std::time::Duration>,
 }
 
 /// Faults a mounted filesystem injects into its own allocator.
@@ -84,6 +88,7 @@ impl Default for MountOptions {
             bug: None,
             page_poison: false,
             faults: FsFaults::default(),
+            commit_interval: Some(std::time::Duration::from_secs(5)),
         }
     }
 }

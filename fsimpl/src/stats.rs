@@ -78,8 +78,13 @@ pub enum Ev {
     EvictedFolios,
     /// Writebacks done by a writer or an allocation because the cache was full of dirty data.
     ForcedWritebacks,
-    /// Metadata commits.
+    /// Journal commits: transactions written to the log (jbd2's commits).
     MetaWrites,
+    /// Journal blocks written: descriptors, logged metadata, revoke and commit blocks, and
+    /// journal superblock updates.
+    JournalBlocks,
+    /// Metadata blocks written to their home location by journal checkpoints.
+    CheckpointBlocks,
     /// Background and periodic writeback passes (the flusher's, or a writer's inline).
     WritebackPasses,
     /// Per-folio private states attached (buffer heads, iomap folio states).
@@ -252,6 +257,8 @@ impl Stats {
             evicted_folios: g(Ev::EvictedFolios),
             forced_writebacks: g(Ev::ForcedWritebacks),
             meta_writes: g(Ev::MetaWrites),
+            journal_blocks: g(Ev::JournalBlocks),
+            checkpoint_blocks: g(Ev::CheckpointBlocks),
             writeback_passes: g(Ev::WritebackPasses),
             private_allocs: g(Ev::PrivateAllocs),
             dirty_pauses: g(Ev::DirtyPauses),
@@ -321,8 +328,13 @@ pub struct StatsSnapshot {
     pub evicted_folios: u64,
     /// Writebacks forced because the cache was full of dirty data.
     pub forced_writebacks: u64,
-    /// Metadata commits.
+    /// Journal commits: transactions written to the log (jbd2's commits).
     pub meta_writes: u64,
+    /// Journal blocks written: descriptors, logged metadata, revoke and commit blocks, and
+    /// journal superblock updates.
+    pub journal_blocks: u64,
+    /// Metadata blocks written to their home location by journal checkpoints.
+    pub checkpoint_blocks: u64,
     /// Background and periodic writeback passes.
     pub writeback_passes: u64,
     /// Per-folio private states attached.
@@ -370,6 +382,8 @@ impl StatsSnapshot {
             ("evicted_folios".into(), self.evicted_folios),
             ("forced_writebacks".into(), self.forced_writebacks),
             ("meta_writes".into(), self.meta_writes),
+            ("journal_blocks".into(), self.journal_blocks),
+            ("checkpoint_blocks".into(), self.checkpoint_blocks),
             ("writeback_passes".into(), self.writeback_passes),
             ("private_allocs".into(), self.private_allocs),
             ("dirty_pauses".into(), self.dirty_pauses),

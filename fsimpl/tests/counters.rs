@@ -18,7 +18,7 @@ fn mount(backend: Backend, large_folios: bool, block_size: u32) -> Fs {
         flusher: Flusher::Inline,
         ..MountOptions::default()
     };
-    Fs::format_and_mount(dev, &FormatOptions { block_size, slot_bytes: None }, opts).unwrap()
+    Fs::format_and_mount(dev, &FormatOptions { block_size, ..FormatOptions::default() }, opts).unwrap()
 }
 
 fn data(len: u64, seed: u8) -> Vec<u8> {

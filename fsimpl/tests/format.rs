@@ -17,9 +17,12 @@ fn one_image_mounts_with_either_backend() {
     for (first, second) in [(Backend::BufferHead, Backend::Iomap), (Backend::Iomap, Backend::BufferHead)] {
         for bs in [1024, 4096] {
             let dev: Arc<dyn BlockDev> = Arc::new(MemDev::new(64 << 20).unwrap());
-            let fs =
-                Fs::format_and_mount(dev.clone(), &FormatOptions { block_size: bs, slot_bytes: None }, opts(first))
-                    .unwrap();
+            let fs = Fs::format_and_mount(
+                dev.clone(),
+                &FormatOptions { block_size: bs, ..FormatOptions::default() },
+                opts(first),
+            )
+            .unwrap();
             let f = fs.create("f").unwrap();
             fs.write(f, 1000, &pattern(300_000, 1)).unwrap();
             fs.fallocate(f, FallocMode::PunchHole, 70_000, 9_000).unwrap();

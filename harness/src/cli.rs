@@ -47,16 +47,16 @@ pub enum Command {
     /// Run a generated fsx-style op stream on several targets and an in-memory model in
     /// lockstep, comparing after every op; on a divergence, report it, write the trace and a
     /// minimal trace shrunk by delta debugging, and exit 1.
-    Diff(DiffArgs),
+    Diff(Box<DiffArgs>),
     /// Replay a trace (trace.jsonl, or an xfstests fsx .fsxops log) with diff's checks; exit 1
     /// on a divergence.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Crash consistency of a kernel filesystem: run an op stream on ext4 or xfs over a device
     /// aopsbench serves (FUSE under a loop device), then mount the device as a power cut could
     /// leave it — at every flush and at random points between — and check that fsynced data
     /// survived, no stale data shows, and fsck is clean; on a violation, report it, shrink the
     /// stream and exit 1.
-    Crash(CrashArgs),
+    Crash(Box<CrashArgs>),
 }
 
 /// `aopsbench crash`.
@@ -137,6 +137,11 @@ pub struct CheckArgs {
     /// Write a `backing=` device or file even when it holds a filesystem or other data.
     #[arg(long)]
     pub force_destroy: bool,
+    /// Also check the fsimpl targets' ext4 images after every remount and at the end:
+    /// `e2fsck` (`e2fsck -fn` finds nothing), `kernel` (the kernel mounts the image and reads
+    /// every file as the model has it; root). Comma-separated, or repeat the flag.
+    #[arg(long = "check", value_name = "CHECK", value_delimiter = ',')]
+    pub disk_checks: Vec<crate::targets::DiskCheck>,
 }
 
 /// The op mix of `aopsbench diff`.

@@ -101,7 +101,7 @@ fn bad_target_specs_and_missing_devices() {
         d.run(&[&job, "--target", "bh:blocksize=4k"]),
         "aopsbench: invalid value 'bh:blocksize=4k' for '--target <SPEC>': unknown parameter 'blocksize' for bh \
          (valid: block_size, max_folio, large_folios, cache, writeback, dirty_background_ratio, dirty_ratio, backing, \
-         size, engine, qd, poison, bug, faults, flusher, dioread_nolock, ra_kb) (see --help)",
+         size, engine, qd, poison, bug, faults, flusher, dioread_nolock, ra_kb, image, mkfs_opts, commit) (see --help)",
     );
     fails_with(
         d.run(&[&job, "--target", "bh:backing=/dev/aopsbench-no-such-disk"]),
@@ -116,9 +116,11 @@ fn eio_enospc_and_a_power_cut() {
     let d = Dir::new();
     let job = d.path("j.fio");
     fails_with(
-        d.run(&[&job, "--target", "bh:backing=mem:faults=write=3"]),
+        // The layout and the remount after it write 13 bios (data, journal, checkpoint, superblocks):
+        // the 14th is the job's first fsync.
+        d.run(&[&job, "--target", "bh:backing=mem:faults=write=14"]),
         "aopsbench: job w on bh:block_size=4k:max_folio=2m:large_folios=0:cache=64m:writeback=on:backing=mem:\
-         engine=mem:faults=write=3: thread 0, op 16 (fsync of file 0): fsync: Input/output error (os error 5)",
+         engine=mem:faults=write=14: thread 0, op 16 (fsync of file 0): fsync: Input/output error (os error 5)",
     );
     // A real ENOSPC: 128 MiB of file on a 64 MiB device.
     let big = d.path("big.fio");
@@ -129,11 +131,11 @@ fn eio_enospc_and_a_power_cut() {
          size=64m:engine=mem: layout of thread 0, op 0 (fallocate Allocate 0+134217728 in file 0): fallocate: No \
          space left on device (os error 28)",
     );
-    let o = d.run(&[&job, "--target", "iomap:backing=mem:faults=powercut=2"]);
+    let o = d.run(&[&job, "--target", "iomap:backing=mem:faults=powercut=14"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stderr(&o),
-        "note: iomap:backing=mem:faults=powercut=2: 1 power cut(s) in the measured phase; 1076 later writes were \
+        "note: iomap:backing=mem:faults=powercut=14: 1 power cut(s) in the measured phase; 1140 later writes were \
          dropped until the next remount\n"
     );
 }

@@ -48,8 +48,10 @@ fn assert_fails_with(dir: &Path, target: &str, error: &str) {
 fn an_op_failing_on_an_injected_fault_is_one_line_and_exit_2_without_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let eio = "Input/output error (os error 5)";
-    assert_fails_with(dir.path(), "bh:backing=mem:faults=write=3", &format!("(fsync of file 0): fsync: {eio}"));
-    assert_fails_with(dir.path(), "iomap:backing=mem:faults=short=2", &format!("(fsync of file 0): fsync: {eio}"));
+    // The layout and the remount after it write 13 bios (data, the journal, its checkpoint,
+    // the superblocks): the 14th is the first fsync's data.
+    assert_fails_with(dir.path(), "bh:backing=mem:faults=write=14", &format!("(fsync of file 0): fsync: {eio}"));
+    assert_fails_with(dir.path(), "iomap:backing=mem:faults=short=14", &format!("(fsync of file 0): fsync: {eio}"));
     assert_fails_with(dir.path(), "iomap:backing=mem:faults=write=1+", eio);
     // The layout fallocates the 4 MiB file: 1024 blocks, more than the limit allows.
     assert_fails_with(
@@ -115,11 +117,12 @@ fn after_a_power_cut_the_remount_mounts_what_the_device_kept() {
     // RAM, and an image file through io_uring with O_DIRECT (the undo log reads and writes
     // the device as the filesystem does).
     for kind in ["bh:backing=mem", "iomap:backing=mem", "bh:engine=uring", "iomap:engine=psync"] {
-        // Writes: "a"'s data, the commit's slot, "b"'s data and slot, then "a"'s new data:
-        // the cut comes after it, and the slot of that fsync is dropped. Each op also goes
-        // through the model and the durability rules, which judge the files after the cut.
-        let t = target(&format!("{kind}:size=64m:cache=16m:faults=powercut=5"));
-        let fids = [t.open("a", true).unwrap(), t.open("b", true).unwrap()];
+        // Writes: "a"'s data, the journal superblock (the log starts), "a"'s commit (log
+        // blocks, commit block); "b"'s data and commit; then "a"'s new data: the cut comes
+        // after it, and the commit of that fsync is dropped. Each op also goes through the
+        // model and the durability rules, which judge the files after the cut.
+        let t = target(&format!("{kind}:size=64m:cache=16m:faults=powercut=8"));
+        let mut fids = vec![t.open("a", true).unwrap()];
         let (mut model, mut rules) = (Model::new(2, 4096, 0), Durability::new(2, 1));
         let ops = [
             Op::Write { file: 0, offset: 0, len: 64 << 10, tag: 1 },
@@ -132,6 +135,12 @@ fn after_a_power_cut_the_remount_mounts_what_the_device_kept() {
         let dev = t.fault_dev().unwrap();
         for (i, op) in ops.iter().enumerate() {
             let n = i as u64 + 1;
+            if let Op::Write { file: 1, .. } = op
+                && fids.len() == 1
+            {
+                // "b" is created once "a"'s first commit is made, as the cut count expects.
+                fids.push(t.open("b", true).unwrap());
+            }
             let mut buf = vec![0; op.io_bytes() as usize];
             if let Op::Write { file, offset, tag, .. } = *op {
                 pattern::fill(tag, offset, &mut buf);

@@ -15,11 +15,13 @@
 use super::buffer::{BH_DIRTY, BH_UPTODATE, BufferHead, BufferHeads};
 use super::{BufferedIo, bio_folios, write_order};
 use crate::bugs::Bug;
+use crate::core::ext4::INODE_CREDITS;
+use crate::core::jbd2::Handle;
 use crate::core::{MapKind, MapOp, Mapping};
 use crate::dev::{Bio, BioEndIo, BioOp};
 use crate::error::{FsError, Result};
+use crate::kernel::lock;
 use crate::kernel::xarray::Mark;
-use crate::kernel::{lock, write};
 use crate::mm::filemap::filemap_grab_folio;
 use crate::mm::page_writeback::{
     WbIter, balance_dirty_pages_ratelimited, folio_clear_dirty_for_io, folio_end_writeback, folio_mark_dirty,
@@ -194,9 +196,17 @@ impl BufferHeadAops {
         result
     }
 
-    /// `block_write_end` → `__block_commit_write`, then `ext4_da_write_end`'s size update.
-    /// Returns whether the folio went from clean to dirty.
-    fn block_write_end(sb: &Sb<Self>, inode: &Arc<BhInode>, f: &BhFolio, from: usize, to: usize) -> bool {
+    /// `block_write_end` → `__block_commit_write`, then `ext4_da_do_write_end`'s `i_size`
+    /// update. Returns whether the folio went from clean to dirty, and the on-disk size to
+    /// journal once the folio is unlocked (the write ends in an allocated block past
+    /// `i_disksize`).
+    fn block_write_end(
+        sb: &Sb<Self>,
+        inode: &Arc<BhInode>,
+        f: &BhFolio,
+        from: usize,
+        to: usize,
+    ) -> (bool, Option<u64>) {
         let bs = sb.block_size() as usize;
         // SAFETY: the folio is locked.
         let bhs = unsafe { buffers(f) }.expect("folio has buffers");
@@ -218,18 +228,15 @@ impl BufferHeadAops {
             f.mark_uptodate();
         }
         let end = f.pos() + to as u64;
+        let mut disksize = None;
         if end > inode.size() {
             inode.set_size(end);
             // `ext4_da_should_update_i_disksize`: the write ends in an allocated block.
             if last_allocated && !sb.bug(Bug::BhEofBlockExtendKeepsDisksize) {
-                let mut info = write(&inode.info);
-                if end > info.i_disksize {
-                    info.i_disksize = end;
-                    sb.note_meta_dirty();
-                }
+                disksize = Some(end);
             }
         }
-        newly_dirty
+        (newly_dirty, disksize)
     }
 
     /// `block_read_full_folio` with `ext4_get_block` on a locked folio: map unmapped buffers
@@ -625,6 +632,15 @@ impl IoSubmit {
     }
 }
 
+/// Where a round of writeback left the walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scan {
+    /// It stopped at folios that need mapping (or mapped an extent): more may follow.
+    More,
+    /// No dirty folio is left in the range, or the pass wrote what it was to write.
+    Done,
+}
+
 /// One extent gathered for mapping (`mpd->map`).
 #[derive(Clone, Copy, Debug)]
 struct GatherExtent {
@@ -696,6 +712,143 @@ impl BufferHeadAops {
         f.unlock();
     }
 
+    /// One round of `ext4_do_writepages`: `mpage_prepare_extent_to_map` locks dirty folios
+    /// in order, submitting those that need no mapping (`ext4_bio_write_folio`) and gathering
+    /// the first run of blocks that do; with a handle (`mpd->do_map`), the run is mapped and
+    /// submitted (`mpage_map_and_submit_extent`) and `i_disksize` advances in that handle.
+    /// Without one, the walk stops at the first folio that needs mapping — or, when the
+    /// writeback may not map at all, passes it by, dirty.
+    fn mpage_prepare_and_submit(
+        &self,
+        sb: &Sb<Self>,
+        inode: &Arc<BhInode>,
+        wbc: &mut WritebackControl,
+        iter: &mut WbIter,
+        io: &mut IoSubmit,
+        h: Option<&mut Handle<'_>>,
+    ) -> Result<Scan> {
+        let bs = u64::from(sb.block_size());
+        let blkbits = sb.blkbits;
+        let do_map = h.is_some();
+        let mut ext: Option<GatherExtent> = None;
+        let mut pending: Vec<BhFolio> = Vec::new();
+        let mut next_page = 0;
+        loop {
+            let gathered_pages = ext.map_or(0, |e| (e.len << blkbits) >> PAGE_SHIFT);
+            if !wbc.sync && wbc.nr_to_write <= gathered_pages {
+                break;
+            }
+            let Some(f) = iter.next_locked(sb, inode, wbc) else { break };
+            if ext.is_some() && f.index() != next_page {
+                iter.rewind_to(f.index());
+                f.unlock();
+                break;
+            }
+            let lblk0 = f.pos() >> blkbits;
+            let blocks_in_file = inode.size().div_ceil(bs);
+            create_buffers(sb, &f);
+            // SAFETY: locked.
+            let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
+            let needs_map = |bh: &BufferHead| bh.dirty() && bh.mapped() && (bh.delay() || bh.unwritten());
+            if !do_map {
+                let n = bhs.iter().take(blocks_in_file.saturating_sub(lblk0) as usize).filter(|b| needs_map(b)).count();
+                if n > 0 {
+                    f.unlock();
+                    if wbc.can_map {
+                        iter.rewind_to(f.index());
+                        return Ok(Scan::More);
+                    }
+                    continue;
+                }
+            }
+            let mut stopped = false;
+            for (i, bh) in bhs.iter().enumerate() {
+                let lblk = lblk0 + i as u64;
+                if lblk >= blocks_in_file {
+                    break;
+                }
+                if !needs_map(bh) {
+                    if ext.is_some() {
+                        stopped = true;
+                        break;
+                    }
+                    continue;
+                }
+                match &mut ext {
+                    None => ext = Some(GatherExtent { lblk, len: 1, unwritten: bh.unwritten() }),
+                    Some(e) => {
+                        if e.len >= MAX_WRITEPAGES_EXTENT_LEN || lblk != e.lblk + e.len || bh.unwritten() != e.unwritten
+                        {
+                            stopped = true;
+                            break;
+                        }
+                        e.len += 1;
+                    }
+                }
+            }
+            if ext.is_none() {
+                // Nothing to map: write the folio right away.
+                self.submit_folio(sb, inode, &f, io, wbc);
+                continue;
+            }
+            next_page = f.end_index();
+            pending.push(f);
+            if stopped {
+                break;
+            }
+        }
+        let (Some(mut e), Some(h)) = (ext, h) else { return Ok(Scan::Done) };
+        // mpage_map_and_submit_extent
+        while e.len > 0 {
+            let m = match (e.unwritten, sb.opts.dioread_nolock) {
+                (true, _) => sb.map_blocks(inode, e.lblk, e.len, MapOp::Lookup, MapCaller::Writeback),
+                (false, true) => {
+                    sb.map_blocks_in(h, inode, e.lblk, e.len, MapOp::AllocateUnwritten, MapCaller::Writeback)
+                }
+                (false, false) => sb.map_blocks_in(h, inode, e.lblk, e.len, MapOp::Allocate, MapCaller::Writeback),
+            };
+            let m = match m {
+                Ok(m) => m,
+                Err(err) => {
+                    for f in pending.drain(..) {
+                        f.unlock();
+                    }
+                    return Err(err);
+                }
+            };
+            self.map_buffers(sb, &pending, &m);
+            if m.kind == MapKind::Unwritten && !sb.bug(Bug::SkipUnwrittenConversion) {
+                lock(&io.io_end(sb, inode).unwritten).push((m.lblk, m.len));
+            }
+            // The gathered folios map in file order: those now fully mapped lead the list.
+            let done = pending.iter().take_while(|f| self.folio_fully_mapped(sb, inode, f)).count();
+            let mut last_end = None;
+            for f in pending.drain(..done) {
+                last_end = Some(f.end_pos());
+                self.submit_folio(sb, inode, &f, io, wbc);
+            }
+            // Update the on-disk size after the I/O is submitted (data=ordered).
+            if let Some(end) = last_end
+                && let Err(err) = sb.update_disksize_in(h, inode, end.min(inode.size()))
+            {
+                for f in pending.drain(..) {
+                    f.unlock();
+                }
+                return Err(err);
+            }
+            e.lblk += m.len;
+            e.len -= m.len;
+        }
+        // A folio left with buffers to map (the extent stopped inside it) is revisited.
+        if let Some(f) = pending.first() {
+            iter.rewind_to(f.index());
+        }
+        for f in pending.drain(..) {
+            f.unlock();
+        }
+        Ok(Scan::More)
+    }
+
     /// `mpage_process_page_bufs` after mapping: buffers of the pending folios inside the
     /// mapped range get their block numbers; delay and unwritten are cleared.
     fn map_buffers(&self, sb: &Sb<Self>, pending: &[BhFolio], m: &Mapping) {
@@ -763,130 +916,33 @@ impl AddressSpaceOps for BufferHeadAops {
         bhs.iter().skip(from / bs).take(to.div_ceil(bs) - from / bs).all(|b| b.uptodate())
     }
 
-    /// `ext4_writepages`: gather a run of dirty delalloc/unwritten blocks
-    /// (`mpage_prepare_extent_to_map`), map it with one `map_blocks` call per piece the
-    /// allocator returns (`mpage_map_and_submit_extent`), submit the folios; folios that need
-    /// no mapping are submitted as found. `i_disksize` advances after submission.
+    /// `ext4_writepages` (`ext4_do_writepages`): first the folios that need no mapping, with
+    /// no journal handle; then, while dirty folios remain, one handle per round: gather a run
+    /// of dirty delalloc/unwritten blocks (`mpage_prepare_extent_to_map`), map it with one
+    /// `map_blocks` call per piece the allocator returns and submit its folios, then advance
+    /// `i_disksize` (`mpage_map_and_submit_extent`), all in that handle, which is started
+    /// before any folio is locked. Without `can_map` (the journal's ordered data) only
+    /// folios that need no mapping are written.
     fn writepages(&self, sb: &Sb<Self>, inode: &Arc<BhInode>, wbc: &mut WritebackControl) -> Result<()> {
-        let bs = u64::from(sb.block_size());
-        let blkbits = sb.blkbits;
         let mut iter = WbIter::new(inode, wbc);
         let mut io = IoSubmit::default();
-        let mut result = Ok(());
-        'outer: loop {
-            // mpage_prepare_extent_to_map
-            let mut ext: Option<GatherExtent> = None;
-            let mut pending: Vec<BhFolio> = Vec::new();
-            let mut next_page = 0;
-            loop {
-                let gathered_pages = ext.map_or(0, |e| (e.len << blkbits) >> PAGE_SHIFT);
-                if !wbc.sync && wbc.nr_to_write <= gathered_pages {
+        let mut result = self.mpage_prepare_and_submit(sb, inode, wbc, &mut iter, &mut io, None);
+        io.finish(sb);
+        while wbc.can_map && matches!(result, Ok(Scan::More)) {
+            let mut h = match sb.ext4.journal_start(sb.map_credits(inode) + INODE_CREDITS) {
+                Ok(h) => h,
+                Err(e) => {
+                    result = Err(e);
                     break;
                 }
-                let Some(f) = iter.next_locked(sb, inode, wbc) else { break };
-                if ext.is_some() && f.index() != next_page {
-                    iter.rewind_to(f.index());
-                    f.unlock();
-                    break;
-                }
-                let lblk0 = f.pos() >> blkbits;
-                let blocks_in_file = inode.size().div_ceil(bs);
-                create_buffers(sb, &f);
-                // SAFETY: locked.
-                let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
-                let mut stopped = false;
-                for (i, bh) in bhs.iter().enumerate() {
-                    let lblk = lblk0 + i as u64;
-                    if lblk >= blocks_in_file {
-                        break;
-                    }
-                    let needs_map = bh.dirty() && bh.mapped() && (bh.delay() || bh.unwritten());
-                    if !needs_map {
-                        if ext.is_some() {
-                            stopped = true;
-                            break;
-                        }
-                        continue;
-                    }
-                    match &mut ext {
-                        None => ext = Some(GatherExtent { lblk, len: 1, unwritten: bh.unwritten() }),
-                        Some(e) => {
-                            if e.len >= MAX_WRITEPAGES_EXTENT_LEN
-                                || lblk != e.lblk + e.len
-                                || bh.unwritten() != e.unwritten
-                            {
-                                stopped = true;
-                                break;
-                            }
-                            e.len += 1;
-                        }
-                    }
-                }
-                if ext.is_none() {
-                    // Nothing to map: write the folio right away.
-                    self.submit_folio(sb, inode, &f, &mut io, wbc);
-                    continue;
-                }
-                next_page = f.end_index();
-                pending.push(f);
-                if stopped {
-                    break;
-                }
-            }
-            let Some(mut e) = ext else { break };
-            // mpage_map_and_submit_extent
-            while e.len > 0 {
-                let op = match (e.unwritten, sb.opts.dioread_nolock) {
-                    (true, _) => MapOp::Lookup,
-                    (false, true) => MapOp::AllocateUnwritten,
-                    (false, false) => MapOp::Allocate,
-                };
-                let m = match sb.map_blocks(inode, e.lblk, e.len, op, MapCaller::Writeback) {
-                    Ok(m) => m,
-                    Err(err) => {
-                        result = Err(err);
-                        for f in pending.drain(..) {
-                            f.unlock();
-                        }
-                        break 'outer;
-                    }
-                };
-                self.map_buffers(sb, &pending, &m);
-                if m.kind == MapKind::Unwritten && !sb.bug(Bug::SkipUnwrittenConversion) {
-                    lock(&io.io_end(sb, inode).unwritten).push((m.lblk, m.len));
-                }
-                // The gathered folios map in file order: those now fully mapped lead the list.
-                let done = pending.iter().take_while(|f| self.folio_fully_mapped(sb, inode, f)).count();
-                let mut last_end = None;
-                for f in pending.drain(..done) {
-                    last_end = Some(f.end_pos());
-                    self.submit_folio(sb, inode, &f, &mut io, wbc);
-                }
-                // Update the on-disk size after the I/O is submitted (data=ordered).
-                if let Some(end) = last_end {
-                    let disksize = end.min(inode.size());
-                    let mut info = write(&inode.info);
-                    if disksize > info.i_disksize {
-                        info.i_disksize = disksize;
-                        sb.note_meta_dirty();
-                    }
-                }
-                e.lblk += m.len;
-                e.len -= m.len;
-            }
-            // A folio left with buffers to map (the extent stopped inside it) is revisited.
-            if let Some(f) = pending.first() {
-                iter.rewind_to(f.index());
-            }
-            for f in pending.drain(..) {
-                f.unlock();
-            }
-            // `ext4_io_submit`: the open bio ends with each gathered extent.
+            };
+            result = self.mpage_prepare_and_submit(sb, inode, wbc, &mut iter, &mut io, Some(&mut h));
+            drop(h);
+            // `ext4_io_submit`: the open bio ends with each round.
             io.finish(sb);
         }
-        io.finish(sb);
         wbc.done_index = iter.index();
-        result
+        result.map(|_| ())
     }
 
     /// `block_invalidate_folio`: discard the buffers wholly inside the range; free them all
@@ -946,10 +1002,18 @@ impl BufferedIo for BufferHeadAops {
                 break;
             }
             f.copy_from(from, &data[written..written + len]);
-            let newly_dirty = Self::block_write_end(sb, inode, &f, from, from + len);
+            let (newly_dirty, disksize) = Self::block_write_end(sb, inode, &f, from, from + len);
             let pages = if newly_dirty { f.nr_pages() } else { 0 };
             f.unlock();
             drop(f);
+            if let Some(size) = disksize
+                && let Err(e) = sb.update_disksize(inode, size)
+            {
+                if written == 0 {
+                    return Err(e);
+                }
+                break;
+            }
             written += len;
             balance_dirty_pages_ratelimited(sb, inode, pages)?;
         }

@@ -20,7 +20,8 @@ use crate::kernel::xarray::Mark;
 use crate::kernel::{lock, read, write};
 use crate::mm::filemap::filemap_grab_folio;
 use crate::mm::page_writeback::{
-    WbIter, balance_dirty_pages_ratelimited, folio_end_writeback, folio_mark_dirty, folio_start_writeback,
+    WbIter, balance_dirty_pages_ratelimited, folio_clear_dirty_for_io, folio_end_writeback, folio_mark_dirty,
+    folio_start_writeback,
 };
 use crate::mm::{
     AddressSpaceOps, Folio, FolioPrivate, Inode, PAGE_SHIFT, PAGE_SIZE, ReadaheadControl, Sb, WritebackControl,
@@ -371,7 +372,7 @@ impl IomapAops {
         }
         let mut info = write(&inode.info);
         let released = info.delayed.remove(first, last - first);
-        lock(&sb.alloc).release(released);
+        sb.ext4.release(released);
         info.map_seq += 1;
     }
 
@@ -425,6 +426,26 @@ impl IomapAops {
             Some(_) => finish_folio_read(f.clone(), fsize - submitted, true),
             None if submitted == 0 => f.end_read(f.uptodate()),
             None => {}
+        }
+    }
+
+    /// The next dirty folio of the walk with no delayed allocation under it, locked, its
+    /// dirty flag cleared for I/O; others are passed by, left dirty.
+    fn next_mapped(&self, sb: &Sb<Self>, inode: &IInode, wbc: &WritebackControl, iter: &mut WbIter) -> Option<IFolio> {
+        loop {
+            let f = iter.next_locked(sb, inode, wbc)?;
+            let (first, end) = (f.pos() >> sb.blkbits, f.end_pos().div_ceil(u64::from(sb.block_size())));
+            let mut l = first;
+            let mut delalloc = false;
+            while l < end && !delalloc {
+                let m = sb.lookup(inode, l, end - l);
+                delalloc = m.kind == MapKind::Delalloc;
+                l += m.len;
+            }
+            if !delalloc && folio_clear_dirty_for_io(sb, &f) {
+                return Some(f);
+            }
+            f.unlock();
         }
     }
 
@@ -738,14 +759,10 @@ impl Ioend {
                     }
                 }
             }
-            // xfs_setfilesize
+            // xfs_setfilesize (ext4's `ext4_iomap_end_io` → `ext4_update_disksize` in a handle)
             let disksize = (self.pos + len).min(self.inode.size());
-            if disksize > read(&self.inode.info).i_disksize {
-                let mut info = write(&self.inode.info);
-                if disksize > info.i_disksize {
-                    info.i_disksize = disksize;
-                    sb.note_meta_dirty();
-                }
+            if let Err(e) = sb.update_disksize(&self.inode, disksize) {
+                self.inode.mapping.set_error(e.errno());
             }
         }
         self.finish_bios();
@@ -914,13 +931,15 @@ impl AddressSpaceOps for IomapAops {
         (from / bs..to.div_ceil(bs)).all(|i| b.test(0, i))
     }
 
-    /// `iomap_writepages`.
+    /// `iomap_writepages`. Without `can_map` (the journal's ordered data) a folio over
+    /// delayed allocation is passed by, dirty.
     fn writepages(&self, sb: &Sb<Self>, inode: &Arc<IInode>, wbc: &mut WritebackControl) -> Result<()> {
         let mut iter = WbIter::new(inode, wbc);
         let mut wpc = Wpc::default();
         let mut result = Ok(());
         while wbc.sync || wbc.nr_to_write > 0 {
-            let Some(f) = iter.next(sb, inode, wbc) else { break };
+            let f = if wbc.can_map { iter.next(sb, inode, wbc) } else { self.next_mapped(sb, inode, wbc, &mut iter) };
+            let Some(f) = f else { break };
             let nr_pages = f.nr_pages();
             if let Err(e) = self.writepage_map(sb, inode, &mut wpc, &f) {
                 result = Err(e);

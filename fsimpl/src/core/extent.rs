@@ -86,7 +86,7 @@ impl ExtentMap {
     }
 
     /// The extent containing `lblk`, if any.
-    fn containing(&self, lblk: u64) -> Option<Extent> {
+    pub fn containing(&self, lblk: u64) -> Option<Extent> {
         let (&s, v) = self.map.range(..=lblk).next_back()?;
         (lblk < s + v.len).then_some(Extent { lblk: s, len: v.len, pblk: v.pblk, unwritten: v.unwritten })
     }
@@ -97,6 +97,12 @@ impl ExtentMap {
             Some(e) => Lookup::Extent(e.from(lblk)),
             None => Lookup::Hole { next: self.map.range(lblk..).next().map(|(&s, _)| s) },
         }
+    }
+
+    /// The first extent starting at or after `lblk`.
+    pub fn first_from(&self, lblk: u64) -> Option<Extent> {
+        let (&s, v) = self.map.range(lblk..).next()?;
+        Some(Extent { lblk: s, len: v.len, pblk: v.pblk, unwritten: v.unwritten })
     }
 
     /// The extent that ends last before `lblk` (to derive an allocation goal).

@@ -1,7 +1,8 @@
 //! What ext4 keeps per inode beside the VFS inode (`struct ext4_inode_info`): the on-disk
-//! size, the extent map and the delayed-allocation reservations. It sits behind the inode's
-//! `i_data_sem`.
+//! size, the extent map (the extent-status tree), the delayed-allocation reservations and
+//! the on-disk inode with its extent tree. It sits behind the inode's `i_data_sem`.
 
+use super::ext4::DiskInode;
 use super::extent::ExtentMap;
 use crate::rangeset::RangeSet;
 
@@ -25,6 +26,8 @@ pub struct InodeInfo {
     /// Bumped whenever the block mapping changes, so that a mapping cached across a folio
     /// allocation can be checked for staleness (ext4's `i_es_seq`, iomap's `iomap_valid`).
     pub map_seq: u64,
+    /// The on-disk inode and its extent tree.
+    pub disk: DiskInode,
 }
 
 impl InodeInfo {

@@ -1,12 +1,13 @@
 //! `map_blocks`: what a range of logical blocks maps to, reserving or allocating on request,
 //! like `ext4_map_blocks` (and `ext4_da_map_blocks` for delayed allocation).
 
-use super::alloc::BlockAllocator;
-use super::extent::{Extent, Lookup};
+use super::ext4::Ext4;
+use super::ext4::extents::EXT_UNWRITTEN_MAX_LEN;
+use super::extent::Lookup;
 use super::inode::InodeInfo;
+use super::jbd2::Handle;
 use crate::error::{FsError, Result};
 use crate::stats::{MapCaller, Stats};
-use std::sync::Mutex;
 
 /// Largest number of logical blocks a file may have (ext4's 2^32).
 pub const MAX_FILE_BLOCKS: u64 = 1 << 32;
@@ -69,19 +70,23 @@ pub enum MapOp {
 
 /// The filesystem-wide state `map_blocks` needs besides the inode.
 pub struct MapCtx<'a> {
-    /// The allocator.
-    pub alloc: &'a Mutex<BlockAllocator>,
+    /// The filesystem's metadata: allocator, journal, on-disk inodes and extent trees.
+    pub ext4: &'a Ext4,
     /// Counters.
     pub stats: &'a Stats,
-    /// Where an inode's first allocation goes when it has no extents yet.
-    pub default_goal: u64,
 }
 
 /// Maps up to `len` blocks of `inode` from `lblk`: the returned mapping starts at `lblk` and is
-/// of one kind; it may be shorter than asked. Counts one call for `caller`.
+/// of one kind; it may be shorter than asked. Counts one call for `caller`. Allocation and
+/// conversion change the on-disk extent tree through `h`, the handle the caller started
+/// before taking `i_data_sem` (`ext4_map_blocks(handle, ...)`); without one they fail.
+/// `i_size` is the file's in-memory size (the allocator normalizes requests by it).
+#[allow(clippy::too_many_arguments)]
 pub fn map_blocks(
     cx: &MapCtx<'_>,
+    h: Option<&mut Handle<'_>>,
     inode: &mut InodeInfo,
+    i_size: u64,
     lblk: u64,
     len: u64,
     op: MapOp,
@@ -96,24 +101,24 @@ pub fn map_blocks(
     let found = lookup(inode, lblk, len);
     match (op, found.kind) {
         (MapOp::ReserveDelalloc, MapKind::Hole) => {
-            lock(cx.alloc).reserve(found.len)?;
+            cx.ext4.reserve(found.len)?;
             inode.delayed.insert(lblk, found.len);
             Ok(Mapping { kind: MapKind::Delalloc, new: true, ..found })
         }
         (MapOp::Allocate | MapOp::AllocateUnwritten, MapKind::Hole | MapKind::Delalloc) => {
+            let h = h.ok_or_else(|| FsError::invalid("map_blocks: allocation without a journal handle"))?;
             let reserved = if found.kind == MapKind::Delalloc { found.len } else { 0 };
-            let goal = goal_for(inode, lblk, cx.default_goal);
-            let (pblk, got) = lock(cx.alloc).alloc(goal, found.len, reserved)?;
-            if found.kind == MapKind::Delalloc {
-                inode.delayed.remove(lblk, got);
-            }
             let unwritten = op == MapOp::AllocateUnwritten;
-            inode.extents.insert(Extent { lblk, len: got, pblk, unwritten });
+            // fallocate of what fits one extent is not normalized (`EXT4_GET_BLOCKS_NO_NORMALIZE`).
+            let no_prealloc = found.kind == MapKind::Hole && unwritten && found.len <= u64::from(EXT_UNWRITTEN_MAX_LEN);
+            let req = super::ext4::Alloc { lblk, len: found.len, reserved, unwritten, no_prealloc, i_size };
+            let (pblk, got) = cx.ext4.alloc_blocks(h, inode, &req)?;
             let kind = if unwritten { MapKind::Unwritten } else { MapKind::Mapped };
             Ok(Mapping { lblk, len: got, pblk, kind, new: true })
         }
         (MapOp::ConvertUnwritten, MapKind::Unwritten) => {
-            inode.extents.convert_to_written(lblk, found.len);
+            let h = h.ok_or_else(|| FsError::invalid("map_blocks: conversion without a journal handle"))?;
+            cx.ext4.convert_unwritten(h, inode, lblk, found.len)?;
             Ok(Mapping { kind: MapKind::Mapped, ..found })
         }
         _ => Ok(found),
@@ -146,74 +151,91 @@ pub fn lookup(inode: &InodeInfo, lblk: u64, len: u64) -> Mapping {
     }
 }
 
-/// The allocation goal for `lblk`: right after the physical block of the extent before it
-/// (`ext4_ext_find_goal`), or the inode's default.
-fn goal_for(inode: &InodeInfo, lblk: u64, default_goal: u64) -> u64 {
-    match inode.extents.before(lblk) {
-        Some(prev) => prev.pblk + (lblk - prev.lblk),
-        None => default_goal,
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ext4::{Ext4Options, MkfsOptions, mke2fs};
+    use crate::core::jbd2::JournalOptions;
+    use crate::dev::{BlockDev, MemDev};
+    use std::sync::Arc;
 
-    fn setup() -> (Mutex<BlockAllocator>, Stats, InodeInfo) {
-        (Mutex::new(BlockAllocator::new(100, 1100)), Stats::default(), InodeInfo::new(1, "f"))
+    fn setup() -> (Arc<Ext4>, Stats, InodeInfo) {
+        let dev: Arc<dyn BlockDev> = Arc::new(MemDev::new(16 << 20).unwrap());
+        mke2fs(dev.as_ref(), &MkfsOptions { block_size: 4096, ..MkfsOptions::default() }).unwrap();
+        let opts = Ext4Options { journal: JournalOptions { commit_interval: None, thread: false }, alloc_limit: None };
+        let (fs, _) = Ext4::mount(dev, opts, Arc::new(Stats::default())).unwrap();
+        let inode = fs.create("f").unwrap();
+        (fs, Stats::default(), inode)
     }
 
     #[test]
     fn reserve_then_allocate_consumes_the_reservation() {
-        let (alloc, stats, mut ino) = setup();
-        let cx = MapCtx { alloc: &alloc, stats: &stats, default_goal: 100 };
-        let m = map_blocks(&cx, &mut ino, 0, 16, MapOp::ReserveDelalloc, MapCaller::IomapBegin).unwrap();
+        let (fs, stats, mut ino) = setup();
+        let cx = MapCtx { ext4: &fs, stats: &stats };
+        let avail = fs.available();
+        let m = map_blocks(&cx, None, &mut ino, 0, 0, 16, MapOp::ReserveDelalloc, MapCaller::IomapBegin).unwrap();
         assert_eq!((m.kind, m.len, m.new), (MapKind::Delalloc, 16, true));
-        assert_eq!(alloc.lock().unwrap().reserved(), 16);
+        assert_eq!(fs.available(), avail - 16);
         // Reserving again finds the delalloc and reserves nothing new.
-        let again = map_blocks(&cx, &mut ino, 4, 4, MapOp::ReserveDelalloc, MapCaller::GetBlock).unwrap();
+        let again = map_blocks(&cx, None, &mut ino, 0, 4, 4, MapOp::ReserveDelalloc, MapCaller::GetBlock).unwrap();
         assert_eq!((again.kind, again.len, again.new), (MapKind::Delalloc, 4, false));
-        let a = map_blocks(&cx, &mut ino, 0, 16, MapOp::Allocate, MapCaller::Writeback).unwrap();
-        assert_eq!((a.kind, a.len, a.pblk, a.new), (MapKind::Mapped, 16, 100, true));
-        assert_eq!(alloc.lock().unwrap().reserved(), 0);
+        let mut h = fs.journal_start(16).unwrap();
+        let a = map_blocks(&cx, Some(&mut h), &mut ino, 0, 0, 16, MapOp::Allocate, MapCaller::Writeback).unwrap();
+        assert_eq!((a.kind, a.len, a.new), (MapKind::Mapped, 16, true));
         assert!(ino.delayed.is_empty());
+        assert_eq!(fs.available(), avail - 16, "the reservation became the allocation");
         assert_eq!(stats.snapshot(Default::default()).map_blocks, 3);
+        drop(h);
+        fs.unmount().unwrap();
+    }
+
+    #[test]
+    fn allocation_needs_a_handle() {
+        let (fs, stats, mut ino) = setup();
+        let cx = MapCtx { ext4: &fs, stats: &stats };
+        assert!(map_blocks(&cx, None, &mut ino, 0, 0, 4, MapOp::AllocateUnwritten, MapCaller::Other).is_err());
+        fs.unmount().unwrap();
     }
 
     #[test]
     fn next_allocation_continues_after_the_previous_extent() {
-        let (alloc, stats, mut ino) = setup();
-        let cx = MapCtx { alloc: &alloc, stats: &stats, default_goal: 500 };
-        map_blocks(&cx, &mut ino, 0, 4, MapOp::AllocateUnwritten, MapCaller::Other).unwrap();
-        let m = map_blocks(&cx, &mut ino, 4, 4, MapOp::AllocateUnwritten, MapCaller::Other).unwrap();
-        assert_eq!((m.pblk, m.kind), (504, MapKind::Unwritten));
+        let (fs, stats, mut ino) = setup();
+        let cx = MapCtx { ext4: &fs, stats: &stats };
+        let mut h = fs.journal_start(32).unwrap();
+        let a = map_blocks(&cx, Some(&mut h), &mut ino, 0, 0, 4, MapOp::AllocateUnwritten, MapCaller::Other).unwrap();
+        let m = map_blocks(&cx, Some(&mut h), &mut ino, 0, 4, 4, MapOp::AllocateUnwritten, MapCaller::Other).unwrap();
+        assert_eq!((m.pblk, m.kind), (a.pblk + 4, MapKind::Unwritten));
         assert_eq!(ino.extents.len(), 1);
-        let c = map_blocks(&cx, &mut ino, 2, 100, MapOp::ConvertUnwritten, MapCaller::EndIo).unwrap();
-        assert_eq!((c.kind, c.len, c.pblk), (MapKind::Mapped, 6, 502));
+        let c = map_blocks(&cx, Some(&mut h), &mut ino, 0, 2, 100, MapOp::ConvertUnwritten, MapCaller::EndIo).unwrap();
+        assert_eq!((c.kind, c.len, c.pblk), (MapKind::Mapped, 6, a.pblk + 2));
         assert_eq!(ino.extents.len(), 2);
+        assert_eq!(ino.disk.tree.extents().len(), 2, "the on-disk tree follows");
+        drop(h);
+        fs.unmount().unwrap();
     }
 
     #[test]
     fn hole_length_stops_at_the_next_extent_or_reservation() {
-        let (alloc, stats, mut ino) = setup();
-        let cx = MapCtx { alloc: &alloc, stats: &stats, default_goal: 100 };
-        map_blocks(&cx, &mut ino, 10, 2, MapOp::Allocate, MapCaller::Other).unwrap();
-        map_blocks(&cx, &mut ino, 5, 1, MapOp::ReserveDelalloc, MapCaller::Other).unwrap();
+        let (fs, stats, mut ino) = setup();
+        let cx = MapCtx { ext4: &fs, stats: &stats };
+        let mut h = fs.journal_start(16).unwrap();
+        map_blocks(&cx, Some(&mut h), &mut ino, 0, 10, 2, MapOp::Allocate, MapCaller::Other).unwrap();
+        map_blocks(&cx, None, &mut ino, 0, 5, 1, MapOp::ReserveDelalloc, MapCaller::Other).unwrap();
         assert_eq!(lookup(&ino, 0, 100).len, 5);
         assert_eq!(lookup(&ino, 6, 100).len, 4);
         assert_eq!(lookup(&ino, 12, 100).len, 100);
+        fs.release(1);
+        drop(h);
+        fs.unmount().unwrap();
     }
 
     #[test]
     fn reservation_beyond_free_space_is_enospc() {
-        let (alloc, stats, mut ino) = setup();
-        let cx = MapCtx { alloc: &alloc, stats: &stats, default_goal: 100 };
-        let err = map_blocks(&cx, &mut ino, 0, 2000, MapOp::ReserveDelalloc, MapCaller::IomapBegin);
+        let (fs, stats, mut ino) = setup();
+        let cx = MapCtx { ext4: &fs, stats: &stats };
+        let err = map_blocks(&cx, None, &mut ino, 0, 0, 20000, MapOp::ReserveDelalloc, MapCaller::IomapBegin);
         assert!(matches!(err, Err(FsError::NoSpace { .. })));
         assert!(ino.delayed.is_empty());
+        fs.unmount().unwrap();
     }
 }

@@ -344,6 +344,11 @@ impl FaultDev {
         let undo = std::mem::take(&mut st.undo);
         st.saved = RangeSet::new();
         st.off = true;
+        // A cut planned after more writes has come now: it must not come again when the
+        // filesystem mounts after power-on (journal recovery writes).
+        if let Some(PowerCut::AfterWrite(_)) = st.plan.power_cut {
+            st.plan.power_cut = Some(PowerCut::OnDemand);
+        }
         self.faults.power_cuts.fetch_add(1, Relaxed);
         for (offset, old) in undo.into_iter().rev() {
             write_at(self.inner.as_ref(), offset, &old)?;
@@ -698,6 +703,21 @@ mod tests {
         assert_eq!(read_back(&dev, 0, 3 * 4096), vec![0u8; 3 * 4096], "all three writes undone");
         let idle = FaultDev::new(mem(1 << 20), FaultPlan::default()).unwrap();
         assert!(matches!(idle.cut_after_writes(1), Err(DevError::BadRequest(_))));
+    }
+
+    #[test]
+    fn a_cut_now_spends_a_cut_set_for_later() {
+        let plan = FaultPlan { power_cut: Some(PowerCut::OnDemand), ..FaultPlan::default() };
+        let dev = FaultDev::new(mem(1 << 20), plan).unwrap();
+        dev.cut_after_writes(1).unwrap();
+        dev.power_cut().unwrap();
+        dev.power_on();
+        // The write a mount makes after power-on (journal recovery) reaches the device.
+        let mut b = vec![8u8; 4096];
+        io(&dev, BioOp::Write, 0, &mut b).unwrap();
+        assert!(!dev.is_cut());
+        assert_eq!(read_back(&dev, 0, 4096), b);
+        assert_eq!(dev.fault_stats().power_cuts, 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::aops::BufferedIo;
 use crate::core::MapOp;
 use crate::core::map::{MAX_FILE_BLOCKS, MapKind};
 use crate::error::{FsError, Result};
-use crate::kernel::{lock, write as wlock};
+use crate::kernel::write as wlock;
 use crate::mm::page_writeback::{filemap_fdatawrite_range_kick, filemap_write_and_wait_range};
 use crate::mm::truncate::{truncate_inode_pages_range, truncate_pagecache, truncate_range};
 use crate::mm::{Inode, PAGE_SIZE, Sb, WritebackMode};
@@ -22,17 +22,19 @@ fn max_bytes<A: BufferedIo>(sb: &Sb<A>) -> u64 {
 }
 
 /// Updates the modification time and the change counter (`file_update_time`): when the
-/// coarse clock has moved since the last update, the inode is dirtied for the next commit
-/// (`__mark_inode_dirty(I_DIRTY_SYNC)` → `ext4_dirty_inode`).
-fn file_update_time<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>) {
+/// coarse clock has moved since the last update, the inode is dirtied
+/// (`__mark_inode_dirty(I_DIRTY_SYNC)` → `ext4_dirty_inode`: the new times journaled in a
+/// handle of their own, so that an fsync after an overwrite commits the inode).
+fn file_update_time<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>) -> Result<()> {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec through a pointer to a local.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
     let now = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
     inode.i_version.fetch_add(1, Relaxed);
     if inode.mtime_ns.swap(now, Relaxed) != now {
-        sb.note_meta_dirty_sync();
+        sb.dirty_inode_times(inode, now)?;
     }
+    Ok(())
 }
 
 /// Buffered write (`ext4_buffered_write_iter`), under `i_rwsem` exclusive.
@@ -48,7 +50,7 @@ pub fn write<A: BufferedIo>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, pos: u64
     if inode.unlinked.load(Relaxed) {
         return Err(FsError::Stale);
     }
-    file_update_time(sb, inode);
+    file_update_time(sb, inode)?;
     zero_eof(sb, inode, pos)?;
     let n = sb.aops.write_iter(sb, inode, pos, data)?;
     if sb.opts.writeback == WritebackMode::DontCache {
@@ -79,26 +81,41 @@ fn drop_clean_range<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>, start:
 }
 
 /// Frees the blocks of `[lblk, lblk + len)`: extents back to the allocator, delalloc
-/// reservations released (`ext4_ext_remove_space`, `ext4_es_remove_extent`), under
-/// `i_data_sem`.
-pub fn remove_blocks<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>, lblk: u64, len: u64) {
+/// reservations released, the inode journaled (`ext4_ext_remove_space`,
+/// `ext4_es_remove_extent`), under `i_data_sem`.
+pub fn remove_blocks<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>, lblk: u64, len: u64) -> Result<()> {
     if len == 0 {
-        return;
+        return Ok(());
     }
-    let mut info = wlock(&inode.info);
-    let mut alloc = lock(&sb.alloc);
-    info.extents.remove(lblk, len, |p, l| alloc.free(p, l));
-    let released = info.delayed.remove(lblk, len);
-    alloc.release(released);
-    info.map_seq += 1;
-    sb.note_meta_dirty();
+    sb.ext4.remove_space(&inode.info, lblk, len)
 }
 
-/// Sets both sizes (`i_size_write` and `i_disksize`), under `i_rwsem`.
-fn set_sizes<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>, size: u64) {
+/// Sets both sizes (`i_size_write` and `i_disksize`), under `i_rwsem`, and journals the
+/// inode (`ext4_setattr`'s `ext4_mark_inode_dirty`).
+fn set_sizes<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>, size: u64) -> Result<()> {
     inode.set_size(size);
-    wlock(&inode.info).i_disksize = size;
-    sb.note_meta_dirty();
+    sb.set_disksize(inode, size)
+}
+
+/// After `[pos, pos + len)` of a written block was zeroed in the cache: in data=ordered, the
+/// commit that changes the file around it (truncate, punch, zero range) writes that block
+/// first (`__ext4_block_zero_page_range` → `ext4_jbd2_inode_add_write`), so that a crash
+/// cannot leave its old bytes on disk under the new metadata.
+fn order_zeroed<A: BufferedIo>(sb: &Sb<A>, inode: &Inode<A::Private>, pos: u64, len: u64) -> Result<()> {
+    let bs = u64::from(sb.block_size());
+    if len == 0 || sb.lookup(inode, pos / bs, 1).kind != MapKind::Mapped {
+        return Ok(());
+    }
+    let mut h = sb.ext4.journal_start(1)?;
+    h.add_inode(inode.ino, pos, pos + len, true);
+    Ok(())
+}
+
+/// `truncate_page` (zero from `pos` to the end of its block) with its ordered data.
+fn truncate_page<A: BufferedIo>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, pos: u64) -> Result<()> {
+    sb.aops.truncate_page(sb, inode, pos)?;
+    let bs = u64::from(sb.block_size());
+    order_zeroed(sb, inode, pos, pos.next_multiple_of(bs) - pos)
 }
 
 /// Sets a new size from truncate (`ext4_setattr` with `ATTR_SIZE`, `xfs_setattr_size`):
@@ -112,26 +129,27 @@ pub fn truncate<A: BufferedIo>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, size:
     if inode.unlinked.load(Relaxed) {
         return Err(FsError::Stale);
     }
-    file_update_time(sb, inode);
+    file_update_time(sb, inode)?;
     let old = inode.size();
     if size < old {
-        sb.aops.truncate_page(sb, inode, size)?;
-        set_sizes(sb, inode, size);
+        truncate_page(sb, inode, size)?;
+        set_sizes(sb, inode, size)?;
         truncate_pagecache(sb, inode, size);
+        // `ext4_truncate`: the file's preallocations go, then its blocks past the new EOF.
+        sb.ext4.discard_preallocations(&mut wlock(&inode.info).disk);
         let first = size.div_ceil(u64::from(sb.block_size()));
-        remove_blocks(sb, inode, first, MAX_FILE_BLOCKS - first);
+        remove_blocks(sb, inode, first, MAX_FILE_BLOCKS - first)?;
     } else if size > old {
         zero_eof(sb, inode, size)?;
-        set_sizes(sb, inode, size);
+        set_sizes(sb, inode, size)?;
     }
-    sb.note_meta_dirty();
     Ok(())
 }
 
 fn extend_size<A: BufferedIo>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, new_size: u64) -> Result<()> {
     if new_size > inode.size() {
         zero_eof(sb, inode, new_size)?;
-        set_sizes(sb, inode, new_size);
+        set_sizes(sb, inode, new_size)?;
     }
     Ok(())
 }
@@ -147,7 +165,7 @@ fn zero_eof<A: BufferedIo>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>, new_size:
     if new_size <= old || old.is_multiple_of(bs) {
         return Ok(());
     }
-    sb.aops.truncate_page(sb, inode, old)
+    truncate_page(sb, inode, old)
 }
 
 /// Zeroes the parts of `[start, end)` that do not cover whole blocks, through the cache
@@ -157,10 +175,12 @@ fn zero_partial_blocks<A: BufferedIo>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>
     let head_end = start.next_multiple_of(bs).min(end);
     if !start.is_multiple_of(bs) {
         sb.aops.zero_range(sb, inode, start, head_end - start)?;
+        order_zeroed(sb, inode, start, head_end - start)?;
     }
     let tail_start = end / bs * bs;
     if !end.is_multiple_of(bs) && tail_start >= head_end {
         sb.aops.zero_range(sb, inode, tail_start, end - tail_start)?;
+        order_zeroed(sb, inode, tail_start, end - tail_start)?;
     }
     Ok(())
 }
@@ -186,7 +206,7 @@ pub fn fallocate<A: BufferedIo>(
     if inode.unlinked.load(Relaxed) {
         return Err(FsError::Stale);
     }
-    file_update_time(sb, inode);
+    file_update_time(sb, inode)?;
     let bs = u64::from(sb.block_size());
     let page = PAGE_SIZE as u64;
     match mode {
@@ -207,7 +227,7 @@ pub fn fallocate<A: BufferedIo>(
             zero_partial_blocks(sb, inode, off, end)?;
             let (first, last) = (off.div_ceil(bs), end / bs);
             if first < last {
-                remove_blocks(sb, inode, first, last - first);
+                remove_blocks(sb, inode, first, last - first)?;
             }
         }
         FallocMode::ZeroRange | FallocMode::ZeroRangeKeepSize => {
@@ -240,23 +260,18 @@ pub fn fallocate<A: BufferedIo>(
             filemap_write_and_wait_range(sb, inode, from, u64::MAX)?;
             truncate_pagecache(sb, inode, from);
             let (lblk, nblk) = (off / bs, len / bs);
+            debug_assert!(
+                crate::kernel::read(&inode.info).delayed.iter_from(lblk).next().is_none(),
+                "delalloc left after writeback"
+            );
             if mode == FallocMode::CollapseRange {
-                remove_blocks(sb, inode, lblk, nblk);
-            }
-            let mut info = wlock(&inode.info);
-            debug_assert!(info.delayed.iter_from(lblk).next().is_none(), "delalloc left after writeback");
-            let new_size = if mode == FallocMode::CollapseRange {
-                info.extents.shift_from(lblk + nblk, -(nblk as i64));
-                size - len
+                remove_blocks(sb, inode, lblk, nblk)?;
+                sb.ext4.shift_extents(&inode.info, lblk + nblk, -(nblk as i64), size - len)?;
+                inode.set_size(size - len);
             } else {
-                info.extents.split_at(lblk);
-                info.extents.shift_from(lblk, nblk as i64);
-                size + len
-            };
-            info.i_disksize = new_size;
-            info.map_seq += 1;
-            inode.set_size(new_size);
-            sb.note_meta_dirty();
+                sb.ext4.shift_extents(&inode.info, lblk, nblk as i64, size + len)?;
+                inode.set_size(size + len);
+            }
         }
     }
     Ok(())
@@ -277,10 +292,7 @@ fn allocate_unwritten<A: BufferedIo>(
         let n = match m.kind {
             MapKind::Hole => sb.map_blocks(inode, lblk, m.len, MapOp::AllocateUnwritten, MapCaller::Other)?.len,
             MapKind::Mapped if convert => {
-                let mut info = wlock(&inode.info);
-                info.extents.convert_to_unwritten(lblk, m.len);
-                info.map_seq += 1;
-                sb.note_meta_dirty();
+                sb.convert_to_unwritten(inode, lblk, m.len)?;
                 m.len
             }
             _ => m.len,

@@ -14,7 +14,6 @@ pub use file_ops::FallocMode;
 
 use crate::aops::{BufferHeadAops, IomapAops};
 use crate::core::Ino;
-use crate::core::meta::{self, Superblock};
 use crate::dev::{BlockDev, DevStats};
 use crate::error::{FsError, Result};
 use crate::kernel::lock;
@@ -25,20 +24,8 @@ use crate::stats::{Stats, StatsSnapshot, dev_delta};
 use mounted::{Mounted, Vfs};
 use std::sync::{Arc, Mutex};
 
-/// How to format a device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FormatOptions {
-    /// Block size: 1024, 2048 or 4096.
-    pub block_size: u32,
-    /// Bytes per metadata slot (default: 1/128 of the device, 256 KiB to 64 MiB).
-    pub slot_bytes: Option<u64>,
-}
-
-impl Default for FormatOptions {
-    fn default() -> Self {
-        FormatOptions { block_size: 4096, slot_bytes: None }
-    }
-}
+/// How to format a device: fsimpl's own mke2fs with `mkfs.ext4`'s default features.
+pub use crate::core::ext4::MkfsOptions as FormatOptions;
 
 /// An open file: its inode number (stays valid across remounts; stale once unlinked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,8 +61,7 @@ pub struct Fs {
 impl Fs {
     /// Writes a fresh, empty filesystem to `dev` (destroying what was there).
     pub fn format(dev: &dyn BlockDev, opts: &FormatOptions) -> Result<()> {
-        let sb = Superblock::plan(dev.size(), opts.block_size, opts.slot_bytes)?;
-        meta::format(dev, &sb)
+        crate::core::ext4::mke2fs(dev, opts)
     }
 
     /// Mounts the filesystem on `dev` with `opts`.
@@ -231,8 +217,9 @@ impl Fs {
 
     /// A crash and a reboot: forgets the mounted state without writing anything (no
     /// writeback, no metadata commit; dirty data is lost, as in a power cut), then mounts
-    /// again from what the device holds — the newest valid metadata slot. Handles of files
-    /// that no committed slot holds become stale. Used after a power cut
+    /// again from what the device holds, recovering the journal (every committed transaction
+    /// is replayed). Handles of files whose creation no commit holds become stale. Used after
+    /// a power cut
     /// ([`FaultDev::power_cut`](crate::dev::FaultDev::power_cut)), where a normal
     /// [`Fs::remount`] would write back and commit first.
     pub fn crash_and_remount(&self) -> Result<()> {
@@ -241,6 +228,28 @@ impl Fs {
             *g = None;
             *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
             Ok(())
+        })
+    }
+
+    /// Unmounts (writing everything back and leaving the image clean), runs `between` on the
+    /// device, and mounts again: for tools that check the image (`e2fsck`, a kernel mount).
+    pub fn with_unmounted<T>(&self, between: impl FnOnce(&Arc<dyn BlockDev>) -> T) -> Result<T> {
+        self.mounted.write_once(|g| {
+            if let Some(v) = g.take() {
+                v.unmount()?;
+            }
+            let out = between(&self.dev);
+            *g = Some(mount_vfs(&self.dev, &self.pool, &self.stats, self.opts)?);
+            Ok(out)
+        })
+    }
+
+    /// Unmounts in place: writes back everything, commits and checkpoints the journal and
+    /// leaves the image clean; later calls fail with ESTALE.
+    pub fn unmount_in_place(&self) -> Result<()> {
+        self.mounted.write_once(|g| match g.take() {
+            Some(v) => v.unmount(),
+            None => Ok(()),
         })
     }
 

@@ -163,6 +163,7 @@ pub fn mount_opts(c: &Config) -> MountOptions {
         writeback: c.writeback,
         readahead_kb: Some(128),
         page_poison: true,
+        commit_interval: None,
         ..MountOptions::default()
     }
 }
@@ -171,8 +172,12 @@ pub fn mount_opts(c: &Config) -> MountOptions {
 /// configuration and the step on the first difference. The whole file is compared after
 /// every remount and at the end.
 pub fn check_sequence(dev: Arc<dyn BlockDev>, c: &Config, ops: &[TOp]) {
-    let fs = Fs::format_and_mount(dev, &FormatOptions { block_size: c.block_size, slot_bytes: None }, mount_opts(c))
-        .expect("format and mount");
+    let fs = Fs::format_and_mount(
+        dev,
+        &FormatOptions { block_size: c.block_size, ..FormatOptions::default() },
+        mount_opts(c),
+    )
+    .expect("format and mount");
     let fh = fs.create("f").unwrap();
     let mut model = Model::default();
     let mut buf = Vec::new();
@@ -189,6 +194,18 @@ pub fn check_sequence(dev: Arc<dyn BlockDev>, c: &Config, ops: &[TOp]) {
     compare_whole(&fs, fh, &model, c, ops.len());
     fs.remount().unwrap();
     compare_whole(&fs, fh, &model, c, ops.len() + 1);
+    fs.unmount().unwrap();
+}
+
+/// `e2fsck -fn` on the image in `dev`: `Ok(())` when clean, else its output; `None` when
+/// e2fsck is not installed.
+fn e2fsck(dev: &dyn BlockDev) -> Option<Result<(), String>> {
+    let path = ["/usr/sbin/e2fsck", "/sbin/e2fsck"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+    let img = tempfile::NamedTempFile::new().unwrap();
+    let all = crate::core::io::read_blocks(dev, 4096, 0, (dev.size() / 4096) as usize).unwrap();
+    std::fs::write(img.path(), &all[..]).unwrap();
+    let out = std::process::Command::new(path).arg("-fn").arg(img.path()).output().unwrap();
+    Some(if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stdout).into_owned()) })
 }
 
 fn compare_whole(fs: &Fs, fh: crate::Fh, model: &Model, c: &Config, step: usize) {
@@ -345,7 +362,8 @@ fn check_cross(ops: &[TOp], block_size: u32, max_folio: u32) {
     let mk = |backend| {
         let c = Config { backend, block_size, max_folio, large_folios: false, writeback: WritebackMode::On };
         let fs =
-            Fs::format_and_mount(mem_dev(), &FormatOptions { block_size, slot_bytes: None }, mount_opts(&c)).unwrap();
+            Fs::format_and_mount(mem_dev(), &FormatOptions { block_size, ..FormatOptions::default() }, mount_opts(&c))
+                .unwrap();
         let fh = fs.create("f").unwrap();
         (fs, fh)
     };
@@ -373,6 +391,27 @@ fn check_cross(ops: &[TOp], block_size: u32, max_folio: u32) {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(16)))]
+
+    /// After any sequence of the op mix, remounts and an unmount, the image is clean for
+    /// e2fsck (ext4's own checker is the oracle for the metadata).
+    #[test]
+    fn sequences_leave_an_image_e2fsck_finds_clean(
+        (ops, bh, block_size) in (any::<bool>(), prop_oneof![Just(1024u32), Just(4096)])
+            .prop_flat_map(|(bh, bs)| (ops(u64::from(bs)), Just(bh), Just(bs)))
+    ) {
+        let backend = if bh { Backend::BufferHead } else { Backend::Iomap };
+        let c = Config { backend, block_size, max_folio: 2 << 20, large_folios: false, writeback: WritebackMode::On };
+        let dev: Arc<dyn BlockDev> = mem_dev();
+        check_sequence(dev.clone(), &c, &ops);
+        match e2fsck(dev.as_ref()) {
+            None => println!("skipped e2fsck of the image: e2fsck is not installed (apt-get install e2fsprogs)"),
+            Some(r) => prop_assert!(r.is_ok(), "{c:?}: e2fsck -fn after {ops:?}:\n{}", r.unwrap_err()),
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(64)))]
 
     #[test]
@@ -392,8 +431,12 @@ mod seeded_bugs {
     fn diverges(c: Config, bug: Bug, ops: &[TOp]) -> bool {
         let mut opts = mount_opts(&c);
         opts.bug = Some(bug);
-        let fs = Fs::format_and_mount(mem_dev(), &FormatOptions { block_size: c.block_size, slot_bytes: None }, opts)
-            .expect("mount");
+        let fs = Fs::format_and_mount(
+            mem_dev(),
+            &FormatOptions { block_size: c.block_size, ..FormatOptions::default() },
+            opts,
+        )
+        .expect("mount");
         let fh = fs.create("f").unwrap();
         let mut model = Model::default();
         let mut buf = Vec::new();

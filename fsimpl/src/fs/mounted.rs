@@ -1,25 +1,29 @@
-//! A mounted filesystem with a given backend: namespace, inode table, metadata commits, and
-//! the VFS entry points with their locks.
+//! A mounted filesystem with a given backend: namespace, inode table, the journal's
+//! ordered-data hooks, and the VFS entry points with their locks.
 
 use super::file_ops::{self, FallocMode};
 use super::{MountOptions, Stat};
 use crate::aops::BufferedIo;
-use crate::core::meta::{self, Superblock};
-use crate::core::{BlockAllocator, Ino, InodeInfo};
+use crate::bugs::Bug;
+use crate::core::Ino;
+use crate::core::ext4::{Ext4, Ext4Options};
+use crate::core::jbd2::{JournalData, JournalOptions};
 use crate::dev::BlockDev;
 use crate::error::{FsError, Result};
 use crate::kernel::percpu::PercpuRwLock;
-use crate::kernel::{lock, read, write};
+use crate::kernel::{read, write};
 use crate::mm::filemap::filemap_read;
 use crate::mm::page_alloc::FolioPool;
-use crate::mm::page_writeback::filemap_write_and_wait_range;
+use crate::mm::page_writeback::{
+    WritebackControl, do_writepages, filemap_fdatawait_range, filemap_write_and_wait_range,
+};
 use crate::mm::truncate::{invalidate_mapping_pages, truncate_pagecache};
 use crate::mm::{Inode, Sb};
-use crate::options::Backend;
-use crate::stats::{Ev, Stats};
+use crate::options::{Backend, Flusher};
+use crate::stats::Stats;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock, Weak};
 
 /// The operations [`super::Fs`] forwards, for any backend.
 pub(super) trait Vfs: Send + Sync {
@@ -45,15 +49,47 @@ pub(super) struct Mounted<A: BufferedIo> {
     sb: Arc<Sb<A>>,
     names: RwLock<BTreeMap<String, Ino>>,
     /// The inode table, read on every operation: one copy per CPU (`percpu_rw_semaphore`).
-    inodes: PercpuRwLock<InodeTable<A::Private>>,
-    next_ino: AtomicU64,
-    /// The generation of the newest committed slot; held while committing.
-    commit: Mutex<u64>,
+    inodes: Arc<PercpuRwLock<InodeTable<A::Private>>>,
+}
+
+/// The journal's ordered-data hooks (`ext4_journal_submit_inode_data_buffers` and
+/// `ext4_journal_finish_inode_data_buffers`): writeback of a range of an inode that
+/// allocates nothing, and the wait for the range's writeback. Neither takes an inode lock.
+struct OrderedData<A: BufferedIo> {
+    sb: Weak<Sb<A>>,
+    inodes: Weak<PercpuRwLock<InodeTable<A::Private>>>,
+}
+
+impl<A: BufferedIo> OrderedData<A> {
+    #[allow(clippy::type_complexity)]
+    fn inode(&self, ino: Ino) -> Option<(Arc<Sb<A>>, Arc<Inode<A::Private>>)> {
+        let sb = self.sb.upgrade()?;
+        let inode = self.inodes.upgrade()?.read().get(&ino).cloned()?;
+        Some((sb, inode))
+    }
+}
+
+impl<A: BufferedIo> JournalData for OrderedData<A> {
+    fn submit_inode_data(&self, ino: u64, start: u64, end: u64) {
+        if let Some((sb, inode)) = self.inode(ino) {
+            let mut wbc = WritebackControl::sync_range(start, end);
+            wbc.can_map = false;
+            // A failure is in the mapping's error for the next fsync.
+            let _ = do_writepages(&sb, &inode, &mut wbc);
+        }
+    }
+
+    fn finish_inode_data(&self, ino: u64, start: u64, end: u64) {
+        if let Some((sb, inode)) = self.inode(ino) {
+            filemap_fdatawait_range(&sb, &inode, start, end);
+        }
+    }
 }
 
 impl<A: BufferedIo> Mounted<A> {
-    /// Reads the superblock and the newest metadata slot, and rebuilds free space
-    /// (`ext4_fill_super`); starts the flusher.
+    /// `ext4_fill_super`: mounts the ext4 image on `dev` (recovering its journal if needed),
+    /// takes every regular file of the root directory into the inode table, starts the
+    /// journal's commit thread (with the flusher thread) and the flusher.
     pub(super) fn mount(
         aops: A,
         dev: Arc<dyn BlockDev>,
@@ -61,37 +97,30 @@ impl<A: BufferedIo> Mounted<A> {
         stats: Arc<Stats>,
         opts: MountOptions,
     ) -> Result<Self> {
-        let sb: Superblock = meta::read_superblock(dev.as_ref())?;
-        stats.set_block_size(sb.block_size);
-        let state = meta::read_newest_slot(dev.as_ref(), &sb)?;
-        let mut alloc = BlockAllocator::new(sb.first_data, sb.end_block);
-        alloc.set_limit(opts.faults.alloc_limit);
-        let mut names = BTreeMap::new();
-        let mut inodes = HashMap::new();
-        for info in state.inodes {
-            for e in info.extents.iter() {
-                alloc.mark_used(e.pblk, e.len)?;
-            }
-            if names.insert(info.name.clone(), info.ino).is_some() || info.ino >= state.next_ino {
-                return Err(FsError::Corrupt { what: format!("inode {} ({}) is a duplicate", info.ino, info.name) });
-            }
-            inodes.insert(info.ino, Arc::new(Inode::new(info)));
-        }
         if !pool.reset() {
             return Err(FsError::invalid(format!(
                 "the page-cache pool still holds {} bytes of folios of an earlier mount",
                 pool.bytes() - pool.free_bytes()
             )));
         }
-        let sb = Sb::new(aops, sb, dev, alloc, stats, pool, opts)?;
+        let thread = opts.flusher == Flusher::Thread;
+        let e4opts = Ext4Options {
+            journal: JournalOptions { commit_interval: opts.commit_interval.filter(|_| thread), thread },
+            alloc_limit: opts.faults.alloc_limit,
+        };
+        let (ext4, files) = Ext4::mount(dev.clone(), e4opts, stats.clone())?;
+        stats.set_block_size(ext4.block_size());
+        let mut names = BTreeMap::new();
+        let mut inodes = HashMap::new();
+        for f in files {
+            names.insert(f.name, f.info.ino);
+            inodes.insert(f.info.ino, Arc::new(Inode::new(f.info)));
+        }
+        let inodes = Arc::new(PercpuRwLock::new(inodes));
+        let sb = Sb::new(aops, ext4.clone(), dev, stats, pool, opts)?;
+        ext4.start(Arc::new(OrderedData { sb: Arc::downgrade(&sb), inodes: Arc::downgrade(&inodes) }));
         sb.start_flusher()?;
-        Ok(Mounted {
-            sb,
-            names: RwLock::new(names),
-            inodes: PercpuRwLock::new(inodes),
-            next_ino: AtomicU64::new(state.next_ino),
-            commit: Mutex::new(state.generation),
-        })
+        Ok(Mounted { sb, names: RwLock::new(names), inodes })
     }
 
     fn inode(&self, ino: Ino) -> Result<Arc<Inode<A::Private>>> {
@@ -104,56 +133,11 @@ impl<A: BufferedIo> Mounted<A> {
         v
     }
 
-    /// Writes the inode table to the next slot and flushes (a journal commit) when metadata
-    /// changed — for fdatasync, when more than timestamps did — and only flushes otherwise.
-    /// Blocks freed before the table was taken become reusable once the slot is durable.
-    fn commit_metadata(&self, datasync: bool) -> Result<()> {
-        let sb = &self.sb;
-        let mut generation = lock(&self.commit);
-        if !sb.take_meta_dirty(datasync) {
-            if sb.bug(crate::bugs::Bug::FsyncSkipsFlush) {
-                return Ok(());
-            }
-            sb.dev.flush()?;
-            return Ok(());
-        }
-        let mut payload = Vec::new();
-        let inodes = self.all_inodes();
-        // Blocks are freed under an inode's i_data_sem: with every one held, these are
-        // exactly the frees the payload records.
-        let infos: Vec<_> = inodes.iter().map(|i| read(&i.info)).collect();
-        meta::encode_payload(
-            self.next_ino.load(Relaxed),
-            inodes.iter().zip(&infos).filter(|(i, _)| !i.unlinked.load(Relaxed)).map(|(_, info)| &**info),
-            &mut payload,
-        );
-        let frees = lock(&sb.alloc).take_pending_frees();
-        drop(infos);
-        let written = sb
-            .dev
-            .flush()
-            .map_err(FsError::from)
-            .and_then(|_| meta::write_slot(sb.dev.as_ref(), &sb.sb, *generation + 1, &payload))
-            .and_then(|_| sb.dev.flush().map_err(FsError::from));
-        if let Err(e) = written {
-            lock(&sb.alloc).restore_frees(frees);
-            sb.note_meta_dirty();
-            return Err(e);
-        }
-        lock(&sb.alloc).commit_frees(frees);
-        *generation += 1;
-        sb.stats.inc(Ev::MetaWrites);
-        Ok(())
-    }
-
-    /// Runs `op`, and once more after a commit when it failed with ENOSPC while freed blocks
-    /// were waiting for one (`ext4_should_retry_alloc`, which forces a journal commit).
+    /// Runs `op`, and once more after a journal commit when it failed with ENOSPC while freed
+    /// blocks were waiting for one (`ext4_should_retry_alloc`).
     fn retry_nospc<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
         match op() {
-            Err(FsError::NoSpace { .. }) if lock(&self.sb.alloc).pending_frees() > 0 => {
-                self.commit_metadata(false)?;
-                op()
-            }
+            Err(FsError::NoSpace { .. }) if self.sb.ext4.retry_alloc()? => op(),
             r => r,
         }
     }
@@ -172,10 +156,12 @@ impl<A: BufferedIo> Mounted<A> {
 }
 
 impl<A: BufferedIo> Drop for Mounted<A> {
-    /// Gives every cached folio back to the pool, written back or not: dropping a mounted
-    /// filesystem without unmounting is a crash, and the pool outlives it.
+    /// Gives every cached folio back to the pool, written back or not, and stops the journal
+    /// thread without a commit: dropping a mounted filesystem without unmounting is a crash,
+    /// and the pool outlives it.
     fn drop(&mut self) {
         self.evict_all();
+        self.sb.ext4.forget();
     }
 }
 
@@ -184,15 +170,18 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
         if name.is_empty() || name.len() > 255 || name.contains('/') || name.contains('\0') {
             return Err(FsError::invalid(format!("bad file name {name:?}")));
         }
+        if name == "." || name == ".." {
+            return Err(FsError::invalid(format!("bad file name {name:?}")));
+        }
         let mut names = write(&self.names);
         if names.contains_key(name) {
             return Err(FsError::Exists { name: name.into() });
         }
-        let ino = self.next_ino.fetch_add(1, Relaxed);
+        let info = self.retry_nospc(|| self.sb.ext4.create(name))?;
+        let ino = info.ino;
         names.insert(name.into(), ino);
-        let inode = Arc::new(Inode::new(InodeInfo::new(ino, name)));
+        let inode = Arc::new(Inode::new(info));
         self.inodes.update(|t| t.insert(ino, inode.clone()));
-        self.sb.note_meta_dirty();
         Ok(ino)
     }
 
@@ -203,16 +192,16 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
     fn unlink(&self, name: &str) -> Result<()> {
         let ino = write(&self.names).remove(name).ok_or_else(|| FsError::NotFound { name: name.into() })?;
         let inode = self.inode(ino)?;
-        {
+        let unlinked = {
             let _i = write(&inode.i_rwsem);
             let _inv = write(&inode.invalidate_lock);
             truncate_pagecache(&self.sb, &inode, 0);
-            file_ops::remove_blocks(&self.sb, &inode, 0, crate::core::map::MAX_FILE_BLOCKS);
+            inode.set_size(0);
             inode.unlinked.store(true, Relaxed);
-        }
+            self.sb.ext4.unlink(&inode.info)
+        };
         self.inodes.update(|t| t.remove(&ino));
-        self.sb.note_meta_dirty();
-        Ok(())
+        unlinked
     }
 
     fn names(&self) -> Vec<String> {
@@ -246,14 +235,9 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
         // ENOSPC, or a write cut short by it (buffer_head reserves block by block): retry the
         // rest once after a commit if that gives blocks back (`ext4_should_retry_alloc`).
         let rest_blocks = ((data.len() - done) as u64).div_ceil(u64::from(self.sb.block_size()));
-        let retry = {
-            let alloc = lock(&self.sb.alloc);
-            alloc.pending_frees() > 0 && alloc.available() < rest_blocks
-        };
-        if !retry {
+        if self.sb.ext4.available() >= rest_blocks || !self.sb.ext4.retry_alloc()? {
             return first;
         }
-        self.commit_metadata(false)?;
         match write(done) {
             Ok(n) => Ok(done + n),
             Err(_) if done > 0 => Ok(done),
@@ -273,7 +257,9 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
 
     /// `ext4_sync_file`: write back and wait; a writeback error (this call's, or one an
     /// earlier background writeback recorded on the mapping) is reported once and ends the
-    /// call before the journal commit; then commit (when metadata changed) and flush.
+    /// call before the journal commit; then wait for the transaction that last changed the
+    /// inode (`i_datasync_tid` for fdatasync, which time updates do not advance) to commit,
+    /// or, when it already has, flush the device cache (ext4's fast path, `needs_barrier`).
     fn fsync(&self, ino: Ino, datasync: bool) -> Result<()> {
         let inode = self.inode(ino)?;
         let written = filemap_write_and_wait_range(&self.sb, &inode, 0, u64::MAX);
@@ -283,7 +269,14 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
             (Ok(()), Some(errno)) => return Err(FsError::WritebackError { errno }),
             (Ok(()), None) => {}
         }
-        self.commit_metadata(datasync)
+        let tid = {
+            let d = &read(&inode.info).disk;
+            if datasync { d.i_datasync_tid } else { d.i_sync_tid }
+        };
+        if self.sb.ext4.fsync_journal(tid)? && !self.sb.bug(Bug::FsyncSkipsFlush) {
+            self.sb.ext4.issue_flush()?;
+        }
+        Ok(())
     }
 
     fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()> {
@@ -297,7 +290,7 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
         for inode in self.all_inodes() {
             filemap_write_and_wait_range(&self.sb, &inode, 0, u64::MAX)?;
         }
-        self.commit_metadata(false)
+        self.sb.ext4.sync_fs()
     }
 
     /// `echo 1 > drop_caches`: the per-CPU LRU batches drained (`lru_add_drain_all`), then
@@ -323,11 +316,11 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
     }
 
     /// `generic_shutdown_super`: stop the flusher, write everything back, commit, drop the
-    /// cache.
+    /// cache; then `ext4_put_super`: checkpoint the journal and leave the image clean.
     fn unmount(&self) -> Result<()> {
         self.sb.stop_flusher();
         self.sync()?;
         self.evict_all();
-        Ok(())
+        self.sb.ext4.unmount()
     }
 }

@@ -116,6 +116,68 @@ impl<T: Clone> PercpuRwLock<T> {
     }
 }
 
+/// A counter kept per CPU and folded into a global count in batches (`struct
+/// percpu_counter`): adding touches only this CPU's shard until it has moved by a batch, a
+/// quick read sees the global count (off by at most [`PercpuCounter::error_margin`]), an
+/// exact read sums every shard.
+#[derive(Debug)]
+pub struct PercpuCounter {
+    count: std::sync::atomic::AtomicI64,
+    shards: PerCpu<std::sync::atomic::AtomicI64>,
+    batch: i64,
+}
+
+impl PercpuCounter {
+    /// A counter holding `v`, with the kernel's batch (`percpu_counter_batch`: twice the
+    /// CPUs, at least 32).
+    pub fn new(v: i64) -> Self {
+        PercpuCounter {
+            count: std::sync::atomic::AtomicI64::new(v),
+            shards: PerCpu::default(),
+            batch: (2 * nr_shards() as i64).max(32),
+        }
+    }
+
+    /// Adds `n` (`percpu_counter_add`).
+    pub fn add(&self, n: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.shards.this();
+        let v = s.fetch_add(n, Relaxed) + n;
+        if v.abs() >= self.batch {
+            let moved = s.swap(0, Relaxed);
+            self.count.fetch_add(moved, Relaxed);
+        }
+    }
+
+    /// Subtracts `n` (`percpu_counter_sub`).
+    pub fn sub(&self, n: i64) {
+        self.add(-n);
+    }
+
+    /// The global count without the shards (`percpu_counter_read`), never below zero
+    /// (`percpu_counter_read_positive`).
+    pub fn read_positive(&self) -> i64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed).max(0)
+    }
+
+    /// The exact value: the global count and every shard (`percpu_counter_sum`).
+    pub fn sum(&self) -> i64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.load(Relaxed) + self.shards.iter().map(|s| s.load(Relaxed)).sum::<i64>()
+    }
+
+    /// [`PercpuCounter::sum`], never below zero (`percpu_counter_sum_positive`).
+    pub fn sum_positive(&self) -> i64 {
+        self.sum().max(0)
+    }
+
+    /// How far [`PercpuCounter::read_positive`] may be from the exact value (a batch per
+    /// shard).
+    pub fn error_margin(&self) -> i64 {
+        self.batch * nr_shards() as i64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +190,27 @@ mod tests {
         assert_eq!(shard(), mine, "a thread keeps its shard");
         let others: Vec<usize> = (0..n).map(|_| std::thread::spawn(shard).join().unwrap()).collect();
         assert!(others.iter().all(|&s| s < n));
+    }
+
+    #[test]
+    fn a_percpu_counter_sums_exactly_and_reads_within_its_margin() {
+        let c = std::sync::Arc::new(PercpuCounter::new(1000));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        if i % 2 == 0 { c.add(3) } else { c.sub(1) }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let want = 1000 + 2 * 3000 - 2 * 1000;
+        assert_eq!(c.sum(), want);
+        assert!((c.read_positive() - want).abs() <= c.error_margin());
     }
 
     #[test]

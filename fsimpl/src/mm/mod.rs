@@ -31,4 +31,4 @@ pub use mapping::{AddressSpace, RaState};
 pub use page_alloc::{FolioPool, PAGE_SHIFT, PAGE_SIZE};
 pub use page_writeback::WritebackControl;
 pub use readahead::ReadaheadControl;
-pub use sb::{GROUP_BLOCKS, Sb};
+pub use sb::Sb;

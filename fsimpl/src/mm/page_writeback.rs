@@ -39,23 +39,50 @@ pub struct WritebackControl {
     /// Set by `writepages`: the page after the last folio it looked at, where the next
     /// background pass resumes (`mapping->writeback_index`).
     pub done_index: u64,
+    /// Writeback may allocate blocks for delayed and unwritten data; off for the journal's
+    /// ordered-data writeback, which writes only what is mapped (ext4's `mpd->can_map`).
+    pub can_map: bool,
 }
 
 impl WritebackControl {
     /// Everything in `[start, end)`, for data integrity.
     pub fn sync_range(start: u64, end: u64) -> Self {
-        WritebackControl { start, end, nr_to_write: u64::MAX, sync: true, for_kupdate: false, done_index: 0 }
+        WritebackControl {
+            start,
+            end,
+            nr_to_write: u64::MAX,
+            sync: true,
+            for_kupdate: false,
+            done_index: 0,
+            can_map: true,
+        }
     }
 
     /// Background writeback of about `pages` pages from byte `start` to EOF.
     pub fn background(start: u64, pages: u64) -> Self {
-        WritebackControl { start, end: u64::MAX, nr_to_write: pages, sync: false, for_kupdate: false, done_index: 0 }
+        WritebackControl {
+            start,
+            end: u64::MAX,
+            nr_to_write: pages,
+            sync: false,
+            for_kupdate: false,
+            done_index: 0,
+            can_map: true,
+        }
     }
 
     /// Everything in `[start, end)`, started but not waited for (`WB_SYNC_NONE` over a
     /// range, as `filemap_fdatawrite_range_kick` asks).
     pub fn kick_range(start: u64, end: u64) -> Self {
-        WritebackControl { start, end, nr_to_write: u64::MAX, sync: false, for_kupdate: false, done_index: 0 }
+        WritebackControl {
+            start,
+            end,
+            nr_to_write: u64::MAX,
+            sync: false,
+            for_kupdate: false,
+            done_index: 0,
+            can_map: true,
+        }
     }
 
     /// First page of the range.

@@ -1,38 +1,35 @@
 //! What every inode of a mounted filesystem shares (`struct super_block` with its
-//! `backing_dev_info`): the backend, the device, the allocator, the page-cache memory, the
-//! counters, the writeback state and flusher, and the I/O-completion workqueue.
+//! `backing_dev_info`): the backend, the device, the filesystem's metadata (ext4 with its
+//! journal and allocator), the page-cache memory, the counters, the writeback state and
+//! flusher, and the I/O-completion workqueue.
 
 use super::AddressSpaceOps;
 use super::backing_dev::Writeback;
 use super::inode::Inode;
 use super::page_alloc::{FolioPool, PAGE_SIZE};
+use crate::core::ext4::{Ext4, INODE_CREDITS};
+use crate::core::jbd2::Handle;
 use crate::core::map::{self, MAX_FILE_BLOCKS, MapCtx};
-use crate::core::meta::Superblock;
-use crate::core::{BlockAllocator, Ino, MapKind, MapOp, Mapping};
+use crate::core::{MapKind, MapOp, Mapping};
 use crate::dev::BlockDev;
 use crate::error::{FsError, Result};
 use crate::kernel::workqueue::Workqueue;
 use crate::kernel::{read, write};
 use crate::options::{Flusher, MountOptions};
 use crate::stats::{MapCaller, Stats};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-
-/// Blocks per allocation group: where each inode's first extent goes (ext4's block groups).
-pub const GROUP_BLOCKS: u64 = 32768;
+use std::sync::Arc;
 
 /// A mounted filesystem's shared state.
 pub struct Sb<A: AddressSpaceOps> {
     /// The backend.
     pub aops: A,
-    /// Geometry.
-    pub sb: Superblock,
     /// log2 of the block size.
     pub blkbits: u32,
     /// The device.
     pub dev: Arc<dyn BlockDev>,
-    /// Free space and reservations.
-    pub alloc: Mutex<BlockAllocator>,
+    /// The on-disk filesystem: superblock, groups and allocator, journal, inodes, extent
+    /// trees, the root directory (`sb->s_fs_info`).
+    pub ext4: Arc<Ext4>,
     /// Counters (shared across remounts).
     pub stats: Arc<Stats>,
     /// Folio memory (shared across remounts).
@@ -50,22 +47,16 @@ pub struct Sb<A: AddressSpaceOps> {
     /// I/O-completion work that may sleep: unwritten-extent conversion, `i_disksize`
     /// (ext4's `ext4-rsv-conversion`, XFS's `xfs-conv`).
     pub(crate) end_io_wq: Workqueue,
-    /// Metadata changed since the last commit: a data-integrity sync must commit.
-    meta_dirty: AtomicBool,
-    /// Only timestamps changed since the last commit: `fsync` commits, `fdatasync` need not.
-    meta_dirty_sync: AtomicBool,
     /// This, for I/O completions that must hold the mount alive.
     me: std::sync::Weak<Sb<A>>,
 }
 
 impl<A: AddressSpaceOps> Sb<A> {
     /// The shared state of a new mount. The flusher is started by [`Sb::start_flusher`].
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         aops: A,
-        sb: Superblock,
+        ext4: Arc<Ext4>,
         dev: Arc<dyn BlockDev>,
-        alloc: BlockAllocator,
         stats: Arc<Stats>,
         pool: Arc<FolioPool>,
         opts: MountOptions,
@@ -80,10 +71,9 @@ impl<A: AddressSpaceOps> Sb<A> {
         pool.set_poison(opts.page_poison);
         Ok(Arc::new_cyclic(|me| Sb {
             aops,
-            blkbits: sb.block_size.trailing_zeros(),
-            sb,
+            blkbits: ext4.block_size().trailing_zeros(),
+            ext4,
             dev,
-            alloc: Mutex::new(alloc),
             stats,
             pool,
             opts,
@@ -92,8 +82,6 @@ impl<A: AddressSpaceOps> Sb<A> {
             stable_writes: limits.stable_writes,
             wb: Writeback::new(),
             end_io_wq,
-            meta_dirty: AtomicBool::new(false),
-            meta_dirty_sync: AtomicBool::new(false),
             me: me.clone(),
         }))
     }
@@ -106,7 +94,7 @@ impl<A: AddressSpaceOps> Sb<A> {
 
     /// Block size in bytes.
     pub fn block_size(&self) -> u32 {
-        self.sb.block_size
+        self.ext4.block_size()
     }
 
     /// Whether every I/O is waited for where it starts and writers write back themselves
@@ -121,37 +109,10 @@ impl<A: AddressSpaceOps> Sb<A> {
         crate::bugs::Bug::compiled_in() && self.opts.bug == Some(b)
     }
 
-    /// Where inode `ino`'s first extent goes: the start of its allocation group.
-    pub fn default_goal(&self, ino: Ino) -> u64 {
-        let data = self.sb.end_block - self.sb.first_data;
-        self.sb.first_data + (ino.saturating_sub(1) * GROUP_BLOCKS) % data
-    }
-
-    /// Metadata changed since the last commit.
-    pub(crate) fn note_meta_dirty(&self) {
-        self.meta_dirty.store(true, Relaxed);
-    }
-
-    /// Only an inode's timestamps changed (`I_DIRTY_SYNC` without `I_DIRTY_DATASYNC`).
-    pub(crate) fn note_meta_dirty_sync(&self) {
-        self.meta_dirty_sync.store(true, Relaxed);
-    }
-
-    /// Whether a commit is due for an fsync (`datasync` false) or fdatasync, clearing the
-    /// flags when it is.
-    pub(crate) fn take_meta_dirty(&self, datasync: bool) -> bool {
-        let data = self.meta_dirty.swap(false, Relaxed);
-        if datasync && !data {
-            return false;
-        }
-        let sync = self.meta_dirty_sync.swap(false, Relaxed);
-        data || sync
-    }
-
     /// `ext4_map_blocks`: what `[lblk, lblk + len)` of `inode` maps to, reserving,
     /// allocating or converting as `op` says; counted for `caller`. A lookup takes
-    /// `i_data_sem` shared, a change takes it exclusive; a change of the map bumps the
-    /// inode's mapping sequence and dirties metadata.
+    /// `i_data_sem` shared; a reservation takes it exclusive; an allocation or conversion
+    /// starts a journal handle first, as ext4's callers do, then takes it exclusive.
     pub fn map_blocks(
         &self,
         inode: &Inode<A::Private>,
@@ -160,23 +121,106 @@ impl<A: AddressSpaceOps> Sb<A> {
         op: MapOp,
         caller: MapCaller,
     ) -> Result<Mapping> {
-        if op == MapOp::Lookup {
-            self.stats.map_call(caller);
-            if lblk >= MAX_FILE_BLOCKS {
-                return Err(FsError::TooLarge { size: lblk });
+        let mcx = MapCtx { ext4: &self.ext4, stats: &self.stats };
+        match op {
+            MapOp::Lookup => {
+                self.stats.map_call(caller);
+                if lblk >= MAX_FILE_BLOCKS {
+                    return Err(FsError::TooLarge { size: lblk });
+                }
+                let info = read(&inode.info);
+                Ok(map::lookup(&info, lblk, len.min(MAX_FILE_BLOCKS - lblk)))
             }
-            let info = read(&inode.info);
-            return Ok(map::lookup(&info, lblk, len.min(MAX_FILE_BLOCKS - lblk)));
+            MapOp::ReserveDelalloc => {
+                let mut info = write(&inode.info);
+                let m = map::map_blocks(&mcx, None, &mut info, inode.size(), lblk, len, op, caller)?;
+                if m.new {
+                    info.map_seq += 1;
+                }
+                Ok(m)
+            }
+            _ => {
+                let mut h = self.ext4.journal_start(self.map_credits(inode))?;
+                self.map_blocks_in(&mut h, inode, lblk, len, op, caller)
+            }
         }
+    }
+
+    /// Credits of one `map_blocks` that changes the tree (`ext4_chunk_trans_blocks`).
+    pub fn map_credits(&self, inode: &Inode<A::Private>) -> u32 {
+        self.ext4.chunk_trans_blocks(read(&inode.info).disk.tree.depth())
+    }
+
+    /// [`Sb::map_blocks`] within the caller's handle (`ext4_map_blocks(handle, ...)` from
+    /// `ext4_writepages`, which holds one handle over an extent's mapping and submission).
+    /// Written blocks it allocates go on the transaction's ordered-data list: to be waited
+    /// for when writeback allocated them (it submits their data itself, `EXT4_GET_BLOCKS_IO_SUBMIT`:
+    /// `ext4_jbd2_inode_add_wait`), to be written and waited for otherwise
+    /// (`ext4_jbd2_inode_add_write`).
+    pub fn map_blocks_in(
+        &self,
+        h: &mut Handle<'_>,
+        inode: &Inode<A::Private>,
+        lblk: u64,
+        len: u64,
+        op: MapOp,
+        caller: MapCaller,
+    ) -> Result<Mapping> {
+        let mcx = MapCtx { ext4: &self.ext4, stats: &self.stats };
         let mut info = write(&inode.info);
-        let goal = self.default_goal(inode.ino);
-        let mcx = MapCtx { alloc: &self.alloc, stats: &self.stats, default_goal: goal };
-        let m = map::map_blocks(&mcx, &mut info, lblk, len, op, caller)?;
-        if m.new || (op == MapOp::ConvertUnwritten && m.kind == MapKind::Mapped) {
-            info.map_seq += 1;
-            self.note_meta_dirty();
+        let m = map::map_blocks(&mcx, Some(&mut *h), &mut info, inode.size(), lblk, len, op, caller)?;
+        drop(info);
+        if m.new && m.kind == MapKind::Mapped {
+            let (start, end) = (m.lblk << self.blkbits, m.end() << self.blkbits);
+            h.add_inode(inode.ino, start, end, caller != MapCaller::Writeback);
         }
         Ok(m)
+    }
+
+    /// Advances the on-disk size to `size` if it is larger and journals the inode
+    /// (`ext4_update_i_disksize` + `ext4_mark_inode_dirty` in a handle of its own).
+    pub fn update_disksize(&self, inode: &Inode<A::Private>, size: u64) -> Result<()> {
+        if size <= read(&inode.info).i_disksize {
+            return Ok(());
+        }
+        let mut h = self.ext4.journal_start(INODE_CREDITS)?;
+        self.update_disksize_in(&mut h, inode, size)
+    }
+
+    /// [`Sb::update_disksize`] within the caller's handle.
+    pub fn update_disksize_in(&self, h: &mut Handle<'_>, inode: &Inode<A::Private>, size: u64) -> Result<()> {
+        let mut info = write(&inode.info);
+        if size <= info.i_disksize {
+            return Ok(());
+        }
+        info.i_disksize = size;
+        self.ext4.mark_inode_dirty(h, &mut info)
+    }
+
+    /// Sets the on-disk size to `size` (truncate, fallocate: `ext4_setattr`'s
+    /// `i_disksize = size`) and journals the inode.
+    pub fn set_disksize(&self, inode: &Inode<A::Private>, size: u64) -> Result<()> {
+        let mut h = self.ext4.journal_start(INODE_CREDITS)?;
+        let mut info = write(&inode.info);
+        info.i_disksize = size;
+        self.ext4.mark_inode_dirty(&mut h, &mut info)
+    }
+
+    /// Zero range's conversion of the written blocks of `[lblk, lblk + len)` to unwritten
+    /// (`ext4_zero_range` → `ext4_ext_convert_to_unwritten`), in a handle of its own.
+    pub fn convert_to_unwritten(&self, inode: &Inode<A::Private>, lblk: u64, len: u64) -> Result<()> {
+        let mut h = self.ext4.journal_start(self.map_credits(inode))?;
+        let mut info = write(&inode.info);
+        self.ext4.convert_to_unwritten(&mut h, &mut info, lblk, len)
+    }
+
+    /// `ext4_dirty_inode` for a time update: the inode's times become `ns` and it is
+    /// journaled (`I_DIRTY_SYNC`: fsync commits it, fdatasync does not wait for it).
+    pub fn dirty_inode_times(&self, inode: &Inode<A::Private>, ns: u64) -> Result<()> {
+        let mut h = self.ext4.journal_start(INODE_CREDITS)?;
+        let mut info = write(&inode.info);
+        info.disk.raw.set_mtime_ctime(ns);
+        self.ext4.mark_inode_dirty(&mut h, &mut info)
     }
 
     /// What is at `lblk` without counting a `map_blocks` call (the extent-status cache).

@@ -92,7 +92,9 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
     if power_cut_every(args).is_some() {
         specs = diff_targets::with_power_cuts(specs);
     }
-    let set = TargetSet::new(specs, file_len)?.with_destroy(targets::Destroy::from_flag(args.check.force_destroy));
+    let set = TargetSet::new(specs, file_len)?
+        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy))
+        .with_disk_checks(args.check.disk_checks.clone());
     let ops_limit = match (args.ops, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -107,7 +109,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         (None, Some(d)) => format!("{d:?}"),
         (None, None) => "no limit".to_string(),
     };
-    let whole = match args.check.check_every {
+    let mut whole = match args.check.check_every {
         0 => "after remounts and at the end".to_string(),
         k => format!("every {k} ops, after remounts and at the end"),
     };
@@ -126,6 +128,10 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
             Size(cfg.align)
         ),
     };
+    if !args.check.disk_checks.is_empty() {
+        let checks: Vec<&str> = args.check.disk_checks.iter().map(|c| c.name()).collect();
+        whole += &format!("; fsimpl images checked ({}) after remounts and at the end", checks.join(", "));
+    }
     println!(
         "diff: seed {}, {limit} on {} and the model; mix {mix}, ranges aligned to {}; whole files compared {whole}",
         args.seed,

@@ -3,6 +3,7 @@
 
 use super::durability::Violation;
 use super::model::{Model, Outcome};
+use crate::targets::DiskCheck;
 use serde::Serialize;
 use workloads::{FallocMode, Op};
 
@@ -34,6 +35,8 @@ pub enum Kind {
     Data,
     /// After a power cut, data or a size the durability rules do not allow.
     Durability,
+    /// The image on disk failed a check (`--check e2fsck`, `--check kernel`).
+    Disk,
 }
 
 impl Kind {
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Size => "size",
             Kind::Data => "data",
             Kind::Durability => "durability",
+            Kind::Disk => "disk",
         }
     }
 }
@@ -91,6 +95,13 @@ pub enum Mismatch {
     Data(DataMismatch),
     /// After a power cut and a remount, the file breaks the durability rules.
     Durability(Violation),
+    /// The image failed a check.
+    Disk {
+        /// Which check.
+        check: DiskCheck,
+        /// What it found, one line.
+        problem: String,
+    },
 }
 
 impl Mismatch {
@@ -101,6 +112,7 @@ impl Mismatch {
             Mismatch::Size { .. } => Kind::Size,
             Mismatch::Data(_) => Kind::Data,
             Mismatch::Durability(_) => Kind::Durability,
+            Mismatch::Disk { .. } => Kind::Disk,
         }
     }
 }

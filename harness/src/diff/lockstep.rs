@@ -23,7 +23,7 @@ use super::model::{MODEL_MAX_FILE, Model, ModelError, Outcome};
 use super::power::CUT_WINDOW;
 use super::targets::TargetSet;
 use crate::runner::{Buffers, execute};
-use crate::targets::{FileId, PowerControl, RemountKind, Target, TargetError};
+use crate::targets::{DiskCheck, FileId, PowerControl, RemountKind, Target, TargetError};
 use std::collections::VecDeque;
 use workloads::{FallocMode, Op, OpKind, pattern};
 
@@ -137,6 +137,8 @@ pub struct Lockstep {
     /// The durability rules, when some target can lose power.
     pub(super) durability: Option<Durability>,
     pub(super) stats: Stats,
+    /// Image checks after remounts and at the end.
+    pub(super) disk_checks: Vec<DiskCheck>,
 }
 
 /// The name of diff's file `i` on every target.
@@ -222,6 +224,7 @@ impl Lockstep {
             emulated_now: vec![false; n],
             durability,
             stats,
+            disk_checks: set.disk_checks().to_vec(),
         })
     }
 
@@ -526,7 +529,8 @@ impl Lockstep {
         Ok((size != expected).then_some(Mismatch::Size { file, expected, actual: size }))
     }
 
-    /// Compares every file of every target with the model.
+    /// Compares every file of every target with the model; after a remount and at the
+    /// end, also checks the images (`--check`).
     fn check_whole(&mut self, check: Check) -> Result<Option<Box<Divergence>>, DiffError> {
         self.since_check = 0;
         self.stats.whole_checks += 1;
@@ -543,6 +547,24 @@ impl Lockstep {
             }
             diverged |= m.is_some();
             self.found[i] = m;
+        }
+        if !diverged && matches!(check, Check::Remount | Check::End) && !self.disk_checks.is_empty() {
+            let expect: Vec<(String, Vec<u8>)> =
+                (0..self.model.files()).map(|f| (file_name(f), self.model.bytes(f).to_vec())).collect();
+            for i in 0..self.members.len() {
+                for &c in &self.disk_checks {
+                    let member = &self.members[i];
+                    match member.target.check_disk(c, &expect) {
+                        Ok(None) | Err(TargetError::Unsupported { .. }) => {}
+                        Ok(Some(problem)) => {
+                            self.found[i] = Some(Mismatch::Disk { check: c, problem });
+                            diverged = true;
+                            break;
+                        }
+                        Err(e) => return Err(target_err(&member.name, "check")(e)),
+                    }
+                }
+            }
         }
         let check = if cut && self.found.iter().flatten().any(|m| m.kind() == Kind::Durability) {
             Check::PowerCut

@@ -324,6 +324,9 @@ pub fn render(d: &Divergence, ops: &[Op]) -> String {
                 let _ = writeln!(out, "{}: file {file} is 0x{actual:x} bytes, the model says 0x{expected:x}", v.target);
             }
             Mismatch::Durability(violation) => durability_text(&mut out, &v.target, violation, ops, &shifts, d),
+            Mismatch::Disk { check, problem } => {
+                let _ = writeln!(out, "{}: {}: {problem}", v.target, check.name());
+            }
             Mismatch::Data(data) => {
                 let _ = writeln!(out, "{}: {}", v.target, runs_text(data));
                 hex_dump(&mut out, data);
@@ -412,6 +415,7 @@ pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
                     "changed_since_durable": changed_since,
                     "actual_origin": origins(ops, &shifts, d.op_number, *file, *offset, actual).iter().map(Origin::json).collect::<Vec<_>>(),
                 }),
+                Some(Mismatch::Disk { check, problem }) => json!({"check": check.name(), "problem": problem}),
                 Some(Mismatch::Data(data)) => {
                     let (got_from, want_from) = match first_run(data) {
                         Some((off, want, got)) => (

@@ -2,7 +2,7 @@
 //! shrink attempt.
 
 use super::DiffError;
-use crate::targets::{self, Destroy, FsimplDefaults, PoolCache, Target, TargetSpec};
+use crate::targets::{self, Destroy, DiskCheck, FsimplDefaults, PoolCache, Target, TargetSpec};
 use vocab::target::{Backing, Fault, FaultList, FsimplSpec};
 use vocab::{Flusher, Size};
 
@@ -17,6 +17,7 @@ pub struct TargetSet {
     pools: PoolCache,
     wrap: Option<Box<Wrapper>>,
     destroy: Destroy,
+    disk_checks: Vec<DiskCheck>,
 }
 
 /// diff's targets when none are given: bh and iomap at 1k blocks (four buffer heads or
@@ -162,6 +163,7 @@ impl TargetSet {
             pools: PoolCache::default(),
             wrap: None,
             destroy: Destroy::Refuse,
+            disk_checks: Vec::new(),
         })
     }
 
@@ -175,6 +177,17 @@ impl TargetSet {
     pub fn with_destroy(mut self, destroy: Destroy) -> Self {
         self.destroy = destroy;
         self
+    }
+
+    /// Checks of the targets' images after every remount and at the end (`--check`).
+    pub fn with_disk_checks(mut self, checks: Vec<DiskCheck>) -> Self {
+        self.disk_checks = checks;
+        self
+    }
+
+    /// The image checks asked for.
+    pub fn disk_checks(&self) -> &[DiskCheck] {
+        &self.disk_checks
     }
 
     /// Short unique names (the kind, or the spec as given when kinds repeat).

@@ -3,7 +3,7 @@
 use super::cleanup::{self, CleanupGuard};
 use super::faults::FaultSpec;
 use super::safety::{Destroy, check_destroy};
-use super::{Capabilities, FileId, IoMode, PowerControl, RemountKind, Result, Target, TargetError};
+use super::{Capabilities, DiskCheck, FileId, IoMode, PowerControl, RemountKind, Result, Target, TargetError};
 use fsimpl::dev::{Backing as DevBacking, BlockDev, DevConfig, Engine, FaultDev, FaultPlan, FaultStats, PowerCut};
 use fsimpl::mm::FolioPool;
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
@@ -53,6 +53,11 @@ pub struct FsimplTarget {
     faults: Option<Faults>,
     /// Deletes the temporary image file (when the target has one) after `fs` is dropped.
     _image: Option<CleanupGuard>,
+    /// Unmount cleanly at teardown: the image outlives the run (`image=`, `backing=PATH`)
+    /// and no faults were injected.
+    clean_unmount: bool,
+    /// The image file or block device, when there is one (not RAM).
+    image_path: Option<PathBuf>,
 }
 
 /// The faults of a target made with `faults=`: the device that injects them and the counts
@@ -155,6 +160,11 @@ impl FsimplConfig {
             flusher: spec.flusher.unwrap_or(d.flusher),
             dioread_nolock: spec.dioread_nolock.unwrap_or(d.dioread_nolock),
             readahead_kb: spec.ra_kb.or(d.readahead_kb),
+            commit_interval: match spec.commit {
+                None => d.commit_interval,
+                Some(0) => None,
+                Some(s) => Some(std::time::Duration::from_secs(s)),
+            },
             ..d
         };
         let normal = FsimplSpec {
@@ -201,19 +211,41 @@ impl FsimplTarget {
         destroy: Destroy,
     ) -> Result<FsimplTarget> {
         let err = setup_err(spec);
-        let FsimplConfig { backend, block_size, opts, size, engine, backing, faults, mut normal } =
+        let FsimplConfig { backend, mut block_size, opts, size, engine, backing, faults, mut normal } =
             FsimplConfig::parse(spec, defaults)?;
         let mut image = None;
-        let backing = match backing {
-            SpecBacking::Mem => DevBacking::Mem { size },
-            SpecBacking::Path(path) => given_backing(spec, path, size, destroy)?,
-            SpecBacking::TempFile => {
-                let (path, guard) = temporary_image(backend.name()).map_err(&err)?;
-                image = Some(guard);
-                DevBacking::File { path, size }
-            }
+        let user_backing = backing != SpecBacking::TempFile && backing != SpecBacking::Mem;
+        let backing = match (&spec.image, backing) {
+            (Some(path), _) => existing_image(path).map_err(&err)?,
+            (None, backing) => match backing {
+                SpecBacking::Mem => DevBacking::Mem { size },
+                SpecBacking::Path(path) => given_backing(spec, path, size, destroy)?,
+                SpecBacking::TempFile => {
+                    let (path, guard) = temporary_image(backend.name()).map_err(&err)?;
+                    image = Some(guard);
+                    DevBacking::File { path, size }
+                }
+            },
         };
+        let mkfs_opts: Option<Vec<String>> =
+            spec.mkfs_opts.as_ref().map(|o| o.split_whitespace().map(str::to_string).collect());
+        if let Some(o) = &mkfs_opts {
+            run_mkfs_ext4(&backing, block_size, o).map_err(&err)?;
+        }
+        let formatted_elsewhere = spec.image.is_some() || mkfs_opts.is_some();
+        if formatted_elsewhere {
+            // The block size is the image's.
+            block_size = u64::from(image_block_size(&backing).map_err(&err)?);
+            normal.aops.block_size = Some(Size(block_size));
+            if spec.image.is_some() {
+                normal.backing = None;
+            }
+        }
         let engine = if matches!(backing, DevBacking::Mem { .. }) { Engine::Mem } else { engine };
+        let image_path = match &backing {
+            DevBacking::File { path, .. } | DevBacking::BlockDevice { path } => Some(path.clone()),
+            DevBacking::Mem { .. } => None,
+        };
         let cfg = DevConfig { engine, backing, direct: true, min_io_align: block_size as u32 };
         let opened = fsimpl::dev::open(&cfg).map_err(|e| err(e.to_string()))?;
         // With faults, the device is wrapped; the plan is armed once the filesystem is mounted.
@@ -227,8 +259,10 @@ impl FsimplTarget {
             Some(f) => f.clone(),
             None => opened.dev,
         };
-        Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, slot_bytes: None })
-            .map_err(|e| err(format!("format: {e}")))?;
+        if !formatted_elsewhere {
+            Fs::format(dev.as_ref(), &FormatOptions { block_size: block_size as u32, ..FormatOptions::default() })
+                .map_err(|e| err(format!("format: {e}")))?;
+        }
         let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
         if let Some(f) = &fault_dev {
@@ -245,6 +279,7 @@ impl FsimplTarget {
             "mem" => DevEngine::Mem,
             _ => DevEngine::Uring,
         });
+        let clean_unmount = (user_backing || spec.image.is_some()) && fault_dev.is_none();
         let plan = faults.plan.clone();
         let faults = fault_dev.map(|dev| Faults { dev, plan, enospc: AtomicU64::new(0), base: Mutex::default() });
         Ok(FsimplTarget {
@@ -254,6 +289,8 @@ impl FsimplTarget {
             notices: opened.notices,
             faults,
             _image: image,
+            clean_unmount,
+            image_path,
         })
     }
 
@@ -335,6 +372,159 @@ fn temporary_image(kind: &str) -> std::result::Result<(PathBuf, CleanupGuard), S
         Ok((path, guard))
     })
     .map_err(|e| e.to_string())?
+}
+
+/// The backing of `image=PATH`: an existing ext4 image file or block device, not in use.
+fn existing_image(path: &std::path::Path) -> std::result::Result<DevBacking, String> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        format!(
+            "image={}: {e}: give an existing ext4 image or block device (or backing= for a new one)",
+            path.display()
+        )
+    })?;
+    super::safety::check_not_in_use(path).map_err(|e| e.to_string())?;
+    if is_block_device(&meta) {
+        Ok(DevBacking::BlockDevice { path: path.into() })
+    } else if meta.is_file() {
+        Ok(DevBacking::File { path: path.into(), size: meta.len() / 4096 * 4096 })
+    } else {
+        Err(format!("image={} is neither a file nor a block device", path.display()))
+    }
+}
+
+/// `mkfs.ext4 -q -F -b BS -L aopsbench OPTS... PATH`: every mkfs option works, the label
+/// marks the image as the harness's (options may override it).
+fn run_mkfs_ext4(backing: &DevBacking, block_size: u64, opts: &[String]) -> std::result::Result<(), String> {
+    let path = match backing {
+        DevBacking::File { path, size } => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            if f.metadata().map(|m| m.len()).unwrap_or(0) < *size {
+                f.set_len(*size).map_err(|e| format!("cannot size {}: {e}", path.display()))?;
+            }
+            path.clone()
+        }
+        DevBacking::BlockDevice { path } => path.clone(),
+        DevBacking::Mem { .. } => return Err("mkfs_opts= needs a file or block device".into()),
+    };
+    let out = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", &block_size.to_string(), "-L", "aopsbench"])
+        .args(opts)
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("mkfs_opts= runs mkfs.ext4, which cannot be started ({e}): install e2fsprogs"))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim();
+        return Err(format!("mkfs.ext4 {} failed: {line}", opts.join(" ")));
+    }
+    Ok(())
+}
+
+/// The block size of the ext4 filesystem on `backing` (its superblock at byte 1024).
+fn image_block_size(backing: &DevBacking) -> std::result::Result<u32, String> {
+    let path = match backing {
+        DevBacking::File { path, .. } | DevBacking::BlockDevice { path } => path,
+        DevBacking::Mem { .. } => return Ok(4096),
+    };
+    let mut sb = [0u8; 1024];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
+        &mut sb,
+        1024,
+    )
+    .map_err(|e| format!("cannot read the superblock of {}: {e}", path.display()))?;
+    if sb[56..58] != [0x53, 0xEF] {
+        return Err(format!("{} holds no ext4 filesystem (no superblock magic at byte 1080)", path.display()));
+    }
+    let log = u32::from_le_bytes(sb[24..28].try_into().expect("4 bytes"));
+    1024u32
+        .checked_shl(log)
+        .filter(|b| [1024, 2048, 4096].contains(b))
+        .ok_or_else(|| format!("{}: block size 1024 << {log}: fsimpl handles 1024, 2048 and 4096", path.display()))
+}
+
+/// Copies a device's bytes into a new image file.
+fn export_device(dev: &dyn BlockDev, path: &std::path::Path) -> std::result::Result<(), String> {
+    let f = std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.set_len(dev.size()).map_err(|e| e.to_string())?;
+    let chunk = 1u64 << 20;
+    let mut at = 0;
+    while at < dev.size() {
+        let n = chunk.min(dev.size() - at);
+        let b = fsimpl::core::io::read_blocks(dev, 512, at / 512, (n / 512) as usize).map_err(|e| e.to_string())?;
+        std::os::unix::fs::FileExt::write_all_at(&f, &b, at).map_err(|e| e.to_string())?;
+        at += n;
+    }
+    Ok(())
+}
+
+/// `e2fsck -fn IMAGE`: `None` when clean, else its first complaints on one line.
+fn e2fsck_problem(path: &std::path::Path) -> std::result::Result<Option<String>, String> {
+    let out = std::process::Command::new("e2fsck")
+        .arg("-fn")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run e2fsck ({e}): install e2fsprogs"))?;
+    if out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Pass ") && !l.starts_with("e2fsck ") && !l.contains("files ("))
+        .take(3)
+        .collect();
+    Ok(Some(format!("e2fsck -fn exits {}: {}", out.status.code().unwrap_or(-1), lines.join(" / "))))
+}
+
+/// A read-only loop mount of the image by the kernel; every file of `expect` must read back
+/// the same. `None` when it does.
+fn kernel_problem(path: &std::path::Path, expect: &[(String, Vec<u8>)]) -> std::result::Result<Option<String>, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("a kernel mount needs root: run as root, or drop --check kernel".into());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("mount")
+        .args(["-t", "ext4", "-o", "loop,ro,noload"])
+        .arg(path)
+        .arg(&mnt)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().replace('\n', " ");
+        return Ok(Some(format!("the kernel does not mount the image: {why}")));
+    }
+    let mut problem = None;
+    for (name, want) in expect {
+        match std::fs::read(mnt.join(name)) {
+            Err(e) => problem = Some(format!("the kernel cannot read {name}: {e}")),
+            Ok(got) if got.len() != want.len() => {
+                problem = Some(format!("the kernel reads {} bytes of {name}, the model has {}", got.len(), want.len()))
+            }
+            Ok(got) => {
+                if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+                    problem = Some(format!("the kernel reads {name} differently from byte {i} on"));
+                }
+            }
+        }
+        if problem.is_some() {
+            break;
+        }
+    }
+    let umount = std::process::Command::new("umount").arg(&mnt).status();
+    if !umount.is_ok_and(|s| s.success()) {
+        return Err(format!("cannot unmount {}", mnt.display()));
+    }
+    Ok(problem)
 }
 
 fn is_block_device(m: &std::fs::Metadata) -> bool {
@@ -461,6 +651,41 @@ impl Target for FsimplTarget {
     }
     fn notices(&self) -> Vec<String> {
         self.notices.clone()
+    }
+    fn check_disk(&self, check: DiskCheck, expect: &[(String, Vec<u8>)]) -> Result<Option<String>> {
+        let err = |m: String| TargetError::Setup(format!("target {}: --check {}: {m}", self.spec, check.name()));
+        let image_path = self.image_path.clone();
+        self.fs
+            .with_unmounted(|dev| -> std::result::Result<Option<String>, String> {
+                // A RAM device is copied to a file for the tools.
+                let tmp;
+                let path = match &image_path {
+                    Some(p) => p.clone(),
+                    None => {
+                        tmp = tempfile::Builder::new()
+                            .prefix("aopsbench-check-")
+                            .suffix(".img")
+                            .tempfile()
+                            .map_err(|e| e.to_string())?;
+                        export_device(dev.as_ref(), tmp.path())?;
+                        tmp.path().to_path_buf()
+                    }
+                };
+                match check {
+                    DiskCheck::E2fsck => e2fsck_problem(&path),
+                    DiskCheck::Kernel => kernel_problem(&path, expect),
+                }
+            })
+            .map_err(fs_err("remount"))?
+            .map_err(err)
+    }
+    /// Unmounts cleanly: the image is left consistent (journal checkpointed), which matters
+    /// for a user's `image=`.
+    fn teardown(&self) -> Result<()> {
+        if !self.clean_unmount {
+            return Ok(());
+        }
+        self.fs.unmount_in_place().map_err(fs_err("unmount"))
     }
     /// An asynchronous engine at a queue depth above 1 runs on [`IoWqEngine`], as io_uring (and
     /// libaio and POSIX AIO, whose buffered I/O blocks in submission or in a helper thread)

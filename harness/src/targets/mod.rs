@@ -113,6 +113,26 @@ impl TargetError {
 /// Result of a target operation.
 pub type Result<T, E = TargetError> = std::result::Result<T, E>;
 
+/// A check of a target's filesystem image that needs it unmounted (`aopsbench diff --check`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum DiskCheck {
+    /// `e2fsck -fn` on the image finds nothing wrong.
+    E2fsck,
+    /// The kernel mounts the image (a read-only loop mount) and reads every file as the model
+    /// has it.
+    Kernel,
+}
+
+impl DiskCheck {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskCheck::E2fsck => "e2fsck",
+            DiskCheck::Kernel => "kernel mount",
+        }
+    }
+}
+
 /// A place to run a workload. Thread-safe: job threads share one target, each on its own
 /// files (or on shared ones, when the job says so).
 pub trait Target: Send + Sync {
@@ -200,6 +220,13 @@ pub trait Target: Send + Sync {
     }
     /// Tears the target down (unmount, detach, delete); errors say what was left behind.
     /// Dropping a target tears it down too, silently.
+    /// Unmounts, checks the on-disk image as `check` says — `expect` lists files (name,
+    /// bytes) the image must hold — and mounts again. `Ok(Some(problem))`: the check failed
+    /// (one line); `Err(Unsupported)`: the target has no image to check.
+    fn check_disk(&self, check: DiskCheck, expect: &[(String, Vec<u8>)]) -> Result<Option<String>> {
+        let _ = expect;
+        Err(TargetError::Unsupported { target: self.kind().to_string(), what: format!("--check {}", check.name()) })
+    }
     fn teardown(&self) -> Result<()> {
         Ok(())
     }

@@ -8,8 +8,8 @@
 //! - is held by another device (`/sys/class/block/*/holders`: device-mapper, md, LVM);
 //! - is a regular file backing a loop device (`/sys/block/loop*/loop/backing_file`);
 //! - holds a known signature: ext2/3/4, xfs, btrfs, swap, a GPT or an MBR partition table;
-//! - is a regular file holding data, but not an aopsbench image (superblock magic `AOPSBFS1`
-//!   at byte 0); a new, empty or all-zero file is fine.
+//! - is a regular file holding data, but not an aopsbench image (an ext4 image labelled
+//!   `aopsbench`, as fsimpl's mkfs makes them); a new, empty or all-zero file is fine.
 //!
 //! `--force-destroy` ([`Destroy::Force`]) skips the checks. Each refusal is one line naming the
 //! path, what was found, and what to do.
@@ -36,8 +36,13 @@ impl Destroy {
     }
 }
 
-/// The superblock magic of an fsimpl image, at byte 0.
-pub const AOPSBENCH_MAGIC: &[u8; 8] = b"AOPSBFS1";
+/// Whether `head` (the first bytes of a device) is an aopsbench image: ext4 (magic 0xEF53
+/// at byte 1080) with the volume label `aopsbench` (`s_volume_name`, byte 1144).
+pub fn is_aopsbench_image(head: &[u8]) -> bool {
+    head.len() >= 1160
+        && head[1080..1082] == [0x53, 0xEF]
+        && head[1144..1160] == *fsimpl::core::ext4::mke2fs::AOPSBENCH_LABEL
+}
 
 /// Bytes read from the start of a device to look for signatures (btrfs's is at 64 KiB, a swap
 /// signature at the end of a 64 KiB page).
@@ -115,9 +120,28 @@ impl Found {
                 format!("refusing to write {p}: it holds {what} ({at}); {force}")
             }
             Found::ForeignData => format!(
-                "refusing to write {p}: it holds data and is not an aopsbench image (no AOPSBFS1 magic at byte 0); {force}"
+                "refusing to write {p}: it holds data and is not an aopsbench image (an ext4 image labelled aopsbench); {force}"
             ),
         }
+    }
+}
+
+/// Checks that `path` (an existing image or block device fsimpl is to mount with `image=`)
+/// is not in use: mounted, swap, held, or backing a loop device. What it holds is the user's
+/// to give.
+pub fn check_not_in_use(path: &Path) -> Result<()> {
+    let found = std::fs::metadata(path).and_then(|meta| {
+        let who = if meta.file_type().is_block_device() {
+            Identity::Block(meta.rdev())
+        } else {
+            Identity::File(meta.dev(), meta.ino())
+        };
+        in_use(&who, path)
+    });
+    match found {
+        Ok(None) => Ok(()),
+        Ok(Some(f)) => Err(TargetError::Setup(f.message(path).replacen("refusing to write", "refusing to use", 1))),
+        Err(e) => Err(TargetError::Setup(format!("cannot use {}: {e}", path.display()))),
     }
 }
 
@@ -150,7 +174,7 @@ pub fn inspect(path: &Path) -> std::io::Result<Option<Found>> {
         return Ok(Some(found));
     }
     let head = read_head(path)?;
-    if head.len() >= AOPSBENCH_MAGIC.len() && &head[..AOPSBENCH_MAGIC.len()] == AOPSBENCH_MAGIC {
+    if is_aopsbench_image(&head) {
         return Ok(None);
     }
     if let Some((what, at)) = signature(&head) {
@@ -424,17 +448,21 @@ mod tests {
         std::fs::write(p("zeros"), vec![0u8; 1 << 20]).unwrap();
         assert_eq!(inspect(&p("zeros")).unwrap(), None);
         let mut img = vec![0u8; 8192];
-        img[..8].copy_from_slice(AOPSBENCH_MAGIC);
+        img[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+        img[1144..1160].copy_from_slice(fsimpl::core::ext4::mke2fs::AOPSBENCH_LABEL);
         std::fs::write(p("img"), &img).unwrap();
-        assert_eq!(inspect(&p("img")).unwrap(), None);
+        assert_eq!(inspect(&p("img")).unwrap(), None, "fsimpl's ext4 image");
+        img[1144] = b'x';
+        std::fs::write(p("other"), &img).unwrap();
+        assert!(matches!(inspect(&p("other")).unwrap(), Some(Found::Signature { .. })), "someone's ext4");
         std::fs::write(p("notes.txt"), b"my thesis").unwrap();
         assert_eq!(inspect(&p("notes.txt")).unwrap(), Some(Found::ForeignData));
         let e = check_destroy(&p("notes.txt"), Destroy::Refuse).unwrap_err().to_string();
         assert_eq!(
             e,
             format!(
-                "refusing to write {}: it holds data and is not an aopsbench image (no AOPSBFS1 magic at byte 0); \
-                 give --force-destroy to overwrite it anyway",
+                "refusing to write {}: it holds data and is not an aopsbench image (an ext4 image labelled \
+                 aopsbench); give --force-destroy to overwrite it anyway",
                 p("notes.txt").display()
             )
         );

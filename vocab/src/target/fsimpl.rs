@@ -111,6 +111,13 @@ pub struct FsimplSpec {
     pub dioread_nolock: Option<bool>,
     /// `ra_kb=`: the readahead window in KiB (`read_ahead_kb`; default: the device's).
     pub ra_kb: Option<u32>,
+    /// `image=`: mount this existing ext4 image or block device instead of formatting one.
+    pub image: Option<PathBuf>,
+    /// `mkfs_opts=`: format with `mkfs.ext4` and these options (space-separated) instead of
+    /// fsimpl's own mkfs.
+    pub mkfs_opts: Option<String>,
+    /// `commit=`: seconds between journal commits (ext4's `commit=`); 0: only when asked.
+    pub commit: Option<u64>,
 }
 
 /// The largest `ra_kb=`.
@@ -136,6 +143,9 @@ impl FsimplSpec {
         "flusher",
         "dioread_nolock",
         "ra_kb",
+        "image",
+        "mkfs_opts",
+        "commit",
     ];
     /// The parameters an `iomap` spec takes (large folios are iomap's own).
     pub const IOMAP_PARAMS: &'static [&'static str] = &[
@@ -154,6 +164,9 @@ impl FsimplSpec {
         "faults",
         "flusher",
         "ra_kb",
+        "image",
+        "mkfs_opts",
+        "commit",
     ];
 
     /// A spec with every parameter left to its default.
@@ -188,6 +201,17 @@ impl FsimplSpec {
                     ValueError::new(format!("expected the readahead window in KiB, 0 to {MAX_RA_KB}"))
                 })?)
             }
+            "image" if value.is_empty() => return Err(ValueError::new("expected the path of an ext4 image or device")),
+            "image" => self.image = Some(value.into()),
+            "mkfs_opts" => self.mkfs_opts = Some(value.trim().to_string()),
+            "commit" => {
+                self.commit =
+                    Some(
+                        value.trim().parse::<u64>().ok().filter(|s| *s <= 86400).ok_or_else(|| {
+                            ValueError::new("expected seconds from 0 (only on fsync and sync) to 86400")
+                        })?,
+                    )
+            }
             aops => self.aops.set(aops, Some(value))?,
         }
         Ok(())
@@ -198,6 +222,24 @@ impl FsimplSpec {
         self.aops.validate("").map_err(|e| SpecError::Invalid { message: e.expected })?;
         if self.engine == Some(DevEngine::Mem) && self.backing != Some(Backing::Mem) {
             return Err(SpecError::Invalid { message: "engine=mem needs backing=mem".into() });
+        }
+        if self.image.is_some() {
+            let taken = [
+                ("backing", self.backing.is_some()),
+                ("size", self.size.is_some()),
+                ("mkfs_opts", self.mkfs_opts.is_some()),
+                ("block_size", self.aops.block_size.is_some()),
+            ];
+            if let Some((p, _)) = taken.iter().find(|(_, set)| *set) {
+                return Err(SpecError::Invalid {
+                    message: format!("image= mounts an existing filesystem: drop {p}= (it is the image's)"),
+                });
+            }
+        }
+        if self.mkfs_opts.is_some() && self.backing == Some(Backing::Mem) {
+            return Err(SpecError::Invalid {
+                message: "mkfs_opts= runs mkfs.ext4, which needs a file or block device: drop backing=mem".into(),
+            });
         }
         Ok(())
     }
@@ -223,6 +265,9 @@ impl FsimplSpec {
         push("flusher", self.flusher.map(|f| f.to_string()));
         push("dioread_nolock", self.dioread_nolock.map(|d| if d { "1" } else { "0" }.to_string()));
         push("ra_kb", self.ra_kb.map(|kb| kb.to_string()));
+        push("image", self.image.as_ref().map(|p| p.display().to_string()));
+        push("mkfs_opts", self.mkfs_opts.clone());
+        push("commit", self.commit.map(|s| s.to_string()));
         v
     }
 }

@@ -282,6 +282,14 @@ mod tests {
         assert_eq!(m.device(), Device::Image);
         let TargetSpec::Mount(m) = spec("xfs:mkfs_opts=-b size=1024 -m reflink=0") else { panic!() };
         assert_eq!(m.block_size(), Ok(1024));
+        let TargetSpec::Fsimpl(f) = spec("bh:image=/tmp/disk.img:commit=0") else { panic!() };
+        assert_eq!((f.image.as_deref(), f.commit), (Some(std::path::Path::new("/tmp/disk.img")), Some(0)));
+        let TargetSpec::Fsimpl(f) = spec("iomap:mkfs_opts=-J size=8 -i 65536") else { panic!() };
+        assert_eq!(f.mkfs_opts.as_deref(), Some("-J size=8 -i 65536"));
+        assert_eq!(spec("iomap:mkfs_opts=-J size=8 -i 65536").to_string(), "iomap:mkfs_opts=-J size=8 -i 65536");
+        assert!(err("bh:image=/x.img:size=1g").contains("drop size= (it is the image's)"));
+        assert!(err("bh:backing=mem:mkfs_opts=-J size=4").contains("drop backing=mem"));
+        assert!(err("bh:commit=x").contains("seconds from 0"));
     }
 
     #[test]
@@ -291,7 +299,7 @@ mod tests {
             err("bh:blocksize=4k"),
             "unknown parameter 'blocksize' for bh (valid: block_size, max_folio, large_folios, cache, writeback, \
              dirty_background_ratio, dirty_ratio, backing, size, engine, qd, poison, bug, faults, flusher, \
-             dioread_nolock, ra_kb)"
+             dioread_nolock, ra_kb, image, mkfs_opts, commit)"
         );
         assert_eq!(err("bh:flusher=lazy"), "flusher=lazy: expected thread or inline");
         assert!(err("iomap:dioread_nolock=0").starts_with("unknown parameter 'dioread_nolock' for iomap"));
