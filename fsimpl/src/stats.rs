@@ -87,6 +87,9 @@ pub enum Ev {
     CheckpointBlocks,
     /// Background and periodic writeback passes (the flusher's, or a writer's inline).
     WritebackPasses,
+    /// Passes of the flusher thread (`wb_workfn`): background, periodic and reclaim's
+    /// writeback from its own thread (none with the inline flusher).
+    FlusherPasses,
     /// Per-folio private states attached (buffer heads, iomap folio states).
     PrivateAllocs,
     /// Times a writer was paused by dirty throttling.
@@ -260,6 +263,7 @@ impl Stats {
             journal_blocks: g(Ev::JournalBlocks),
             checkpoint_blocks: g(Ev::CheckpointBlocks),
             writeback_passes: g(Ev::WritebackPasses),
+            flusher_passes: g(Ev::FlusherPasses),
             private_allocs: g(Ev::PrivateAllocs),
             dirty_pauses: g(Ev::DirtyPauses),
             bios: g(Ev::Bios),
@@ -337,6 +341,8 @@ pub struct StatsSnapshot {
     pub checkpoint_blocks: u64,
     /// Background and periodic writeback passes.
     pub writeback_passes: u64,
+    /// Passes of the flusher thread.
+    pub flusher_passes: u64,
     /// Per-folio private states attached.
     pub private_allocs: u64,
     /// Times a writer was paused by dirty throttling.
@@ -385,6 +391,7 @@ impl StatsSnapshot {
             ("journal_blocks".into(), self.journal_blocks),
             ("checkpoint_blocks".into(), self.checkpoint_blocks),
             ("writeback_passes".into(), self.writeback_passes),
+            ("flusher_passes".into(), self.flusher_passes),
             ("private_allocs".into(), self.private_allocs),
             ("dirty_pauses".into(), self.dirty_pauses),
             ("bios".into(), self.bios),
