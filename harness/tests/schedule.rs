@@ -63,3 +63,32 @@ fn exitall_ends_the_others() {
     let out = run_group(&g[0], t.as_ref(), &[Progress::default(), Progress::default()], &[0, 0]).unwrap();
     assert!(out[1].runtime_ns < 30_000_000_000, "long ran {} ns: exitall did not end it", out[1].runtime_ns);
 }
+
+fn dir_target(path: &std::path::Path) -> Box<dyn Target> {
+    let spec = TargetSpec::parse(&format!("dir:path={}", path.display())).unwrap();
+    targets::build(&spec, &FsimplDefaults::default(), &PoolCache::default()).unwrap()
+}
+
+#[test]
+fn unlink_removes_the_jobs_files_when_it_is_done() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = dir_target(tmp.path());
+    let all = jobs("[global]\nioengine=psync\nsize=64k\nrw=write\n[gone]\nunlink=1\nnumjobs=2\n[kept]\n");
+    let g = groups(&all);
+    run_group(&g[0], t.as_ref(), &[Progress::default(), Progress::default()], &[0, 0]).unwrap();
+    let mut left: Vec<String> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["kept.0.0"]);
+    t.teardown().unwrap();
+}
+
+#[test]
+fn cpus_allowed_pins_the_threads_and_a_cpu_out_of_range_is_an_error() {
+    let t = null();
+    let ok = jobs(&format!("{GLOBAL}[a]\nrw=read\ncpus_allowed=0\nnumjobs=2\ncpus_allowed_policy=split\n"));
+    run_group(&groups(&ok)[0], t.as_ref(), &[Progress::default()], &[0]).unwrap();
+    let bad = jobs(&format!("{GLOBAL}[a]\nrw=read\ncpus_allowed=1023\n"));
+    let err = run_group(&groups(&bad)[0], t.as_ref(), &[Progress::default()], &[0]).err().expect("no CPU 1023 here");
+    assert!(err.to_string().contains("cpus_allowed"), "{err}");
+}

@@ -1,5 +1,5 @@
-//! fio.json: fio's json+ schema, percentiles equal to the HdrHistogram's, and a fio-JSON
-//! consumer we did not write (`fio_jsonplus_clat2csv` from fio) reading it.
+//! fio.json: fio's json+ schema, percentiles equal to the HdrHistogram's, and fio-JSON
+//! consumers we did not write reading it (`fio_jsonplus_clat2csv` from fio, fio-plot).
 
 mod common;
 
@@ -278,4 +278,50 @@ fn gtod_reduce_and_a_percentile_list_are_honoured() {
     assert_eq!(read["lat_ns"]["percentile"]["50.000000"], 500);
     let op = &summary.job("exact").unwrap().targets[0].ops["read"];
     assert_eq!(op.percentiles, vec![(50.0, 500), (99.5, 995)]);
+}
+
+#[test]
+fn fio_plot_draws_charts_from_it() {
+    let tool = "fio-plot";
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        println!("skipped: {tool} not found on PATH (pip install fio-plot to run this check)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let info =
+        serde_json::json!({"jobs": [{"name": "exact", "fio": "[exact]\nrw=randread\nbs=4k\niodepth=1\nnumjobs=1\n"}]});
+    let mut w = results::RunWriter::create(&run, "0.1.0", &info).unwrap();
+    w.add(results::TargetResult {
+        job: "exact".into(),
+        target: "t".into(),
+        spec: "null".into(),
+        started: common::start(),
+        runtime_ns: 1_000_000_000,
+        ops: common::exact_ops(),
+        counters: common::counters(&[]),
+        stats: Default::default(),
+    })
+    .unwrap();
+    w.finish().unwrap();
+    // fio-plot reads every *.json of a directory whose job options name rw, iodepth, numjobs.
+    let input = dir.path().join("bench");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(run.join("fio.json"), input.join("randread-1-1.json")).unwrap();
+    for (chart, png) in [("-l", "iodepth.png"), ("-H", "histogram.png")] {
+        let out = dir.path().join(png);
+        let r = Command::new(tool)
+            .args(["-i", input.to_str().unwrap(), "-T", "aopsbench", chart, "-r", "randread", "-d", "1", "-n", "1"])
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+        assert!(r.status.success(), "{tool} {chart} failed: {said}");
+        let png_bytes = std::fs::read(&out).unwrap_or_else(|e| panic!("{tool} {chart} drew nothing ({e}): {said}"));
+        assert!(png_bytes.starts_with(b"\x89PNG") && png_bytes.len() > 10_000, "{tool} {chart}: {said}");
+    }
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use vocab::Size;
 use workloads::{FsxConfig, FsxWeights, Mix, Op, OpKind, Swarm};
 
-/// Ops of a diff given neither --ops nor --duration.
-const DEFAULT_OPS: u64 = 10_000;
+/// Ops of a diff given neither --ops nor --duration (and of each seed of a campaign).
+pub(super) const DEFAULT_OPS: u64 = 10_000;
 /// Files a replayed trace may use.
 const MAX_FILES: u32 = 64;
 /// Shrink attempts at most.
@@ -50,7 +50,7 @@ fn names(set: &TargetSet) -> String {
 }
 
 /// The fsx stream of a diff: its mix, seed and bounds.
-fn stream_config(args: &DiffArgs, set: &TargetSet) -> Result<FsxConfig> {
+pub(super) fn stream_config(args: &DiffArgs, set: &TargetSet) -> Result<FsxConfig> {
     let swarm = args.mix == MixArg::Swarm;
     let weights = match &args.weights {
         Some(w) => FsxWeights::parse(w)?,
@@ -79,9 +79,14 @@ fn stream_config(args: &DiffArgs, set: &TargetSet) -> Result<FsxConfig> {
     })
 }
 
-/// Runs the command; `Ok(false)` when a divergence was found.
-pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
-    let file_len = args.file_len.unwrap_or(if args.mix == MixArg::Swarm { SWARM_FILE_LEN } else { FIXED_FILE_LEN });
+/// Largest file of a diff: `--file-len`, else its mix's default.
+pub(super) fn file_len(args: &DiffArgs) -> u64 {
+    args.file_len.unwrap_or(if args.mix == MixArg::Swarm { SWARM_FILE_LEN } else { FIXED_FILE_LEN })
+}
+
+/// The targets of a diff (with `--bug` and power cuts applied), built afresh for each stream.
+pub(super) fn target_set(args: &DiffArgs) -> Result<TargetSet> {
+    let file_len = file_len(args);
     if file_len > MODEL_MAX_FILE {
         bail!("--file-len {file_len}: the in-memory model holds files up to 1g: use a smaller --file-len");
     }
@@ -92,9 +97,18 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
     if power_cut_every(args).is_some() {
         specs = diff_targets::with_power_cuts(specs);
     }
-    let set = TargetSet::new(specs, file_len)?
+    Ok(TargetSet::new(specs, file_len)?
         .with_destroy(targets::Destroy::from_flag(args.check.force_destroy))
-        .with_disk_checks(args.check.disk_checks.clone());
+        .with_disk_checks(args.check.disk_checks.clone()))
+}
+
+/// Runs the command; `Ok(false)` when a divergence was found.
+pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
+    if let Some(seeds) = args.seeds {
+        return super::campaign::campaign(args, seeds, argv);
+    }
+    let file_len = file_len(args);
+    let set = target_set(args)?;
     let ops_limit = match (args.ops, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -207,7 +221,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
 }
 
 /// What is emulated on which targets, and remounts that are not real ones.
-fn print_notes(ls: &Lockstep, set: &TargetSet) {
+pub(super) fn print_notes(ls: &Lockstep, set: &TargetSet) {
     let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
     for (mode, who) in ls.unsupported_modes() {
         let name = report::mode_name(mode);
@@ -377,7 +391,7 @@ fn print_summary(stats: &Stats, elapsed: Duration, set: &TargetSet, skipped_in_t
 
 /// Reports a divergence, writes the files and shrinks; prints the minimal trace and the
 /// replay command.
-fn investigate(found: Found<'_>, shrink_time: Duration, out: &Path) -> Result<()> {
+pub(super) fn investigate(found: Found<'_>, shrink_time: Duration, out: &Path) -> Result<()> {
     let bar = ProgressBar::new_spinner();
     bar.set_style(ProgressStyle::with_template("shrinking {spinner} {msg} {elapsed}").expect("valid template"));
     let budget = Budget { deadline: Instant::now() + shrink_time, max_attempts: MAX_SHRINK_ATTEMPTS };

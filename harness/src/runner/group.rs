@@ -11,14 +11,14 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use results::{OpRecord, ThreadStats};
-use workloads::fio::IoEngine;
+use workloads::fio::{CpusPolicy, IoEngine};
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
 
 use super::worker::{self, Buffers, Failure};
 use super::{JobOutcome, Progress, RunError, describe, execute, support};
 use crate::engines::EngineConfig;
-use crate::targets::{self, FileId, IoMode, Target, TargetSpec};
+use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
 
 /// The jobs of a file in run groups: a job with `stonewall` starts a new one.
 pub fn groups(jobs: &[Job]) -> Vec<Vec<&Job>> {
@@ -135,6 +135,19 @@ pub fn run_group(
     let mode = runnable(jobs, target.spec())?;
     target.set_io_mode(mode).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
+    // The files of each job with `unlink`, each name once.
+    let unlinks: Vec<Option<Vec<String>>> = jobs
+        .iter()
+        .zip(&plans)
+        .map(|(j, p)| {
+            j.unlink.then(|| {
+                let mut names: Vec<String> = p.iter().flat_map(|t| t.files.iter().map(|f| f.name.clone())).collect();
+                names.sort();
+                names.dedup();
+                names
+            })
+        })
+        .collect();
     let mut files: Vec<Vec<Vec<FileId>>> = Vec::with_capacity(jobs.len());
     for (job, plans) in jobs.iter().zip(&plans) {
         let mut job_files = Vec::with_capacity(plans.len());
@@ -164,6 +177,10 @@ pub fn run_group(
         target.remount().map_err(fail_for(jobs[0], "remount after layout".into()))?;
     }
     target.reset_counters();
+    // Many hosts: every rank waits here until all have laid out their files, then all start
+    // measuring together (IOR's barrier before its timed phase); with a runtime, they also
+    // stop together.
+    crate::ranks::current().agree(Ok(())).map_err(|source| RunError::OtherRank { source })?;
 
     let abort = AtomicBool::new(false);
     let exit = AtomicBool::new(false);
@@ -180,6 +197,15 @@ pub fn run_group(
                 let progress = &progress[ji];
                 let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
                 job_handles.push(s.spawn(move || {
+                    if let Some(cpus) = &job.control.cpus_allowed {
+                        let split = job.control.cpus_policy == CpusPolicy::Split;
+                        if let Err(errno) = pin(cpus, split, plan.thread) {
+                            abort.store(true, Relaxed);
+                            latches[ji].count_down();
+                            let e = TargetError::Os { op: "sched_setaffinity", errno };
+                            return Err(Failure::Target(format!("thread {}, cpus_allowed", plan.thread), e));
+                        }
+                    }
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
                     }
@@ -232,6 +258,16 @@ pub fn run_group(
     });
     let counters = target.counters();
     let disk = target.disk_util();
+    // fio's `unlink`: a job's files are removed when it is done (each shared file once).
+    for ((job, job_files), plans) in jobs.iter().zip(&files).zip(&unlinks) {
+        let Some(names) = plans else { continue };
+        for fid in job_files.iter().flatten() {
+            target.close(*fid).map_err(fail_for(job, "close before unlink".into()))?;
+        }
+        for name in names {
+            target.unlink(name).map_err(fail_for(job, format!("unlink {name}")))?;
+        }
+    }
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (job, threads) in jobs.iter().zip(results) {
         let mut runs = Vec::with_capacity(threads.len());
@@ -272,6 +308,27 @@ pub fn run_group(
         });
     }
     Ok(outcomes)
+}
+
+/// fio's `cpus_allowed`: the calling thread may run on `cpus` (`shared`), or on the one CPU of
+/// them that is its turn (`cpus_allowed_policy=split`: thread N gets the N-th, wrapping).
+fn pin(cpus: &[usize], split: bool, thread: u32) -> Result<(), i32> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let mine: Vec<usize> =
+        if split && !cpus.is_empty() { vec![cpus[thread as usize % cpus.len()]] } else { cpus.to_vec() };
+    for &cpu in &mine {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: `cpu` is below CPU_SETSIZE, checked above.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size given; pid 0 is the calling thread.
+    match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)),
+    }
 }
 
 /// `startdelay` of a thread: the delay, or a draw from its range, fixed by the job's seed.

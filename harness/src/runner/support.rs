@@ -8,9 +8,6 @@ use workloads::fio::PerDir;
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if c.cpus_allowed.is_some() {
-        out.push("cpus_allowed".into());
-    }
     if c.continue_on_error.io || c.continue_on_error.verify || c.ignore_error != PerDir::default() {
         out.push("continue_on_error/ignore_error".into());
     }
@@ -20,9 +17,6 @@ pub fn unsupported(job: &Job) -> Vec<String> {
     }
     if c.flow != 0 {
         out.push("flow".into());
-    }
-    if job.unlink {
-        out.push("unlink".into());
     }
     if job.fill_device {
         out.push("fill_device".into());

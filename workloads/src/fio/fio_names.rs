@@ -332,6 +332,8 @@ pub(crate) const FIO_OPTIONS: &[&str] = &[
     "thinktime_spin",
     "thp",
     "thread",
+    // An option of fio's tiobench profile, registered with the others: fio takes it in any job.
+    "threads",
     "time_based",
     "timeout",
     "touch_objects",
