@@ -56,6 +56,8 @@ pub enum Ev {
     RmwReadBytes,
     /// Bytes zeroed in folios.
     ZeroedBytes,
+    /// Zeroings of part of a block.
+    PartialBlockZeroes,
     /// Folios freed.
     FoliosFreed,
     /// Bios writeback submitted.
@@ -85,6 +87,9 @@ pub enum Ev {
     CheckpointBlocks,
     /// Background and periodic writeback passes (the flusher's, or a writer's inline).
     WritebackPasses,
+    /// Passes of the flusher thread (`wb_workfn`): background, periodic and reclaim's
+    /// writeback from its own thread (none with the inline flusher).
+    FlusherPasses,
     /// Per-folio private states attached (buffer heads, iomap folio states).
     PrivateAllocs,
     /// Times a writer was paused by dirty throttling.
@@ -119,6 +124,8 @@ pub struct Stats {
     pub(crate) cache_bytes: Gauge,
     pub(crate) dirty_bytes: Gauge,
     pub(crate) writeback_inflight_bytes: Gauge,
+    /// The filesystem's block size (set at mount), for telling partial-block zeroings.
+    block_size: AtomicU64,
 }
 
 /// A level that goes up and down, with its peak.
@@ -178,8 +185,19 @@ impl Stats {
         });
     }
 
-    pub(crate) fn zeroed(&self, n: usize) {
+    /// Sets the block size zeroings are judged against (at mount).
+    pub(crate) fn set_block_size(&self, block_size: u32) {
+        self.block_size.store(u64::from(block_size), Relaxed);
+    }
+
+    /// Counts `n` bytes zeroed at file position `pos`: a partial-block zeroing when the range
+    /// does not start and end on block boundaries.
+    pub(crate) fn zeroed(&self, pos: u64, n: usize) {
         self.add(Ev::ZeroedBytes, n as u64);
+        let bs = self.block_size.load(Relaxed).max(1);
+        if n > 0 && (!pos.is_multiple_of(bs) || !(pos + n as u64).is_multiple_of(bs)) {
+            self.inc(Ev::PartialBlockZeroes);
+        }
     }
 
     pub(crate) fn rmw_read(&self, bytes: u64) {
@@ -223,6 +241,7 @@ impl Stats {
             rmw_reads: g(Ev::RmwReads),
             rmw_read_bytes: g(Ev::RmwReadBytes),
             zeroed_bytes: g(Ev::ZeroedBytes),
+            partial_block_zeroes: g(Ev::PartialBlockZeroes),
             folios_alloc: std::array::from_fn(|i| self.shards.iter().map(|s| s.folios_alloc[i].load(Relaxed)).sum()),
             folios_freed: g(Ev::FoliosFreed),
             folio_private_bytes: self.folio_private_bytes.get(),
@@ -244,6 +263,7 @@ impl Stats {
             journal_blocks: g(Ev::JournalBlocks),
             checkpoint_blocks: g(Ev::CheckpointBlocks),
             writeback_passes: g(Ev::WritebackPasses),
+            flusher_passes: g(Ev::FlusherPasses),
             private_allocs: g(Ev::PrivateAllocs),
             dirty_pauses: g(Ev::DirtyPauses),
             bios: g(Ev::Bios),
@@ -275,6 +295,9 @@ pub struct StatsSnapshot {
     pub rmw_read_bytes: u64,
     /// Bytes zeroed in folios (new blocks, holes, EOF tails, punched ranges).
     pub zeroed_bytes: u64,
+    /// Zeroings of part of a block (the bytes of a new block outside a write, an EOF tail, the
+    /// edges of a punched or zeroed range).
+    pub partial_block_zeroes: u64,
     /// Folios allocated, by order (index = order; 0 = 4 KiB, 9 = 2 MiB).
     pub folios_alloc: [u64; MAX_FOLIO_ORDER + 1],
     /// Folios freed (evicted, truncated, dropped).
@@ -318,6 +341,8 @@ pub struct StatsSnapshot {
     pub checkpoint_blocks: u64,
     /// Background and periodic writeback passes.
     pub writeback_passes: u64,
+    /// Passes of the flusher thread.
+    pub flusher_passes: u64,
     /// Per-folio private states attached.
     pub private_allocs: u64,
     /// Times a writer was paused by dirty throttling.
@@ -348,6 +373,7 @@ impl StatsSnapshot {
             ("rmw_reads".into(), self.rmw_reads),
             ("rmw_read_bytes".into(), self.rmw_read_bytes),
             ("zeroed_bytes".into(), self.zeroed_bytes),
+            ("partial_block_zeroes".into(), self.partial_block_zeroes),
             ("folios_freed".into(), self.folios_freed),
             ("folio_private_bytes_peak".into(), self.folio_private_bytes_peak),
             ("cache_bytes_peak".into(), self.cache_bytes_peak),
@@ -365,6 +391,7 @@ impl StatsSnapshot {
             ("journal_blocks".into(), self.journal_blocks),
             ("checkpoint_blocks".into(), self.checkpoint_blocks),
             ("writeback_passes".into(), self.writeback_passes),
+            ("flusher_passes".into(), self.flusher_passes),
             ("private_allocs".into(), self.private_allocs),
             ("dirty_pauses".into(), self.dirty_pauses),
             ("bios".into(), self.bios),

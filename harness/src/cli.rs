@@ -144,13 +144,26 @@ pub struct CheckArgs {
     pub disk_checks: Vec<crate::targets::DiskCheck>,
 }
 
+/// The op mix of `aopsbench diff`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MixArg {
+    /// Swarm testing: every 2000 ops a new mix — weights with some kinds off, small or large
+    /// geometry, alignment — and op sequences biased toward EOF-block writes followed by a
+    /// sync and toward coming back to a written block.
+    #[default]
+    Swarm,
+    /// One mix for the whole run: every kind at fixed weights, files up to 256k, ops up to 64k
+    /// (the mix of aopsbench 0.1; a seed gives the stream it always gave).
+    Fixed,
+}
+
 /// `aopsbench diff`.
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// Where the targets come from (default: bh and iomap, plus tmpfs when it can be mounted).
+    /// Where the targets come from (default: bh and iomap at 1k and 4k blocks).
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// Seed of the op stream (fsx -S).
+    /// Seed of the op stream (fsx -S), of the swarm's mixes and of the power cuts.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
     /// A campaign: every seed from A to B (both included), each a stream of --ops ops
@@ -167,20 +180,36 @@ pub struct DiffArgs {
     /// covered.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub duration: Option<std::time::Duration>,
-    /// Largest file size (fsx -l).
-    #[arg(long, value_name = "B", value_parser = parse_bytes, default_value = "256k")]
-    pub file_len: u64,
-    /// Largest op length (fsx -o).
-    #[arg(long, value_name = "B", value_parser = parse_bytes, default_value = "64k")]
-    pub op_len: u64,
-    /// Alignment of offsets and lengths (fsx -r/-w/-t): 1 for byte-aligned ops.
-    #[arg(long, value_name = "B", value_parser = parse_bytes, default_value = "1")]
-    pub align: u64,
+    /// The op mix: swarm (a new mix every 2000 ops) or fixed.
+    #[arg(long, value_enum, default_value_t = MixArg::Swarm)]
+    pub mix: MixArg,
+    /// Largest file size (fsx -l); default 4m (swarm) or 256k (fixed). The swarm's small
+    /// phases stay within 256k.
+    #[arg(long, value_name = "B", value_parser = parse_bytes)]
+    pub file_len: Option<u64>,
+    /// Largest op length (fsx -o); default 1m (swarm) or 64k (fixed).
+    #[arg(long, value_name = "B", value_parser = parse_bytes)]
+    pub op_len: Option<u64>,
+    /// Alignment of offsets and lengths (fsx -r/-w/-t): 1 for byte-aligned ops. Default 1
+    /// (the swarm aligns some phases to 512, 1k or 4k unless this is given).
+    #[arg(long, value_name = "B", value_parser = parse_bytes)]
+    pub align: Option<u64>,
     /// Op weights, kind=weight comma-separated (kinds: read, write, trunc, fallocate,
     /// punch_hole, zero_range, collapse_range, insert_range, fsync, fdatasync, remount,
-    /// drop_caches); kinds not named are not drawn. Default: every kind.
+    /// drop_caches); kinds not named are not drawn. Default: every kind (the swarm turns some
+    /// off per phase unless this is given).
     #[arg(long, value_name = "KIND=W,...")]
     pub weights: Option<String>,
+    /// A power cut every K ops on average, and after one fsync or fdatasync in 16 (0: none),
+    /// at once or after up to four device writes, on the bh and iomap targets (they get
+    /// faults=powercut=armed unless they have faults=); each is followed by a remount and the
+    /// durability check. Default 1000 with the swarm mix, none with the fixed one.
+    #[arg(long, value_name = "K")]
+    pub powercut_every: Option<u64>,
+    /// Switch the seeded bug NAME on in every bh or iomap target whose paths hold it (a build
+    /// with the bug_injection feature; see README).
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<String>,
     /// Checks and report files.
     #[command(flatten)]
     pub check: CheckArgs,
@@ -191,7 +220,7 @@ pub struct DiffArgs {
 pub struct ReplayArgs {
     /// The trace: trace.jsonl / minimal.jsonl (one JSON op per line) or an fsx .fsxops log.
     pub trace: PathBuf,
-    /// Where the targets come from (default: bh and iomap, plus tmpfs when it can be mounted).
+    /// Where the targets come from (default: bh and iomap at 1k and 4k blocks).
     #[command(flatten)]
     pub targets: TargetArgs,
     /// Checks and report files (written only with --out).

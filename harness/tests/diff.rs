@@ -28,13 +28,14 @@ fn trace_len(path: &Path) -> usize {
     workloads::trace::read_jsonl(&text, "trace").expect("valid trace").len()
 }
 
-/// The `--target` arguments of a printed replay command (specs hold no spaces here).
-fn replay_targets(cmd: &str) -> Vec<String> {
+/// The `--target` and `--check-every` arguments of a printed replay command (specs hold no
+/// spaces here).
+fn replay_args(cmd: &str) -> Vec<String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let mut out = Vec::new();
     for w in words.windows(2) {
-        if w[0] == "--target" {
-            out.push("--target".to_string());
+        if w[0] == "--target" || w[0] == "--check-every" {
+            out.push(w[0].to_string());
             out.push(w[1].to_string());
         }
     }
@@ -81,7 +82,7 @@ fn seeded_bug(buggy: &str, seeds: &[u64]) {
         // The written minimal trace replays, with the printed targets, to the same divergence.
         let again = dir.path().join("replayed");
         let mut args = vec!["replay".to_string(), minimal.display().to_string()];
-        args.extend(replay_targets(doc["replay"].as_str().unwrap()));
+        args.extend(replay_args(doc["replay"].as_str().unwrap()));
         args.extend(["--out".to_string(), again.display().to_string()]);
         let o = aopsbench(&args);
         assert_eq!(o.status.code(), Some(1), "{buggy} seed {seed}: replay: {}", text(&o));
@@ -123,14 +124,14 @@ fn finds_punch_leaves_cached_partial() {
     seeded_bug("iomap:bug=punch_leaves_cached_partial", &[2]);
 }
 
-/// The counts of a summary table: op kind -> (ran, skipped).
+/// The counts of a summary table: op kind -> (ran, emulated).
 fn summary_counts(out: &str) -> Vec<(String, u64, u64)> {
     out.lines()
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
             match w[..] {
-                [kind, ran, skipped, ..] if workloads::OpKind::from_name(kind).is_some() => {
-                    Some((kind.to_string(), ran.parse().ok()?, skipped.parse().ok()?))
+                [kind, ran, emulated, ..] if workloads::OpKind::from_name(kind).is_some() => {
+                    Some((kind.to_string(), ran.parse().ok()?, emulated.parse().ok()?))
                 }
                 _ => None,
             }
@@ -148,7 +149,7 @@ fn bh_and_iomap_agree_over_seeds_and_block_sizes() {
             assert_eq!(o.status.code(), Some(0), "{bh} vs {iomap}, seed {seed}: {}", text(&o));
             let out = stdout(&o);
             assert!(out.contains("no divergence: 20000 ops in"), "{out}");
-            assert!(out.contains("0 ops skipped"), "{out}");
+            assert!(out.contains("0 ops emulated"), "{out}");
             let counts = summary_counts(&out);
             assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), 20_000, "{out}");
             assert!(counts.iter().any(|c| c.0 == "collapse_range" && c.1 > 0), "{out}");
@@ -157,22 +158,30 @@ fn bh_and_iomap_agree_over_seeds_and_block_sizes() {
 }
 
 #[test]
-fn tmpfs_joins_and_what_it_cannot_do_is_skipped_on_all() {
-    if !harness::targets::kernel_available("tmpfs") {
-        println!("skipped: tmpfs cannot be mounted here ({:?})", harness::targets::availability("tmpfs").1);
-        return;
+fn what_tmpfs_cannot_do_is_emulated_there_and_ext4_runs_it_for_real() {
+    for kind in ["tmpfs", "ext4"] {
+        if !harness::targets::kernel_available(kind) {
+            println!("skipped: {kind} cannot be mounted here ({:?})", harness::targets::availability(kind).1);
+            return;
+        }
     }
-    let o = aopsbench(&["diff", "--targets", "bh,iomap,tmpfs", "--seed", "5", "--ops", "5000"]);
+    let o = aopsbench(&["diff", "--targets", "bh,ext4,tmpfs", "--mix", "fixed", "--seed", "5", "--ops", "3000"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = stdout(&o);
     assert!(out.contains("note: tmpfs cannot do") && out.contains("collapse_range"), "{out}");
     let counts = summary_counts(&out);
-    let collapse = counts.iter().find(|c| c.0 == "collapse_range").expect("collapse_range row");
-    assert_eq!(collapse.1, 0, "{out}");
-    assert!(collapse.2 > 0, "{out}");
-    assert!(out.contains("(tmpfs cannot do it)"), "{out}");
-    let total: u64 = counts.iter().map(|c| c.1 + c.2).sum();
-    assert_eq!(total, 5000, "{out}");
+    let total: u64 = counts.iter().map(|c| c.1).sum();
+    assert_eq!(total, 3000, "every op ran: {out}");
+    // zero_range too, where this kernel's tmpfs lacks it (shmem_fallocate).
+    let zero = out.lines().any(|l| l.starts_with("note: tmpfs cannot do") && l.contains("zero_range"));
+    let kinds = ["collapse_range", "insert_range", "zero_range"];
+    for kind in kinds.into_iter().filter(|&k| k != "zero_range" || zero) {
+        let (_, ran, emulated) = counts.iter().find(|c| c.0 == kind).cloned().expect("a row");
+        // Every one ran on bh, ext4 and the model; tmpfs alone had it emulated.
+        assert!(ran > 20, "{kind}: {out}");
+        let row = out.lines().find(|l| l.trim_start().starts_with(kind)).unwrap();
+        assert!(row.ends_with(&format!("(on tmpfs {ran})")) && emulated == ran, "{kind}: {row}");
+    }
 }
 
 /// A hand-written fsx log: writes, a truncate, fallocate modes, collapse and insert, a read.
@@ -203,7 +212,11 @@ fn an_fsxops_log_replays() {
     let out = stdout(&o);
     // The sample's one `skip` entry is counted, not silently dropped.
     assert!(out.contains("(12 ops; 1 entry marked skip or of length 0, not run)"), "{out}");
-    assert!(out.contains("no divergence: 12 ops") && out.contains("; 1 ops skipped (0 here, 1 marked skip"), "{out}");
+    assert!(
+        out.contains("no divergence: 12 ops")
+            && out.contains("; 1 entry marked skip or of length 0 in the trace, not run"),
+        "{out}"
+    );
     let counts = summary_counts(&out);
     let ran = |k: &str| counts.iter().find(|c| c.0 == k).map_or(0, |c| c.1);
     assert_eq!((ran("write"), ran("read"), ran("collapse_range"), ran("insert_range")), (3, 2, 1, 1), "{out}");
@@ -247,6 +260,10 @@ fn bad_command_lines_exit_2_with_one_line() {
         (&["diff", "--weights", "wrte=1"], "unknown op kind 'wrte'"),
         (&["diff", "--file-len", "2g"], "up to 1g"),
         (&["diff", "--target", "iomap:bug=nope"], "no such seeded bug"),
+        (&["diff", "--bug", "nope"], "--bug nope: no such seeded bug (known: bh_skip_rmw,"),
+        (&["diff", "--targets", "iomap", "--bug", "bh_skip_rmw"], "--bug bh_skip_rmw: no bh target"),
+        (&["diff", "--mix", "wild"], "--mix"),
+        (&["diff", "--powercut-every", "often"], "--powercut-every"),
         (&["replay"], "<TRACE>"),
         (&["replay", "/nonexistent/trace.jsonl"], "cannot read the trace"),
     ];

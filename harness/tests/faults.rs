@@ -112,27 +112,58 @@ fn read_all(t: &dyn Target, f: harness::targets::FileId) -> Vec<u8> {
 
 #[test]
 fn after_a_power_cut_the_remount_mounts_what_the_device_kept() {
+    use harness::diff::{Durability, Model};
+    use workloads::{Op, pattern};
     // RAM, and an image file through io_uring with O_DIRECT (the undo log reads and writes
     // the device as the filesystem does).
     for kind in ["bh:backing=mem", "iomap:backing=mem", "bh:engine=uring", "iomap:engine=psync"] {
         // Writes: "a"'s data, the journal superblock (the log starts), "a"'s commit (log
         // blocks, commit block); "b"'s data and commit; then "a"'s new data: the cut comes
-        // after it, and the commit of that fsync is dropped.
+        // after it, and the commit of that fsync is dropped. Each op also goes through the
+        // model and the durability rules, which judge the files after the cut.
         let t = target(&format!("{kind}:size=64m:cache=16m:faults=powercut=8"));
-        let a = t.open("a", true).unwrap();
-        let want = data(64 << 10, 1);
-        assert_eq!(t.write(a, 0, &want).unwrap(), want.len());
-        t.fsync(a).unwrap();
-        let b = t.open("b", true).unwrap();
-        t.write(b, 0, &data(32 << 10, 2)).unwrap();
-        t.fsync(b).unwrap();
-        t.write(a, 64 << 10, &data(8 << 10, 3)).unwrap();
-        t.fsync(a).unwrap();
+        let mut fids = vec![t.open("a", true).unwrap()];
+        let (mut model, mut rules) = (Model::new(2, 4096, 0), Durability::new(2, 1));
+        let ops = [
+            Op::Write { file: 0, offset: 0, len: 64 << 10, tag: 1 },
+            Op::Fsync { file: 0 },
+            Op::Write { file: 1, offset: 0, len: 32 << 10, tag: 2 },
+            Op::Fsync { file: 1 },
+            Op::Write { file: 0, offset: 64 << 10, len: 8 << 10, tag: 3 },
+            Op::Fsync { file: 0 },
+        ];
         let dev = t.fault_dev().unwrap();
+        for (i, op) in ops.iter().enumerate() {
+            let n = i as u64 + 1;
+            if let Op::Write { file: 1, .. } = op
+                && fids.len() == 1
+            {
+                // "b" is created once "a"'s first commit is made, as the cut count expects.
+                fids.push(t.open("b", true).unwrap());
+            }
+            let mut buf = vec![0; op.io_bytes() as usize];
+            if let Op::Write { file, offset, tag, .. } = *op {
+                pattern::fill(tag, offset, &mut buf);
+                assert_eq!(t.write(fids[file as usize], offset, &buf).unwrap(), buf.len());
+            }
+            rules.before(n, op, &model);
+            model.apply(op, &buf).unwrap().unwrap();
+            rules.after(n, op, &model);
+            if let Op::Fsync { file } = *op {
+                t.fsync(fids[file as usize]).unwrap();
+                if !dev.is_cut() {
+                    rules.durable(0, file, n);
+                }
+            }
+        }
         assert!(dev.is_cut(), "{kind}: no cut after {} writes", dev.stats().writes);
         t.remount().unwrap();
         assert!(!dev.is_cut(), "{kind}: still off after the remount");
-        assert_eq!(read_all(&t, a), want, "{kind}: fsynced data lost or torn");
+        for (file, &f) in fids.iter().enumerate() {
+            assert_eq!(rules.check(0, file as u32, &model, &read_all(&t, f)), Ok(()), "{kind}: file {file}");
+        }
+        let (a, want) = (fids[0], model.bytes(0)[..64 << 10].to_vec());
+        assert_eq!(read_all(&t, a), want, "{kind}: the cut took the last fsync of a");
         let c = t.counters();
         assert_eq!(c["fault_power_cuts"], 1, "{kind}");
         assert!(c["fault_reverted_bytes"] > 0 && c["fault_dropped_writes"] > 0, "{kind}: {c:?}");

@@ -12,11 +12,21 @@
 //! state (collapse on a file of one block) are not drawn; when no kind with weight can be, a
 //! write is. The one EINVAL a target may still return: collapse_range/insert_range on a target
 //! whose block size is larger than `block_size` (keep the hint at least the target's block size).
+//!
+//! [`Mix::Fixed`] draws every op from one set of weights and one geometry, as fsx does.
+//! [`Mix::Swarm`] is swarm testing (Groce et al., "Swarm Testing", ISSTA 2012): the stream runs
+//! in phases, and each phase draws its own weights (some kinds off entirely), geometry (small
+//! files and ops, or the largest), alignment and boundary bias, so that a run spends long
+//! stretches on mixes a fixed one dilutes. A swarm stream is also biased toward op sequences:
+//! an extending write inside the already written EOF block followed by fsync, remount or a
+//! cache drop, and ops that come back to the block or folio of recent writes after an fsync,
+//! truncate, remount or fallocate.
 
 use rand_chacha::ChaCha8Rng;
 
 use crate::op::{FallocMode, Op, OpKind};
 use crate::rng::{below, between, seeded};
+use crate::swarm::{Phase, Swarm};
 
 /// A bad fsx configuration or weight list.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -140,12 +150,35 @@ pub struct FsxConfig {
     pub align: u64,
     /// Block size of the targets: boundary bias, and the alignment of collapse/insert ranges.
     pub block_size: u64,
+    /// The largest block size of the targets: a swarm phase aligns collapse/insert ranges to
+    /// it or to `block_size` (so that targets with larger blocks, which emulate the finer
+    /// ranges, run most of them for real). Ignored by a fixed mix; at most `block_size` means
+    /// `block_size`.
+    pub coarse_block_size: u64,
     /// Folio size to bias toward (e.g. the largest folio of an iomap target).
     pub folio_size: u64,
     /// Percent of offsets and lengths snapped near EOF or a block or folio boundary.
     pub boundary_percent: u32,
     /// How far from the boundary a snapped point may land (± bytes).
     pub boundary_jitter: u64,
+    /// One mix for the whole stream, or a new one per phase.
+    pub mix: Mix,
+    /// A power cut ([`Op::PowerCut`]) every this many ops on average, slipped in between the
+    /// others (drawn apart, so that the other ops are those of the stream without cuts), and
+    /// one after every [`SYNC_CUT_ODDS`]th fsync or fdatasync or so — right after a sync is
+    /// where a sync that did not make its data durable loses it; `None`: only those the
+    /// weights draw.
+    pub power_cut_every: Option<u64>,
+}
+
+/// How the op mix varies over a stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Mix {
+    /// One mix for the whole stream: the config's weights, lengths and alignment (fsx's way).
+    #[default]
+    Fixed,
+    /// Swarm testing: each phase draws its own mix within the config's bounds.
+    Swarm(Swarm),
 }
 
 impl Default for FsxConfig {
@@ -158,9 +191,12 @@ impl Default for FsxConfig {
             max_op_len: 64 << 10,
             align: 1,
             block_size: 4096,
+            coarse_block_size: 4096,
             folio_size: 16 << 10,
             boundary_percent: 30,
             boundary_jitter: 4,
+            mix: Mix::Fixed,
+            power_cut_every: None,
         }
     }
 }
@@ -174,6 +210,9 @@ impl FsxConfig {
         }
         if !self.block_size.is_power_of_two() || self.block_size < 512 {
             return bad("block_size", "must be a power of two, at least 512");
+        }
+        if !self.coarse_block_size.is_power_of_two() {
+            return bad("coarse_block_size", "must be a power of two");
         }
         if !self.folio_size.is_power_of_two() {
             return bad("folio_size", "must be a power of two");
@@ -190,25 +229,66 @@ impl FsxConfig {
         if self.weights.total() == 0 {
             return bad("weights", "every weight is 0: give at least one op kind a weight");
         }
+        if let Mix::Swarm(s) = &self.mix
+            && s.phase_ops == 0
+        {
+            return bad("phase_ops", "a swarm phase needs at least one op");
+        }
+        if self.power_cut_every == Some(0) {
+            return bad("power_cut_every", "give a number of ops from 1 (or none for no power cuts)");
+        }
+        let phase = Phase::fixed(self);
         Ok(FsxStream {
             rng: seeded(b"aopsfsx1", self.seed, 0, 0),
-            range_align: self.block_size.max(self.align),
+            swarm_rng: seeded(b"aopsswrm", self.seed, 0, 0),
+            cut_rng: seeded(b"aopscut1", self.seed, 0, 0),
+            range_align: self.block_size.max(phase.align),
+            phase,
+            phase_number: 0,
             cfg: self.clone(),
             file_size: 0,
             op_number: 0,
+            follow_up: None,
+            anchor: None,
+            last_write: None,
+            after_sync: false,
         })
     }
+}
+
+/// Where a swarm stream keeps coming back to for a few ops: the block and folio of a range.
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    start: u64,
+    end: u64,
+    ops_left: u32,
 }
 
 /// The fsx-style op stream: an iterator of [`Op`] on file 0.
 #[derive(Clone, Debug)]
 pub struct FsxStream {
     rng: ChaCha8Rng,
+    /// Draws of the phases (apart, so that a fixed mix draws exactly what it always did).
+    swarm_rng: ChaCha8Rng,
+    /// Draws of the power cuts slipped in (apart, for the same reason).
+    cut_rng: ChaCha8Rng,
     cfg: FsxConfig,
+    /// The mix in force.
+    phase: Phase,
+    /// Which phase it is (0 for a fixed mix).
+    phase_number: u64,
     /// Alignment of collapse/insert ranges.
     range_align: u64,
     file_size: u64,
     op_number: u64,
+    /// An op kind to emit next (swarm: fsync, remount... after an extending EOF-block write).
+    follow_up: Option<OpKind>,
+    /// Where the next few offsets are drawn near (swarm).
+    anchor: Option<Anchor>,
+    /// The last write's range.
+    last_write: Option<(u64, u64)>,
+    /// The last op was an fsync or fdatasync.
+    after_sync: bool,
 }
 
 impl FsxStream {
@@ -222,14 +302,18 @@ impl FsxStream {
         self.op_number
     }
 
+    /// The mix in force (for a swarm stream, the phase of the op yielded last).
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
     /// Whether `kind` can be valid in the current state.
     fn possible(&self, kind: OpKind) -> bool {
         let ra = self.range_align;
+        let p = &self.phase;
         match kind {
-            OpKind::CollapseRange => self.cfg.max_op_len >= ra && self.collapse_end() >= ra,
-            OpKind::InsertRange => {
-                self.cfg.max_op_len >= ra && self.file_size > 0 && self.file_size + ra <= self.cfg.max_file_len
-            }
+            OpKind::CollapseRange => p.max_op_len >= ra && self.collapse_end() >= ra,
+            OpKind::InsertRange => p.max_op_len >= ra && self.file_size > 0 && self.file_size + ra <= p.max_file_len,
             _ => true,
         }
     }
@@ -243,7 +327,7 @@ impl FsxStream {
     }
 
     fn pick_kind(&mut self) -> OpKind {
-        let weights = OpKind::ALL.map(|k| if self.possible(k) { u64::from(self.cfg.weights.get(k)) } else { 0 });
+        let weights = OpKind::ALL.map(|k| if self.possible(k) { u64::from(self.phase.weights.get(k)) } else { 0 });
         let total: u64 = weights.iter().sum();
         if total == 0 {
             return OpKind::Write;
@@ -264,7 +348,10 @@ impl FsxStream {
         if lo >= hi {
             return lo;
         }
-        if below(&mut self.rng, 100) >= u64::from(self.cfg.boundary_percent) {
+        if let Some(p) = self.near_anchor(lo, hi) {
+            return p;
+        }
+        if below(&mut self.rng, 100) >= u64::from(self.phase.boundary_percent) {
             return between(&mut self.rng, lo, hi);
         }
         let base = match below(&mut self.rng, 3) {
@@ -283,16 +370,29 @@ impl FsxStream {
         if first > last { between(&mut self.rng, lo, hi) } else { unit * between(&mut self.rng, first, last) }
     }
 
+    /// Swarm: while an anchor is set, half the points fall in the block or folio of its start
+    /// or end (so an op comes back to where a write was, after an fsync or truncate).
+    fn near_anchor(&mut self, lo: u64, hi: u64) -> Option<u64> {
+        let a = self.anchor?;
+        if below(&mut self.rng, 2) == 0 {
+            return None;
+        }
+        let base = if below(&mut self.rng, 2) == 0 { a.start } else { a.end };
+        let unit = if below(&mut self.rng, 3) == 0 { self.cfg.folio_size } else { self.cfg.block_size };
+        let p = base / unit * unit + below(&mut self.rng, unit);
+        Some(p.clamp(lo, hi))
+    }
+
     /// An aligned offset in `0..=hi` (hi ≥ 0).
     fn offset(&mut self, hi: u64) -> u64 {
-        let a = self.cfg.align;
+        let a = self.phase.align;
         self.point(0, hi) / a * a
     }
 
     /// An aligned length in `align..=max_len` (max_len ≥ align), often ending at a boundary.
     fn length(&mut self, offset: u64, max_len: u64) -> u64 {
-        let a = self.cfg.align;
-        let len = if below(&mut self.rng, 100) < u64::from(self.cfg.boundary_percent) {
+        let a = self.phase.align;
+        let len = if below(&mut self.rng, 100) < u64::from(self.phase.boundary_percent) {
             match below(&mut self.rng, 3) {
                 0 => self.point(offset + 1, offset + max_len) - offset,
                 1 => between(&mut self.rng, 1, max_len.min(2 * self.cfg.boundary_jitter + 1)),
@@ -309,29 +409,63 @@ impl FsxStream {
 
     /// offset and length of a range op within `max_file_len`.
     fn range_within_max(&mut self) -> (u64, u64) {
-        let max = self.cfg.max_file_len;
-        let offset = self.offset(max - self.cfg.align);
-        let len = self.length(offset, self.cfg.max_op_len.min(max - offset));
+        let max = self.phase.max_file_len;
+        let offset = self.offset(max - self.phase.align);
+        let len = self.length(offset, self.phase.max_op_len.min(max - offset));
         (offset, len)
+    }
+
+    /// Swarm: a write that starts inside the already written EOF block and extends the file
+    /// (`offset` at or before EOF, in its block; the end past EOF), if there is such a block.
+    fn eof_block_write(&mut self) -> Option<(u64, u64)> {
+        let (size, a, bs) = (self.file_size, self.phase.align, self.cfg.block_size);
+        let block_start = size / bs * bs;
+        let first = block_start.div_ceil(a) * a;
+        let last = size / a * a;
+        if size == 0 || first > last || last + a > self.phase.max_file_len {
+            return None;
+        }
+        let offset = a * between(&mut self.rng, first / a, last / a);
+        let room = self.phase.max_op_len.min(self.phase.max_file_len - offset);
+        let min_len = (size + 1 - offset).div_ceil(a) * a;
+        if min_len > room {
+            return None;
+        }
+        let len = between(&mut self.rng, min_len, room.min(min_len + 2 * bs)) / a * a;
+        Some((offset, len.max(min_len)))
     }
 
     fn make(&mut self, kind: OpKind, tag: u64) -> Op {
         let file = 0;
         let ra = self.range_align;
+        let (max_file, max_op, align) = (self.phase.max_file_len, self.phase.max_op_len, self.phase.align);
         match kind {
             OpKind::Read => {
-                let hi = self.file_size.min(self.cfg.max_file_len - self.cfg.align);
+                let hi = self.file_size.min(max_file - align);
                 let offset = self.offset(hi);
-                let len = self.length(offset, self.cfg.max_op_len.min(self.cfg.max_file_len - offset));
+                let len = self.length(offset, max_op.min(max_file - offset));
                 Op::Read { file, offset, len }
             }
             OpKind::Write => {
-                let (offset, len) = self.range_within_max();
+                let eof_write = match self.phase.sequence_bias {
+                    true if below(&mut self.rng, 100) < EOF_BLOCK_WRITE_PERCENT => self.eof_block_write(),
+                    _ => None,
+                };
+                let (offset, len) = match eof_write {
+                    Some(w) => {
+                        if below(&mut self.rng, 2) == 0 {
+                            self.follow_up = self.durability_kind();
+                        }
+                        w
+                    }
+                    None => self.range_within_max(),
+                };
                 self.file_size = self.file_size.max(offset + len);
+                self.last_write = Some((offset, offset + len));
                 Op::Write { file, offset, len, tag }
             }
             OpKind::Trunc => {
-                let size = self.offset(self.cfg.max_file_len);
+                let size = self.offset(max_file);
                 self.file_size = size;
                 Op::Truncate { file, size }
             }
@@ -353,14 +487,14 @@ impl FsxStream {
             OpKind::CollapseRange => {
                 let end = self.collapse_end();
                 let offset = ra * between(&mut self.rng, 0, end / ra - 1);
-                let max_blocks = ((end - offset) / ra).min(self.cfg.max_op_len / ra);
+                let max_blocks = ((end - offset) / ra).min(max_op / ra);
                 let len = ra * between(&mut self.rng, 1, max_blocks);
                 self.file_size -= len;
                 Op::Fallocate { file, mode: FallocMode::CollapseRange, offset, len }
             }
             OpKind::InsertRange => {
                 let offset = ra * between(&mut self.rng, 0, (self.file_size - 1) / ra);
-                let room = self.cfg.max_op_len.min(self.cfg.max_file_len - self.file_size);
+                let room = max_op.min(max_file - self.file_size);
                 let len = ra * between(&mut self.rng, 1, room / ra);
                 self.file_size += len;
                 Op::Fallocate { file, mode: FallocMode::InsertRange, offset, len }
@@ -369,6 +503,76 @@ impl FsxStream {
             OpKind::Fdatasync => Op::Fdatasync { file },
             OpKind::Remount => Op::Remount,
             OpKind::DropCaches => Op::DropCaches,
+            OpKind::PowerCut => Op::PowerCut { after_writes: below(&mut self.rng, MAX_CUT_WRITES + 1) },
+        }
+    }
+}
+
+/// A power cut lets at most this many device writes through first.
+const MAX_CUT_WRITES: u64 = 4;
+/// With power cuts on, one fsync or fdatasync in this many is followed by a cut.
+pub const SYNC_CUT_ODDS: u64 = 16;
+
+/// Percent of a swarm stream's writes that extend the file from inside its EOF block.
+const EOF_BLOCK_WRITE_PERCENT: u64 = 15;
+/// Percent of the ops after which a swarm stream comes back to the last write's block or folio.
+const REVISIT_PERCENT: u64 = 50;
+
+impl FsxStream {
+    /// A durability or cache op the phase allows (fsync, fdatasync, remount, drop_caches),
+    /// drawn by weight; `None` when it allows none.
+    fn durability_kind(&mut self) -> Option<OpKind> {
+        let kinds = [OpKind::Fsync, OpKind::Fdatasync, OpKind::Remount, OpKind::DropCaches];
+        let total: u64 = kinds.iter().map(|&k| u64::from(self.phase.weights.get(k))).sum();
+        let mut r = below(&mut self.rng, total);
+        for k in kinds {
+            let w = u64::from(self.phase.weights.get(k));
+            if r < w {
+                return Some(k);
+            }
+            r -= w;
+        }
+        None
+    }
+
+    /// Swarm: starts the next phase when this op begins one; returns the truncate that brings
+    /// the file within a smaller phase's bound, if it needs one.
+    fn next_phase(&mut self) -> Option<Op> {
+        let Mix::Swarm(swarm) = &self.cfg.mix else { return None };
+        if !(self.op_number - 1).is_multiple_of(swarm.phase_ops) {
+            return None;
+        }
+        let first = self.op_number == 1;
+        self.phase_number = (self.op_number - 1) / swarm.phase_ops;
+        self.phase = swarm.draw(&self.cfg, &mut self.swarm_rng, (!first).then_some(&self.phase));
+        self.range_align = self.phase.range_block.max(self.phase.align);
+        self.anchor = None;
+        self.follow_up = None;
+        if self.file_size <= self.phase.max_file_len {
+            return None;
+        }
+        let a = self.phase.align;
+        let size = between(&mut self.swarm_rng, 0, self.phase.max_file_len) / a * a;
+        self.file_size = size;
+        Some(Op::Truncate { file: 0, size })
+    }
+
+    /// Swarm: after an op that ends a state (fsync, remount, truncate, fallocate...), the next
+    /// few ops come back to the block or folio of the last write.
+    fn after(&mut self, op: &Op) {
+        if !self.phase.sequence_bias {
+            return;
+        }
+        if let Some(a) = &mut self.anchor {
+            a.ops_left -= 1;
+            if a.ops_left == 0 {
+                self.anchor = None;
+            }
+        }
+        let revisit = !matches!(op, Op::Read { .. } | Op::Write { .. });
+        if revisit && below(&mut self.rng, 100) < REVISIT_PERCENT {
+            let (start, end) = self.last_write.unwrap_or((self.file_size, self.file_size));
+            self.anchor = Some(Anchor { start, end, ops_left: between(&mut self.rng, 1, 4) as u32 });
         }
     }
 }
@@ -381,8 +585,24 @@ impl Iterator for FsxStream {
             return None;
         }
         self.op_number += 1;
-        let kind = self.pick_kind();
-        Some(self.make(kind, self.op_number))
+        if let Some(op) = self.next_phase() {
+            return Some(op);
+        }
+        if let Some(every) = self.cfg.power_cut_every {
+            let odds = if self.after_sync { SYNC_CUT_ODDS.min(every) } else { every };
+            self.after_sync = false;
+            if below(&mut self.cut_rng, odds) == 0 {
+                return Some(Op::PowerCut { after_writes: below(&mut self.cut_rng, MAX_CUT_WRITES + 1) });
+            }
+        }
+        let kind = match self.follow_up.take() {
+            Some(k) => k,
+            None => self.pick_kind(),
+        };
+        let op = self.make(kind, self.op_number);
+        self.after(&op);
+        self.after_sync = matches!(op, Op::Fsync { .. } | Op::Fdatasync { .. });
+        Some(op)
     }
 }
 

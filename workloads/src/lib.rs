@@ -8,7 +8,7 @@
 //!   randseed, job and thread).
 //! - [`fsx`]: [`FsxConfig::stream`] generates the fsx-style random mix of reads, writes,
 //!   truncates, fallocate modes, fsyncs, remounts and cache drops, biased toward EOF and block
-//!   and folio boundaries.
+//!   and folio boundaries; [`Mix::Swarm`] varies the mix phase by phase ([`swarm`]).
 //! - [`pattern`]: the bytes a write puts down, fsx style, so a wrong byte names its writer.
 //! - [`trace`]: ops as JSON lines; [`fsxops`]: import of xfstests fsx `.fsxops` logs.
 //! - [`jobs`]: the job files shipped in `workloads/jobs/`.
@@ -42,10 +42,12 @@ pub mod jobs;
 mod op;
 pub mod pattern;
 mod rng;
+pub mod swarm;
 mod text;
 pub mod trace;
 pub mod verify;
 
 pub use fio::{FileSpec, Job, JobError, JobFile, JobFileBuilder, JobWarning, OpStream, ThreadPlan};
-pub use fsx::{FsxConfig, FsxError, FsxStream, FsxWeights};
+pub use fsx::{FsxConfig, FsxError, FsxStream, FsxWeights, Mix};
 pub use op::{FallocMode, Op, OpKind};
+pub use swarm::{Phase, Swarm};

@@ -67,6 +67,14 @@ pub enum Op {
     Remount,
     /// Drop clean page cache (`echo 3 > /proc/sys/vm/drop_caches`, or fsimpl's cache shrink).
     DropCaches,
+    /// The power goes, on targets whose device can lose it (fsimpl's with `faults=powercut=`):
+    /// right after the device's `after_writes`th write from now (0: at once; the cut may then
+    /// come during a later op), undoing what was written since the last flush; then the
+    /// target is mounted again from what the device kept. Other targets go on.
+    PowerCut {
+        /// Device write bios to let through before the cut (0: cut now).
+        after_writes: u64,
+    },
 }
 
 pub use vocab::FallocMode;
@@ -99,11 +107,13 @@ pub enum OpKind {
     Remount,
     /// [`Op::DropCaches`].
     DropCaches,
+    /// [`Op::PowerCut`].
+    PowerCut,
 }
 
 impl OpKind {
     /// Every kind, in report order.
-    pub const ALL: [OpKind; 12] = [
+    pub const ALL: [OpKind; 13] = [
         OpKind::Read,
         OpKind::Write,
         OpKind::Trunc,
@@ -116,6 +126,7 @@ impl OpKind {
         OpKind::Fdatasync,
         OpKind::Remount,
         OpKind::DropCaches,
+        OpKind::PowerCut,
     ];
 
     /// How many kinds there are (for arrays indexed by [`OpKind::index`]).
@@ -136,6 +147,7 @@ impl OpKind {
             OpKind::Fdatasync => "fdatasync",
             OpKind::Remount => "remount",
             OpKind::DropCaches => "drop_caches",
+            OpKind::PowerCut => "power_cut",
         }
     }
 
@@ -174,10 +186,11 @@ impl Op {
             Op::Fdatasync { .. } => OpKind::Fdatasync,
             Op::Remount => OpKind::Remount,
             Op::DropCaches => OpKind::DropCaches,
+            Op::PowerCut { .. } => OpKind::PowerCut,
         }
     }
 
-    /// The file this op touches; `None` for whole-target ops (remount, drop_caches).
+    /// The file this op touches; `None` for whole-target ops (remount, drop_caches, power cut).
     pub fn file(&self) -> Option<u32> {
         match *self {
             Op::Read { file, .. }
@@ -186,7 +199,7 @@ impl Op {
             | Op::Fallocate { file, .. }
             | Op::Fsync { file }
             | Op::Fdatasync { file } => Some(file),
-            Op::Remount | Op::DropCaches => None,
+            Op::Remount | Op::DropCaches | Op::PowerCut { .. } => None,
         }
     }
 
@@ -229,5 +242,7 @@ mod tests {
         let json = serde_json::to_string(&op).unwrap();
         assert_eq!(json, r#"{"op":"fallocate","file":1,"mode":"zero_range_keep_size","offset":2,"len":3}"#);
         assert_eq!(serde_json::to_string(&Op::DropCaches).unwrap(), r#"{"op":"drop_caches"}"#);
+        let cut = Op::PowerCut { after_writes: 3 };
+        assert_eq!(serde_json::to_string(&cut).unwrap(), r#"{"op":"power_cut","after_writes":3}"#);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use workloads::{FallocMode, FsxConfig, FsxWeights, Op, OpKind, pattern};
+use workloads::{FallocMode, FsxConfig, FsxWeights, Mix, Op, OpKind, Swarm, pattern};
 
 fn ops(cfg: &FsxConfig) -> Vec<Op> {
     cfg.stream().unwrap().collect()
@@ -60,7 +60,7 @@ fn check_valid(cfg: &FsxConfig, ops: &[Op]) -> u64 {
                     }
                 }
             }
-            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches => {}
+            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches | Op::PowerCut { .. } => {}
         }
     }
     size
@@ -222,4 +222,180 @@ fn written_bytes_name_their_op() {
             assert!(pattern::possible_tags(byte, offset as u64, 3000).any(|t| t == tag), "offset {offset}");
         }
     }
+}
+
+/// FNV-1a over the ops' JSON lines: a digest that stays the same across Rust versions.
+fn digest(ops: &[Op]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for op in ops {
+        for b in serde_json::to_string(op).unwrap().bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[test]
+fn a_fixed_mix_draws_what_it_always_did() {
+    // Digests of the streams before swarm mixes existed: `--mix fixed` replays old seeds.
+    for (seed, align, block_size, want) in [
+        (1, 1, 4096, 0xf59b_75d3_16a1_65b6u64),
+        (7, 4096, 4096, 0x2ee8_dc3e_109a_6f12),
+        (3, 1, 1024, 0x82f9_503e_77f0_1663),
+    ] {
+        let cfg = FsxConfig { seed, ops: Some(20_000), align, block_size, ..FsxConfig::default() };
+        assert_eq!(digest(&ops(&cfg)), want, "seed {seed}, align {align}, block size {block_size}");
+    }
+}
+
+#[test]
+fn swarm_phases_alternate_small_and_large_geometry() {
+    for seed in 1..=20 {
+        let cfg = FsxConfig { ops: Some(10_000), ..swarm_config(seed) };
+        let mut stream = cfg.stream().unwrap();
+        let mut large = Vec::new();
+        let mut n = 0u64;
+        while stream.next().is_some() {
+            n += 1;
+            if n % 2000 == 1 {
+                let p = stream.phase();
+                assert_eq!(p.large, p.max_file_len == 4 << 20, "seed {seed}: {}", p.describe());
+                large.push(p.large);
+            }
+        }
+        // The default 10,000 ops of diff hold at least two large phases, whatever the seed.
+        assert!(large.windows(2).all(|w| w[0] != w[1]), "seed {seed}: {large:?}");
+        assert!(large.iter().filter(|&&l| l).count() >= 2, "seed {seed}: {large:?}");
+    }
+}
+
+fn swarm_config(seed: u64) -> FsxConfig {
+    FsxConfig {
+        seed,
+        ops: Some(40_000),
+        max_file_len: 4 << 20,
+        max_op_len: 1 << 20,
+        block_size: 4096,
+        folio_size: 64 << 10,
+        mix: Mix::Swarm(Swarm::default()),
+        ..FsxConfig::default()
+    }
+}
+
+#[test]
+fn swarm_phases_vary_the_mix_and_every_op_stays_valid() {
+    for seed in 1..=3 {
+        let cfg = swarm_config(seed);
+        let got = ops(&cfg);
+        assert_eq!(got, ops(&cfg), "seed {seed}: not deterministic");
+        check_valid(&cfg, &got);
+        let phases: Vec<&[Op]> = got.chunks(2000).collect();
+        // Some phase leaves out a kind that others use; reads and writes are in every phase.
+        let has = |p: &[Op], k: OpKind| p.iter().any(|op| op.kind() == k);
+        for k in [OpKind::Trunc, OpKind::PunchHole, OpKind::Fsync] {
+            assert!(phases.iter().any(|p| !has(p, k)) && phases.iter().any(|p| has(p, k)), "seed {seed}: {k}");
+        }
+        assert!(phases.iter().all(|p| has(p, OpKind::Write) && has(p, OpKind::Read)), "seed {seed}");
+        // Small phases and large ones: ops of a MiB and files of several, and phases whose
+        // writes all stay within 256 KiB.
+        let write_ends = |p: &[Op]| {
+            p.iter()
+                .filter_map(|op| match *op {
+                    Op::Write { offset, len, .. } => Some((offset + len, len)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(phases.iter().any(|p| write_ends(p).iter().any(|&(end, len)| end > 2 << 20 && len > 512 << 10)));
+        assert!(phases.iter().any(|p| write_ends(p).iter().all(|&(end, _)| end <= 256 << 10)));
+        // Some phase is block-aligned throughout, most are not.
+        let aligned = |p: &[Op]| {
+            p.iter().all(|op| match *op {
+                Op::Write { offset, len, .. } => offset % 512 == 0 && len % 512 == 0,
+                _ => true,
+            })
+        };
+        let n = phases.iter().filter(|p| aligned(p)).count();
+        assert!(n >= 1 && n < phases.len() / 2, "seed {seed}: {n} aligned phases of {}", phases.len());
+    }
+}
+
+/// Writes that start inside the written EOF block and extend the file, followed at once by
+/// fsync, fdatasync, remount or drop_caches: (such pairs, writes).
+fn eof_block_writes_then_sync(cfg: &FsxConfig, ops: &[Op]) -> (usize, usize) {
+    let (mut size, mut pairs, mut writes) = (0u64, 0, 0);
+    for w in ops.windows(2) {
+        if let Op::Write { offset, len, .. } = w[0] {
+            writes += 1;
+            let in_eof_block = size > 0 && offset <= size && offset >= size / cfg.block_size * cfg.block_size;
+            let syncs = matches!(w[1], Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches);
+            if in_eof_block && offset + len > size && syncs {
+                pairs += 1;
+            }
+        }
+        match w[0] {
+            Op::Write { offset, len, .. } => size = size.max(offset + len),
+            Op::Truncate { size: s, .. } => size = s,
+            Op::Fallocate { mode: FallocMode::CollapseRange, len, .. } => size -= len,
+            Op::Fallocate { mode: FallocMode::InsertRange, len, .. } => size += len,
+            Op::Fallocate { mode, offset, len, .. } if !mode.keeps_size() => size = size.max(offset + len),
+            _ => {}
+        }
+    }
+    (pairs, writes)
+}
+
+#[test]
+fn swarm_streams_favour_eof_block_writes_followed_by_a_sync() {
+    let swarm = swarm_config(1);
+    let fixed = FsxConfig { mix: Mix::Fixed, ..swarm.clone() };
+    let (s_pairs, s_writes) = eof_block_writes_then_sync(&swarm, &ops(&swarm));
+    let (f_pairs, f_writes) = eof_block_writes_then_sync(&fixed, &ops(&fixed));
+    let (s, f) = (s_pairs as f64 / s_writes as f64, f_pairs as f64 / f_writes as f64);
+    assert!(s > 0.04 && s > 5.0 * f, "swarm {s_pairs}/{s_writes}, fixed {f_pairs}/{f_writes}");
+}
+
+#[test]
+fn power_cuts_are_slipped_in_at_the_rate_asked() {
+    let cfg = FsxConfig { ops: Some(100_000), power_cut_every: Some(500), ..swarm_config(2) };
+    let got = ops(&cfg);
+    check_valid(&cfg, &got);
+    let cuts: Vec<u64> = got
+        .iter()
+        .filter_map(|op| match *op {
+            Op::PowerCut { after_writes } => Some(after_writes),
+            _ => None,
+        })
+        .collect();
+    // One in 500 ops, and about one sync in 16.
+    let syncs = got.iter().filter(|op| matches!(op, Op::Fsync { .. } | Op::Fdatasync { .. })).count();
+    let after_sync = got
+        .windows(2)
+        .filter(|w| matches!(w[0], Op::Fsync { .. } | Op::Fdatasync { .. }) && matches!(w[1], Op::PowerCut { .. }))
+        .count();
+    let want = 100_000 / 500 + syncs / 16;
+    assert!(cuts.len() * 4 > want * 3 && cuts.len() * 4 < want * 5, "{} cuts, {want} expected", cuts.len());
+    assert!(after_sync * 32 > syncs, "{after_sync} cuts right after {syncs} syncs");
+    assert!(cuts.contains(&0) && cuts.contains(&4) && cuts.iter().all(|&n| n <= 4));
+    let none = FsxConfig { power_cut_every: None, ..cfg };
+    assert!(!ops(&none).iter().any(|op| matches!(op, Op::PowerCut { .. })));
+}
+
+#[test]
+fn swarm_phases_align_most_collapses_to_the_coarse_block() {
+    let cfg = FsxConfig { block_size: 1024, coarse_block_size: 4096, ..swarm_config(5) };
+    let got = ops(&cfg);
+    check_valid(&cfg, &got);
+    let shifts: Vec<(u64, u64)> = got
+        .iter()
+        .filter_map(|op| match *op {
+            Op::Fallocate { mode: FallocMode::CollapseRange | FallocMode::InsertRange, offset, len, .. } => {
+                Some((offset, len))
+            }
+            _ => None,
+        })
+        .collect();
+    let fine = shifts.iter().filter(|(o, l)| o % 4096 != 0 || l % 4096 != 0).count();
+    assert!(fine > 0 && fine * 2 < shifts.len(), "{fine} of {} aligned to 1k only", shifts.len());
 }

@@ -229,7 +229,7 @@ impl BufferHeadAops {
         if end > inode.size() {
             inode.set_size(end);
             // `ext4_da_should_update_i_disksize`: the write ends in an allocated block.
-            if last_allocated {
+            if last_allocated && !sb.bug(Bug::BhEofBlockExtendKeepsDisksize) {
                 disksize = Some(end);
             }
         }
@@ -244,7 +244,10 @@ impl BufferHeadAops {
         let last_lblk = inode.size().div_ceil(u64::from(sb.block_size()));
         create_buffers(sb, &f);
         let bs = sb.block_size() as usize;
-        let first_lblk = f.pos() >> sb.blkbits;
+        let first_lblk = match sb.bug(Bug::BhReadPageIndexAsBlock) {
+            true => f.index(),
+            false => f.pos() >> sb.blkbits,
+        };
         // SAFETY: the folio is locked.
         let bhs = unsafe { buffers(&f) }.expect("folio has buffers");
         let mut to_read: Vec<&BufferHead> = Vec::new();

@@ -508,13 +508,14 @@ impl IomapAops {
         }
         // The dirty block runs, then clear them (`iomap_clear_range_dirty`).
         let mut runs: Vec<(usize, usize)> = Vec::new();
+        let scan = if sb.bug(Bug::IfsDirtyScanOneWord) { nblocks.min(64) } else { nblocks };
         match state {
             Some(s) => {
                 let mut b = lock(&s.state);
                 let mut i = 0;
-                while i < nblocks {
+                while i < scan {
                     if b.test(1, i) {
-                        let j = (i..nblocks).find(|&j| !b.test(1, j)).unwrap_or(nblocks);
+                        let j = (i..scan).find(|&j| !b.test(1, j)).unwrap_or(scan);
                         runs.push((i, j));
                         i = j;
                     } else {

@@ -344,12 +344,30 @@ impl FaultDev {
         let undo = std::mem::take(&mut st.undo);
         st.saved = RangeSet::new();
         st.off = true;
+        // A cut planned after more writes has come now: it must not come again when the
+        // filesystem mounts after power-on (journal recovery writes).
+        if let Some(PowerCut::AfterWrite(_)) = st.plan.power_cut {
+            st.plan.power_cut = Some(PowerCut::OnDemand);
+        }
         self.faults.power_cuts.fetch_add(1, Relaxed);
         for (offset, old) in undo.into_iter().rev() {
             write_at(self.inner.as_ref(), offset, &old)?;
             self.faults.reverted_bytes.fetch_add(old.len() as u64, Relaxed);
         }
         self.inner.flush()
+    }
+
+    /// Cuts the power right after the `n`th write bio from now (1: the next one), keeping the
+    /// undo log gathered so far. Needs a plan with a [`PowerCut`].
+    pub fn cut_after_writes(&self, n: u64) -> Result<(), DevError> {
+        let mut st = self.lock();
+        if !st.logging() {
+            return Err(DevError::BadRequest(
+                "power cut without an undo log: arm a fault plan with a power cut first".into(),
+            ));
+        }
+        st.plan.power_cut = Some(PowerCut::AfterWrite(st.writes + n.max(1)));
+        Ok(())
     }
 
     /// Whether the power is off.
@@ -669,6 +687,37 @@ mod tests {
         assert_eq!(read_back(&dev, 0, 3 * 4096), vec![0u8; 3 * 4096]);
         let f = dev.fault_stats();
         assert_eq!((f.power_cuts, f.reverted_bytes, f.dropped_writes), (1, 8192, 1));
+    }
+
+    #[test]
+    fn a_cut_set_for_later_keeps_the_undo_log_of_earlier_writes() {
+        let plan = FaultPlan { power_cut: Some(PowerCut::OnDemand), ..FaultPlan::default() };
+        let dev = FaultDev::new(mem(1 << 20), plan).unwrap();
+        let mut b = vec![7u8; 4096];
+        io(&dev, BioOp::Write, 0, &mut b).unwrap();
+        dev.cut_after_writes(2).unwrap();
+        io(&dev, BioOp::Write, 4096, &mut b).unwrap();
+        assert!(!dev.is_cut());
+        io(&dev, BioOp::Write, 8192, &mut b).unwrap();
+        assert!(dev.is_cut());
+        assert_eq!(read_back(&dev, 0, 3 * 4096), vec![0u8; 3 * 4096], "all three writes undone");
+        let idle = FaultDev::new(mem(1 << 20), FaultPlan::default()).unwrap();
+        assert!(matches!(idle.cut_after_writes(1), Err(DevError::BadRequest(_))));
+    }
+
+    #[test]
+    fn a_cut_now_spends_a_cut_set_for_later() {
+        let plan = FaultPlan { power_cut: Some(PowerCut::OnDemand), ..FaultPlan::default() };
+        let dev = FaultDev::new(mem(1 << 20), plan).unwrap();
+        dev.cut_after_writes(1).unwrap();
+        dev.power_cut().unwrap();
+        dev.power_on();
+        // The write a mount makes after power-on (journal recovery) reaches the device.
+        let mut b = vec![8u8; 4096];
+        io(&dev, BioOp::Write, 0, &mut b).unwrap();
+        assert!(!dev.is_cut());
+        assert_eq!(read_back(&dev, 0, 4096), b);
+        assert_eq!(dev.fault_stats().power_cuts, 1);
     }
 
     #[test]

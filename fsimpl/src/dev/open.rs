@@ -319,6 +319,12 @@ mod tests {
         let Some(lo) = LoopDevice::attach(64 << 20, 512) else {
             return;
         };
+        let Some(lo4k) = LoopDevice::attach(16 << 20, 4096) else {
+            return;
+        };
+        // The devices are closed and reopened exclusively below: no child may hold a copy of
+        // their descriptors meanwhile (see `testutil::no_children`).
+        let _no_children = testutil::no_children();
         for engine in [Engine::Uring { queue_depth: 8 }, Engine::Psync] {
             let cfg = DevConfig {
                 engine,
@@ -358,9 +364,6 @@ mod tests {
         assert!(bad_request(&cfg).ends_with("is not a block device: give an image file as a file backing"));
 
         // 4 KiB logical sectors: O_DIRECT needs 4096-byte alignment, more than 1024.
-        let Some(lo4k) = LoopDevice::attach(16 << 20, 4096) else {
-            return;
-        };
         let cfg = |min_io_align| DevConfig {
             engine: Engine::Uring { queue_depth: 8 },
             backing: Backing::BlockDevice { path: lo4k.path().to_path_buf() },

@@ -4,6 +4,7 @@
 use super::file_ops::{self, FallocMode};
 use super::{MountOptions, Stat};
 use crate::aops::BufferedIo;
+use crate::bugs::Bug;
 use crate::core::Ino;
 use crate::core::ext4::{Ext4, Ext4Options};
 use crate::core::jbd2::{JournalData, JournalOptions};
@@ -108,6 +109,7 @@ impl<A: BufferedIo> Mounted<A> {
             alloc_limit: opts.faults.alloc_limit,
         };
         let (ext4, files) = Ext4::mount(dev.clone(), e4opts, stats.clone())?;
+        stats.set_block_size(ext4.block_size());
         let mut names = BTreeMap::new();
         let mut inodes = HashMap::new();
         for f in files {
@@ -257,7 +259,7 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
     /// earlier background writeback recorded on the mapping) is reported once and ends the
     /// call before the journal commit; then wait for the transaction that last changed the
     /// inode (`i_datasync_tid` for fdatasync, which time updates do not advance) to commit,
-    /// or, when it already has, flush the device cache (ext4's fast path).
+    /// or, when it already has, flush the device cache (ext4's fast path, `needs_barrier`).
     fn fsync(&self, ino: Ino, datasync: bool) -> Result<()> {
         let inode = self.inode(ino)?;
         let written = filemap_write_and_wait_range(&self.sb, &inode, 0, u64::MAX);
@@ -271,7 +273,10 @@ impl<A: BufferedIo> Vfs for Mounted<A> {
             let d = &read(&inode.info).disk;
             if datasync { d.i_datasync_tid } else { d.i_sync_tid }
         };
-        self.sb.ext4.sync_file(tid)
+        if self.sb.ext4.fsync_journal(tid)? && !self.sb.bug(Bug::FsyncSkipsFlush) {
+            self.sb.ext4.issue_flush()?;
+        }
+        Ok(())
     }
 
     fn sync_file_range(&self, ino: Ino, off: u64, len: u64) -> Result<()> {

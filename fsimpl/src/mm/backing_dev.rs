@@ -249,9 +249,11 @@ fn queue_io<P>(wb: &Writeback<P>, reason: Reason, expire: Duration) {
     l.b_dirty = keep;
 }
 
-/// One pass over the dirty inodes (`writeback_sb_inodes`); returns the pages written.
+/// One pass of the flusher over the dirty inodes (`writeback_sb_inodes`); returns the pages
+/// written.
 fn writeback_inodes<A: AddressSpaceOps>(sb: &Sb<A>, reason: Reason) -> u64 {
     sb.stats.inc(Ev::WritebackPasses);
+    sb.stats.inc(Ev::FlusherPasses);
     let expire = Duration::from_millis(u64::from(sb.opts.dirty_expire_centisecs) * 10);
     queue_io(&sb.wb, reason, expire);
     let mut wrote = 0;

@@ -223,7 +223,7 @@ impl<P> Folio<P> {
         assert!(off + len <= self.size());
         // SAFETY: as in `copy_from`.
         unsafe { self.ptr_at(off).write_bytes(0, len) };
-        stats.zeroed(len);
+        stats.zeroed(self.pos() + off as u64, len);
     }
 
     // --- Flags.

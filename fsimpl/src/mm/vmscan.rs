@@ -7,7 +7,9 @@
 use super::AddressSpaceOps;
 use super::folio::Folio;
 use super::mapping::AddressSpace;
+use super::page_writeback::folio_clear_dirty_for_io;
 use super::sb::Sb;
+use crate::kernel::xarray::Mark;
 use crate::stats::Ev;
 
 /// Folios isolated at a time (`SWAP_CLUSTER_MAX`).
@@ -49,7 +51,10 @@ fn shrink_folio<A: AddressSpaceOps>(sb: &Sb<A>, f: &Folio<A::Private>) -> Option
     if f.test_clear_referenced() {
         return None;
     }
-    if f.dirty() || f.writeback() || !f.trylock() {
+    // Seeded bug: the dirty test of a folio without private state left to `release_folio`.
+    let drop_dirty =
+        |f: &Folio<A::Private>| f.dirty() && !f.has_private() && sb.bug(crate::bugs::Bug::ReclaimDirtyWithoutPrivate);
+    if (f.dirty() && !drop_dirty(f)) || f.writeback() || !f.trylock() {
         return None;
     }
     let mapping = f.mapping();
@@ -61,6 +66,9 @@ fn shrink_folio<A: AddressSpaceOps>(sb: &Sb<A>, f: &Folio<A::Private>) -> Option
     // SAFETY: the folio is locked and still cached there; an address space outlives its
     // cached folios, and taking the last one out needs this folio's lock.
     let mapping = unsafe { &*(mapping as *const AddressSpace<A::Private>) };
+    if drop_dirty(f) && folio_clear_dirty_for_io(sb, f) {
+        mapping.clear_mark(f, Mark::Dirty);
+    }
     if f.dirty() || f.writeback() || (f.has_private() && !sb.aops.release_folio(sb, f)) {
         f.unlock();
         return None;

@@ -10,7 +10,7 @@
 
 use super::diff::{self, DEFAULT_OPS};
 use crate::cli::DiffArgs;
-use crate::diff::{Lockstep, TargetSet, report};
+use crate::diff::{Found, Lockstep, TargetSet, report};
 use crate::machine;
 use crate::ranks;
 use anyhow::{Context, Result};
@@ -65,9 +65,9 @@ pub fn campaign(args: &DiffArgs, seeds: SeedRange, argv: &[String]) -> Result<bo
     // Setup: every rank builds its targets once, so that a target that cannot run here stops
     // every rank now rather than one rank at its first seed.
     let set = diff::target_set(args)?;
-    let probe = Lockstep::new(&set, 1, args.check.check_every, args.file_len)?;
+    let probe = Lockstep::new(&set, 1, args.check.check_every, diff::file_len(args))?;
     if ranks.is_root() {
-        diff::print_notes(&probe);
+        diff::print_notes(&probe, &set);
     }
     probe.close()?;
     ranks.agree(Ok(()))?;
@@ -150,7 +150,7 @@ fn run_share(
             break;
         }
         let cfg = FsxConfig { seed, ops: Some(per_seed), ..base.clone() };
-        let mut ls = Lockstep::new(set, 1, args.check.check_every, args.file_len)?;
+        let mut ls = Lockstep::new(set, 1, args.check.check_every, diff::file_len(args))?;
         let found = ls.run(cfg.stream()?, go_on)?;
         let ran = ls.stats().total_ran();
         ls.close()?;
@@ -177,7 +177,8 @@ fn run_share(
             let targets = d.signature().iter().map(|(t, _)| t.clone()).collect();
             let op_number = d.op_number;
             let context = json!({"command": argv, "seed": seed, "rank": ranks.rank(), "host": ranks.host()});
-            diff::investigate(set, ops, 1, d, context, &args.check, &dir)?;
+            let found = Found { set, ops, files: 1, check_every: args.check.check_every, divergence: d, context };
+            diff::investigate(found, args.check.shrink_time, &dir)?;
             let minimal = std::fs::read_to_string(dir.join("minimal.jsonl"))
                 .with_context(|| format!("reading {}", dir.join("minimal.jsonl").display()))?;
             let replay = crate::diff::replay_command(set, &dir.join("minimal.jsonl"), args.check.check_every);

@@ -319,7 +319,7 @@ fn judge(oracle: &Oracle<'_>, seen: &Seen, files: u32) -> Option<Violation> {
         Seen::Mounted { files, fsck } => (files, fsck),
     };
     for file in 0..files {
-        let synced_by = oracle.file(file).synced_by;
+        let synced_by = oracle.synced_by(file);
         let with_file = |kind| Violation { file: Some(file), synced_by, ..base(kind) };
         let found = match &contents[file as usize] {
             Err(errno) => {
@@ -336,12 +336,11 @@ fn judge(oracle: &Oracle<'_>, seen: &Seen, files: u32) -> Option<Violation> {
         };
         let mut v = Violation { finding: Some(finding.clone()), ..with_file(kind) };
         if let (Finding::Data { offset, .. }, Some(found)) = (finding, found) {
-            let durable = &oracle.file(file).versions[0].bytes;
             let from = offset.saturating_sub(16) & !15;
             let to = (from + WINDOW).min(found.len() as u64);
             v.window = from;
             v.found = found[from as usize..to as usize].to_vec();
-            v.expected = (from..to).map(|x| durable.get(x as usize).copied().unwrap_or(0)).collect();
+            v.expected = oracle.durable_bytes(file, from, to);
         }
         return Some(v);
     }

@@ -9,7 +9,7 @@ use workloads::Op;
 
 use super::Violation;
 use super::oracle::Finding;
-use crate::diff::lockstep::{SkipRules, shifts_of};
+use crate::diff::divergence::shifts_of;
 use crate::diff::report::{Origin, op_line, origins};
 
 fn op_text(ops: &[Op], number: u64) -> String {
@@ -27,9 +27,8 @@ fn found_origins(v: &Violation, ops: &[Op], block: u64) -> Vec<Origin> {
     let (Some(file), Some(Finding::Data { offset, .. })) = (v.file, &v.finding) else { return Vec::new() };
     let start = (offset - v.window) as usize;
     let bytes = &v.found[start..(start + 16).min(v.found.len())];
-    let rules = SkipRules { unsupported: [false; 7], min_block: block, max_block: block };
     let upto = v.started.min(ops.len());
-    let shifts = shifts_of(&ops[..upto], &rules);
+    let shifts = shifts_of(&ops[..upto], block);
     origins(&ops[..upto], &shifts, upto as u64, file, *offset, bytes)
 }
 

@@ -1,7 +1,7 @@
 //! A target that corrupts one byte, to prove that diff sees, reports and shrinks a
 //! corruption (a perturbing backend, like raft-engine's `ObfuscatedFileSystem`).
 
-use crate::targets::{Capabilities, FileId, IoMode, Result, Target};
+use crate::targets::{Capabilities, FileId, IoMode, PowerControl, Result, Target};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use workloads::FallocMode;
@@ -84,6 +84,18 @@ impl Target for FlipTarget {
     }
     fn reset_counters(&self) {
         self.inner.reset_counters()
+    }
+    fn can_cut_power(&self) -> bool {
+        self.inner.can_cut_power()
+    }
+    fn power_cuts(&self) -> u64 {
+        self.inner.power_cuts()
+    }
+    fn power(&self, ctl: PowerControl) -> Result<()> {
+        self.inner.power(ctl)
+    }
+    fn reboot(&self) -> Result<()> {
+        self.inner.reboot()
     }
     fn notices(&self) -> Vec<String> {
         self.inner.notices()

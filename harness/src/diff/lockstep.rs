@@ -2,20 +2,33 @@
 //! errno, the file size and any data read — with whole files compared every K ops, after every
 //! remount and at the end.
 //!
+//! A fallocate mode a target lacks (or a collapse/insert range finer than its blocks) is
+//! emulated on that target ([`super::emulate`]) and counted; the model and the other targets
+//! run the real op.
+//!
+//! A target whose power is cut (`faults=powercut=N`, or an [`Op::PowerCut`]) is rebooted at once —
+//! mounted from what its device kept — and its files are checked against the durability rules
+//! ([`Durability`]); a file that breaks them is a divergence, one that keeps them is rewritten
+//! to the model's content and synced, and the run goes on.
+//!
 //! The loop allocates nothing per op once warm: write data goes through one reused buffer
 //! (filled by [`workloads::pattern::fill`]), reads and whole-file checks through another, and
 //! only what the op read (or, at a whole-file check, the file) is read back.
 
 use super::DiffError;
+use super::coverage::TargetCounters;
+use super::divergence::{Check, DataMismatch, Divergence, Kind, Mismatch, Verdict};
+use super::durability::Durability;
 use super::model::{MODEL_MAX_FILE, Model, ModelError, Outcome};
+use super::power::CUT_WINDOW;
 use super::targets::TargetSet;
 use crate::runner::{Buffers, execute};
-use crate::targets::{DiskCheck, FileId, RemountKind, Target, TargetError};
-use serde::Serialize;
+use crate::targets::{DiskCheck, FileId, PowerControl, RemountKind, Target, TargetError};
+use std::collections::VecDeque;
 use workloads::{FallocMode, Op, OpKind, pattern};
 
 /// Whole-file checks read files in pieces of this size.
-const CHUNK: u64 = 1 << 20;
+pub(super) const CHUNK: u64 = 1 << 20;
 /// How many differing runs a data mismatch lists.
 const RUNS_KEPT: usize = 4;
 /// Buffers are made this large up front at most (larger ops grow them once).
@@ -25,180 +38,19 @@ const MERGE_GAP: u64 = 16;
 /// Bytes of context in a data mismatch's hex windows.
 const WINDOW: u64 = 48;
 
-/// What found a divergence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Check {
-    /// The op's own result, its read data or the size after it.
-    Op,
-    /// The whole-file check every K ops.
-    Periodic,
-    /// The whole-file check after a remount.
-    Remount,
-    /// The whole-file check at the end of the stream.
-    End,
-}
-
-/// What way a target diverged: the key of "the same divergence" when shrinking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A different result or errno.
-    Error,
-    /// A different file size.
-    Size,
-    /// Different bytes.
-    Data,
-    /// The image on disk failed a check (`--check e2fsck`, `--check kernel`).
-    Disk,
-}
-
-impl Kind {
-    /// The name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Error => "error",
-            Kind::Size => "size",
-            Kind::Data => "data",
-            Kind::Disk => "disk",
-        }
-    }
-}
-
-/// Bytes that differ from the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DataMismatch {
-    /// The file.
-    pub file: u32,
-    /// The first few regions of differing bytes, (offset, length); differences less than 16
-    /// bytes apart are one region.
-    pub runs: Vec<(u64, u64)>,
-    /// Differing bytes in all (within what was compared).
-    pub differing: u64,
-    /// Regions in all (only the first few are in `runs`).
-    pub regions: u64,
-    /// File offset of the windows below.
-    pub window: u64,
-    /// The model's bytes around the first difference.
-    pub expected: Vec<u8>,
-    /// The target's bytes there.
-    pub actual: Vec<u8>,
-}
-
-/// How one target differs from the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Mismatch {
-    /// The op (or a read of a whole-file check) returned something else.
-    Result {
-        /// What the model says.
-        expected: Outcome,
-        /// What the target returned.
-        actual: Outcome,
-    },
-    /// The file has another size.
-    Size {
-        /// The file.
-        file: u32,
-        /// The model's size.
-        expected: u64,
-        /// The target's.
-        actual: u64,
-    },
-    /// Bytes differ.
-    Data(DataMismatch),
-    /// The image failed a check.
-    Disk {
-        /// Which check.
-        check: DiskCheck,
-        /// What it found, one line.
-        problem: String,
-    },
-}
-
-impl Mismatch {
-    /// The kind of divergence.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Mismatch::Result { .. } => Kind::Error,
-            Mismatch::Size { .. } => Kind::Size,
-            Mismatch::Data(_) => Kind::Data,
-            Mismatch::Disk { .. } => Kind::Disk,
-        }
-    }
-}
-
-/// One target at the divergence.
-#[derive(Clone, Debug)]
-pub struct Verdict {
-    /// The target's short name.
-    pub target: String,
-    /// Its spec, as built.
-    pub spec: String,
-    /// How it differs from the model; `None`: it agrees.
-    pub mismatch: Option<Mismatch>,
-    /// Faults injected into this target so far (its non-zero `fault_*` counters): a
-    /// divergence they explain is expected, not a bug.
-    pub faults: Vec<(String, u64)>,
-}
-
-/// The first point where some target disagreed with the model.
-#[derive(Clone, Debug)]
-pub struct Divergence {
-    /// 1-based position of the op in the stream (for [`Check::End`], the last op).
-    pub op_number: u64,
-    /// That op (`None` for an end check of an empty stream).
-    pub op: Option<Op>,
-    /// What found it.
-    pub check: Check,
-    /// Every target, agreeing or not.
-    pub verdicts: Vec<Verdict>,
-    /// Which ops the run skipped: replaying the trace with them tells where each byte was
-    /// written ([`shifts_of`]), for naming writers.
-    pub rules: SkipRules,
-}
-
-/// A collapse_range or insert_range that moved a file's data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shift {
-    /// 1-based op number.
-    pub op_number: u64,
-    /// The file.
-    pub file: u32,
-    /// collapse_range (true) or insert_range.
-    pub collapse: bool,
-    /// Start of the range.
-    pub offset: u64,
-    /// Its length.
-    pub len: u64,
-}
-
-/// Which targets diverged and how, in target order: "the same divergence" when shrinking.
-pub type Signature = Vec<(String, Kind)>;
-
-impl Divergence {
-    /// Whether injected faults explain it: every diverging target had faults injected.
-    pub fn explained_by_faults(&self) -> bool {
-        let mut diverging = self.verdicts.iter().filter(|v| v.mismatch.is_some()).peekable();
-        diverging.peek().is_some() && diverging.all(|v| !v.faults.is_empty())
-    }
-
-    /// The diverging targets and the kind of each.
-    pub fn signature(&self) -> Signature {
-        self.verdicts.iter().filter_map(|v| v.mismatch.as_ref().map(|m| (v.target.clone(), m.kind()))).collect()
-    }
-}
-
 /// What a run did.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Ops run, per [`OpKind::index`].
     pub ran: [u64; OpKind::COUNT],
-    /// Ops skipped on every target, per kind.
-    pub skipped: [u64; OpKind::COUNT],
-    /// Why each kind was first skipped.
-    pub skip_reasons: [Option<String>; OpKind::COUNT],
+    /// Per target (by name), ops emulated, per kind.
+    pub emulated: Vec<(String, [u64; OpKind::COUNT])>,
     /// Whole-file checks done.
     pub whole_checks: u64,
+    /// Per target (by name), power cuts it was rebooted from and checked after.
+    pub power_cuts: Vec<(String, u64)>,
+    /// Bytes the durability rules gave up checking to bound memory (long runs without syncs).
+    pub durability_unchecked: u64,
 }
 
 impl Stats {
@@ -207,9 +59,14 @@ impl Stats {
         self.ran.iter().sum()
     }
 
-    /// Ops skipped in all.
-    pub fn total_skipped(&self) -> u64 {
-        self.skipped.iter().sum()
+    /// Ops emulated in all, over every target.
+    pub fn total_emulated(&self) -> u64 {
+        self.emulated.iter().map(|(_, e)| e.iter().sum::<u64>()).sum()
+    }
+
+    /// Power cuts in all, over every target.
+    pub fn total_power_cuts(&self) -> u64 {
+        self.power_cuts.iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -236,96 +93,52 @@ const MODES: [FallocMode; 7] = [
     FallocMode::InsertRange,
 ];
 
-/// Why an op is skipped on every target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Skip {
-    /// Some target cannot do this fallocate mode.
-    Unsupported(FallocMode),
-    /// A collapse/insert range fits the smaller block sizes only.
-    Unaligned,
-}
-
-/// Which ops a set of targets cannot all run: fallocate modes some target lacks, and
-/// collapse/insert ranges aligned to the smallest block size but not to the largest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SkipRules {
-    /// Per fallocate mode (in declaration order): some target cannot do it.
-    pub unsupported: [bool; 7],
-    /// The smallest block size of the targets.
-    pub min_block: u64,
-    /// The largest.
-    pub max_block: u64,
-}
-
-impl SkipRules {
-    /// Why `op` is skipped, if it is.
-    pub fn skip(&self, op: &Op) -> Option<Skip> {
-        let Op::Fallocate { mode, offset, len, .. } = *op else { return None };
-        if self.unsupported[mode_index(mode)] {
-            return Some(Skip::Unsupported(mode));
-        }
-        let ranged = matches!(mode, FallocMode::CollapseRange | FallocMode::InsertRange);
-        let aligned = |b: u64| offset.is_multiple_of(b) && len.is_multiple_of(b);
-        (ranged && aligned(self.min_block) && !aligned(self.max_block)).then_some(Skip::Unaligned)
-    }
-}
-
-/// The collapse_range and insert_range ops of `ops` that moved data (those not skipped and
-/// valid for the file's size then), found by replaying `ops` on a model.
-pub fn shifts_of(ops: &[Op], rules: &SkipRules) -> Vec<Shift> {
-    let mut model = Model::new(super::files_of(ops), rules.max_block, 0);
-    let mut data = Vec::new();
-    let mut shifts = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        if rules.skip(op).is_some() {
-            continue;
-        }
-        if let Op::Write { len, .. } = *op
-            && data.len() < len as usize
-        {
-            data.resize(len as usize, 0);
-        }
-        match (op, model.apply(op, &data)) {
-            (&Op::Fallocate { file, mode, offset, len }, Ok(Ok(_)))
-                if matches!(mode, FallocMode::CollapseRange | FallocMode::InsertRange) =>
-            {
-                let collapse = mode == FallocMode::CollapseRange;
-                shifts.push(Shift { op_number: i as u64 + 1, file, collapse, offset, len });
-            }
-            (_, Err(_)) => break,
-            _ => {}
-        }
-    }
-    shifts
-}
+/// Fault counters of power cuts: the durability rules judge what a cut does, so these never
+/// explain a divergence away.
+const POWER_CUT_COUNTERS: [&str; 3] = ["fault_power_cuts", "fault_reverted_bytes", "fault_dropped_writes"];
 
 /// A target in the lockstep, with its open files.
-struct Member {
-    name: String,
-    target: Box<dyn Target>,
-    fids: Vec<FileId>,
-    remount: RemountKind,
+pub(super) struct Member {
+    pub(super) name: String,
+    pub(super) target: Box<dyn Target>,
+    pub(super) fids: Vec<FileId>,
+    pub(super) remount: RemountKind,
+    /// Its block size: collapse/insert ranges not aligned to it are emulated.
+    pub(super) block: u64,
+    /// Per fallocate mode: it cannot do it, so it is emulated.
+    pub(super) lacks: [bool; 7],
+    /// Whether its power can be cut, and the cuts seen so far.
+    pub(super) can_cut: bool,
+    pub(super) cuts_seen: u64,
+    /// Whether its device keeps an undo log now.
+    pub(super) logging: bool,
+    /// A power cut op asked for a cut during the next op, after this many device writes.
+    pub(super) pending_cut: Option<u64>,
 }
 
 /// The model and the targets, one op at a time.
 pub struct Lockstep {
-    members: Vec<Member>,
-    model: Model,
-    /// Per fallocate mode: which targets cannot do it (none: every target can).
-    unsupported: [Option<String>; 7],
-    rules: SkipRules,
-    check_every: u64,
-    since_check: u64,
-    op_number: u64,
-    last_op: Option<Op>,
-    write_buf: Vec<u8>,
-    read_buf: Vec<u8>,
-    exec_bufs: Buffers,
+    pub(super) members: Vec<Member>,
+    pub(super) model: Model,
+    /// Alignment of collapse/insert ranges the model takes: the smallest block size.
+    pub(super) range_align: u64,
+    pub(super) check_every: u64,
+    pub(super) since_check: u64,
+    pub(super) op_number: u64,
+    pub(super) last_op: Option<Op>,
+    pub(super) write_buf: Vec<u8>,
+    pub(super) read_buf: Vec<u8>,
+    pub(super) exec_bufs: Buffers,
+    pub(super) emulate_buf: Vec<u8>,
     /// Per member, how it differs at the current check.
-    found: Vec<Option<Mismatch>>,
-    stats: Stats,
+    pub(super) found: Vec<Option<Mismatch>>,
+    /// Per member, whether the current op was emulated on it.
+    pub(super) emulated_now: Vec<bool>,
+    /// The durability rules, when some target can lose power.
+    pub(super) durability: Option<Durability>,
+    pub(super) stats: Stats,
     /// Image checks after remounts and at the end.
-    disk_checks: Vec<DiskCheck>,
+    pub(super) disk_checks: Vec<DiskCheck>,
 }
 
 /// The name of diff's file `i` on every target.
@@ -333,12 +146,12 @@ pub fn file_name(i: u32) -> String {
     format!("aopsbench-diff.{i}")
 }
 
-fn target_err(target: &str, what: &str) -> impl Fn(TargetError) -> DiffError {
+pub(super) fn target_err(target: &str, what: &str) -> impl Fn(TargetError) -> DiffError {
     move |source| DiffError::Target { target: target.to_string(), what: what.to_string(), source }
 }
 
 /// An errno as an [`Outcome`]; setup failures (a remount that cannot mount) stop the run.
-fn outcome(r: Result<u64, TargetError>, target: &str, op: &Op) -> Result<Outcome, DiffError> {
+pub(super) fn outcome(r: Result<u64, TargetError>, target: &str, op: &Op) -> Result<Outcome, DiffError> {
     match r {
         Ok(n) => Ok(Ok(n)),
         Err(e) => match e.errno() {
@@ -355,8 +168,7 @@ impl Lockstep {
     pub fn new(set: &TargetSet, files: u32, check_every: u64, reserve: u64) -> Result<Lockstep, DiffError> {
         let targets = set.build()?;
         let mut members = Vec::with_capacity(targets.len());
-        let mut unsupported: [Option<String>; 7] = Default::default();
-        for (target, name) in targets.into_iter().zip(set.names()) {
+        for ((target, name), &block) in targets.into_iter().zip(set.names()).zip(set.block_sizes()) {
             let caps = target.capabilities();
             if !caps.stores_data {
                 return Err(DiffError::Refused {
@@ -364,15 +176,7 @@ impl Lockstep {
                     why: "it stores no data (reads return zeros), so there is nothing to compare".into(),
                 });
             }
-            for m in MODES {
-                if !caps.fallocate.contains(&m) {
-                    let slot = &mut unsupported[mode_index(m)];
-                    *slot = Some(match slot.take() {
-                        Some(names) => format!("{names}, {name}"),
-                        None => name.clone(),
-                    });
-                }
-            }
+            let lacks = MODES.map(|m| !caps.fallocate.contains(&m));
             let mut fids = Vec::with_capacity(files as usize);
             for i in 0..files {
                 let fname = file_name(i);
@@ -381,18 +185,33 @@ impl Lockstep {
                 target.truncate(fid, 0).map_err(target_err(name, &format!("truncate {fname}")))?;
                 fids.push(fid);
             }
-            members.push(Member { name: name.clone(), target, fids, remount: caps.remount });
+            let can_cut = target.can_cut_power();
+            let cuts_seen = target.power_cuts();
+            members.push(Member {
+                name: name.clone(),
+                target,
+                fids,
+                remount: caps.remount,
+                block,
+                lacks,
+                can_cut,
+                cuts_seen,
+                logging: false,
+                pending_cut: None,
+            });
         }
-        let found = members.iter().map(|_| None).collect();
+        let n = members.len();
+        let durability = members.iter().any(|m| m.can_cut).then(|| Durability::new(files, n));
+        let stats = Stats {
+            emulated: members.iter().map(|m| (m.name.clone(), [0; OpKind::COUNT])).collect(),
+            power_cuts: members.iter().filter(|m| m.can_cut).map(|m| (m.name.clone(), 0)).collect(),
+            ..Stats::default()
+        };
+        let range_align = set.range_align();
         Ok(Lockstep {
             members,
-            model: Model::new(files, set.max_block_size(), reserve),
-            rules: SkipRules {
-                unsupported: unsupported.each_ref().map(Option::is_some),
-                min_block: set.min_block_size(),
-                max_block: set.max_block_size(),
-            },
-            unsupported,
+            model: Model::new(files, range_align, reserve),
+            range_align,
             check_every,
             since_check: 0,
             op_number: 0,
@@ -400,8 +219,11 @@ impl Lockstep {
             write_buf: vec![0; reserve.min(PRESIZE) as usize],
             read_buf: vec![0; reserve.min(PRESIZE) as usize],
             exec_bufs: Buffers::new(0),
-            found,
-            stats: Stats::default(),
+            emulate_buf: Vec::new(),
+            found: (0..n).map(|_| None).collect(),
+            emulated_now: vec![false; n],
+            durability,
+            stats,
             disk_checks: set.disk_checks().to_vec(),
         })
     }
@@ -411,9 +233,17 @@ impl Lockstep {
         &self.stats
     }
 
-    /// Per fallocate mode that some target cannot do: the mode and those targets.
+    /// Per fallocate mode that some target cannot do: the mode and those targets (it is
+    /// emulated on them).
     pub fn unsupported_modes(&self) -> Vec<(FallocMode, String)> {
-        MODES.iter().filter_map(|&m| self.unsupported[mode_index(m)].clone().map(|t| (m, t))).collect()
+        MODES
+            .iter()
+            .filter_map(|&m| {
+                let who: Vec<&str> =
+                    self.members.iter().filter(|t| t.lacks[mode_index(m)]).map(|t| t.name.as_str()).collect();
+                (!who.is_empty()).then(|| (m, who.join(", ")))
+            })
+            .collect()
     }
 
     /// One line per target whose remount is not a real unmount and mount.
@@ -435,31 +265,37 @@ impl Lockstep {
         &self.model
     }
 
-    /// Why an op was skipped, in words.
-    fn skip_text(&self, skip: Skip) -> String {
-        match skip {
-            Skip::Unsupported(mode) => {
-                format!("{} cannot do it", self.unsupported[mode_index(mode)].as_deref().unwrap_or("a target"))
-            }
-            Skip::Unaligned => format!(
-                "ranges aligned to {} bytes but not to {} (the largest block size) work on some targets only",
-                self.rules.min_block, self.rules.max_block
-            ),
+    /// Every target's counters now (fsimpl's stats, a kernel target's device counters).
+    pub fn counters(&self) -> Vec<TargetCounters> {
+        self.members
+            .iter()
+            .map(|m| TargetCounters {
+                name: m.name.clone(),
+                kind: m.target.kind().to_string(),
+                spec: m.target.spec().to_string(),
+                counters: m.target.counters(),
+            })
+            .collect()
+    }
+
+    /// Whether member `i` runs `op` emulated.
+    fn emulates(&self, i: usize, op: &Op) -> bool {
+        let Op::Fallocate { mode, offset, len, .. } = *op else { return false };
+        let m = &self.members[i];
+        if m.lacks[mode_index(mode)] {
+            return true;
         }
+        let ranged = matches!(mode, FallocMode::CollapseRange | FallocMode::InsertRange);
+        let aligned = |b: u64| offset.is_multiple_of(b) && len.is_multiple_of(b);
+        ranged && aligned(self.range_align) && !aligned(m.block)
     }
 
     /// Runs one op everywhere; returns the divergence it shows, if any.
     pub fn step(&mut self, op: &Op) -> Result<Option<Box<Divergence>>, DiffError> {
         self.op_number += 1;
+        let n = self.op_number;
         self.last_op = Some(op.clone());
         let kind = op.kind().index();
-        if let Some(skip) = self.rules.skip(op) {
-            self.stats.skipped[kind] += 1;
-            if self.stats.skip_reasons[kind].is_none() {
-                self.stats.skip_reasons[kind] = Some(self.skip_text(skip));
-            }
-            return Ok(None);
-        }
         if let Op::Write { file, offset, len, tag } = *op {
             let end = offset.saturating_add(len);
             if end > MODEL_MAX_FILE {
@@ -471,16 +307,42 @@ impl Lockstep {
             }
             pattern::fill(tag, offset, &mut self.write_buf[..len]);
         }
+        if let Some(d) = &mut self.durability {
+            d.before(n, op, &self.model);
+        }
         let expected = self.model.apply(op, &self.write_buf)?;
+        if let Some(d) = &mut self.durability {
+            d.after(n, op, &self.model);
+        }
         self.stats.ran[kind] += 1;
         let mut diverged = false;
         for i in 0..self.members.len() {
-            let m = self.check_op(i, op, expected)?;
+            let emulated = self.emulates(i, op);
+            self.emulated_now[i] = emulated;
+            if emulated {
+                self.stats.emulated[i].1[kind] += 1;
+            }
+            let cuts = self.members[i].cuts_seen;
+            let actual = self.run_op(i, op, expected, emulated)?;
+            if let (true, Some(d), Some(file)) = (emulated, &mut self.durability, op.file()) {
+                // It moved bytes, not blocks.
+                d.emulated(i, file, n);
+            }
+            let m = match self.members[i].can_cut && self.members[i].target.power_cuts() > cuts {
+                // The power went during the op: what it returned does not count; what the
+                // device kept is checked instead.
+                true => self.after_power_cut(i)?,
+                false => {
+                    self.note_durable(i, op, actual);
+                    self.compare(i, op, expected, actual)?
+                }
+            };
             diverged |= m.is_some();
             self.found[i] = m;
         }
         if diverged {
-            return Ok(Some(self.divergence(Check::Op)));
+            let durability = self.found.iter().flatten().any(|m| m.kind() == Kind::Durability);
+            return Ok(Some(self.divergence(if durability { Check::PowerCut } else { Check::Op })));
         }
         self.since_check += 1;
         let check = match op {
@@ -503,7 +365,21 @@ impl Lockstep {
         ops: impl IntoIterator<Item = Op>,
         mut keep_going: impl FnMut(u64) -> bool,
     ) -> Result<Option<Box<Divergence>>, DiffError> {
-        for op in ops {
+        // Ops read ahead, to start the undo logs a window before each power cut.
+        let mut ahead: VecDeque<Op> = VecDeque::with_capacity(CUT_WINDOW + 1);
+        let mut ops = ops.into_iter();
+        let mut cuts_ahead = 0usize;
+        loop {
+            while ahead.len() <= CUT_WINDOW {
+                let Some(op) = ops.next() else { break };
+                cuts_ahead += usize::from(matches!(op, Op::PowerCut { .. }));
+                ahead.push_back(op);
+            }
+            let Some(op) = ahead.pop_front() else { break };
+            if cuts_ahead > 0 && self.durability.is_some() {
+                self.start_power_logs()?;
+            }
+            cuts_ahead -= usize::from(matches!(op, Op::PowerCut { .. }));
             if let Some(d) = self.step(&op)? {
                 return Ok(Some(d));
             }
@@ -542,18 +418,40 @@ impl Lockstep {
             .members
             .iter()
             .zip(self.found.iter_mut())
-            .map(|(m, f)| Verdict {
+            .zip(&self.emulated_now)
+            .map(|((m, f), &emulated)| Verdict {
                 target: m.name.clone(),
                 spec: m.target.spec().to_string(),
                 mismatch: f.take(),
-                faults: m.target.counters().into_iter().filter(|(k, v)| k.starts_with("fault_") && *v > 0).collect(),
+                faults: m
+                    .target
+                    .counters()
+                    .into_iter()
+                    .filter(|(k, v)| k.starts_with("fault_") && *v > 0 && !POWER_CUT_COUNTERS.contains(&k.as_str()))
+                    .collect(),
+                emulated: emulated && check == Check::Op,
             })
             .collect();
-        Box::new(Divergence { op_number: self.op_number, op: self.last_op.clone(), check, verdicts, rules: self.rules })
+        Box::new(Divergence {
+            op_number: self.op_number,
+            op: self.last_op.clone(),
+            check,
+            verdicts,
+            range_align: self.range_align,
+        })
     }
 
-    /// Runs `op` on member `i` and compares its result, read data and file size.
-    fn check_op(&mut self, i: usize, op: &Op, expected: Outcome) -> Result<Option<Mismatch>, DiffError> {
+    /// Runs `op` on member `i` (emulated or not); returns what it returned. A power cut that
+    /// the previous op planned comes during this one.
+    fn run_op(&mut self, i: usize, op: &Op, expected: Outcome, emulated: bool) -> Result<Outcome, DiffError> {
+        if let Op::PowerCut { after_writes } = *op {
+            return self.cut(i, after_writes);
+        }
+        let planned = self.members[i].pending_cut.take();
+        if let Some(n) = planned {
+            let m = &self.members[i];
+            m.target.power(PowerControl::CutAfterWrites(n)).map_err(target_err(&m.name, "cut the power"))?;
+        }
         let m = &self.members[i];
         let t = m.target.as_ref();
         let fid =
@@ -572,8 +470,33 @@ impl Lockstep {
                 let r = fid(file).and_then(|f| t.write(f, offset, &self.write_buf[..len as usize]));
                 outcome(r.map(|n| n as u64), &m.name, op)?
             }
+            // The emulation runs valid ops only; an invalid one fails as the model says.
+            Op::Fallocate { file, mode, offset, len } if emulated => match expected {
+                Err(_) => expected,
+                Ok(_) => {
+                    let r = fid(file)
+                        .and_then(|f| super::emulate::fallocate(t, f, mode, offset, len, &mut self.emulate_buf));
+                    outcome(r.map(|_| 0), &m.name, op)?
+                }
+            },
             _ => outcome(execute(t, &m.fids, op, &mut self.exec_bufs).map(|_| 0), &m.name, op)?,
         };
+        // Fewer writes than planned: the power goes at the end of the op.
+        if planned.is_some() && m.target.power_cuts() == m.cuts_seen {
+            m.target.power(PowerControl::CutNow).map_err(target_err(&m.name, "cut the power"))?;
+        }
+        Ok(actual)
+    }
+
+    /// Compares what member `i` returned for `op` with the model: the result, the data read
+    /// and the file size.
+    fn compare(
+        &mut self,
+        i: usize,
+        op: &Op,
+        expected: Outcome,
+        actual: Outcome,
+    ) -> Result<Option<Mismatch>, DiffError> {
         if actual != expected {
             return Ok(Some(Mismatch::Result { expected, actual }));
         }
@@ -612,8 +535,16 @@ impl Lockstep {
         self.since_check = 0;
         self.stats.whole_checks += 1;
         let mut diverged = false;
+        let mut cut = false;
         for i in 0..self.members.len() {
-            let m = self.compare_files(i)?;
+            let cuts = self.members[i].cuts_seen;
+            let mut m = self.compare_files(i)?;
+            // A cut `faults=powercut=N` planned came during the check (its reads made
+            // writeback run): the device is judged, not what was read.
+            if self.members[i].can_cut && self.members[i].target.power_cuts() > cuts {
+                m = self.after_power_cut(i)?;
+                cut = true;
+            }
             diverged |= m.is_some();
             self.found[i] = m;
         }
@@ -635,6 +566,11 @@ impl Lockstep {
                 }
             }
         }
+        let check = if cut && self.found.iter().flatten().any(|m| m.kind() == Kind::Durability) {
+            Check::PowerCut
+        } else {
+            check
+        };
         Ok(diverged.then(|| self.divergence(check)))
     }
 
@@ -737,26 +673,6 @@ fn scan_diff(acc: &mut Option<DataMismatch>, file: u32, base: u64, expected: &[u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shifts_are_the_collapses_and_inserts_that_moved_data() {
-        let falloc = |mode, offset, len| Op::Fallocate { file: 0, mode, offset, len };
-        let ops = [
-            Op::Write { file: 0, offset: 0, len: 5 * 4096, tag: 1 },
-            falloc(FallocMode::CollapseRange, 0, 4096),
-            falloc(FallocMode::CollapseRange, 0, 1024),
-            falloc(FallocMode::CollapseRange, 0, 1 << 20),
-            falloc(FallocMode::InsertRange, 4096, 8192),
-        ];
-        let rules = SkipRules { unsupported: [false; 7], min_block: 1024, max_block: 4096 };
-        let shifts = shifts_of(&ops, &rules);
-        let numbers: Vec<(u64, bool)> = shifts.iter().map(|s| (s.op_number, s.collapse)).collect();
-        // Op 3 is skipped (aligned to 1K, not 4K); op 4 fails (past EOF).
-        assert_eq!(numbers, vec![(2, true), (5, false)]);
-        assert_eq!(rules.skip(&ops[2]), Some(Skip::Unaligned));
-        let no_collapse = SkipRules { unsupported: [false, false, false, false, false, true, false], ..rules };
-        assert_eq!(shifts_of(&ops, &no_collapse).len(), 1);
-    }
 
     #[test]
     fn scans_keep_the_first_runs_and_count_all() {

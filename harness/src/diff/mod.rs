@@ -3,7 +3,12 @@
 //!
 //! - [`model`]: the reference ([`Model`]), a byte vector per file.
 //! - [`targets`]: [`TargetSet`], the specs with diff's defaults, built afresh per run.
-//! - [`lockstep`]: [`Lockstep`] runs each op on the model and every target and compares.
+//! - [`lockstep`]: [`Lockstep`] runs each op on the model and every target and compares;
+//!   [`emulate`] stands in for fallocate modes a target lacks; power cuts and what follows
+//!   them are in `power`.
+//! - [`divergence`]: what a divergence holds.
+//! - [`durability`]: [`Durability`], what a file may hold after a power cut.
+//! - [`coverage`]: what the fsimpl targets' paths did, from their counters.
 //! - [`report`]: the one-screen report and `divergence.json`, naming who wrote wrong bytes.
 //! - [`shrink`]: ddmin over ops, then smaller numbers.
 //! - [`FlipTarget`]: a target that corrupts one byte, for proving the above.
@@ -11,16 +16,24 @@
 //! [`replay`] runs a trace on fresh targets; [`investigate`] turns a divergence into the files
 //! `trace.jsonl`, `divergence.json` and `minimal.jsonl`.
 
+pub mod coverage;
+pub mod divergence;
+pub mod durability;
+pub mod emulate;
 mod flip;
 pub mod lockstep;
 pub mod model;
+mod power;
 pub mod report;
 pub mod shrink;
 pub mod targets;
 
+pub use divergence::{Check, Divergence, Kind, Mismatch, Signature};
+pub use durability::{Durability, Violation};
 pub use flip::FlipTarget;
-pub use lockstep::{Check, Divergence, Kind, Lockstep, Mismatch, Signature, Stats};
+pub use lockstep::{Lockstep, Stats};
 pub use model::{MODEL_MAX_FILE, Model, ModelError};
+pub use power::CUT_WINDOW;
 pub use shrink::{Budget, Shrunk};
 pub use targets::TargetSet;
 
@@ -34,6 +47,14 @@ use workloads::Op;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiffError {
+    /// A command-line option that cannot be used.
+    #[error("{option}: {why}")]
+    Option {
+        /// The option as given (`--bug nope`).
+        option: String,
+        /// Why, and what to do.
+        why: String,
+    },
     /// A target cannot take part.
     #[error("target {target}: {why}")]
     Refused {
@@ -97,7 +118,7 @@ pub fn extent_of(ops: &[Op]) -> u64 {
 pub struct Replayed {
     /// The divergence, if any.
     pub divergence: Option<Box<Divergence>>,
-    /// What ran and what was skipped.
+    /// What ran, what was emulated, the power cuts.
     pub stats: Stats,
     /// Time in the lockstep loop (setup excluded).
     pub elapsed: Duration,
@@ -206,7 +227,7 @@ pub fn investigate(
         "context": found.context,
         "targets": found.set.names().iter().zip(found.set.specs()).map(|(n, s)| json!({"name": n, "spec": s.to_string()})).collect::<Vec<_>>(),
         "check_every": found.check_every,
-        "range_align": found.set.max_block_size(),
+        "range_align": found.set.range_align(),
         "trace": {"file": "trace.jsonl", "ops": found.ops.len()},
         "divergence": report::to_json(d, &found.ops),
         "replay": replay_cmd,
@@ -216,10 +237,10 @@ pub fn investigate(
     let want = d.signature();
     let mut attempt = 0u64;
     let mut last: Option<Box<Divergence>> = None;
-    let mut test = |ops: &[Op]| -> Result<bool, DiffError> {
+    let mut test = |ops: &[Op], check_every: u64| -> Result<bool, DiffError> {
         attempt += 1;
         on_attempt(attempt, ops.len());
-        let r = replay(found.set, ops, found.files, found.check_every)?;
+        let r = replay(found.set, ops, found.files, check_every)?;
         match r.divergence {
             Some(dv) if dv.signature() == want => {
                 last = Some(dv);
@@ -228,18 +249,28 @@ pub fn investigate(
             _ => Ok(false),
         }
     };
-    let reproduced = test(&found.ops)?;
+    let reproduced = test(&found.ops, found.check_every)?;
+    // A whole-file check reads the files, so it changes what the cache holds, and where the
+    // periodic ones fall moves as ops go: a trace that diverges the same way with the final
+    // check alone shrinks further, and is replayed with --check-every 0.
+    let check_every = match reproduced && found.check_every != 0 && test(&found.ops, 0)? {
+        true => 0,
+        false => found.check_every,
+    };
     let shrunk = if reproduced {
-        shrink::shrink(found.ops.clone(), found.set.max_block_size(), budget, &mut test)?
+        shrink::shrink(found.ops.clone(), found.set.range_align(), budget, &mut |ops| test(ops, check_every))?
     } else {
         Shrunk { ops: found.ops.clone(), attempts: 0, complete: false }
     };
     save_trace(&minimal_path, &shrunk.ops)?;
     // `last` is the divergence of the last trace that held: the minimal one.
     let minimal_divergence = if reproduced { last } else { None };
+    let replay_cmd = replay_command(found.set, &minimal_path, check_every);
+    doc["replay"] = json!(replay_cmd);
     doc["minimal"] = json!({
         "file": "minimal.jsonl",
         "ops": shrunk.ops.len(),
+        "check_every": check_every,
         "attempts": shrunk.attempts + 1,
         "complete": shrunk.complete,
         "reproduced": reproduced,

@@ -162,7 +162,7 @@ impl Model {
                 }
                 Ok(0)
             }
-            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches => Ok(0),
+            Op::Fsync { .. } | Op::Fdatasync { .. } | Op::Remount | Op::DropCaches | Op::PowerCut { .. } => Ok(0),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! model, where the bytes differ, with hex dumps and who wrote the wrong bytes) and
 //! `divergence.json` for tools.
 
-use super::lockstep::{Check, DataMismatch, Divergence, Mismatch, Shift, shifts_of};
+use super::divergence::{Check, DataMismatch, Divergence, Mismatch, Shift, shifts_of};
+use super::durability::Violation;
 use super::model::Outcome;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -33,6 +34,8 @@ pub fn op_line(op: &Op) -> String {
         Op::Fdatasync { file: f } => format!("fdatasync{}", file(f)),
         Op::Remount => "remount".into(),
         Op::DropCaches => "drop_caches".into(),
+        Op::PowerCut { after_writes: 0 } => "power cut".into(),
+        Op::PowerCut { after_writes } => format!("power cut after {after_writes} more device writes"),
     }
 }
 
@@ -210,6 +213,9 @@ fn check_text(check: Check, op_number: u64) -> String {
         Check::Periodic => format!("the whole-file check after op {op_number} (every --check-every ops)"),
         Check::Remount => "the whole-file check after this remount".into(),
         Check::End => format!("the final whole-file check (after op {op_number})"),
+        Check::PowerCut => "the durability check after a power cut during this op and a remount: what was \
+                            synced must be there, later bytes old or new, the size not below the synced one"
+            .into(),
     }
 }
 
@@ -273,7 +279,7 @@ fn runs_text(d: &DataMismatch) -> String {
 /// writers).
 pub fn render(d: &Divergence, ops: &[Op]) -> String {
     let ops = &ops[..(d.op_number as usize).min(ops.len())];
-    let shifts = shifts_of(ops, &d.rules);
+    let shifts = shifts_of(ops, d.range_align);
     let mut out = String::new();
     let op = d.op.as_ref().map_or_else(|| "no op".to_string(), op_line);
     let _ = writeln!(out, "DIVERGENCE at op {}: {op}", d.op_number);
@@ -284,9 +290,13 @@ pub fn render(d: &Divergence, ops: &[Op]) -> String {
         .iter()
         .filter_map(|v| v.mismatch.as_ref().map(|m| format!("{} ({})", v.target, m.kind().as_str())))
         .collect();
+    let emulated: Vec<&str> = d.verdicts.iter().filter(|v| v.emulated).map(|v| v.target.as_str()).collect();
     let _ =
         writeln!(out, "  agree with the model: {}", if agree.is_empty() { "none".into() } else { agree.join(", ") });
     let _ = writeln!(out, "  differ from it:       {}", differ.join(", "));
+    if !emulated.is_empty() {
+        let _ = writeln!(out, "  emulated on:          {} (reads, writes and truncates)", emulated.join(", "));
+    }
     if agree.is_empty() && d.verdicts.len() > 1 {
         let _ = writeln!(out, "  (every target differs the same way from the model: check the model too)");
     }
@@ -313,6 +323,7 @@ pub fn render(d: &Divergence, ops: &[Op]) -> String {
             Mismatch::Size { file, expected, actual } => {
                 let _ = writeln!(out, "{}: file {file} is 0x{actual:x} bytes, the model says 0x{expected:x}", v.target);
             }
+            Mismatch::Durability(violation) => durability_text(&mut out, &v.target, violation, ops, &shifts, d),
             Mismatch::Disk { check, problem } => {
                 let _ = writeln!(out, "{}: {}: {problem}", v.target, check.name());
             }
@@ -332,10 +343,44 @@ pub fn render(d: &Divergence, ops: &[Op]) -> String {
     out
 }
 
+/// A durability violation, for a person: what the rules allowed and what the target kept.
+fn durability_text(out: &mut String, target: &str, v: &Violation, ops: &[Op], shifts: &[Shift], d: &Divergence) {
+    match v {
+        Violation::Size { file, actual, min, max, durable } => {
+            let _ = writeln!(
+                out,
+                "{target}: after the power cut file {file} is 0x{actual:x} bytes; it was 0x{durable:x} when last \
+                 made durable and may be 0x{min:x} to 0x{max:x}"
+            );
+        }
+        Violation::Data { file, offset, bad_bytes, actual, durable, newest, changed_since, .. } => {
+            let what = if *changed_since {
+                "a value no op since the last sync put there"
+            } else {
+                "synced data lost: nothing changed these bytes after they were made durable"
+            };
+            let _ = writeln!(
+                out,
+                "{target}: after the power cut file {file} holds at 0x{offset:x} {what} (0x{bad_bytes:x} such bytes)"
+            );
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+            let _ = writeln!(out, "  target has: {}", hex(actual));
+            let _ = writeln!(out, "  durable:    {}", hex(durable));
+            let _ = writeln!(out, "  newest:     {}", hex(newest));
+            let said = |o: Vec<Origin>| o.iter().map(Origin::text).collect::<Vec<_>>().join("; or ");
+            let _ = writeln!(
+                out,
+                "  target has at 0x{offset:x}: {}",
+                said(origins(ops, shifts, d.op_number, *file, *offset, actual))
+            );
+        }
+    }
+}
+
 /// `d` as JSON (the body of `divergence.json`).
 pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
     let ops = &ops[..(d.op_number as usize).min(ops.len())];
-    let shifts = shifts_of(ops, &d.rules);
+    let shifts = shifts_of(ops, d.range_align);
     let targets: Vec<Value> = d
         .verdicts
         .iter()
@@ -348,6 +393,28 @@ pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
                 Some(Mismatch::Size { file, expected, actual }) => {
                     json!({"file": file, "expected": expected, "actual": actual})
                 }
+                Some(Mismatch::Durability(Violation::Size { file, actual, min, max, durable })) => {
+                    json!({"file": file, "actual_size": actual, "min_size": min, "max_size": max, "durable_size": durable})
+                }
+                Some(Mismatch::Durability(Violation::Data {
+                    file,
+                    offset,
+                    run: _,
+                    bad_bytes,
+                    actual,
+                    durable,
+                    newest,
+                    changed_since,
+                })) => json!({
+                    "file": file,
+                    "offset": offset,
+                    "bad_bytes": bad_bytes,
+                    "actual_hex": hex_string(actual),
+                    "durable_hex": hex_string(durable),
+                    "newest_hex": hex_string(newest),
+                    "changed_since_durable": changed_since,
+                    "actual_origin": origins(ops, &shifts, d.op_number, *file, *offset, actual).iter().map(Origin::json).collect::<Vec<_>>(),
+                }),
                 Some(Mismatch::Disk { check, problem }) => json!({"check": check.name(), "problem": problem}),
                 Some(Mismatch::Data(data)) => {
                     let (got_from, want_from) = match first_run(data) {
@@ -375,6 +442,7 @@ pub fn to_json(d: &Divergence, ops: &[Op]) -> Value {
                 "spec": v.spec,
                 "injected_faults": v.faults.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                 "agrees": v.mismatch.is_none(),
+                "emulated": v.emulated,
                 "kind": v.mismatch.as_ref().map(|m| m.kind()),
                 "detail": detail,
             })

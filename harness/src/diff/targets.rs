@@ -3,7 +3,7 @@
 
 use super::DiffError;
 use crate::targets::{self, Destroy, DiskCheck, FsimplDefaults, PoolCache, Target, TargetSpec};
-use vocab::target::Backing;
+use vocab::target::{Backing, Fault, FaultList, FsimplSpec};
 use vocab::{Flusher, Size};
 
 /// Wraps target `i` of a set as it is built (e.g. in a [`super::FlipTarget`]).
@@ -18,6 +18,70 @@ pub struct TargetSet {
     wrap: Option<Box<Wrapper>>,
     destroy: Destroy,
     disk_checks: Vec<DiskCheck>,
+}
+
+/// diff's targets when none are given: bh and iomap at 1k blocks (four buffer heads or
+/// bitmap bits per page, partial blocks inside a page) and at 4k (bh with large folios, as ext4
+/// has them since Linux 6.16).
+pub const DEFAULT_TARGETS: [&str; 4] =
+    ["bh:block_size=1k", "bh:block_size=4k:large_folios=1", "iomap:block_size=1k", "iomap:block_size=4k"];
+
+/// The default targets as specs.
+pub fn default_specs() -> Vec<TargetSpec> {
+    DEFAULT_TARGETS.iter().map(|s| s.parse().expect("valid spec")).collect()
+}
+
+/// `specs` with the seeded bug `name` switched on in every bh or iomap target whose backend
+/// holds it (and that has no bug of its own); refused when no target gets it.
+pub fn with_bug(mut specs: Vec<TargetSpec>, name: &str) -> Result<Vec<TargetSpec>, DiffError> {
+    let option = format!("--bug {name}");
+    let bug = fsimpl::bugs::Bug::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = fsimpl::bugs::Bug::ALL.iter().map(|b| b.name()).collect();
+        DiffError::Option { option: option.clone(), why: format!("no such seeded bug (known: {})", names.join(", ")) }
+    })?;
+    let mut given = 0;
+    for spec in &mut specs {
+        if let TargetSpec::Fsimpl(f) = spec
+            && bug.backend().is_none_or(|b| b == f.backend)
+            && f.bug.is_none()
+        {
+            f.bug = Some(name.to_string());
+            given += 1;
+        }
+    }
+    if given == 0 {
+        let kind = bug.backend().map_or("bh or iomap", |b| b.name());
+        let why = format!("no {kind} target without a bug of its own to switch it on in: give one with --target");
+        return Err(DiffError::Option { option, why });
+    }
+    Ok(specs)
+}
+
+/// `specs` with `faults=powercut=armed` on every bh and iomap target that has no `faults=`, so
+/// that diff's power cut ops can cut their power.
+pub fn with_power_cuts(mut specs: Vec<TargetSpec>) -> Vec<TargetSpec> {
+    for spec in &mut specs {
+        if let TargetSpec::Fsimpl(f) = spec
+            && f.faults.is_empty()
+        {
+            f.faults = FaultList(vec![Fault::PowercutArmed]);
+        }
+    }
+    specs
+}
+
+/// Whether a spec's target can lose power (`faults=powercut=...`).
+pub fn can_lose_power(spec: &TargetSpec) -> bool {
+    matches!(spec, TargetSpec::Fsimpl(f) if f.faults.0.iter().any(|x| matches!(x, Fault::Powercut(_) | Fault::PowercutArmed)))
+}
+
+/// diff's page cache and largest folio for an fsimpl spec with files up to `file_len`: half the
+/// file (at least 2m, fsimpl's smallest) so that reclaim and background writeback run, and
+/// folios of up to a quarter of the cache, so that a path that holds one folio while it
+/// allocates the next always finds memory, as it does in a kernel whose memory is many folios.
+fn fill_cache_defaults(f: &mut FsimplSpec, file_len: u64) {
+    let cache = f.aops.cache.get_or_insert(Size((file_len / 2 / (2 << 20) * (2 << 20)).max(2 << 20))).bytes();
+    f.aops.max_folio.get_or_insert(Size((cache / 4).clamp(4 << 10, 2 << 20).next_power_of_two()));
 }
 
 /// The block size of a target: fsimpl's `block_size` (default 4096); a kernel filesystem's
@@ -62,10 +126,10 @@ impl TargetSet {
     /// The targets of `specs` with diff's defaults: for fsimpl targets `poison=1` (freed folio
     /// memory reads 0xaa, so exposed uninitialised memory shows at once), `flusher=inline` (no
     /// thread decides when writeback and its completion run, so a divergence replays and
-    /// shrinks exactly), `backing=mem`, a
-    /// page cache of `max(4m, file_len)` (small enough that reclaim runs) and a device of
-    /// `max(64m, 4 × file_len)`, each unless the spec gives it. The `null` target stores no
-    /// data and is refused.
+    /// shrinks exactly), `backing=mem`, a page cache of half the largest file (at least 2m:
+    /// small against the file, so that reclaim and background writeback run), folios of up to
+    /// a quarter of the cache, and a device of `max(64m, 4 × file_len)`, each unless the spec
+    /// gives it. The `null` target stores no data and is refused.
     pub fn new(specs: Vec<TargetSpec>, file_len: u64) -> Result<TargetSet, DiffError> {
         if specs.is_empty() {
             return Err(DiffError::Refused { target: "(none)".into(), why: "give at least one target".into() });
@@ -85,7 +149,7 @@ impl TargetSet {
                 f.poison.get_or_insert(true);
                 f.flusher.get_or_insert(Flusher::Inline);
                 f.backing.get_or_insert(Backing::Mem);
-                f.aops.cache.get_or_insert(Size(file_len.next_multiple_of(2 << 20).max(4 << 20)));
+                fill_cache_defaults(f, file_len);
                 f.size.get_or_insert(Size(file_len.saturating_mul(4).next_multiple_of(1 << 20).max(64 << 20)));
             }
             block_sizes.push(block_size_of(&spec)?);
@@ -136,8 +200,7 @@ impl TargetSet {
         &self.specs
     }
 
-    /// The largest block size among the targets: collapse/insert ranges aligned to it work on
-    /// every target.
+    /// The largest block size among the targets.
     pub fn max_block_size(&self) -> u64 {
         self.block_sizes.iter().copied().max().unwrap_or(4096)
     }
@@ -145,6 +208,17 @@ impl TargetSet {
     /// The smallest block size among the targets.
     pub fn min_block_size(&self) -> u64 {
         self.block_sizes.iter().copied().min().unwrap_or(4096)
+    }
+
+    /// Each target's block size, in order.
+    pub fn block_sizes(&self) -> &[u64] {
+        &self.block_sizes
+    }
+
+    /// The alignment of collapse/insert ranges the model takes: the smallest block size. A
+    /// target with larger blocks gets the ranges it cannot take emulated.
+    pub fn range_align(&self) -> u64 {
+        self.min_block_size()
     }
 
     /// Builds every target afresh: new fsimpl filesystems, new kernel mounts.
@@ -171,10 +245,32 @@ mod tests {
         let specs =
             vec!["bh".parse::<TargetSpec>().unwrap(), "iomap:poison=0:block_size=1k".parse::<TargetSpec>().unwrap()];
         let set = TargetSet::new(specs, 256 << 10).unwrap();
-        assert_eq!(set.specs()[0].to_string(), "bh:cache=4m:backing=mem:size=64m:poison=1:flusher=inline");
+        assert_eq!(
+            set.specs()[0].to_string(),
+            "bh:max_folio=512k:cache=2m:backing=mem:size=64m:poison=1:flusher=inline"
+        );
         assert_eq!(set.specs()[1].get("poison").as_deref(), Some("0"));
-        assert_eq!((set.min_block_size(), set.max_block_size()), (1024, 4096));
+        assert_eq!((set.min_block_size(), set.max_block_size(), set.range_align()), (1024, 4096, 1024));
         assert_eq!(set.names(), ["bh", "iomap"]);
+        let set = TargetSet::new(vec!["bh".parse().unwrap()], 12 << 20).unwrap();
+        assert_eq!(set.specs()[0].get("cache").as_deref(), Some("6m"));
+    }
+
+    #[test]
+    fn bugs_go_to_the_targets_whose_backend_holds_them() {
+        let bugs = |specs: &[TargetSpec]| specs.iter().map(|s| s.get("bug")).collect::<Vec<_>>();
+        let specs = with_bug(default_specs(), "iomap_wb_drop_tail").unwrap();
+        let drop_tail = Some("iomap_wb_drop_tail".to_string());
+        assert_eq!(bugs(&specs), [None, None, drop_tail.clone(), drop_tail]);
+        let specs = with_bug(default_specs(), "punch_leaves_cached_partial").unwrap();
+        assert!(bugs(&specs).iter().all(|b| b.as_deref() == Some("punch_leaves_cached_partial")));
+        let e = with_bug(vec!["iomap".parse().unwrap()], "bh_skip_rmw").unwrap_err();
+        assert!(e.to_string().starts_with("--bug bh_skip_rmw: no bh target"), "{e}");
+        assert!(with_bug(default_specs(), "nope").unwrap_err().to_string().contains("no such seeded bug"));
+        let cut = with_power_cuts(vec!["bh:faults=read=9".parse().unwrap(), "iomap".parse().unwrap()]);
+        assert_eq!(cut[0].get("faults").as_deref(), Some("read=9"));
+        assert_eq!(cut[1].get("faults").as_deref(), Some("powercut=armed"));
+        assert!(!can_lose_power(&cut[0]) && can_lose_power(&cut[1]));
     }
 
     #[test]

@@ -108,5 +108,6 @@ pub fn describe(op: &Op) -> String {
         Op::Fdatasync { file } => format!("fdatasync of file {file}"),
         Op::Remount => "remount".into(),
         Op::DropCaches => "drop_caches".into(),
+        Op::PowerCut { after_writes } => format!("power cut after {after_writes} device writes"),
     }
 }

@@ -13,7 +13,7 @@
 use super::pace::Pacer;
 use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
-use crate::targets::{FileId, Target, TargetError};
+use crate::targets::{FileId, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::{CpuUsage, DepthStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
@@ -103,6 +103,16 @@ pub fn execute(target: &dyn Target, fids: &[FileId], op: &Op, bufs: &mut Buffers
         }
         Op::DropCaches => {
             target.drop_caches()?;
+            0
+        }
+        // A power cut and the mount after it, where the target can lose power.
+        Op::PowerCut { after_writes } => {
+            target.power(PowerControl::Log)?;
+            target.power(match after_writes {
+                0 => PowerControl::CutNow,
+                n => PowerControl::CutAfterWrites(n),
+            })?;
+            target.reboot()?;
             0
         }
     })

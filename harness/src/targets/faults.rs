@@ -35,6 +35,7 @@ impl FaultSpec {
                 }
                 Fault::Enospc(n) => spec.fs.alloc_limit = Some(n),
                 Fault::Powercut(n) => spec.plan.power_cut = Some(PowerCut::AfterWrite(n)),
+                Fault::PowercutArmed => spec.plan.power_cut = Some(PowerCut::OnDemand),
             }
         }
         spec
@@ -86,6 +87,8 @@ mod tests {
         assert_eq!(s.plan.short_write, Some(ShortWrite { n: 3, landed: 4096 }));
         assert_eq!(s.fs.alloc_limit, Some(100));
         assert_eq!(s.plan.power_cut, Some(PowerCut::AfterWrite(50)));
+        let armed: FaultList = "powercut=armed".parse().unwrap();
+        assert_eq!(FaultSpec::new(&armed, 4096).plan.power_cut, Some(PowerCut::OnDemand));
         let short: FaultList = "short=2@8k".parse().unwrap();
         assert_eq!(FaultSpec::new(&short, 1024).plan.short_write, Some(ShortWrite { n: 2, landed: 8192 }));
         assert!(FaultSpec::new(&FaultList::default(), 4096).is_empty());

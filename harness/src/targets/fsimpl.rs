@@ -3,8 +3,8 @@
 use super::cleanup::{self, CleanupGuard};
 use super::faults::FaultSpec;
 use super::safety::{Destroy, check_destroy};
-use super::{Capabilities, DiskCheck, FileId, IoMode, RemountKind, Result, Target, TargetError};
-use fsimpl::dev::{Backing as DevBacking, BlockDev, DevConfig, Engine, FaultDev, FaultStats};
+use super::{Capabilities, DiskCheck, FileId, IoMode, PowerControl, RemountKind, Result, Target, TargetError};
+use fsimpl::dev::{Backing as DevBacking, BlockDev, DevConfig, Engine, FaultDev, FaultPlan, FaultStats, PowerCut};
 use fsimpl::mm::FolioPool;
 use fsimpl::{Backend, Fh, FormatOptions, Fs, FsError, MountOptions};
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +64,8 @@ pub struct FsimplTarget {
 /// at the last counter reset.
 struct Faults {
     dev: Arc<FaultDev>,
+    /// The device faults asked for (re-armed with each new power cut).
+    plan: FaultPlan,
     /// Ops that failed with ENOSPC while an allocation limit was set.
     enospc: AtomicU64,
     base: Mutex<(FaultStats, u64)>,
@@ -264,7 +266,12 @@ impl FsimplTarget {
         let pool = pools.get(opts.cache_bytes)?;
         let fs = Fs::mount_with_pool(dev, opts, pool).map_err(|e| err(format!("mount: {e}")))?;
         if let Some(f) = &fault_dev {
-            f.arm(faults.plan.clone()).map_err(|e| err(e.to_string()))?;
+            // `powercut=armed`: the harness starts the undo log when it plans a cut.
+            let mut plan = faults.plan.clone();
+            if plan.power_cut == Some(PowerCut::OnDemand) {
+                plan.power_cut = None;
+            }
+            f.arm(plan).map_err(|e| err(e.to_string()))?;
         }
         // The engine the device took (psync when io_uring is unavailable, mem for RAM).
         normal.engine = Some(match fs.device().engine_name() {
@@ -273,7 +280,8 @@ impl FsimplTarget {
             _ => DevEngine::Uring,
         });
         let clean_unmount = (user_backing || spec.image.is_some()) && fault_dev.is_none();
-        let faults = fault_dev.map(|dev| Faults { dev, enospc: AtomicU64::new(0), base: Mutex::default() });
+        let plan = faults.plan.clone();
+        let faults = fault_dev.map(|dev| Faults { dev, plan, enospc: AtomicU64::new(0), base: Mutex::default() });
         Ok(FsimplTarget {
             kind: backend.name(),
             spec: TargetSpec::Fsimpl(normal).to_string(),
@@ -582,17 +590,43 @@ impl Target for FsimplTarget {
     /// device is powered on and the filesystem mounted from what it kept
     /// ([`Fs::crash_and_remount`]); a cut during the unmount itself is handled the same way.
     fn remount(&self) -> Result<()> {
-        let cut = self.faults.as_ref().filter(|f| f.dev.is_cut());
-        if let Some(f) = cut {
-            f.dev.power_on();
-            return self.fs.crash_and_remount().map_err(fs_err("remount"));
+        if self.faults.as_ref().is_some_and(|f| f.dev.is_cut()) {
+            return self.reboot();
         }
         self.fs.remount().map_err(fs_err("remount"))?;
-        if let Some(f) = self.faults.as_ref().filter(|f| f.dev.is_cut()) {
-            f.dev.power_on();
-            self.fs.crash_and_remount().map_err(fs_err("remount"))?;
+        self.reboot()
+    }
+    fn can_cut_power(&self) -> bool {
+        self.faults.as_ref().is_some_and(|f| f.plan.power_cut.is_some())
+    }
+    fn power_cuts(&self) -> u64 {
+        self.faults.as_ref().map_or(0, |f| f.dev.fault_stats().power_cuts)
+    }
+    /// Logging, idling and cutting re-arm the device's plan (bio numbers of its other faults
+    /// count from then on).
+    fn power(&self, ctl: PowerControl) -> Result<()> {
+        let f = self.faults.as_ref().filter(|f| f.plan.power_cut.is_some()).ok_or_else(|| {
+            TargetError::Setup(format!("target {}: a power cut needs faults=powercut=...", self.spec))
+        })?;
+        let logging = |cut| FaultPlan { power_cut: cut, ..f.plan.clone() };
+        let r = match ctl {
+            PowerControl::Log => f.dev.arm(logging(Some(PowerCut::OnDemand))),
+            PowerControl::Idle => f.dev.arm(logging(None)),
+            PowerControl::CutNow => f.dev.power_cut(),
+            PowerControl::CutAfterWrites(n) => f.dev.cut_after_writes(n),
+        };
+        r.map_err(|e| TargetError::Setup(format!("target {}: power: {e}", self.spec)))
+    }
+    /// Powers the device on after a cut and mounts the filesystem from what it kept
+    /// ([`Fs::crash_and_remount`]).
+    fn reboot(&self) -> Result<()> {
+        match self.faults.as_ref().filter(|f| f.dev.is_cut()) {
+            Some(f) => {
+                f.dev.power_on();
+                self.fs.crash_and_remount().map_err(fs_err("remount"))
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
     fn drop_caches(&self) -> Result<()> {
         self.fs.drop_caches().map_err(fs_err("drop_caches"))

@@ -36,6 +36,20 @@ pub enum RemountKind {
     None,
 }
 
+/// What a power-cut schedule asks of a target's device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerControl {
+    /// Keep an undo log of the writes since the last flush from now on (what a cut undoes),
+    /// starting empty: writes before now count as having reached the media.
+    Log,
+    /// Stop keeping the log (no cut can come until the next [`PowerControl::Log`]).
+    Idle,
+    /// Cut now: the writes since the last flush (those logged) are undone.
+    CutNow,
+    /// Cut right after the nth device write bio from now (1: the next one).
+    CutAfterWrites(u64),
+}
+
 /// What a target can do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -165,6 +179,25 @@ pub trait Target: Send + Sync {
     fn counters(&self) -> BTreeMap<String, u64>;
     /// Restarts the counters.
     fn reset_counters(&self);
+    /// Whether the target's power can be cut: its device keeps an undo log (fsimpl targets with
+    /// `faults=powercut=...`).
+    fn can_cut_power(&self) -> bool {
+        false
+    }
+    /// Power cuts so far.
+    fn power_cuts(&self) -> u64 {
+        0
+    }
+    /// Drives the power of a target that [`can_cut_power`](Target::can_cut_power).
+    fn power(&self, ctl: PowerControl) -> Result<()> {
+        let _ = ctl;
+        Err(TargetError::Unsupported { target: self.kind().into(), what: "power cuts".into() })
+    }
+    /// After a power cut: powers the device on and mounts from what it kept, writing nothing
+    /// first (dirty data is lost). Does nothing while the power is on.
+    fn reboot(&self) -> Result<()> {
+        Ok(())
+    }
     /// The statistics of the block device the target's files are on since the counters were
     /// reset (fio.json's `disk_util`); `None` when there is none (fsimpl, null, tmpfs).
     fn disk_util(&self) -> Option<results::DiskUtil> {

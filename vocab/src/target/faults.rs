@@ -16,6 +16,8 @@
 //! | `powercut=N`     | power cut right after the Nth write bio: writes since the last flush  |
 //! |                  | are undone, later ones dropped until the next remount, which mounts   |
 //! |                  | from what the device kept                                             |
+//! | `powercut=armed` | (fsimpl) the harness keeps an undo log and cuts the power when it     |
+//! |                  | chooses: `aopsbench diff`'s power cut ops                              |
 //!
 //! Bios are counted from when the fresh filesystem is mounted (the job's layout included), in
 //! the order the filesystem submits them. Example: `bh:faults=write=10+,enospc=5000`.
@@ -62,6 +64,8 @@ pub enum Fault {
     Enospc(u64),
     /// `powercut=N`: after the Nth write bio.
     Powercut(u64),
+    /// `powercut=armed`: when the harness says (fsimpl targets only).
+    PowercutArmed,
 }
 
 /// A `faults=` list, in the order given (a later item of a kind replaces an earlier one, as
@@ -144,7 +148,10 @@ impl FromStr for Fault {
                 Fault::Short { n, landed }
             }
             "enospc" => Fault::Enospc(arg.trim().parse::<u64>().map_err(|_| bad("give a number of blocks"))?),
-            "powercut" => Fault::Powercut(bio_number(arg).ok_or_else(|| bad("give a write bio number from 1"))?),
+            "powercut" if arg.trim() == "armed" => Fault::PowercutArmed,
+            "powercut" => {
+                Fault::Powercut(bio_number(arg).ok_or_else(|| bad("give a write bio number from 1, or armed"))?)
+            }
             _ => {
                 return Err(ValueError::new(format!(
                     "unknown fault '{kind}' in '{item}' (known: read, write, range, short, enospc, powercut)"
@@ -165,6 +172,7 @@ impl fmt::Display for Fault {
             Fault::Short { n, landed: Some(b) } => write!(f, "short={n}@{b}"),
             Fault::Enospc(n) => write!(f, "enospc={n}"),
             Fault::Powercut(n) => write!(f, "powercut={n}"),
+            Fault::PowercutArmed => f.write_str("powercut=armed"),
         }
     }
 }
@@ -194,7 +202,7 @@ mod tests {
 
     #[test]
     fn every_fault_parses_and_prints_back() {
-        let text = "read=5,write=10+,range=1000-1010,short=3,short=2@8k,enospc=100,powercut=50";
+        let text = "read=5,write=10+,range=1000-1010,short=3,short=2@8k,enospc=100,powercut=50,powercut=armed";
         let list: FaultList = text.parse().unwrap();
         assert_eq!(list.0[1], Fault::Write { n: 10, and_later: true });
         assert_eq!(list.0[4], Fault::Short { n: 2, landed: Some(Size(8192)) });

@@ -216,6 +216,11 @@ impl MountSpec {
                 value: self.faults.to_string(),
                 expected,
             };
+            if self.faults.0.iter().any(|f| matches!(f, Fault::PowercutArmed)) {
+                return Err(bad_faults(
+                    "powercut=armed is for bh and iomap targets (diff's power cut ops); give powercut=N".into(),
+                ));
+            }
             if self.faults.0.iter().any(|f| matches!(f, Fault::Enospc(_))) {
                 return Err(bad_faults(
                     "enospc= is an fsimpl allocator fault; fill a kernel filesystem with a smaller size= instead"

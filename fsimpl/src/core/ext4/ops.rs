@@ -322,15 +322,18 @@ impl Ext4 {
         Ok(())
     }
 
-    /// `ext4_sync_file`'s journal half: waits for transaction `tid` — the one that last
-    /// changed the inode, its `i_datasync_tid` for fdatasync, else its `i_sync_tid` — to
-    /// commit (`jbd2_complete_transaction`); when it already has — ext4's fast path — only
-    /// flushes the device cache, so that the data just written is durable.
-    pub fn sync_file(&self, tid: u32) -> Result<()> {
-        if !self.journal.complete_transaction(tid)? {
-            io::flush(self.dev.as_ref())?;
-        }
-        Ok(())
+    /// `ext4_fsync_journal`: waits for transaction `tid` — the one that last changed the
+    /// inode, its `i_datasync_tid` for fdatasync, else its `i_sync_tid` — to commit
+    /// (`jbd2_complete_transaction`). Returns whether the device cache still needs a flush
+    /// (`needs_barrier`): true when it had already committed — ext4's fast path — as no
+    /// commit flushed the data written since.
+    pub fn fsync_journal(&self, tid: u32) -> Result<bool> {
+        Ok(!self.journal.complete_transaction(tid)?)
+    }
+
+    /// `blkdev_issue_flush`: the device's volatile cache written to stable media.
+    pub fn issue_flush(&self) -> Result<()> {
+        io::flush(self.dev.as_ref())
     }
 
     /// `ext4_sync_fs`: commits the running transaction and waits (or flushes, if there was
