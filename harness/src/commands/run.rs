@@ -171,6 +171,9 @@ impl Pooled {
         for (mine, theirs) in self.outcome.thread_stats.iter_mut().zip(&later.thread_stats) {
             mine.add(theirs);
         }
+        for (mine, theirs) in self.outcome.logs.iter_mut().zip(&later.logs) {
+            mine.append(theirs);
+        }
         for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
                 Some(r) => r.merge(&rec)?,
@@ -377,6 +380,12 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         if let Some(table) = writer.job_table(&unit.name) {
             println!("{table}");
         }
+    }
+    // fio's log files, one folder per target.
+    for (ti, name) in names.iter().enumerate() {
+        let files = crate::runner::logs::files(all, |j| &pooled[j][ti].outcome);
+        let dir = results::run_dir::fio_logs_dir(&out, name);
+        crate::runner::logs::write(&dir, &files).with_context(|| format!("writing fio's logs in {}", dir.display()))?;
     }
     writer.finish()?;
     if !args.no_plot {

@@ -15,6 +15,7 @@ use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
+use results::fio_log::{FioLogger, LogConfig, LogSample, ThreadLogs};
 use results::{CpuUsage, DepthStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -127,6 +128,18 @@ pub struct Worker<'a> {
     pub exit: &'a AtomicBool,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
+    /// fio's log files the job writes.
+    pub logs: LogConfig,
+}
+
+/// What a job thread measured.
+pub struct ThreadOutput {
+    /// Latency records per op kind.
+    pub records: BTreeMap<String, OpRecord>,
+    /// CPU use and depth maps.
+    pub stats: ThreadStats,
+    /// fio's log texts (empty when the job writes none).
+    pub logs: ThreadLogs,
 }
 
 /// Why a job thread stopped early.
@@ -233,6 +246,8 @@ struct Run<'a, 'w> {
     last_now: Instant,
     /// fio's depth maps of this thread.
     depth: DepthStats,
+    /// fio's log files, when the job writes any.
+    logger: Option<FioLogger>,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -323,6 +338,21 @@ impl<'a, 'w> Run<'a, 'w> {
             (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
         });
         self.record(kind, now, split, lat, bytes);
+        if let Some(logger) = self.logger.as_mut().filter(|_| now >= self.w.measure_from) {
+            let (clat, slat) = match split {
+                Some((slat, clat)) => (clat, Some(slat)),
+                None => (lat, None),
+            };
+            logger.add(&LogSample {
+                at_ns: self.w.time_offset_ns + now.duration_since(self.w.measure_from).as_nanos() as u64,
+                ddir: u8::from(kind == OpKind::Write),
+                bs: bytes,
+                offset: self.slots[slot as usize].req.offset,
+                slat_ns: slat,
+                clat_ns: clat,
+                lat_ns: lat,
+            });
+        }
     }
 
     fn fail(&mut self, slot: u32, e: TargetError) {
@@ -381,13 +411,9 @@ impl<'a, 'w> Run<'a, 'w> {
 }
 
 impl Worker<'_> {
-    /// Runs the thread's measured ops through `cfg`'s engine; returns its records and its
-    /// CPU use and depth maps, or on failure where and why.
-    pub fn run(
-        &self,
-        plan: ThreadPlan,
-        cfg: &EngineConfig,
-    ) -> Result<(BTreeMap<String, OpRecord>, ThreadStats), Failure> {
+    /// Runs the thread's measured ops through `cfg`'s engine; returns its records, its CPU
+    /// use and depth maps and its fio logs, or on failure where and why.
+    pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
@@ -437,6 +463,7 @@ impl Worker<'_> {
             unpublished: (0, 0),
             last_now: now,
             depth: DepthStats::default(),
+            logger: self.logs.any().then(|| FioLogger::new(self.logs)),
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -455,7 +482,9 @@ impl Worker<'_> {
             .enumerate()
             .filter_map(|(i, r)| r.map(|r| (OpKind::ALL[i].as_str().to_string(), r.finish())))
             .collect();
-        Ok((records, stats))
+        let measured = run.last_now.saturating_duration_since(self.measure_from).as_nanos() as u64;
+        let logs = run.logger.take().map(|l| l.finish(self.time_offset_ns + measured)).unwrap_or_default();
+        Ok(ThreadOutput { records, stats, logs })
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {

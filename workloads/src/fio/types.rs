@@ -539,7 +539,7 @@ pub struct Logs {
     pub hist: Option<String>,
     /// `log_avg_msec=`: average samples over this window (0: one entry per I/O).
     pub avg_msec: u64,
-    /// `log_hist_msec=`: histogram interval (default 1000 ms... fio requires it for hist logs).
+    /// `log_hist_msec=`: histogram window in ms (0, the default: no histogram lines, as fio).
     pub hist_msec: u64,
     /// `per_job_logs` (default 1): one log per thread rather than per job.
     pub per_job: bool,
