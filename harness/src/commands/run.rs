@@ -368,7 +368,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                 stats: JobStats {
                     threads,
                     latencies: first.control.latencies.clone(),
-                    continue_on_error: false,
+                    continue_on_error: first.control.continue_on_error.any(),
                     disk: if disk_given.insert((ti, run_group_of[unit.parts[0].0])) {
                         p.outcome.disk.clone()
                     } else {

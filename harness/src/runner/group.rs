@@ -234,6 +234,8 @@ pub fn run_group(
                         progress,
                         abort,
                         logs: super::logs::config(&job.control.logs),
+                        continue_on_error: job.control.continue_on_error,
+                        ignore_error: &job.control.ignore_error,
                     };
                     let r = w.run(plan, &engine_cfg);
                     // The end is taken before the job's waiters are let go: they start after it.

@@ -2,15 +2,11 @@
 //! naming it, never silently ignored.
 
 use workloads::Job;
-use workloads::fio::PerDir;
 
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if c.continue_on_error.io || c.continue_on_error.verify || c.ignore_error != PerDir::default() {
-        out.push("continue_on_error/ignore_error".into());
-    }
     if c.flow != 0 {
         out.push("flow".into());
     }
