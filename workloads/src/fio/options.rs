@@ -459,19 +459,20 @@ fn verify_kind(s: &str) -> Result<VerifyKind, String> {
         "0" | "none" => VerifyKind::None,
         "md5" => VerifyKind::Md5,
         "crc32c" | "crc32c-intel" => VerifyKind::Crc32c,
+        "crc64" => VerifyKind::Crc64,
         "sha1" => VerifyKind::Sha1,
         "sha256" => VerifyKind::Sha256,
         "xxhash" => VerifyKind::Xxhash,
         "pattern" => VerifyKind::Pattern,
         "meta" => VerifyKind::Meta,
-        "crc64" | "crc32" | "crc16" | "crc7" | "sha224" | "sha384" | "sha512" | "sha3-224" | "sha3-256"
-        | "sha3-384" | "sha3-512" | "null" | "pattern_hdr" => {
+        "crc32" | "crc16" | "crc7" | "sha224" | "sha384" | "sha512" | "sha3-224" | "sha3-256" | "sha3-384"
+        | "sha3-512" | "null" | "pattern_hdr" => {
             return Err(format!(
-                "verify={s} is not supported by aopsbench: use md5, crc32c, crc32c-intel, sha1, sha256, xxhash, \
-                 pattern or meta"
+                "verify={s} is not supported by aopsbench: use md5, crc32c, crc32c-intel, crc64, sha1, sha256, \
+                 xxhash, pattern or meta"
             ));
         }
-        _ => return Err("expected md5, crc32c, crc32c-intel, sha1, sha256, xxhash, pattern or meta".into()),
+        _ => return Err("expected md5, crc32c, crc32c-intel, crc64, sha1, sha256, xxhash, pattern or meta".into()),
     })
 }
 

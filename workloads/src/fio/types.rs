@@ -409,6 +409,9 @@ pub enum VerifyKind {
     Md5,
     /// `crc32c` (and `crc32c-intel`, the same sum).
     Crc32c,
+    /// `crc64`: fio's `fio_crc64`, the reflected Jones polynomial with no init or final xor
+    /// (CRC-64/REDIS).
+    Crc64,
     /// `sha1`.
     Sha1,
     /// `sha256`.
@@ -428,6 +431,7 @@ impl VerifyKind {
             VerifyKind::None => "0",
             VerifyKind::Md5 => "md5",
             VerifyKind::Crc32c => "crc32c",
+            VerifyKind::Crc64 => "crc64",
             VerifyKind::Sha1 => "sha1",
             VerifyKind::Sha256 => "sha256",
             VerifyKind::Xxhash => "xxhash",
