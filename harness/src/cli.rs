@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use vocab::{TargetSpec, parse_bytes, parse_seconds};
+use vocab::{SeedRange, TargetSpec, parse_bytes, parse_seconds};
 
 /// Storage benchmarking and differential testing of Linux buffered I/O: ext4's buffer_head
 /// and iomap paths, modelled in user space, side by side with real kernel filesystems.
@@ -153,10 +153,18 @@ pub struct DiffArgs {
     /// Seed of the op stream (fsx -S).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
-    /// Number of ops (fsx -N); default 10000, or no limit with --duration.
+    /// A campaign: every seed from A to B (both included), each a stream of --ops ops
+    /// (default 10000) on fresh targets; every divergence is shrunk and reported. Under MPI
+    /// (mpirun/srun) the ranks share the seeds (rank r takes A+r, A+r+N, ...).
+    #[arg(long, value_name = "A..B", conflicts_with = "seed")]
+    pub seeds: Option<SeedRange>,
+    /// Number of ops (fsx -N); default 10000, or no limit with --duration (with --seeds: per
+    /// seed, default 10000).
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
-    /// Stop after this long (seconds, or 30s, 5m, 1h).
+    /// Stop after this long (seconds, or 30s, 5m, 1h); with --seeds, the whole campaign: no
+    /// seed starts after it and the running one is cut, and the summary says what each host
+    /// covered.
     #[arg(long, value_name = "S", value_parser = parse_seconds)]
     pub duration: Option<std::time::Duration>,
     /// Largest file size (fsx -l).

@@ -5,6 +5,10 @@ pub mod commands;
 pub mod crash;
 pub mod diff;
 pub mod engines;
+pub mod launcher;
 pub mod machine;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+pub mod ranks;
 pub mod runner;
 pub mod targets;

@@ -8,10 +8,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    if let Err(e) = harness::targets::install_signal_cleanup() {
-        eprintln!("aopsbench: {e}");
-        return ExitCode::from(2);
-    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -36,7 +32,26 @@ fn main() -> ExitCode {
         // SAFETY: restoring a signal's default disposition has no preconditions.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    let ranks = match harness::ranks::start() {
+        Ok(r) => r,
+        Err(line) => {
+            if let Some(line) = line {
+                eprintln!("aopsbench: {line}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    // Nothing to clean up before this point: a task refused above ends quietly however soon
+    // the launcher ends it (Open MPI's mpirun ends every task once one exits non-zero).
+    if let Err(e) = harness::targets::install_signal_cleanup() {
+        eprintln!("aopsbench: {e}");
+        return ExitCode::from(2);
+    }
     let outcome = match &cli.command {
+        _ if ranks.size() > 1 && !runs_on_many(&cli.command) => Err(anyhow::anyhow!(
+            "under mpirun or srun, aopsbench runs `run` and `diff --seeds A..B`; start the others on one host, \
+             without the launcher"
+        )),
         Command::Run(args) => commands::run::run(args, &argv).map(|_| true),
         Command::Plot { run_dir } => commands::report::plot(run_dir).map(|_| true),
         Command::Report(args) => commands::report::report(args).map(|_| true),
@@ -49,6 +64,12 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::diff::replay(args, &argv),
         Command::Crash(args) => commands::crash::crash(args, &argv),
     };
+    if ranks.size() > 1 && !harness::targets::cleanup::interrupted() {
+        if let Err(e) = &outcome {
+            harness::ranks::fail_together(e, &one_line(e), failure_status(e));
+        }
+        harness::ranks::finish_quietly();
+    }
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -58,11 +79,7 @@ fn main() -> ExitCode {
                 std::thread::park();
             }
         }
-        Err(e)
-            if e.downcast_ref::<harness::runner::RunError>()
-                .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. })) =>
-        {
-            // Data that does not verify is a problem found, not a failure to run.
+        Err(e) if failure_status(&e) == 1 => {
             eprintln!("aopsbench: {}", one_line(&e));
             ExitCode::from(1)
         }
@@ -73,6 +90,24 @@ fn main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// The exit status of a failed command: 1 for data that does not verify (a problem found,
+/// not a failure to run), else 2.
+fn failure_status(e: &anyhow::Error) -> u8 {
+    let verify = e
+        .downcast_ref::<harness::runner::RunError>()
+        .is_some_and(|r| matches!(r, harness::runner::RunError::Verify { .. }));
+    if verify { 1 } else { 2 }
+}
+
+/// Whether a command runs on several ranks at once (the others would repeat each other).
+fn runs_on_many(command: &Command) -> bool {
+    match command {
+        Command::Run(_) => true,
+        Command::Diff(args) => args.seeds.is_some(),
+        _ => false,
     }
 }
 

@@ -78,6 +78,7 @@ pub mod fio;
 pub mod fio_log;
 pub mod gate;
 pub mod hdr;
+pub mod hosts;
 pub mod html;
 pub mod intervals;
 pub mod plot;
@@ -88,6 +89,7 @@ pub mod summary;
 pub mod table;
 pub mod thread_stats;
 pub mod units;
+pub mod wire;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use compare::{Comparison, compare, compare_dirs, compare_runs};

@@ -10,6 +10,7 @@
 //! - [`FallocMode`], [`WritebackMode`], [`Backend`], [`AopsParams`] (fsimpl's parameters, one
 //!   [`AopsParams::validate`]);
 //! - [`Percentiles`] (fio's `percentile_list`), [`Latencies`] (fio's latency switches);
+//!   [`SeedRange`] (`--seeds 1..1000`);
 //! - [`TargetSpec`]: `bh:block_size=1k:backing=mem`, `ext4:opts=noatime`, `dir:path=/mnt`, ...
 //!
 //! ```
@@ -33,6 +34,7 @@ mod falloc;
 mod flag;
 mod latencies;
 mod percentiles;
+mod seeds;
 mod size;
 pub mod target;
 mod time;
@@ -43,6 +45,7 @@ pub use falloc::FallocMode;
 pub use flag::{parse_bool, parse_percent};
 pub use latencies::{Latencies, LatencyKind};
 pub use percentiles::{FIO_PERCENTILES, MAX_PERCENTILES, Percentiles, quantile_of};
+pub use seeds::SeedRange;
 pub use size::{KbBase, Size, parse_bytes};
 pub use target::{SpecError, TargetSpec};
 pub use time::{TimeUnit, format_time, parse_seconds, parse_time};

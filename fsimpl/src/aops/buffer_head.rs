@@ -13,7 +13,7 @@
 //! extents to written (`ext4_end_io_rsv_work`) before the folios leave writeback.
 
 use super::buffer::{BH_DIRTY, BH_UPTODATE, BufferHead, BufferHeads};
-use super::{BufferedIo, bio_folios, write_order};
+use super::{BufferedIo, MAX_WRITEPAGES_EXTENT_LEN, bio_folios, write_order};
 use crate::bugs::Bug;
 use crate::core::ext4::INODE_CREDITS;
 use crate::core::jbd2::Handle;
@@ -32,9 +32,6 @@ use crate::stats::{Ev, MapCaller};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::AcqRel, Ordering::Relaxed};
-
-/// Most blocks one writeback extent gathers (`MAX_WRITEPAGES_EXTENT_LEN`).
-pub const MAX_WRITEPAGES_EXTENT_LEN: u64 = 2048;
 
 type BhFolio = Folio<BufferHeads>;
 type BhInode = Inode<BufferHeads>;

@@ -6,12 +6,12 @@
 //! and write I/O in flight — on every folio of more than one block that is partly written,
 //! read or written back. Only the partly covered head and tail blocks of a write are read (or
 //! zeroed, for holes, unwritten and new blocks). Readahead merges contiguous blocks across
-//! folios into one bio. Writeback allocates delalloc as unwritten extents as long as it can,
+//! folios into one bio. Writeback allocates delalloc as unwritten extents of up to 2048 blocks,
 //! gathers blocks into ioends that grow while physically contiguous, and at completion — in
 //! a workqueue for ioends that need it — converts unwritten extents and advances
 //! `i_disksize` before the folios leave writeback.
 
-use super::{BufferedIo, bio_folios, write_order};
+use super::{BufferedIo, MAX_WRITEPAGES_EXTENT_LEN, bio_folios, write_order};
 use crate::bugs::Bug;
 use crate::core::{MapKind, MapOp, Mapping};
 use crate::dev::{Bio, BioEndIo, BioOp, submit_bio_wait};
@@ -449,17 +449,23 @@ impl IomapAops {
         }
     }
 
-    /// The mapping writeback uses for `pos` (`writeback_range` → `ext4_iomap_map_blocks`):
-    /// the cached one if still valid; else delalloc is allocated as unwritten over the whole
-    /// delalloc run, anything else is looked up — one `map_blocks` call either way.
-    fn wb_map(&self, sb: &Sb<Self>, inode: &IInode, wpc: &mut Wpc, pos: u64) -> Result<Iomap> {
+    /// The mapping writeback uses for `pos`, whose folio has `dirty_len` dirty bytes from it
+    /// (`ext4_iomap_map_writeback_range`): the cached one if still valid; else up to
+    /// `MAX_WRITEPAGES_EXTENT_LEN` blocks from `pos` — the dirty run or, if longer, up to the
+    /// writeback range's end — are looked up, and a delalloc run among them is allocated as
+    /// unwritten (`ext4_iomap_map_one_extent`): one `map_blocks` call either way. The cap is
+    /// what keeps each allocation a request mballoc normalizes into its 8 MiB windows at the
+    /// file's goal, as on the buffer_head path.
+    fn wb_map(&self, sb: &Sb<Self>, inode: &IInode, wpc: &mut Wpc, pos: u64, dirty_len: u64) -> Result<Iomap> {
         let seq = sb.map_seq(inode);
         if let Some(m) = wpc.iomap.filter(|m| m.covers(pos) && m.seq == seq) {
             return Ok(m);
         }
         let bb = sb.blkbits;
         let lblk = pos >> bb;
-        let found = sb.lookup(inode, lblk, u64::MAX >> 1);
+        let range_blocks = wpc.range_end.div_ceil(1 << bb).saturating_sub(lblk);
+        let len = (dirty_len >> bb).max(range_blocks).clamp(1, MAX_WRITEPAGES_EXTENT_LEN);
+        let found = sb.lookup(inode, lblk, len);
         let op = if found.kind == MapKind::Delalloc { MapOp::AllocateUnwritten } else { MapOp::Lookup };
         let m = sb.map_blocks(inode, lblk, found.len, op, MapCaller::Writeback)?;
         let iomap = Iomap::from_mapping(m, bb, sb.map_seq(inode));
@@ -528,7 +534,7 @@ impl IomapAops {
             let mut pos = fpos + a as u64 * bs;
             let rend = fpos + b as u64 * bs;
             while pos < rend {
-                let iomap = match self.wb_map(sb, inode, wpc, pos) {
+                let iomap = match self.wb_map(sb, inode, wpc, pos, rend - pos) {
                     Ok(m) => m,
                     Err(e) => {
                         result = Err(e);
@@ -793,6 +799,8 @@ fn finish_ioend_bio(sb: &Sb<IomapAops>, inode: &IInode, bio: &Bio) {
 /// Writeback context (`struct iomap_writepage_ctx`).
 #[derive(Default)]
 struct Wpc {
+    /// One past the last byte the writeback covers (`wbc->range_end`).
+    range_end: u64,
     iomap: Option<Iomap>,
     ioend: Option<Arc<Ioend>>,
     /// The open ioend's physical end, file end, and folios.
@@ -934,7 +942,7 @@ impl AddressSpaceOps for IomapAops {
     /// delayed allocation is passed by, dirty.
     fn writepages(&self, sb: &Sb<Self>, inode: &Arc<IInode>, wbc: &mut WritebackControl) -> Result<()> {
         let mut iter = WbIter::new(inode, wbc);
-        let mut wpc = Wpc::default();
+        let mut wpc = Wpc { range_end: wbc.end, ..Wpc::default() };
         let mut result = Ok(());
         while wbc.sync || wbc.nr_to_write > 0 {
             let f = if wbc.can_map { iter.next(sb, inode, wbc) } else { self.next_mapped(sb, inode, wbc, &mut iter) };

@@ -19,6 +19,12 @@ use crate::mm::page_alloc::{FolioPool, PAGE_SHIFT};
 use crate::mm::{AddressSpaceOps, Inode, Sb};
 use std::sync::Arc;
 
+/// Most blocks one writeback allocation maps (`MAX_WRITEPAGES_EXTENT_LEN`, fs/ext4/inode.c:
+/// "don't go larger than mballoc is willing to allocate"): the run `mpage_prepare_extent_to_map`
+/// gathers on the buffer_head path, and the length `ext4_iomap_map_writeback_range` asks
+/// `ext4_map_blocks` for on the iomap path.
+pub const MAX_WRITEPAGES_EXTENT_LEN: u64 = 2048;
+
 /// What a backend brings besides its address-space operations.
 pub trait BufferedIo: AddressSpaceOps {
     /// Buffered write of `data` at file offset `pos` (`generic_perform_write`,

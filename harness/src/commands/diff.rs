@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 use vocab::Size;
 use workloads::{FsxConfig, FsxWeights, Op, OpKind};
 
-/// Ops of a diff given neither --ops nor --duration.
-const DEFAULT_OPS: u64 = 10_000;
+/// Ops of a diff given neither --ops nor --duration (and of each seed of a campaign).
+pub(super) const DEFAULT_OPS: u64 = 10_000;
 /// Files a replayed trace may use.
 const MAX_FILES: u32 = 64;
 /// Shrink attempts at most.
@@ -29,33 +29,46 @@ fn names(set: &TargetSet) -> String {
     set.names().join(", ")
 }
 
-/// Runs the command; `Ok(false)` when a divergence was found.
-pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
-    if args.file_len > MODEL_MAX_FILE {
-        bail!("--file-len {}: the in-memory model holds files up to 1g: use a smaller --file-len", args.file_len);
-    }
+/// The fsx stream of a diff: its seed (`--seed`) and bounds; no op limit.
+pub(super) fn stream_config(args: &DiffArgs, set: &TargetSet) -> Result<FsxConfig> {
     let weights = match &args.weights {
         Some(w) => FsxWeights::parse(w)?,
         None => FsxWeights::default(),
     };
-    let set = TargetSet::new(specs_of(&args.targets)?, args.file_len)?
-        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy))
-        .with_disk_checks(args.check.disk_checks.clone());
-    let ops_limit = match (args.ops, args.duration) {
-        (Some(n), _) => Some(n),
-        (None, Some(_)) => None,
-        (None, None) => Some(DEFAULT_OPS),
-    };
-    let cfg = FsxConfig {
+    Ok(FsxConfig {
         seed: args.seed,
-        ops: ops_limit,
+        ops: None,
         weights,
         max_file_len: args.file_len,
         max_op_len: args.op_len,
         align: args.align,
         block_size: set.max_block_size(),
         ..FsxConfig::default()
+    })
+}
+
+/// The targets of a diff, built afresh for each stream.
+pub(super) fn target_set(args: &DiffArgs) -> Result<TargetSet> {
+    if args.file_len > MODEL_MAX_FILE {
+        bail!("--file-len {}: the in-memory model holds files up to 1g: use a smaller --file-len", args.file_len);
+    }
+    Ok(TargetSet::new(specs_of(&args.targets)?, args.file_len)?
+        .with_destroy(targets::Destroy::from_flag(args.check.force_destroy))
+        .with_disk_checks(args.check.disk_checks.clone()))
+}
+
+/// Runs the command; `Ok(false)` when a divergence was found.
+pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
+    if let Some(seeds) = args.seeds {
+        return super::campaign::campaign(args, seeds, argv);
+    }
+    let set = target_set(args)?;
+    let ops_limit = match (args.ops, args.duration) {
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_OPS),
     };
+    let cfg = FsxConfig { ops: ops_limit, ..stream_config(args, &set)? };
     let stream = cfg.stream()?;
     let mut ls = Lockstep::new(&set, 1, args.check.check_every, args.file_len)?;
     let limit = match (ops_limit, args.duration) {
@@ -81,20 +94,7 @@ pub fn diff(args: &DiffArgs, argv: &[String]) -> Result<bool> {
         Size(args.align),
         Size(set.max_block_size()),
     );
-    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
-    for (mode, who) in ls.unsupported_modes() {
-        let name = report::mode_name(mode);
-        match notes.iter_mut().find(|(w, _)| *w == who) {
-            Some((_, modes)) => modes.push(name),
-            None => notes.push((who, vec![name])),
-        }
-    }
-    for (who, modes) in notes {
-        println!("note: {who} cannot do {}: those ops are skipped on every target", modes.join(", "));
-    }
-    for note in ls.remount_notes() {
-        println!("note: {note}");
-    }
+    print_notes(&ls);
     let bar = progress_bar(ops_limit);
     let deadline = args.duration.map(|d| Instant::now() + d);
     let t0 = Instant::now();
@@ -200,6 +200,24 @@ pub(crate) fn load_trace(path: &Path) -> Result<(Vec<Op>, u64)> {
     Ok((ops, skipped))
 }
 
+/// What the targets cannot do, once before the ops.
+pub(super) fn print_notes(ls: &Lockstep) {
+    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
+    for (mode, who) in ls.unsupported_modes() {
+        let name = report::mode_name(mode);
+        match notes.iter_mut().find(|(w, _)| *w == who) {
+            Some((_, modes)) => modes.push(name),
+            None => notes.push((who, vec![name])),
+        }
+    }
+    for (who, modes) in notes {
+        println!("note: {who} cannot do {}: those ops are skipped on every target", modes.join(", "));
+    }
+    for note in ls.remount_notes() {
+        println!("note: {note}");
+    }
+}
+
 fn progress_bar(ops: Option<u64>) -> ProgressBar {
     let bar = ProgressBar::new(ops.unwrap_or(0));
     let style = match ops {
@@ -239,7 +257,7 @@ fn print_summary(stats: &Stats, elapsed: Duration, set: &TargetSet, skipped_in_t
 
 /// Reports a divergence, writes the files and shrinks; prints the minimal trace and the
 /// replay command.
-fn investigate(
+pub(super) fn investigate(
     set: &TargetSet,
     ops: Vec<Op>,
     files: u32,

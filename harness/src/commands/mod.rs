@@ -1,5 +1,7 @@
 //! The subcommands.
 
+pub mod campaign;
+pub mod collect;
 pub mod crash;
 pub mod diff;
 pub mod report;

@@ -1,12 +1,13 @@
 //! `aopsbench run`: each job on each target in turn, each from a fresh state.
 
+use super::collect::Collector;
 use crate::cli::RunArgs;
 use crate::machine;
 use crate::runner::{JobOutcome, Progress, group};
 use crate::targets::{self, Target, TargetSpec};
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use results::{JobStats, RunWriter, TargetResult, ThreadStats};
+use results::{JobStats, TargetResult, ThreadStats};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -283,12 +284,19 @@ fn run_file(
 }
 
 /// Runs the command; returns the run directory.
+///
+/// Under several ranks (MPI) every rank runs every job on its own targets (`{rank}` and
+/// `{host}` in their paths filled in), the ranks start measuring each job together (see
+/// [`group::run_group`]), and rank 0 writes the run directory with the merged results
+/// (see [`Collector`]).
 pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let jobs = load_jobs(args)?;
     let mut specs = args.targets.specs();
     if specs.is_empty() {
         specs = default_targets();
     }
+    let ranks = crate::ranks::current();
+    let mine: Vec<TargetSpec> = specs.iter().map(|s| s.for_rank(ranks.rank(), ranks.host())).collect();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", machine::utc_stamp(SystemTime::now()), jobs.name))
     });
@@ -307,13 +315,12 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     let destroy = targets::Destroy::from_flag(args.force_destroy);
     for grp in group::groups(&jobs.file.jobs) {
         let defaults = fsimpl_defaults(&grp, &jobs.file.jobs)?;
-        for spec in &specs {
+        for spec in &mine {
             targets::check_spec(spec, &defaults, destroy)?;
             group::check_group(&grp, spec)?;
         }
     }
-    let mut writer = RunWriter::create(&out, env!("CARGO_PKG_VERSION"), &run_info)
-        .with_context(|| format!("cannot start the run directory {}", out.display()))?;
+    let mut collector = Collector::create(&out, run_info, &mine.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
     let names = target_names(&specs);
     let pools = targets::PoolCache::default();
     let all = &jobs.file.jobs;
@@ -321,7 +328,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
     // pooled[job][target]: each job × target over the repetitions.
     let mut pooled: Vec<Vec<Option<Pooled>>> = all.iter().map(|_| (0..specs.len()).map(|_| None).collect()).collect();
     for rep in 0..repeat {
-        for (i, (spec, name)) in specs.iter().zip(&names).enumerate() {
+        for (i, (spec, name)) in mine.iter().zip(&names).enumerate() {
             let label = if repeat > 1 { format!("{name} {}/{repeat}", rep + 1) } else { name.clone() };
             let offsets: Vec<u64> = pooled.iter().map(|p| time_offset_ns(&p[i])).collect();
             for (j, (outcome, normal_spec)) in
@@ -357,7 +364,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             let ops = results::merge_threads(maps).with_context(|| format!("merging the report of {}", unit.name))?;
             let outcomes = || unit.parts.iter().map(|&(ji, _)| &pooled[ji][ti].outcome);
             let p = &pooled[unit.parts[0].0][ti];
-            writer.add(TargetResult {
+            let result = TargetResult {
                 job: unit.name.clone(),
                 target: name.clone(),
                 spec: p.spec.clone(),
@@ -375,26 +382,33 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                         None
                     },
                 },
-            })?;
+            };
+            collector.add(result, &specs[ti].to_string())?;
         }
-        if let Some(table) = writer.job_table(&unit.name) {
+        if let Some(table) = collector.job_table(&unit.name) {
             println!("{table}");
         }
     }
-    // fio's log files, one folder per target.
-    for (ti, name) in names.iter().enumerate() {
-        let files = crate::runner::logs::files(all, |j| &pooled[j][ti].outcome);
-        let dir = results::run_dir::fio_logs_dir(&out, name);
-        crate::runner::logs::write(&dir, &files).with_context(|| format!("writing fio's logs in {}", dir.display()))?;
+    // Rank 0's fio logs (one folder per target), plots and report.html, before the ranks meet a
+    // last time. Under several ranks only rank 0's own fio logs are written.
+    let wrote = collector.finish(|dir| {
+        for (ti, name) in names.iter().enumerate() {
+            let files = crate::runner::logs::files(all, |j| &pooled[j][ti].outcome);
+            let logs = results::run_dir::fio_logs_dir(dir, name);
+            crate::runner::logs::write(&logs, &files)
+                .with_context(|| format!("writing fio's logs in {}", logs.display()))?;
+        }
+        if !args.no_plot {
+            results::plot(dir).context("drawing the plots")?;
+        }
+        if !args.no_report {
+            let page = dir.join(results::run_dir::REPORT_HTML);
+            results::html::write_report(&[dir.to_path_buf()], &page).context("writing report.html")?;
+        }
+        Ok(())
+    })?;
+    if wrote {
+        println!("run directory: {}", out.display());
     }
-    writer.finish()?;
-    if !args.no_plot {
-        results::plot(&out).context("drawing the plots")?;
-    }
-    if !args.no_report {
-        let page = out.join(results::run_dir::REPORT_HTML);
-        results::html::write_report(std::slice::from_ref(&out), &page).context("writing report.html")?;
-    }
-    println!("run directory: {}", out.display());
     Ok(out)
 }

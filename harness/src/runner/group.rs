@@ -179,6 +179,10 @@ pub fn run_group(
         target.remount().map_err(fail_for(jobs[0], "remount after layout".into()))?;
     }
     target.reset_counters();
+    // Many hosts: every rank waits here until all have laid out their files, then all start
+    // measuring together (IOR's barrier before its timed phase); with a runtime, they also
+    // stop together.
+    crate::ranks::current().agree(Ok(())).map_err(|source| RunError::OtherRank { source })?;
 
     let abort = AtomicBool::new(false);
     let exit = AtomicBool::new(false);

@@ -32,6 +32,12 @@ pub enum RunError {
         /// The failure.
         source: TargetError,
     },
+    /// Another rank of a many-host run failed, so this one stops too.
+    #[error("{source}")]
+    OtherRank {
+        /// Which rank, where, and why.
+        source: crate::ranks::RankFailure,
+    },
     /// A verify read found other bytes than the job wrote there.
     #[error("job {job} on {target}: verify: file {file} offset {offset}: {what}")]
     Verify {

@@ -157,8 +157,34 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// How long a rank of a many-host run, cleaned up after a signal, waits for its launcher to
+/// end it before it exits by itself: both Open MPI's `mpirun` and Hydra's `mpiexec` kill
+/// every rank as soon as one exits, perhaps in the middle of its cleanup, so a rank that is
+/// done lets the others finish theirs (a few milliseconds each, being [`hasty`]). Open MPI
+/// ends them first, one second after its SIGTERM.
+const LAUNCHER_GRACE: Duration = Duration::from_secs(5);
+
+/// Set for a rank of a many-host (MPI) run: see [`hasty`].
+static HASTY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the signal cleanup [`hasty`], and makes it wait [`LAUNCHER_GRACE`] before exiting:
+/// for a rank of an MPI job, whose launcher may kill it soon after the signal (Open MPI's
+/// `mpirun` sends SIGKILL one second after SIGTERM, `odls_base_sigkill_timeout`).
+pub fn set_hasty() {
+    HASTY.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a signal's cleanup must not wait on the kernel: unmounts are lazy (`MNT_DETACH`)
+/// and a loop device still held by the filesystem being flushed is left to detach itself when
+/// it is released (`LOOP_CLR_FD` on a busy device sets `LO_FLAGS_AUTOCLEAR`), so that every
+/// undo is done within milliseconds and the kernel finishes the flush after the process is
+/// gone, leaving nothing behind.
+pub fn hasty() -> bool {
+    HASTY.load(std::sync::atomic::Ordering::SeqCst) && interrupted()
+}
+
 /// Installs, once per process, a SIGINT/SIGTERM/SIGHUP handler that runs [`run_all`], prints
-/// any failure, and exits with status 130. Call it at the start of the binary.
+/// any failure, and exits with status 130 (a rank of an MPI job: see [`set_hasty`]). Call it at the start of the binary.
 pub fn install_signal_cleanup() -> Result<()> {
     static INSTALL: Once = Once::new();
     let mut res = Ok(());
@@ -168,6 +194,14 @@ pub fn install_signal_cleanup() -> Result<()> {
             eprintln!("aopsbench: interrupted; cleaning up");
             for failure in run_all() {
                 eprintln!("aopsbench: {failure}");
+            }
+            if HASTY.load(std::sync::atomic::Ordering::SeqCst) {
+                // A rank that exits first makes the launcher kill the others at once, perhaps
+                // in the middle of their cleanup: give them time, or the launcher ends us.
+                let deadline = std::time::Instant::now() + LAUNCHER_GRACE;
+                while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+                    std::thread::park_timeout(left);
+                }
             }
             std::process::exit(130);
         })

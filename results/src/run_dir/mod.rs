@@ -19,6 +19,7 @@ mod load;
 mod writer;
 
 pub use csv_files::{CSV_PERCENTILES, LatencyRow, ThroughputRow};
+pub(crate) use csv_files::{read_csv, write_csv};
 pub use layout::{
     FIO_JSON, FIO_LOGS_DIR, HDR_DIR, LATENCY_CSV, PLOTS_DIR, REPORT_HTML, RUN_JSON, SUMMARY_JSON, THROUGHPUT_CSV,
     file_part, fio_logs_dir, hgrm_path, hlog_path,

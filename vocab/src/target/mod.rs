@@ -5,6 +5,7 @@
 mod faults;
 mod fsimpl;
 mod kernel;
+pub mod placeholders;
 
 use std::fmt;
 use std::path::PathBuf;

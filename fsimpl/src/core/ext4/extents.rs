@@ -154,8 +154,9 @@ pub enum Loc {
 
 /// Blocks for the tree's own nodes.
 pub trait TreeAlloc {
-    /// Allocates one block for a tree node, near `goal` (`ext4_ext_new_meta_block`).
-    fn alloc_node(&mut self, goal: u64) -> Result<u64>;
+    /// Allocates one block for a tree node, near `goal` (`ext4_ext_new_meta_block`), or,
+    /// without one, near the inode's own goal block (`ext4_inode_to_goal_block`).
+    fn alloc_node(&mut self, goal: Option<u64>) -> Result<u64>;
     /// Frees a tree node's block (`ext4_free_blocks` with `EXT4_FREE_BLOCKS_METADATA |
     /// EXT4_FREE_BLOCKS_FORGET`: revoked in the journal).
     fn free_node(&mut self, pblk: u64);
@@ -322,9 +323,17 @@ impl ExtentTree {
     }
 
     /// A node holds one entry too many after an insertion at `pos`: the entries after `pos`
-    /// move to a new node (only the new entry, if it went last), as `ext4_ext_split` does;
-    /// a full root moves into a new block first (`ext4_ext_grow_indepth`).
+    /// move to a new node (only the new entry, if it went last), near `goal`, as
+    /// `ext4_ext_split` does; a full root moves into a new block first
+    /// (`ext4_ext_grow_indepth`), which goes just before the first index's block, or for a
+    /// root of extents near the inode's goal — not next to the data, where it would stand
+    /// in the way of the file's next allocation.
     fn split(&mut self, loc: Loc, pos: usize, goal: u64, al: &mut dyn TreeAlloc) -> Result<Option<Idx>> {
+        let goal = match (&self.root, loc) {
+            (Node::Index(v), Loc::Root) => v.first().map(|i| i.child - 1).filter(|&g| g > 0),
+            (Node::Leaf(_), Loc::Root) => None,
+            _ => Some(goal),
+        };
         let new = al.alloc_node(goal)?;
         if loc == Loc::Root {
             if self.depth >= EXT4_MAX_EXTENT_DEPTH {
@@ -753,7 +762,7 @@ mod tests {
     }
 
     impl TreeAlloc for Counter {
-        fn alloc_node(&mut self, _goal: u64) -> Result<u64> {
+        fn alloc_node(&mut self, _goal: Option<u64>) -> Result<u64> {
             self.next += 1;
             self.live.insert(10_000 + self.next);
             Ok(10_000 + self.next)

@@ -161,7 +161,7 @@ impl Ext4 {
     /// filesystem mounted (needs_recovery set, not clean) and starts the journal's commit
     /// thread when it has one.
     pub fn mount(dev: Arc<dyn BlockDev>, opts: Ext4Options, stats: Arc<Stats>) -> Result<(Arc<Ext4>, Vec<FoundFile>)> {
-        let (sb, _) = read_super(dev.as_ref())?;
+        let (sb, sb_raw) = read_super(dev.as_ref())?;
         let geo = Geometry::from_sb(&sb, dev.size())?;
         if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
             return Err(FsError::Unsupported { what: "ext4 images without a journal (mkfs.ext4 -O ^has_journal)" });
@@ -172,7 +172,7 @@ impl Ext4 {
             });
         }
         // The journal inode's extents, from the descriptors as they are on disk now.
-        let (_, gds) = read_group_descs(dev.as_ref(), &geo)?;
+        let (gdt_blocks, gds) = read_group_descs(dev.as_ref(), &geo)?;
         let (jmap, jsb_raw) = journal_location(dev.as_ref(), &geo, &gds, sb.s_journal_inum)?;
         let mut jsb = journal_superblock_t::decode(&jsb_raw);
         check_jsb(&jsb, &geo, &jmap)?;
@@ -183,16 +183,21 @@ impl Ext4 {
             jsb.s_start = 0;
             recovery = Some(info);
         }
-        // Everything again, as recovery left it.
-        let (mut sb, sb_raw) = read_super(dev.as_ref())?;
-        let geo = Geometry::from_sb(&sb, dev.size())?;
+        // Everything again, as recovery left it, if it wrote anything.
+        let (mut sb, sb_raw, geo, gdt_blocks, gds) = if recovery.is_some() {
+            let (sb, sb_raw) = read_super(dev.as_ref())?;
+            let geo = Geometry::from_sb(&sb, dev.size())?;
+            let (gdt_blocks, gds) = read_group_descs(dev.as_ref(), &geo)?;
+            (sb, sb_raw, geo, gdt_blocks, gds)
+        } else {
+            (sb, sb_raw, geo, gdt_blocks, gds)
+        };
         if sb.s_last_orphan != 0 {
             return Err(FsError::Unsupported {
                 what: "images with orphan inodes (an unfinished truncate or unlink): mount with the kernel or run \
                        e2fsck first",
             });
         }
-        let (gdt_blocks, gds) = read_group_descs(dev.as_ref(), &geo)?;
         let bitmaps = read_block_bitmaps(dev.as_ref(), &geo, &sb, &gds)?;
         let mut groups = Vec::with_capacity(gds.len());
         let mut free_total = 0;
@@ -510,7 +515,7 @@ impl Ext4 {
             if let Loc::Block(b) = loc {
                 let mut buf = vec![0u8; self.geo.block_size as usize];
                 disk.tree.encode(loc, &mut buf, seed);
-                h.dirty_block(b, &buf);
+                h.dirty_block(b, buf);
             }
         }
     }

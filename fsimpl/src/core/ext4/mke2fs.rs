@@ -78,6 +78,8 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 /// Blocks in use while laying out, and a cursor to place metadata.
 struct Layout {
     used: Vec<bool>,
+    /// Where a tree block with no goal of its own goes from (the file being laid out).
+    file_goal: u64,
 }
 
 impl Layout {
@@ -109,8 +111,8 @@ impl Layout {
 }
 
 impl TreeAlloc for Layout {
-    fn alloc_node(&mut self, goal: u64) -> Result<u64> {
-        self.alloc(goal, 1)
+    fn alloc_node(&mut self, goal: Option<u64>) -> Result<u64> {
+        self.alloc(goal.unwrap_or(self.file_goal), 1)
     }
     fn free_node(&mut self, _pblk: u64) {
         unreachable!("mkfs frees no tree blocks");
@@ -201,7 +203,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
     let geo = Geometry::from_sb(&sb, dev.size())?;
     let ds = desc_size;
 
-    let mut lay = Layout { used: vec![false; blocks as usize] };
+    let mut lay = Layout { used: vec![false; blocks as usize], file_goal: first_data_block };
     if first_data_block == 1 {
         lay.take(0, 1);
     }
@@ -229,6 +231,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
     let mid = geo.group_first_block(groups / 2);
     let jstart = lay.find(mid, journal).or_else(|| lay.find(first_data_block, journal)).ok_or_else(too_small)?;
     lay.take(jstart, journal);
+    lay.file_goal = jstart;
     let mut jtree = ExtentTree::new(bs);
     jtree.set_range(0, journal, &[Extent { lblk: 0, len: journal, pblk: jstart, unwritten: false }], &mut lay)?;
     // Root directory and lost+found.

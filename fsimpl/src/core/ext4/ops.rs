@@ -52,12 +52,21 @@ pub struct Alloc {
 struct TreeBlocks<'a, 'h, 'j> {
     fs: &'a Ext4,
     h: &'h mut Handle<'j>,
+    /// The inode's (`ext4_inode_to_goal_block`).
+    inode_goal: u64,
     freed: Vec<u64>,
 }
 
+impl<'a, 'h, 'j> TreeBlocks<'a, 'h, 'j> {
+    /// For the tree of inode `ino`, a regular file or (`regular` false) the root directory.
+    fn new(fs: &'a Ext4, h: &'h mut Handle<'j>, ino: u64, regular: bool) -> Self {
+        TreeBlocks { fs, h, inode_goal: fs.inode_to_goal_block(ino, regular), freed: Vec::new() }
+    }
+}
+
 impl TreeAlloc for TreeBlocks<'_, '_, '_> {
-    fn alloc_node(&mut self, goal: u64) -> Result<u64> {
-        self.fs.new_meta_block(self.h, goal)
+    fn alloc_node(&mut self, goal: Option<u64>) -> Result<u64> {
+        self.fs.new_meta_block(self.h, goal.unwrap_or(self.inode_goal))
     }
     fn free_node(&mut self, pblk: u64) {
         self.freed.push(pblk);
@@ -98,10 +107,16 @@ impl Ext4 {
         if let Some(e) = info.extents.iter().next() {
             return e.pblk.saturating_sub(e.lblk - lblk);
         }
-        let (mut g, _) = self.geo.group_of_inode(info.ino as u32);
+        self.inode_to_goal_block(info.ino, true)
+    }
+
+    /// `ext4_inode_to_goal_block`: the first block of the inode's flex group's first group
+    /// (kept for directories), or of the group after it for a regular file.
+    pub(crate) fn inode_to_goal_block(&self, ino: u64, regular: bool) -> u64 {
+        let (mut g, _) = self.geo.group_of_inode(ino as u32);
         let flex = self.geo.groups_per_flex;
         if flex >= 4 {
-            g = (g & !(flex - 1)) + 1;
+            g = (g & !(flex - 1)) + regular as u64;
         }
         if g >= self.geo.groups {
             g = 0;
@@ -163,7 +178,7 @@ impl Ext4 {
         }
         let mut pieces = Vec::new();
         info.extents.for_each_in(lblk, got, |p| pieces.push(p));
-        let mut tb = TreeBlocks { fs: self, h, freed: Vec::new() };
+        let mut tb = TreeBlocks::new(self, h, info.ino, true);
         info.disk.tree.set_range(lblk, lblk + got, &pieces, &mut tb)?;
         tb.finish();
         self.update_inode(h, info, true)?;
@@ -209,7 +224,7 @@ impl Ext4 {
         let (a, b) = merged_span(info, lblk, len);
         let mut v = Vec::new();
         info.extents.for_each_in(a, b - a, |p| v.push(p));
-        let mut tb = TreeBlocks { fs: self, h, freed: Vec::new() };
+        let mut tb = TreeBlocks::new(self, h, info.ino, true);
         info.disk.tree.set_range(a, b, &v, &mut tb)?;
         tb.finish();
         self.update_inode(h, info, true)?;
@@ -268,7 +283,7 @@ impl Ext4 {
         for (p, l) in freed {
             self.free_blocks(h, p, l, false);
         }
-        let mut tb = TreeBlocks { fs: self, h, freed: Vec::new() };
+        let mut tb = TreeBlocks::new(self, h, info.ino, true);
         info.disk.tree.set_range(a, b, &[], &mut tb)?;
         tb.finish();
         if info.extents.is_empty() {
@@ -298,7 +313,7 @@ impl Ext4 {
             info.extents.split_at(from);
         }
         info.extents.shift_from(from, delta);
-        let mut tb = TreeBlocks { fs: self, h: &mut h, freed: Vec::new() };
+        let mut tb = TreeBlocks::new(self, &mut h, info.ino, true);
         info.disk.tree.shift(from, delta, &mut tb)?;
         tb.finish();
         info.i_disksize = disksize;
@@ -542,7 +557,7 @@ impl Ext4 {
                 if csum {
                     dir::set_csum(b, seed);
                 }
-                h.dirty_block(*pblk, b);
+                h.dirty_block(*pblk, &b[..]);
                 placed = Some((i, off));
                 break;
             }
@@ -560,10 +575,10 @@ impl Ext4 {
                 if csum {
                     dir::set_csum(&mut b, seed);
                 }
-                h.dirty_block(pblk, &b);
+                h.dirty_block(pblk, &b[..]);
                 root.blocks.push((pblk, b));
                 let e = Extent { lblk: i as u64, len: 1, pblk, unwritten: false };
-                let mut tb = TreeBlocks { fs: self, h, freed: Vec::new() };
+                let mut tb = TreeBlocks::new(self, h, EXT4_ROOT_INO as u64, false);
                 let r = root.disk.tree.set_range(i as u64, i as u64 + 1, &[e], &mut tb);
                 tb.finish();
                 r?;
@@ -588,7 +603,7 @@ impl Ext4 {
         if csum {
             dir::set_csum(b, seed);
         }
-        h.dirty_block(*pblk, b);
+        h.dirty_block(*pblk, &b[..]);
         // Entries after it in the block keep their offsets (folded into the previous one).
         self.write_root(h, root)
     }
@@ -627,7 +642,7 @@ impl Ext4 {
             if csum {
                 dir::set_csum(b, seed);
             }
-            h.dirty_block(*pblk, b);
+            h.dirty_block(*pblk, &b[..]);
         }
         root.disk.raw.i_flags &= !EXT4_INDEX_FL;
         root.indexed = false;

@@ -1002,7 +1002,7 @@ impl Handle<'_> {
 
     /// [`Handle::dirty_metadata`] for block `blocknr` with contents `data` that only the
     /// caller keeps (a tree node, a directory block): a buffer of its own.
-    pub fn dirty_block(&mut self, blocknr: u64, data: &[u8]) {
+    pub fn dirty_block(&mut self, blocknr: u64, data: impl Into<Box<[u8]>>) {
         self.dirty_metadata(&MetaBuffer::new(blocknr, data.into()));
     }
 
