@@ -57,3 +57,22 @@ fn a_flipped_byte_is_caught_and_named() {
         assert!(err.to_string().starts_with("job v on dir:path="), "{err}");
     }
 }
+
+#[test]
+fn continue_on_error_verify_counts_the_mismatch_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = FlipTarget::new(dir_target(dir.path()), 12_000);
+    let o = run_job(&job("verify=crc32c\ncontinue_on_error=verify"), &t, &Progress::default())
+        .unwrap_or_else(|e| panic!("continue_on_error=verify stopped: {e}"));
+    let errors = o.thread_stats[0].errors;
+    // fio counts a verify failure as EILSEQ (84).
+    assert_eq!((errors.total, errors.first), (1, libc::EILSEQ));
+    // The other 63 blocks were read back.
+    assert_eq!(o.ops["read"].count(), 63);
+    // continue_on_error=io does not cover verify failures.
+    let t = FlipTarget::new(dir_target(dir.path()), 12_000);
+    assert!(matches!(
+        run_job(&job("verify=crc32c\ncontinue_on_error=io"), &t, &Progress::default()),
+        Err(RunError::Verify { .. })
+    ));
+}

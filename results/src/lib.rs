@@ -75,6 +75,7 @@ mod atomic;
 pub mod compare;
 mod error;
 pub mod fio;
+pub mod fio_log;
 pub mod gate;
 pub mod hdr;
 pub mod hosts;

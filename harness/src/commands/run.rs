@@ -172,6 +172,9 @@ impl Pooled {
         for (mine, theirs) in self.outcome.thread_stats.iter_mut().zip(&later.thread_stats) {
             mine.add(theirs);
         }
+        for (mine, theirs) in self.outcome.logs.iter_mut().zip(&later.logs) {
+            mine.append(theirs);
+        }
         for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
                 Some(r) => r.merge(&rec)?,
@@ -372,7 +375,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                 stats: JobStats {
                     threads,
                     latencies: first.control.latencies.clone(),
-                    continue_on_error: false,
+                    continue_on_error: first.control.continue_on_error.any(),
                     disk: if disk_given.insert((ti, run_group_of[unit.parts[0].0])) {
                         p.outcome.disk.clone()
                     } else {
@@ -386,8 +389,15 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             println!("{table}");
         }
     }
-    // Rank 0's plots and report.html, before the ranks meet a last time.
+    // Rank 0's fio logs (one folder per target), plots and report.html, before the ranks meet a
+    // last time. Under several ranks only rank 0's own fio logs are written.
     let wrote = collector.finish(|dir| {
+        for (ti, name) in names.iter().enumerate() {
+            let files = crate::runner::logs::files(all, |j| &pooled[j][ti].outcome);
+            let logs = results::run_dir::fio_logs_dir(dir, name);
+            crate::runner::logs::write(&logs, &files)
+                .with_context(|| format!("writing fio's logs in {}", logs.display()))?;
+        }
         if !args.no_plot {
             results::plot(dir).context("drawing the plots")?;
         }

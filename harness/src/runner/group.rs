@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
 use workloads::fio::{CpusPolicy, IoEngine};
 use workloads::verify::Verifier;
@@ -64,6 +65,7 @@ impl Latch {
 struct ThreadRun {
     records: BTreeMap<String, OpRecord>,
     stats: ThreadStats,
+    logs: ThreadLogs,
     measure_from: Instant,
     started: SystemTime,
     ended: Instant,
@@ -235,6 +237,9 @@ pub fn run_group(
                         exit,
                         progress,
                         abort,
+                        logs: super::logs::config(&job.control.logs),
+                        continue_on_error: job.control.continue_on_error,
+                        ignore_error: &job.control.ignore_error,
                     };
                     let r = w.run(plan, &engine_cfg);
                     // The end is taken before the job's waiters are let go: they start after it.
@@ -246,7 +251,14 @@ pub fn run_group(
                     if job.control.start.exitall {
                         exit.store(true, Relaxed);
                     }
-                    r.map(|(records, stats)| ThreadRun { records, stats, measure_from, started, ended })
+                    r.map(|o| ThreadRun {
+                        records: o.records,
+                        stats: o.stats,
+                        logs: o.logs,
+                        measure_from,
+                        started,
+                        ended,
+                    })
                 }));
             }
             handles.push(job_handles);
@@ -291,6 +303,7 @@ pub fn run_group(
         let started = runs.iter().map(|t| t.started).min().unwrap_or_else(SystemTime::now);
         let runtime_ns = until.saturating_duration_since(from).as_nanos() as u64;
         let thread_stats: Vec<ThreadStats> = runs.iter().map(|t| t.stats).collect();
+        let logs: Vec<ThreadLogs> = runs.iter_mut().map(|t| std::mem::take(&mut t.logs)).collect();
         let per_thread: Vec<BTreeMap<String, OpRecord>> = runs.into_iter().map(|t| t.records).collect();
         let ops = results::merge_threads(per_thread.clone()).map_err(|e| RunError::Unsupported {
             job: job.name.clone(),
@@ -303,6 +316,7 @@ pub fn run_group(
             ops,
             threads: per_thread,
             thread_stats,
+            logs,
             counters: counters.clone(),
             disk: disk.clone(),
         });

@@ -2,6 +2,7 @@
 //! per `numjobs`, paced by `rate_iops` and `thinktime`, recording every op's latency.
 
 pub mod group;
+pub mod logs;
 mod pace;
 pub mod support;
 mod worker;
@@ -75,6 +76,8 @@ pub struct JobOutcome {
     pub threads: Vec<BTreeMap<String, OpRecord>>,
     /// Each thread's CPU use and depth maps, in the order of `threads`.
     pub thread_stats: Vec<ThreadStats>,
+    /// Each thread's fio log texts, in the order of `threads`.
+    pub logs: Vec<results::fio_log::ThreadLogs>,
     /// The target's counters for the measured phase (of every job that ran with this one).
     pub counters: BTreeMap<String, u64>,
     /// The target's block device over the measured phase (of every job that ran with this one).

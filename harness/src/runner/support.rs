@@ -2,19 +2,11 @@
 //! naming it, never silently ignored.
 
 use workloads::Job;
-use workloads::fio::PerDir;
 
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
     let c = &job.control;
-    if c.continue_on_error.io || c.continue_on_error.verify || c.ignore_error != PerDir::default() {
-        out.push("continue_on_error/ignore_error".into());
-    }
-    let logs = &c.logs;
-    if logs.lat.is_some() || logs.bw.is_some() || logs.iops.is_some() || logs.hist.is_some() {
-        out.push("write_lat_log/write_bw_log/write_iops_log/write_hist_log".into());
-    }
     if c.flow != 0 {
         out.push("flow".into());
     }

@@ -15,11 +15,12 @@ use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
-use results::{CpuUsage, DepthStats, OpRecord, OpRecorder, ThreadStats};
+use results::fio_log::{FioLogger, LogConfig, LogSample, ThreadLogs};
+use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
-use workloads::fio::{BufferFill, Depth};
+use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Op, OpKind, ThreadPlan};
 
@@ -137,6 +138,22 @@ pub struct Worker<'a> {
     pub exit: &'a AtomicBool,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
+    /// fio's log files the job writes.
+    pub logs: LogConfig,
+    /// `continue_on_error=`: the kinds of error counted and gone on after.
+    pub continue_on_error: ContinueOnError,
+    /// `ignore_error=`: the errnos of each kind gone on after.
+    pub ignore_error: &'a IgnoreError,
+}
+
+/// What a job thread measured.
+pub struct ThreadOutput {
+    /// Latency records per op kind.
+    pub records: BTreeMap<String, OpRecord>,
+    /// CPU use and depth maps.
+    pub stats: ThreadStats,
+    /// fio's log texts (empty when the job writes none).
+    pub logs: ThreadLogs,
 }
 
 /// Why a job thread stopped early.
@@ -243,6 +260,10 @@ struct Run<'a, 'w> {
     last_now: Instant,
     /// fio's depth maps of this thread.
     depth: DepthStats,
+    /// fio's log files, when the job writes any.
+    logger: Option<FioLogger>,
+    /// Errors counted and gone on after (`continue_on_error`).
+    errors: ErrorStats,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -297,11 +318,17 @@ impl<'a, 'w> Run<'a, 'w> {
                 return;
             }
             Ok(0) if s.req.kind == IoKind::Write => {
-                self.fail(slot, TargetError::Os { op: "write", errno: libc::EIO });
+                self.error(slot, ErrorType::Write, TargetError::Os { op: "write", errno: libc::EIO });
             }
             Ok(n) => match self.w.verifier.as_ref().filter(|_| s.verify) {
                 Some(v) => match verify::check(v, &s.buf[..(s.done + n) as usize], s.req.offset) {
                     Ok(()) => self.finish_ok(slot, n, queued, now),
+                    Err(_)
+                        if self.w.continue_on_error.non_fatal(self.w.ignore_error, ErrorType::Verify, libc::EILSEQ) =>
+                    {
+                        // fio's verify failure is EILSEQ, a verify error.
+                        self.errors.count(libc::EILSEQ);
+                    }
                     Err(mismatch) => {
                         let file = self.w.names.get(s.req.file).cloned().unwrap_or_default();
                         if self.failed.is_none() {
@@ -312,8 +339,9 @@ impl<'a, 'w> Run<'a, 'w> {
                 None => self.finish_ok(slot, n, queued, now),
             },
             Err(errno) => {
-                let op = if s.req.kind == IoKind::Write { "write" } else { "read" };
-                self.fail(slot, TargetError::Os { op, errno });
+                let (op, kind) =
+                    if s.req.kind == IoKind::Write { ("write", ErrorType::Write) } else { ("read", ErrorType::Read) };
+                self.error(slot, kind, TargetError::Os { op, errno });
             }
         }
         if self.slots[slot as usize].req.kind == IoKind::Write {
@@ -333,6 +361,34 @@ impl<'a, 'w> Run<'a, 'w> {
             (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
         });
         self.record(kind, now, split, lat, bytes);
+        if let Some(logger) = self.logger.as_mut().filter(|_| now >= self.w.measure_from) {
+            let (clat, slat) = match split {
+                Some((slat, clat)) => (clat, Some(slat)),
+                None => (lat, None),
+            };
+            logger.add(&LogSample {
+                at_ns: self.w.time_offset_ns + now.duration_since(self.w.measure_from).as_nanos() as u64,
+                ddir: u8::from(kind == OpKind::Write),
+                bs: bytes,
+                offset: self.slots[slot as usize].req.offset,
+                slat_ns: slat,
+                clat_ns: clat,
+                lat_ns: lat,
+            });
+        }
+    }
+
+    /// An I/O of `slot` failed: counted and gone on after when `continue_on_error` and
+    /// `ignore_error` say so (fio's `io_completed`: the I/O is then not accounted), else the
+    /// thread stops.
+    fn error(&mut self, slot: u32, kind: ErrorType, e: TargetError) {
+        if let TargetError::Os { errno, .. } = e
+            && self.w.continue_on_error.non_fatal(self.w.ignore_error, kind, errno)
+        {
+            self.errors.count(errno);
+            return;
+        }
+        self.fail(slot, e);
     }
 
     fn fail(&mut self, slot: u32, e: TargetError) {
@@ -391,13 +447,9 @@ impl<'a, 'w> Run<'a, 'w> {
 }
 
 impl Worker<'_> {
-    /// Runs the thread's measured ops through `cfg`'s engine; returns its records and its
-    /// CPU use and depth maps, or on failure where and why.
-    pub fn run(
-        &self,
-        plan: ThreadPlan,
-        cfg: &EngineConfig,
-    ) -> Result<(BTreeMap<String, OpRecord>, ThreadStats), Failure> {
+    /// Runs the thread's measured ops through `cfg`'s engine; returns its records, its CPU
+    /// use and depth maps and its fio logs, or on failure where and why.
+    pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
@@ -447,6 +499,8 @@ impl Worker<'_> {
             unpublished: (0, 0),
             last_now: now,
             depth: DepthStats::default(),
+            logger: self.logs.any().then(|| FioLogger::new(self.logs)),
+            errors: ErrorStats::default(),
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -458,14 +512,16 @@ impl Worker<'_> {
         if let Some(f) = run.failed.take() {
             return Err(f);
         }
-        let stats = ThreadStats { cpu: thread_cpu().since(&cpu_before), depth: run.depth, ..ThreadStats::default() };
+        let stats = ThreadStats { cpu: thread_cpu().since(&cpu_before), depth: run.depth, errors: run.errors };
         let records = run
             .recorders
             .into_iter()
             .enumerate()
             .filter_map(|(i, r)| r.map(|r| (OpKind::ALL[i].as_str().to_string(), r.finish())))
             .collect();
-        Ok((records, stats))
+        let measured = run.last_now.saturating_duration_since(self.measure_from).as_nanos() as u64;
+        let logs = run.logger.take().map(|l| l.finish(self.time_offset_ns + measured)).unwrap_or_default();
+        Ok(ThreadOutput { records, stats, logs })
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
@@ -517,11 +573,23 @@ impl Worker<'_> {
                     // fio quiesces before a sync: the I/O in flight completes first.
                     run.drain()?;
                     let start = Instant::now();
-                    let bytes = execute(self.target, self.fids, &op, &mut run.sync_bufs).map_err(|e| {
-                        Failure::target(format!("thread {}, op {n} ({})", plan.thread, describe(&op)), e)
-                    })?;
-                    let end = Instant::now();
-                    run.record(kind, end, None, end.duration_since(start).as_nanos() as u64, bytes);
+                    match execute(self.target, self.fids, &op, &mut run.sync_bufs) {
+                        Ok(bytes) => {
+                            let end = Instant::now();
+                            run.record(kind, end, None, end.duration_since(start).as_nanos() as u64, bytes);
+                        }
+                        Err(TargetError::Os { errno, .. })
+                            if self.continue_on_error.non_fatal(self.ignore_error, ErrorType::Write, errno) =>
+                        {
+                            run.errors.count(errno);
+                        }
+                        Err(e) => {
+                            return Err(Failure::target(
+                                format!("thread {}, op {n} ({})", plan.thread, describe(&op)),
+                                e,
+                            ));
+                        }
+                    }
                     n += 1;
                     continue;
                 }

@@ -20,6 +20,14 @@ pub const FIO_JSON: &str = "fio.json";
 pub const HDR_DIR: &str = "hdr";
 /// SVG and PNG charts.
 pub const PLOTS_DIR: &str = "plots";
+/// fio's log files (`write_lat_log`, ...), one folder per target:
+/// `fio-logs/<target>/<prefix>_lat.1.log`.
+pub const FIO_LOGS_DIR: &str = "fio-logs";
+
+/// The folder of one target's fio log files.
+pub fn fio_logs_dir(dir: &Path, target: &str) -> PathBuf {
+    dir.join(FIO_LOGS_DIR).join(file_part(target))
+}
 
 /// A name made safe and unambiguous as part of a file name: ASCII letters, digits and `-_+=,`
 /// stay; every other byte becomes `%XX`, so distinct names never share a file.

@@ -21,8 +21,8 @@ mod writer;
 pub use csv_files::{CSV_PERCENTILES, LatencyRow, ThroughputRow};
 pub(crate) use csv_files::{read_csv, write_csv};
 pub use layout::{
-    FIO_JSON, HDR_DIR, LATENCY_CSV, PLOTS_DIR, REPORT_HTML, RUN_JSON, SUMMARY_JSON, THROUGHPUT_CSV, file_part,
-    hgrm_path, hlog_path,
+    FIO_JSON, FIO_LOGS_DIR, HDR_DIR, LATENCY_CSV, PLOTS_DIR, REPORT_HTML, RUN_JSON, SUMMARY_JSON, THROUGHPUT_CSV,
+    file_part, fio_logs_dir, hgrm_path, hlog_path,
 };
 pub use load::RunDir;
 pub(crate) use load::read_json;

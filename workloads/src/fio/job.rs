@@ -8,9 +8,9 @@ use vocab::{AopsParams, KbBase, format_time};
 use super::error::Location;
 use super::parse::GLOBAL;
 use super::types::{
-    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, FileService, IoEngine, Latencies, Logs, PerDir,
-    Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify,
-    VerifyKind,
+    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, FileService, IgnoreError, IoEngine, Latencies, Logs,
+    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions,
+    Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
 
@@ -55,7 +55,7 @@ pub struct RunControl {
     /// `continue_on_error=`.
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
-    pub ignore_error: PerDir<Vec<i32>>,
+    pub ignore_error: IgnoreError,
     /// Which latencies are recorded and reported, and which percentiles (`percentile_list`).
     pub latencies: Latencies,
     /// fio's log files.
@@ -248,7 +248,7 @@ impl Job {
                 cpus_allowed: None,
                 cpus_policy: CpusPolicy::Shared,
                 continue_on_error: ContinueOnError::default(),
-                ignore_error: PerDir::default(),
+                ignore_error: IgnoreError::default(),
                 latencies: Latencies::default(),
                 logs: Logs { per_job: true, ..Logs::default() },
                 flow: 0,
@@ -597,13 +597,18 @@ impl Job {
         if c.cpus_policy == CpusPolicy::Split {
             opt("cpus_allowed_policy", "split".into());
         }
-        match (c.continue_on_error.io, c.continue_on_error.verify) {
-            (false, false) => {}
-            (true, false) => opt("continue_on_error", "io".into()),
-            (false, true) => opt("continue_on_error", "verify".into()),
-            (true, true) => opt("continue_on_error", "all".into()),
+        let e = c.continue_on_error;
+        match (e.read, e.write, e.verify) {
+            (false, false, false) => {}
+            (true, false, false) => opt("continue_on_error", "read".into()),
+            (false, true, false) => opt("continue_on_error", "write".into()),
+            (true, true, false) => opt("continue_on_error", "io".into()),
+            (false, false, true) => opt("continue_on_error", "verify".into()),
+            (true, true, true) => opt("continue_on_error", "all".into()),
+            // Not one of fio's values: the nearest it has.
+            (_, _, true) => opt("continue_on_error", "all".into()),
         }
-        if c.ignore_error != PerDir::default() {
+        if c.ignore_error != IgnoreError::default() {
             let list = |v: &Vec<i32>| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
             opt(
                 "ignore_error",
@@ -611,7 +616,7 @@ impl Job {
                     "{}:{}:{}",
                     list(&c.ignore_error.read),
                     list(&c.ignore_error.write),
-                    list(&c.ignore_error.trim)
+                    list(&c.ignore_error.verify)
                 ),
             );
         }

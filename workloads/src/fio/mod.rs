@@ -48,7 +48,7 @@ pub use plan::{FileSpec, ThreadPlan};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
-    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, FileService, IoEngine, Latencies, Logs,
-    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions,
-    Verify, VerifyKind, Zone,
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, ErrorType, FileService, IgnoreError,
+    IoEngine, Latencies, Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite,
+    RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
 };

@@ -377,15 +377,16 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             }
         }
         "continue_on_error" => {
-            let (io, verify) = match text()?.to_ascii_lowercase().as_str() {
-                "none" | "0" => (false, false),
-                "read" | "write" | "io" => (true, false),
-                "verify" => (false, true),
-                "all" | "1" => (true, true),
+            let (read, write, verify) = match text()?.to_ascii_lowercase().as_str() {
+                "none" | "0" => (false, false, false),
+                "read" => (true, false, false),
+                "write" => (false, true, false),
+                "io" => (true, true, false),
+                "verify" => (false, false, true),
+                "all" | "1" => (true, true, true),
                 _ => return Err(bad("expected none, read, write, io, verify or all".into())),
             };
-            c.continue_on_error.io = io;
-            c.continue_on_error.verify = verify;
+            c.continue_on_error = super::types::ContinueOnError { read, write, verify };
         }
         "ignore_error" => c.ignore_error = ignore_errors(text()?).map_err(bad)?,
         "gtod_reduce" => {
@@ -458,19 +459,20 @@ fn verify_kind(s: &str) -> Result<VerifyKind, String> {
         "0" | "none" => VerifyKind::None,
         "md5" => VerifyKind::Md5,
         "crc32c" | "crc32c-intel" => VerifyKind::Crc32c,
+        "crc64" => VerifyKind::Crc64,
         "sha1" => VerifyKind::Sha1,
         "sha256" => VerifyKind::Sha256,
         "xxhash" => VerifyKind::Xxhash,
         "pattern" => VerifyKind::Pattern,
         "meta" => VerifyKind::Meta,
-        "crc64" | "crc32" | "crc16" | "crc7" | "sha224" | "sha384" | "sha512" | "sha3-224" | "sha3-256"
-        | "sha3-384" | "sha3-512" | "null" | "pattern_hdr" => {
+        "crc32" | "crc16" | "crc7" | "sha224" | "sha384" | "sha512" | "sha3-224" | "sha3-256" | "sha3-384"
+        | "sha3-512" | "null" | "pattern_hdr" => {
             return Err(format!(
-                "verify={s} is not supported by aopsbench: use md5, crc32c, crc32c-intel, sha1, sha256, xxhash, \
-                 pattern or meta"
+                "verify={s} is not supported by aopsbench: use md5, crc32c, crc32c-intel, crc64, sha1, sha256, \
+                 xxhash, pattern or meta"
             ));
         }
-        _ => return Err("expected md5, crc32c, crc32c-intel, sha1, sha256, xxhash, pattern or meta".into()),
+        _ => return Err("expected md5, crc32c, crc32c-intel, crc64, sha1, sha256, xxhash, pattern or meta".into()),
     })
 }
 
@@ -553,9 +555,10 @@ fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
     Ok(cpus)
 }
 
-/// `ignore_error=READ:WRITE:VERIFY`, each a `,`-separated list of errno names or numbers (a
-/// single list applies to reads and writes).
-fn ignore_errors(s: &str) -> Result<super::types::PerDir<Vec<i32>>, String> {
+/// `ignore_error=READ:WRITE:VERIFY`, each a `,`-separated list of errno names or numbers (as
+/// fio's `str_ignore_error_cb`, the lists go to reads, writes and verifies in turn: a single
+/// list is for reads).
+fn ignore_errors(s: &str) -> Result<super::types::IgnoreError, String> {
     let list = |l: &str| -> Result<Vec<i32>, String> {
         l.split(',')
             .map(str::trim)
@@ -566,13 +569,11 @@ fn ignore_errors(s: &str) -> Result<super::types::PerDir<Vec<i32>>, String> {
             .collect()
     };
     let parts: Vec<&str> = s.split(':').collect();
+    use super::types::IgnoreError;
     Ok(match parts.as_slice() {
-        [one] => {
-            let v = list(one)?;
-            super::types::PerDir { read: v.clone(), write: v, trim: Vec::new() }
-        }
-        [r, w] => super::types::PerDir { read: list(r)?, write: list(w)?, trim: Vec::new() },
-        [r, w, v] => super::types::PerDir { read: list(r)?, write: list(w)?, trim: list(v)? },
+        [r] => IgnoreError { read: list(r)?, ..IgnoreError::default() },
+        [r, w] => IgnoreError { read: list(r)?, write: list(w)?, ..IgnoreError::default() },
+        [r, w, v] => IgnoreError { read: list(r)?, write: list(w)?, verify: list(v)? },
         _ => return Err("expected READ:WRITE:VERIFY lists of errnos".into()),
     })
 }

@@ -409,6 +409,9 @@ pub enum VerifyKind {
     Md5,
     /// `crc32c` (and `crc32c-intel`, the same sum).
     Crc32c,
+    /// `crc64`: fio's `fio_crc64`, the reflected Jones polynomial with no init or final xor
+    /// (CRC-64/REDIS).
+    Crc64,
     /// `sha1`.
     Sha1,
     /// `sha256`.
@@ -428,6 +431,7 @@ impl VerifyKind {
             VerifyKind::None => "0",
             VerifyKind::Md5 => "md5",
             VerifyKind::Crc32c => "crc32c",
+            VerifyKind::Crc64 => "crc64",
             VerifyKind::Sha1 => "sha1",
             VerifyKind::Sha256 => "sha256",
             VerifyKind::Xxhash => "xxhash",
@@ -515,13 +519,59 @@ pub enum CpusPolicy {
     Split,
 }
 
-/// `continue_on_error=`: which errors a job counts and goes on after, rather than stopping.
+/// `continue_on_error=`: which kinds of error a job counts and goes on after, rather than
+/// stopping (fio's `ERROR_TYPE_READ`, `_WRITE`, `_VERIFY`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ContinueOnError {
-    /// Read and write errors.
-    pub io: bool,
+    /// Read errors.
+    pub read: bool,
+    /// Write errors (and errors of the other ops: syncs, truncates, trims).
+    pub write: bool,
     /// Verify failures.
     pub verify: bool,
+}
+
+/// The kind of an error, as fio sorts them (`td_error_type`: EILSEQ is a verify error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    /// A read failed.
+    Read,
+    /// A write (or another op) failed.
+    Write,
+    /// A verify read found other bytes than were written.
+    Verify,
+}
+
+/// `ignore_error=READ:WRITE:VERIFY`: the errnos of each kind a job goes on after; an empty list
+/// is fio's default, EIO and EILSEQ.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IgnoreError {
+    /// Read errnos.
+    pub read: Vec<i32>,
+    /// Write errnos.
+    pub write: Vec<i32>,
+    /// Verify errnos.
+    pub verify: Vec<i32>,
+}
+
+impl ContinueOnError {
+    /// Whether an error of `kind` with `errno` is counted and gone on after (fio's
+    /// `td_non_fatal_error`): its kind must be in `continue_on_error` and its errno in that
+    /// kind's `ignore_error` list.
+    pub fn non_fatal(&self, ignore: &IgnoreError, kind: ErrorType, errno: i32) -> bool {
+        let (on, list) = match kind {
+            ErrorType::Read => (self.read, &ignore.read),
+            ErrorType::Write => (self.write, &ignore.write),
+            ErrorType::Verify => (self.verify, &ignore.verify),
+        };
+        const DEFAULT: [i32; 2] = [libc::EIO, libc::EILSEQ];
+        on && if list.is_empty() { DEFAULT.contains(&errno) } else { list.contains(&errno) }
+    }
+
+    /// Whether any kind of error is gone on after.
+    pub fn any(&self) -> bool {
+        self.read || self.write || self.verify
+    }
 }
 
 pub use vocab::Latencies;
@@ -539,7 +589,7 @@ pub struct Logs {
     pub hist: Option<String>,
     /// `log_avg_msec=`: average samples over this window (0: one entry per I/O).
     pub avg_msec: u64,
-    /// `log_hist_msec=`: histogram interval (default 1000 ms... fio requires it for hist logs).
+    /// `log_hist_msec=`: histogram window in ms (0, the default: no histogram lines, as fio).
     pub hist_msec: u64,
     /// `per_job_logs` (default 1): one log per thread rather than per job.
     pub per_job: bool,
