@@ -269,9 +269,10 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
         raw.encode_csum(ext4_inode::csum_seed(seed, ino, raw.i_generation), &mut b[off..off + INODE_SIZE as usize]);
     };
     let per512 = bs as u64 / 512;
-    let dir_inode = |mode: u16, links: u16, nblocks: u64| {
+    // An extent-mapped inode of `mode` (type included) as mke2fs writes it.
+    let new_inode = |mode: u16, links: u16, size: u64, blocks_512: u64| {
         let mut raw = ext4_inode {
-            i_mode: S_IFDIR | mode,
+            i_mode: mode,
             i_links_count: links,
             i_atime: t,
             i_ctime: t,
@@ -281,10 +282,12 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
             i_extra_isize: 32,
             ..Default::default()
         };
-        raw.set_size(nblocks * bs as u64);
-        raw.set_blocks_512(nblocks * per512);
+        raw.set_size(size);
+        raw.set_blocks_512(blocks_512);
         raw
     };
+    let dir_inode =
+        |mode: u16, links: u16, nblocks: u64| new_inode(S_IFDIR | mode, links, nblocks * bs as u64, nblocks * per512);
     // Inode 1 (bad blocks): empty, with times, as mke2fs writes it.
     let mut bad = ext4_inode { i_atime: t, i_ctime: t, i_mtime: t, ..Default::default() };
     bad.i_extra_isize = 0;
@@ -295,19 +298,7 @@ pub fn mke2fs(dev: &dyn BlockDev, opts: &MkfsOptions) -> Result<()> {
     let mut ltree = ExtentTree::new(bs);
     ltree.set_range(0, lpf_n, &[Extent { lblk: 0, len: lpf_n, pblk: lpf_blk, unwritten: false }], &mut lay)?;
     put_inode(LPF_INO, dir_inode(0o700, 2, lpf_n), Some(&ltree));
-    let mut jraw = ext4_inode {
-        i_mode: S_IFREG | 0o600,
-        i_links_count: 1,
-        i_atime: t,
-        i_ctime: t,
-        i_mtime: t,
-        i_crtime: t,
-        i_flags: EXT4_EXTENTS_FL,
-        i_extra_isize: 32,
-        ..Default::default()
-    };
-    jraw.set_size(journal * bs as u64);
-    jraw.set_blocks_512((journal + jtree.node_blocks()) * per512);
+    let jraw = new_inode(S_IFREG | 0o600, 1, journal * bs as u64, (journal + jtree.node_blocks()) * per512);
     put_inode(JOURNAL_INO, jraw, Some(&jtree));
     let jseed = ext4_inode::csum_seed(seed, JOURNAL_INO, 0);
     for b in jtree.node_pblks().collect::<Vec<_>>() {
