@@ -186,6 +186,7 @@ pub fn run_group(
 
     let abort = AtomicBool::new(false);
     let exit = AtomicBool::new(false);
+    let flows = super::flow::Flows::new(jobs);
     let latches: Vec<Latch> = plans.iter().map(|p| Latch::new(p.len())).collect();
     let index_of = |name: &str| jobs.iter().position(|j| j.name == name);
     let t0 = Instant::now();
@@ -194,7 +195,7 @@ pub fn run_group(
         for (ji, ((job, plans), job_files)) in jobs.iter().zip(plans).zip(&files).enumerate() {
             let mut job_handles = Vec::new();
             for (plan, fids) in plans.into_iter().zip(job_files) {
-                let (abort, exit, latches) = (&abort, &exit, &latches);
+                let (abort, exit, latches, flows) = (&abort, &exit, &latches, &flows);
                 let wait_on = job.control.start.wait_for.as_deref().and_then(index_of);
                 let progress = &progress[ji];
                 let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
@@ -240,6 +241,7 @@ pub fn run_group(
                         logs: super::logs::config(&job.control.logs),
                         continue_on_error: job.control.continue_on_error,
                         ignore_error: &job.control.ignore_error,
+                        flow: flows.member(job),
                     };
                     let r = w.run(plan, &engine_cfg);
                     // The end is taken before the job's waiters are let go: they start after it.
@@ -250,6 +252,10 @@ pub fn run_group(
                     latches[ji].count_down();
                     if job.control.start.exitall {
                         exit.store(true, Relaxed);
+                    }
+                    // After exitall: the others of its flow run free only once told to stop.
+                    if let Some(m) = &w.flow {
+                        m.leave();
                     }
                     r.map(|o| ThreadRun {
                         records: o.records,

@@ -1,6 +1,7 @@
 //! Running one job on one target: layout, remount, then the measured phase with one thread
 //! per `numjobs`, paced by `rate_iops` and `thinktime`, recording every op's latency.
 
+mod flow;
 pub mod group;
 pub mod logs;
 mod pace;

@@ -6,10 +6,6 @@ use workloads::Job;
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
-    let c = &job.control;
-    if c.flow != 0 {
-        out.push("flow".into());
-    }
     if job.fill_device {
         out.push("fill_device".into());
     }

@@ -144,6 +144,8 @@ pub struct Worker<'a> {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: the errnos of each kind gone on after.
     pub ignore_error: &'a IgnoreError,
+    /// The thread's place in its `flow`, if the job has one.
+    pub flow: Option<super::flow::Member<'a>>,
 }
 
 /// What a job thread measured.
@@ -550,6 +552,18 @@ impl Worker<'_> {
                 draining = false;
             }
             let room = !draining && run.inflight < q.depth;
+            if room && !finished && let Some(flow) = self.flow.as_ref().filter(|f| f.exceeded()) {
+                // fio's flow_threshold_exceeded: held back while ahead of its share.
+                if flow.sleep.is_zero() {
+                    run.commit()?;
+                    flow.wait_for_others(self.stop, &[self.abort, self.exit]);
+                } else {
+                    run.drain()?;
+                    std::thread::sleep(flow.sleep);
+                }
+                run.last_now = Instant::now();
+                continue;
+            }
             let next = if room { ops.next_io() } else { None };
             let Some(io) = next else {
                 if !room {

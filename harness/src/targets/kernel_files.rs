@@ -142,7 +142,7 @@ impl KernelFiles {
     }
 
     fn open_in_table(&self, name: &str, create: bool) -> Result<FileId> {
-        let rel = relative_name(name)?;
+        let rel = relative_name(&self.root, name)?;
         let path = self.root.join(rel);
         let cpath = c_path(&path).map_err(|errno| TargetError::Os { op: "open", errno })?;
         let mut table = self.write_table();
@@ -156,8 +156,9 @@ impl KernelFiles {
         }
         let fd = open_path(&cpath, flags).map_err(|errno| TargetError::Os { op: "open", errno })?;
         let id = FileId(table.files.len() as u64);
-        table.known.insert(name.to_string());
-        table.files.push(Some(OpenFile { name: name.to_string(), path: cpath, fd: Some(fd) }));
+        let name = rel.to_string_lossy().into_owned();
+        table.known.insert(name.clone());
+        table.files.push(Some(OpenFile { name, path: cpath, fd: Some(fd) }));
         Ok(id)
     }
 
@@ -177,14 +178,14 @@ impl KernelFiles {
     /// `unlink(2)` of `name`. Files open under that name stay usable until closed (but are not
     /// reopened by a remount).
     pub(crate) fn unlink(&self, name: &str) -> Result<()> {
-        let rel = relative_name(name)?;
+        let rel = relative_name(&self.root, name)?;
         let cpath = c_path(&self.root.join(rel)).map_err(|errno| TargetError::Os { op: "unlink", errno })?;
         let mut table = self.write_table();
         // SAFETY: a NUL-terminated path.
         if unsafe { libc::unlink(cpath.as_ptr()) } != 0 {
             return Err(TargetError::Os { op: "unlink", errno: last_errno() });
         }
-        table.known.remove(name);
+        table.known.remove(rel.to_string_lossy().as_ref());
         Ok(())
     }
 
@@ -356,16 +357,21 @@ fn keep_first(first: &mut Option<TargetError>, res: Result<(), i32>, op: &'stati
     }
 }
 
-/// `name` as a path inside the root: relative, without `.` or `..` components.
-fn relative_name(name: &str) -> Result<&Path> {
+/// `name` as a path inside `root`: relative, without `.` or `..` components; or absolute and
+/// under `root` (as a job file names a file of the directory the target is, e.g.
+/// `filename=/tmp/testfile` on `dir:path=/tmp`), taken relative to it.
+fn relative_name<'a>(root: &Path, name: &'a str) -> Result<&'a Path> {
     let path = Path::new(name);
-    let inside = !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let inside = !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
     if !inside {
         return Err(TargetError::Setup(format!(
-            "file name '{name}' must be a relative path inside the target (no leading '/', no '.' or '..')"
+            "file name '{name}' must be a relative path inside the target (no leading '/', no '.' or '..'), or an \
+             absolute one under {}",
+            root.display()
         )));
     }
-    Ok(path)
+    Ok(rel)
 }
 
 fn c_path(path: &Path) -> Result<CString, i32> {

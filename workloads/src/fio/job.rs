@@ -60,10 +60,14 @@ pub struct RunControl {
     pub latencies: Latencies,
     /// fio's log files.
     pub logs: Logs,
-    /// `flow=`: this job's weight in its flow group (0: not in one).
-    pub flow: i64,
+    /// `flow=`: this job's weight in its flow group (0: not in one; at most 1000, as fio).
+    pub flow: u32,
     /// `flow_id=`: the flow group.
     pub flow_id: u32,
+    /// `flow_sleep=`: how long a thread held back by its flow waits, after its I/O in flight
+    /// completed, before it tries again (zero: it waits until another thread of the flow
+    /// issues an I/O).
+    pub flow_sleep: Duration,
 }
 
 /// One job section, resolved: fio's defaults, then `[global]` options, then its own.
@@ -253,6 +257,7 @@ impl Job {
                 logs: Logs { per_job: true, ..Logs::default() },
                 flow: 0,
                 flow_id: 0,
+                flow_sleep: Duration::ZERO,
             },
             aops: AopsParams::default(),
             nonce: 0,
@@ -661,6 +666,9 @@ impl Job {
         }
         if c.flow_id != 0 {
             opt("flow_id", c.flow_id.to_string());
+        }
+        if !c.flow_sleep.is_zero() {
+            opt("flow_sleep", c.flow_sleep.as_micros().to_string());
         }
         let v = &self.verify;
         if v.enabled() {

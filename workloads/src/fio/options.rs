@@ -124,6 +124,8 @@ pub const SUPPORTED: &[&str] = &[
     "log_offset",
     "flow",
     "flow_id",
+    "flow_sleep",
+    "flow_watermark",
     "verify",
     "verify_pattern",
     "verify_interval",
@@ -410,10 +412,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "log_hist_msec" => c.logs.hist_msec = count(0, 86_400_000)?,
         "per_job_logs" => c.logs.per_job = flag()?,
         "log_offset" => c.logs.offset = flag()?,
-        "flow" => {
-            c.flow = text()?.trim().parse::<i64>().map_err(|_| bad("expected a whole number (a weight)".into()))?;
-        }
+        // fio's FLOW_MAX_WEIGHT is 1000.
+        "flow" => c.flow = count(0, 1000)? as u32,
         "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
+        "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
+        // Soft-deprecated in fio: accepted and ignored there too.
+        "flow_watermark" => {}
         "verify" => job.verify.kind = verify_kind(text()?).map_err(bad)?,
         "verify_pattern" => job.verify.pattern = Some(pattern(text()?).map_err(bad)?),
         "verify_interval" => job.verify.interval = Some(nonzero(text()?).map_err(bad)?),
