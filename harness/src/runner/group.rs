@@ -242,6 +242,7 @@ pub fn run_group(
                         continue_on_error: job.control.continue_on_error,
                         ignore_error: &job.control.ignore_error,
                         flow: flows.member(job),
+                        fill_device: job.fill_device,
                     };
                     let r = w.run(plan, &engine_cfg);
                     // The end is taken before the job's waiters are let go: they start after it.

@@ -6,9 +6,6 @@ use workloads::Job;
 /// The options of `job` the runner cannot honour, as `option=value` texts.
 pub fn unsupported(job: &Job) -> Vec<String> {
     let mut out = Vec::new();
-    if job.fill_device {
-        out.push("fill_device".into());
-    }
     if job.openfiles.is_some_and(|n| n < job.files_per_thread()) {
         out.push("openfiles".into());
     }

@@ -146,6 +146,8 @@ pub struct Worker<'a> {
     pub ignore_error: &'a IgnoreError,
     /// The thread's place in its `flow`, if the job has one.
     pub flow: Option<super::flow::Member<'a>>,
+    /// `fill_device`: a write failing with ENOSPC or EDQUOT ends the job, without error.
+    pub fill_device: bool,
 }
 
 /// What a job thread measured.
@@ -266,6 +268,8 @@ struct Run<'a, 'w> {
     logger: Option<FioLogger>,
     /// Errors counted and gone on after (`continue_on_error`).
     errors: ErrorStats,
+    /// A `fill_device` write found the filesystem full: the job ends.
+    filled: bool,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -390,6 +394,15 @@ impl<'a, 'w> Run<'a, 'w> {
             self.errors.count(errno);
             return;
         }
+        // fio's io_u_should_fail path for fill_device: ENOSPC (or EDQUOT) on a write is the end
+        // of the job, not an error (fio_mark_td_terminate).
+        if let TargetError::Os { errno: libc::ENOSPC | libc::EDQUOT, .. } = e
+            && self.w.fill_device
+            && kind == ErrorType::Write
+        {
+            self.filled = true;
+            return;
+        }
         self.fail(slot, e);
     }
 
@@ -503,6 +516,7 @@ impl Worker<'_> {
             depth: DepthStats::default(),
             logger: self.logs.any().then(|| FioLogger::new(self.logs)),
             errors: ErrorStats::default(),
+            filled: false,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -546,6 +560,12 @@ impl Worker<'_> {
             if !finished && (self.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed)) {
                 // Runtime is up: what remains are the verify reads and the closing ops.
                 ops.finish();
+                finished = true;
+            }
+            if std::mem::take(&mut run.filled) {
+                // fill_device: the filesystem is full; the I/O in flight completes, then the
+                // closing fsyncs (no verify pass), as fio's do_io after a terminate.
+                ops.terminate();
                 finished = true;
             }
             if draining && run.inflight <= q.low {

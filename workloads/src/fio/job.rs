@@ -313,8 +313,9 @@ impl Job {
 
     /// The region before rounding to the block alignment.
     fn raw_region_len(&self) -> u64 {
-        if self.fill_device {
-            // As large as a file gets (fio ignores size= here too): the filesystem fills first.
+        if self.fill_device && self.size.is_none() && self.filesize.is_none() {
+            // fio's fixup_options sets size to -1 when none is given: as large as a file gets,
+            // so the filesystem fills first.
             return MAX_FILE_SIZE - self.offset.min(MAX_FILE_SIZE);
         }
         match (self.filesize, self.size) {

@@ -250,6 +250,19 @@ impl OpStream {
         }
     }
 
+    /// End the job now, as fio's `fio_mark_td_terminate` does (a `fill_device` job's write hit
+    /// ENOSPC): no more reads or writes, no verify pass, only the closing
+    /// `end_fsync`/`fsync_on_close` ops.
+    pub fn terminate(&mut self) {
+        self.pending = [None, None, None];
+        self.pieces.clear();
+        self.verify_next = 0;
+        self.draining = false;
+        if matches!(self.phase, Phase::Io | Phase::Verify) {
+            self.phase = Phase::End(0);
+        }
+    }
+
     /// The next op and whether it verifies (see [`Io`]).
     pub fn next_io(&mut self) -> Option<Io> {
         if let Some(op) = self.take_pending() {
