@@ -71,39 +71,30 @@ struct ThreadRun {
     ended: Instant,
 }
 
-/// The I/O mode every job of a group shares (files are opened one way at a time).
-fn group_mode(jobs: &[&Job]) -> Result<IoMode, RunError> {
-    let first = jobs[0];
-    if let Some(other) = jobs.iter().find(|j| j.control.direct != first.control.direct) {
-        return Err(RunError::Unsupported {
-            job: other.name.clone(),
-            target: String::new(),
-            why: format!(
-                "runs at the same time as job {} with another direct= setting: aopsbench opens a target's files \
-                 one way at a time; separate them with stonewall",
-                first.name
-            ),
-        });
-    }
-    Ok(IoMode { uring: first.control.ioengine == IoEngine::IoUring, direct: first.control.direct })
+/// How `job` opens its files and does its I/O (fio opens each job's files with its own flags).
+fn job_mode(job: &Job) -> IoMode {
+    IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct }
 }
 
 /// Checks, making nothing, that the group's jobs can run together on a target of `spec`: what
-/// the runner supports, one `direct=` for all, and [`targets::check_io`] — with the messages
+/// the runner supports, and [`targets::check_io`] of each job's I/O mode — with the messages
 /// running them would give, so that `aopsbench run` refuses an impossible job × target before
 /// the first target runs.
 pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
-    let mode = runnable(jobs, &spec.to_string())?;
-    targets::check_io(spec, mode).map_err(|source| RunError::Target {
-        job: jobs[0].name.clone(),
-        target: spec.to_string(),
-        phase: "set up I/O".into(),
-        source,
-    })
+    runnable(jobs, &spec.to_string())?;
+    for job in jobs {
+        targets::check_io(spec, job_mode(job)).map_err(|source| RunError::Target {
+            job: job.name.clone(),
+            target: spec.to_string(),
+            phase: "set up I/O".into(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
-/// What the runner supports of the group's jobs, and the I/O mode they share.
-fn runnable(jobs: &[&Job], target: &str) -> Result<IoMode, RunError> {
+/// Refuses what the runner does not support of the group's jobs.
+fn runnable(jobs: &[&Job], target: &str) -> Result<(), RunError> {
     for job in jobs {
         let missing = support::unsupported(job);
         if !missing.is_empty() {
@@ -114,10 +105,7 @@ fn runnable(jobs: &[&Job], target: &str) -> Result<IoMode, RunError> {
             });
         }
     }
-    group_mode(jobs).map_err(|e| match e {
-        RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.into(), why },
-        e => e,
-    })
+    Ok(())
 }
 
 /// Runs a group of jobs together on `target`; `progress` has one entry per job, and `offsets`
@@ -134,8 +122,9 @@ pub fn run_group(
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
-    let mode = runnable(jobs, target.spec())?;
-    target.set_io_mode(mode).map_err(fail_for(jobs[0], "set up I/O".into()))?;
+    runnable(jobs, target.spec())?;
+    // Later opens take the first job's mode; each job's files are then set to its own.
+    target.set_io_mode(job_mode(jobs[0])).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
     // The files of each job with `unlink`, each name once.
     let unlinks: Vec<Option<Vec<String>>> = jobs
@@ -158,6 +147,9 @@ pub fn run_group(
             let mut laid_out = Vec::with_capacity(plan.files.len());
             for f in &plan.files {
                 let fid = target.open(&f.name, true).map_err(fail_for(job, format!("open {}", f.name)))?;
+                if job_mode(job) != job_mode(jobs[0]) {
+                    target.set_file_io_mode(fid, job_mode(job)).map_err(fail_for(job, format!("open {}", f.name)))?;
+                }
                 // A file an earlier job left at its size keeps what it holds, as fio keeps it.
                 laid_out.push(f.size > 0 && target.size(fid).is_ok_and(|s| s >= f.size) && !plan.layout.is_empty());
                 fids.push(fid);

@@ -48,6 +48,7 @@ pub(crate) struct KernelFiles {
 
 #[derive(Debug, Default)]
 struct FileTable {
+    /// The mode later opens take.
     mode: IoMode,
     /// Indexed by `FileId`; `None` once closed.
     files: Vec<Option<OpenFile>>,
@@ -62,12 +63,18 @@ struct OpenFile {
     path: CString,
     /// `None` while closed for a remount, or when reopening failed.
     fd: Option<OwnedFd>,
+    /// How its I/O runs: the table's mode when it was opened, or its own
+    /// ([`KernelFiles::set_file_io_mode`]).
+    mode: IoMode,
 }
 
 impl FileTable {
+    fn file(&self, f: FileId) -> Option<&OpenFile> {
+        self.files.get(usize::try_from(f.0).ok()?)?.as_ref()
+    }
+
     fn fd(&self, f: FileId) -> Option<RawFd> {
-        let file = self.files.get(usize::try_from(f.0).ok()?)?.as_ref()?;
-        file.fd.as_ref().map(AsRawFd::as_raw_fd)
+        self.file(f)?.fd.as_ref().map(AsRawFd::as_raw_fd)
     }
 }
 
@@ -107,6 +114,38 @@ impl KernelFiles {
     /// Sets how later I/O runs; switches O_DIRECT on the open files (`fcntl(F_SETFL)`). `kind`
     /// names the target in errors.
     pub(crate) fn set_io_mode(&self, kind: &str, mode: IoMode) -> Result<()> {
+        self.check_mode(kind, mode)?;
+        let mut table = self.write_table();
+        for file in table.files.iter_mut().flatten() {
+            if let Some(fd) = &file.fd {
+                set_direct(fd.as_raw_fd(), mode.direct)
+                    .map_err(|errno| TargetError::Os { op: "set_io_mode", errno })?;
+            }
+            file.mode = mode;
+        }
+        table.mode = mode;
+        Ok(())
+    }
+
+    /// Sets how I/O on the open file `f` alone runs (its O_DIRECT by `fcntl(F_SETFL)`), as fio
+    /// opens each job's files with that job's flags.
+    pub(crate) fn set_file_io_mode(&self, kind: &str, f: FileId, mode: IoMode) -> Result<()> {
+        self.check_mode(kind, mode)?;
+        let mut table = self.write_table();
+        let file = usize::try_from(f.0)
+            .ok()
+            .and_then(|i| table.files.get_mut(i))
+            .and_then(Option::as_mut)
+            .ok_or(TargetError::Os { op: "set_io_mode", errno: libc::EBADF })?;
+        if let Some(fd) = &file.fd {
+            set_direct(fd.as_raw_fd(), mode.direct).map_err(|errno| TargetError::Os { op: "set_io_mode", errno })?;
+        }
+        file.mode = mode;
+        Ok(())
+    }
+
+    /// Whether the filesystem and the kernel can do `mode`.
+    fn check_mode(&self, kind: &str, mode: IoMode) -> Result<()> {
         if mode.direct && !self.direct {
             return Err(TargetError::Unsupported {
                 target: kind.to_string(),
@@ -116,14 +155,6 @@ impl KernelFiles {
         if mode.uring {
             kernel_io::ring_ready().map_err(kernel_io::uring_unavailable)?;
         }
-        let mut table = self.write_table();
-        for file in table.files.iter().flatten() {
-            if let Some(fd) = &file.fd {
-                set_direct(fd.as_raw_fd(), mode.direct)
-                    .map_err(|errno| TargetError::Os { op: "set_io_mode", errno })?;
-            }
-        }
-        table.mode = mode;
         Ok(())
     }
 
@@ -158,7 +189,8 @@ impl KernelFiles {
         let id = FileId(table.files.len() as u64);
         let name = rel.to_string_lossy().into_owned();
         table.known.insert(name.clone());
-        table.files.push(Some(OpenFile { name, path: cpath, fd: Some(fd) }));
+        let mode = table.mode;
+        table.files.push(Some(OpenFile { name, path: cpath, fd: Some(fd), mode }));
         Ok(id)
     }
 
@@ -193,8 +225,9 @@ impl KernelFiles {
     #[inline]
     fn with_fd<T>(&self, f: FileId, op: &'static str, io: impl FnOnce(RawFd, IoMode) -> Result<T, i32>) -> Result<T> {
         let table = self.read_table();
-        let fd = table.fd(f).ok_or(TargetError::Os { op, errno: libc::EBADF })?;
-        io(fd, table.mode).map_err(|errno| TargetError::Os { op, errno })
+        let file = table.file(f).ok_or(TargetError::Os { op, errno: libc::EBADF })?;
+        let fd = file.fd.as_ref().ok_or(TargetError::Os { op, errno: libc::EBADF })?;
+        io(fd.as_raw_fd(), file.mode).map_err(|errno| TargetError::Os { op, errno })
     }
 
     /// The descriptors and sizes of `files`, for an engine: valid while the files stay open
@@ -310,10 +343,9 @@ impl KernelFiles {
             }
         }
         between()?;
-        let flags = libc::O_RDWR | open_flags(table.mode);
         let FileTable { files, known, .. } = &mut *table;
         for file in files.iter_mut().flatten().filter(|f| known.contains(&f.name)) {
-            match open_path(&file.path, flags) {
+            match open_path(&file.path, libc::O_RDWR | open_flags(file.mode)) {
                 Ok(fd) => file.fd = Some(fd),
                 Err(errno) => keep_first(&mut first_err, Err(errno), "remount: reopen"),
             }
@@ -528,6 +560,9 @@ macro_rules! delegate_file_ops {
         }
         fn size(&self, f: FileId) -> Result<u64> {
             self.files.size(f)
+        }
+        fn set_file_io_mode(&self, f: FileId, mode: IoMode) -> Result<()> {
+            self.files.set_file_io_mode(super::Target::kind(self), f, mode)
         }
         fn engine(
             &self,

@@ -77,6 +77,7 @@ pub const SUPPORTED: &[&str] = &[
     "overwrite",
     "fallocate",
     "create_on_open",
+    "create_serialize",
     "unlink",
     "invalidate",
     "fill_device",
@@ -331,6 +332,11 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             };
         }
         "create_on_open" => job.create_on_open = flag()?,
+        // aopsbench lays the files of a group's jobs out one job after another, fio's default
+        // (create_serialize=1); with 0 fio lays them out at once, which changes no measurement.
+        "create_serialize" => {
+            flag()?;
+        }
         "unlink" => job.unlink = flag()?,
         "invalidate" => job.invalidate = flag()?,
         "fill_device" | "fill_fs" => job.fill_device = flag()?,
