@@ -328,3 +328,32 @@ fn a_new_pass_drops_the_files_cache_as_fio_does() {
     // loops reopen the file, which drops its cache (td_io_open_file).
     assert_eq!(invalidations("rw=write\nbs=4k\nsize=64k\nloops=2\n", 40), [16]);
 }
+
+/// fio's `random_distribution=sequence` (examples/sequence-distribution.fio): the listed blocks
+/// in order, over and over; with `random_sequence_stride` the pattern moves on by its length
+/// each round, until it leaves the region.
+#[test]
+fn sequence_distribution_takes_the_listed_blocks() {
+    let blocks = |text: &str| -> Vec<u64> { ios(&ops(text)).iter().map(|&(_, off, _)| off / 4096).collect() };
+    let base = "ioengine=null\nrw=randread\nbs=4k\nsize=48k\nio_size=24k\nrandom_distribution=sequence:2,0,1\n";
+    assert_eq!(blocks(base), [2, 0, 1, 2, 0, 1]);
+    assert_eq!(blocks(&format!("{base}random_sequence_stride=1\n")), [2, 0, 1, 5, 3, 4]);
+    // Past the region (12 blocks), a strided sequence ends the I/O.
+    assert_eq!(blocks(&format!("{base}random_sequence_stride=1\nio_size=1m\n")), [2, 0, 1, 5, 3, 4, 8, 6, 7, 11, 9, 10]);
+    // Reads and writes each keep their own count (fio's io_issues per direction).
+    let (mut r, mut w) = (Vec::new(), Vec::new());
+    for op in ops("rw=randrw\nbs=4k\nsize=64k\nio_size=64k\nrandom_distribution=sequence:3,1\n") {
+        match op {
+            Op::Read { offset, .. } => r.push(offset / 4096),
+            Op::Write { offset, .. } => w.push(offset / 4096),
+            _ => {}
+        }
+    }
+    let alternate = |v: &[u64]| v.iter().enumerate().all(|(i, &b)| b == [3, 1][i % 2]);
+    assert!(!r.is_empty() && !w.is_empty() && alternate(&r) && alternate(&w), "reads {r:?} writes {w:?}");
+    // A block past the region is refused when the job is read, as fio refuses it.
+    let e = JobFile::parse("[j]\nrw=randread\nsize=48k\nrandom_distribution=sequence:2,12\n", "t.fio", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("block 12 is past the 12 blocks of 4k"), "{e}");
+}

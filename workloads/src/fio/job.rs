@@ -152,6 +152,8 @@ pub struct Job {
     pub randseed: Option<u64>,
     /// `random_distribution=`.
     pub random_distribution: RandomDistribution,
+    /// `random_sequence_stride`: a `sequence` distribution moves on by its length each round.
+    pub random_sequence_stride: bool,
     /// `random_generator=`.
     pub random_generator: RandomGenerator,
     /// `norandommap`: random offsets may repeat and need not cover the region.
@@ -223,6 +225,7 @@ impl Job {
             randrepeat: true,
             randseed: None,
             random_distribution: RandomDistribution::Uniform,
+            random_sequence_stride: false,
             random_generator: RandomGenerator::Tausworthe,
             norandommap: false,
             kb_base: KbBase::Binary,
@@ -355,9 +358,10 @@ impl Job {
         self.thread_file_size(self.numjobs.saturating_sub(1))
     }
 
-    /// Whether the random map is in use (random offsets without `norandommap`).
+    /// Whether the random map is in use (random offsets without `norandommap`, not a
+    /// `sequence`, whose blocks come as listed).
     pub fn uses_random_map(&self) -> bool {
-        self.rw.is_random() && !self.norandommap
+        self.rw.is_random() && !self.norandommap && !matches!(self.random_distribution, RandomDistribution::Sequence(_))
     }
 
     /// Check the options fit together; called once the job section is complete.
@@ -407,6 +411,16 @@ impl Job {
                     "direct=1 needs block sizes, blockalign and offset in multiples of 512, found {bad}"
                 ));
             }
+        }
+        if let RandomDistribution::Sequence(blocks) = &self.random_distribution
+            && let Some(b) = blocks.iter().find(|&&b| u64::from(b) >= region / self.block_align())
+        {
+            // fio: "sequence access block ... out of bounds".
+            return Err(format!(
+                "random_distribution=sequence: block {b} is past the {} blocks of {} in each file's region",
+                region / self.block_align(),
+                format_size(self.block_align())
+            ));
         }
         if self.uses_random_map() && region / self.block_align() > MAX_MAP_BLOCKS {
             return Err(format!(
@@ -562,6 +576,9 @@ impl Job {
             opt("randseed", seed.to_string());
         }
         opt("random_distribution", distribution_text(&self.random_distribution));
+        if self.random_sequence_stride {
+            opt("random_sequence_stride", "1".into());
+        }
         if self.random_generator != d.random_generator {
             opt("random_generator", self.random_generator.fio_name().into());
         }
@@ -745,6 +762,9 @@ fn distribution_text(d: &RandomDistribution) -> String {
         RandomDistribution::Normal { dev, center } => format!("normal:{dev}:{center}"),
         RandomDistribution::Zoned(z) => format!("zoned:{}", zones(z, false)),
         RandomDistribution::ZonedAbs(z) => format!("zoned_abs:{}", zones(z, true)),
+        RandomDistribution::Sequence(b) => {
+            format!("sequence:{}", b.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub struct OpStream {
     ios: u64,
     next_tag: u64,
     writes: u64,
+    /// I/Os issued so far per direction (fio's `io_issues`): where a `sequence` is.
+    issued: [u64; 3],
     /// `rw=randread:N`: I/Os left before a new random offset, and where the last one went.
     seq_left: u64,
     last: Option<(usize, u64, u64)>,
@@ -95,6 +97,8 @@ struct StreamConfig {
     use_map: bool,
     sampler: Option<Sampler>,
     scatter: Option<Permutation>,
+    /// `random_distribution=sequence`: its blocks, and `random_sequence_stride`.
+    sequence: Option<(Vec<u64>, bool)>,
     fsync: u64,
     fdatasync: u64,
     end_fsyncs: u32,
@@ -196,6 +200,12 @@ impl OpStream {
             use_map,
             sampler,
             scatter,
+            sequence: match (&job.random_distribution, job.rw.is_random()) {
+                (super::types::RandomDistribution::Sequence(b), true) => {
+                    Some((b.iter().map(|&b| u64::from(b)).collect(), job.random_sequence_stride))
+                }
+                _ => None,
+            },
             fsync: job.fsync,
             fdatasync: job.fdatasync,
             end_fsyncs,
@@ -216,6 +226,7 @@ impl OpStream {
             ios: 0,
             next_tag: first_tag,
             writes: 0,
+            issued: [0; 3],
             seq_left: 0,
             last: None,
             pending: [None, None, None],
@@ -281,7 +292,11 @@ impl OpStream {
             match self.phase {
                 Phase::Io if self.cfg.number_ios.is_some_and(|n| self.ios >= n) => self.phase = Phase::Verify,
                 Phase::Io if self.loop_left == 0 => self.end_loop(),
-                Phase::Io => return Some(self.next_rw()),
+                Phase::Io => match self.next_rw() {
+                    Some(io) => return Some(io),
+                    // A strided sequence ran past the region: the files are done.
+                    None => self.phase = Phase::Verify,
+                },
                 Phase::Verify => match self.verify_read() {
                     Some(io) => return Some(io),
                     None => self.phase = Phase::End(0),
@@ -500,12 +515,32 @@ impl OpStream {
         (pos, len)
     }
 
-    /// The next read, write or trim.
-    fn next_rw(&mut self) -> Io {
+    /// fio's `__get_next_rand_offset_sequence`: the block of the next I/O of `dir` — element
+    /// `io_issues % n` of the sequence, plus `n` per round done with `random_sequence_stride` —
+    /// or `Err` once past the region (only a stride gets there: the job checked the blocks).
+    fn sequence_block(&self, dir: Dir) -> Option<Result<u64, ()>> {
+        let (blocks, stride) = self.cfg.sequence.as_ref()?;
+        let n = blocks.len().max(1) as u64;
+        let count = self.issued[dir_index(dir)];
+        let base = blocks.get((count % n) as usize).copied().unwrap_or(0);
+        let block = if *stride { (count / n).saturating_mul(n).saturating_add(base) } else { base };
+        Some(if block < self.cfg.units { Ok(block) } else { Err(()) })
+    }
+
+    /// The next read, write or trim; `None` when a strided sequence has left the region.
+    fn next_rw(&mut self) -> Option<Io> {
         let f = self.pick_file();
         let dir = self.pick_dir();
         let bs = self.pick_bs(dir);
-        let (pos, len) = self.place(f, dir, bs);
+        let (pos, len) = match self.sequence_block(dir) {
+            None => self.place(f, dir, bs),
+            Some(Err(())) => return None,
+            Some(Ok(block)) => {
+                let pos = block * self.cfg.align;
+                (pos, bs.min(self.cfg.region_len - pos).min(self.loop_left))
+            }
+        };
+        self.issued[dir_index(dir)] += 1;
         let invalidate = std::mem::take(&mut self.files[f].invalidate);
         self.last = Some((f, pos, len));
         self.loop_left -= len;
@@ -514,7 +549,7 @@ impl OpStream {
         let cfg = &self.cfg;
         let file = f as u32;
         let offset = cfg.region_start + pos;
-        match dir {
+        Some(match dir {
             Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false, invalidate },
             Dir::Trim => {
                 if matches!(cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) {
@@ -524,7 +559,7 @@ impl OpStream {
             }
             Dir::Write if cfg.verify_only => Io { op: Op::Read { file, offset, len }, verify: true, invalidate },
             Dir::Write => Io { op: self.write(file, offset, len), verify: false, invalidate },
-        }
+        })
     }
 
     /// A write, with the fsyncs it makes due and its verify piece.
