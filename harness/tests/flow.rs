@@ -35,7 +35,8 @@ fn two_jobs_in_a_flow_end_in_the_ratio_of_their_weights() {
 /// Different `flow_id`s are separate flows: a job alone in its flow is never held back.
 #[test]
 fn flows_with_other_ids_do_not_hold_each_other_back() {
-    let text = "[global]\nioengine=null\nbs=4k\nrw=read\n[a]\nsize=1m\nflow=1\nflow_id=1\n[b]\nsize=2m\nflow=3\nflow_id=2\n";
+    let text =
+        "[global]\nioengine=null\nbs=4k\nrw=read\n[a]\nsize=1m\nflow=1\nflow_id=1\n[b]\nsize=2m\nflow=3\nflow_id=2\n";
     assert_eq!(counts(text), [256, 512]);
 }
 

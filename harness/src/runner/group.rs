@@ -17,7 +17,7 @@ use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
 
 use super::worker::{self, Buffers, Failure};
-use super::{JobOutcome, Progress, RunError, describe, execute, support};
+use super::{JobOutcome, Progress, RunError, describe, execute};
 use crate::engines::EngineConfig;
 use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
 
@@ -76,12 +76,10 @@ fn job_mode(job: &Job) -> IoMode {
     IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct }
 }
 
-/// Checks, making nothing, that the group's jobs can run together on a target of `spec`: what
-/// the runner supports, and [`targets::check_io`] of each job's I/O mode — with the messages
-/// running them would give, so that `aopsbench run` refuses an impossible job × target before
-/// the first target runs.
+/// Checks, making nothing, that the group's jobs can run together on a target of `spec`:
+/// [`targets::check_io`] of each job's I/O mode — with the messages running them would give, so
+/// that `aopsbench run` refuses an impossible job × target before the first target runs.
 pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
-    runnable(jobs, &spec.to_string())?;
     for job in jobs {
         targets::check_io(spec, job_mode(job)).map_err(|source| RunError::Target {
             job: job.name.clone(),
@@ -89,21 +87,6 @@ pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
             phase: "set up I/O".into(),
             source,
         })?;
-    }
-    Ok(())
-}
-
-/// Refuses what the runner does not support of the group's jobs.
-fn runnable(jobs: &[&Job], target: &str) -> Result<(), RunError> {
-    for job in jobs {
-        let missing = support::unsupported(job);
-        if !missing.is_empty() {
-            return Err(RunError::Unsupported {
-                job: job.name.clone(),
-                target: target.into(),
-                why: format!("the runner does not run {} yet", missing.join(", ")),
-            });
-        }
     }
     Ok(())
 }
@@ -122,7 +105,6 @@ pub fn run_group(
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
-    runnable(jobs, target.spec())?;
     // Later opens take the first job's mode; each job's files are then set to its own.
     target.set_io_mode(job_mode(jobs[0])).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
@@ -142,25 +124,33 @@ pub fn run_group(
     let mut files: Vec<Vec<Vec<FileId>>> = Vec::with_capacity(jobs.len());
     for (job, plans) in jobs.iter().zip(&plans) {
         let mut job_files = Vec::with_capacity(plans.len());
+        // Under openfiles, each file is laid out and closed before the next is opened (fio's
+        // extend_file), and the thread opens them as its I/O comes to them.
+        let limited = job.openfiles.is_some_and(|n| n < job.files_per_thread());
         for plan in plans {
             let mut fids = Vec::with_capacity(plan.files.len());
-            let mut laid_out = Vec::with_capacity(plan.files.len());
-            for f in &plan.files {
+            let mut scratch = Buffers::new(1 << 20);
+            for (fi, f) in plan.files.iter().enumerate() {
                 let fid = target.open(&f.name, true).map_err(fail_for(job, format!("open {}", f.name)))?;
                 if job_mode(job) != job_mode(jobs[0]) {
                     target.set_file_io_mode(fid, job_mode(job)).map_err(fail_for(job, format!("open {}", f.name)))?;
                 }
-                // A file an earlier job left at its size keeps what it holds, as fio keeps it.
-                laid_out.push(f.size > 0 && target.size(fid).is_ok_and(|s| s >= f.size) && !plan.layout.is_empty());
                 fids.push(fid);
-            }
-            let mut scratch = Buffers::new(1 << 20);
-            for (i, op) in plan.layout.iter().enumerate() {
-                if op.file().is_some_and(|f| laid_out.get(f as usize).copied().unwrap_or(false)) {
-                    continue;
+                // A file an earlier job left at its size keeps what it holds, as fio keeps it.
+                let laid_out = f.size > 0 && target.size(fid).is_ok_and(|s| s >= f.size) && !plan.layout.is_empty();
+                for (i, op) in plan.layout.iter().enumerate() {
+                    if laid_out || op.file() != Some(fi as u32) {
+                        continue;
+                    }
+                    execute(target, &fids, op, &mut scratch).map_err(fail_for(
+                        job,
+                        format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
+                    ))?;
                 }
-                execute(target, &fids, op, &mut scratch)
-                    .map_err(fail_for(job, format!("layout of thread {}, op {i} ({})", plan.thread, describe(op))))?;
+                if limited {
+                    target.close(fid).map_err(fail_for(job, format!("close {}", f.name)))?;
+                    fids[fi] = super::openfiles::CLOSED;
+                }
             }
             job_files.push(fids);
         }
@@ -235,6 +225,7 @@ pub fn run_group(
                         ignore_error: &job.control.ignore_error,
                         flow: flows.member(job),
                         fill_device: job.fill_device,
+                        openfiles: job.openfiles,
                     };
                     let r = w.run(plan, &engine_cfg);
                     // The end is taken before the job's waiters are let go: they start after it.
@@ -272,7 +263,9 @@ pub fn run_group(
     // fio's `unlink`: a job's files are removed when it is done (each shared file once).
     for ((job, job_files), plans) in jobs.iter().zip(&files).zip(&unlinks) {
         let Some(names) = plans else { continue };
-        for fid in job_files.iter().flatten() {
+        // Under openfiles each thread closed its files itself.
+        let closed_by_threads = job.openfiles.is_some_and(|n| n < job.files_per_thread());
+        for fid in job_files.iter().flatten().filter(|_| !closed_by_threads) {
             target.close(*fid).map_err(fail_for(job, "close before unlink".into()))?;
         }
         for name in names {

@@ -4,8 +4,8 @@
 mod flow;
 pub mod group;
 pub mod logs;
+mod openfiles;
 mod pace;
-pub mod support;
 mod worker;
 
 use crate::targets::{Target, TargetError};

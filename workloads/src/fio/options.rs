@@ -696,10 +696,10 @@ fn distribution(s: &str, kb: KbBase) -> Result<RandomDistribution, String> {
             d if d > 0.0 && d <= 100.0 => Ok(RandomDistribution::Normal { dev: d, center: center(1)?.unwrap_or(0.5) }),
             _ => Err("normal needs σ in percent of the region, from 0 to 100, such as normal:10".into()),
         },
-        _ => Err(
-            "expected random, zipf:θ, pareto:h, normal:σ, zoned:A/S:..., zoned_abs:A/SIZE:... or sequence:B,B,..."
-                .into(),
-        ),
+        _ => {
+            Err("expected random, zipf:θ, pareto:h, normal:σ, zoned:A/S:..., zoned_abs:A/SIZE:... or sequence:B,B,..."
+                .into())
+        }
     }
 }
 

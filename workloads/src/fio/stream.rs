@@ -22,6 +22,10 @@ pub struct Io {
     /// `loop_cache_invalidate` when a time_based job wraps, or `td_io_open_file` when a loop
     /// reopens it; only with `invalidate` and buffered I/O).
     pub invalidate: bool,
+    /// With `openfiles` below the number of files: a file whose pass is done, to close (once
+    /// its I/O in flight completed) before this op, as fio's `td_io_close_file` when
+    /// `fill_io_u` finds nothing left in it.
+    pub close: Option<u32>,
 }
 
 /// Verify pieces kept before an automatic verify pass (bounds memory of long verify jobs).
@@ -61,6 +65,10 @@ pub struct OpStream {
     writes: u64,
     /// I/Os issued so far per direction (fio's `io_issues`): where a `sequence` is.
     issued: [u64; 3],
+    /// Files open, under `openfiles`.
+    nr_open: usize,
+    /// A file whose pass ended, to close before the next op.
+    closing: Option<u32>,
     /// `rw=randread:N`: I/Os left before a new random offset, and where the last one went.
     seq_left: u64,
     last: Option<(usize, u64, u64)>,
@@ -107,6 +115,8 @@ struct StreamConfig {
     verify_only: bool,
     /// `invalidate` with buffered I/O: each new pass over a file drops its cache.
     invalidate: bool,
+    /// `openfiles`, when below the number of files: at most this many open at once.
+    open_limit: Option<usize>,
 }
 
 /// Per-file position and random map.
@@ -122,6 +132,8 @@ struct FileState {
     order_next: u64,
     /// A new pass started: the next I/O to the file drops its cache first.
     invalidate: bool,
+    /// Open (only tracked under `openfiles`).
+    open: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +173,7 @@ impl OpStream {
                 order: uniform_map.then(|| Permutation::new(units, &mut rng)),
                 order_next: 0,
                 invalidate: false,
+                open: false,
             })
             .collect();
         let end_fsyncs =
@@ -213,6 +226,7 @@ impl OpStream {
             verify_backlog: v.backlog,
             verify_only: v.only,
             invalidate: job.invalidate && !job.control.direct,
+            open_limit: job.openfiles.map(|n| n as usize).filter(|&n| n < nfiles as usize),
         };
         let cur_left = service_nr(cfg.file_service);
         OpStream {
@@ -227,6 +241,8 @@ impl OpStream {
             next_tag: first_tag,
             writes: 0,
             issued: [0; 3],
+            nr_open: 0,
+            closing: None,
             seq_left: 0,
             last: None,
             pending: [None, None, None],
@@ -276,8 +292,16 @@ impl OpStream {
 
     /// The next op and whether it verifies (see [`Io`]).
     pub fn next_io(&mut self) -> Option<Io> {
+        // The file the last op finished: closed before the next one.
+        let close = self.closing.take();
+        let mut io = self.next_op()?;
+        io.close = close;
+        Some(io)
+    }
+
+    fn next_op(&mut self) -> Option<Io> {
         if let Some(op) = self.take_pending() {
-            return Some(Io { op, verify: false, invalidate: false });
+            return Some(Io { op, verify: false, invalidate: false, close: None });
         }
         // verify_backlog: once enough writes are pending, read all of them back.
         let pending = self.pieces.len() - self.verify_next;
@@ -307,6 +331,7 @@ impl OpStream {
                         op: Op::Fsync { file: k % self.files.len() as u32 },
                         verify: false,
                         invalidate: false,
+                        close: None,
                     });
                 }
                 Phase::End(_) | Phase::Done => {
@@ -329,7 +354,7 @@ impl OpStream {
             self.verify_next = 0;
             self.draining = false;
         }
-        Some(Io { op: Op::Read { file, offset, len }, verify: true, invalidate: false })
+        Some(Io { op: Op::Read { file, offset, len }, verify: true, invalidate: false, close: None })
     }
 
     fn take_pending(&mut self) -> Option<Op> {
@@ -371,7 +396,8 @@ impl OpStream {
     fn exhausted(&self, f: usize) -> bool {
         let file = &self.files[f];
         let map_full = self.cfg.use_map && file.map.as_ref().is_some_and(RandomMap::is_full);
-        let seq_done = matches!(self.cfg.file_service, FileService::Sequential(_)) && file.done >= self.cfg.region_len;
+        let one_by_one = matches!(self.cfg.file_service, FileService::Sequential(_)) || self.cfg.open_limit.is_some();
+        let seq_done = one_by_one && file.done >= self.cfg.region_len;
         map_full || seq_done
     }
 
@@ -383,6 +409,9 @@ impl OpStream {
             for f in 0..n {
                 self.new_pass(f);
             }
+        }
+        if let Some(limit) = self.cfg.open_limit {
+            return self.pick_open_file(limit);
         }
         if self.cur_left == 0 || self.exhausted(self.cur_file) {
             self.cur_file = match (self.cfg.file_service, &self.cfg.file_sampler) {
@@ -397,6 +426,46 @@ impl OpStream {
                 tries += 1;
             }
             self.cur_left = service_nr(self.cfg.file_service);
+        }
+        self.cur_left = self.cur_left.saturating_sub(1);
+        self.cur_file
+    }
+
+    /// [`OpStream::pick_file`] under `openfiles`: fio's `get_next_file_rr` and
+    /// `get_next_file_rand` — the file in service keeps its turn; otherwise the next by
+    /// `file_service_type` among the files with I/O left that are open, or that can be opened
+    /// because fewer than `limit` are (a closed one picked at the limit is passed over, as fio's
+    /// `-EBUSY`).
+    fn pick_open_file(&mut self, limit: usize) -> usize {
+        let n = self.files.len();
+        let eligible = |s: &Self, f: usize| !s.exhausted(f) && (s.files[f].open || s.nr_open < limit);
+        let keep = self.files[self.cur_file].open
+            && !self.exhausted(self.cur_file)
+            && (self.cur_left > 0 || matches!(self.cfg.file_service, FileService::Sequential(_)));
+        if !keep {
+            let random = !matches!(self.cfg.file_service, FileService::RoundRobin(_) | FileService::Sequential(_));
+            let mut drawn = None;
+            for _ in 0..if random { 4 * n } else { 0 } {
+                let f = match &self.cfg.file_sampler {
+                    Some(s) => s.sample(&mut self.rng) as usize % n,
+                    None => below(&mut self.rng, n as u64) as usize,
+                };
+                if eligible(self, f) {
+                    drawn = Some(f);
+                    break;
+                }
+            }
+            let from = match self.cfg.file_service {
+                FileService::Sequential(_) => self.cur_file,
+                _ => self.cur_file + usize::from(self.last.is_some()),
+            };
+            // Round robin from the next file (and where a draw found nothing eligible).
+            self.cur_file = drawn.or_else(|| (0..n).map(|i| (from + i) % n).find(|&f| eligible(self, f))).unwrap_or(0);
+            self.cur_left = service_nr(self.cfg.file_service);
+            if !self.files[self.cur_file].open {
+                self.files[self.cur_file].open = true;
+                self.nr_open += 1;
+            }
         }
         self.cur_left = self.cur_left.saturating_sub(1);
         self.cur_file
@@ -546,19 +615,32 @@ impl OpStream {
         self.loop_left -= len;
         self.ios += 1;
         self.files[f].done += len;
+        if self.cfg.open_limit.is_some() && self.exhausted(f) {
+            // fio closes a file once fill_io_u finds nothing left in it.
+            self.files[f].open = false;
+            self.nr_open -= 1;
+            self.closing = Some(f as u32);
+        }
         let cfg = &self.cfg;
         let file = f as u32;
         let offset = cfg.region_start + pos;
         Some(match dir {
-            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false, invalidate },
+            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false, invalidate, close: None },
             Dir::Trim => {
                 if matches!(cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) {
                     self.pending[0] = Some(self.write(file, offset, len));
                 }
-                Io { op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len }, verify: false, invalidate }
+                Io {
+                    op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len },
+                    verify: false,
+                    invalidate,
+                    close: None,
+                }
             }
-            Dir::Write if cfg.verify_only => Io { op: Op::Read { file, offset, len }, verify: true, invalidate },
-            Dir::Write => Io { op: self.write(file, offset, len), verify: false, invalidate },
+            Dir::Write if cfg.verify_only => {
+                Io { op: Op::Read { file, offset, len }, verify: true, invalidate, close: None }
+            }
+            Dir::Write => Io { op: self.write(file, offset, len), verify: false, invalidate, close: None },
         })
     }
 
