@@ -851,7 +851,8 @@ mod tests {
         assert_eq!(d("sequence:2, 0,1"), Ok(RandomDistribution::Sequence(vec![2, 0, 1])));
         assert!(d("sequence:2,-1").unwrap_err().contains("'-1' is not a block number"));
         assert!(d("sequence:").unwrap_err().contains("'' is not a block number"));
-        assert!(d(&format!("sequence:{}", vec!["1"; 65].join(","))).unwrap_err().contains("at most 64"));
+        let long = format!("sequence:{}", ["1"; 65].join(","));
+        assert!(distribution(&long, KbBase::Binary).unwrap_err().contains("at most 64"));
         let Ok(RandomDistribution::Zoned(z)) = d("zoned:60/10:30/20:8/30:2/40") else { panic!() };
         assert_eq!((z.len(), z[0].access_ppm, z[0].size), (4, 600_000, 100_000));
         let Ok(RandomDistribution::ZonedAbs(z)) = d("zoned_abs=60/20G:30/100G:10/500g") else { panic!() };
