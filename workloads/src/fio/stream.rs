@@ -47,7 +47,7 @@ const MAX_PIECES: usize = 1 << 22;
 /// ([`Op::Fdatasync`]) of the file just written. `number_ios` ends the I/O early. With
 /// `verify`, the writes are read back and checked ([`Io::verify`]): after every
 /// `verify_backlog` writes, else after the last; `verify_only` turns the writes into those
-/// reads. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
+/// reads; a job that only reads checks every read. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
 /// `time_based` streams loop forever: call [`OpStream::finish`] at the end of the runtime to get
 /// the verify reads and the closing ops.
 #[derive(Clone, Debug)]
@@ -113,6 +113,10 @@ struct StreamConfig {
     verify: bool,
     verify_backlog: u64,
     verify_only: bool,
+    /// A read-only job with `verify=` checks every block it reads (fio verifies the reads of a
+    /// job that does not also write, in `do_io`): data an earlier job wrote with the same
+    /// `verify=`.
+    verify_reads: bool,
     /// `invalidate` with buffered I/O: each new pass over a file drops its cache.
     invalidate: bool,
     /// `openfiles`, when below the number of files: at most this many open at once.
@@ -225,6 +229,7 @@ impl OpStream {
             verify: v.enabled() && (v.do_verify || v.only) && job.rw.writes(),
             verify_backlog: v.backlog,
             verify_only: v.only,
+            verify_reads: v.enabled() && job.rw.reads() && !job.rw.writes(),
             invalidate: job.invalidate && !job.control.direct,
             open_limit: job.openfiles.map(|n| n as usize).filter(|&n| n < nfiles as usize),
         };
@@ -625,7 +630,7 @@ impl OpStream {
         let file = f as u32;
         let offset = cfg.region_start + pos;
         Some(match dir {
-            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false, invalidate, close: None },
+            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: cfg.verify_reads, invalidate, close: None },
             Dir::Trim => {
                 if matches!(cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) {
                     self.pending[0] = Some(self.write(file, offset, len));
