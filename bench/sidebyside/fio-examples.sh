@@ -7,9 +7,9 @@
 # under /tmp. Runs as root in a private mount namespace with a tmpfs (1 GiB) over /tmp, so the
 # target is tmpfs-backed, nothing fills this machine's disk (fill_device), and job files that
 # name /tmp/... (butterfly, flow, waitfor, exitwhat) find their files inside the target,
-# `dir:path=/tmp`, as fio would; /tmp is emptied between files. Each file runs as
+# `dir:path=/tmp`, as fio would; a new tmpfs for each file. Each file runs as
 #   aopsbench run X.fio --target dir:path=/tmp --set runtime=2 [--set size=64m] --no-plot --no-report
-# with --set size=64m when it has no size= or one above 64m (or a percentage), strict first,
+# with --set size=64m when it has neither size= nor filesize=, or one above 64m (or a percentage), strict first,
 # then with --lenient if strict refused options fio has and aopsbench does not; 90 s each.
 # Prints `file|strict|lenient|refused|exit code|size|first line of why`, one line per file.
 set -euo pipefail
@@ -22,7 +22,11 @@ case "$examples/" in /tmp/*) echo "$0: EXAMPLES_DIR must not be under /tmp (a tm
 if [ -z "${FIO_EXAMPLES_INSIDE:-}" ]; then
     exec env FIO_EXAMPLES_INSIDE=1 unshare --mount --propagation private "$0" "$examples" "$bin"
 fi
-mount -t tmpfs -o size=1g fio-examples /tmp
+# A fresh tmpfs for each file (filecreate leaves half a million files: more than a glob takes).
+fresh_tmp() {
+    umount /tmp 2>/dev/null || true
+    mount -t tmpfs -o size=1g fio-examples /tmp
+}
 out=$(mktemp -d /var/tmp/fio-examples-runs.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
@@ -41,10 +45,11 @@ bytes() {
     esac
 }
 
-# Whether the file needs --set size=64m: no size=, or one above 64m or not a plain size.
+# Whether the file needs --set size=64m: no size= nor filesize=, or one above 64m or not a
+# plain size.
 needs_size() {
     local sizes s b
-    sizes=$(sed -nE 's/^[[:space:]]*size[[:space:]]*=[[:space:]]*([^;#[:space:]]*).*/\1/p' "$1")
+    sizes=$(sed -nE 's/^[[:space:]]*(file)?size[[:space:]]*=[[:space:]]*([^;#[:space:]]*).*/\2/p' "$1")
     [ -z "$sizes" ] && return 0
     for s in $sizes; do
         b=$(bytes "$s")
@@ -55,7 +60,7 @@ needs_size() {
 
 for f in "$examples"/*.fio; do
     name=$(basename "$f" .fio)
-    rm -rf /tmp/* /tmp/.[!.]* 2>/dev/null || true
+    fresh_tmp
     set_size=()
     size_col="own size"
     if needs_size "$f"; then
@@ -75,7 +80,7 @@ for f in "$examples"/*.fio; do
     why=$(grep -m1 '^aopsbench:' "$out/stderr" || head -n1 "$out/stderr" || true)
     [ "$rc" = 124 ] && why="still running after 90 s"
     if grep -q "is not supported by aopsbench (--lenient" "$out/stderr"; then
-        rm -rf /tmp/* /tmp/.[!.]* 2>/dev/null || true
+        fresh_tmp
         rc=0
         run --lenient || rc=$?
         if [ "$rc" = 0 ]; then

@@ -715,7 +715,8 @@ impl Worker<'_> {
                 self.fill(&mut s.buf[..len as usize], offset, tag);
             }
             s.verify = io.verify;
-            let file = run.files.engine_index.get(file as usize).copied().unwrap_or(usize::MAX);
+            // A file the thread does not track (an engine that works on names): the stream's index.
+            let file = run.files.engine_index.get(file as usize).copied().unwrap_or(file as usize);
             s.req = IoReq { kind: io_kind, file, offset, buf: s.buf.as_mut_ptr(), len: len as usize };
             s.kind = kind;
             s.done = 0;
