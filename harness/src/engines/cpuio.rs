@@ -35,21 +35,43 @@ impl CpuEngine {
         CpuEngine { load: o.load.clamp(1, 100), chunk: Duration::from_micros(o.chunk_us), mode: o.mode, data }
     }
 
-    /// fio's `do_qsort`: sort, sort backwards, sort the bytes, sort backwards again; the chunk
-    /// becomes the time that took, so the idle time keeps `cpuload`.
+    /// fio's `do_qsort`: sort, sort backwards, sort the bytes, sort backwards again, with the C
+    /// library's `qsort` and fio's comparators (the work is libc's, as in fio); the chunk becomes
+    /// the time that took, so the idle time keeps `cpuload`.
     fn qsort(&mut self) {
         let start = Instant::now();
-        self.data.sort_unstable();
-        self.data.sort_unstable_by(|a, b| b.cmp(a));
-        let mut bytes: Vec<i8> = self.data.iter().flat_map(|x| x.to_ne_bytes()).map(|b| b as i8).collect();
-        bytes.sort_unstable();
-        for (x, c) in self.data.iter_mut().zip(bytes.chunks_exact(4)) {
-            *x = i32::from_ne_bytes([c[0] as u8, c[1] as u8, c[2] as u8, c[3] as u8]);
+        let n = self.data.len();
+        let p = self.data.as_mut_ptr().cast::<libc::c_void>();
+        // SAFETY: qsort over our own vector, as n 4-byte or 4n 1-byte elements, with
+        // comparators that read only the two elements they are given.
+        unsafe {
+            libc::qsort(p, n, 4, Some(cmp_i32));
+            libc::qsort(p, n, 4, Some(cmp_i32_rev));
+            libc::qsort(p, n * 4, 1, Some(cmp_i8));
+            libc::qsort(p, n, 4, Some(cmp_i32_rev));
         }
-        self.data.sort_unstable_by(|a, b| b.cmp(a));
         black_box(&self.data);
         self.chunk = start.elapsed();
     }
+}
+
+/// fio's `stress_qsort_cmp_1`.
+extern "C" fn cmp_i32(a: *const libc::c_void, b: *const libc::c_void) -> libc::c_int {
+    // SAFETY: qsort hands two valid, aligned i32 element pointers.
+    let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+    a.cmp(&b) as libc::c_int
+}
+
+/// fio's `stress_qsort_cmp_2`: backwards.
+extern "C" fn cmp_i32_rev(a: *const libc::c_void, b: *const libc::c_void) -> libc::c_int {
+    cmp_i32(b, a)
+}
+
+/// fio's `stress_qsort_cmp_3`: the bytes as signed 8-bit values.
+extern "C" fn cmp_i8(a: *const libc::c_void, b: *const libc::c_void) -> libc::c_int {
+    // SAFETY: qsort hands two valid byte pointers.
+    let (a, b) = unsafe { (*a.cast::<i8>(), *b.cast::<i8>()) };
+    libc::c_int::from(a) - libc::c_int::from(b)
 }
 
 /// fio's `mwc32`: Marsaglia's multiply-with-carry generator.

@@ -3,9 +3,10 @@
 //! receiver (`listen`, or every UDP reader) binds `port` plus its thread number and waits for
 //! the sender: `accept(2)` for a stream, fio's "link open" datagram for UDP. Making the
 //! connection is the engine's setup, before the job's clock starts (fio resets a listener's
-//! stats once it accepts). With `pingpong` each I/O is answered before the next. The sender's
-//! close sends fio's "link close" message, which ends the receiver (fio's `td->done`); so does
-//! the end of a stream. UDP writes carry fio's sequence trailer, and readers count the
+//! stats once it accepts). With `pingpong` each I/O is answered before the next. A UDP
+//! sender's close sends fio's "link close" datagram, which ends the receiver (fio's
+//! `td->done`); a stream's receiver ends at the end of the stream (and at fio's close message
+//! when it comes on its own, from fio). UDP writes carry fio's sequence trailer, and readers count the
 //! datagrams that never came ([`NetEngine::dropped`]).
 
 use std::ffi::CString;
@@ -648,10 +649,12 @@ impl Engine for NetEngine<'_> {
 }
 
 impl Drop for NetEngine<'_> {
-    /// fio's `fio_netio_close_file`: tell the peer the link closes (in-band on a stream, a
-    /// datagram for UDP), then close.
+    /// fio's `fio_netio_close_file`: tell the peer the link closes, then close. fio sends the
+    /// message on streams too, in-band, where a reader can get it joined to the last data (and
+    /// count it as 8 bytes more); here a stream's end says it (the reader ends at EOF), and
+    /// the message goes to UDP readers only.
     fn drop(&mut self) {
-        if self.writes {
+        if self.writes && self.protocol.is_udp() {
             let msg = link_msg(LINK_MAGIC.to_le(), LINK_CLOSE.to_le());
             let _ = self.sendto(&msg, libc::MSG_DONTWAIT);
         }
