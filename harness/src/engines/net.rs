@@ -261,11 +261,15 @@ impl<'a> NetEngine<'a> {
         if port > 65535 && o.protocol != NetProtocol::Vsock {
             return Err(setup(format!("port {port} (port={} plus thread {}) is above 65535", o.port, s.thread)));
         }
+        // Waiting for the peer is bounded by the runtime too (fio waits until it is terminated).
+        e.deadline = s.runtime.map(|r| Instant::now() + r);
         if listen {
             e.listen(o, port)?;
         } else {
             e.connect(o, port)?;
         }
+        // The job's own time starts with its first I/O.
+        e.deadline = None;
         Ok(e)
     }
 
@@ -343,7 +347,10 @@ impl<'a> NetEngine<'a> {
         }
         self.poll(listener.as_raw_fd(), libc::POLLIN)?;
         if self.done {
-            return Err(setup("no peer connected before the job ended".into()));
+            return Err(setup(match self.abort.load(Relaxed) {
+                true => "stopped waiting for a peer: another job of the run failed".into(),
+                false => "no peer connected within the job's runtime".into(),
+            }));
         }
         // SAFETY: accept(2) on our listening socket; the peer's address is not kept.
         let fd = unsafe {
@@ -409,8 +416,14 @@ impl<'a> NetEngine<'a> {
         // SAFETY: connect(2) with an address of the length given.
         if unsafe { libc::connect(raw, addr.ptr(), addr.len) } != 0 {
             let e = errno();
+            let hint = match (o.protocol, e) {
+                (NetProtocol::Vsock, libc::ENODEV | libc::EADDRNOTAVAIL) => {
+                    " (no vsock transport reaches that CID: on one host, load vsock_loopback and use hostname=1)"
+                }
+                _ => "",
+            };
             return Err(setup(format!(
-                "connect to {}{}: {}",
+                "connect to {}{}: {}{hint}",
                 if host.is_empty() { "(no hostname)" } else { host },
                 if o.protocol == NetProtocol::Unix { String::new() } else { format!(" port {port}") },
                 std::io::Error::from_raw_os_error(e)
@@ -425,7 +438,10 @@ impl<'a> NetEngine<'a> {
         loop {
             self.poll(self.fd.as_raw_fd(), libc::POLLIN)?;
             if self.done {
-                return Err(setup("no writer sent its link-open datagram before the job ended".into()));
+                return Err(setup(match self.abort.load(Relaxed) {
+                    true => "stopped waiting for a writer: another job of the run failed".into(),
+                    false => "no writer sent its link-open datagram within the job's runtime".into(),
+                }));
             }
             let (n, from) = self.recvfrom(&mut msg, libc::MSG_DONTWAIT);
             match n {

@@ -185,6 +185,7 @@ const OTHER_ENGINES: &[(&str, &str)] = &[
     ("libhdfs", "it needs HDFS"),
     ("mtd", "it needs an MTD flash device"),
     ("external", "it loads an engine from a shared object"),
+    ("cpp_null", "it is an external engine (a C++ shared object built from fio's examples) that fio loads"),
     ("libpmem", "it needs persistent memory"),
     ("dev-dax", "it needs a DAX device"),
     ("ime_psync", "it needs DDN's IME"),
