@@ -85,10 +85,11 @@ pub enum Ev {
     JournalBlocks,
     /// Metadata blocks written to their home location by journal checkpoints.
     CheckpointBlocks,
-    /// Background and periodic writeback passes (the flusher's, or a writer's inline).
+    /// The flusher's writeback passes over the dirty inodes (`writeback_sb_inodes`):
+    /// background, periodic and for reclaim.
     WritebackPasses,
-    /// Passes of the flusher thread (`wb_workfn`): background, periodic and reclaim's
-    /// writeback from its own thread (none with the inline flusher).
+    /// Times the flusher ran its work (`wb_do_writeback` after a wake-up, or a periodic
+    /// pass): on its thread, or on a writer's with the inline flusher.
     FlusherPasses,
     /// Per-folio private states attached (buffer heads, iomap folio states).
     PrivateAllocs,
@@ -339,9 +340,9 @@ pub struct StatsSnapshot {
     pub journal_blocks: u64,
     /// Metadata blocks written to their home location by journal checkpoints.
     pub checkpoint_blocks: u64,
-    /// Background and periodic writeback passes.
+    /// The flusher's writeback passes over the dirty inodes.
     pub writeback_passes: u64,
-    /// Passes of the flusher thread.
+    /// Times the flusher ran its work (on its thread or inline).
     pub flusher_passes: u64,
     /// Per-folio private states attached.
     pub private_allocs: u64,

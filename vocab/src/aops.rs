@@ -96,9 +96,10 @@ pub enum Flusher {
     /// doing I/O; I/O completion work runs on worker threads (the kernel's way, the default).
     #[default]
     Thread,
-    /// `inline`: no background thread: the writer that crosses the background threshold
-    /// writes back itself and completion work runs in the thread that waits for it — the same
-    /// work, done deterministically, for exact counters (tests, the CI gate, diff).
+    /// `inline`: no background thread: the writer that crosses the background threshold runs
+    /// the flusher's work (`wb_do_writeback`) itself, to the end, and completion work runs in
+    /// the thread that waits for it — the same work, done deterministically, for exact
+    /// counters (tests, the CI gate, diff).
     Inline,
 }
 

@@ -1012,7 +1012,7 @@ impl BufferedIo for BufferHeadAops {
                 break;
             }
             written += len;
-            balance_dirty_pages_ratelimited(sb, inode, pages)?;
+            balance_dirty_pages_ratelimited(sb, pages);
         }
         Ok(written)
     }
@@ -1080,6 +1080,7 @@ impl BufferHeadAops {
         let pages = if dirtied { f.nr_pages() } else { 0 };
         drop(f);
         result?;
-        balance_dirty_pages_ratelimited(sb, inode, pages)
+        balance_dirty_pages_ratelimited(sb, pages);
+        Ok(())
     }
 }

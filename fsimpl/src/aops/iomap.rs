@@ -351,9 +351,7 @@ impl IomapAops {
             let pages = if newly_dirty { f.nr_pages() } else { 0 };
             f.unlock();
             drop(f);
-            if let Err(e) = balance_dirty_pages_ratelimited(sb, inode, pages) {
-                return ((p - pos) as usize, Err(e));
-            }
+            balance_dirty_pages_ratelimited(sb, pages);
         }
         ((p - pos) as usize, Ok(false))
     }
@@ -599,7 +597,7 @@ impl IomapAops {
             let newly_dirty = set_range_dirty(sb, inode, &f, off, bytes);
             f.unlock();
             p += bytes as u64;
-            balance_dirty_pages_ratelimited(sb, inode, if newly_dirty { f.nr_pages() } else { 0 })?;
+            balance_dirty_pages_ratelimited(sb, if newly_dirty { f.nr_pages() } else { 0 });
         }
         Ok(())
     }

@@ -202,17 +202,37 @@ fn wb_workfn<A: AddressSpaceOps>(sb: &Sb<A>) {
             }
             (std::mem::take(&mut w.background), std::mem::take(&mut w.vmscan))
         };
-        if vmscan {
-            writeback_inodes(sb, Reason::Vmscan);
-        }
-        if background || vmscan {
-            // wb_check_background_flush
-            while over_bg_thresh(sb) && writeback_inodes(sb, Reason::Background) > 0 {}
-        }
+        wb_do_writeback(sb, background, vmscan);
         if periodic && last_old_flush.elapsed() >= interval {
             last_old_flush = Instant::now();
+            sb.stats.inc(Ev::FlusherPasses);
             writeback_inodes(sb, Reason::Periodic);
         }
+    }
+}
+
+/// The work of one wake-up of the flusher (`wb_do_writeback`): for reclaim a pass over every
+/// dirty inode, then background passes while dirty data is over the threshold
+/// (`wb_check_background_flush`).
+fn wb_do_writeback<A: AddressSpaceOps>(sb: &Sb<A>, background: bool, vmscan: bool) {
+    sb.stats.inc(Ev::FlusherPasses);
+    if vmscan {
+        writeback_inodes(sb, Reason::Vmscan);
+    }
+    if background || vmscan {
+        while over_bg_thresh(sb) && writeback_inodes(sb, Reason::Background) > 0 {}
+    }
+}
+
+/// A writer found dirty data over the background threshold (`wb_start_background_writeback`).
+/// With the flusher thread it is woken; with the inline flusher its work runs here, on the
+/// writer's thread, to the end — the same passes over the same inodes, in an order that
+/// depends only on the operations, so a run replays exactly.
+pub(crate) fn wb_start_background_writeback<A: AddressSpaceOps>(sb: &Sb<A>) {
+    if sb.inline() {
+        wb_do_writeback(sb, true, false);
+    } else {
+        sb.wb.start_background();
     }
 }
 
@@ -226,7 +246,9 @@ pub(crate) fn over_bg_thresh<A: AddressSpaceOps>(sb: &Sb<A>) -> bool {
 /// an eighth of the dirty limit, whichever is less, rounded down to 4 MiB and at least that.
 fn writeback_chunk_size<A: AddressSpaceOps>(sb: &Sb<A>) -> u64 {
     let page = 1u64 << PAGE_SHIFT;
-    let pages = (sb.wb.bandwidth() / 2 / page).min(dirty_thresholds(sb).limit / page / 8);
+    // The inline flusher keeps the first estimate: a measured rate would make replays differ.
+    let bw = if sb.inline() { INIT_BW } else { sb.wb.bandwidth() };
+    let pages = (bw / 2 / page).min(dirty_thresholds(sb).limit / page / 8);
     (pages + MIN_WRITEBACK_PAGES) / MIN_WRITEBACK_PAGES * MIN_WRITEBACK_PAGES
 }
 
@@ -253,7 +275,6 @@ fn queue_io<P>(wb: &Writeback<P>, reason: Reason, expire: Duration) {
 /// written.
 fn writeback_inodes<A: AddressSpaceOps>(sb: &Sb<A>, reason: Reason) -> u64 {
     sb.stats.inc(Ev::WritebackPasses);
-    sb.stats.inc(Ev::FlusherPasses);
     let expire = Duration::from_millis(u64::from(sb.opts.dirty_expire_centisecs) * 10);
     queue_io(&sb.wb, reason, expire);
     let mut wrote = 0;

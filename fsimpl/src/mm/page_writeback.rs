@@ -4,6 +4,7 @@
 //! (`filemap_write_and_wait_range`), and throttling writers (`balance_dirty_pages`).
 
 use super::AddressSpaceOps;
+use super::backing_dev::{over_bg_thresh, wb_start_background_writeback};
 use super::folio::{Folio, FolioPrivate};
 use super::inode::Inode;
 use super::page_alloc::{PAGE_SHIFT, PAGE_SIZE};
@@ -15,11 +16,8 @@ use crate::options::WritebackMode;
 use crate::stats::Ev;
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-/// Pages a writer's own background pass writes with the inline flusher (4 MiB).
-pub const MAX_WRITEBACK_PAGES: u64 = 1024;
 /// Longest a throttled writer pauses at once (`MAX_PAUSE`, 200 ms).
 const MAX_PAUSE: Duration = Duration::from_millis(200);
 
@@ -338,29 +336,26 @@ thread_local! {
 /// With the flusher thread, the writer never writes back: over the background threshold it
 /// wakes the flusher, and over the freerun ceiling it pauses in proportion to how far the
 /// level is over the setpoint and to the device's write bandwidth (`balance_dirty_pages`).
-/// With the inline flusher, the writer does the flusher's work itself: over the background
-/// threshold it writes back a pass of [`MAX_WRITEBACK_PAGES`] of this inode, and over the
-/// limit it keeps writing until back under the background threshold.
-pub(crate) fn balance_dirty_pages_ratelimited<A: AddressSpaceOps>(
-    sb: &Sb<A>,
-    inode: &Arc<Inode<A::Private>>,
-    pages: u64,
-) -> Result<()> {
+/// With the inline flusher, a writer over the background threshold runs the flusher's work
+/// itself, to the end ([`wb_start_background_writeback`]), and never pauses.
+pub(crate) fn balance_dirty_pages_ratelimited<A: AddressSpaceOps>(sb: &Sb<A>, pages: u64) {
     if sb.opts.writeback != WritebackMode::On {
-        return Ok(());
+        return;
     }
     if sb.inline() {
-        return balance_dirty_pages_inline(sb, inode);
+        if over_bg_thresh(sb) {
+            wb_start_background_writeback(sb);
+        }
+        return;
     }
     let (dirtied, pause_at) = DIRTIED.get();
     let dirtied = dirtied + pages;
     if dirtied < pause_at {
         DIRTIED.set((dirtied, pause_at));
-        return Ok(());
+        return;
     }
     let next = balance_dirty_pages(sb, dirtied);
     DIRTIED.set((0, next));
-    Ok(())
 }
 
 /// `dirty_poll_interval`: how many pages a writer may dirty before it looks again, the
@@ -377,7 +372,7 @@ fn balance_dirty_pages<A: AddressSpaceOps>(sb: &Sb<A>, pages_dirtied: u64) -> u6
         let nr_dirty = sb.stats.dirty_bytes.get();
         let dirty = nr_dirty + sb.stats.writeback_inflight_bytes.get();
         if nr_dirty > t.background {
-            sb.wb.start_background();
+            wb_start_background_writeback(sb);
         }
         let freerun = t.freerun();
         if dirty <= freerun {
@@ -411,24 +406,6 @@ fn balance_dirty_pages<A: AddressSpaceOps>(sb: &Sb<A>, pages_dirtied: u64) -> u6
             return dirty_poll_interval(dirty, t.limit);
         }
     }
-}
-
-/// The writer's own background writeback, with the inline flusher.
-fn balance_dirty_pages_inline<A: AddressSpaceOps>(sb: &Sb<A>, inode: &Arc<Inode<A::Private>>) -> Result<()> {
-    let t = dirty_thresholds(sb);
-    let throttled = sb.stats.dirty_bytes.get() > t.limit;
-    while sb.stats.dirty_bytes.get() > t.background && inode.mapping.has_mark(0, u64::MAX, Mark::Dirty) {
-        let from = inode.mapping.writeback_index.load(Relaxed);
-        let mut wbc = WritebackControl::background(from << PAGE_SHIFT, MAX_WRITEBACK_PAGES);
-        sb.stats.inc(Ev::WritebackPasses);
-        do_writepages(sb, inode, &mut wbc)?;
-        let wrote = MAX_WRITEBACK_PAGES - wbc.nr_to_write;
-        inode.mapping.writeback_index.store(if wbc.nr_to_write == 0 { wbc.done_index } else { 0 }, Relaxed);
-        if !throttled || (wrote == 0 && from == 0) {
-            break;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

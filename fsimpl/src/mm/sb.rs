@@ -97,8 +97,8 @@ impl<A: AddressSpaceOps> Sb<A> {
         self.ext4.block_size()
     }
 
-    /// Whether every I/O is waited for where it starts and writers write back themselves
-    /// ([`Flusher::Inline`]).
+    /// Whether every I/O is waited for where it starts and writers run the flusher's work
+    /// themselves ([`Flusher::Inline`]).
     pub fn inline(&self) -> bool {
         self.opts.flusher == Flusher::Inline
     }

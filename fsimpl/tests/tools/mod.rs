@@ -111,8 +111,28 @@ impl LoopMount {
 }
 
 impl Drop for LoopMount {
+    /// Unmounts, retrying while busy (another process, udev or blkid, may hold the device for
+    /// a moment), then lazily; if it is still mounted, says so and keeps the directory rather
+    /// than let `TempDir` delete the files of a mounted filesystem.
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
+        let umount = |args: &[&str]| Command::new("umount").args(args).arg(&self.dir).output();
+        for _ in 0..50 {
+            let Ok(o) = umount(&[]) else { break };
+            let err = String::from_utf8_lossy(&o.stderr);
+            if o.status.success() || err.contains("not mounted") {
+                return;
+            }
+            if !err.contains("busy") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if umount(&["-l"]).is_ok_and(|o| o.status.success()) {
+            return;
+        }
+        eprintln!("LoopMount: could not unmount {}: left mounted, directory kept", self.dir.display());
+        let tmp = std::mem::replace(&mut self._tmp, tempfile::tempdir().expect("a temporary directory"));
+        let _ = tmp.keep();
     }
 }
 

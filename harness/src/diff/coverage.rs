@@ -1,6 +1,6 @@
 //! What a diff exercised in the fsimpl targets, from their counters: the paths where classes
 //! of bugs live (reclaim, background writeback, read-before-write, partial-block zeroing,
-//! unwritten conversion, per-folio state, the flusher thread, folios of more than 64 blocks),
+//! unwritten conversion, per-folio state, the flusher's work, folios of more than 64 blocks),
 //! and a named hint for each path a target never took.
 
 use std::collections::BTreeMap;
@@ -29,11 +29,17 @@ struct Path {
     never: &'static str,
 }
 
-const PATHS: [Path; 6] = [
+const PATHS: [Path; 7] = [
     Path {
         header: "reclaimed",
         counter: "evicted_folios",
         never: "reclaim never ran: lower cache= (below the largest file) or raise --file-len",
+    },
+    Path {
+        header: "flusher",
+        counter: "flusher_passes",
+        never: "the flusher never ran: lower cache= or raise --file-len (dirty data stayed under \
+                dirty_background_ratio of the cache and reclaim never woke it)",
     },
     Path {
         header: "wb passes",
@@ -80,12 +86,6 @@ fn block_size(t: &TargetCounters) -> u64 {
     fsimpl_spec(t).and_then(|f| f.aops.block_size).map_or(4096, vocab::Size::bytes)
 }
 
-/// Whether the target runs the flusher thread (`flusher=thread`, fsimpl's default outside
-/// diff) rather than writing back inline.
-fn flusher_thread(t: &TargetCounters) -> bool {
-    fsimpl_spec(t).is_some_and(|f| f.flusher.unwrap_or(vocab::Flusher::Thread) == vocab::Flusher::Thread)
-}
-
 /// Whether the target may use large folios (iomap always; bh with `large_folios=1`).
 fn large_folios(t: &TargetCounters) -> bool {
     t.kind == "iomap" || fsimpl_spec(t).and_then(|f| f.aops.large_folios).unwrap_or(false)
@@ -116,11 +116,6 @@ pub fn render(targets: &[TargetCounters]) -> String {
     for p in &PATHS {
         let _ = write!(out, " {:>12}", p.header);
     }
-    // The flusher thread's passes, when some target runs it (diff's default is inline).
-    let any_thread = fsimpl.iter().any(|t| flusher_thread(t));
-    if any_thread {
-        let _ = write!(out, " {:>12}", "flusher");
-    }
     let _ = writeln!(out, " {:>18}", "largest folio");
     let mut never = Vec::new();
     for t in &fsimpl {
@@ -130,24 +125,6 @@ pub fn render(targets: &[TargetCounters]) -> String {
             let _ = write!(out, " {n:>12}");
             if n == 0 {
                 never.push(format!("{}: {}", t.name, p.never));
-            }
-        }
-        // `-` where writers write back inline.
-        match flusher_thread(t) {
-            _ if !any_thread => {}
-            true => {
-                let n = t.counters.get("flusher_passes").copied().unwrap_or(0);
-                let _ = write!(out, " {n:>12}");
-                if n == 0 {
-                    never.push(format!(
-                        "{}: the flusher thread never ran: lower cache= or raise --file-len (dirty data stayed under \
-                         dirty_background_ratio and reclaim never woke it)",
-                        t.name
-                    ));
-                }
-            }
-            false => {
-                let _ = write!(out, " {:>12}", "-");
             }
         }
         let largest = largest_folio(&t.counters);
@@ -182,8 +159,7 @@ mod tests {
 
     #[test]
     fn paths_never_taken_are_named_with_what_to_change() {
-        let all: Vec<(&str, u64)> =
-            PATHS.iter().map(|p| (p.counter, 7)).chain([("folios_order7", 1), ("flusher_passes", 5)]).collect();
+        let all: Vec<(&str, u64)> = PATHS.iter().map(|p| (p.counter, 7)).chain([("folios_order7", 1)]).collect();
         let targets = [
             target("iomap", "iomap", "iomap:block_size=1k:max_folio=2m:flusher=thread", &all),
             target(
@@ -199,13 +175,11 @@ mod tests {
         assert!(!out.contains("not exercised: iomap"), "{out}");
         assert!(out.contains("not exercised: bh: reclaim never ran: lower cache="), "{out}");
         assert!(!out.contains("bh: no folio held"), "bh without large folios is not asked for them: {out}");
-        assert!(!out.contains("bh: the flusher"), "an inline target is not asked for the flusher: {out}");
+        assert!(out.contains("not exercised: bh: the flusher never ran"), "{out}");
         assert!(!out.contains("tmpfs"), "{out}");
         let small = [target("iomap", "iomap", "iomap:block_size=4k", &[("folios_order4", 1)])];
         assert!(render(&small).contains("iomap: no folio held more than 64 blocks"));
-        assert!(render(&small).contains("iomap: the flusher thread never ran: lower cache="));
-        let inline = [target("bh", "bh", "bh:flusher=inline", &[])];
-        assert!(!render(&inline).contains("flusher"), "no flusher column without a flusher thread");
+        assert!(render(&small).contains("iomap: the flusher never ran: lower cache="));
         assert_eq!(render(&targets[2..]), "");
     }
 }

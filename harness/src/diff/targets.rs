@@ -124,9 +124,10 @@ pub fn short_names(specs: &[TargetSpec]) -> Vec<String> {
 
 impl TargetSet {
     /// The targets of `specs` with diff's defaults: for fsimpl targets `poison=1` (freed folio
-    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `flusher=inline` (no
-    /// thread decides when writeback and its completion run, so a divergence replays and
-    /// shrinks exactly), `backing=mem`, a page cache of half the largest file (at least 2m:
+    /// memory reads 0xaa, so exposed uninitialised memory shows at once), `flusher=inline` (the
+    /// flusher's work runs on the writer's thread when it crosses the background threshold,
+    /// so no thread decides when writeback and its completion run, and a divergence replays
+    /// and shrinks exactly), `backing=mem`, a page cache of half the largest file (at least 2m:
     /// small against the file, so that reclaim and background writeback run), folios of up to
     /// a quarter of the cache, and a device of `max(64m, 4 × file_len)`, each unless the spec
     /// gives it. The `null` target stores no data and is refused.
