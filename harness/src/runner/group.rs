@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
-use workloads::fio::{CpusPolicy, IoEngine};
+use workloads::fio::{CpusPolicy, EngineFiles, IoEngine, NamesSetup};
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
 
@@ -93,7 +93,7 @@ fn group_mode(jobs: &[&Job]) -> Result<IoMode, RunError> {
 /// running them would give, so that `aopsbench run` refuses an impossible job × target before
 /// the first target runs.
 pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
-    let mode = runnable(jobs, &spec.to_string())?;
+    let mode = runnable(jobs, &spec.to_string(), spec.kind())?;
     targets::check_io(spec, mode).map_err(|source| RunError::Target {
         job: jobs[0].name.clone(),
         target: spec.to_string(),
@@ -102,9 +102,13 @@ pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
     })
 }
 
-/// What the runner supports of the group's jobs, and the I/O mode they share.
-fn runnable(jobs: &[&Job], target: &str) -> Result<IoMode, RunError> {
+/// What the runner supports of the group's jobs on a target of `kind`, and the I/O mode they
+/// share.
+fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<IoMode, RunError> {
     for job in jobs {
+        if let Some(why) = engine_misfit(job, kind) {
+            return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
+        }
         let missing = support::unsupported(job);
         if !missing.is_empty() {
             return Err(RunError::Unsupported {
@@ -117,6 +121,22 @@ fn runnable(jobs: &[&Job], target: &str) -> Result<IoMode, RunError> {
     group_mode(jobs).map_err(|e| match e {
         RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.into(), why },
         e => e,
+    })
+}
+
+/// Why `job`'s engine cannot run on a target of `kind`: the engines that work on paths, and
+/// `e4defrag`'s ioctl, need a kernel filesystem (fsimpl and `null` keep their files in none).
+fn engine_misfit(job: &Job, kind: &str) -> Option<String> {
+    let e = job.control.ioengine;
+    let on_paths = matches!(e.files(), EngineFiles::Names(_)) || e == IoEngine::E4defrag;
+    let kernel = !matches!(kind, "bh" | "iomap" | "null");
+    (on_paths && !kernel).then(|| {
+        format!(
+            "ioengine={} works on files in a kernel filesystem (paths{}), which a {kind} target does not have: \
+             run it on a dir: or kernel mount target",
+            e.fio_name(),
+            if e == IoEngine::E4defrag { ", EXT4_IOC_MOVE_EXT" } else { ", stat, mkdir" }
+        )
     })
 }
 
@@ -134,7 +154,7 @@ pub fn run_group(
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
-    let mode = runnable(jobs, target.spec())?;
+    let mode = runnable(jobs, target.spec(), target.kind())?;
     target.set_io_mode(mode).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
     // The files of each job with `unlink`, each name once.
@@ -142,7 +162,7 @@ pub fn run_group(
         .iter()
         .zip(&plans)
         .map(|(j, p)| {
-            j.unlink.then(|| {
+            (j.unlink && j.control.ioengine.files() == EngineFiles::Open).then(|| {
                 let mut names: Vec<String> = p.iter().flat_map(|t| t.files.iter().map(|f| f.name.clone())).collect();
                 names.sort();
                 names.dedup();
@@ -153,7 +173,25 @@ pub fn run_group(
     let mut files: Vec<Vec<Vec<FileId>>> = Vec::with_capacity(jobs.len());
     for (job, plans) in jobs.iter().zip(&plans) {
         let mut job_files = Vec::with_capacity(plans.len());
+        let uses = job.control.ioengine.files();
         for plan in plans {
+            // Engines without files, or that make them as they go, get none; dirstat and
+            // dirdelete get their directories (fio's setup_dirs).
+            match uses {
+                EngineFiles::None | EngineFiles::Names(NamesSetup::Nothing) => {
+                    job_files.push(Vec::new());
+                    continue;
+                }
+                EngineFiles::Names(NamesSetup::Dirs) => {
+                    let paths = plan.files.iter().map(|f| target.host_path(&f.name)).collect::<Result<Vec<_>, _>>();
+                    paths
+                        .and_then(|p| crate::engines::fileops::make_dirs(&p))
+                        .map_err(fail_for(job, format!("directories of thread {}", plan.thread)))?;
+                    job_files.push(Vec::new());
+                    continue;
+                }
+                EngineFiles::Open | EngineFiles::Names(NamesSetup::Layout) => {}
+            }
             let mut fids = Vec::with_capacity(plan.files.len());
             let mut laid_out = Vec::with_capacity(plan.files.len());
             for f in &plan.files {
@@ -169,6 +207,12 @@ pub fn run_group(
                 }
                 execute(target, &fids, op, &mut scratch)
                     .map_err(fail_for(job, format!("layout of thread {}, op {i} ({})", plan.thread, describe(op))))?;
+            }
+            if uses == EngineFiles::Names(NamesSetup::Layout) {
+                // filestat and filedelete find the files laid out and closed, as fio leaves them.
+                for fid in fids.drain(..) {
+                    target.close(fid).map_err(fail_for(job, "close after layout".into()))?;
+                }
             }
             job_files.push(fids);
         }
@@ -212,18 +256,28 @@ pub fn run_group(
                         latches[w].wait(abort);
                     }
                     std::thread::sleep(start_delay(job, plan.thread, plan.seed));
-                    // The wall clock first: then `started` plus a duration since `start` never
-                    // runs ahead of the moment it stands for.
-                    let started = SystemTime::now();
-                    let start = Instant::now();
-                    let measure_from = start + job.control.ramp_time.unwrap_or_default();
-                    let stop = job.control.runtime.map(|r| measure_from + r);
                     let engine_cfg = EngineConfig {
                         engine: job.control.ioengine,
                         depth: job.control.depth,
                         uring: job.control.uring,
                         direct: job.control.direct,
                     };
+                    // The engine is set up before the job's clock starts, as fio's td_io_init
+                    // (a net listener's clock starts once its peer is connected).
+                    let engine = match worker::make_engine(job, &plan, target, fids, &engine_cfg, abort) {
+                        Ok(e) => e,
+                        Err(f) => {
+                            abort.store(true, Relaxed);
+                            latches[ji].count_down();
+                            return Err(f);
+                        }
+                    };
+                    // The wall clock first: then `started` plus a duration since `start` never
+                    // runs ahead of the moment it stands for.
+                    let started = SystemTime::now();
+                    let start = Instant::now();
+                    let measure_from = start + job.control.ramp_time.unwrap_or_default();
+                    let stop = job.control.runtime.map(|r| measure_from + r);
                     let names: Vec<String> = plan.files.iter().map(|f| f.name.clone()).collect();
                     let w = worker::Worker {
                         target,
@@ -241,7 +295,7 @@ pub fn run_group(
                         continue_on_error: job.control.continue_on_error,
                         ignore_error: &job.control.ignore_error,
                     };
-                    let r = w.run(plan, &engine_cfg);
+                    let r = w.run(plan, &engine_cfg, engine);
                     // The end is taken before the job's waiters are let go: they start after it.
                     let ended = Instant::now();
                     if r.is_err() {
