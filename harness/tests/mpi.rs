@@ -243,7 +243,21 @@ fn a_campaign_is_cut_by_its_duration() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("campaign");
     let o = Command::new(BIN)
-        .args(["diff", "--seeds", "1..1000000", "--duration", "2", "--target", "bh", "--target", "iomap"])
+        // Seeds of 1000 ops: at least one ends within the 2 s even on a loaded machine (a seed
+        // of diff's default 10000 ops did not, once, at ~3.5k ops/s).
+        .args([
+            "diff",
+            "--seeds",
+            "1..1000000",
+            "--duration",
+            "2",
+            "--ops",
+            "1000",
+            "--target",
+            "bh",
+            "--target",
+            "iomap",
+        ])
         .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap();

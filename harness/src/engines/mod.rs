@@ -11,16 +11,28 @@
 //! [`Queued::Later`], submit on [`Engine::commit`] and complete in [`Engine::reap`]. Buffers
 //! belong to the caller and stay put until their I/O completes.
 
+pub mod cpuio;
+pub mod e4defrag;
+pub mod exec;
+pub mod falloc;
+pub mod fileops;
+pub mod ftruncate;
 pub mod iowq;
 pub mod libaio;
 pub mod mmap;
+pub mod net;
+pub mod page_fault;
 pub mod posixaio;
 pub mod sync;
 pub mod uring;
 
 use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use workloads::fio::{Depth, IoEngine, UringOptions};
+use workloads::{Job, ThreadPlan};
 
 use crate::targets::{FileId, Target, TargetError};
 
@@ -88,6 +100,16 @@ pub trait Engine {
     fn register_buffers(&mut self, bufs: &[(*mut u8, usize)]) -> Result<(), TargetError> {
         let _ = bufs;
         Ok(())
+    }
+    /// The pause after each I/O when the engine sets it (fio's engines that set the job's
+    /// `thinktime` in their `init`: `cpuio`, `exec`); `None`: the job's own.
+    fn think(&self) -> Option<Duration> {
+        None
+    }
+    /// Whether the engine ended the job (fio's `td->done`: `net`'s peer closed the link). An
+    /// I/O that completes with 0 bytes once it is set is no I/O (fio's `FIO_Q_BUSY`).
+    fn done(&self) -> bool {
+        false
     }
 }
 
@@ -163,10 +185,72 @@ pub fn kernel_engine(cfg: &EngineConfig, files: KernelFds) -> Result<Box<dyn Eng
         IoEngine::Libaio => Box::new(libaio::AioEngine::new(cfg, files)?),
         IoEngine::Posixaio => Box::new(posixaio::PosixAioEngine::new(cfg, files)),
         IoEngine::Null => Box::new(NullEngine),
+        other => {
+            return Err(TargetError::Setup(format!(
+                "ioengine={} is not a read/write engine: see engines::job_engine",
+                other.fio_name()
+            )));
+        }
     })
 }
 
 /// The slots an engine needs for a queue depth.
 pub fn slots(depth: &Depth) -> u32 {
     depth.iodepth.max(1)
+}
+
+/// The engine of a job whose `ioengine` is not one of the read/write engines — `cpuio`,
+/// `exec`, `falloc`, `ftruncate`, the file and directory operations, `page_fault`, `net`,
+/// `e4defrag` — for thread `plan` on `files` of `target`; `None` for the others. `abort` ends
+/// the waits of `net`.
+pub fn job_engine<'a>(
+    job: &'a Job,
+    plan: &ThreadPlan,
+    target: &'a dyn Target,
+    files: &[FileId],
+    abort: &'a AtomicBool,
+) -> Result<Option<Box<dyn Engine + 'a>>, TargetError> {
+    let engine = job.control.ioengine;
+    let o = &job.engine;
+    let paths =
+        || -> Result<Vec<PathBuf>, TargetError> { plan.files.iter().map(|f| target.host_path(&f.name)).collect() };
+    Ok(Some(match engine {
+        IoEngine::Cpuio => Box::new(cpuio::CpuEngine::new(&o.cpu)),
+        IoEngine::Exec => {
+            let redirect = o.exec.std_redirect.then(|| {
+                // fio writes them in its working directory; here in the target's, when it has one.
+                let at = |ext: &str| {
+                    let name = format!("{}.{ext}", job.name);
+                    target.host_path(&name).unwrap_or_else(|_| PathBuf::from(name))
+                };
+                exec::Redirect { stdout: at("stdout"), stderr: at("stderr") }
+            });
+            Box::new(exec::ExecEngine::new(&o.exec, &job.name, job.control.runtime, redirect)?)
+        }
+        IoEngine::Falloc => Box::new(falloc::FallocEngine::new(target, files)),
+        IoEngine::Ftruncate => Box::new(ftruncate::FtruncateEngine::new(target, files)),
+        IoEngine::PageFault => Box::new(page_fault::PageFaultEngine::new(plan.files.first().map_or(0, |f| f.size))?),
+        IoEngine::Net => Box::new(net::NetEngine::new(&net::NetSetup {
+            opts: &o.net,
+            thread: plan.thread,
+            reads: job.rw.reads(),
+            writes: job.rw.writes(),
+            total: job.size.unwrap_or(0),
+            abort,
+            runtime: job.control.runtime,
+        })?),
+        IoEngine::E4defrag => {
+            let fds = target.kernel_fds(files)?.ok_or_else(|| TargetError::Unsupported {
+                target: target.kind().to_string(),
+                what: "ioengine=e4defrag (EXT4_IOC_MOVE_EXT on a kernel ext4 file)".into(),
+            })?;
+            let donor = target.host_path(o.defrag.donorname.as_deref().unwrap_or_default())?;
+            let len = job.file_size().saturating_sub(job.offset);
+            Box::new(e4defrag::DefragEngine::new(fds, &donor, o.defrag.inplace, job.offset, len)?)
+        }
+        e => match fileops::FileOp::of(e, o.stat_type) {
+            Some(op) => Box::new(fileops::FileOpEngine::new(op, &paths()?, vec![job.region_len(); plan.files.len()])?),
+            None => return Ok(None),
+        },
+    }))
 }

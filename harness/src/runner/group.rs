@@ -12,12 +12,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
-use workloads::fio::{CpusPolicy, IoEngine};
+use workloads::fio::{CpusPolicy, EngineFiles, IoEngine, NamesSetup};
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
 
 use super::worker::{self, Buffers, Failure};
-use super::{JobOutcome, Progress, RunError, describe, execute};
+use super::{JobOutcome, Progress, RunError, describe, execute, support};
 use crate::engines::EngineConfig;
 use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
 
@@ -80,6 +80,7 @@ fn job_mode(job: &Job) -> IoMode {
 /// [`targets::check_io`] of each job's I/O mode — with the messages running them would give, so
 /// that `aopsbench run` refuses an impossible job × target before the first target runs.
 pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
+    runnable(jobs, &spec.to_string(), spec.kind())?;
     for job in jobs {
         targets::check_io(spec, job_mode(job)).map_err(|source| RunError::Target {
             job: job.name.clone(),
@@ -89,6 +90,40 @@ pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
         })?;
     }
     Ok(())
+}
+
+/// Refuses what the runner does not support of the group's jobs on a target of `kind`.
+fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
+    for job in jobs {
+        if let Some(why) = engine_misfit(job, kind) {
+            return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
+        }
+        let missing = support::unsupported(job);
+        if !missing.is_empty() {
+            return Err(RunError::Unsupported {
+                job: job.name.clone(),
+                target: target.into(),
+                why: format!("the runner does not run {} yet", missing.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Why `job`'s engine cannot run on a target of `kind`: the engines that work on paths, and
+/// `e4defrag`'s ioctl, need a kernel filesystem (fsimpl and `null` keep their files in none).
+fn engine_misfit(job: &Job, kind: &str) -> Option<String> {
+    let e = job.control.ioengine;
+    let on_paths = matches!(e.files(), EngineFiles::Names(_)) || e == IoEngine::E4defrag;
+    let kernel = !matches!(kind, "bh" | "iomap" | "null");
+    (on_paths && !kernel).then(|| {
+        format!(
+            "ioengine={} works on files in a kernel filesystem (paths{}), which a {kind} target does not have: \
+             run it on a dir: or kernel mount target",
+            e.fio_name(),
+            if e == IoEngine::E4defrag { ", EXT4_IOC_MOVE_EXT" } else { ", stat, mkdir" }
+        )
+    })
 }
 
 /// Runs a group of jobs together on `target`; `progress` has one entry per job, and `offsets`
@@ -105,6 +140,7 @@ pub fn run_group(
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
+    runnable(jobs, target.spec(), target.kind())?;
     // Later opens take the first job's mode; each job's files are then set to its own.
     target.set_io_mode(job_mode(jobs[0])).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
@@ -113,7 +149,7 @@ pub fn run_group(
         .iter()
         .zip(&plans)
         .map(|(j, p)| {
-            j.unlink.then(|| {
+            (j.unlink && j.control.ioengine.files() == EngineFiles::Open).then(|| {
                 let mut names: Vec<String> = p.iter().flat_map(|t| t.files.iter().map(|f| f.name.clone())).collect();
                 names.sort();
                 names.dedup();
@@ -127,7 +163,25 @@ pub fn run_group(
         // Under openfiles, each file is laid out and closed before the next is opened (fio's
         // extend_file), and the thread opens them as its I/O comes to them.
         let limited = job.openfiles.is_some_and(|n| n < job.files_per_thread());
+        let uses = job.control.ioengine.files();
         for plan in plans {
+            // Engines without files, or that make them as they go, get none; dirstat and
+            // dirdelete get their directories (fio's setup_dirs).
+            match uses {
+                EngineFiles::None | EngineFiles::Names(NamesSetup::Nothing) => {
+                    job_files.push(Vec::new());
+                    continue;
+                }
+                EngineFiles::Names(NamesSetup::Dirs) => {
+                    let paths = plan.files.iter().map(|f| target.host_path(&f.name)).collect::<Result<Vec<_>, _>>();
+                    paths
+                        .and_then(|p| crate::engines::fileops::make_dirs(&p))
+                        .map_err(fail_for(job, format!("directories of thread {}", plan.thread)))?;
+                    job_files.push(Vec::new());
+                    continue;
+                }
+                EngineFiles::Open | EngineFiles::Names(NamesSetup::Layout) => {}
+            }
             let mut fids = Vec::with_capacity(plan.files.len());
             let mut scratch = Buffers::new(1 << 20);
             for (fi, f) in plan.files.iter().enumerate() {
@@ -150,6 +204,12 @@ pub fn run_group(
                 if limited {
                     target.close(fid).map_err(fail_for(job, format!("close {}", f.name)))?;
                     fids[fi] = super::openfiles::CLOSED;
+                }
+            }
+            if uses == EngineFiles::Names(NamesSetup::Layout) {
+                // filestat and filedelete find the files laid out and closed, as fio leaves them.
+                for fid in fids.drain(..) {
+                    target.close(fid).map_err(fail_for(job, "close after layout".into()))?;
                 }
             }
             job_files.push(fids);
@@ -195,18 +255,30 @@ pub fn run_group(
                         latches[w].wait(abort);
                     }
                     std::thread::sleep(start_delay(job, plan.thread, plan.seed));
-                    // The wall clock first: then `started` plus a duration since `start` never
-                    // runs ahead of the moment it stands for.
-                    let started = SystemTime::now();
-                    let start = Instant::now();
-                    let measure_from = start + job.control.ramp_time.unwrap_or_default();
-                    let stop = job.control.runtime.map(|r| measure_from + r);
                     let engine_cfg = EngineConfig {
                         engine: job.control.ioengine,
                         depth: job.control.depth,
                         uring: job.control.uring,
                         direct: job.control.direct,
                     };
+                    // The engine is set up before the job's clock starts, as fio's td_io_init
+                    // (a net listener's clock starts once its peer is connected).
+                    // On the open files only (none yet under openfiles: the thread opens them).
+                    let open: Vec<FileId> = fids.iter().copied().filter(|&f| f != super::openfiles::CLOSED).collect();
+                    let engine = match worker::make_engine(job, &plan, target, &open, &engine_cfg, abort) {
+                        Ok(e) => e,
+                        Err(f) => {
+                            abort.store(true, Relaxed);
+                            latches[ji].count_down();
+                            return Err(f);
+                        }
+                    };
+                    // The wall clock first: then `started` plus a duration since `start` never
+                    // runs ahead of the moment it stands for.
+                    let started = SystemTime::now();
+                    let start = Instant::now();
+                    let measure_from = start + job.control.ramp_time.unwrap_or_default();
+                    let stop = job.control.runtime.map(|r| measure_from + r);
                     let names: Vec<String> = plan.files.iter().map(|f| f.name.clone()).collect();
                     let w = worker::Worker {
                         target,
@@ -227,7 +299,7 @@ pub fn run_group(
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
                     };
-                    let r = w.run(plan, &engine_cfg);
+                    let r = w.run(plan, &engine_cfg, engine);
                     // The end is taken before the job's waiters are let go: they start after it.
                     let ended = Instant::now();
                     if r.is_err() {

@@ -6,6 +6,7 @@ pub mod group;
 pub mod logs;
 mod openfiles;
 mod pace;
+pub mod support;
 mod worker;
 
 use crate::targets::{Target, TargetError};

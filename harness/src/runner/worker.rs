@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
-use workloads::{Op, OpKind, ThreadPlan};
+use workloads::{Job, Op, OpKind, ThreadPlan};
 
 /// Buffers for reads and writes: page-aligned (so O_DIRECT works), written data from a fixed
 /// pseudo-random fill like fio's default buffer.
@@ -520,15 +520,48 @@ impl<'a> Worker<'a> {
     }
 }
 
-impl Worker<'_> {
-    /// Runs the thread's measured ops through `cfg`'s engine; returns its records, its CPU
-    /// use and depth maps and its fio logs, or on failure where and why.
-    pub fn run(&self, plan: ThreadPlan, cfg: &EngineConfig) -> Result<ThreadOutput, Failure> {
+/// The engine thread `plan` of `job` runs on `fids` of `target` (fio's `td_io_init`, before
+/// the job's clock starts): the null engine, one of [`crate::engines::job_engine`]'s, or the
+/// target's for the read/write engines.
+pub fn make_engine<'a>(
+    job: &'a Job,
+    plan: &ThreadPlan,
+    target: &'a dyn Target,
+    fids: &[FileId],
+    cfg: &EngineConfig,
+    abort: &'a AtomicBool,
+) -> Result<Box<dyn Engine + 'a>, Failure> {
+    let setup =
+        |e: TargetError| Failure::target(format!("thread {}, engine {}", plan.thread, cfg.engine.fio_name()), e);
+    // fio's null engine never touches the files, whatever the target.
+    if cfg.engine == workloads::fio::IoEngine::Null {
+        return Ok(Box::new(crate::engines::NullEngine));
+    }
+    if let Some(e) = crate::engines::job_engine(job, plan, target, fids, abort).map_err(setup)? {
+        return Ok(e);
+    }
+    Ok(match target.engine(cfg, fids).map_err(setup)? {
+        Some(e) => e,
+        None => Box::new(InlineEngine::new(target, fids)),
+    })
+}
+
+impl<'a> Worker<'a> {
+    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`);
+    /// returns its records, its CPU use and depth maps and its fio logs, or on failure where
+    /// and why.
+    pub fn run(
+        &self,
+        plan: ThreadPlan,
+        cfg: &EngineConfig,
+        engine: Box<dyn Engine + 'a>,
+    ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         let mut files = OpenFiles::new(self.fids, self.openfiles);
-        let engine = self.engine(cfg, &files.engine_files()).map_err(setup)?;
+        // `engine` runs on the open files (all, without openfiles), in their order.
+        files.engine_files();
         let q = Queue::new(&cfg.depth);
         let len = (plan.max_bs as usize).max(512);
         let template = self.template(len);
@@ -616,7 +649,8 @@ impl Worker<'_> {
                 return Ok(());
             }
             // The clock of the last completion (no clock read of its own per op).
-            if !finished && (self.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed)) {
+            let ended = self.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed) || run.engine.done();
+            if !finished && ended {
                 // Runtime is up: what remains are the verify reads and the closing ops.
                 ops.finish();
                 finished = true;
@@ -678,6 +712,8 @@ impl Worker<'_> {
                     match execute(self.target, &run.files.by_file, &op, &mut run.sync_bufs) {
                         Ok(bytes) => {
                             let end = Instant::now();
+                            // The runtime is checked against it too: a trim-only job ends.
+                            run.last_now = end;
                             run.record(kind, end, None, end.duration_since(start).as_nanos() as u64, bytes);
                         }
                         Err(TargetError::Os { errno, .. })
@@ -727,6 +763,12 @@ impl Worker<'_> {
             run.writes_inflight += u32::from(io_kind == IoKind::Write);
             let req = s.req;
             match run.engine.queue(slot, &req) {
+                Queued::Done(Ok(0)) if run.engine.done() => {
+                    // The engine ended the job on this I/O (fio's FIO_Q_BUSY): no I/O.
+                    run.inflight -= 1;
+                    run.writes_inflight -= u32::from(io_kind == IoKind::Write);
+                    run.free.push(slot);
+                }
                 Queued::Done(r) => {
                     // fio's td_io_queue for an I/O completed at once: one submitted, one reaped.
                     run.depth.mark_depth(run.inflight, 1);
@@ -748,9 +790,10 @@ impl Worker<'_> {
                 run.commit()?;
                 run.reap(q.complete_min.max(1), q.complete_max)?;
             }
-            if !thinktime.is_zero() {
+            let think = run.engine.think().unwrap_or(thinktime);
+            if !think.is_zero() {
                 run.drain()?;
-                std::thread::sleep(thinktime);
+                std::thread::sleep(think);
             }
         }
     }

@@ -194,6 +194,11 @@ impl KernelFiles {
         Ok(id)
     }
 
+    /// The host path of `name` (relative, inside the root), for engines that work on paths.
+    pub(crate) fn host_path(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.root.join(relative_name(&self.root, name)?))
+    }
+
     /// `close(2)`; the `FileId` is invalid afterwards.
     pub(crate) fn close(&self, f: FileId) -> Result<()> {
         let file = {
@@ -570,6 +575,12 @@ macro_rules! delegate_file_ops {
             files: &[FileId],
         ) -> Result<Option<Box<dyn crate::engines::Engine>>> {
             crate::engines::kernel_engine(cfg, self.files.fds(files)?).map(Some)
+        }
+        fn host_path(&self, name: &str) -> Result<std::path::PathBuf> {
+            self.files.host_path(name)
+        }
+        fn kernel_fds(&self, files: &[FileId]) -> Result<Option<crate::engines::KernelFds>> {
+            self.files.fds(files).map(Some)
         }
     };
 }

@@ -222,6 +222,22 @@ pub trait Target: Send + Sync {
         let _ = (cfg, files);
         Ok(None)
     }
+    /// The host path of the file `name`, for the engines that work on paths rather than open
+    /// files (fio's `filecreate`, `filestat`, `dircreate`, ..., `e4defrag`'s donor): kernel
+    /// targets have one; fsimpl and `null` keep their files in no host directory.
+    fn host_path(&self, name: &str) -> Result<std::path::PathBuf> {
+        let _ = name;
+        Err(TargetError::Unsupported {
+            target: self.kind().to_string(),
+            what: "paths in a host directory (its files live in no kernel filesystem)".into(),
+        })
+    }
+    /// The descriptors of `files`, on a kernel target (`None` elsewhere), for engines that call
+    /// the kernel on them directly (`e4defrag`'s ioctl).
+    fn kernel_fds(&self, files: &[FileId]) -> Result<Option<crate::engines::KernelFds>> {
+        let _ = files;
+        Ok(None)
+    }
     /// One-line notices from setting the target up (e.g. a fallback it took).
     fn notices(&self) -> Vec<String> {
         Vec::new()

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use vocab::{AopsParams, KbBase, format_time};
 
+use super::engine_opts::{EngineOptions, NetProtocol};
 use super::error::Location;
 use super::parse::GLOBAL;
 use super::types::{
@@ -168,6 +169,8 @@ pub struct Job {
     pub control: RunControl,
     /// `aops_*` options: fsimpl's parameters, which a target spec's own override.
     pub aops: AopsParams,
+    /// The options of engines that are not read/write I/O (`cpuio`, `exec`, `net`, ...).
+    pub engine: EngineOptions,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
 }
@@ -263,6 +266,7 @@ impl Job {
                 flow_sleep: Duration::ZERO,
             },
             aops: AopsParams::default(),
+            engine: EngineOptions::default(),
             nonce: 0,
         }
     }
@@ -324,6 +328,8 @@ impl Job {
         match (self.filesize, self.size) {
             (Some(f), _) => f,
             (None, Some(s)) => s / u64::from(self.files_per_thread()),
+            // cpuio and exec need no size (fio's FIO_NOIO engines): one block, over and over.
+            (None, None) if self.control.ioengine.moves_nothing() => self.max_bs(),
             (None, None) => 0,
         }
     }
@@ -364,9 +370,65 @@ impl Job {
         self.rw.is_random() && !self.norandommap && !matches!(self.random_distribution, RandomDistribution::Sequence(_))
     }
 
+    /// What the engines' own `init` refuse in fio (engines/cpu.c, exec.c, net.c, e4defrag.c,
+    /// page_fault.c).
+    fn check_engine(&self) -> Result<(), String> {
+        let e = &self.engine;
+        match self.control.ioengine {
+            IoEngine::Cpuio if e.cpu.load == 0 => Err("ioengine=cpuio needs cpuload= (percent of a CPU to use)".into()),
+            IoEngine::Exec if e.exec.program.is_none() => Err("ioengine=exec needs program= (what to run)".into()),
+            IoEngine::E4defrag if e.defrag.donorname.as_deref().is_none_or(str::is_empty) => {
+                Err("ioengine=e4defrag needs donorname= (the donor file)".into())
+            }
+            IoEngine::PageFault if self.files_per_thread() > 1 => {
+                Err("ioengine=page_fault maps one region: nrfiles and filename= name one file".into())
+            }
+            IoEngine::PageFault if self.offset != 0 => Err("ioengine=page_fault does not take offset=".into()),
+            IoEngine::Net => self.check_net(),
+            _ => Ok(()),
+        }
+    }
+
+    /// fio's `fio_netio_init` checks.
+    fn check_net(&self) -> Result<(), String> {
+        let n = &self.engine.net;
+        if self.rw.is_random() {
+            return Err("ioengine=net cannot do random I/O: use rw=read or rw=write".into());
+        }
+        match n.protocol {
+            NetProtocol::Unix if n.port != 0 => return Err("ioengine=net protocol=unix takes no port=".into()),
+            NetProtocol::Unix => {}
+            _ if n.port == 0 => return Err(format!("ioengine=net protocol={} needs port=", n.protocol.fio_name())),
+            _ => {}
+        }
+        let stream = matches!(n.protocol, NetProtocol::Tcp | NetProtocol::TcpV6 | NetProtocol::Vsock);
+        if !stream {
+            if n.listen {
+                return Err("listen is for protocol=tcp, tcpv6 or vsock (a udp or unix reader listens anyway)".into());
+            }
+            if self.rw.reads() && self.rw.writes() {
+                return Err(format!(
+                    "ioengine=net protocol={}: a datagram job either reads or writes, not both",
+                    n.protocol.fio_name()
+                ));
+            }
+            if n.protocol == NetProtocol::Unix && n.hostname.is_none() {
+                return Err("ioengine=net protocol=unix needs hostname= (the socket's path)".into());
+            }
+        } else if !n.listen && n.hostname.is_none() {
+            return Err("ioengine=net needs hostname= (the peer) or listen".into());
+        }
+        if self.rw.trims() {
+            return Err("ioengine=net reads or writes; it cannot trim".into());
+        }
+        Ok(())
+    }
+
     /// Check the options fit together; called once the job section is complete.
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.size.is_none() && self.filesize.is_none() && !self.fill_device {
+        self.check_engine()?;
+        let sizeless = self.control.ioengine.moves_nothing();
+        if self.size.is_none() && self.filesize.is_none() && !self.fill_device && !sizeless {
             return Err("no size: set size= (I/O per thread) or filesize= (per file)".into());
         }
         if self.fill_device && (self.rw.is_random() || !self.rw.writes()) {
@@ -524,6 +586,9 @@ impl Job {
         opt("numjobs", self.numjobs.to_string());
         let c = &self.control;
         opt("ioengine", c.ioengine.fio_name().into());
+        for (k, v) in self.engine.to_fio() {
+            opt(k, v);
+        }
         opt("iodepth", c.depth.iodepth.to_string());
         let dd = &d.control.depth;
         for (k, v, default) in [

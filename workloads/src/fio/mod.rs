@@ -27,6 +27,7 @@
 //! an error rather than an empty value.
 
 mod dist;
+mod engine_opts;
 mod error;
 mod file;
 mod fio_names;
@@ -40,6 +41,9 @@ mod subst;
 mod types;
 mod value;
 
+pub use engine_opts::{
+    CpuMode, CpuOptions, DefragOptions, EngineOptions, ExecOptions, NetOptions, NetProtocol, StatType,
+};
 pub use error::{JobError, JobWarning, Location};
 pub use file::{JobFile, JobFileBuilder};
 pub use job::{DEFAULT_PERCENTILES, DEFAULT_RANDSEED, Job, RunControl};
@@ -48,7 +52,7 @@ pub use plan::{FileSpec, ThreadPlan};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
-    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, ErrorType, FileService, IgnoreError,
-    IoEngine, Latencies, Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite,
-    RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, FileService,
+    IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution, RandomGenerator,
+    RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
 };

@@ -147,6 +147,28 @@ pub const SUPPORTED: &[&str] = &[
     "aops_writeback",
     "aops_dirty_background_ratio",
     "aops_dirty_ratio",
+    // The engines' own options (engine_opts::NAMES).
+    "cpuload",
+    "cpuchunks",
+    "cpumode",
+    "program",
+    "arguments",
+    "grace_time",
+    "std_redirect",
+    "hostname",
+    "port",
+    "protocol",
+    "proto",
+    "listen",
+    "pingpong",
+    "nodelay",
+    "interface",
+    "ttl",
+    "window_size",
+    "mss",
+    "donorname",
+    "inplace",
+    "stat_type",
 ];
 
 /// fio's engines that aopsbench does not run, and why.
@@ -154,16 +176,11 @@ const OTHER_ENGINES: &[(&str, &str)] = &[
     ("io_uring_cmd", "it passes NVMe commands through to a character device"),
     ("solarisaio", "it is Solaris's"),
     ("windowsaio", "it is Windows's"),
-    ("splice", "aopsbench has no splice path"),
+    ("splice", "aopsbench does not run it (vmsplice/splice through a pipe); no fio example uses it"),
     ("sg", "it needs a SCSI generic device"),
     ("libzbc", "it needs a zoned block device"),
-    ("net", "it measures the network"),
-    ("netsplice", "it measures the network"),
-    ("cpuio", "it burns CPU and does no I/O"),
+    ("netsplice", "aopsbench's net engine does not splice: use ioengine=net"),
     ("rdma", "it needs RDMA hardware"),
-    ("falloc", "aopsbench measures reads and writes, not fallocate calls as I/O"),
-    ("ftruncate", "aopsbench measures reads and writes, not ftruncate calls as I/O"),
-    ("e4defrag", "it needs EXT4_IOC_MOVE_EXT on a donor file"),
     ("rados", "it needs a Ceph cluster"),
     ("rbd", "it needs a Ceph cluster"),
     ("http", "it needs an HTTP/S3/Swift server"),
@@ -172,6 +189,7 @@ const OTHER_ENGINES: &[(&str, &str)] = &[
     ("libhdfs", "it needs HDFS"),
     ("mtd", "it needs an MTD flash device"),
     ("external", "it loads an engine from a shared object"),
+    ("cpp_null", "it is an external engine (a C++ shared object built from fio's examples) that fio loads"),
     ("libpmem", "it needs persistent memory"),
     ("dev-dax", "it needs a DAX device"),
     ("ime_psync", "it needs DDN's IME"),
@@ -183,17 +201,9 @@ const OTHER_ENGINES: &[(&str, &str)] = &[
     ("libhipfile", "it needs an AMD GPU"),
     ("dfs", "it needs a DAOS pool"),
     ("nfs", "it needs an NFS server (libnfs)"),
-    ("exec", "it runs a program rather than I/O"),
     ("xnvme", "it needs an NVMe device (xNVMe)"),
     ("spdk", "it needs SPDK and an NVMe device"),
     ("libblkio", "it needs a libblkio driver (virtio-blk, NVMe)"),
-    ("page_fault", "it measures page faults, not file I/O"),
-    ("filecreate", "it measures file creation, not I/O"),
-    ("filestat", "it measures stat calls, not I/O"),
-    ("filedelete", "it measures unlink calls, not I/O"),
-    ("dircreate", "it measures directory creation, not I/O"),
-    ("dirstat", "it measures stat calls, not I/O"),
-    ("dirdelete", "it measures directory removal, not I/O"),
     ("binject", "it needs the binject block driver"),
     ("guasi", "it needs the GUASI library"),
 ];
@@ -440,6 +450,11 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "buffer_compress_chunk" => job.buffers.compress_chunk = nonzero(text()?).map_err(bad)?,
         aops if aops.strip_prefix("aops_").is_some_and(|k| AopsParams::KEYS.contains(&k)) => {
             job.aops.set(&aops["aops_".len()..], value).map_err(|e| bad(e.expected))?;
+        }
+        other if super::engine_opts::NAMES.contains(&other) => {
+            if let Some(Err(e)) = job.engine.apply(other, value) {
+                return Err(bad(e));
+            }
         }
         other if FIO_OPTIONS.binary_search(&other).is_ok() => return Err(OptionError::Unsupported),
         _ => return Err(OptionError::Unknown { hint: suggestion(&key_lc, value) }),

@@ -241,11 +241,61 @@ pub enum IoEngine {
     IoUring,
     /// `null`: no I/O; measures the harness itself.
     Null,
+    /// `cpuio`: burns CPU (`cpuload`, `cpuchunks`, `cpumode`) and moves nothing.
+    Cpuio,
+    /// `exec`: runs `program` in the background for the job's runtime.
+    Exec,
+    /// `falloc`: each write is `fallocate(2)` of its range, each read `FALLOC_FL_KEEP_SIZE`.
+    Falloc,
+    /// `ftruncate`: each write is `ftruncate(2)` to its offset.
+    Ftruncate,
+    /// `filecreate`: each file's first I/O is its `open(O_CREAT)`, the latency measured.
+    Filecreate,
+    /// `filestat`: each file's first I/O is a `stat(2)` (`stat_type`) of it.
+    Filestat,
+    /// `filedelete`: each file's first I/O is its `unlink(2)`.
+    Filedelete,
+    /// `dircreate`: each file's first I/O is a `mkdir(2)` of that name.
+    Dircreate,
+    /// `dirstat`: each file's first I/O is a `stat(2)` of a directory made before the run.
+    Dirstat,
+    /// `dirdelete`: each file's first I/O is an `rmdir(2)` of a directory made before the run.
+    Dirdelete,
+    /// `page_fault`: reads and writes copy from and to anonymous memory, faulting its pages in.
+    PageFault,
+    /// `net`: reads and writes are `recv(2)`/`send(2)` on a TCP, UDP, UNIX or vsock socket.
+    Net,
+    /// `e4defrag`: each write moves its range to a donor file with `EXT4_IOC_MOVE_EXT`.
+    E4defrag,
+}
+
+/// How an engine uses the job's files (fio's `FIO_DISKLESSIO` and the file engines' own
+/// `open_file`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineFiles {
+    /// The files are opened (created) and laid out before the run; the engine does I/O on them.
+    Open,
+    /// No files: the engine works on something else (CPU, memory, a program, a socket).
+    None,
+    /// The engine works on the files' names; before the run, regular files are laid out and
+    /// closed (`Layout`), directories made (`Dirs`), or nothing done (`Nothing`).
+    Names(NamesSetup),
+}
+
+/// What a name-based engine needs before the run (see [`EngineFiles::Names`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamesSetup {
+    /// Nothing: the engine creates them (`filecreate`, `dircreate`).
+    Nothing,
+    /// Regular files laid out at their size, then closed (`filestat`, `filedelete`).
+    Layout,
+    /// A directory per name (fio's `setup_dirs`: `dirstat`, `dirdelete`).
+    Dirs,
 }
 
 impl IoEngine {
     /// Every engine aopsbench runs.
-    pub const ALL: [IoEngine; 10] = [
+    pub const ALL: [IoEngine; 23] = [
         IoEngine::Sync,
         IoEngine::Psync,
         IoEngine::Vsync,
@@ -256,6 +306,19 @@ impl IoEngine {
         IoEngine::Libaio,
         IoEngine::IoUring,
         IoEngine::Null,
+        IoEngine::Cpuio,
+        IoEngine::Exec,
+        IoEngine::Falloc,
+        IoEngine::Ftruncate,
+        IoEngine::Filecreate,
+        IoEngine::Filestat,
+        IoEngine::Filedelete,
+        IoEngine::Dircreate,
+        IoEngine::Dirstat,
+        IoEngine::Dirdelete,
+        IoEngine::PageFault,
+        IoEngine::Net,
+        IoEngine::E4defrag,
     ];
 
     /// fio's name for it.
@@ -271,7 +334,37 @@ impl IoEngine {
             IoEngine::Libaio => "libaio",
             IoEngine::IoUring => "io_uring",
             IoEngine::Null => "null",
+            IoEngine::Cpuio => "cpuio",
+            IoEngine::Exec => "exec",
+            IoEngine::Falloc => "falloc",
+            IoEngine::Ftruncate => "ftruncate",
+            IoEngine::Filecreate => "filecreate",
+            IoEngine::Filestat => "filestat",
+            IoEngine::Filedelete => "filedelete",
+            IoEngine::Dircreate => "dircreate",
+            IoEngine::Dirstat => "dirstat",
+            IoEngine::Dirdelete => "dirdelete",
+            IoEngine::PageFault => "page_fault",
+            IoEngine::Net => "net",
+            IoEngine::E4defrag => "e4defrag",
         }
+    }
+
+    /// How the engine uses the job's files.
+    pub fn files(self) -> EngineFiles {
+        match self {
+            IoEngine::Cpuio | IoEngine::Exec | IoEngine::PageFault | IoEngine::Net => EngineFiles::None,
+            IoEngine::Filecreate | IoEngine::Dircreate => EngineFiles::Names(NamesSetup::Nothing),
+            IoEngine::Filestat | IoEngine::Filedelete => EngineFiles::Names(NamesSetup::Layout),
+            IoEngine::Dirstat | IoEngine::Dirdelete => EngineFiles::Names(NamesSetup::Dirs),
+            _ => EngineFiles::Open,
+        }
+    }
+
+    /// Whether the engine moves no bytes of its own (fio's `FIO_NOIO`: `cpuio`, `exec`): its
+    /// "I/Os" count, with their latency, and no bytes.
+    pub fn moves_nothing(self) -> bool {
+        matches!(self, IoEngine::Cpuio | IoEngine::Exec)
     }
 
     /// Whether I/Os are queued and completed later (iodepth applies), as fio's engines without
