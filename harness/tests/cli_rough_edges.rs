@@ -163,8 +163,13 @@ fn every_target_is_checked_before_the_first_runs() {
         ),
         // A backing device of the second target that does not exist.
         (&["--target", "bh:backing=mem", "--target", "iomap:backing=/dev/aopsbench-no-such"], &[], "no such device"),
-        // Two jobs running together that open the files two ways.
-        (&["--targets", "null,iomap"], &["--name=e", "--size=1m", "--direct=1"], "another direct= setting"),
+        // Two jobs running together, the second direct=1: each opens its files its own way,
+        // and fsimpl refuses the direct one (before the null target runs).
+        (
+            &["--targets", "null,iomap"],
+            &["--name=e", "--size=1m", "--direct=1"],
+            "job e on iomap: set up I/O: iomap does not support direct=1",
+        ),
     ];
     for (targets, fio, want) in cases {
         let mut args = vec!["run"];

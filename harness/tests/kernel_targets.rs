@@ -247,11 +247,19 @@ fn dir_remount_keeps_closed_files_and_fileids_of_many_files() {
 
 #[test]
 fn dir_refuses_names_outside_the_directory() {
-    let (_tmp, t) = dir_target(false).unwrap();
+    let (tmp, t) = dir_target(false).unwrap();
     for bad in ["/etc/passwd", "../x", "a/../../x", "", "./a"] {
         let e = t.open(bad, true).unwrap_err().to_string();
         assert!(e.contains("must be a relative path inside the target"), "{bad}: {e}");
     }
+    // An absolute name under the directory is the file it names there (fio's
+    // filename=/tmp/testfile on dir:path=/tmp); `..` out of it is refused.
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let f = t.open(&format!("{}/sub/inside", root.display()), true).unwrap();
+    assert_eq!(t.write(f, 0, b"abc").unwrap(), 3);
+    assert_eq!(std::fs::read(root.join("sub/inside")).unwrap(), b"abc");
+    let e = t.open(&format!("{}/../x", root.display()), true).unwrap_err().to_string();
+    assert!(e.contains("must be a relative path inside the target"), "{e}");
 }
 
 #[test]

@@ -89,12 +89,14 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// histogram fed every rank's samples (read back from each rank's interval log). With
 /// `apart`, the last rank works in another directory, where the relative `--out` is not rank
 /// 0's run directory (as on a host without a shared filesystem): rank 0 writes its files.
+/// Every rank's fio log (`write_iops_log`) is in its own `hosts/<host>-<rank>/`, with its own
+/// count of I/Os.
 fn merged_run(ranks: usize, apart: bool) {
     let mpirun = mpirun_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let job = dir.path().join("rw.fio");
-    std::fs::write(&job, "[rw]\nrw=randrw\nbs=4k\nsize=8m\nruntime=1\ntime_based=1\n").unwrap();
+    std::fs::write(&job, "[rw]\nrw=randrw\nbs=4k\nsize=8m\nruntime=1\ntime_based=1\nwrite_iops_log=rw\n").unwrap();
     let out = dir.path().join("run");
     let run = strings(&["run", job.to_str().unwrap(), "--target", "iomap:backing=mem", "--no-plot", "--out", "run"]);
     let together = if apart { ranks - 1 } else { ranks };
@@ -122,8 +124,8 @@ fn merged_run(ranks: usize, apart: bool) {
         let mut count = 0;
         for (rank, h) in hosts.iter().enumerate() {
             assert_eq!(h["rank"], rank);
-            let own = results::hosts::host_dir(&out, h["host"].as_str().unwrap(), rank as u32);
-            let own = results::RunDir::load(&own).unwrap();
+            let own_dir = results::hosts::host_dir(&out, h["host"].as_str().unwrap(), rank as u32);
+            let own = results::RunDir::load(&own_dir).unwrap();
             let c = own.summary.jobs[0].targets[0].ops[op].count;
             assert!(c > 0, "rank {rank} did no {op}");
             count += c;
@@ -136,6 +138,13 @@ fn merged_run(ranks: usize, apart: bool) {
         let lat = results::LatencySummary::from_histogram(&all);
         assert_eq!(s.lat_ns, lat, "{op}: merged percentiles are those of every sample");
         assert_eq!(merged.histogram("rw", "iomap", op).unwrap().len(), count);
+    }
+    // Each rank's fio log in its own directory: one line per second, 0 (read) and 1 (write).
+    for (rank, h) in hosts.iter().enumerate() {
+        let own_dir = results::hosts::host_dir(&out, h["host"].as_str().unwrap(), rank as u32);
+        let log = results::run_dir::fio_logs_dir(&own_dir, "iomap").join("rw_iops.1.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("rank {rank}: {}: {e}", log.display()));
+        assert!(text.lines().any(|l| l.split(", ").nth(2) == Some("1")), "rank {rank}: no write in {text}");
     }
 }
 

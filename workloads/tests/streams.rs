@@ -328,3 +328,68 @@ fn a_new_pass_drops_the_files_cache_as_fio_does() {
     // loops reopen the file, which drops its cache (td_io_open_file).
     assert_eq!(invalidations("rw=write\nbs=4k\nsize=64k\nloops=2\n", 40), [16]);
 }
+
+/// fio's `random_distribution=sequence` (examples/sequence-distribution.fio): the listed blocks
+/// in order, over and over; with `random_sequence_stride` the pattern moves on by its length
+/// each round, until it leaves the region.
+#[test]
+fn sequence_distribution_takes_the_listed_blocks() {
+    let blocks = |text: &str| -> Vec<u64> { ios(&ops(text)).iter().map(|&(_, off, _)| off / 4096).collect() };
+    let base = "ioengine=null\nrw=randread\nbs=4k\nsize=48k\nio_size=24k\nrandom_distribution=sequence:2,0,1\n";
+    assert_eq!(blocks(base), [2, 0, 1, 2, 0, 1]);
+    assert_eq!(blocks(&format!("{base}random_sequence_stride=1\n")), [2, 0, 1, 5, 3, 4]);
+    // Past the region (12 blocks), a strided sequence ends the I/O.
+    assert_eq!(
+        blocks(&format!("{base}random_sequence_stride=1\nio_size=1m\n")),
+        [2, 0, 1, 5, 3, 4, 8, 6, 7, 11, 9, 10]
+    );
+    // Reads and writes each keep their own count (fio's io_issues per direction).
+    let (mut r, mut w) = (Vec::new(), Vec::new());
+    for op in ops("rw=randrw\nbs=4k\nsize=64k\nio_size=64k\nrandom_distribution=sequence:3,1\n") {
+        match op {
+            Op::Read { offset, .. } => r.push(offset / 4096),
+            Op::Write { offset, .. } => w.push(offset / 4096),
+            _ => {}
+        }
+    }
+    let alternate = |v: &[u64]| v.iter().enumerate().all(|(i, &b)| b == [3, 1][i % 2]);
+    assert!(!r.is_empty() && !w.is_empty() && alternate(&r) && alternate(&w), "reads {r:?} writes {w:?}");
+    // A block past the region is refused when the job is read, as fio refuses it.
+    let e = JobFile::parse("[j]\nrw=randread\nsize=48k\nrandom_distribution=sequence:2,12\n", "t.fio", false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("block 12 is past the 12 blocks of 4k"), "{e}");
+}
+
+/// fio's `openfiles` below `nrfiles`: at most that many files in use at once; a file is closed
+/// when its pass is done ([`workloads::fio::Io::close`]) and the next one opened in its place,
+/// as fio's `get_next_file` and `td_io_close_file` do; every file gets its I/O.
+#[test]
+fn openfiles_keeps_at_most_that_many_in_use() {
+    for service in ["roundrobin", "random", "sequential", "zipf:1.2"] {
+        for rw in ["write", "randread"] {
+            let mut p = plan(&format!(
+                "rw={rw}\nbs=4k\nnrfiles=5\nopenfiles=2\nsize=100k\nfile_service_type={service}\nend_fsync=1\n"
+            ));
+            let (mut open, mut most, mut done) = (std::collections::BTreeSet::new(), 0, [0u64; 5]);
+            let mut order = Vec::new();
+            while let Some(io) = p.ops.next_io() {
+                if let Some(f) = io.close {
+                    assert!(open.remove(&f), "{service} {rw}: closed {f}, not open");
+                }
+                if let Op::Read { file, len, .. } | Op::Write { file, len, .. } = io.op {
+                    open.insert(file);
+                    done[file as usize] += len;
+                    order.push(file);
+                }
+                most = most.max(open.len());
+            }
+            assert!(most <= 2, "{service} {rw}: {most} files in use at once: {order:?}");
+            assert_eq!(done, [20 << 10; 5], "{service} {rw}: bytes per file; {order:?}");
+            if service == "roundrobin" && rw == "write" {
+                // Two files in turn, the next opened when one is done.
+                assert_eq!(&order[..12], [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3]);
+            }
+        }
+    }
+}

@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 use results::hosts::{self, HostPart, HostRow};
 use results::{RunWriter, TargetResult, wire};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -219,6 +220,42 @@ impl Collector {
             out.push_str(&hosts::spread_table(&hosts::spread(&rows)));
         }
         Some(out)
+    }
+
+    /// Under several ranks, this rank's fio log files (`logs`: per target name, file name →
+    /// text) into its own directory `hosts/<host>-<rank>/`: written by the rank itself when it
+    /// shares rank 0's filesystem, else sent to rank 0, which writes them. Collective. (Rank 0's
+    /// also stay at the top of the run directory, where `run` writes them on one host.)
+    pub fn fio_logs(&mut self, logs: &[(String, BTreeMap<String, String>)]) -> Result<()> {
+        let ranks = self.ranks;
+        if ranks.size() == 1 {
+            return Ok(());
+        }
+        let write = |dir: &Path, logs: &[(String, BTreeMap<String, String>)]| -> Result<()> {
+            for (target, files) in logs {
+                let at = results::run_dir::fio_logs_dir(dir, target);
+                crate::runner::logs::write(&at, files)
+                    .with_context(|| format!("writing fio's logs in {}", at.display()))?;
+            }
+            Ok(())
+        };
+        let payload = match &self.own {
+            Some(_) => Vec::new(),
+            None => serde_json::to_vec(logs)?,
+        };
+        let gathered = ranks.gather(&payload);
+        if let Some(own) = &self.own {
+            write(own.dir(), logs)?;
+        }
+        if let Some(root) = &self.root {
+            for (rank, w) in &root.others {
+                let theirs: Vec<(String, BTreeMap<String, String>)> =
+                    serde_json::from_slice(gathered.get(*rank as usize).map_or(&[][..], Vec::as_slice))
+                        .with_context(|| format!("the fio logs of rank {rank} on {}", ranks.host_of(*rank)))?;
+                write(w.dir(), &theirs)?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the run-wide files (on rank 0; each rank its own directory's), then `after`

@@ -389,14 +389,20 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
             println!("{table}");
         }
     }
-    // Rank 0's fio logs (one folder per target), plots and report.html, before the ranks meet a
-    // last time. Under several ranks only rank 0's own fio logs are written.
+    // fio's logs, one folder per target: under several ranks each rank's in its own
+    // hosts/<host>-<rank>/; rank 0's at the top of the run directory too, with the plots and
+    // report.html, before the ranks meet a last time.
+    let logs: Vec<(String, std::collections::BTreeMap<String, String>)> = names
+        .iter()
+        .enumerate()
+        .map(|(ti, name)| (name.clone(), crate::runner::logs::files(all, |j| &pooled[j][ti].outcome)))
+        .collect();
+    collector.fio_logs(&logs)?;
     let wrote = collector.finish(|dir| {
-        for (ti, name) in names.iter().enumerate() {
-            let files = crate::runner::logs::files(all, |j| &pooled[j][ti].outcome);
-            let logs = results::run_dir::fio_logs_dir(dir, name);
-            crate::runner::logs::write(&logs, &files)
-                .with_context(|| format!("writing fio's logs in {}", logs.display()))?;
+        for (name, files) in &logs {
+            let at = results::run_dir::fio_logs_dir(dir, name);
+            crate::runner::logs::write(&at, files)
+                .with_context(|| format!("writing fio's logs in {}", at.display()))?;
         }
         if !args.no_plot {
             results::plot(dir).context("drawing the plots")?;

@@ -36,6 +36,9 @@ impl Target for FlipTarget {
     fn set_io_mode(&self, mode: IoMode) -> Result<()> {
         self.inner.set_io_mode(mode)
     }
+    fn set_file_io_mode(&self, f: FileId, mode: IoMode) -> Result<()> {
+        self.inner.set_file_io_mode(f, mode)
+    }
     fn open(&self, name: &str, create: bool) -> Result<FileId> {
         self.inner.open(name, create)
     }

@@ -88,6 +88,14 @@ fn count_of(mine: &[u8]) -> Count {
     })
 }
 
+/// `mine`, or when it is empty an empty slice at a real address: an empty `Vec`'s slice sits at
+/// address 1, which Open MPI reads as `MPI_IN_PLACE` (refused from a rank that is not the root
+/// of a gather).
+fn send_buf(mine: &[u8]) -> &[u8] {
+    static NOTHING: [u8; 1] = [0];
+    if mine.is_empty() { &NOTHING[..0] } else { mine }
+}
+
 impl Ranks for World {
     fn rank(&self) -> u32 {
         self.rank
@@ -110,7 +118,7 @@ impl Ranks for World {
         let mut buf = vec![0u8; total.max(1)];
         {
             let mut p = PartitionMut::new(&mut buf[..total], &lens[..], &displs[..]);
-            self.world.all_gather_varcount_into(mine, &mut p);
+            self.world.all_gather_varcount_into(send_buf(mine), &mut p);
         }
         split(&buf, &lens)
     }
@@ -120,7 +128,7 @@ impl Ranks for World {
         let n = count_of(mine);
         if self.rank != 0 {
             root.gather_into(&n);
-            root.gather_varcount_into(mine);
+            root.gather_varcount_into(send_buf(mine));
             return Vec::new();
         }
         let mut lens: Vec<Count> = vec![0; self.size as usize];
@@ -131,7 +139,7 @@ impl Ranks for World {
         let mut buf = vec![0u8; total.max(1)];
         {
             let mut p = PartitionMut::new(&mut buf[..total], &lens[..], &displs[..]);
-            root.gather_varcount_into_root(mine, &mut p);
+            root.gather_varcount_into_root(send_buf(mine), &mut p);
         }
         split(&buf, &lens)
     }

@@ -71,40 +71,29 @@ struct ThreadRun {
     ended: Instant,
 }
 
-/// The I/O mode every job of a group shares (files are opened one way at a time).
-fn group_mode(jobs: &[&Job]) -> Result<IoMode, RunError> {
-    let first = jobs[0];
-    if let Some(other) = jobs.iter().find(|j| j.control.direct != first.control.direct) {
-        return Err(RunError::Unsupported {
-            job: other.name.clone(),
-            target: String::new(),
-            why: format!(
-                "runs at the same time as job {} with another direct= setting: aopsbench opens a target's files \
-                 one way at a time; separate them with stonewall",
-                first.name
-            ),
-        });
-    }
-    Ok(IoMode { uring: first.control.ioengine == IoEngine::IoUring, direct: first.control.direct })
+/// How `job` opens its files and does its I/O (fio opens each job's files with its own flags).
+fn job_mode(job: &Job) -> IoMode {
+    IoMode { uring: job.control.ioengine == IoEngine::IoUring, direct: job.control.direct }
 }
 
-/// Checks, making nothing, that the group's jobs can run together on a target of `spec`: what
-/// the runner supports, one `direct=` for all, and [`targets::check_io`] — with the messages
-/// running them would give, so that `aopsbench run` refuses an impossible job × target before
-/// the first target runs.
+/// Checks, making nothing, that the group's jobs can run together on a target of `spec`:
+/// [`targets::check_io`] of each job's I/O mode — with the messages running them would give, so
+/// that `aopsbench run` refuses an impossible job × target before the first target runs.
 pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
-    let mode = runnable(jobs, &spec.to_string(), spec.kind())?;
-    targets::check_io(spec, mode).map_err(|source| RunError::Target {
-        job: jobs[0].name.clone(),
-        target: spec.to_string(),
-        phase: "set up I/O".into(),
-        source,
-    })
+    runnable(jobs, &spec.to_string(), spec.kind())?;
+    for job in jobs {
+        targets::check_io(spec, job_mode(job)).map_err(|source| RunError::Target {
+            job: job.name.clone(),
+            target: spec.to_string(),
+            phase: "set up I/O".into(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
-/// What the runner supports of the group's jobs on a target of `kind`, and the I/O mode they
-/// share.
-fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<IoMode, RunError> {
+/// Refuses what the runner does not support of the group's jobs on a target of `kind`.
+fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
     for job in jobs {
         if let Some(why) = engine_misfit(job, kind) {
             return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
@@ -118,10 +107,7 @@ fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<IoMode, RunError>
             });
         }
     }
-    group_mode(jobs).map_err(|e| match e {
-        RunError::Unsupported { job, why, .. } => RunError::Unsupported { job, target: target.into(), why },
-        e => e,
-    })
+    Ok(())
 }
 
 /// Why `job`'s engine cannot run on a target of `kind`: the engines that work on paths, and
@@ -154,8 +140,9 @@ pub fn run_group(
         let target = target.spec().to_string();
         move |source| RunError::Target { job, target, phase, source }
     };
-    let mode = runnable(jobs, target.spec(), target.kind())?;
-    target.set_io_mode(mode).map_err(fail_for(jobs[0], "set up I/O".into()))?;
+    runnable(jobs, target.spec(), target.kind())?;
+    // Later opens take the first job's mode; each job's files are then set to its own.
+    target.set_io_mode(job_mode(jobs[0])).map_err(fail_for(jobs[0], "set up I/O".into()))?;
     let plans: Vec<Vec<ThreadPlan>> = jobs.iter().map(|j| j.threads()).collect();
     // The files of each job with `unlink`, each name once.
     let unlinks: Vec<Option<Vec<String>>> = jobs
@@ -173,6 +160,9 @@ pub fn run_group(
     let mut files: Vec<Vec<Vec<FileId>>> = Vec::with_capacity(jobs.len());
     for (job, plans) in jobs.iter().zip(&plans) {
         let mut job_files = Vec::with_capacity(plans.len());
+        // Under openfiles, each file is laid out and closed before the next is opened (fio's
+        // extend_file), and the thread opens them as its I/O comes to them.
+        let limited = job.openfiles.is_some_and(|n| n < job.files_per_thread());
         let uses = job.control.ioengine.files();
         for plan in plans {
             // Engines without files, or that make them as they go, get none; dirstat and
@@ -193,20 +183,28 @@ pub fn run_group(
                 EngineFiles::Open | EngineFiles::Names(NamesSetup::Layout) => {}
             }
             let mut fids = Vec::with_capacity(plan.files.len());
-            let mut laid_out = Vec::with_capacity(plan.files.len());
-            for f in &plan.files {
-                let fid = target.open(&f.name, true).map_err(fail_for(job, format!("open {}", f.name)))?;
-                // A file an earlier job left at its size keeps what it holds, as fio keeps it.
-                laid_out.push(f.size > 0 && target.size(fid).is_ok_and(|s| s >= f.size) && !plan.layout.is_empty());
-                fids.push(fid);
-            }
             let mut scratch = Buffers::new(1 << 20);
-            for (i, op) in plan.layout.iter().enumerate() {
-                if op.file().is_some_and(|f| laid_out.get(f as usize).copied().unwrap_or(false)) {
-                    continue;
+            for (fi, f) in plan.files.iter().enumerate() {
+                let fid = target.open(&f.name, true).map_err(fail_for(job, format!("open {}", f.name)))?;
+                if job_mode(job) != job_mode(jobs[0]) {
+                    target.set_file_io_mode(fid, job_mode(job)).map_err(fail_for(job, format!("open {}", f.name)))?;
                 }
-                execute(target, &fids, op, &mut scratch)
-                    .map_err(fail_for(job, format!("layout of thread {}, op {i} ({})", plan.thread, describe(op))))?;
+                fids.push(fid);
+                // A file an earlier job left at its size keeps what it holds, as fio keeps it.
+                let laid_out = f.size > 0 && target.size(fid).is_ok_and(|s| s >= f.size) && !plan.layout.is_empty();
+                for (i, op) in plan.layout.iter().enumerate() {
+                    if laid_out || op.file() != Some(fi as u32) {
+                        continue;
+                    }
+                    execute(target, &fids, op, &mut scratch).map_err(fail_for(
+                        job,
+                        format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
+                    ))?;
+                }
+                if limited {
+                    target.close(fid).map_err(fail_for(job, format!("close {}", f.name)))?;
+                    fids[fi] = super::openfiles::CLOSED;
+                }
             }
             if uses == EngineFiles::Names(NamesSetup::Layout) {
                 // filestat and filedelete find the files laid out and closed, as fio leaves them.
@@ -230,6 +228,7 @@ pub fn run_group(
 
     let abort = AtomicBool::new(false);
     let exit = AtomicBool::new(false);
+    let flows = super::flow::Flows::new(jobs);
     let latches: Vec<Latch> = plans.iter().map(|p| Latch::new(p.len())).collect();
     let index_of = |name: &str| jobs.iter().position(|j| j.name == name);
     let t0 = Instant::now();
@@ -238,7 +237,7 @@ pub fn run_group(
         for (ji, ((job, plans), job_files)) in jobs.iter().zip(plans).zip(&files).enumerate() {
             let mut job_handles = Vec::new();
             for (plan, fids) in plans.into_iter().zip(job_files) {
-                let (abort, exit, latches) = (&abort, &exit, &latches);
+                let (abort, exit, latches, flows) = (&abort, &exit, &latches, &flows);
                 let wait_on = job.control.start.wait_for.as_deref().and_then(index_of);
                 let progress = &progress[ji];
                 let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
@@ -264,7 +263,9 @@ pub fn run_group(
                     };
                     // The engine is set up before the job's clock starts, as fio's td_io_init
                     // (a net listener's clock starts once its peer is connected).
-                    let engine = match worker::make_engine(job, &plan, target, fids, &engine_cfg, abort) {
+                    // On the open files only (none yet under openfiles: the thread opens them).
+                    let open: Vec<FileId> = fids.iter().copied().filter(|&f| f != super::openfiles::CLOSED).collect();
+                    let engine = match worker::make_engine(job, &plan, target, &open, &engine_cfg, abort) {
                         Ok(e) => e,
                         Err(f) => {
                             abort.store(true, Relaxed);
@@ -294,6 +295,9 @@ pub fn run_group(
                         logs: super::logs::config(&job.control.logs),
                         continue_on_error: job.control.continue_on_error,
                         ignore_error: &job.control.ignore_error,
+                        flow: flows.member(job),
+                        fill_device: job.fill_device,
+                        openfiles: job.openfiles,
                     };
                     let r = w.run(plan, &engine_cfg, engine);
                     // The end is taken before the job's waiters are let go: they start after it.
@@ -304,6 +308,10 @@ pub fn run_group(
                     latches[ji].count_down();
                     if job.control.start.exitall {
                         exit.store(true, Relaxed);
+                    }
+                    // After exitall: the others of its flow run free only once told to stop.
+                    if let Some(m) = &w.flow {
+                        m.leave();
                     }
                     r.map(|o| ThreadRun {
                         records: o.records,
@@ -327,7 +335,9 @@ pub fn run_group(
     // fio's `unlink`: a job's files are removed when it is done (each shared file once).
     for ((job, job_files), plans) in jobs.iter().zip(&files).zip(&unlinks) {
         let Some(names) = plans else { continue };
-        for fid in job_files.iter().flatten() {
+        // Under openfiles each thread closed its files itself.
+        let closed_by_threads = job.openfiles.is_some_and(|n| n < job.files_per_thread());
+        for fid in job_files.iter().flatten().filter(|_| !closed_by_threads) {
             target.close(*fid).map_err(fail_for(job, "close before unlink".into()))?;
         }
         for name in names {

@@ -1,8 +1,10 @@
 //! Running one job on one target: layout, remount, then the measured phase with one thread
 //! per `numjobs`, paced by `rate_iops` and `thinktime`, recording every op's latency.
 
+mod flow;
 pub mod group;
 pub mod logs;
+mod openfiles;
 mod pace;
 pub mod support;
 mod worker;

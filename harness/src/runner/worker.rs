@@ -10,17 +10,18 @@
 //! run in the job thread, as fio quiesces before a sync. A short write is resubmitted for the
 //! rest, as fio does.
 
+use super::openfiles::OpenFiles;
 use super::pace::Pacer;
 use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
-use crate::targets::{FileId, PowerControl, Target, TargetError};
+use crate::targets::{FileId, IoMode, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::fio_log::{FioLogger, LogConfig, LogSample, ThreadLogs};
 use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
-use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError};
+use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
 
@@ -144,6 +145,12 @@ pub struct Worker<'a> {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: the errnos of each kind gone on after.
     pub ignore_error: &'a IgnoreError,
+    /// The thread's place in its `flow`, if the job has one.
+    pub flow: Option<super::flow::Member<'a>>,
+    /// `fill_device`: a write failing with ENOSPC or EDQUOT ends the job, without error.
+    pub fill_device: bool,
+    /// `openfiles`: at most this many of the thread's files open at once.
+    pub openfiles: Option<u32>,
 }
 
 /// What a job thread measured.
@@ -264,6 +271,12 @@ struct Run<'a, 'w> {
     logger: Option<FioLogger>,
     /// Errors counted and gone on after (`continue_on_error`).
     errors: ErrorStats,
+    /// A `fill_device` write found the filesystem full: the job ends.
+    filled: bool,
+    /// The thread's open files (`openfiles`).
+    files: OpenFiles,
+    /// The engine's setup, to make it again when the open files change.
+    cfg: EngineConfig,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -388,6 +401,15 @@ impl<'a, 'w> Run<'a, 'w> {
             self.errors.count(errno);
             return;
         }
+        // fio's io_u_should_fail path for fill_device: ENOSPC (or EDQUOT) on a write is the end
+        // of the job, not an error (fio_mark_td_terminate).
+        if let TargetError::Os { errno: libc::ENOSPC | libc::EDQUOT, .. } = e
+            && self.w.fill_device
+            && kind == ErrorType::Write
+        {
+            self.filled = true;
+            return;
+        }
         self.fail(slot, e);
     }
 
@@ -444,6 +466,58 @@ impl<'a, 'w> Run<'a, 'w> {
         }
         Ok(())
     }
+
+    /// fio's `td_io_close_file`: closes `file` once its I/O in flight completed.
+    fn close_file(&mut self, file: u32) -> Result<(), Failure> {
+        if !self.files.is_open(file) {
+            return Ok(());
+        }
+        self.drain()?;
+        let fid = self.files.closed(file);
+        let name = self.w.names.get(file as usize).map_or("", String::as_str);
+        self.w.target.close(fid).map_err(|e| Failure::target(format!("thread {}, closing {name}", self.thread), e))
+    }
+
+    /// fio's `td_io_open_file` under `openfiles`: opens `file` if it is closed (first closing
+    /// the file used longest ago, when the limit is reached), with the job's flags, and makes
+    /// the engine again over the open files.
+    fn ensure_open(&mut self, file: u32) -> Result<(), Failure> {
+        if self.files.limit.is_none() || file as usize >= self.files.by_file.len() {
+            return Ok(());
+        }
+        if self.files.is_open(file) {
+            self.files.used(file);
+            return Ok(());
+        }
+        self.drain()?;
+        if let Some(old) = self.files.to_evict() {
+            self.close_file(old)?;
+        }
+        let (w, thread) = (self.w, self.thread);
+        let name = &w.names[file as usize];
+        let fail = |e| Failure::target(format!("thread {thread}, opening {name}"), e);
+        let fid = w.target.open(name, true).map_err(fail)?;
+        let mode = IoMode { uring: self.cfg.engine == IoEngine::IoUring, direct: self.cfg.direct };
+        w.target.set_file_io_mode(fid, mode).map_err(fail)?;
+        self.files.opened(file, fid);
+        self.engine = w.engine(&self.cfg, &self.files.engine_files()).map_err(fail)?;
+        let bufs: Vec<(*mut u8, usize)> = self.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
+        self.engine.register_buffers(&bufs).map_err(fail)
+    }
+}
+
+impl<'a> Worker<'a> {
+    /// The engine `cfg` names over `fids`: fio's null engine never touches the files, whatever
+    /// the target; a target without engines of its own gets one I/O at a time through its calls.
+    fn engine(&self, cfg: &EngineConfig, fids: &[FileId]) -> Result<Box<dyn Engine + 'a>, TargetError> {
+        Ok(match cfg.engine {
+            workloads::fio::IoEngine::Null => Box::new(crate::engines::NullEngine),
+            _ => match self.target.engine(cfg, fids)? {
+                Some(e) => e,
+                None => Box::new(InlineEngine::new(self.target, fids)),
+            },
+        })
+    }
 }
 
 /// The engine thread `plan` of `job` runs on `fids` of `target` (fio's `td_io_init`, before
@@ -485,6 +559,9 @@ impl<'a> Worker<'a> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
+        let mut files = OpenFiles::new(self.fids, self.openfiles);
+        // `engine` runs on the open files (all, without openfiles), in their order.
+        files.engine_files();
         let q = Queue::new(&cfg.depth);
         let len = (plan.max_bs as usize).max(512);
         let template = self.template(len);
@@ -525,11 +602,18 @@ impl<'a> Worker<'a> {
             depth: DepthStats::default(),
             logger: self.logs.any().then(|| FioLogger::new(self.logs)),
             errors: ErrorStats::default(),
+            filled: false,
+            files,
+            cfg: *cfg,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
         let result = self.io_loop(&mut run, plan, q);
-        let drained = run.drain();
+        let mut drained = run.drain();
+        if run.files.limit.is_some() && drained.is_ok() {
+            // fio's close_and_free_files.
+            drained = (0..self.fids.len() as u32).try_for_each(|f| run.close_file(f));
+        }
         run.publish();
         result?;
         drained?;
@@ -571,10 +655,31 @@ impl<'a> Worker<'a> {
                 ops.finish();
                 finished = true;
             }
+            if std::mem::take(&mut run.filled) {
+                // fill_device: the filesystem is full; the I/O in flight completes, then the
+                // closing fsyncs (no verify pass), as fio's do_io after a terminate.
+                ops.terminate();
+                finished = true;
+            }
             if draining && run.inflight <= q.low {
                 draining = false;
             }
             let room = !draining && run.inflight < q.depth;
+            if room
+                && !finished
+                && let Some(flow) = self.flow.as_ref().filter(|f| f.exceeded())
+            {
+                // fio's flow_threshold_exceeded: held back while ahead of its share.
+                if flow.sleep.is_zero() {
+                    run.commit()?;
+                    flow.wait_for_others(self.stop, &[self.abort, self.exit]);
+                } else {
+                    run.drain()?;
+                    std::thread::sleep(flow.sleep);
+                }
+                run.last_now = Instant::now();
+                continue;
+            }
             let next = if room { ops.next_io() } else { None };
             let Some(io) = next else {
                 if !room {
@@ -585,8 +690,14 @@ impl<'a> Worker<'a> {
                 }
                 return Ok(());
             };
+            if let Some(f) = io.close {
+                run.close_file(f)?;
+            }
             let op = io.op;
             let kind = op.kind();
+            if let Some(f) = op.file() {
+                run.ensure_open(f)?;
+            }
             match (&op, &mut read_pace, &mut write_pace) {
                 (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) => p.wait(*len),
                 _ => {}
@@ -598,7 +709,7 @@ impl<'a> Worker<'a> {
                     // fio quiesces before a sync: the I/O in flight completes first.
                     run.drain()?;
                     let start = Instant::now();
-                    match execute(self.target, self.fids, &op, &mut run.sync_bufs) {
+                    match execute(self.target, &run.files.by_file, &op, &mut run.sync_bufs) {
                         Ok(bytes) => {
                             let end = Instant::now();
                             // The runtime is checked against it too: a trim-only job ends.
@@ -623,7 +734,7 @@ impl<'a> Worker<'a> {
             };
             if io.invalidate {
                 // fio drops the file's cache as it picks the I/O, with I/O still in flight.
-                let fid = self.fids.get(file as usize).copied();
+                let fid = run.files.by_file.get(file as usize).copied();
                 if let Some(fid) = fid {
                     self.target.invalidate(fid).map_err(|e| {
                         Failure::target(format!("thread {}, invalidating file {}", plan.thread, file), e)
@@ -640,7 +751,9 @@ impl<'a> Worker<'a> {
                 self.fill(&mut s.buf[..len as usize], offset, tag);
             }
             s.verify = io.verify;
-            s.req = IoReq { kind: io_kind, file: file as usize, offset, buf: s.buf.as_mut_ptr(), len: len as usize };
+            // A file the thread does not track (an engine that works on names): the stream's index.
+            let file = run.files.engine_index.get(file as usize).copied().unwrap_or(file as usize);
+            s.req = IoReq { kind: io_kind, file, offset, buf: s.buf.as_mut_ptr(), len: len as usize };
             s.kind = kind;
             s.done = 0;
             s.op = op;

@@ -48,6 +48,7 @@ pub(crate) struct KernelFiles {
 
 #[derive(Debug, Default)]
 struct FileTable {
+    /// The mode later opens take.
     mode: IoMode,
     /// Indexed by `FileId`; `None` once closed.
     files: Vec<Option<OpenFile>>,
@@ -62,12 +63,18 @@ struct OpenFile {
     path: CString,
     /// `None` while closed for a remount, or when reopening failed.
     fd: Option<OwnedFd>,
+    /// How its I/O runs: the table's mode when it was opened, or its own
+    /// ([`KernelFiles::set_file_io_mode`]).
+    mode: IoMode,
 }
 
 impl FileTable {
+    fn file(&self, f: FileId) -> Option<&OpenFile> {
+        self.files.get(usize::try_from(f.0).ok()?)?.as_ref()
+    }
+
     fn fd(&self, f: FileId) -> Option<RawFd> {
-        let file = self.files.get(usize::try_from(f.0).ok()?)?.as_ref()?;
-        file.fd.as_ref().map(AsRawFd::as_raw_fd)
+        self.file(f)?.fd.as_ref().map(AsRawFd::as_raw_fd)
     }
 }
 
@@ -107,6 +114,38 @@ impl KernelFiles {
     /// Sets how later I/O runs; switches O_DIRECT on the open files (`fcntl(F_SETFL)`). `kind`
     /// names the target in errors.
     pub(crate) fn set_io_mode(&self, kind: &str, mode: IoMode) -> Result<()> {
+        self.check_mode(kind, mode)?;
+        let mut table = self.write_table();
+        for file in table.files.iter_mut().flatten() {
+            if let Some(fd) = &file.fd {
+                set_direct(fd.as_raw_fd(), mode.direct)
+                    .map_err(|errno| TargetError::Os { op: "set_io_mode", errno })?;
+            }
+            file.mode = mode;
+        }
+        table.mode = mode;
+        Ok(())
+    }
+
+    /// Sets how I/O on the open file `f` alone runs (its O_DIRECT by `fcntl(F_SETFL)`), as fio
+    /// opens each job's files with that job's flags.
+    pub(crate) fn set_file_io_mode(&self, kind: &str, f: FileId, mode: IoMode) -> Result<()> {
+        self.check_mode(kind, mode)?;
+        let mut table = self.write_table();
+        let file = usize::try_from(f.0)
+            .ok()
+            .and_then(|i| table.files.get_mut(i))
+            .and_then(Option::as_mut)
+            .ok_or(TargetError::Os { op: "set_io_mode", errno: libc::EBADF })?;
+        if let Some(fd) = &file.fd {
+            set_direct(fd.as_raw_fd(), mode.direct).map_err(|errno| TargetError::Os { op: "set_io_mode", errno })?;
+        }
+        file.mode = mode;
+        Ok(())
+    }
+
+    /// Whether the filesystem and the kernel can do `mode`.
+    fn check_mode(&self, kind: &str, mode: IoMode) -> Result<()> {
         if mode.direct && !self.direct {
             return Err(TargetError::Unsupported {
                 target: kind.to_string(),
@@ -116,14 +155,6 @@ impl KernelFiles {
         if mode.uring {
             kernel_io::ring_ready().map_err(kernel_io::uring_unavailable)?;
         }
-        let mut table = self.write_table();
-        for file in table.files.iter().flatten() {
-            if let Some(fd) = &file.fd {
-                set_direct(fd.as_raw_fd(), mode.direct)
-                    .map_err(|errno| TargetError::Os { op: "set_io_mode", errno })?;
-            }
-        }
-        table.mode = mode;
         Ok(())
     }
 
@@ -142,7 +173,7 @@ impl KernelFiles {
     }
 
     fn open_in_table(&self, name: &str, create: bool) -> Result<FileId> {
-        let rel = relative_name(name)?;
+        let rel = relative_name(&self.root, name)?;
         let path = self.root.join(rel);
         let cpath = c_path(&path).map_err(|errno| TargetError::Os { op: "open", errno })?;
         let mut table = self.write_table();
@@ -156,14 +187,16 @@ impl KernelFiles {
         }
         let fd = open_path(&cpath, flags).map_err(|errno| TargetError::Os { op: "open", errno })?;
         let id = FileId(table.files.len() as u64);
-        table.known.insert(name.to_string());
-        table.files.push(Some(OpenFile { name: name.to_string(), path: cpath, fd: Some(fd) }));
+        let name = rel.to_string_lossy().into_owned();
+        table.known.insert(name.clone());
+        let mode = table.mode;
+        table.files.push(Some(OpenFile { name, path: cpath, fd: Some(fd), mode }));
         Ok(id)
     }
 
     /// The host path of `name` (relative, inside the root), for engines that work on paths.
     pub(crate) fn host_path(&self, name: &str) -> Result<PathBuf> {
-        Ok(self.root.join(relative_name(name)?))
+        Ok(self.root.join(relative_name(&self.root, name)?))
     }
 
     /// `close(2)`; the `FileId` is invalid afterwards.
@@ -182,14 +215,14 @@ impl KernelFiles {
     /// `unlink(2)` of `name`. Files open under that name stay usable until closed (but are not
     /// reopened by a remount).
     pub(crate) fn unlink(&self, name: &str) -> Result<()> {
-        let rel = relative_name(name)?;
+        let rel = relative_name(&self.root, name)?;
         let cpath = c_path(&self.root.join(rel)).map_err(|errno| TargetError::Os { op: "unlink", errno })?;
         let mut table = self.write_table();
         // SAFETY: a NUL-terminated path.
         if unsafe { libc::unlink(cpath.as_ptr()) } != 0 {
             return Err(TargetError::Os { op: "unlink", errno: last_errno() });
         }
-        table.known.remove(name);
+        table.known.remove(rel.to_string_lossy().as_ref());
         Ok(())
     }
 
@@ -197,8 +230,9 @@ impl KernelFiles {
     #[inline]
     fn with_fd<T>(&self, f: FileId, op: &'static str, io: impl FnOnce(RawFd, IoMode) -> Result<T, i32>) -> Result<T> {
         let table = self.read_table();
-        let fd = table.fd(f).ok_or(TargetError::Os { op, errno: libc::EBADF })?;
-        io(fd, table.mode).map_err(|errno| TargetError::Os { op, errno })
+        let file = table.file(f).ok_or(TargetError::Os { op, errno: libc::EBADF })?;
+        let fd = file.fd.as_ref().ok_or(TargetError::Os { op, errno: libc::EBADF })?;
+        io(fd.as_raw_fd(), file.mode).map_err(|errno| TargetError::Os { op, errno })
     }
 
     /// The descriptors and sizes of `files`, for an engine: valid while the files stay open
@@ -314,10 +348,9 @@ impl KernelFiles {
             }
         }
         between()?;
-        let flags = libc::O_RDWR | open_flags(table.mode);
         let FileTable { files, known, .. } = &mut *table;
         for file in files.iter_mut().flatten().filter(|f| known.contains(&f.name)) {
-            match open_path(&file.path, flags) {
+            match open_path(&file.path, libc::O_RDWR | open_flags(file.mode)) {
                 Ok(fd) => file.fd = Some(fd),
                 Err(errno) => keep_first(&mut first_err, Err(errno), "remount: reopen"),
             }
@@ -361,16 +394,21 @@ fn keep_first(first: &mut Option<TargetError>, res: Result<(), i32>, op: &'stati
     }
 }
 
-/// `name` as a path inside the root: relative, without `.` or `..` components.
-fn relative_name(name: &str) -> Result<&Path> {
+/// `name` as a path inside `root`: relative, without `.` or `..` components; or absolute and
+/// under `root` (as a job file names a file of the directory the target is, e.g.
+/// `filename=/tmp/testfile` on `dir:path=/tmp`), taken relative to it.
+fn relative_name<'a>(root: &Path, name: &'a str) -> Result<&'a Path> {
     let path = Path::new(name);
-    let inside = !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let inside = !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
     if !inside {
         return Err(TargetError::Setup(format!(
-            "file name '{name}' must be a relative path inside the target (no leading '/', no '.' or '..')"
+            "file name '{name}' must be a relative path inside the target (no leading '/', no '.' or '..'), or an \
+             absolute one under {}",
+            root.display()
         )));
     }
-    Ok(path)
+    Ok(rel)
 }
 
 fn c_path(path: &Path) -> Result<CString, i32> {
@@ -527,6 +565,9 @@ macro_rules! delegate_file_ops {
         }
         fn size(&self, f: FileId) -> Result<u64> {
             self.files.size(f)
+        }
+        fn set_file_io_mode(&self, f: FileId, mode: IoMode) -> Result<()> {
+            self.files.set_file_io_mode(super::Target::kind(self), f, mode)
         }
         fn engine(
             &self,

@@ -144,6 +144,14 @@ pub trait Target: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     /// Sets how later opens and I/O work (the job's `ioengine` and `direct`).
     fn set_io_mode(&self, mode: IoMode) -> Result<()>;
+    /// Sets how I/O on the open file `f` alone runs: fio opens each job's files with that
+    /// job's flags, so jobs with different `direct=` run on one target at once. By default the
+    /// whole target's mode ([`Target::set_io_mode`]), for targets whose files all go one way
+    /// (fsimpl does buffered I/O only; `null` moves nothing).
+    fn set_file_io_mode(&self, f: FileId, mode: IoMode) -> Result<()> {
+        let _ = f;
+        self.set_io_mode(mode)
+    }
     /// Opens a file by name, creating it (empty) if `create` and it does not exist.
     fn open(&self, name: &str, create: bool) -> Result<FileId>;
     /// Closes a file.

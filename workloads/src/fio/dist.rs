@@ -32,7 +32,8 @@ impl Sampler {
     pub(crate) fn new(dist: &RandomDistribution, n: u64, align: u64) -> Option<Sampler> {
         let at = |c: Option<f64>| c.map(|c| ((n as f64 * c) as u64).min(n.saturating_sub(1)));
         match *dist {
-            RandomDistribution::Uniform => None,
+            // A sequence is not drawn: the stream takes its blocks in order.
+            RandomDistribution::Uniform | RandomDistribution::Sequence(_) => None,
             RandomDistribution::Zipf { theta, center } => Some(Sampler::Zipf(Zipf::new(n, theta), at(center))),
             RandomDistribution::Pareto { h, center } => {
                 Some(Sampler::Pareto { n, power: h.ln() / (1.0 - h).ln(), center: at(center) })

@@ -160,6 +160,13 @@ impl JobFileBuilder {
             return Err(JobError::NoJobs { source_name: last_source });
         }
         let mut notes = Vec::new();
+        for j in jobs.iter().filter(|j| j.fill_device && j.size.is_none() && j.filesize.is_none()) {
+            notes.push(format!(
+                "job {}: fill_device writes until the filesystem is full (ENOSPC ends the job, as in fio): on a dir: \
+                 target that is the filesystem holding the directory; give size= to bound it",
+                j.name
+            ));
+        }
         if let Some(j) = jobs.iter().find(|j| j.random_generator != RandomGenerator::Tausworthe) {
             notes.push(format!(
                 "job {}: random_generator={}: aopsbench draws offsets with ChaCha8 (uniform, each block once per pass \

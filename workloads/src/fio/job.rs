@@ -61,10 +61,14 @@ pub struct RunControl {
     pub latencies: Latencies,
     /// fio's log files.
     pub logs: Logs,
-    /// `flow=`: this job's weight in its flow group (0: not in one).
-    pub flow: i64,
+    /// `flow=`: this job's weight in its flow group (0: not in one; at most 1000, as fio).
+    pub flow: u32,
     /// `flow_id=`: the flow group.
     pub flow_id: u32,
+    /// `flow_sleep=`: how long a thread held back by its flow waits, after its I/O in flight
+    /// completed, before it tries again (zero: it waits until another thread of the flow
+    /// issues an I/O).
+    pub flow_sleep: Duration,
 }
 
 /// One job section, resolved: fio's defaults, then `[global]` options, then its own.
@@ -149,6 +153,8 @@ pub struct Job {
     pub randseed: Option<u64>,
     /// `random_distribution=`.
     pub random_distribution: RandomDistribution,
+    /// `random_sequence_stride`: a `sequence` distribution moves on by its length each round.
+    pub random_sequence_stride: bool,
     /// `random_generator=`.
     pub random_generator: RandomGenerator,
     /// `norandommap`: random offsets may repeat and need not cover the region.
@@ -222,6 +228,7 @@ impl Job {
             randrepeat: true,
             randseed: None,
             random_distribution: RandomDistribution::Uniform,
+            random_sequence_stride: false,
             random_generator: RandomGenerator::Tausworthe,
             norandommap: false,
             kb_base: KbBase::Binary,
@@ -256,6 +263,7 @@ impl Job {
                 logs: Logs { per_job: true, ..Logs::default() },
                 flow: 0,
                 flow_id: 0,
+                flow_sleep: Duration::ZERO,
             },
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
@@ -312,8 +320,9 @@ impl Job {
 
     /// The region before rounding to the block alignment.
     fn raw_region_len(&self) -> u64 {
-        if self.fill_device {
-            // As large as a file gets (fio ignores size= here too): the filesystem fills first.
+        if self.fill_device && self.size.is_none() && self.filesize.is_none() {
+            // fio's fixup_options sets size to -1 when none is given: as large as a file gets,
+            // so the filesystem fills first.
             return MAX_FILE_SIZE - self.offset.min(MAX_FILE_SIZE);
         }
         match (self.filesize, self.size) {
@@ -355,9 +364,10 @@ impl Job {
         self.thread_file_size(self.numjobs.saturating_sub(1))
     }
 
-    /// Whether the random map is in use (random offsets without `norandommap`).
+    /// Whether the random map is in use (random offsets without `norandommap`, not a
+    /// `sequence`, whose blocks come as listed).
     pub fn uses_random_map(&self) -> bool {
-        self.rw.is_random() && !self.norandommap
+        self.rw.is_random() && !self.norandommap && !matches!(self.random_distribution, RandomDistribution::Sequence(_))
     }
 
     /// What the engines' own `init` refuse in fio (engines/cpu.c, exec.c, net.c, e4defrag.c,
@@ -463,6 +473,16 @@ impl Job {
                     "direct=1 needs block sizes, blockalign and offset in multiples of 512, found {bad}"
                 ));
             }
+        }
+        if let RandomDistribution::Sequence(blocks) = &self.random_distribution
+            && let Some(b) = blocks.iter().find(|&&b| u64::from(b) >= region / self.block_align())
+        {
+            // fio: "sequence access block ... out of bounds".
+            return Err(format!(
+                "random_distribution=sequence: block {b} is past the {} blocks of {} in each file's region",
+                region / self.block_align(),
+                format_size(self.block_align())
+            ));
         }
         if self.uses_random_map() && region / self.block_align() > MAX_MAP_BLOCKS {
             return Err(format!(
@@ -621,6 +641,9 @@ impl Job {
             opt("randseed", seed.to_string());
         }
         opt("random_distribution", distribution_text(&self.random_distribution));
+        if self.random_sequence_stride {
+            opt("random_sequence_stride", "1".into());
+        }
         if self.random_generator != d.random_generator {
             opt("random_generator", self.random_generator.fio_name().into());
         }
@@ -727,6 +750,9 @@ impl Job {
         if c.flow_id != 0 {
             opt("flow_id", c.flow_id.to_string());
         }
+        if !c.flow_sleep.is_zero() {
+            opt("flow_sleep", c.flow_sleep.as_micros().to_string());
+        }
         let v = &self.verify;
         if v.enabled() {
             opt("verify", v.kind.fio_name().into());
@@ -801,6 +827,9 @@ fn distribution_text(d: &RandomDistribution) -> String {
         RandomDistribution::Normal { dev, center } => format!("normal:{dev}:{center}"),
         RandomDistribution::Zoned(z) => format!("zoned:{}", zones(z, false)),
         RandomDistribution::ZonedAbs(z) => format!("zoned_abs:{}", zones(z, true)),
+        RandomDistribution::Sequence(b) => {
+            format!("sequence:{}", b.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        }
     }
 }
 

@@ -77,6 +77,7 @@ pub const SUPPORTED: &[&str] = &[
     "overwrite",
     "fallocate",
     "create_on_open",
+    "create_serialize",
     "unlink",
     "invalidate",
     "fill_device",
@@ -89,6 +90,7 @@ pub const SUPPORTED: &[&str] = &[
     "randrepeat",
     "randseed",
     "random_distribution",
+    "random_sequence_stride",
     "random_generator",
     "norandommap",
     "kb_base",
@@ -124,6 +126,8 @@ pub const SUPPORTED: &[&str] = &[
     "log_offset",
     "flow",
     "flow_id",
+    "flow_sleep",
+    "flow_watermark",
     "verify",
     "verify_pattern",
     "verify_interval",
@@ -339,6 +343,11 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             };
         }
         "create_on_open" => job.create_on_open = flag()?,
+        // aopsbench lays the files of a group's jobs out one job after another, fio's default
+        // (create_serialize=1); with 0 fio lays them out at once, which changes no measurement.
+        "create_serialize" => {
+            flag()?;
+        }
         "unlink" => job.unlink = flag()?,
         "invalidate" => job.invalidate = flag()?,
         "fill_device" | "fill_fs" => job.fill_device = flag()?,
@@ -349,6 +358,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "randrepeat" => job.randrepeat = flag()?,
         "randseed" => job.randseed = Some(value::integer(text()?).map_err(bad)?),
         "random_distribution" => job.random_distribution = distribution(text()?, kb).map_err(bad)?,
+        "random_sequence_stride" => job.random_sequence_stride = flag()?,
         "random_generator" => {
             job.random_generator = match text()?.to_ascii_lowercase().as_str() {
                 "tausworthe" => RandomGenerator::Tausworthe,
@@ -420,10 +430,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "log_hist_msec" => c.logs.hist_msec = count(0, 86_400_000)?,
         "per_job_logs" => c.logs.per_job = flag()?,
         "log_offset" => c.logs.offset = flag()?,
-        "flow" => {
-            c.flow = text()?.trim().parse::<i64>().map_err(|_| bad("expected a whole number (a weight)".into()))?;
-        }
+        // fio's FLOW_MAX_WEIGHT is 1000.
+        "flow" => c.flow = count(0, 1000)? as u32,
         "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
+        "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
+        // Soft-deprecated in fio: accepted and ignored there too.
+        "flow_watermark" => {}
         "verify" => job.verify.kind = verify_kind(text()?).map_err(bad)?,
         "verify_pattern" => job.verify.pattern = Some(pattern(text()?).map_err(bad)?),
         "verify_interval" => job.verify.interval = Some(nonzero(text()?).map_err(bad)?),
@@ -662,6 +674,9 @@ fn distribution(s: &str, kb: KbBase) -> Result<RandomDistribution, String> {
     if kind == "zoned" || kind == "zoned_abs" {
         return zones(rest.unwrap_or_default(), kind == "zoned_abs", kb);
     }
+    if kind == "sequence" {
+        return sequence(rest.unwrap_or_default());
+    }
     let params: Vec<&str> = rest.map(|r| r.split(':').collect()).unwrap_or_default();
     let num = |i: usize, default: f64| -> Result<f64, String> {
         match params.get(i) {
@@ -696,8 +711,30 @@ fn distribution(s: &str, kb: KbBase) -> Result<RandomDistribution, String> {
             d if d > 0.0 && d <= 100.0 => Ok(RandomDistribution::Normal { dev: d, center: center(1)?.unwrap_or(0.5) }),
             _ => Err("normal needs σ in percent of the region, from 0 to 100, such as normal:10".into()),
         },
-        _ => Err("expected random, zipf:θ, pareto:h, normal:σ, zoned:A/S:... or zoned_abs:A/SIZE:...".into()),
+        _ => {
+            Err("expected random, zipf:θ, pareto:h, normal:σ, zoned:A/S:..., zoned_abs:A/SIZE:... or sequence:B,B,..."
+                .into())
+        }
     }
+}
+
+/// fio's `parse_sequence_distribution`: block numbers joined by ',', at most 64 (FIO_SEQ_MAX).
+fn sequence(s: &str) -> Result<RandomDistribution, String> {
+    const EXPECTED: &str = "expected block numbers joined by ',', such as sequence:2,0,1";
+    let blocks = s
+        .split(',')
+        .map(|b| {
+            let b = b.trim();
+            match b.bytes().all(|c| c.is_ascii_digit()) && !b.is_empty() {
+                true => b.parse::<u32>().map_err(|_| format!("block {b} is too large")),
+                false => Err(format!("'{b}' is not a block number: {EXPECTED}")),
+            }
+        })
+        .collect::<Result<Vec<u32>, String>>()?;
+    if blocks.len() > 64 {
+        return Err(format!("a sequence has at most 64 blocks (fio's FIO_SEQ_MAX), not {}", blocks.len()));
+    }
+    Ok(RandomDistribution::Sequence(blocks))
 }
 
 /// The zones of `zoned` (sizes in percent of the region) or `zoned_abs` (sizes in bytes):
@@ -826,6 +863,11 @@ mod tests {
         assert_eq!(d("normal:5"), Ok(RandomDistribution::Normal { dev: 5.0, center: 0.5 }));
         assert_eq!(d("gauss:5:0.1"), Ok(RandomDistribution::Normal { dev: 5.0, center: 0.1 }));
         assert_eq!(d("random"), Ok(RandomDistribution::Uniform));
+        assert_eq!(d("sequence:2, 0,1"), Ok(RandomDistribution::Sequence(vec![2, 0, 1])));
+        assert!(d("sequence:2,-1").unwrap_err().contains("'-1' is not a block number"));
+        assert!(d("sequence:").unwrap_err().contains("'' is not a block number"));
+        let long = format!("sequence:{}", ["1"; 65].join(","));
+        assert!(distribution(&long, KbBase::Binary).unwrap_err().contains("at most 64"));
         let Ok(RandomDistribution::Zoned(z)) = d("zoned:60/10:30/20:8/30:2/40") else { panic!() };
         assert_eq!((z.len(), z[0].access_ppm, z[0].size), (4, 600_000, 100_000));
         let Ok(RandomDistribution::ZonedAbs(z)) = d("zoned_abs=60/20G:30/100G:10/500g") else { panic!() };

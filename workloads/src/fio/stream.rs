@@ -22,6 +22,10 @@ pub struct Io {
     /// `loop_cache_invalidate` when a time_based job wraps, or `td_io_open_file` when a loop
     /// reopens it; only with `invalidate` and buffered I/O).
     pub invalidate: bool,
+    /// With `openfiles` below the number of files: a file whose pass is done, to close (once
+    /// its I/O in flight completed) before this op, as fio's `td_io_close_file` when
+    /// `fill_io_u` finds nothing left in it.
+    pub close: Option<u32>,
 }
 
 /// Verify pieces kept before an automatic verify pass (bounds memory of long verify jobs).
@@ -43,7 +47,7 @@ const MAX_PIECES: usize = 1 << 22;
 /// ([`Op::Fdatasync`]) of the file just written. `number_ios` ends the I/O early. With
 /// `verify`, the writes are read back and checked ([`Io::verify`]): after every
 /// `verify_backlog` writes, else after the last; `verify_only` turns the writes into those
-/// reads. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
+/// reads; a job that only reads checks every read. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
 /// `time_based` streams loop forever: call [`OpStream::finish`] at the end of the runtime to get
 /// the verify reads and the closing ops.
 #[derive(Clone, Debug)]
@@ -59,6 +63,12 @@ pub struct OpStream {
     ios: u64,
     next_tag: u64,
     writes: u64,
+    /// I/Os issued so far per direction (fio's `io_issues`): where a `sequence` is.
+    issued: [u64; 3],
+    /// Files open, under `openfiles`.
+    nr_open: usize,
+    /// A file whose pass ended, to close before the next op.
+    closing: Option<u32>,
     /// `rw=randread:N`: I/Os left before a new random offset, and where the last one went.
     seq_left: u64,
     last: Option<(usize, u64, u64)>,
@@ -95,14 +105,22 @@ struct StreamConfig {
     use_map: bool,
     sampler: Option<Sampler>,
     scatter: Option<Permutation>,
+    /// `random_distribution=sequence`: its blocks, and `random_sequence_stride`.
+    sequence: Option<(Vec<u64>, bool)>,
     fsync: u64,
     fdatasync: u64,
     end_fsyncs: u32,
     verify: bool,
     verify_backlog: u64,
     verify_only: bool,
+    /// A read-only job with `verify=` checks every block it reads (fio verifies the reads of a
+    /// job that does not also write, in `do_io`): data an earlier job wrote with the same
+    /// `verify=`.
+    verify_reads: bool,
     /// `invalidate` with buffered I/O: each new pass over a file drops its cache.
     invalidate: bool,
+    /// `openfiles`, when below the number of files: at most this many open at once.
+    open_limit: Option<usize>,
 }
 
 /// Per-file position and random map.
@@ -118,6 +136,8 @@ struct FileState {
     order_next: u64,
     /// A new pass started: the next I/O to the file drops its cache first.
     invalidate: bool,
+    /// Open (only tracked under `openfiles`).
+    open: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +177,7 @@ impl OpStream {
                 order: uniform_map.then(|| Permutation::new(units, &mut rng)),
                 order_next: 0,
                 invalidate: false,
+                open: false,
             })
             .collect();
         let end_fsyncs =
@@ -196,13 +217,21 @@ impl OpStream {
             use_map,
             sampler,
             scatter,
+            sequence: match (&job.random_distribution, job.rw.is_random()) {
+                (super::types::RandomDistribution::Sequence(b), true) => {
+                    Some((b.iter().map(|&b| u64::from(b)).collect(), job.random_sequence_stride))
+                }
+                _ => None,
+            },
             fsync: job.fsync,
             fdatasync: job.fdatasync,
             end_fsyncs,
             verify: v.enabled() && (v.do_verify || v.only) && job.rw.writes(),
             verify_backlog: v.backlog,
             verify_only: v.only,
+            verify_reads: v.enabled() && job.rw.reads() && !job.rw.writes(),
             invalidate: job.invalidate && !job.control.direct,
+            open_limit: job.openfiles.map(|n| n as usize).filter(|&n| n < nfiles as usize),
         };
         let cur_left = service_nr(cfg.file_service);
         OpStream {
@@ -216,6 +245,9 @@ impl OpStream {
             ios: 0,
             next_tag: first_tag,
             writes: 0,
+            issued: [0; 3],
+            nr_open: 0,
+            closing: None,
             seq_left: 0,
             last: None,
             pending: [None, None, None],
@@ -250,10 +282,31 @@ impl OpStream {
         }
     }
 
+    /// End the job now, as fio's `fio_mark_td_terminate` does (a `fill_device` job's write hit
+    /// ENOSPC): no more reads or writes, no verify pass, only the closing
+    /// `end_fsync`/`fsync_on_close` ops.
+    pub fn terminate(&mut self) {
+        self.pending = [None, None, None];
+        self.pieces.clear();
+        self.verify_next = 0;
+        self.draining = false;
+        if matches!(self.phase, Phase::Io | Phase::Verify) {
+            self.phase = Phase::End(0);
+        }
+    }
+
     /// The next op and whether it verifies (see [`Io`]).
     pub fn next_io(&mut self) -> Option<Io> {
+        // The file the last op finished: closed before the next one.
+        let close = self.closing.take();
+        let mut io = self.next_op()?;
+        io.close = close;
+        Some(io)
+    }
+
+    fn next_op(&mut self) -> Option<Io> {
         if let Some(op) = self.take_pending() {
-            return Some(Io { op, verify: false, invalidate: false });
+            return Some(Io { op, verify: false, invalidate: false, close: None });
         }
         // verify_backlog: once enough writes are pending, read all of them back.
         let pending = self.pieces.len() - self.verify_next;
@@ -268,7 +321,11 @@ impl OpStream {
             match self.phase {
                 Phase::Io if self.cfg.number_ios.is_some_and(|n| self.ios >= n) => self.phase = Phase::Verify,
                 Phase::Io if self.loop_left == 0 => self.end_loop(),
-                Phase::Io => return Some(self.next_rw()),
+                Phase::Io => match self.next_rw() {
+                    Some(io) => return Some(io),
+                    // A strided sequence ran past the region: the files are done.
+                    None => self.phase = Phase::Verify,
+                },
                 Phase::Verify => match self.verify_read() {
                     Some(io) => return Some(io),
                     None => self.phase = Phase::End(0),
@@ -279,6 +336,7 @@ impl OpStream {
                         op: Op::Fsync { file: k % self.files.len() as u32 },
                         verify: false,
                         invalidate: false,
+                        close: None,
                     });
                 }
                 Phase::End(_) | Phase::Done => {
@@ -301,7 +359,7 @@ impl OpStream {
             self.verify_next = 0;
             self.draining = false;
         }
-        Some(Io { op: Op::Read { file, offset, len }, verify: true, invalidate: false })
+        Some(Io { op: Op::Read { file, offset, len }, verify: true, invalidate: false, close: None })
     }
 
     fn take_pending(&mut self) -> Option<Op> {
@@ -343,7 +401,8 @@ impl OpStream {
     fn exhausted(&self, f: usize) -> bool {
         let file = &self.files[f];
         let map_full = self.cfg.use_map && file.map.as_ref().is_some_and(RandomMap::is_full);
-        let seq_done = matches!(self.cfg.file_service, FileService::Sequential(_)) && file.done >= self.cfg.region_len;
+        let one_by_one = matches!(self.cfg.file_service, FileService::Sequential(_)) || self.cfg.open_limit.is_some();
+        let seq_done = one_by_one && file.done >= self.cfg.region_len;
         map_full || seq_done
     }
 
@@ -355,6 +414,9 @@ impl OpStream {
             for f in 0..n {
                 self.new_pass(f);
             }
+        }
+        if let Some(limit) = self.cfg.open_limit {
+            return self.pick_open_file(limit);
         }
         if self.cur_left == 0 || self.exhausted(self.cur_file) {
             self.cur_file = match (self.cfg.file_service, &self.cfg.file_sampler) {
@@ -369,6 +431,46 @@ impl OpStream {
                 tries += 1;
             }
             self.cur_left = service_nr(self.cfg.file_service);
+        }
+        self.cur_left = self.cur_left.saturating_sub(1);
+        self.cur_file
+    }
+
+    /// [`OpStream::pick_file`] under `openfiles`: fio's `get_next_file_rr` and
+    /// `get_next_file_rand` — the file in service keeps its turn; otherwise the next by
+    /// `file_service_type` among the files with I/O left that are open, or that can be opened
+    /// because fewer than `limit` are (a closed one picked at the limit is passed over, as fio's
+    /// `-EBUSY`).
+    fn pick_open_file(&mut self, limit: usize) -> usize {
+        let n = self.files.len();
+        let eligible = |s: &Self, f: usize| !s.exhausted(f) && (s.files[f].open || s.nr_open < limit);
+        let keep = self.files[self.cur_file].open
+            && !self.exhausted(self.cur_file)
+            && (self.cur_left > 0 || matches!(self.cfg.file_service, FileService::Sequential(_)));
+        if !keep {
+            let random = !matches!(self.cfg.file_service, FileService::RoundRobin(_) | FileService::Sequential(_));
+            let mut drawn = None;
+            for _ in 0..if random { 4 * n } else { 0 } {
+                let f = match &self.cfg.file_sampler {
+                    Some(s) => s.sample(&mut self.rng) as usize % n,
+                    None => below(&mut self.rng, n as u64) as usize,
+                };
+                if eligible(self, f) {
+                    drawn = Some(f);
+                    break;
+                }
+            }
+            let from = match self.cfg.file_service {
+                FileService::Sequential(_) => self.cur_file,
+                _ => self.cur_file + usize::from(self.last.is_some()),
+            };
+            // Round robin from the next file (and where a draw found nothing eligible).
+            self.cur_file = drawn.or_else(|| (0..n).map(|i| (from + i) % n).find(|&f| eligible(self, f))).unwrap_or(0);
+            self.cur_left = service_nr(self.cfg.file_service);
+            if !self.files[self.cur_file].open {
+                self.files[self.cur_file].open = true;
+                self.nr_open += 1;
+            }
         }
         self.cur_left = self.cur_left.saturating_sub(1);
         self.cur_file
@@ -487,31 +589,64 @@ impl OpStream {
         (pos, len)
     }
 
-    /// The next read, write or trim.
-    fn next_rw(&mut self) -> Io {
+    /// fio's `__get_next_rand_offset_sequence`: the block of the next I/O of `dir` — element
+    /// `io_issues % n` of the sequence, plus `n` per round done with `random_sequence_stride` —
+    /// or `Err` once past the region (only a stride gets there: the job checked the blocks).
+    fn sequence_block(&self, dir: Dir) -> Option<Result<u64, ()>> {
+        let (blocks, stride) = self.cfg.sequence.as_ref()?;
+        let n = blocks.len().max(1) as u64;
+        let count = self.issued[dir_index(dir)];
+        let base = blocks.get((count % n) as usize).copied().unwrap_or(0);
+        let block = if *stride { (count / n).saturating_mul(n).saturating_add(base) } else { base };
+        Some(if block < self.cfg.units { Ok(block) } else { Err(()) })
+    }
+
+    /// The next read, write or trim; `None` when a strided sequence has left the region.
+    fn next_rw(&mut self) -> Option<Io> {
         let f = self.pick_file();
         let dir = self.pick_dir();
         let bs = self.pick_bs(dir);
-        let (pos, len) = self.place(f, dir, bs);
+        let (pos, len) = match self.sequence_block(dir) {
+            None => self.place(f, dir, bs),
+            Some(Err(())) => return None,
+            Some(Ok(block)) => {
+                let pos = block * self.cfg.align;
+                (pos, bs.min(self.cfg.region_len - pos).min(self.loop_left))
+            }
+        };
+        self.issued[dir_index(dir)] += 1;
         let invalidate = std::mem::take(&mut self.files[f].invalidate);
         self.last = Some((f, pos, len));
         self.loop_left -= len;
         self.ios += 1;
         self.files[f].done += len;
+        if self.cfg.open_limit.is_some() && self.exhausted(f) {
+            // fio closes a file once fill_io_u finds nothing left in it.
+            self.files[f].open = false;
+            self.nr_open -= 1;
+            self.closing = Some(f as u32);
+        }
         let cfg = &self.cfg;
         let file = f as u32;
         let offset = cfg.region_start + pos;
-        match dir {
-            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: false, invalidate },
+        Some(match dir {
+            Dir::Read => Io { op: Op::Read { file, offset, len }, verify: cfg.verify_reads, invalidate, close: None },
             Dir::Trim => {
                 if matches!(cfg.rw, ReadWrite::TrimWrite | ReadWrite::RandTrimWrite) {
                     self.pending[0] = Some(self.write(file, offset, len));
                 }
-                Io { op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len }, verify: false, invalidate }
+                Io {
+                    op: Op::Fallocate { file, mode: FallocMode::PunchHole, offset, len },
+                    verify: false,
+                    invalidate,
+                    close: None,
+                }
             }
-            Dir::Write if cfg.verify_only => Io { op: Op::Read { file, offset, len }, verify: true, invalidate },
-            Dir::Write => Io { op: self.write(file, offset, len), verify: false, invalidate },
-        }
+            Dir::Write if cfg.verify_only => {
+                Io { op: Op::Read { file, offset, len }, verify: true, invalidate, close: None }
+            }
+            Dir::Write => Io { op: self.write(file, offset, len), verify: false, invalidate, close: None },
+        })
     }
 
     /// A write, with the fsyncs it makes due and its verify piece.

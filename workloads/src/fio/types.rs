@@ -442,6 +442,10 @@ pub enum RandomDistribution {
     Zoned(Vec<Zone>),
     /// `zoned_abs:A/SIZE:...`: A percent of the I/Os to the next SIZE bytes.
     ZonedAbs(Vec<Zone>),
+    /// `sequence:B,B,...`: these blocks in this order, over and over (fio's
+    /// `__get_next_rand_offset_sequence`); with `random_sequence_stride`, the pattern moves on
+    /// by its length after each round.
+    Sequence(Vec<u32>),
 }
 
 /// fio's `random_generator=`. aopsbench draws every random choice with ChaCha8 (seeded, so a
