@@ -26,10 +26,20 @@ fn setup_err(what: &str, e: std::io::Error) -> TargetError {
     TargetError::Setup(format!("io_uring {what}: {e}: use another ioengine, or check sysctl kernel.io_uring_disabled"))
 }
 
-impl UringEngine {
-    /// A ring for `cfg.depth.iodepth` I/Os on `files`.
-    pub fn new(cfg: &EngineConfig, files: KernelFds) -> Result<Self, TargetError> {
-        let entries = cfg.depth.iodepth.max(1).next_power_of_two();
+/// The ring as fio's `fio_ioring_queue_init` sets it up: a completion queue no larger than the
+/// submission queue (`CQSIZE`), no interrupting IPI for completions (`COOP_TASKRUN`), and one
+/// issuer whose completion work waits until it reaps (`SINGLE_ISSUER | DEFER_TASKRUN`); each
+/// flag the kernel refuses (EINVAL) is dropped, in fio's order. The ring is made on the job
+/// thread that submits to it.
+fn setup_ring(cfg: &EngineConfig, entries: u32) -> std::io::Result<IoUring> {
+    // (defer: SINGLE_ISSUER | DEFER_TASKRUN, coop: COOP_TASKRUN, cqsize: CQSIZE)
+    let mut tries = vec![(true, true, true), (false, true, true), (false, false, true), (false, false, false)];
+    if cfg.uring.sqthread_poll {
+        // The SQ thread submits: not a single issuer of ours.
+        tries.retain(|t| !t.0);
+    }
+    let mut last = None;
+    for (defer, coop, cqsize) in tries {
         let mut b = IoUring::builder();
         if cfg.uring.sqthread_poll {
             b.setup_sqpoll(1000);
@@ -37,7 +47,28 @@ impl UringEngine {
         if cfg.uring.hipri {
             b.setup_iopoll();
         }
-        let ring = b.build(entries).map_err(|e| setup_err("setup", e))?;
+        if defer {
+            b.setup_single_issuer().setup_defer_taskrun();
+        }
+        if coop {
+            b.setup_coop_taskrun();
+        }
+        if cqsize {
+            b.setup_cqsize(entries);
+        }
+        match b.build(entries) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            r => return r,
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL)))
+}
+
+impl UringEngine {
+    /// A ring for `cfg.depth.iodepth` I/Os on `files`.
+    pub fn new(cfg: &EngineConfig, files: KernelFds) -> Result<Self, TargetError> {
+        let entries = cfg.depth.iodepth.max(1).next_power_of_two();
+        let ring = setup_ring(cfg, entries).map_err(|e| setup_err("setup", e))?;
         if cfg.uring.registerfiles {
             ring.submitter().register_files(&files.fds).map_err(|e| setup_err("register_files", e))?;
         }
@@ -106,9 +137,17 @@ impl Engine for UringEngine {
 
     fn commit(&mut self) -> Result<(), TargetError> {
         if self.queued > 0 {
-            self.ring
-                .submit()
-                .map_err(|e| TargetError::Os { op: "io_uring_enter", errno: e.raw_os_error().unwrap_or(libc::EIO) })?;
+            // fio's commit enters with GETEVENTS: completion work deferred to this thread runs
+            // then too (DEFER_TASKRUN), so a later reap finds what has completed.
+            let r = if self.ring.params().is_setup_sqpoll() {
+                self.ring.submit()
+            } else {
+                let getevents = io_uring::EnterFlags::GETEVENTS.bits();
+                // SAFETY: the SQEs up to the tail are filled in and their buffers stay put until
+                // they complete; no argument is passed.
+                unsafe { self.ring.submitter().enter::<libc::sigset_t>(self.queued, 0, getevents, None) }
+            };
+            r.map_err(|e| TargetError::Os { op: "io_uring_enter", errno: e.raw_os_error().unwrap_or(libc::EIO) })?;
             self.queued = 0;
         }
         Ok(())
