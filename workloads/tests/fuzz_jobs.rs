@@ -6,7 +6,7 @@ mod common;
 
 use common::{cases, mutate, one_line, plain_lines};
 use proptest::prelude::*;
-use workloads::fio::SUPPORTED_OPTIONS;
+use workloads::fio::supported_options;
 use workloads::{JobFile, jobs};
 
 /// Parses `text`; on success, exercises what a run does with the jobs, bounded in memory.
@@ -43,7 +43,8 @@ fn exercise(file: &JobFile) {
 
 /// Option lines, some valid and some not, from the supported names.
 fn option_line() -> impl Strategy<Value = String> {
-    (prop::sample::select(SUPPORTED_OPTIONS), "[ -~]{0,24}").prop_map(|(name, value)| format!("{name}={value}\n"))
+    (prop::sample::select(supported_options().collect::<Vec<_>>()), "[ -~]{0,24}")
+        .prop_map(|(name, value)| format!("{name}={value}\n"))
 }
 
 proptest! {

@@ -71,6 +71,24 @@ impl Drop for MmapEngine {
     }
 }
 
+/// An I/O as a copy between the caller's buffer and a mapping at `base` (a read copies out
+/// of the mapping, a write into it): it completes at once with its length.
+///
+/// # Safety
+/// `base + req.offset .. + req.len` lies in a live mapping, `req.buf` is valid for `req.len`
+/// bytes, and the two do not overlap.
+pub(super) unsafe fn copy_mapped(base: *mut u8, req: &IoReq) -> Queued {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let at = base.add(req.offset as usize);
+        match req.kind {
+            IoKind::Read => std::ptr::copy_nonoverlapping(at, req.buf, req.len),
+            IoKind::Write => std::ptr::copy_nonoverlapping(req.buf, at, req.len),
+        }
+    }
+    Queued::Done(Ok(req.len as u64))
+}
+
 impl Engine for MmapEngine {
     fn queue(&mut self, _slot: u32, req: &IoReq) -> Queued {
         if req.file >= self.maps.len() {
@@ -82,14 +100,7 @@ impl Engine for MmapEngine {
             Err(e) => return Queued::Done(Err(e)),
         };
         // SAFETY: the map covers `offset..end`; `buf` is valid for `len` bytes.
-        unsafe {
-            let at = base.add(req.offset as usize);
-            match req.kind {
-                IoKind::Read => std::ptr::copy_nonoverlapping(at, req.buf, req.len),
-                IoKind::Write => std::ptr::copy_nonoverlapping(req.buf, at, req.len),
-            }
-        }
-        Queued::Done(Ok(req.len as u64))
+        unsafe { copy_mapped(base, req) }
     }
     fn commit(&mut self) -> Result<(), TargetError> {
         Ok(())

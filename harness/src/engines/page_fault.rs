@@ -3,7 +3,7 @@
 //! the page faults that populate the mapping (and, for writes after reads, copy-on-write of
 //! the zero page). No file is touched.
 
-use super::{Engine, IoKind, IoReq, IoResult, Queued};
+use super::{Engine, IoReq, IoResult, Queued};
 use crate::targets::TargetError;
 
 /// A `page_fault` job thread's mapping.
@@ -61,20 +61,12 @@ fn page_size() -> usize {
 
 impl Engine for PageFaultEngine {
     fn queue(&mut self, _slot: u32, req: &IoReq) -> Queued {
-        let Some(end) = (req.offset as usize).checked_add(req.len).filter(|&e| e <= self.len) else {
+        if (req.offset as usize).checked_add(req.len).is_none_or(|end| end > self.len) {
             return Queued::Done(Err(libc::EINVAL));
-        };
-        let _ = end;
+        }
         // SAFETY: offset..offset+len lies in the mapping (checked above), and the caller's
         // buffer holds `len` bytes; the two never overlap (the mapping is the engine's own).
-        unsafe {
-            let at = self.ptr.add(req.offset as usize);
-            match req.kind {
-                IoKind::Read => std::ptr::copy_nonoverlapping(at, req.buf, req.len),
-                IoKind::Write => std::ptr::copy_nonoverlapping(req.buf, at, req.len),
-            }
-        }
-        Queued::Done(Ok(req.len as u64))
+        unsafe { super::mmap::copy_mapped(self.ptr, req) }
     }
     fn commit(&mut self) -> Result<(), TargetError> {
         Ok(())
@@ -94,6 +86,7 @@ impl Drop for PageFaultEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::IoKind;
 
     #[test]
     fn writes_fault_pages_in_and_reads_see_them() {

@@ -7,7 +7,7 @@
 //! each); an option fio has and aopsbench does not is told apart from an unknown one, and "did
 //! you mean" is offered only for a close option of the same kind that takes the value given.
 //!
-//! Supported options: [`SUPPORTED_OPTIONS`] (fio's names and aliases, and aopsbench's own
+//! Supported options: [`supported_options`] (fio's names and aliases, and aopsbench's own
 //! `aops_*` options, [`vocab::AopsParams`]). Among them: `rw` with modifiers (`randread:8`,
 //! `write:4k`) and `rw_sequencer`, trims (`trim`, `randtrim`, `trimwrite`, `randtrimwrite`: punch
 //! hole, as fio on files), per-direction `bs`/`bsrange`/`bssplit` with a trim part,
@@ -47,7 +47,7 @@ pub use engine_opts::{
 pub use error::{JobError, JobWarning, Location};
 pub use file::{JobFile, JobFileBuilder};
 pub use job::{DEFAULT_PERCENTILES, DEFAULT_RANDSEED, Job, RunControl};
-pub use options::SUPPORTED as SUPPORTED_OPTIONS;
+pub use options::supported as supported_options;
 pub use plan::{FileSpec, ThreadPlan};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;

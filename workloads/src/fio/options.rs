@@ -24,7 +24,8 @@ pub(crate) enum OptionError {
     BadValue { expected: String },
 }
 
-/// Every option name accepted (aliases included), for "did you mean".
+/// Every option name accepted (aliases included) but the engines' own
+/// ([`super::engine_opts::NAMES`]); [`supported`] gives both.
 pub const SUPPORTED: &[&str] = &[
     "name",
     "description",
@@ -147,28 +148,6 @@ pub const SUPPORTED: &[&str] = &[
     "aops_writeback",
     "aops_dirty_background_ratio",
     "aops_dirty_ratio",
-    // The engines' own options (engine_opts::NAMES).
-    "cpuload",
-    "cpuchunks",
-    "cpumode",
-    "program",
-    "arguments",
-    "grace_time",
-    "std_redirect",
-    "hostname",
-    "port",
-    "protocol",
-    "proto",
-    "listen",
-    "pingpong",
-    "nodelay",
-    "interface",
-    "ttl",
-    "window_size",
-    "mss",
-    "donorname",
-    "inplace",
-    "stat_type",
 ];
 
 /// fio's engines that aopsbench does not run, and why.
@@ -798,15 +777,19 @@ fn zones(s: &str, absolute: bool, kb: KbBase) -> Result<RandomDistribution, Stri
     Ok(RandomDistribution::ZonedAbs(list))
 }
 
+/// Every option name accepted, the engines' own included, for "did you mean".
+pub fn supported() -> impl Iterator<Item = &'static str> {
+    SUPPORTED.iter().chain(super::engine_opts::NAMES).copied()
+}
+
 /// ` (did you mean 'x'?)` for a near miss of a supported option of the same kind — an
 /// `aops_` option for an `aops_` typo, a fio option otherwise — that takes the value given;
 /// else empty.
 pub(crate) fn suggestion(key: &str, value: Option<&str>) -> String {
     let aops = key.starts_with("aops_");
-    SUPPORTED
-        .iter()
+    supported()
         .filter(|s| s.starts_with("aops_") == aops)
-        .map(|s| (edit_distance(key, s), *s))
+        .map(|s| (edit_distance(key, s), s))
         .filter(|&(d, s)| d <= 2 && d < s.len() / 3 + 1)
         .filter(|&(_, s)| apply(&mut Job::fio_defaults(), s, value).is_ok())
         .min()
@@ -848,8 +831,8 @@ mod tests {
     #[test]
     fn fio_names_are_sorted_for_lookup() {
         assert!(FIO_OPTIONS.windows(2).all(|w| w[0] < w[1]));
-        for s in SUPPORTED.iter().filter(|s| !s.starts_with("aops_")) {
-            assert!(FIO_OPTIONS.binary_search(s).is_ok(), "{s} is not a fio option");
+        for s in supported().filter(|s| !s.starts_with("aops_")) {
+            assert!(FIO_OPTIONS.binary_search(&s).is_ok(), "{s} is not a fio option");
         }
     }
 
