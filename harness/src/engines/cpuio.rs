@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use workloads::fio::{CpuMode, CpuOptions};
 
-use super::{Engine, IoReq, IoResult, Queued};
-use crate::targets::TargetError;
+use super::{Engine, IoReq, Queued};
 
 /// Numbers `qsort` mode sorts per I/O (fio's `qsort_size`: 256 Ki 32-bit integers).
 const QSORT_LEN: usize = 256 << 10;
@@ -101,12 +100,6 @@ impl Engine for CpuEngine {
             CpuMode::Qsort => self.qsort(),
         }
         Queued::Done(Ok(0))
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
     /// fio's `fio_cpuio_init`: `thinktime = cpucycle * (100 - cpuload) / cpuload`.
     fn think(&self) -> Option<Duration> {

@@ -109,12 +109,6 @@ impl Engine for DefragEngine {
         }
         Queued::Done(self.defrag(fd, req.offset, req.len as u64))
     }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use workloads::fio::ExecOptions;
 
-use super::{Engine, IoReq, IoResult, Queued};
+use super::{Engine, IoReq, Queued};
 use crate::targets::TargetError;
 
 /// The pause of each I/O and after it (fio's `fio_exec_init` sets `thinktime` to 50 ms).
@@ -112,12 +112,6 @@ impl Engine for ExecEngine {
             self.terminate();
         }
         Queued::Done(Ok(0))
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
     fn think(&self) -> Option<Duration> {
         Some(PAUSE)

@@ -4,8 +4,8 @@
 
 use workloads::FallocMode;
 
-use super::{Engine, IoKind, IoReq, IoResult, Queued};
-use crate::targets::{FileId, Target, TargetError};
+use super::{Engine, IoKind, IoReq, Queued};
+use crate::targets::{FileId, Target};
 
 /// A `falloc` job thread's files.
 pub struct FallocEngine<'a> {
@@ -29,11 +29,5 @@ impl Engine for FallocEngine<'_> {
         };
         let r = self.target.fallocate(f, mode, req.offset, req.len as u64);
         Queued::Done(r.map(|()| req.len as u64).map_err(|e| e.errno().unwrap_or(libc::EIO)))
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }

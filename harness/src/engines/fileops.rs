@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use workloads::fio::{IoEngine, StatType};
 
-use super::{Engine, IoReq, IoResult, Queued};
+use super::{Engine, IoReq, Queued};
 use crate::targets::TargetError;
 
 /// The operation on each file's name.
@@ -138,12 +138,6 @@ impl Engine for FileOpEngine {
         }
         self.left[i] = self.left[i].saturating_sub(req.len as u64);
         Queued::Done(Ok(req.len as u64))
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }
 

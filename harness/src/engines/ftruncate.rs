@@ -2,8 +2,8 @@
 //! length is not used, but counts as moved); a read is EINVAL. Runs on every target through
 //! [`Target::truncate`].
 
-use super::{Engine, IoKind, IoReq, IoResult, Queued};
-use crate::targets::{FileId, Target, TargetError};
+use super::{Engine, IoKind, IoReq, Queued};
+use crate::targets::{FileId, Target};
 
 /// An `ftruncate` job thread's files.
 pub struct FtruncateEngine<'a> {
@@ -26,11 +26,5 @@ impl Engine for FtruncateEngine<'_> {
         }
         let r = self.target.truncate(f, req.offset);
         Queued::Done(r.map(|()| req.len as u64).map_err(|e| e.errno().unwrap_or(libc::EIO)))
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }

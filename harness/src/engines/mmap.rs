@@ -3,7 +3,7 @@
 //! mapped again, as fio extends before it maps.
 
 use super::sync::errno;
-use super::{Engine, IoKind, IoReq, IoResult, KernelFds, Queued};
+use super::{Engine, IoKind, IoReq, KernelFds, Queued};
 use crate::targets::TargetError;
 
 /// A mapping of one file.
@@ -101,11 +101,5 @@ impl Engine for MmapEngine {
         };
         // SAFETY: the map covers `offset..end`; `buf` is valid for `len` bytes.
         unsafe { copy_mapped(base, req) }
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }

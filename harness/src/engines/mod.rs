@@ -90,11 +90,18 @@ pub struct EngineConfig {
 pub trait Engine {
     /// Starts `req` as I/O number `slot` (below the queue depth).
     fn queue(&mut self, slot: u32, req: &IoReq) -> Queued;
-    /// Submits what was queued since the last commit.
-    fn commit(&mut self) -> Result<(), TargetError>;
+    /// Submits what was queued since the last commit (nothing, by default: a synchronous
+    /// engine completes every I/O in [`Engine::queue`]).
+    fn commit(&mut self) -> Result<(), TargetError> {
+        Ok(())
+    }
     /// Waits for at least `min` completions and takes at most `max`, giving each to `done`;
-    /// returns how many it took.
-    fn reap(&mut self, min: u32, max: u32, done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError>;
+    /// returns how many it took (none, by default: nothing of a synchronous engine is
+    /// outstanding).
+    fn reap(&mut self, min: u32, max: u32, done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
+        let _ = (min, max, done);
+        Ok(0)
+    }
     /// Registers the slots' buffers (buffer `i` for slot `i`), for engines that can
     /// (io_uring's `fixedbufs`); they stay put while the engine lives.
     fn register_buffers(&mut self, bufs: &[(*mut u8, usize)]) -> Result<(), TargetError> {
@@ -140,12 +147,6 @@ impl Engine for InlineEngine<'_> {
         };
         Queued::Done(r.map(|n| n as u64).map_err(|e| e.errno().unwrap_or(libc::EIO)))
     }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
-    }
 }
 
 /// fio's `null` engine: every I/O completes at once, moving nothing (the buffer is not
@@ -156,12 +157,6 @@ impl Engine for NullEngine {
     #[inline]
     fn queue(&mut self, _slot: u32, req: &IoReq) -> Queued {
         Queued::Done(Ok(req.len as u64))
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }
 

@@ -653,12 +653,6 @@ impl Engine for NetEngine<'_> {
         };
         Queued::Done(reply.map(|_| n as u64))
     }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
-    }
     fn done(&self) -> bool {
         self.done
     }

@@ -3,7 +3,7 @@
 //! the page faults that populate the mapping (and, for writes after reads, copy-on-write of
 //! the zero page). No file is touched.
 
-use super::{Engine, IoReq, IoResult, Queued};
+use super::{Engine, IoReq, Queued};
 use crate::targets::TargetError;
 
 /// A `page_fault` job thread's mapping.
@@ -67,12 +67,6 @@ impl Engine for PageFaultEngine {
         // SAFETY: offset..offset+len lies in the mapping (checked above), and the caller's
         // buffer holds `len` bytes; the two never overlap (the mapping is the engine's own).
         unsafe { super::mmap::copy_mapped(self.ptr, req) }
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }
 

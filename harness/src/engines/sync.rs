@@ -10,7 +10,6 @@
 //! | `pvsync2` | `preadv2(2)`/`pwritev2(2)`, with `RWF_HIPRI` under `hipri` |
 
 use super::{Engine, EngineConfig, IoKind, IoReq, IoResult, KernelFds, Queued};
-use crate::targets::TargetError;
 use workloads::fio::IoEngine;
 
 /// One of the synchronous engines.
@@ -82,11 +81,5 @@ impl Engine for SyncEngine {
                 r => return Queued::Done(r),
             }
         }
-    }
-    fn commit(&mut self) -> Result<(), TargetError> {
-        Ok(())
-    }
-    fn reap(&mut self, _min: u32, _max: u32, _done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        Ok(0)
     }
 }
