@@ -159,7 +159,31 @@ impl JobFileBuilder {
         if jobs.is_empty() {
             return Err(JobError::NoJobs { source_name: last_source });
         }
+        // fio's exitall is process-wide (exitall_on_terminate): every job's end then stops others.
+        if jobs.iter().any(|j| j.control.start.exitall) {
+            for j in &mut jobs {
+                j.control.start.exitall = true;
+            }
+        }
         let mut notes = Vec::new();
+        // One note per set of tiobench options (a [global] one names every job once).
+        let mut profile: Vec<(String, Vec<&str>)> = Vec::new();
+        for j in jobs.iter().filter(|j| !j.profile_options.is_empty()) {
+            let given: Vec<String> = j.profile_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let given = given.join(", ");
+            match profile.iter_mut().find(|(g, _)| *g == given) {
+                Some((_, names)) => names.push(&j.name),
+                None => profile.push((given, vec![&j.name])),
+            }
+        }
+        for (given, names) in profile {
+            notes.push(format!(
+                "{} {}: {given}: an option of fio's tiobench profile (fio --profile=tiobench), which changes nothing \
+                 here, as in fio without the profile",
+                if names.len() > 1 { "jobs" } else { "job" },
+                names.join(", ")
+            ));
+        }
         for j in jobs.iter().filter(|j| j.fill_device && j.size.is_none() && j.filesize.is_none()) {
             notes.push(format!(
                 "job {}: fill_device writes until the filesystem is full (ENOSPC ends the job, as in fio): on a dir: \

@@ -16,7 +16,7 @@
 //! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
 //! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
-//! `exitall`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
+//! `exitall`/`exit_what`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
 //! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
@@ -52,7 +52,7 @@ pub use plan::{FileSpec, ThreadPlan};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
-    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, FileService,
-    IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution, RandomGenerator,
-    RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, ExitWhat,
+    FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution,
+    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
 };
