@@ -8,6 +8,7 @@ use vocab::{AopsParams, KbBase, format_time};
 use super::engine_opts::{EngineOptions, NetProtocol};
 use super::error::Location;
 use super::parse::GLOBAL;
+use super::prio::{CmdPrioOptions, JobPrio};
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
     Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start,
@@ -43,6 +44,10 @@ pub struct RunControl {
     pub uring: UringOptions,
     /// `direct=1` (or `buffered=0`): O_DIRECT.
     pub direct: bool,
+    /// `prio=`, `prioclass=`, `priohint=`: the job threads' I/O priority.
+    pub prio: JobPrio,
+    /// `cmdprio_*` (of `libaio` and `io_uring`): per-I/O priorities.
+    pub cmdprio: CmdPrioOptions,
     /// `stonewall`, `new_group`, `wait_for`, `startdelay`, `exitall`.
     pub start: Start,
     /// `group_reporting`: report the job's threads together.
@@ -257,6 +262,8 @@ impl Job {
                 },
                 uring: UringOptions::default(),
                 direct: false,
+                prio: JobPrio::default(),
+                cmdprio: CmdPrioOptions::default(),
                 start: Start::default(),
                 group_reporting: false,
                 thread: false,
@@ -391,7 +398,19 @@ impl Job {
             IoEngine::PageFault if self.offset != 0 => Err("ioengine=page_fault does not take offset=".into()),
             IoEngine::Net => self.check_net(),
             _ => Ok(()),
+        }?;
+        let cmdprio = &self.control.cmdprio;
+        if let Some(first) = cmdprio.given().first()
+            && !matches!(self.control.ioengine, IoEngine::Libaio | IoEngine::IoUring)
+        {
+            // fio: "Bad option <cmdprio_percentage=20>": the engine has no such option.
+            return Err(format!(
+                "{first} is an option of ioengine=libaio and io_uring (fio's cmdprio), not of ioengine={}: fio \
+                 refuses it too (Bad option)",
+                self.control.ioengine.fio_name()
+            ));
         }
+        cmdprio.check()
     }
 
     /// fio's `fio_netio_init` checks.
@@ -620,6 +639,18 @@ impl Job {
             }
         }
         opt("direct", yes(c.direct));
+        for (k, v) in [
+            ("prioclass", c.prio.class.map(u16::from)),
+            ("prio", c.prio.level.map(u16::from)),
+            ("priohint", c.prio.hint),
+        ] {
+            if let Some(v) = v {
+                opt(k, v.to_string());
+            }
+        }
+        for (k, v) in c.cmdprio.to_fio() {
+            opt(k, v);
+        }
         opt("fsync", self.fsync.to_string());
         opt("fdatasync", self.fdatasync.to_string());
         opt("end_fsync", yes(self.end_fsync));
@@ -754,6 +785,9 @@ impl Job {
         }
         if logs.offset {
             opt("log_offset", "1".into());
+        }
+        if logs.prio {
+            opt("log_prio", "1".into());
         }
         if c.flow != 0 {
             opt("flow", c.flow.to_string());

@@ -16,7 +16,8 @@
 //! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
 //! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
-//! `exitall`/`exit_what`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
+//! `exitall`/`exit_what`, `cpus_allowed(_policy)`, I/O priorities (`prio`, `prioclass`, `priohint`, and
+//! `cmdprio_*` of `libaio` and `io_uring`), `continue_on_error`/`ignore_error`, the latency switches,
 //! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
@@ -35,6 +36,7 @@ mod job;
 mod options;
 mod parse;
 mod plan;
+mod prio;
 mod randmap;
 mod stream;
 mod subst;
@@ -49,6 +51,10 @@ pub use file::{JobFile, JobFileBuilder};
 pub use job::{DEFAULT_PERCENTILES, DEFAULT_RANDSEED, Job, RunControl};
 pub use options::supported as supported_options;
 pub use plan::{FileSpec, ThreadPlan};
+pub use prio::{
+    BsPrio, CmdPrio, CmdPrioOptions, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE, IOPRIO_CLASS_RT, IOPRIO_MAX_PRIO_HINT, IoPrio,
+    IoPrioChoice, JobPrio, ThreadPrio,
+};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{

@@ -7,9 +7,10 @@ use vocab::{AopsParams, KbBase, TimeUnit};
 
 use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
+use super::prio::{self, IOPRIO_MAX_PRIO_HINT};
 use super::types::{
-    BlockSize, CpusPolicy, ExitWhat, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
-    ReadWrite, RwSequencer, VerifyKind, Zone,
+    BlockSize, CpusPolicy, ExitWhat, FileService, IoEngine, PerDir, Prealloc, RandomDistribution, RandomGenerator,
+    RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone,
 };
 use super::value::{self, PPM};
 
@@ -68,6 +69,14 @@ pub const SUPPORTED: &[&str] = &[
     "registerfiles",
     "sqthread_poll",
     "hipri",
+    "prio",
+    "prioclass",
+    "priohint",
+    "cmdprio_percentage",
+    "cmdprio_class",
+    "cmdprio",
+    "cmdprio_hint",
+    "cmdprio_bssplit",
     "ioengine",
     "direct",
     "buffered",
@@ -126,6 +135,7 @@ pub const SUPPORTED: &[&str] = &[
     "log_hist_msec",
     "per_job_logs",
     "log_offset",
+    "log_prio",
     "flow",
     "flow_id",
     "flow_sleep",
@@ -308,6 +318,26 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "registerfiles" => c.uring.registerfiles = flag()?,
         "sqthread_poll" => c.uring.sqthread_poll = flag()?,
         "hipri" => c.uring.hipri = flag()?,
+        "prio" => c.prio.level = Some(count(0, 7)? as u8),
+        "prioclass" => c.prio.class = Some(count(0, 3)? as u8),
+        "priohint" => c.prio.hint = Some(count(0, u64::from(IOPRIO_MAX_PRIO_HINT))? as u16),
+        "cmdprio_percentage" => {
+            let cur = c.cmdprio.percentage.unwrap_or_default();
+            c.cmdprio.percentage = Some(per_dir_int(text()?, &cur, 0, 100).map_err(bad)?);
+        }
+        "cmdprio_class" => {
+            let cur = c.cmdprio.class.unwrap_or_default();
+            c.cmdprio.class = Some(per_dir_int(text()?, &cur, 1, 3).map_err(bad)?);
+        }
+        "cmdprio" => {
+            let cur = c.cmdprio.level.unwrap_or_default();
+            c.cmdprio.level = Some(per_dir_int(text()?, &cur, 0, 7).map_err(bad)?);
+        }
+        "cmdprio_hint" => {
+            let cur = c.cmdprio.hint.unwrap_or_default();
+            c.cmdprio.hint = Some(per_dir_int(text()?, &cur, 0, u64::from(IOPRIO_MAX_PRIO_HINT)).map_err(bad)?);
+        }
+        "cmdprio_bssplit" => c.cmdprio.bssplit = Some(prio::parse_bssplit(text()?, kb).map_err(bad)?),
         "ioengine" => c.ioengine = engine(text()?).map_err(bad)?,
         "direct" => c.direct = flag()?,
         "buffered" => c.direct = !flag()?,
@@ -422,6 +452,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "log_hist_msec" => c.logs.hist_msec = count(0, 86_400_000)?,
         "per_job_logs" => c.logs.per_job = flag()?,
         "log_offset" => c.logs.offset = flag()?,
+        "log_prio" => c.logs.prio = flag()?,
         // fio's FLOW_MAX_WEIGHT is 1000.
         "flow" => c.flow = count(0, 1000)? as u32,
         "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
@@ -460,6 +491,18 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         _ => return Err(OptionError::Unknown { hint: suggestion(&key_lc, value) }),
     }
     Ok(())
+}
+
+/// fio's `FIO_OPT_INT` with a value per direction (`cmdprio_*`): `READ[,WRITE]`, each from
+/// `lo` to `hi`.
+fn per_dir_int<T>(s: &str, current: &PerDir<T>, lo: u64, hi: u64) -> Result<PerDir<T>, String>
+where
+    T: Copy + TryFrom<u64>,
+{
+    value::per_dir(s, current, |p| {
+        value::int_in(p, lo, hi)
+            .and_then(|n| T::try_from(n).map_err(|_| format!("expected a whole number from {lo} to {hi}")))
+    })
 }
 
 /// A log's name prefix: the value, or fio's default `jobname` stand-in when bare.

@@ -1,6 +1,7 @@
 //! What one job thread does: its files, the layout before measurement, and its op stream.
 
 use super::job::{Job, RunControl};
+use super::prio::{CmdPrio, ThreadPrio};
 use super::stream::OpStream;
 use super::types::Prealloc;
 use crate::op::{FallocMode, Op};
@@ -45,6 +46,8 @@ pub struct ThreadPlan {
     /// The job's seed ([`Job::seed`]); with the job index and the thread index it fixes the
     /// stream. Record it to rerun a `randrepeat=0` job (as `randseed=`).
     pub seed: u64,
+    /// The thread's I/O priority and the per-I/O choice of cmdprio (seeded like the stream).
+    pub prio: ThreadPrio,
 }
 
 /// Size of the writes that lay a file out.
@@ -112,7 +115,16 @@ impl Job {
             control: self.control.clone(),
             max_bs: self.max_bs(),
             seed: self.seed(),
+            prio: self.thread_prio(thread),
         }
+    }
+
+    /// Thread `thread`'s priorities: `prio`/`prioclass`/`priohint`, and cmdprio over the
+    /// directions the job does (fio's `td_read`, `td_write`).
+    fn thread_prio(&self, thread: u32) -> ThreadPrio {
+        let job = self.control.prio.value();
+        let cmdprio = CmdPrio::new(&self.control.cmdprio, self.rw.reads(), self.rw.writes(), job.unwrap_or_default());
+        ThreadPrio::new(job, cmdprio, self.seed(), self.index, thread)
     }
 
     /// fio's `extend_file`: preallocate, and write the file out when the job reads or trims it

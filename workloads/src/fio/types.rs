@@ -692,6 +692,9 @@ pub struct Logs {
     pub per_job: bool,
     /// `log_offset`: add the I/O's offset to each entry.
     pub offset: bool,
+    /// `log_prio`: each entry's priority column is the I/O's priority (`0x2000`), not
+    /// whether it was of the real-time class (1 or 0).
+    pub prio: bool,
 }
 
 /// Queue-depth options of the asynchronous engines.
