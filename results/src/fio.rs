@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
+use crate::prio::PrioLat;
 use crate::recorder::{INTERVAL_NS, OpRecord};
 use crate::thread_stats::{DEPTH_BUCKETS, JobStats};
 use vocab::{Latencies, quantile_of};
@@ -76,9 +77,12 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
         if found.is_empty() { None } else { OpRecord::merged(found).ok() }
     };
     let lat = &input.stats.latencies;
-    for (ddir, names) in [("read", &["read"][..]), ("write", &["write"][..]), ("trim", &["punch_hole"][..])] {
+    for (d, (ddir, names)) in
+        [("read", &["read"][..]), ("write", &["write"][..]), ("trim", &["punch_hole"][..])].into_iter().enumerate()
+    {
         let record = pick(names);
-        job.insert(ddir.into(), ddir_block(record.as_ref(), input.runtime_ns, lat));
+        let prios = input.stats.prios.as_ref().and_then(|p| p.get(d)).map(Vec::as_slice);
+        job.insert(ddir.into(), ddir_block(record.as_ref(), input.runtime_ns, lat, prios));
     }
     job.insert("sync".into(), sync_block(pick(&["fsync", "fdatasync"]).as_ref(), lat));
     job.insert("job_runtime".into(), json!(runtime_ms));
@@ -118,7 +122,7 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
         job.insert("first_error".into(), json!(t.errors.first));
     }
     let other: Map<String, Value> =
-        input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns, lat))).collect();
+        input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns, lat, None))).collect();
     job.insert(
         "aopsbench".into(),
         json!({
@@ -186,8 +190,9 @@ fn depth_dist(map: &[u64; DEPTH_BUCKETS], total: u64, keys: &[String]) -> Value 
 
 /// fio's per-direction block (`read`, `write`, `trim`): a latency `disable_*lat` turns off is
 /// an empty block (N = 0), percentiles per `clat_percentiles`/`lat_percentiles` with the
-/// job's `percentile_list` (`add_ddir_lat_json`).
-fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64, lat: &Latencies) -> Value {
+/// job's `percentile_list` (`add_ddir_lat_json`); the latencies per I/O priority under `prios`
+/// when two or more priorities have samples (`add_ddir_status_json`).
+fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64, lat: &Latencies, prios: Option<&[PrioLat]>) -> Value {
     let empty = OpRecord::default();
     let r = record.unwrap_or(&empty);
     let ios = r.count();
@@ -208,7 +213,7 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64, lat: &Latencies) -> Va
     let list = lat.percentile_list.as_slice();
     let clat_p = lat.clat && lat.clat_percentiles;
     let lat_p = lat.lat && lat.lat_percentiles;
-    json!({
+    let mut block = json!({
         "io_bytes": r.bytes,
         "io_kbytes": r.bytes / 1024,
         "bw_bytes": bw_bytes,
@@ -221,6 +226,28 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64, lat: &Latencies) -> Va
         "slat_ns": latency_block(slat, None),
         "clat_ns": latency_block(clat, clat_p.then_some(list)),
         "lat_ns": latency_block(total, lat_p.then_some(list)),
+    });
+    let with_samples: Vec<&PrioLat> = prios.unwrap_or_default().iter().filter(|p| !p.histogram.is_empty()).collect();
+    if with_samples.len() >= 2
+        && let Some(map) = block.as_object_mut()
+    {
+        // What fio keeps per priority: clat, or lat under lat_percentiles.
+        let key = if lat.lat_percentiles { "lat_ns" } else { "clat_ns" };
+        let p = lat.clat_percentiles || lat.lat_percentiles;
+        let array = with_samples
+            .iter()
+            .map(|e| {
+                let mut o = Map::new();
+                o.insert("prioclass".into(), json!(e.class()));
+                o.insert("prio".into(), json!(e.level()));
+                o.insert("priohint".into(), json!(e.hint()));
+                o.insert(key.into(), latency_block(&e.histogram, p.then_some(list)));
+                Value::Object(o)
+            })
+            .collect();
+        map.insert("prios".into(), Value::Array(array));
+    }
+    let rest = json!({
         "bw_min": bw_stats.min as u64,
         "bw_max": bw_stats.max as u64,
         "bw_agg": if bw_bytes > 0 { 100.0 } else { 0.0 },
@@ -232,7 +259,11 @@ fn ddir_block(record: Option<&OpRecord>, runtime_ns: u64, lat: &Latencies) -> Va
         "iops_mean": iops_stats.mean,
         "iops_stddev": iops_stats.stddev,
         "iops_samples": iops_samples.len(),
-    })
+    });
+    if let (Some(map), Value::Object(rest)) = (block.as_object_mut(), rest) {
+        map.extend(rest);
+    }
+    block
 }
 
 /// fio's `sync` block: fsync and fdatasync latencies (fio records them as clat).

@@ -4,7 +4,9 @@
 //! `add_clat_sample`, `iolog.c` `flush_samples`/`flush_hist_samples`).
 //!
 //! Every line starts with the time in milliseconds since the job started:
-//! - `_lat`, `_clat`, `_slat`, `_bw`, `_iops`: `time, value, ddir, bs[, offset], prio`. Without
+//! - `_lat`, `_clat`, `_slat`, `_bw`, `_iops`: `time, value, ddir, bs[, offset], prio`, the
+//!   priority being 1 for an I/O of the real-time class and 0 otherwise, or with `log_prio` the
+//!   I/O's priority as the kernel packs it (`0x2000`; `iolog.c` `flush_samples`). Without
 //!   `log_avg_msec` one line per I/O (latencies in ns, bandwidth in KiB/s of that I/O as fio
 //!   computes it from its clat, iops 1); with it one line per window and data direction (the
 //!   mean latency, the window's KiB/s and IOPS; bs 0).
@@ -53,6 +55,8 @@ pub struct LogConfig {
     pub hist_msec: u64,
     /// Each line carries the I/O's offset.
     pub offset: bool,
+    /// `log_prio`: the priority column is the I/O's priority, not whether it is real-time.
+    pub prio: bool,
 }
 
 impl LogConfig {
@@ -161,6 +165,8 @@ pub struct LogSample {
     pub clat_ns: u64,
     /// Issue to completion.
     pub lat_ns: u64,
+    /// The I/O's priority as the kernel packs it (fio's `io_u->ioprio`; 0: none).
+    pub prio: u16,
 }
 
 /// One thread's logger: fed every completed read, write and trim, writes fio's lines.
@@ -224,11 +230,12 @@ impl FioLogger {
     /// One line per I/O in each log (fio's `add_log_sample` without `log_avg_msec`).
     fn per_io(&mut self, s: &LogSample, ms: u64) {
         let (cfg, l) = (self.cfg, &mut self.logs);
+        let prio = Prio(cfg.prio, s.prio);
         let line = |out: &mut String, v: u64| {
             let _ = if cfg.offset {
-                writeln!(out, "{ms}, {v}, {}, {}, {}, 0", s.ddir, s.bs, s.offset)
+                writeln!(out, "{ms}, {v}, {}, {}, {}, {prio}", s.ddir, s.bs, s.offset)
             } else {
-                writeln!(out, "{ms}, {v}, {}, {}, 0", s.ddir, s.bs)
+                writeln!(out, "{ms}, {v}, {}, {}, {prio}", s.ddir, s.bs)
             };
         };
         if cfg.lat {
@@ -248,10 +255,15 @@ impl FioLogger {
         }
     }
 
-    /// An averaged line: `time, value, ddir, 0[, 0], 0`.
-    fn avg_line(out: &mut String, offset: bool, ms: u64, v: u64, ddir: usize) {
-        let _ =
-            if offset { writeln!(out, "{ms}, {v}, {ddir}, 0, 0, 0") } else { writeln!(out, "{ms}, {v}, {ddir}, 0, 0") };
+    /// An averaged line: `time, value, ddir, 0[, 0], prio` (fio's window samples have
+    /// priority 0).
+    fn avg_line(out: &mut String, cfg: LogConfig, ms: u64, v: u64, ddir: usize) {
+        let prio = Prio(cfg.prio, 0);
+        let _ = if cfg.offset {
+            writeln!(out, "{ms}, {v}, {ddir}, 0, 0, {prio}")
+        } else {
+            writeln!(out, "{ms}, {v}, {ddir}, 0, {prio}")
+        };
     }
 
     /// fio's `__add_stat_to_log` path: samples join their direction's window; once a sample
@@ -275,12 +287,12 @@ impl FioLogger {
     }
 
     fn flush_avg(&mut self, ms: u64) {
-        let offset = self.cfg.offset;
+        let cfg = self.cfg;
         for (d, w) in self.avg.iter_mut().enumerate() {
             for (m, out) in [(w.lat, &mut self.logs.lat), (w.clat, &mut self.logs.clat), (w.slat, &mut self.logs.slat)]
             {
                 if m.n > 0 {
-                    Self::avg_line(out, offset, ms, (m.sum / u128::from(m.n)) as u64, d);
+                    Self::avg_line(out, cfg, ms, (m.sum / u128::from(m.n)) as u64, d);
                 }
             }
             *w = AvgWindow::default();
@@ -298,17 +310,17 @@ impl FioLogger {
     }
 
     fn flush_rate(&mut self, at_ms: u64, len_ms: u64) {
-        let offset = self.cfg.offset;
+        let cfg = self.cfg;
         for d in 0..3 {
             if !self.seen[d] {
                 continue;
             }
             if self.cfg.bw {
                 let kib_s = self.bytes[d] * 1000 / len_ms / 1024;
-                Self::avg_line(&mut self.logs.bw, offset, at_ms, kib_s, d);
+                Self::avg_line(&mut self.logs.bw, cfg, at_ms, kib_s, d);
             }
             if self.cfg.iops {
-                Self::avg_line(&mut self.logs.iops, offset, at_ms, self.ios[d] * 1000 / len_ms, d);
+                Self::avg_line(&mut self.logs.iops, cfg, at_ms, self.ios[d] * 1000 / len_ms, d);
             }
         }
         self.bytes = [0; 3];
@@ -353,6 +365,19 @@ impl FioLogger {
     }
 }
 
+/// A line's priority column: with `log_prio` (`.0`) the priority as `0x%04x`, else 1 for the
+/// real-time class and 0 otherwise (fio's `flush_samples`).
+struct Prio(bool, u16);
+
+impl std::fmt::Display for Prio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Prio(true, p) => write!(f, "0x{p:04x}"),
+            Prio(false, p) => write!(f, "{}", u8::from(p >> 13 == 1)),
+        }
+    }
+}
+
 /// The file name fio gives a log: `PREFIX_SUFFIX.N.log`, or `PREFIX_SUFFIX.log` without
 /// `per_job_logs` (fio's `setup_log` names in `init.c`; N is fio's thread number, from 1 across
 /// the whole job file).
@@ -368,7 +393,16 @@ mod tests {
     use super::*;
 
     fn sample(at_ms: u64, ddir: u8, lat: u64) -> LogSample {
-        LogSample { at_ns: at_ms * 1_000_000, ddir, bs: 4096, offset: 8192, slat_ns: None, clat_ns: lat, lat_ns: lat }
+        LogSample {
+            at_ns: at_ms * 1_000_000,
+            ddir,
+            bs: 4096,
+            offset: 8192,
+            slat_ns: None,
+            clat_ns: lat,
+            lat_ns: lat,
+            prio: 0,
+        }
     }
 
     #[test]
@@ -399,6 +433,22 @@ mod tests {
         let mut l = FioLogger::new(with_offset);
         l.add(&sample(3, 0, 7));
         assert_eq!(l.finish(4_000_000).lat, "3, 7, 0, 4096, 8192, 0\n");
+    }
+
+    #[test]
+    fn the_priority_column_is_fios() {
+        let cfg = LogConfig { lat: true, ..LogConfig::default() };
+        let mut l = FioLogger::new(cfg);
+        l.add(&LogSample { prio: 0x2000, ..sample(1, 0, 5) });
+        l.add(&LogSample { prio: 0x6000, ..sample(2, 0, 6) });
+        assert_eq!(l.finish(3_000_000).clat, "1, 5, 0, 4096, 1\n2, 6, 0, 4096, 0\n", "1 for the RT class");
+        let mut l = FioLogger::new(LogConfig { prio: true, ..cfg });
+        l.add(&LogSample { prio: 0x2001, ..sample(1, 0, 5) });
+        l.add(&sample(2, 0, 6));
+        assert_eq!(l.finish(3_000_000).clat, "1, 5, 0, 4096, 0x2001\n2, 6, 0, 4096, 0x0000\n");
+        let mut l = FioLogger::new(LogConfig { prio: true, avg_msec: 10, ..cfg });
+        l.add(&LogSample { prio: 0x2001, ..sample(1, 0, 5) });
+        assert_eq!(l.finish(20_000_000).clat, "20, 5, 0, 0, 0x0000\n", "a window's line has priority 0");
     }
 
     #[test]

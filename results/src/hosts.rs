@@ -61,7 +61,7 @@ pub fn merge_hosts(parts: &[HostPart], spec: &str) -> Result<TargetResult, Resul
         runtime_ns: 0,
         ops: Default::default(),
         counters: Default::default(),
-        stats: JobStats { disk: None, ..first.result.stats.clone() },
+        stats: JobStats { disk: None, prios: None, ..first.result.stats.clone() },
     };
     merged.stats.threads = Default::default();
     for p in parts {
@@ -85,6 +85,12 @@ pub fn merge_hosts(parts: &[HostPart], spec: &str) -> Result<TargetResult, Resul
             *c = c.saturating_add(*value);
         }
         merged.stats.threads.add(&r.stats.threads);
+        if let Some(dirs) = &r.stats.prios {
+            let into = merged.stats.prios.get_or_insert_with(Default::default);
+            for (mine, theirs) in into.iter_mut().zip(dirs) {
+                crate::prio::add_all(mine, theirs);
+            }
+        }
     }
     Ok(merged)
 }

@@ -82,6 +82,7 @@ pub mod hosts;
 pub mod html;
 pub mod intervals;
 pub mod plot;
+pub mod prio;
 mod recorder;
 pub mod report;
 pub mod run_dir;

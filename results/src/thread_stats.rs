@@ -215,6 +215,8 @@ pub struct JobStats {
     pub continue_on_error: bool,
     /// The disk of a block-device target.
     pub disk: Option<DiskUtil>,
+    /// Latencies per I/O priority, when fio reports them (see [`crate::prio`]).
+    pub prios: Option<crate::prio::DirPrios>,
 }
 
 #[cfg(test)]

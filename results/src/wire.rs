@@ -11,6 +11,7 @@
 //! counters: n, (name, value)*
 //! stats: cpu(usr_ns sys_ns ctx majf minf)  depth(level[7] submit[7] complete[7])
 //!        errors(total, first errno as u32)  continue_on_error  latencies(JSON)  disk: 0 | 1, JSON
+//!        prios: 0 | 1, (reads, writes: n, (ioprio, buckets)*)
 //! ops: n, (name, bytes, buckets(whole run), slat, lat, intervals: n, (second, ops, bytes, buckets)*)*
 //! slat, lat: 0 (a synchronous engine) | 1, buckets
 //! buckets: n, (value − previous value, count)*      strings: length, UTF-8 bytes
@@ -21,12 +22,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
+use crate::prio::{DirPrios, PrioLat};
 use crate::recorder::{IntervalSample, OpRecord, new_histogram};
 use crate::run_dir::TargetResult;
 use crate::thread_stats::{CpuUsage, DEPTH_BUCKETS, DepthStats, ErrorStats, JobStats, ThreadStats};
 
 /// The first bytes of every encoded result; the number is the format's version.
-pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/3";
+pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/4";
 
 /// Why bytes did not decode into a result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,7 +168,7 @@ impl Writer {
     }
 
     fn stats(&mut self, stats: &JobStats) {
-        let JobStats { threads, latencies, continue_on_error, disk } = stats;
+        let JobStats { threads, latencies, continue_on_error, disk, prios } = stats;
         let ThreadStats { cpu, depth, errors } = threads;
         let CpuUsage { usr_ns, sys_ns, ctx, majf, minf } = cpu;
         for x in [usr_ns, sys_ns, ctx, majf, minf] {
@@ -186,6 +188,19 @@ impl Writer {
             Some(d) => {
                 self.u64(1);
                 self.str(&serde_json::to_string(d).expect("disk statistics serialise"));
+            }
+        }
+        match prios {
+            None => self.u64(0),
+            Some(dirs) => {
+                self.u64(1);
+                for list in dirs {
+                    self.u64(list.len() as u64);
+                    for p in list {
+                        self.u64(u64::from(p.ioprio));
+                        self.buckets(&buckets_of(&p.histogram));
+                    }
+                }
             }
         }
     }
@@ -265,8 +280,23 @@ impl Reader<'_> {
             1 => Some(self.json("the disk statistics")?),
             n => return Err(WireError::Damaged { what: format!("the disk flag: {n}") }),
         };
+        let prios = match self.u64("the priorities flag")? {
+            0 => None,
+            1 => {
+                let mut dirs: DirPrios = [Vec::new(), Vec::new()];
+                for list in &mut dirs {
+                    for _ in 0..self.len("the priorities")? {
+                        let ioprio = u16::try_from(self.u64("a priority")?)
+                            .map_err(|_| WireError::Damaged { what: "a priority above 16 bits".into() })?;
+                        list.push(PrioLat { ioprio, histogram: self.histogram()? });
+                    }
+                }
+                Some(dirs)
+            }
+            n => return Err(WireError::Damaged { what: format!("the priorities flag: {n}") }),
+        };
         let threads = ThreadStats { cpu, depth, errors: ErrorStats { total, first } };
-        Ok(JobStats { threads, latencies, continue_on_error, disk })
+        Ok(JobStats { threads, latencies, continue_on_error, disk, prios })
     }
 
     /// A histogram sent as its buckets.
@@ -321,6 +351,8 @@ mod tests {
         for i in 0..300u64 {
             write.record_queued(i * 1_000_000, 500 + i, 20_000 + 7 * i, 4096);
         }
+        let write = write.finish();
+        let write_hist = write.histogram.clone();
         // Two threads merged: their intervals' buckets come unsorted and repeated.
         let mut read = read.finish();
         let mut other = OpRecorder::new();
@@ -333,12 +365,8 @@ mod tests {
             spec: "iomap:backing=/mnt/n1/img-3".into(),
             started: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
             runtime_ns: 3_500_000_001,
-            ops: [
-                ("read".to_string(), read),
-                ("fsync".to_string(), fsync.finish()),
-                ("write".to_string(), write.finish()),
-            ]
-            .into(),
+            ops: [("read".to_string(), read), ("fsync".to_string(), fsync.finish()), ("write".to_string(), write)]
+                .into(),
             counters: [("dev_reads".to_string(), 12), ("map_blocks".to_string(), u64::MAX)].into(),
             stats: JobStats {
                 threads: ThreadStats {
@@ -355,6 +383,13 @@ mod tests {
                     time_ms: 9,
                     ..Default::default()
                 }),
+                prios: Some([
+                    vec![
+                        PrioLat { ioprio: 0x6000, histogram: write_hist.clone() },
+                        PrioLat { ioprio: 0x2000, histogram: new_histogram() },
+                    ],
+                    Vec::new(),
+                ]),
             },
         }
     }
@@ -393,7 +428,7 @@ mod tests {
     #[test]
     fn damaged_bytes_are_refused_not_misread() {
         let bytes = encode(&sample());
-        assert_eq!(decode(b"AOPSBENCH-RESULT/2").unwrap_err(), WireError::Magic);
+        assert_eq!(decode(b"AOPSBENCH-RESULT/3").unwrap_err(), WireError::Magic);
         for cut in [MAGIC.len(), MAGIC.len() + 3, bytes.len() / 2, bytes.len() - 1] {
             assert!(matches!(decode(&bytes[..cut]), Err(WireError::Truncated { .. })), "cut at {cut}");
         }

@@ -281,6 +281,42 @@ fn gtod_reduce_and_a_percentile_list_are_honoured() {
 }
 
 #[test]
+fn latencies_per_priority_are_fios_prios() {
+    let hist = |values: std::ops::Range<u64>| {
+        let mut h = results::new_histogram();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        h
+    };
+    let lat = |ioprio, h| results::prio::PrioLat { ioprio, histogram: h };
+    // Reads at two priorities (and one without samples); writes at one: no `prios` there.
+    let prios = [
+        vec![lat(0x6000, hist(1..801)), lat(0x4000, results::new_histogram()), lat(0x2001, hist(801..1001))],
+        vec![lat(0x6000, hist(1..100))],
+    ];
+    let (doc, _) = run_with(results::JobStats { prios: Some(prios.clone()), ..Default::default() });
+    let j = job(&doc, "exact@t");
+    let read = j["read"].as_object().unwrap();
+    let keys: Vec<&str> = read.keys().map(|k| k.as_str()).collect();
+    let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
+    assert_eq!((at("prios"), at("bw_min")), (at("lat_ns") + 1, at("lat_ns") + 2), "fio's place for it");
+    let p = read["prios"].as_array().unwrap();
+    assert_eq!(p.len(), 2, "only priorities with samples");
+    let cls = |e: &Value| (e["prioclass"].as_u64(), e["prio"].as_u64(), e["priohint"].as_u64());
+    assert_eq!((cls(&p[0]), cls(&p[1])), ((Some(3), Some(0), Some(0)), (Some(1), Some(1), Some(0))));
+    assert_eq!((p[0]["clat_ns"]["N"].as_u64(), p[1]["clat_ns"]["N"].as_u64()), (Some(800), Some(200)));
+    assert_eq!(p[1]["clat_ns"]["min"].as_u64(), Some(801));
+    assert!(p[0]["clat_ns"]["percentile"].is_object());
+    assert!(j["write"].get("prios").is_none(), "one priority with samples");
+    // Under lat_percentiles fio keeps total latencies per priority.
+    let latencies = vocab::Latencies { lat_percentiles: true, ..Default::default() };
+    let (doc, _) = run_with(results::JobStats { prios: Some(prios), latencies, ..Default::default() });
+    let p = &job(&doc, "exact@t")["read"]["prios"][0];
+    assert!(p.get("lat_ns").is_some() && p.get("clat_ns").is_none());
+}
+
+#[test]
 fn fio_plot_draws_charts_from_it() {
     let tool = "fio-plot";
     let found = std::env::var_os("PATH")
