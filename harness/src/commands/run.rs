@@ -175,6 +175,9 @@ impl Pooled {
         for (mine, theirs) in self.outcome.logs.iter_mut().zip(&later.logs) {
             mine.append(theirs);
         }
+        for (mine, theirs) in self.outcome.prios.iter_mut().zip(&later.prios) {
+            mine.add(theirs);
+        }
         for (op, rec) in later.ops {
             match self.outcome.ops.get_mut(&op) {
                 Some(r) => r.merge(&rec)?,
@@ -370,11 +373,19 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
         for (ti, name) in names.iter().enumerate() {
             let mut threads = ThreadStats::default();
             let mut maps = Vec::with_capacity(unit.parts.len());
+            let no_prios = results::prio::ThreadPrios::default();
+            let mut prios = Vec::with_capacity(unit.parts.len());
             for &(ji, t) in &unit.parts {
                 let o = &pooled[ji][ti].outcome;
-                maps.extend(o.threads.get(t).cloned());
+                if let Some(m) = o.threads.get(t) {
+                    maps.push(m.clone());
+                    prios.push(o.prios.get(t).unwrap_or(&no_prios));
+                }
                 threads.add(&o.thread_stats.get(t).copied().unwrap_or_default());
             }
+            // fio's per-priority latencies of the report (each thread's with its records).
+            let prios =
+                results::prio::report_prios(prios.into_iter().zip(&maps), first.control.latencies.lat_percentiles);
             let ops = results::merge_threads(maps).with_context(|| format!("merging the report of {}", unit.name))?;
             let outcomes = || unit.parts.iter().map(|&(ji, _)| &pooled[ji][ti].outcome);
             let p = &pooled[unit.parts[0].0][ti];
@@ -395,6 +406,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                     } else {
                         None
                     },
+                    prios,
                 },
             };
             collector.add(result, &specs[ti].to_string())?;

@@ -115,7 +115,7 @@ mod tests {
     fn a_chunk_burns_its_time_and_leaves_the_rest_idle() {
         let o = CpuOptions { load: 25, chunk_us: 2_000, mode: CpuMode::Noop };
         let mut e = CpuEngine::new(&o);
-        let req = IoReq { kind: super::super::IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 4096 };
+        let req = IoReq::new(super::super::IoKind::Read, 0, 0, std::ptr::null_mut(), 4096);
         let start = Instant::now();
         assert_eq!(e.queue(0, &req), Queued::Done(Ok(0)), "cpuio moves no bytes");
         assert!(start.elapsed() >= Duration::from_millis(2));

@@ -143,7 +143,7 @@ mod tests {
     }
 
     fn req() -> IoReq {
-        IoReq { kind: super::super::IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 }
+        IoReq::new(super::super::IoKind::Read, 0, 0, std::ptr::null_mut(), 0)
     }
 
     #[test]

@@ -147,7 +147,7 @@ mod tests {
     use crate::engines::IoKind;
 
     fn io(e: &mut FileOpEngine, file: usize) -> Queued {
-        let req = IoReq { kind: IoKind::Write, file, offset: 0, buf: std::ptr::null_mut(), len: 4096 };
+        let req = IoReq::new(IoKind::Write, file, 0, std::ptr::null_mut(), 4096);
         e.queue(0, &req)
     }
 

@@ -391,7 +391,7 @@ mod tests {
     }
 
     fn req(kind: IoKind, offset: u64, buf: &mut [u8]) -> IoReq {
-        IoReq { kind, file: 0, offset, buf: buf.as_mut_ptr(), len: buf.len() }
+        IoReq::new(kind, 0, offset, buf.as_mut_ptr(), buf.len())
     }
 
     /// Queues and submits one I/O; returns whether it completed at submission.

@@ -1,7 +1,8 @@
 //! fio's `libaio` engine: Linux native AIO through its system calls (`io_setup(2)`,
 //! `io_submit(2)`, `io_getevents(2)`, `io_destroy(2)`), as libaio wraps them — not an alias of
 //! another engine. One context per job thread of `iodepth` events. Buffered I/O on Linux AIO
-//! completes inside `io_submit`, as it does under fio.
+//! completes inside `io_submit`, as it does under fio. A cmdprio goes in `aio_reqprio` with
+//! `IOCB_FLAG_IOPRIO`.
 
 use super::sync::errno;
 use super::{Engine, EngineConfig, IoKind, IoReq, IoResult, KernelFds, Queued};
@@ -38,6 +39,8 @@ struct IoEvent {
 
 const IOCB_CMD_PREAD: u16 = 0;
 const IOCB_CMD_PWRITE: u16 = 1;
+/// `aio_reqprio` holds the I/O's priority (`IOCB_FLAG_IOPRIO`).
+const IOCB_FLAG_IOPRIO: u32 = 1 << 1;
 
 /// The Linux AIO engine.
 pub struct AioEngine {
@@ -47,6 +50,9 @@ pub struct AioEngine {
     iocbs: Vec<Iocb>,
     /// Slots queued since the last submit.
     pending: Vec<*mut Iocb>,
+    /// Slots whose iocb `io_submit` refused, with the errno: they complete with it at the next
+    /// reap, as io_uring reports a refused SQE in its CQE.
+    refused: Vec<(u32, i32)>,
     events: Vec<IoEvent>,
 }
 
@@ -67,6 +73,7 @@ impl AioEngine {
             fds: files.fds,
             iocbs: vec![Iocb::default(); depth as usize],
             pending: Vec::with_capacity(depth as usize),
+            refused: Vec::new(),
             events: vec![IoEvent::default(); depth as usize],
         })
     }
@@ -93,6 +100,12 @@ impl Engine for AioEngine {
             aio_offset: req.offset as i64,
             ..Iocb::default()
         };
+        if req.prio.cmdprio {
+            // fio's fio_libaio_cmdprio_prep: only a cmdprio is passed; other I/Os take the
+            // thread's priority in the kernel (get_current_ioprio).
+            iocb.aio_reqprio = req.prio.prio.0 as i16;
+            iocb.aio_flags |= IOCB_FLAG_IOPRIO;
+        }
         self.pending.push(iocb);
         Queued::Later
     }
@@ -107,11 +120,18 @@ impl Engine for AioEngine {
             };
             match r {
                 r if r > 0 => at += r as usize,
-                r if r < 0 && errno() == libc::EAGAIN => std::thread::yield_now(),
-                r if r < 0 && errno() == libc::EINTR => {}
+                // Nothing taken (fio's commit tries again), or interrupted.
+                0 => {}
+                _ if errno() == libc::EINTR => {}
+                _ if errno() == libc::EAGAIN => std::thread::yield_now(),
                 _ => {
-                    self.pending.clear();
-                    return Err(TargetError::Os { op: "io_submit", errno: errno() });
+                    // io_submit stops at the first iocb it refuses (EPERM for a real-time
+                    // aio_reqprio without CAP_SYS_ADMIN, EINVAL for a bad one): that I/O fails
+                    // alone, the rest go on.
+                    // SAFETY: `pending` points at iocbs of this engine.
+                    let slot = unsafe { (*self.pending[at]).aio_data } as u32;
+                    self.refused.push((slot, errno()));
+                    at += 1;
                 }
             }
         }
@@ -120,7 +140,18 @@ impl Engine for AioEngine {
     }
 
     fn reap(&mut self, min: u32, max: u32, done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        let max = (max as usize).min(self.events.len());
+        let mut got = 0;
+        while got < max
+            && let Some((slot, errno)) = self.refused.pop()
+        {
+            done(slot, Err(errno));
+            got += 1;
+        }
+        if got > 0 && got >= min {
+            return Ok(got);
+        }
+        let (min, max) = (min.saturating_sub(got), (max - got) as usize);
+        let max = max.min(self.events.len());
         loop {
             // SAFETY: `events` has room for `max` events.
             let r = unsafe {
@@ -142,7 +173,7 @@ impl Engine for AioEngine {
             for e in &self.events[..r as usize] {
                 done(e.data as u32, if e.res < 0 { Err(-e.res as i32) } else { Ok(e.res as u64) });
             }
-            return Ok(r as u32);
+            return Ok(got + r as u32);
         }
     }
 }

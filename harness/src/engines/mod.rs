@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use workloads::fio::{Depth, IoEngine, UringOptions};
+use workloads::fio::{Depth, IoEngine, IoPrioChoice, UringOptions};
 use workloads::{Job, ThreadPlan};
 
 use crate::targets::{FileId, Target, TargetError};
@@ -59,6 +59,16 @@ pub struct IoReq {
     pub buf: *mut u8,
     /// Bytes.
     pub len: usize,
+    /// Its priority (fio's `io_u->ioprio`): the thread's own, or the one cmdprio chose.
+    pub prio: IoPrioChoice,
+}
+
+impl IoReq {
+    /// `len` bytes at `offset` of file `file`, to or from `buf`, at the thread's own priority
+    /// (none, unless the job sets one: see [`IoReq::prio`]).
+    pub fn new(kind: IoKind, file: usize, offset: u64, buf: *mut u8, len: usize) -> IoReq {
+        IoReq { kind, file, offset, buf, len, prio: IoPrioChoice::default() }
+    }
 }
 
 /// The bytes an I/O moved, or its errno.

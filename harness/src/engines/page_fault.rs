@@ -89,16 +89,15 @@ mod tests {
         assert_eq!(e.resident_pages(), 0, "nothing is faulted in before the first I/O");
         let mut buf = vec![0xabu8; page];
         for i in [0usize, 3, 7] {
-            let req =
-                IoReq { kind: IoKind::Write, file: 0, offset: (i * page) as u64, buf: buf.as_mut_ptr(), len: page };
+            let req = IoReq::new(IoKind::Write, 0, (i * page) as u64, buf.as_mut_ptr(), page);
             assert_eq!(e.queue(0, &req), Queued::Done(Ok(page as u64)));
         }
         assert_eq!(e.resident_pages(), 3, "one fault per page written");
         let mut back = vec![0u8; page];
-        let req = IoReq { kind: IoKind::Read, file: 0, offset: 3 * page as u64, buf: back.as_mut_ptr(), len: page };
+        let req = IoReq::new(IoKind::Read, 0, 3 * page as u64, back.as_mut_ptr(), page);
         assert_eq!(e.queue(0, &req), Queued::Done(Ok(page as u64)));
         assert_eq!(back, buf);
-        let past = IoReq { kind: IoKind::Read, file: 0, offset: 16 * page as u64, buf: back.as_mut_ptr(), len: 1 };
+        let past = IoReq::new(IoKind::Read, 0, 16 * page as u64, back.as_mut_ptr(), 1);
         assert_eq!(e.queue(0, &past), Queued::Done(Err(libc::EINVAL)), "fio's bound check");
     }
 }

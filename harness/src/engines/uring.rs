@@ -3,7 +3,7 @@
 //! files with `registerfiles`, a kernel submission thread with `sqthread_poll`, polled
 //! completions with `hipri` (`IORING_SETUP_IOPOLL`: O_DIRECT on a device that polls).
 //! Submission is `io_uring_enter(2)` on [`Engine::commit`]; [`Engine::reap`] waits for `min`
-//! completions in the same call.
+//! completions in the same call. Each read and write carries its priority in `sqe->ioprio`.
 
 use io_uring::{IoUring, opcode, squeue, types};
 
@@ -98,17 +98,26 @@ impl UringEngine {
         let fd = *self.fds.get(req.file)?;
         let len = u32::try_from(req.len).ok()?;
         let fixed = self.fixed_bufs && self.bufs.get(slot as usize).is_some();
+        // fio's fio_ioring_prep sets sqe->ioprio to the thread's priority on every read and
+        // write (an SQ thread does not inherit the submitter's), and cmdprio overrides it.
+        let prio = req.prio.prio.0;
         macro_rules! build {
             ($target:expr) => {
                 match (req.kind, fixed) {
-                    (IoKind::Read, false) => opcode::Read::new($target, req.buf, len).offset(req.offset).build(),
-                    (IoKind::Write, false) => opcode::Write::new($target, req.buf, len).offset(req.offset).build(),
-                    (IoKind::Read, true) => {
-                        opcode::ReadFixed::new($target, req.buf, len, slot as u16).offset(req.offset).build()
+                    (IoKind::Read, false) => {
+                        opcode::Read::new($target, req.buf, len).offset(req.offset).ioprio(prio).build()
                     }
-                    (IoKind::Write, true) => {
-                        opcode::WriteFixed::new($target, req.buf, len, slot as u16).offset(req.offset).build()
+                    (IoKind::Write, false) => {
+                        opcode::Write::new($target, req.buf, len).offset(req.offset).ioprio(prio).build()
                     }
+                    (IoKind::Read, true) => opcode::ReadFixed::new($target, req.buf, len, slot as u16)
+                        .offset(req.offset)
+                        .ioprio(prio)
+                        .build(),
+                    (IoKind::Write, true) => opcode::WriteFixed::new($target, req.buf, len, slot as u16)
+                        .offset(req.offset)
+                        .ioprio(prio)
+                        .build(),
                 }
             };
         }

@@ -11,6 +11,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
+use results::prio::ThreadPrios;
 use results::{OpRecord, ThreadStats};
 use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup};
 use workloads::verify::Verifier;
@@ -117,6 +118,7 @@ struct ThreadRun {
     records: BTreeMap<String, OpRecord>,
     stats: ThreadStats,
     logs: ThreadLogs,
+    prios: ThreadPrios,
     measure_from: Instant,
     started: SystemTime,
     ended: Instant,
@@ -130,6 +132,7 @@ impl ThreadRun {
             records: BTreeMap::new(),
             stats: ThreadStats::default(),
             logs: ThreadLogs::default(),
+            prios: ThreadPrios::default(),
             measure_from: now,
             started: SystemTime::now(),
             ended: now,
@@ -318,6 +321,15 @@ pub fn run_group(
                             return Err(Failure::Target(format!("thread {}, cpus_allowed", plan.thread), e));
                         }
                     }
+                    if let Some(p) = plan.prio.job
+                        && let Err(errno) = super::prio::set_thread_ioprio(p)
+                    {
+                        // fio's td_verror(td, errno, "ioprio_set"): the job does not run.
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "ioprio_set", errno };
+                        return Err(Failure::Target(format!("thread {}, prio/prioclass", plan.thread), e));
+                    }
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
                     }
@@ -390,6 +402,7 @@ pub fn run_group(
                         records: o.records,
                         stats: o.stats,
                         logs: o.logs,
+                        prios: o.prios,
                         measure_from,
                         started,
                         ended,
@@ -441,6 +454,7 @@ pub fn run_group(
         let runtime_ns = until.saturating_duration_since(from).as_nanos() as u64;
         let thread_stats: Vec<ThreadStats> = runs.iter().map(|t| t.stats).collect();
         let logs: Vec<ThreadLogs> = runs.iter_mut().map(|t| std::mem::take(&mut t.logs)).collect();
+        let prios: Vec<ThreadPrios> = runs.iter_mut().map(|t| std::mem::take(&mut t.prios)).collect();
         let per_thread: Vec<BTreeMap<String, OpRecord>> = runs.into_iter().map(|t| t.records).collect();
         let ops = results::merge_threads(per_thread.clone()).map_err(|e| RunError::Unsupported {
             job: job.name.clone(),
@@ -454,6 +468,7 @@ pub fn run_group(
             threads: per_thread,
             thread_stats,
             logs,
+            prios,
             counters: counters.clone(),
             disk: disk.clone(),
             exit_all: exits.all.load(Relaxed),

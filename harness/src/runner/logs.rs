@@ -18,6 +18,7 @@ pub fn config(logs: &Logs) -> LogConfig {
         avg_msec: logs.avg_msec,
         hist_msec: logs.hist_msec,
         offset: logs.offset,
+        prio: logs.prio,
     }
 }
 

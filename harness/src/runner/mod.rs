@@ -6,6 +6,7 @@ pub mod group;
 pub mod logs;
 mod openfiles;
 mod pace;
+pub mod prio;
 pub mod support;
 mod worker;
 
@@ -80,6 +81,8 @@ pub struct JobOutcome {
     pub thread_stats: Vec<ThreadStats>,
     /// Each thread's fio log texts, in the order of `threads`.
     pub logs: Vec<results::fio_log::ThreadLogs>,
+    /// Each thread's latencies by I/O priority, in the order of `threads`.
+    pub prios: Vec<results::prio::ThreadPrios>,
     /// The target's counters for the measured phase (of every job that ran with this one).
     pub counters: BTreeMap<String, u64>,
     /// The target's block device over the measured phase (of every job that ran with this one).
@@ -101,6 +104,7 @@ impl JobOutcome {
             threads: vec![BTreeMap::new(); threads],
             thread_stats: vec![ThreadStats::default(); threads],
             logs: vec![results::fio_log::ThreadLogs::default(); threads],
+            prios: vec![results::prio::ThreadPrios::default(); threads],
             counters: BTreeMap::new(),
             disk: None,
             exit_all: true,

@@ -8,20 +8,23 @@
 //! three: slat (issue to submitted), clat (submitted to completed), lat (their sum). Ops that
 //! are not reads or writes (fsync, fdatasync, trims, truncates) wait for the I/O in flight and
 //! run in the job thread, as fio quiesces before a sync. A short write is resubmitted for the
-//! rest, as fio does.
+//! rest, as fio does. Each read and write goes out with its priority (the thread's, or the one
+//! cmdprio picks), which the logs and the per-priority latencies record.
 
 use super::openfiles::OpenFiles;
 use super::pace::Pacer;
+use super::prio::PrioRecorder;
 use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, IoMode, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::fio_log::{FioLogger, LogConfig, LogSample, ThreadLogs};
+use results::prio::ThreadPrios;
 use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
-use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
+use workloads::fio::{BufferFill, ContinueOnError, Depth, Dir, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
 
@@ -161,6 +164,8 @@ pub struct ThreadOutput {
     pub stats: ThreadStats,
     /// fio's log texts (empty when the job writes none).
     pub logs: ThreadLogs,
+    /// Latencies by I/O priority.
+    pub prios: ThreadPrios,
 }
 
 /// Why a job thread stopped early.
@@ -277,6 +282,8 @@ struct Run<'a, 'w> {
     files: OpenFiles,
     /// The engine's setup, to make it again when the open files change.
     cfg: EngineConfig,
+    /// Latencies by priority, where cmdprio chooses one per I/O.
+    prios: PrioRecorder,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -374,6 +381,10 @@ impl<'a, 'w> Run<'a, 'w> {
             (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
         });
         self.record(kind, now, split, lat, bytes);
+        let prio = self.slots[slot as usize].req.prio;
+        if now >= self.w.measure_from {
+            self.prios.record(kind, prio.index, split.map_or(lat, |(_, clat)| clat), lat);
+        }
         if let Some(logger) = self.logger.as_mut().filter(|_| now >= self.w.measure_from) {
             let (clat, slat) = match split {
                 Some((slat, clat)) => (clat, Some(slat)),
@@ -387,6 +398,7 @@ impl<'a, 'w> Run<'a, 'w> {
                 slat_ns: slat,
                 clat_ns: clat,
                 lat_ns: lat,
+                prio: prio.prio.0,
             });
         }
     }
@@ -566,7 +578,7 @@ impl<'a> Worker<'a> {
         let len = (plan.max_bs as usize).max(512);
         let template = self.template(len);
         let now = Instant::now();
-        let dummy = IoReq { kind: IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 };
+        let dummy = IoReq::new(IoKind::Read, 0, 0, std::ptr::null_mut(), 0);
         let slots: Vec<Slot> = (0..q.depth)
             .map(|_| {
                 let mut buf = AlignedBuf::zeroed(len);
@@ -605,6 +617,7 @@ impl<'a> Worker<'a> {
             filled: false,
             files,
             cfg: *cfg,
+            prios: PrioRecorder::new(&plan.prio, plan.control.latencies.lat_percentiles),
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -629,11 +642,12 @@ impl<'a> Worker<'a> {
             .collect();
         let measured = run.last_now.saturating_duration_since(self.measure_from).as_nanos() as u64;
         let logs = run.logger.take().map(|l| l.finish(self.time_offset_ns + measured)).unwrap_or_default();
-        Ok(ThreadOutput { records, stats, logs })
+        Ok(ThreadOutput { records, stats, logs, prios: run.prios.finish() })
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
         let mut ops = plan.ops;
+        let mut priorities = plan.prio;
         let c = &plan.control;
         let pacer =
             |bytes, iops, salt: u64| Pacer::new(bytes, iops, c.rate_process, self.measure_from, plan.seed ^ salt);
@@ -764,7 +778,10 @@ impl<'a> Worker<'a> {
             s.verify = io.verify;
             // A file the thread does not track (an engine that works on names): the stream's index.
             let file = run.files.engine_index.get(file as usize).copied().unwrap_or(file as usize);
-            s.req = IoReq { kind: io_kind, file, offset, buf: s.buf.as_mut_ptr(), len: len as usize };
+            // fio's io_u->ioprio: the thread's, unless cmdprio picks one for this I/O.
+            let dir = if io_kind == IoKind::Write { Dir::Write } else { Dir::Read };
+            let prio = priorities.choose(dir, len);
+            s.req = IoReq { kind: io_kind, file, offset, buf: s.buf.as_mut_ptr(), len: len as usize, prio };
             s.kind = kind;
             s.done = 0;
             s.op = op;
