@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
+use workloads::buffers::Filler;
 use workloads::fio::{CpusPolicy, EngineFiles, IoEngine, NamesSetup};
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
@@ -273,6 +274,8 @@ pub fn run_group(
                             return Err(f);
                         }
                     };
+                    // The queue's buffers, filled, and the dedupe working set, as fio's job setup.
+                    let io = worker::IoBuffers::new(&plan, &engine_cfg.depth, Filler::new(job, plan.thread));
                     // The wall clock first: then `started` plus a duration since `start` never
                     // runs ahead of the moment it stands for.
                     let started = SystemTime::now();
@@ -285,7 +288,6 @@ pub fn run_group(
                         fids,
                         names: &names,
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
-                        buffers: &job.buffers,
                         measure_from,
                         time_offset_ns,
                         stop,
@@ -299,7 +301,7 @@ pub fn run_group(
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
                     };
-                    let r = w.run(plan, &engine_cfg, engine);
+                    let r = w.run(plan, &engine_cfg, engine, io);
                     // The end is taken before the job's waiters are let go: they start after it.
                     let ended = Instant::now();
                     if r.is_err() {

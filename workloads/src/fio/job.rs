@@ -14,6 +14,7 @@ use super::types::{
     Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
+use crate::buffers::{RunThreads, working_set_blocks};
 
 /// fio's default `percentile_list`.
 pub use vocab::FIO_PERCENTILES as DEFAULT_PERCENTILES;
@@ -173,6 +174,8 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
+    /// The job file's threads, for `dedupe_global` working sets.
+    pub(crate) run_threads: RunThreads,
 }
 
 /// The seed fio jobs use with `randrepeat=1` and no `randseed` (fio's FIO_RANDSEED).
@@ -268,6 +271,7 @@ impl Job {
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
             nonce: 0,
+            run_threads: RunThreads::default(),
         }
     }
 
@@ -508,7 +512,47 @@ impl Job {
         if self.fill_device && self.control.time_based {
             return Err("fill_device writes until the filesystem is full: leave out time_based".into());
         }
+        self.check_dedupe()?;
         self.aops.validate("aops_").map_err(|e| e.expected)
+    }
+
+    /// fio's `fixup_options` checks of a dedupe working set, and one of aopsbench's own: a
+    /// working set of no blocks (fio would draw from an empty array).
+    fn check_dedupe(&self) -> Result<(), String> {
+        let d = &self.buffers.dedupe;
+        if !d.uses_working_set() {
+            return Ok(());
+        }
+        if self.size.is_none() {
+            return Err(
+                "dedupe_mode=working_set needs size=: the working set is dedupe_working_set_percentage of it".into()
+            );
+        }
+        let files = self.files_per_thread();
+        if files != 1 {
+            return Err(format!(
+                "dedupe_mode=working_set works on one file per job, not {files}: set nrfiles=1 or one filename="
+            ));
+        }
+        if d.working_set_percentage + d.percentage > 100 {
+            return Err(format!(
+                "dedupe_percentage={} cannot be reached: the working set (dedupe_working_set_percentage={} of size=) \
+                 is written as unique blocks too, and the two add up to {}, over 100: lower either",
+                d.percentage,
+                d.working_set_percentage,
+                d.percentage + d.working_set_percentage
+            ));
+        }
+        if working_set_blocks(self) == 0 {
+            return Err(format!(
+                "dedupe_working_set_percentage={} of size={} is less than one {} block, so the working set would be \
+                 empty: raise dedupe_working_set_percentage or size=",
+                d.working_set_percentage,
+                format_size(self.size.unwrap_or(0)),
+                format_size(self.bs.write.min())
+            ));
+        }
+        Ok(())
     }
 
     /// The job as a canonical fio section: every basic option explicit, the others when not
@@ -779,8 +823,8 @@ impl Job {
         if let Some(p) = &b.pattern {
             opt("buffer_pattern", hex(p));
         }
-        if b.refill {
-            opt("refill_buffers", "1".into());
+        if let Some(refill) = b.refill {
+            opt("refill_buffers", yes(refill));
         }
         if !b.scramble {
             opt("scramble_buffers", "0".into());
@@ -790,6 +834,19 @@ impl Job {
         }
         if b.compress_chunk != d.buffers.compress_chunk {
             opt("buffer_compress_chunk", format_size(b.compress_chunk));
+        }
+        let (dd, ddef) = (&b.dedupe, &d.buffers.dedupe);
+        if dd.percentage > 0 {
+            opt("dedupe_percentage", dd.percentage.to_string());
+        }
+        if dd.mode != ddef.mode {
+            opt("dedupe_mode", dd.mode.fio_name().into());
+        }
+        if dd.working_set_percentage != ddef.working_set_percentage {
+            opt("dedupe_working_set_percentage", dd.working_set_percentage.to_string());
+        }
+        if dd.global {
+            opt("dedupe_global", "1".into());
         }
         for (k, v) in self.aops.pairs() {
             opt(&format!("aops_{k}"), v);

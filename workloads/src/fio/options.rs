@@ -8,8 +8,8 @@ use vocab::{AopsParams, KbBase, TimeUnit};
 use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
-    BlockSize, CpusPolicy, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
-    ReadWrite, RwSequencer, VerifyKind, Zone,
+    BlockSize, CpusPolicy, DedupeMode, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator,
+    RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone,
 };
 use super::value::{self, PPM};
 
@@ -141,6 +141,10 @@ pub const SUPPORTED: &[&str] = &[
     "scramble_buffers",
     "buffer_compress_percentage",
     "buffer_compress_chunk",
+    "dedupe_percentage",
+    "dedupe_mode",
+    "dedupe_working_set_percentage",
+    "dedupe_global",
     "aops_block_size",
     "aops_max_folio",
     "aops_large_folios",
@@ -423,10 +427,26 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "do_verify" => job.verify.do_verify = flag()?,
         "verify_only" => job.verify.only = flag()?,
         "buffer_pattern" => job.buffers.pattern = Some(pattern(text()?).map_err(bad)?),
-        "refill_buffers" => job.buffers.refill = flag()?,
+        "refill_buffers" => job.buffers.refill = Some(flag()?),
         "scramble_buffers" => job.buffers.scramble = flag()?,
         "buffer_compress_percentage" => job.buffers.compress_percentage = value::percent(text()?).map_err(bad)?,
         "buffer_compress_chunk" => job.buffers.compress_chunk = nonzero(text()?).map_err(bad)?,
+        "dedupe_percentage" => {
+            job.buffers.dedupe.percentage = value::percent(text()?).map_err(bad)?;
+            // fio's str_dedupe_cb: duplicates need new contents for every write.
+            job.buffers.refill = Some(true);
+        }
+        "dedupe_mode" => {
+            job.buffers.dedupe.mode = match text()?.to_ascii_lowercase().as_str() {
+                "repeat" => DedupeMode::Repeat,
+                "working_set" => DedupeMode::WorkingSet,
+                _ => return Err(bad("expected repeat or working_set".into())),
+            }
+        }
+        "dedupe_working_set_percentage" => {
+            job.buffers.dedupe.working_set_percentage = value::percent(text()?).map_err(bad)?;
+        }
+        "dedupe_global" => job.buffers.dedupe.global = flag()?,
         aops if aops.strip_prefix("aops_").is_some_and(|k| AopsParams::KEYS.contains(&k)) => {
             job.aops.set(&aops["aops_".len()..], value).map_err(|e| bad(e.expected))?;
         }
