@@ -134,7 +134,7 @@ pub struct Worker<'a> {
     /// pooled repetitions follow one another on one clock (0 for a single run).
     pub time_offset_ns: u64,
     pub stop: Option<Instant>,
-    /// Set when another job with `exitall` ended: finish as if the runtime were up.
+    /// Set when `exitall` stops this job (another thread ended): finish as if the runtime were up.
     pub exit: &'a AtomicBool,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
@@ -722,9 +722,20 @@ impl<'a> Worker<'a> {
             if let Some(f) = op.file() {
                 run.ensure_open(f)?;
             }
-            match (&op, &mut read_pace, &mut write_pace) {
-                (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) => p.wait(*len),
-                _ => {}
+            if let (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) =
+                (&op, &mut read_pace, &mut write_pace)
+            {
+                if p.ahead() {
+                    // fio's rate_ddir quiesces (io_u_quiesce) before it sleeps: the I/O in
+                    // flight completes first, so its latency holds no rate wait.
+                    run.drain()?;
+                }
+                if !p.wait(*len, self.stop, &[self.abort, self.exit]) {
+                    // The runtime ended, or the job was told to stop, before the I/O could go.
+                    ops.withdraw(&op);
+                    run.last_now = Instant::now();
+                    continue;
+                }
             }
             let (io_kind, file, offset, len) = match op {
                 Op::Read { file, offset, len } => (IoKind::Read, file, offset, len),
@@ -821,7 +832,7 @@ impl<'a> Worker<'a> {
             let think = run.engine.think().unwrap_or(thinktime);
             if !think.is_zero() {
                 run.drain()?;
-                std::thread::sleep(think);
+                super::pace::usec_sleep(think, &[self.abort, self.exit]);
             }
         }
     }

@@ -9,9 +9,9 @@ use super::engine_opts::{EngineOptions, NetProtocol};
 use super::error::Location;
 use super::parse::GLOBAL;
 use super::types::{
-    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, FileService, IgnoreError, IoEngine, Latencies, Logs,
-    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions,
-    Verify, VerifyKind,
+    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
+    Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start,
+    UringOptions, Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
 use crate::buffers::{RunThreads, working_set_blocks};
@@ -84,6 +84,10 @@ pub struct Job {
     pub defined_at: Location,
     /// `description=`.
     pub description: Option<String>,
+    /// Options of fio's `tiobench` and `act` profiles given in the job (`threads=1`): fio
+    /// takes them in any job (its `add_profile_options` puts them among the others), where
+    /// they change nothing unless fio runs with `--profile`; kept to echo them.
+    pub profile_options: Vec<(String, String)>,
     /// `filename=`: files shared by all threads, `:`-separated; `None`: fio's names.
     pub filename: Option<String>,
     /// `filename_format=`: how files are named (`$jobname`, `$jobnum`, `$filenum`,
@@ -197,6 +201,7 @@ impl Job {
             index: 0,
             defined_at: Location::Arg { index: 0 },
             description: None,
+            profile_options: Vec::new(),
             filename: None,
             filename_format: None,
             directory: None,
@@ -569,6 +574,9 @@ impl Job {
         if let Some(desc) = &self.description {
             opt("description", desc.clone());
         }
+        for (k, v) in &self.profile_options {
+            opt(k, v.clone());
+        }
         if let Some(f) = &self.filename {
             opt("filename", f.clone());
         }
@@ -718,6 +726,9 @@ impl Job {
         }
         if c.start.exitall {
             opt("exitall", "1".into());
+        }
+        if c.start.exit_what != ExitWhat::Group {
+            opt("exit_what", c.start.exit_what.fio_name().into());
         }
         opt("group_reporting", yes(c.group_reporting));
         if c.thread {

@@ -16,8 +16,8 @@
 //! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
 //! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
-//! `exitall`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
-//! fio's log files, `flow`, `verify` and its options, and the buffer-content options
+//! `exitall`/`exit_what`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency
+//! switches, fio's log files, `flow`, `verify` and its options, and the buffer-content options
 //! (`buffer_pattern`, `refill_buffers`, `scramble_buffers`, `buffer_compress_*`,
 //! `dedupe_percentage`, `dedupe_mode`, `dedupe_working_set_percentage`, `dedupe_global`: see
 //! [`crate::buffers`]).
@@ -56,6 +56,7 @@ pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
     BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Dedupe, DedupeMode, Depth, Dir, EngineFiles,
-    ErrorType, FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution,
-    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
+    ErrorType, ExitWhat, FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc,
+    RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind,
+    Zone,
 };

@@ -8,7 +8,7 @@ use vocab::{AopsParams, KbBase, TimeUnit};
 use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
-    BlockSize, CpusPolicy, DedupeMode, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator,
+    BlockSize, CpusPolicy, DedupeMode, ExitWhat, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator,
     RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone,
 };
 use super::value::{self, PPM};
@@ -105,6 +105,7 @@ pub const SUPPORTED: &[&str] = &[
     "wait_for",
     "startdelay",
     "exitall",
+    "exit_what",
     "group_reporting",
     "cpus_allowed",
     "cpus_allowed_policy",
@@ -145,6 +146,10 @@ pub const SUPPORTED: &[&str] = &[
     "dedupe_mode",
     "dedupe_working_set_percentage",
     "dedupe_global",
+    "threads",
+    "block",
+    "numruns",
+    "dir",
     "aops_block_size",
     "aops_max_folio",
     "aops_large_folios",
@@ -370,6 +375,14 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "wait_for" => c.start.wait_for = Some(text()?.to_string()),
         "startdelay" => c.start.delay = time_range(text()?).map_err(bad)?,
         "exitall" => c.start.exitall = flag()?,
+        "exit_what" => {
+            c.start.exit_what = match text()?.to_ascii_lowercase().as_str() {
+                "group" => ExitWhat::Group,
+                "stonewall" => ExitWhat::Stonewall,
+                "all" => ExitWhat::All,
+                _ => return Err(bad("expected group, stonewall or all".into())),
+            }
+        }
         "group_reporting" => c.group_reporting = flag()?,
         "cpus_allowed" => c.cpus_allowed = Some(cpu_list(text()?).map_err(bad)?),
         "cpus_allowed_policy" => {
@@ -419,6 +432,14 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
         // Soft-deprecated in fio: accepted and ignored there too.
         "flow_watermark" => {}
+        // The options of fio's tiobench profile (profiles/tiobench.c), which fio takes in any
+        // job: checked as fio types them and kept; without `--profile=tiobench` they change
+        // nothing there either.
+        "threads" | "block" | "numruns" => {
+            let n = count(0, u64::from(u32::MAX))?;
+            job.profile_options.push((key_lc.clone(), n.to_string()));
+        }
+        "dir" => job.profile_options.push((key_lc.clone(), text()?.to_string())),
         "verify" => job.verify.kind = verify_kind(text()?).map_err(bad)?,
         "verify_pattern" => job.verify.pattern = Some(pattern(text()?).map_err(bad)?),
         "verify_interval" => job.verify.interval = Some(nonzero(text()?).map_err(bad)?),
