@@ -50,10 +50,12 @@ pub struct AioEngine {
     iocbs: Vec<Iocb>,
     /// Slots queued since the last submit.
     pending: Vec<*mut Iocb>,
-    /// Slots whose iocb `io_submit` refused, with the errno: they complete with it at the next
-    /// reap, as io_uring reports a refused SQE in its CQE.
-    refused: Vec<(u32, i32)>,
     events: Vec<IoEvent>,
+    /// A write's `aio_rw_flags` (`RWF_ATOMIC` under `atomic`).
+    write_flags: u32,
+    /// I/Os `io_submit` refused (an iocb it fails is that I/O's error, as a completion with
+    /// an error is): handed to the next reap.
+    refused: Vec<(u32, i32)>,
 }
 
 impl AioEngine {
@@ -73,8 +75,9 @@ impl AioEngine {
             fds: files.fds,
             iocbs: vec![Iocb::default(); depth as usize],
             pending: Vec::with_capacity(depth as usize),
-            refused: Vec::new(),
             events: vec![IoEvent::default(); depth as usize],
+            write_flags: cfg.write_flags() as u32,
+            refused: Vec::new(),
         })
     }
 }
@@ -98,6 +101,7 @@ impl Engine for AioEngine {
             aio_buf: req.buf as u64,
             aio_nbytes: req.len as u64,
             aio_offset: req.offset as i64,
+            aio_rw_flags: if req.kind == IoKind::Write { self.write_flags } else { 0 },
             ..Iocb::default()
         };
         if req.prio.cmdprio {
@@ -120,18 +124,19 @@ impl Engine for AioEngine {
             };
             match r {
                 r if r > 0 => at += r as usize,
-                // Nothing taken (fio's commit tries again), or interrupted.
-                0 => {}
-                _ if errno() == libc::EINTR => {}
-                _ if errno() == libc::EAGAIN => std::thread::yield_now(),
-                _ => {
-                    // io_submit stops at the first iocb it refuses (EPERM for a real-time
-                    // aio_reqprio without CAP_SYS_ADMIN, EINVAL for a bad one): that I/O fails
-                    // alone, the rest go on.
-                    // SAFETY: `pending` points at iocbs of this engine.
+                r if r < 0 && errno() == libc::EAGAIN => std::thread::yield_now(),
+                r if r < 0 && errno() == libc::EINTR => {}
+                r if r < 0 => {
+                    // io_submit fails the first iocb it could not start (EOPNOTSUPP for a flag
+                    // the file does not take, EINVAL, EBADF): that I/O ends with the error.
+                    // SAFETY: `pending[at]` points at an iocb of this engine.
                     let slot = unsafe { (*self.pending[at]).aio_data } as u32;
                     self.refused.push((slot, errno()));
                     at += 1;
+                }
+                _ => {
+                    self.pending.clear();
+                    return Err(TargetError::Os { op: "io_submit", errno: libc::EIO });
                 }
             }
         }
@@ -140,18 +145,14 @@ impl Engine for AioEngine {
     }
 
     fn reap(&mut self, min: u32, max: u32, done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
-        let mut got = 0;
-        while got < max
-            && let Some((slot, errno)) = self.refused.pop()
-        {
-            done(slot, Err(errno));
-            got += 1;
+        if !self.refused.is_empty() {
+            let n = self.refused.len().min(max.max(1) as usize);
+            for (slot, errno) in self.refused.drain(..n) {
+                done(slot, Err(errno));
+            }
+            return Ok(n as u32);
         }
-        if got > 0 && got >= min {
-            return Ok(got);
-        }
-        let (min, max) = (min.saturating_sub(got), (max - got) as usize);
-        let max = max.min(self.events.len());
+        let max = (max as usize).min(self.events.len());
         loop {
             // SAFETY: `events` has room for `max` events.
             let r = unsafe {
@@ -173,7 +174,7 @@ impl Engine for AioEngine {
             for e in &self.events[..r as usize] {
                 done(e.data as u32, if e.res < 0 { Err(-e.res as i32) } else { Ok(e.res as u64) });
             }
-            return Ok(got + r as u32);
+            return Ok(r as u32);
         }
     }
 }

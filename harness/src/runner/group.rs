@@ -13,9 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use results::fio_log::ThreadLogs;
 use results::prio::ThreadPrios;
 use results::{OpRecord, ThreadStats};
-use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup};
+use workloads::buffers::Filler;
+use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc};
 use workloads::verify::Verifier;
-use workloads::{Job, ThreadPlan};
+use workloads::{FallocMode, Job, Op, ThreadPlan};
 
 use super::worker::{self, Buffers, Failure};
 use super::{JobOutcome, Progress, RunError, describe, execute, pace, support};
@@ -167,6 +168,18 @@ fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
         if let Some(why) = engine_misfit(job, kind) {
             return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
         }
+        if job.control.atomic && matches!(kind, "bh" | "iomap") {
+            return Err(RunError::Unsupported {
+                job: job.name.clone(),
+                target: target.into(),
+                why: "atomic=1: RWF_ATOMIC is a direct-I/O write, and fsimpl models buffered I/O: run it on a dir: \
+                      or kernel target"
+                    .into(),
+            });
+        }
+        if let Err(why) = super::numa::check(job) {
+            return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
+        }
         let missing = support::unsupported(job);
         if !missing.is_empty() {
             return Err(RunError::Unsupported {
@@ -265,10 +278,19 @@ pub fn run_group(
                     if laid_out || op.file() != Some(fi as u32) {
                         continue;
                     }
-                    execute(target, &fids, op, &mut scratch).map_err(fail_for(
-                        job,
-                        format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
-                    ))?;
+                    match execute(target, &fids, op, &mut scratch) {
+                        // fio's fallocate_file: a failed native or posix preallocation is not
+                        // an error (native_fallocate only traces it); the file goes on without.
+                        Err(TargetError::Os { .. } | TargetError::Unsupported { .. })
+                            if matches!(op, Op::Fallocate { mode: FallocMode::Allocate, .. })
+                                && matches!(job.fallocate, Prealloc::Native | Prealloc::Posix) => {}
+                        r => {
+                            r.map_err(fail_for(
+                                job,
+                                format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
+                            ))?;
+                        }
+                    }
                 }
                 if limited {
                     target.close(fid).map_err(fail_for(job, format!("close {}", f.name)))?;
@@ -321,6 +343,21 @@ pub fn run_group(
                             return Err(Failure::Target(format!("thread {}, cpus_allowed", plan.thread), e));
                         }
                     }
+                    // fio's thread_main: the NUMA nodes' CPUs, then the memory policy.
+                    if let Some(cpus) = super::numa::cpus(job)
+                        && let Err(errno) = pin(&cpus, false, plan.thread)
+                    {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "sched_setaffinity", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_cpu_nodes", plan.thread), e));
+                    }
+                    if let Err(errno) = super::numa::set_mem_policy(&job.control.numa_mem_policy) {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "set_mempolicy", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_mem_policy", plan.thread), e));
+                    }
                     if let Some(p) = plan.prio.job
                         && let Err(errno) = super::prio::set_thread_ioprio(p)
                     {
@@ -345,6 +382,7 @@ pub fn run_group(
                         depth: job.control.depth,
                         uring: job.control.uring,
                         direct: job.control.direct,
+                        atomic: job.control.atomic,
                     };
                     // The engine is set up before the job's clock starts, as fio's td_io_init
                     // (a net listener's clock starts once its peer is connected).
@@ -358,6 +396,8 @@ pub fn run_group(
                             return Err(f);
                         }
                     };
+                    // The queue's buffers, filled, and the dedupe working set, as fio's job setup.
+                    let io = worker::IoBuffers::new(&plan, &engine_cfg.depth, Filler::new(job, plan.thread));
                     // The wall clock first: then `started` plus a duration since `start` never
                     // runs ahead of the moment it stands for.
                     let started = SystemTime::now();
@@ -370,7 +410,7 @@ pub fn run_group(
                         fids,
                         names: &names,
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
-                        buffers: &job.buffers,
+                        verify_dump: job.verify.dump,
                         measure_from,
                         time_offset_ns,
                         stop,
@@ -384,7 +424,7 @@ pub fn run_group(
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
                     };
-                    let r = w.run(plan, &engine_cfg, engine);
+                    let r = w.run(plan, &engine_cfg, engine, io);
                     // The end is taken before the job's waiters are let go: they start after it.
                     let ended = Instant::now();
                     if r.is_err() {
@@ -437,13 +477,17 @@ pub fn run_group(
             match r {
                 Ok(t) => runs.push(t),
                 Err(Failure::Target(phase, source)) => return Err(fail_for(job, phase)(source)),
-                Err(Failure::Verify { file, mismatch }) => {
+                Err(Failure::Verify { file, mismatch, dumped }) => {
+                    let what = match dumped {
+                        Some(d) => format!("{mismatch}; {d}"),
+                        None => mismatch.to_string(),
+                    };
                     return Err(RunError::Verify {
                         job: job.name.clone(),
                         target: target.spec().into(),
                         file,
                         offset: mismatch.offset,
-                        what: mismatch.to_string(),
+                        what,
                     });
                 }
             }

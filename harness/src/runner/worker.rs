@@ -12,7 +12,7 @@
 //! cmdprio picks), which the logs and the per-priority latencies record.
 
 use super::openfiles::OpenFiles;
-use super::pace::Pacer;
+use super::pace::{MinRate, Pacer};
 use super::prio::PrioRecorder;
 use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
@@ -24,7 +24,8 @@ use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStat
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
-use workloads::fio::{BufferFill, ContinueOnError, Depth, Dir, ErrorType, IgnoreError, IoEngine};
+use workloads::buffers::Filler;
+use workloads::fio::{ContinueOnError, Depth, Dir, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
 
@@ -131,8 +132,8 @@ pub struct Worker<'a> {
     pub names: &'a [String],
     /// `verify=`: how writes are filled and verify reads checked.
     pub verifier: Option<Verifier>,
-    /// What write buffers hold otherwise.
-    pub buffers: &'a BufferFill,
+    /// `verify_dump`: a failed unit and its expected bytes go to files (fio's).
+    pub verify_dump: bool,
     pub measure_from: Instant,
     /// Added to every completion time: the measured time of earlier repetitions, so that
     /// pooled repetitions follow one another on one clock (0 for a single run).
@@ -178,8 +179,27 @@ pub enum Failure {
         /// The file.
         file: String,
         /// What did not match.
-        mismatch: Mismatch,
+        mismatch: Box<Mismatch>,
+        /// Under `verify_dump`: where the units received and expected went, or why not.
+        dumped: Option<String>,
     },
+}
+
+/// fio's `dump_verify_buffers`: the unit read (`found`, at file offset `at` of `file`) and the
+/// unit written, regenerated, go to `NAME.AT.received` and `NAME.AT.expected` in the current
+/// directory; what was written, or why it could not be.
+fn dump_verify_buffers(v: &Verifier, file: &str, found: &[u8], at: u64) -> String {
+    let base = std::path::Path::new(file).file_name().map_or_else(|| file.into(), |b| b.to_string_lossy());
+    let expected = verify::expected_unit(v, found, at);
+    let mut written = Vec::new();
+    for (kind, data) in [("received", found), ("expected", &expected[..])] {
+        let name = format!("{base}.{at}.{kind}");
+        if let Err(e) = std::fs::write(&name, data) {
+            return format!("verify_dump could not write {name}: {e}");
+        }
+        written.push(name);
+    }
+    format!("received and expected data dumped as {}", written.join(" and "))
 }
 
 impl Failure {
@@ -249,6 +269,29 @@ impl Queue {
     }
 }
 
+/// A job thread's I/O buffers, made before its clock starts (fio's `init_io_u`): one per queue
+/// slot, as large as its largest I/O, filled when the job writes; and what its writes hold.
+pub struct IoBuffers {
+    bufs: Vec<AlignedBuf>,
+    len: usize,
+    filler: Filler,
+}
+
+impl IoBuffers {
+    /// The buffers of `plan` at the queue depth of `depth`, filled by `filler`.
+    pub fn new(plan: &ThreadPlan, depth: &Depth, mut filler: Filler) -> IoBuffers {
+        let len = (plan.max_bs as usize).max(512);
+        let bufs = (0..Queue::new(depth).depth)
+            .map(|_| {
+                let mut buf = AlignedBuf::zeroed(len);
+                filler.initial(&mut buf);
+                buf
+            })
+            .collect();
+        IoBuffers { bufs, len, filler }
+    }
+}
+
 /// The state of one job thread's run.
 struct Run<'a, 'w> {
     w: &'w Worker<'a>,
@@ -268,6 +311,8 @@ struct Run<'a, 'w> {
     reaped: Vec<(u32, IoResult)>,
     /// Bytes and ops not yet added to the shared progress.
     unpublished: (u64, u64),
+    /// Bytes and I/Os completed per direction (read, write): what `rate_min` checks.
+    done: [(u64, u64); 2],
     /// When the last I/O completed: the clock the runtime is checked against.
     last_now: Instant,
     /// fio's depth maps of this thread.
@@ -284,6 +329,8 @@ struct Run<'a, 'w> {
     cfg: EngineConfig,
     /// Latencies by priority, where cmdprio chooses one per I/O.
     prios: PrioRecorder,
+    /// What the thread's writes hold (unless it verifies).
+    filler: Filler,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -352,7 +399,12 @@ impl<'a, 'w> Run<'a, 'w> {
                     Err(mismatch) => {
                         let file = self.w.names.get(s.req.file).cloned().unwrap_or_default();
                         if self.failed.is_none() {
-                            self.failed = Some(Failure::Verify { file, mismatch });
+                            let dumped = self.w.verify_dump.then(|| {
+                                let unit = v.unit((s.done + n) as usize);
+                                let from = (mismatch.offset - s.req.offset) as usize;
+                                dump_verify_buffers(v, &file, &s.buf[from..from + unit], mismatch.offset)
+                            });
+                            self.failed = Some(Failure::Verify { file, mismatch: Box::new(mismatch), dumped });
                         }
                     }
                 },
@@ -381,6 +433,14 @@ impl<'a, 'w> Run<'a, 'w> {
             (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
         });
         self.record(kind, now, split, lat, bytes);
+        if let Some(d) = match kind {
+            OpKind::Read => Some(0),
+            OpKind::Write => Some(1),
+            _ => None,
+        } {
+            self.done[d].0 += bytes;
+            self.done[d].1 += 1;
+        }
         let prio = self.slots[slot as usize].req.prio;
         if now >= self.w.measure_from {
             self.prios.record(kind, prio.index, split.map_or(lat, |(_, clat)| clat), lat);
@@ -559,14 +619,15 @@ pub fn make_engine<'a>(
 }
 
 impl<'a> Worker<'a> {
-    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`);
-    /// returns its records, its CPU use and depth maps and its fio logs, or on failure where
-    /// and why.
+    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`) from
+    /// `io` (made by [`IoBuffers::new`]); returns its records, its CPU use and depth maps and
+    /// its fio logs, or on failure where and why.
     pub fn run(
         &self,
         plan: ThreadPlan,
         cfg: &EngineConfig,
         engine: Box<dyn Engine + 'a>,
+        io: IoBuffers,
     ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
@@ -575,27 +636,25 @@ impl<'a> Worker<'a> {
         // `engine` runs on the open files (all, without openfiles), in their order.
         files.engine_files();
         let q = Queue::new(&cfg.depth);
-        let len = (plan.max_bs as usize).max(512);
-        let template = self.template(len);
+        let len = io.len;
         let now = Instant::now();
         let dummy = IoReq::new(IoKind::Read, 0, 0, std::ptr::null_mut(), 0);
-        let slots: Vec<Slot> = (0..q.depth)
-            .map(|_| {
-                let mut buf = AlignedBuf::zeroed(len);
-                buf.copy_from_slice(&template);
-                Slot {
-                    buf,
-                    kind: OpKind::Read,
-                    req: dummy,
-                    done: 0,
-                    issued: now,
-                    submitted: now,
-                    op: Op::DropCaches,
-                    n: 0,
-                    verify: false,
-                }
+        let slots: Vec<Slot> = io
+            .bufs
+            .into_iter()
+            .map(|buf| Slot {
+                buf,
+                kind: OpKind::Read,
+                req: dummy,
+                done: 0,
+                issued: now,
+                submitted: now,
+                op: Op::DropCaches,
+                n: 0,
+                verify: false,
             })
             .collect();
+        debug_assert_eq!(slots.len(), q.depth as usize, "IoBuffers made for another queue depth");
         let mut run = Run {
             w: self,
             thread,
@@ -610,6 +669,7 @@ impl<'a> Worker<'a> {
             failed: None,
             reaped: Vec::with_capacity(q.depth as usize),
             unpublished: (0, 0),
+            done: [(0, 0); 2],
             last_now: now,
             depth: DepthStats::default(),
             logger: self.logs.any().then(|| FioLogger::new(self.logs)),
@@ -618,6 +678,7 @@ impl<'a> Worker<'a> {
             files,
             cfg: *cfg,
             prios: PrioRecorder::new(&plan.prio, plan.control.latencies.lat_percentiles),
+            filler: io.filler,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -653,6 +714,7 @@ impl<'a> Worker<'a> {
             |bytes, iops, salt: u64| Pacer::new(bytes, iops, c.rate_process, self.measure_from, plan.seed ^ salt);
         let mut read_pace = pacer(c.rate.read, c.rate_iops.read, 0x5a5a);
         let mut write_pace = pacer(c.rate.write, c.rate_iops.write, 0xa5a5);
+        let mut min_rate = MinRate::new(c.rate_min, c.rate_iops_min, c.rate_cycle, Instant::now());
         let thinktime = c.thinktime;
         let mut finished = false;
         let mut n = 0u64;
@@ -773,7 +835,11 @@ impl<'a> Worker<'a> {
             let slot = run.free.pop().expect("a free slot while inflight < iodepth");
             let s = &mut run.slots[slot as usize];
             if let Op::Write { tag, .. } = op {
-                self.fill(&mut s.buf[..len as usize], offset, tag);
+                let buf = &mut s.buf[..len as usize];
+                match &self.verifier {
+                    Some(v) => verify::fill(v, buf, offset, tag),
+                    None => run.filler.write(buf, offset),
+                }
             }
             s.verify = io.verify;
             // A file the thread does not track (an engine that works on names): the stream's index.
@@ -823,69 +889,13 @@ impl<'a> Worker<'a> {
                 run.drain()?;
                 super::pace::usec_sleep(think, &[self.abort, self.exit]);
             }
-        }
-    }
-}
-
-impl Worker<'_> {
-    /// What every slot's buffer starts with: `buffer_pattern` repeated, else fio's random fill,
-    /// zeroed in part by `buffer_compress_percentage`.
-    fn template(&self, len: usize) -> AlignedBuf {
-        let mut buf = random_buf(len);
-        let b = self.buffers;
-        if let Some(p) = &b.pattern {
-            for (i, x) in buf.iter_mut().enumerate() {
-                *x = p[i % p.len()];
+            // fio's do_io checks the minimum rates after each I/O, outside the ramp.
+            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= self.measure_from)
+                && let Err(why) = m.check(run.last_now, run.done)
+            {
+                let e = TargetError::Os { op: "check_min_rate", errno: libc::EIO };
+                return Err(Failure::target(format!("thread {}, {why}", plan.thread), e));
             }
         }
-        compress(&mut buf, b);
-        buf
-    }
-
-    /// Fills a write's buffer: verify data when the job verifies, new random bytes with
-    /// `refill_buffers`, else the slot's fill with `scramble_buffers` applied.
-    #[inline]
-    fn fill(&self, buf: &mut [u8], offset: u64, tag: u64) {
-        if let Some(v) = &self.verifier {
-            verify::fill(v, buf, offset, tag);
-            return;
-        }
-        let b = self.buffers;
-        if b.refill {
-            let mut x = (offset ^ tag.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15) | 1;
-            for chunk in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-            }
-            compress(buf, b);
-        } else if b.scramble && b.pattern.is_none() {
-            scramble(buf, offset);
-        }
-    }
-}
-
-/// fio's `buffer_compress_percentage`: that share of each `buffer_compress_chunk` is zeros.
-fn compress(buf: &mut [u8], b: &BufferFill) {
-    if b.compress_percentage == 0 {
-        return;
-    }
-    let chunk = (b.compress_chunk as usize).max(1);
-    for c in buf.chunks_mut(chunk) {
-        let zeros = c.len() * b.compress_percentage.min(100) as usize / 100;
-        let at = c.len() - zeros;
-        c[at..].fill(0);
-    }
-}
-
-/// fio's `scramble_buffers` (on by default): each 512-byte sector of a write starts with its
-/// own offset, so that no two writes are identical and deduplication cannot fold them.
-#[inline]
-fn scramble(buf: &mut [u8], offset: u64) {
-    for (i, sector) in buf.chunks_mut(512).enumerate() {
-        let tag = (offset + (i as u64) * 512).to_le_bytes();
-        let n = sector.len().min(8);
-        sector[..n].copy_from_slice(&tag[..n]);
     }
 }

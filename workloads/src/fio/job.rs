@@ -11,10 +11,11 @@ use super::parse::GLOBAL;
 use super::prio::{CmdPrioOptions, JobPrio};
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
-    Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start,
-    UringOptions, Verify, VerifyKind,
+    Logs, NumaMemPolicy, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer,
+    Start, UringOptions, Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
+use crate::buffers::{RunThreads, working_set_blocks};
 
 /// fio's default `percentile_list`.
 pub use vocab::FIO_PERCENTILES as DEFAULT_PERCENTILES;
@@ -34,6 +35,13 @@ pub struct RunControl {
     pub rate: PerDir<Option<u64>>,
     /// `rate_process=`.
     pub rate_process: RateProcess,
+    /// `rate_min=` (`ratemin`): the least bytes per second per direction over each
+    /// `rate_cycle`, below which the job fails.
+    pub rate_min: PerDir<Option<u64>>,
+    /// `rate_iops_min=`: the same in I/Os per second (when `rate_min` is not set).
+    pub rate_iops_min: PerDir<Option<u64>>,
+    /// `rate_cycle=` (`ratecycle`): the window of the minimum rates.
+    pub rate_cycle: Duration,
     /// `thinktime=`: pause after each I/O.
     pub thinktime: Duration,
     /// `ioengine=`.
@@ -44,6 +52,8 @@ pub struct RunControl {
     pub uring: UringOptions,
     /// `direct=1` (or `buffered=0`): O_DIRECT.
     pub direct: bool,
+    /// `atomic=1`: each write is atomic (`RWF_ATOMIC`), with the engines that can ask for it.
+    pub atomic: bool,
     /// `prio=`, `prioclass=`, `priohint=`: the job threads' I/O priority.
     pub prio: JobPrio,
     /// `cmdprio_*` (of `libaio` and `io_uring`): per-I/O priorities.
@@ -58,6 +68,10 @@ pub struct RunControl {
     pub cpus_allowed: Option<Vec<usize>>,
     /// `cpus_allowed_policy=`.
     pub cpus_policy: CpusPolicy,
+    /// `numa_cpu_nodes=`: the job's threads run on the CPUs of these NUMA nodes.
+    pub numa_cpu_nodes: Option<Vec<usize>>,
+    /// `numa_mem_policy=`.
+    pub numa_mem_policy: NumaMemPolicy,
     /// `continue_on_error=`.
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
@@ -182,6 +196,8 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
+    /// The job file's threads, for `dedupe_global` working sets.
+    pub(crate) run_threads: RunThreads,
 }
 
 /// The seed fio jobs use with `randrepeat=1` and no `randseed` (fio's FIO_RANDSEED).
@@ -251,6 +267,9 @@ impl Job {
                 rate_iops: PerDir::default(),
                 rate: PerDir::default(),
                 rate_process: RateProcess::Linear,
+                rate_min: PerDir::default(),
+                rate_iops_min: PerDir::default(),
+                rate_cycle: Duration::from_millis(1000),
                 thinktime: Duration::ZERO,
                 ioengine: IoEngine::Psync,
                 depth: Depth {
@@ -262,6 +281,7 @@ impl Job {
                 },
                 uring: UringOptions::default(),
                 direct: false,
+                atomic: false,
                 prio: JobPrio::default(),
                 cmdprio: CmdPrioOptions::default(),
                 start: Start::default(),
@@ -269,6 +289,8 @@ impl Job {
                 thread: false,
                 cpus_allowed: None,
                 cpus_policy: CpusPolicy::Shared,
+                numa_cpu_nodes: None,
+                numa_mem_policy: NumaMemPolicy::Default,
                 continue_on_error: ContinueOnError::default(),
                 ignore_error: IgnoreError::default(),
                 latencies: Latencies::default(),
@@ -280,6 +302,7 @@ impl Job {
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
             nonce: 0,
+            run_threads: RunThreads::default(),
         }
     }
 
@@ -397,6 +420,13 @@ impl Job {
             }
             IoEngine::PageFault if self.offset != 0 => Err("ioengine=page_fault does not take offset=".into()),
             IoEngine::Net => self.check_net(),
+            // fio's fixup_options: only engines with FIO_ATOMICWRITES.
+            e if self.control.atomic && !matches!(e, IoEngine::Pvsync2 | IoEngine::IoUring | IoEngine::Libaio) => {
+                Err(format!(
+                    "atomic=1: ioengine={} does not support atomic writes (as in fio): use pvsync2, io_uring or libaio",
+                    e.fio_name()
+                ))
+            }
             _ => Ok(()),
         }?;
         let cmdprio = &self.control.cmdprio;
@@ -532,7 +562,47 @@ impl Job {
         if self.fill_device && self.control.time_based {
             return Err("fill_device writes until the filesystem is full: leave out time_based".into());
         }
+        self.check_dedupe()?;
         self.aops.validate("aops_").map_err(|e| e.expected)
+    }
+
+    /// fio's `fixup_options` checks of a dedupe working set, and one of aopsbench's own: a
+    /// working set of no blocks (fio would draw from an empty array).
+    fn check_dedupe(&self) -> Result<(), String> {
+        let d = &self.buffers.dedupe;
+        if !d.uses_working_set() {
+            return Ok(());
+        }
+        if self.size.is_none() {
+            return Err(
+                "dedupe_mode=working_set needs size=: the working set is dedupe_working_set_percentage of it".into()
+            );
+        }
+        let files = self.files_per_thread();
+        if files != 1 {
+            return Err(format!(
+                "dedupe_mode=working_set works on one file per job, not {files}: set nrfiles=1 or one filename="
+            ));
+        }
+        if d.working_set_percentage + d.percentage > 100 {
+            return Err(format!(
+                "dedupe_percentage={} cannot be reached: the working set (dedupe_working_set_percentage={} of size=) \
+                 is written as unique blocks too, and the two add up to {}, over 100: lower either",
+                d.percentage,
+                d.working_set_percentage,
+                d.percentage + d.working_set_percentage
+            ));
+        }
+        if working_set_blocks(self) == 0 {
+            return Err(format!(
+                "dedupe_working_set_percentage={} of size={} is less than one {} block, so the working set would be \
+                 empty: raise dedupe_working_set_percentage or size=",
+                d.working_set_percentage,
+                format_size(self.size.unwrap_or(0)),
+                format_size(self.bs.write.min())
+            ));
+        }
+        Ok(())
     }
 
     /// The job as a canonical fio section: every basic option explicit, the others when not
@@ -639,6 +709,9 @@ impl Job {
             }
         }
         opt("direct", yes(c.direct));
+        if c.atomic {
+            opt("atomic", "1".into());
+        }
         for (k, v) in [
             ("prioclass", c.prio.class.map(u16::from)),
             ("prio", c.prio.level.map(u16::from)),
@@ -700,6 +773,16 @@ impl Job {
         if c.rate_process == RateProcess::Poisson {
             opt("rate_process", "poisson".into());
         }
+        if c.rate_min != PerDir::default() {
+            opt("rate_min", format!("{},{},{}", rate(c.rate_min.read), rate(c.rate_min.write), rate(c.rate_min.trim)));
+        }
+        if c.rate_iops_min != PerDir::default() {
+            let m = c.rate_iops_min;
+            opt("rate_iops_min", format!("{},{},{}", rate(m.read), rate(m.write), rate(m.trim)));
+        }
+        if c.rate_cycle != d.control.rate_cycle {
+            opt("rate_cycle", c.rate_cycle.as_millis().to_string());
+        }
         opt("thinktime", format_time(c.thinktime));
         opt("stonewall", yes(c.start.stonewall));
         opt("new_group", yes(c.start.new_group));
@@ -726,6 +809,12 @@ impl Job {
         }
         if c.cpus_policy == CpusPolicy::Split {
             opt("cpus_allowed_policy", "split".into());
+        }
+        if let Some(nodes) = &c.numa_cpu_nodes {
+            opt("numa_cpu_nodes", nodes.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        }
+        if c.numa_mem_policy != NumaMemPolicy::Default {
+            opt("numa_mem_policy", c.numa_mem_policy.fio_text());
         }
         let e = c.continue_on_error;
         match (e.read, e.write, e.verify) {
@@ -820,12 +909,18 @@ impl Job {
         if v.only {
             opt("verify_only", "1".into());
         }
+        if v.dump {
+            opt("verify_dump", "1".into());
+        }
+        if !v.write_sequence {
+            opt("verify_write_sequence", "0".into());
+        }
         let b = &self.buffers;
         if let Some(p) = &b.pattern {
             opt("buffer_pattern", hex(p));
         }
-        if b.refill {
-            opt("refill_buffers", "1".into());
+        if let Some(refill) = b.refill {
+            opt("refill_buffers", yes(refill));
         }
         if !b.scramble {
             opt("scramble_buffers", "0".into());
@@ -835,6 +930,19 @@ impl Job {
         }
         if b.compress_chunk != d.buffers.compress_chunk {
             opt("buffer_compress_chunk", format_size(b.compress_chunk));
+        }
+        let (dd, ddef) = (&b.dedupe, &d.buffers.dedupe);
+        if dd.percentage > 0 {
+            opt("dedupe_percentage", dd.percentage.to_string());
+        }
+        if dd.mode != ddef.mode {
+            opt("dedupe_mode", dd.mode.fio_name().into());
+        }
+        if dd.working_set_percentage != ddef.working_set_percentage {
+            opt("dedupe_working_set_percentage", dd.working_set_percentage.to_string());
+        }
+        if dd.global {
+            opt("dedupe_global", "1".into());
         }
         for (k, v) in self.aops.pairs() {
             opt(&format!("aops_{k}"), v);

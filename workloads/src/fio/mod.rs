@@ -15,10 +15,13 @@
 //! `zoned_abs`), `random_generator`, `io_size`, `number_ios`, `filename_format`, `openfiles`,
 //! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
-//! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
-//! `exitall`/`exit_what`, `cpus_allowed(_policy)`, I/O priorities (`prio`, `prioclass`, `priohint`, and
-//! `cmdprio_*` of `libaio` and `io_uring`), `continue_on_error`/`ignore_error`, the latency switches,
-//! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
+//! options, `rate`/`rate_iops`/`rate_process`/`rate_min`/`rate_iops_min`/`rate_cycle`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
+//! `exitall`/`exit_what`, `cpus_allowed(_policy)`, I/O priorities (`prio`, `prioclass`, `priohint`,
+//! and `cmdprio_*` of `libaio` and `io_uring`), `continue_on_error`/`ignore_error`, the latency
+//! switches, fio's log files, `flow`, `verify` and its options, and the buffer-content options
+//! (`buffer_pattern`, `refill_buffers`, `scramble_buffers`, `buffer_compress_*`,
+//! `dedupe_percentage`, `dedupe_mode`, `dedupe_working_set_percentage`, `dedupe_global`: see
+//! [`crate::buffers`]).
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
 //! given wins (fio lets bssplit win whatever the order); a non-uniform `random_distribution`
@@ -58,7 +61,8 @@ pub use prio::{
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
-    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, ExitWhat,
-    FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution,
-    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Dedupe, DedupeMode, Depth, Dir, EngineFiles,
+    ErrorType, ExitWhat, FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, NumaMemPolicy, PerDir,
+    Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify,
+    VerifyKind, Zone,
 };
