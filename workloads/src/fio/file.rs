@@ -284,6 +284,9 @@ impl Apply<'_> {
             Ok(()) => {}
             Err(OptionError::Unsupported) if self.lenient => self.warnings.push(JobWarning { at, option: key }),
             Err(OptionError::Unsupported) => self.errors.push(JobError::UnsupportedOption { at, option: key }),
+            Err(OptionError::HardwareEngine { engines, why }) => {
+                self.errors.push(JobError::HardwareEngineOption { at, option: key, engines, why });
+            }
             Err(OptionError::Unknown { hint }) => self.errors.push(JobError::UnknownOption { at, option: key, hint }),
             Err(OptionError::BadValue { expected }) => {
                 self.errors.push(JobError::BadValue { at, option: key, value: value.unwrap_or_default(), expected });

@@ -18,6 +18,8 @@ use super::value::{self, PPM};
 pub(crate) enum OptionError {
     /// An option fio has and aopsbench does not.
     Unsupported,
+    /// An option of engines that need hardware: their names, and what it is for.
+    HardwareEngine { engines: &'static str, why: &'static str },
     /// Not an option of fio or aopsbench; `hint` is ` (did you mean 'x'?)` or empty.
     Unknown { hint: String },
     /// The value does not parse; `expected` says what would.
@@ -503,6 +505,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             if let Some(Err(e)) = job.engine.apply(other, value) {
                 return Err(bad(e));
             }
+        }
+        "md_per_io_size" | "pi_act" | "pi_chk" | "apptag" | "apptag_mask" => {
+            return Err(OptionError::HardwareEngine {
+                engines: "io_uring_cmd and xnvme engines",
+                why: "sets NVMe end-to-end protection information, on an NVMe device",
+            });
         }
         other if FIO_OPTIONS.binary_search(&other).is_ok() => return Err(OptionError::Unsupported),
         _ => return Err(OptionError::Unknown { hint: suggestion(&key_lc, value) }),
