@@ -36,6 +36,7 @@ mod options;
 mod parse;
 mod plan;
 mod randmap;
+mod steadystate;
 mod stream;
 mod subst;
 mod types;
@@ -49,6 +50,7 @@ pub use file::{JobFile, JobFileBuilder};
 pub use job::{DEFAULT_PERCENTILES, DEFAULT_RANDSEED, Job, RunControl};
 pub use options::supported as supported_options;
 pub use plan::{FileSpec, ThreadPlan};
+pub use steadystate::{SsLimit, SsMetric, SteadyState};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
