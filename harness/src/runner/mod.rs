@@ -6,6 +6,7 @@ pub mod group;
 pub mod logs;
 mod openfiles;
 mod pace;
+pub mod steadystate;
 pub mod support;
 mod worker;
 
@@ -87,6 +88,9 @@ pub struct JobOutcome {
     /// A job of its group ended with `exitall` and `exit_what=all`: every job was stopped, and
     /// no later group runs (fio's `TERMINATE_ALL`).
     pub exit_all: bool,
+    /// Per thread, what steady-state detection found of the report it carries (a report's
+    /// last thread; `None` for the others and for jobs without `ss_dur`).
+    pub steadystate: Vec<Option<results::SteadyStateStats>>,
 }
 
 impl JobOutcome {
@@ -104,6 +108,7 @@ impl JobOutcome {
             counters: BTreeMap::new(),
             disk: None,
             exit_all: true,
+            steadystate: vec![None; threads],
         }
     }
 }
