@@ -3,7 +3,8 @@
 //! starts once its `wait_for` job has ended, then after its `startdelay`; under `exitall` a
 //! thread that ends stops others, as its `exit_what` says ([`Exits`]). [`run_group`] lays the group's files out (a file that already has
 //! its size is left as an earlier group wrote it, as fio leaves it), drops the cache once
-//! (fio's `invalidate`), resets the counters and runs every thread of every job at once.
+//! (fio's `invalidate`), resets the counters and runs every thread of every job at once, with
+//! fio's steady-state checks beside them when a job has `ss_dur` ([`super::steadystate`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};

@@ -20,8 +20,10 @@ use workloads::fio::{SsMetric, SteadyState};
 use super::group::{ReportUnit, report_units};
 
 /// A job thread's I/O so far, for the checks (fio's `td->io_blocks`, `td->io_bytes` and the
-/// sum and count of its `clat_stat`): written by its thread alone, read by the monitor.
+/// sum and count of its `clat_stat`): written by its thread alone, read by the monitor; on
+/// cache lines of its own, so that threads counting side by side do not share one.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct SsCounters {
     ios: AtomicU64,
     bytes: AtomicU64,
