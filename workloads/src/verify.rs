@@ -28,6 +28,7 @@ use std::fmt::{self, Write as _};
 use md5::Digest as _;
 
 use crate::fio::{Verify, VerifyKind};
+use crate::rng::fill_random;
 
 /// fio's `VERIFY_MAGIC`.
 const MAGIC: u16 = 0xacca;
@@ -53,7 +54,7 @@ impl Verifier {
     }
 
     /// Bytes of a unit of a `len`-byte I/O.
-    fn unit(&self, len: usize) -> usize {
+    pub fn unit(&self, len: usize) -> usize {
         self.interval.map_or(len, |i| i as usize).clamp(1, len.max(1))
     }
 
@@ -113,6 +114,15 @@ pub fn fill(v: &Verifier, buf: &mut [u8], offset: u64, numberio: u64) {
         write_header(hdr, v.kind, u32::try_from(unit).unwrap_or(u32::MAX), at, seed, numberio);
         sum.copy_from_slice(&checksum(v.kind, payload)[..v.sum_len()]);
     }
+}
+
+/// What the unit `found`, read at file offset `at`, should hold: written again from the write
+/// number in its header, as fio's `__dump_verify_buffers` regenerates it from the header's seed.
+pub fn expected_unit(v: &Verifier, found: &[u8], at: u64) -> Vec<u8> {
+    let numberio = found.get(24..28).map_or(0, |b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let mut out = vec![0; found.len()];
+    fill(v, &mut out, at, numberio);
+    out
 }
 
 /// Checks `buf`, read from file offset `offset`: the first unit that fails, if any.
@@ -236,18 +246,6 @@ fn fill_pattern(buf: &mut [u8], p: &[u8], at: u64) {
 /// SplitMix64: a seed for each unit.
 fn mix(x: u64) -> u64 {
     crate::rng::splitmix64(x)
-}
-
-/// Bytes from a xorshift64* stream seeded by `seed`.
-pub(crate) fn fill_random(buf: &mut [u8], seed: u64) {
-    let mut x = seed | 1;
-    for chunk in buf.chunks_mut(8) {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
-    }
 }
 
 fn hex(b: &[u8]) -> String {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
+use workloads::buffers::Filler;
 use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc};
 use workloads::verify::Verifier;
 use workloads::{FallocMode, Job, Op, ThreadPlan};
@@ -163,6 +164,18 @@ pub fn check_group(jobs: &[&Job], spec: &TargetSpec) -> Result<(), RunError> {
 fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
     for job in jobs {
         if let Some(why) = engine_misfit(job, kind) {
+            return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
+        }
+        if job.control.atomic && matches!(kind, "bh" | "iomap") {
+            return Err(RunError::Unsupported {
+                job: job.name.clone(),
+                target: target.into(),
+                why: "atomic=1: RWF_ATOMIC is a direct-I/O write, and fsimpl models buffered I/O: run it on a dir: \
+                      or kernel target"
+                    .into(),
+            });
+        }
+        if let Err(why) = super::numa::check(job) {
             return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
         }
         let missing = support::unsupported(job);
@@ -332,6 +345,21 @@ pub fn run_group(
                             return Err(Failure::Target(format!("thread {}, cpus_allowed", plan.thread), e));
                         }
                     }
+                    // fio's thread_main: the NUMA nodes' CPUs, then the memory policy.
+                    if let Some(cpus) = super::numa::cpus(job)
+                        && let Err(errno) = pin(&cpus, false, plan.thread)
+                    {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "sched_setaffinity", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_cpu_nodes", plan.thread), e));
+                    }
+                    if let Err(errno) = super::numa::set_mem_policy(&job.control.numa_mem_policy) {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "set_mempolicy", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_mem_policy", plan.thread), e));
+                    }
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
                     }
@@ -347,6 +375,7 @@ pub fn run_group(
                         depth: job.control.depth,
                         uring: job.control.uring,
                         direct: job.control.direct,
+                        atomic: job.control.atomic,
                     };
                     // The engine is set up before the job's clock starts, as fio's td_io_init
                     // (a net listener's clock starts once its peer is connected).
@@ -360,6 +389,8 @@ pub fn run_group(
                             return Err(f);
                         }
                     };
+                    // The queue's buffers, filled, and the dedupe working set, as fio's job setup.
+                    let io = worker::IoBuffers::new(&plan, &engine_cfg.depth, Filler::new(job, plan.thread));
                     // The wall clock first: then `started` plus a duration since `start` never
                     // runs ahead of the moment it stands for.
                     let started = SystemTime::now();
@@ -375,7 +406,7 @@ pub fn run_group(
                         fids,
                         names: &names,
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
-                        buffers: &job.buffers,
+                        verify_dump: job.verify.dump,
                         measure_from,
                         time_offset_ns,
                         stop,
@@ -390,7 +421,7 @@ pub fn run_group(
                         openfiles: job.openfiles,
                         steadystate: ss.map(|t| &t.counters),
                     };
-                    let r = w.run(plan, &engine_cfg, engine);
+                    let r = w.run(plan, &engine_cfg, engine, io);
                     if let Some(ss) = ss {
                         ss.end();
                     }
@@ -449,13 +480,17 @@ pub fn run_group(
             match r {
                 Ok(t) => runs.push(t),
                 Err(Failure::Target(phase, source)) => return Err(fail_for(job, phase)(source)),
-                Err(Failure::Verify { file, mismatch }) => {
+                Err(Failure::Verify { file, mismatch, dumped }) => {
+                    let what = match dumped {
+                        Some(d) => format!("{mismatch}; {d}"),
+                        None => mismatch.to_string(),
+                    };
                     return Err(RunError::Verify {
                         job: job.name.clone(),
                         target: target.spec().into(),
                         file,
                         offset: mismatch.offset,
-                        what: mismatch.to_string(),
+                        what,
                     });
                 }
             }

@@ -21,7 +21,8 @@ use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStat
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
-use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
+use workloads::buffers::Filler;
+use workloads::fio::{ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
 
@@ -128,8 +129,8 @@ pub struct Worker<'a> {
     pub names: &'a [String],
     /// `verify=`: how writes are filled and verify reads checked.
     pub verifier: Option<Verifier>,
-    /// What write buffers hold otherwise.
-    pub buffers: &'a BufferFill,
+    /// `verify_dump`: a failed unit and its expected bytes go to files (fio's).
+    pub verify_dump: bool,
     pub measure_from: Instant,
     /// Added to every completion time: the measured time of earlier repetitions, so that
     /// pooled repetitions follow one another on one clock (0 for a single run).
@@ -175,8 +176,27 @@ pub enum Failure {
         /// The file.
         file: String,
         /// What did not match.
-        mismatch: Mismatch,
+        mismatch: Box<Mismatch>,
+        /// Under `verify_dump`: where the units received and expected went, or why not.
+        dumped: Option<String>,
     },
+}
+
+/// fio's `dump_verify_buffers`: the unit read (`found`, at file offset `at` of `file`) and the
+/// unit written, regenerated, go to `NAME.AT.received` and `NAME.AT.expected` in the current
+/// directory; what was written, or why it could not be.
+fn dump_verify_buffers(v: &Verifier, file: &str, found: &[u8], at: u64) -> String {
+    let base = std::path::Path::new(file).file_name().map_or_else(|| file.into(), |b| b.to_string_lossy());
+    let expected = verify::expected_unit(v, found, at);
+    let mut written = Vec::new();
+    for (kind, data) in [("received", found), ("expected", &expected[..])] {
+        let name = format!("{base}.{at}.{kind}");
+        if let Err(e) = std::fs::write(&name, data) {
+            return format!("verify_dump could not write {name}: {e}");
+        }
+        written.push(name);
+    }
+    format!("received and expected data dumped as {}", written.join(" and "))
 }
 
 impl Failure {
@@ -246,6 +266,29 @@ impl Queue {
     }
 }
 
+/// A job thread's I/O buffers, made before its clock starts (fio's `init_io_u`): one per queue
+/// slot, as large as its largest I/O, filled when the job writes; and what its writes hold.
+pub struct IoBuffers {
+    bufs: Vec<AlignedBuf>,
+    len: usize,
+    filler: Filler,
+}
+
+impl IoBuffers {
+    /// The buffers of `plan` at the queue depth of `depth`, filled by `filler`.
+    pub fn new(plan: &ThreadPlan, depth: &Depth, mut filler: Filler) -> IoBuffers {
+        let len = (plan.max_bs as usize).max(512);
+        let bufs = (0..Queue::new(depth).depth)
+            .map(|_| {
+                let mut buf = AlignedBuf::zeroed(len);
+                filler.initial(&mut buf);
+                buf
+            })
+            .collect();
+        IoBuffers { bufs, len, filler }
+    }
+}
+
 /// The state of one job thread's run.
 struct Run<'a, 'w> {
     w: &'w Worker<'a>,
@@ -281,6 +324,8 @@ struct Run<'a, 'w> {
     files: OpenFiles,
     /// The engine's setup, to make it again when the open files change.
     cfg: EngineConfig,
+    /// What the thread's writes hold (unless it verifies).
+    filler: Filler,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -355,7 +400,12 @@ impl<'a, 'w> Run<'a, 'w> {
                     Err(mismatch) => {
                         let file = self.w.names.get(s.req.file).cloned().unwrap_or_default();
                         if self.failed.is_none() {
-                            self.failed = Some(Failure::Verify { file, mismatch });
+                            let dumped = self.w.verify_dump.then(|| {
+                                let unit = v.unit((s.done + n) as usize);
+                                let from = (mismatch.offset - s.req.offset) as usize;
+                                dump_verify_buffers(v, &file, &s.buf[from..from + unit], mismatch.offset)
+                            });
+                            self.failed = Some(Failure::Verify { file, mismatch: Box::new(mismatch), dumped });
                         }
                     }
                 },
@@ -565,14 +615,15 @@ pub fn make_engine<'a>(
 }
 
 impl<'a> Worker<'a> {
-    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`);
-    /// returns its records, its CPU use and depth maps and its fio logs, or on failure where
-    /// and why.
+    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`) from
+    /// `io` (made by [`IoBuffers::new`]); returns its records, its CPU use and depth maps and
+    /// its fio logs, or on failure where and why.
     pub fn run(
         &self,
         plan: ThreadPlan,
         cfg: &EngineConfig,
         engine: Box<dyn Engine + 'a>,
+        io: IoBuffers,
     ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
@@ -581,27 +632,25 @@ impl<'a> Worker<'a> {
         // `engine` runs on the open files (all, without openfiles), in their order.
         files.engine_files();
         let q = Queue::new(&cfg.depth);
-        let len = (plan.max_bs as usize).max(512);
-        let template = self.template(len);
+        let len = io.len;
         let now = Instant::now();
         let dummy = IoReq { kind: IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 };
-        let slots: Vec<Slot> = (0..q.depth)
-            .map(|_| {
-                let mut buf = AlignedBuf::zeroed(len);
-                buf.copy_from_slice(&template);
-                Slot {
-                    buf,
-                    kind: OpKind::Read,
-                    req: dummy,
-                    done: 0,
-                    issued: now,
-                    submitted: now,
-                    op: Op::DropCaches,
-                    n: 0,
-                    verify: false,
-                }
+        let slots: Vec<Slot> = io
+            .bufs
+            .into_iter()
+            .map(|buf| Slot {
+                buf,
+                kind: OpKind::Read,
+                req: dummy,
+                done: 0,
+                issued: now,
+                submitted: now,
+                op: Op::DropCaches,
+                n: 0,
+                verify: false,
             })
             .collect();
+        debug_assert_eq!(slots.len(), q.depth as usize, "IoBuffers made for another queue depth");
         let mut run = Run {
             w: self,
             thread,
@@ -624,6 +673,7 @@ impl<'a> Worker<'a> {
             filled: false,
             files,
             cfg: *cfg,
+            filler: io.filler,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -779,7 +829,11 @@ impl<'a> Worker<'a> {
             let slot = run.free.pop().expect("a free slot while inflight < iodepth");
             let s = &mut run.slots[slot as usize];
             if let Op::Write { tag, .. } = op {
-                self.fill(&mut s.buf[..len as usize], offset, tag);
+                let buf = &mut s.buf[..len as usize];
+                match &self.verifier {
+                    Some(v) => verify::fill(v, buf, offset, tag),
+                    None => run.filler.write(buf, offset),
+                }
             }
             s.verify = io.verify;
             // A file the thread does not track (an engine that works on names): the stream's index.
@@ -834,68 +888,5 @@ impl<'a> Worker<'a> {
                 return Err(Failure::target(format!("thread {}, {why}", plan.thread), e));
             }
         }
-    }
-}
-
-impl Worker<'_> {
-    /// What every slot's buffer starts with: `buffer_pattern` repeated, else fio's random fill,
-    /// zeroed in part by `buffer_compress_percentage`.
-    fn template(&self, len: usize) -> AlignedBuf {
-        let mut buf = random_buf(len);
-        let b = self.buffers;
-        if let Some(p) = &b.pattern {
-            for (i, x) in buf.iter_mut().enumerate() {
-                *x = p[i % p.len()];
-            }
-        }
-        compress(&mut buf, b);
-        buf
-    }
-
-    /// Fills a write's buffer: verify data when the job verifies, new random bytes with
-    /// `refill_buffers`, else the slot's fill with `scramble_buffers` applied.
-    #[inline]
-    fn fill(&self, buf: &mut [u8], offset: u64, tag: u64) {
-        if let Some(v) = &self.verifier {
-            verify::fill(v, buf, offset, tag);
-            return;
-        }
-        let b = self.buffers;
-        if b.refill {
-            let mut x = (offset ^ tag.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15) | 1;
-            for chunk in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-            }
-            compress(buf, b);
-        } else if b.scramble && b.pattern.is_none() {
-            scramble(buf, offset);
-        }
-    }
-}
-
-/// fio's `buffer_compress_percentage`: that share of each `buffer_compress_chunk` is zeros.
-fn compress(buf: &mut [u8], b: &BufferFill) {
-    if b.compress_percentage == 0 {
-        return;
-    }
-    let chunk = (b.compress_chunk as usize).max(1);
-    for c in buf.chunks_mut(chunk) {
-        let zeros = c.len() * b.compress_percentage.min(100) as usize / 100;
-        let at = c.len() - zeros;
-        c[at..].fill(0);
-    }
-}
-
-/// fio's `scramble_buffers` (on by default): each 512-byte sector of a write starts with its
-/// own offset, so that no two writes are identical and deduplication cannot fold them.
-#[inline]
-fn scramble(buf: &mut [u8], offset: u64) {
-    for (i, sector) in buf.chunks_mut(512).enumerate() {
-        let tag = (offset + (i as u64) * 512).to_le_bytes();
-        let n = sector.len().min(8);
-        sector[..n].copy_from_slice(&tag[..n]);
     }
 }

@@ -11,10 +11,11 @@ use super::parse::GLOBAL;
 use super::steadystate::SteadyState;
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
-    Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start,
-    UringOptions, Verify, VerifyKind,
+    Logs, NumaMemPolicy, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer,
+    Start, UringOptions, Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
+use crate::buffers::{RunThreads, working_set_blocks};
 
 /// fio's default `percentile_list`.
 pub use vocab::FIO_PERCENTILES as DEFAULT_PERCENTILES;
@@ -51,6 +52,8 @@ pub struct RunControl {
     pub uring: UringOptions,
     /// `direct=1` (or `buffered=0`): O_DIRECT.
     pub direct: bool,
+    /// `atomic=1`: each write is atomic (`RWF_ATOMIC`), with the engines that can ask for it.
+    pub atomic: bool,
     /// `stonewall`, `new_group`, `wait_for`, `startdelay`, `exitall`.
     pub start: Start,
     /// `group_reporting`: report the job's threads together.
@@ -61,6 +64,10 @@ pub struct RunControl {
     pub cpus_allowed: Option<Vec<usize>>,
     /// `cpus_allowed_policy=`.
     pub cpus_policy: CpusPolicy,
+    /// `numa_cpu_nodes=`: the job's threads run on the CPUs of these NUMA nodes.
+    pub numa_cpu_nodes: Option<Vec<usize>>,
+    /// `numa_mem_policy=`.
+    pub numa_mem_policy: NumaMemPolicy,
     /// `continue_on_error=`.
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
@@ -187,6 +194,8 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
+    /// The job file's threads, for `dedupe_global` working sets.
+    pub(crate) run_threads: RunThreads,
 }
 
 /// The seed fio jobs use with `randrepeat=1` and no `randseed` (fio's FIO_RANDSEED).
@@ -270,11 +279,14 @@ impl Job {
                 },
                 uring: UringOptions::default(),
                 direct: false,
+                atomic: false,
                 start: Start::default(),
                 group_reporting: false,
                 thread: false,
                 cpus_allowed: None,
                 cpus_policy: CpusPolicy::Shared,
+                numa_cpu_nodes: None,
+                numa_mem_policy: NumaMemPolicy::Default,
                 continue_on_error: ContinueOnError::default(),
                 ignore_error: IgnoreError::default(),
                 latencies: Latencies::default(),
@@ -287,6 +299,7 @@ impl Job {
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
             nonce: 0,
+            run_threads: RunThreads::default(),
         }
     }
 
@@ -404,6 +417,13 @@ impl Job {
             }
             IoEngine::PageFault if self.offset != 0 => Err("ioengine=page_fault does not take offset=".into()),
             IoEngine::Net => self.check_net(),
+            // fio's fixup_options: only engines with FIO_ATOMICWRITES.
+            e if self.control.atomic && !matches!(e, IoEngine::Pvsync2 | IoEngine::IoUring | IoEngine::Libaio) => {
+                Err(format!(
+                    "atomic=1: ioengine={} does not support atomic writes (as in fio): use pvsync2, io_uring or libaio",
+                    e.fio_name()
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -528,7 +548,47 @@ impl Job {
             return Err("fill_device writes until the filesystem is full: leave out time_based".into());
         }
         self.control.steadystate.check()?;
+        self.check_dedupe()?;
         self.aops.validate("aops_").map_err(|e| e.expected)
+    }
+
+    /// fio's `fixup_options` checks of a dedupe working set, and one of aopsbench's own: a
+    /// working set of no blocks (fio would draw from an empty array).
+    fn check_dedupe(&self) -> Result<(), String> {
+        let d = &self.buffers.dedupe;
+        if !d.uses_working_set() {
+            return Ok(());
+        }
+        if self.size.is_none() {
+            return Err(
+                "dedupe_mode=working_set needs size=: the working set is dedupe_working_set_percentage of it".into()
+            );
+        }
+        let files = self.files_per_thread();
+        if files != 1 {
+            return Err(format!(
+                "dedupe_mode=working_set works on one file per job, not {files}: set nrfiles=1 or one filename="
+            ));
+        }
+        if d.working_set_percentage + d.percentage > 100 {
+            return Err(format!(
+                "dedupe_percentage={} cannot be reached: the working set (dedupe_working_set_percentage={} of size=) \
+                 is written as unique blocks too, and the two add up to {}, over 100: lower either",
+                d.percentage,
+                d.working_set_percentage,
+                d.percentage + d.working_set_percentage
+            ));
+        }
+        if working_set_blocks(self) == 0 {
+            return Err(format!(
+                "dedupe_working_set_percentage={} of size={} is less than one {} block, so the working set would be \
+                 empty: raise dedupe_working_set_percentage or size=",
+                d.working_set_percentage,
+                format_size(self.size.unwrap_or(0)),
+                format_size(self.bs.write.min())
+            ));
+        }
+        Ok(())
     }
 
     /// The job as a canonical fio section: every basic option explicit, the others when not
@@ -635,6 +695,9 @@ impl Job {
             }
         }
         opt("direct", yes(c.direct));
+        if c.atomic {
+            opt("atomic", "1".into());
+        }
         opt("fsync", self.fsync.to_string());
         opt("fdatasync", self.fdatasync.to_string());
         opt("end_fsync", yes(self.end_fsync));
@@ -720,6 +783,12 @@ impl Job {
         }
         if c.cpus_policy == CpusPolicy::Split {
             opt("cpus_allowed_policy", "split".into());
+        }
+        if let Some(nodes) = &c.numa_cpu_nodes {
+            opt("numa_cpu_nodes", nodes.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        }
+        if c.numa_mem_policy != NumaMemPolicy::Default {
+            opt("numa_mem_policy", c.numa_mem_policy.fio_text());
         }
         let e = c.continue_on_error;
         match (e.read, e.write, e.verify) {
@@ -814,12 +883,18 @@ impl Job {
         if v.only {
             opt("verify_only", "1".into());
         }
+        if v.dump {
+            opt("verify_dump", "1".into());
+        }
+        if !v.write_sequence {
+            opt("verify_write_sequence", "0".into());
+        }
         let b = &self.buffers;
         if let Some(p) = &b.pattern {
             opt("buffer_pattern", hex(p));
         }
-        if b.refill {
-            opt("refill_buffers", "1".into());
+        if let Some(refill) = b.refill {
+            opt("refill_buffers", yes(refill));
         }
         if !b.scramble {
             opt("scramble_buffers", "0".into());
@@ -829,6 +904,19 @@ impl Job {
         }
         if b.compress_chunk != d.buffers.compress_chunk {
             opt("buffer_compress_chunk", format_size(b.compress_chunk));
+        }
+        let (dd, ddef) = (&b.dedupe, &d.buffers.dedupe);
+        if dd.percentage > 0 {
+            opt("dedupe_percentage", dd.percentage.to_string());
+        }
+        if dd.mode != ddef.mode {
+            opt("dedupe_mode", dd.mode.fio_name().into());
+        }
+        if dd.working_set_percentage != ddef.working_set_percentage {
+            opt("dedupe_working_set_percentage", dd.working_set_percentage.to_string());
+        }
+        if dd.global {
+            opt("dedupe_global", "1".into());
         }
         for (k, v) in self.aops.pairs() {
             opt(&format!("aops_{k}"), v);
