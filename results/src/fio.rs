@@ -113,6 +113,9 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
     for (key, value) in latency_buckets(&bucketed) {
         job.insert(key.into(), value);
     }
+    if let Some(ss) = &input.stats.steadystate {
+        job.insert("steadystate".into(), ss.fio_json());
+    }
     if input.stats.continue_on_error {
         job.insert("total_err".into(), json!(t.errors.total));
         job.insert("first_error".into(), json!(t.errors.first));

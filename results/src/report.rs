@@ -132,6 +132,11 @@ pub fn job_table(job: &JobSummary) -> String {
     }
     let mut out = format!("job {}\n", job.job);
     out.push_str(&ops.to_terminal(2));
+    for t in &job.targets {
+        if let Some(ss) = &t.steadystate {
+            out.push_str(&format!("  steadystate on {}: {}\n", t.target, ss.line()));
+        }
+    }
 
     let counters = key_counters_of(job);
     if !counters.is_empty() {

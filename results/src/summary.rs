@@ -51,6 +51,9 @@ pub struct TargetSummary {
     pub ops: BTreeMap<String, OpSummary>,
     /// The target's counters (fsimpl stats, or block-device deltas for kernel targets).
     pub stats: BTreeMap<String, u64>,
+    /// What steady-state detection found, for jobs with `ss_dur` (fio's `steadystate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steadystate: Option<crate::SteadyStateStats>,
 }
 
 /// Throughput and latency of one op kind.

@@ -215,6 +215,8 @@ pub struct JobStats {
     pub continue_on_error: bool,
     /// The disk of a block-device target.
     pub disk: Option<DiskUtil>,
+    /// What steady-state detection found (jobs with `ss_dur`).
+    pub steadystate: Option<crate::SteadyStateStats>,
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ impl Writer {
     }
 
     fn stats(&mut self, stats: &JobStats) {
-        let JobStats { threads, latencies, continue_on_error, disk } = stats;
+        let JobStats { threads, latencies, continue_on_error, disk, steadystate } = stats;
         let ThreadStats { cpu, depth, errors } = threads;
         let CpuUsage { usr_ns, sys_ns, ctx, majf, minf } = cpu;
         for x in [usr_ns, sys_ns, ctx, majf, minf] {
@@ -186,6 +186,13 @@ impl Writer {
             Some(d) => {
                 self.u64(1);
                 self.str(&serde_json::to_string(d).expect("disk statistics serialise"));
+            }
+        }
+        match steadystate {
+            None => self.u64(0),
+            Some(s) => {
+                self.u64(1);
+                self.str(&serde_json::to_string(s).expect("steady-state statistics serialise"));
             }
         }
     }
@@ -265,8 +272,13 @@ impl Reader<'_> {
             1 => Some(self.json("the disk statistics")?),
             n => return Err(WireError::Damaged { what: format!("the disk flag: {n}") }),
         };
+        let steadystate = match self.u64("the steady-state flag")? {
+            0 => None,
+            1 => Some(self.json("the steady-state statistics")?),
+            n => return Err(WireError::Damaged { what: format!("the steady-state flag: {n}") }),
+        };
         let threads = ThreadStats { cpu, depth, errors: ErrorStats { total, first } };
-        Ok(JobStats { threads, latencies, continue_on_error, disk })
+        Ok(JobStats { threads, latencies, continue_on_error, disk, steadystate })
     }
 
     /// A histogram sent as its buckets.
@@ -353,6 +365,18 @@ mod tests {
                     read_ios: 10,
                     io_ticks: 7,
                     time_ms: 9,
+                    ..Default::default()
+                }),
+                steadystate: Some(crate::SteadyStateStats {
+                    criterion_name: "bw_slope".into(),
+                    limit: 1.5,
+                    percent: true,
+                    duration_s: 3,
+                    attained: true,
+                    criterion: -0.25,
+                    slope: -1.0,
+                    iops: vec![1, 2, 0],
+                    bw: vec![4096, 8192, 0],
                     ..Default::default()
                 }),
             },

@@ -395,6 +395,12 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                     } else {
                         None
                     },
+                    // The first repetition's (as its counters).
+                    steadystate: unit
+                        .parts
+                        .iter()
+                        .rev()
+                        .find_map(|&(ji, t)| pooled[ji][ti].outcome.steadystate.get(t).cloned().flatten()),
                 },
             };
             collector.add(result, &specs[ti].to_string())?;

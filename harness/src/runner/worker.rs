@@ -154,6 +154,8 @@ pub struct Worker<'a> {
     pub fill_device: bool,
     /// `openfiles`: at most this many of the thread's files open at once.
     pub openfiles: Option<u32>,
+    /// What the steady-state checks read of this thread (jobs with `ss_dur`).
+    pub steadystate: Option<&'a super::steadystate::SsCounters>,
 }
 
 /// What a job thread measured.
@@ -341,6 +343,12 @@ impl<'a, 'w> Run<'a, 'w> {
         match slat_clat {
             Some((slat, clat)) => rec.record_queued(at, slat, clat, bytes),
             None => rec.record(at, lat, bytes),
+        }
+        // fio's steady state counts reads, writes and trims (DDIR_RWDIR_CNT), with their clat.
+        if let Some(ss) = w.steadystate
+            && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
+        {
+            ss.add(bytes, slat_clat.map_or(lat, |(_, clat)| clat));
         }
         // Progress is published every 64 ops: no shared write per op.
         self.unpublished.0 += bytes;

@@ -165,6 +165,7 @@ impl RunWriter {
                 .map(|(op, r)| (op.clone(), OpSummary::from_record(r, runtime_ns, &stats.latencies)))
                 .collect(),
             stats: counters,
+            steadystate: stats.steadystate.clone(),
         };
         let index = match self.summary.jobs.iter().position(|j| j.job == job) {
             Some(i) => i,

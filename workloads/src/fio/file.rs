@@ -148,6 +148,7 @@ impl JobFileBuilder {
             }
             jobs.push(job);
         }
+        steadystate_across(&jobs, cx.errors);
         RunThreads::of_file(&mut jobs);
         let warnings = cx.warnings;
         if overrides.iter().any(|(k, _)| k.is_empty()) {
@@ -213,6 +214,43 @@ impl JobFileBuilder {
             ));
         }
         Ok(JobFile { jobs, warnings, notes })
+    }
+}
+
+/// What fio checks of the steady-state options across jobs: one check interval for the whole
+/// run (`fixup_options`: "must be globally equal"), and the same criterion, limit, window and
+/// ramp for every job of a reporting group (`td_steadystate_init`), which a reporting group's
+/// detection shares.
+fn steadystate_across(jobs: &[Job], errors: &mut Vec<JobError>) {
+    let Some(first) = jobs.first() else { return };
+    let mut group_first = first;
+    for (i, job) in jobs.iter().enumerate() {
+        let (ss, start) = (&job.control.steadystate, &job.control.start);
+        let invalid =
+            |message: String| JobError::InvalidJob { at: job.defined_at.clone(), job: job.name.clone(), message };
+        let interval = first.control.steadystate.interval;
+        if ss.interval != interval {
+            errors.push(invalid(format!(
+                "steadystate_check_interval={} differs from job {}'s {}: fio takes one check interval for every job \
+                 of a run (set it in [global])",
+                vocab::format_time(ss.interval),
+                first.name,
+                vocab::format_time(interval)
+            )));
+        }
+        // fio's groupid: a reporting group starts at each job after the first with stonewall
+        // or new_group.
+        if i > 0 && (start.stonewall || start.new_group) {
+            group_first = job;
+        }
+        let (mine, theirs) = (ss.group_key(), group_first.control.steadystate.group_key());
+        if mine != theirs {
+            errors.push(invalid(format!(
+                "{mine} where job {} of the same reporting group has {theirs}: fio requires the same steady-state \
+                 options for every job of a reporting group (start a new one with new_group)",
+                group_first.name
+            )));
+        }
     }
 }
 

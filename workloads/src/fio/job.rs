@@ -8,6 +8,7 @@ use vocab::{AopsParams, KbBase, format_time};
 use super::engine_opts::{EngineOptions, NetProtocol};
 use super::error::Location;
 use super::parse::GLOBAL;
+use super::steadystate::SteadyState;
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
     Logs, NumaMemPolicy, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer,
@@ -86,6 +87,8 @@ pub struct RunControl {
     /// completed, before it tries again (zero: it waits until another thread of the flow
     /// issues an I/O).
     pub flow_sleep: Duration,
+    /// `steadystate=` and its window: end the job once its throughput or latency settles.
+    pub steadystate: SteadyState,
 }
 
 /// One job section, resolved: fio's defaults, then `[global]` options, then its own.
@@ -295,6 +298,7 @@ impl Job {
                 flow: 0,
                 flow_id: 0,
                 flow_sleep: Duration::ZERO,
+                steadystate: SteadyState::default(),
             },
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
@@ -547,6 +551,7 @@ impl Job {
         if self.fill_device && self.control.time_based {
             return Err("fill_device writes until the filesystem is full: leave out time_based".into());
         }
+        self.control.steadystate.check()?;
         self.check_dedupe()?;
         self.aops.validate("aops_").map_err(|e| e.expected)
     }
@@ -859,6 +864,9 @@ impl Job {
         }
         if !c.flow_sleep.is_zero() {
             opt("flow_sleep", c.flow_sleep.as_micros().to_string());
+        }
+        for (k, v) in c.steadystate.fio_options() {
+            opt(k, v);
         }
         let v = &self.verify;
         if v.enabled() {

@@ -17,17 +17,19 @@
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
 //! options, `rate`/`rate_iops`/`rate_process`/`rate_min`/`rate_iops_min`/`rate_cycle`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
 //! `exitall`/`exit_what`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency
-//! switches, fio's log files, `flow`, `verify` and its options, and the buffer-content options
+//! switches, fio's log files, `flow`, `verify` and its options, the buffer-content options
 //! (`buffer_pattern`, `refill_buffers`, `scramble_buffers`, `buffer_compress_*`,
 //! `dedupe_percentage`, `dedupe_mode`, `dedupe_working_set_percentage`, `dedupe_global`: see
-//! [`crate::buffers`]).
+//! [`crate::buffers`]), and steady-state detection (`steadystate`/`ss`, `ss_dur`, `ss_ramp`,
+//! `ss_interval`: [`SteadyState`]).
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
 //! given wins (fio lets bssplit win whatever the order); a non-uniform `random_distribution`
 //! with the random map on drifts toward uniform as the map fills, as in fio — add
 //! `norandommap` for the pure distribution (fio's own zipf example does); every random choice
 //! comes from ChaCha8 whatever `random_generator` says (a note says so); an unset `${VAR}` is
-//! an error rather than an empty value.
+//! an error rather than an empty value; a latency limit with a unit (`ss=lat:200us`) is that
+//! time, where fio 3.42 reads it as that many nanoseconds (a bare number is nanoseconds in both).
 
 mod dist;
 mod engine_opts;
@@ -39,6 +41,7 @@ mod options;
 mod parse;
 mod plan;
 mod randmap;
+mod steadystate;
 mod stream;
 mod subst;
 mod types;
@@ -52,6 +55,7 @@ pub use file::{JobFile, JobFileBuilder};
 pub use job::{DEFAULT_PERCENTILES, DEFAULT_RANDSEED, Job, RunControl};
 pub use options::supported as supported_options;
 pub use plan::{FileSpec, ThreadPlan};
+pub use steadystate::{SsLimit, SsMetric, SteadyState};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{

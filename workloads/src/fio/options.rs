@@ -160,6 +160,14 @@ pub const SUPPORTED: &[&str] = &[
     "dedupe_mode",
     "dedupe_working_set_percentage",
     "dedupe_global",
+    "steadystate",
+    "ss",
+    "steadystate_duration",
+    "ss_dur",
+    "steadystate_ramp_time",
+    "ss_ramp",
+    "steadystate_check_interval",
+    "ss_interval",
     "threads",
     "block",
     "numruns",
@@ -457,6 +465,16 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "flow" => c.flow = count(0, 1000)? as u32,
         "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
         "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
+        "steadystate" | "ss" => c.steadystate.set_criterion(text()?, kb).map_err(bad)?,
+        "steadystate_duration" | "ss_dur" => {
+            c.steadystate.duration = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
+        "steadystate_ramp_time" | "ss_ramp" => {
+            c.steadystate.ramp = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
+        "steadystate_check_interval" | "ss_interval" => {
+            c.steadystate.interval = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
         // Soft-deprecated in fio: accepted and ignored there too.
         "flow_watermark" => {}
         // The options of fio's tiobench profile (profiles/tiobench.c), which fio takes in any
