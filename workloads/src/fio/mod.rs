@@ -12,11 +12,13 @@
 //! `write:4k`) and `rw_sequencer`, trims (`trim`, `randtrim`, `trimwrite`, `randtrimwrite`: punch
 //! hole, as fio on files), per-direction `bs`/`bsrange`/`bssplit` with a trim part,
 //! `random_distribution` (`zipf`, `pareto`, `normal`/`gauss` with a center, `zoned`,
-//! `zoned_abs`), `random_generator`, `io_size`, `number_ios`, `filename_format`, `openfiles`,
+//! `zoned_abs`), `random_generator`, `zonemode=strided` with `zonesize`/`zonerange`/`zoneskip`
+//! (`zbd` is refused: it needs a zoned block device), `io_size`, `number_ios`, `filename_format`, `openfiles`,
 //! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
 //! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
 //! `exitall`/`exit_what`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
+//! the latency target search (`latency_target`, `latency_window`, `latency_percentile`, `latency_run`),
 //! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
@@ -24,7 +26,8 @@
 //! with the random map on drifts toward uniform as the map fills, as in fio — add
 //! `norandommap` for the pure distribution (fio's own zipf example does); every random choice
 //! comes from ChaCha8 whatever `random_generator` says (a note says so); an unset `${VAR}` is
-//! an error rather than an empty value.
+//! an error rather than an empty value; `zonemode=strided` with random offsets takes only the
+//! uniform distribution (fio draws the others over the whole file, past the zone).
 
 mod dist;
 mod engine_opts;
@@ -54,5 +57,6 @@ pub use subst::HostFacts;
 pub use types::{
     BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, ExitWhat,
     FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution,
-    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
+    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, Strided, UringOptions, Verify, VerifyKind, Zone,
+    ZoneMode,
 };
