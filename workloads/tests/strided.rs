@@ -80,6 +80,31 @@ fn a_zone_past_the_file_end_wraps_or_ends_as_fio() {
 }
 
 #[test]
+fn a_queued_engine_starts_the_zones_over_after_size_bytes_as_fio() {
+    // fio's do_io stops after `size` bytes issued, but counts only queued I/O: with libaio,
+    // io_uring (or null at iodepth above 1) keep_running then starts the zones over; with
+    // psync they go on. fio 3.33, size=1m io_size=1536k zonesize=192k zoneskip=64k.
+    let base = "rw=read\nsize=1m\nzonesize=192k\nzoneskip=64k\n";
+    let first = [0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 0, 1, 2, 4];
+    let mut queued = first.to_vec();
+    queued.extend([0, 1, 2, 4, 5, 6, 8, 9]);
+    let mut synchronous = first.to_vec();
+    synchronous.extend([5, 6, 8, 9, 10, 12, 13, 14]);
+    for (engine, want) in [
+        ("libaio", &queued),
+        ("io_uring", &queued),
+        ("null\niodepth=4", &queued),
+        ("psync", &synchronous),
+        ("null", &synchronous),
+    ] {
+        let got = blocks(&format!("{base}io_size=1536k\nioengine={engine}\n"), 1000);
+        assert_eq!(&got, want, "ioengine={engine}");
+    }
+    // loops=2 with libaio: each loop from the start (fio: the first 16 twice).
+    assert_eq!(blocks(&format!("{base}loops=2\nioengine=libaio\n"), 1000), first.repeat(2));
+}
+
+#[test]
 fn random_offsets_stay_in_their_zone_and_cover_it() {
     // zonesize 256k of 512k zones 1m apart: four distinct blocks of blocks 0-7, then 16-23,
     // 32-39, 48-55, around again (fio: 0 5 6 3 19 22 20 18 39 32 38 37 55 49 51 52 ...).

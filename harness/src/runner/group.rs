@@ -371,6 +371,8 @@ pub fn run_group(
                         flow: flows.member(job),
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
+                        latency_target: Some(job.control.latency_target).filter(|t| t.enabled()),
+                        lat_recorded: job.control.latencies.lat,
                     };
                     let r = w.run(plan, &engine_cfg, engine);
                     // The end is taken before the job's waiters are let go: they start after it.
@@ -390,7 +392,7 @@ pub fn run_group(
                         records: o.records,
                         stats: o.stats,
                         logs: o.logs,
-                        measure_from,
+                        measure_from: o.measure_from,
                         started,
                         ended,
                     })

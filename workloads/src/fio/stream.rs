@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use super::dist::Sampler;
 use super::job::Job;
 use super::randmap::{Permutation, RandomMap};
-use super::types::{BlockSize, Dir, FileService, PerDir, ReadWrite, RwSequencer, Strided};
+use super::types::{BlockSize, Dir, FileService, IoEngine, PerDir, ReadWrite, RwSequencer, Strided};
 use super::value::PPM;
 use crate::op::{FallocMode, Op};
 use crate::rng::{below, between};
@@ -89,6 +89,9 @@ pub struct OpStream {
     /// `zonemode=strided`: fio's `td->o.loops` once the job started, each a start over when
     /// the files run out (fio's `keep_running`).
     restarts_left: u32,
+    /// `zonemode=strided`: bytes issued since the zones last started over (fio's
+    /// `bytes_issued` of one `do_io`).
+    pass_issued: u64,
     /// Bytes of reads, writes and trims issued (fio's `io_bytes`).
     bytes_issued: u64,
     phase: Phase,
@@ -141,6 +144,14 @@ struct StreamConfig {
     /// `io_size` was given: a strided job whose file ran out starts over until it is done
     /// (fio's `keep_running`).
     io_size_given: bool,
+    /// fio's `size` (the job's `size`, at most the regions of its files): what `keep_running`
+    /// measures a job without `io_size` against.
+    size: u64,
+    /// With an engine whose I/O is queued (fio's `FIO_Q_QUEUED`), `do_io` stops after `size`
+    /// bytes issued and `keep_running` starts the job over: a strided job's zones then start
+    /// again from the region start. A synchronous engine's I/O is not counted there, and its
+    /// zones go on (time_based jobs never stop there either).
+    pass_bytes: Option<u64>,
     /// The largest block size.
     max_bs: u64,
 }
@@ -270,6 +281,17 @@ impl OpStream {
             }
             .saturating_sub(job.thread_offset(thread)),
             io_size_given: job.io_size.is_some(),
+            size: fio_size(job),
+            pass_bytes: {
+                let e = job.control.ioengine;
+                let queued = e.is_async() || (e == IoEngine::Null && job.control.depth.iodepth > 1);
+                // fio's do_io lets a random write job without the map go on to io_size.
+                let size = match job.rw.writes() && job.rw.is_random() && job.norandommap {
+                    true => fio_size(job).max(job.io_size()),
+                    false => fio_size(job),
+                };
+                (queued && !job.control.time_based).then_some(size)
+            },
             max_bs: job.max_bs(),
         };
         let cur_left = service_nr(cfg.file_service);
@@ -296,6 +318,7 @@ impl OpStream {
             zone_bytes: 0,
             zones_restarted_at: None,
             restarts_left: job.loops.saturating_sub(1),
+            pass_issued: 0,
             bytes_issued: 0,
             phase: Phase::Io,
         }
@@ -675,6 +698,9 @@ impl OpStream {
         let bs = self.pick_bs(dir);
         let (pos, len) = match self.sequence_block(dir) {
             None if self.cfg.strided.is_some() => {
+                if self.cfg.pass_bytes.is_some_and(|p| self.pass_issued >= p) && !self.keep_running(false) {
+                    return None;
+                }
                 self.setup_strided_zone(f, dir);
                 match self.place_strided(f, dir, bs) {
                     Some(placed) => placed,
@@ -696,6 +722,7 @@ impl OpStream {
             }
         };
         self.zone_bytes += len;
+        self.pass_issued += len;
         self.bytes_issued += len;
         self.issued[dir_index(dir)] += 1;
         let invalidate = std::mem::take(&mut self.files[f].invalidate);
@@ -833,33 +860,42 @@ impl OpStream {
     }
 
     /// Strided file `f` ran out: fio closes it as done (`fio_file_set_done`) and goes on with
-    /// the others; once every file is done its `keep_running` decides — a time_based job, a
-    /// job with `loops` left, or one given `io_size` with a block still to go, starts over
-    /// from the region start (`clear_io_state`); any other job ends its I/O there.
+    /// the others; once every file is done, [`OpStream::keep_running`] decides.
     fn strided_file_done(&mut self, f: usize) {
         self.files[f].zone_done = true;
-        if !self.files.iter().all(|file| file.zone_done) {
-            return;
+        if self.files.iter().all(|file| file.zone_done) {
+            self.keep_running(true);
         }
-        let io_left = self.cfg.io_size.saturating_sub(self.bytes_issued);
+    }
+
+    /// fio's `keep_running` after a strided job's `do_io` stopped (its files done, or `size`
+    /// bytes issued by a queued engine): a time_based job, one with `loops` left, or one
+    /// short of its `io_size` (or `size`) by a block or more — unless its files are done and
+    /// it has no `io_size` — starts over from the region start (`clear_io_state`: zones,
+    /// positions and maps); otherwise its I/O ends. Returns whether it goes on.
+    fn keep_running(&mut self, files_done: bool) -> bool {
+        let limit = if self.cfg.io_size_given { self.cfg.io_size } else { self.cfg.size };
         let again = if self.cfg.time_based {
             true
         } else if self.restarts_left > 0 {
             self.restarts_left -= 1;
             true
         } else {
-            self.cfg.io_size_given && io_left >= self.cfg.max_bs
+            let left = limit.saturating_sub(self.bytes_issued);
+            left > 0 && left >= self.cfg.max_bs && (self.cfg.io_size_given || !files_done)
         };
         if !again || self.zones_restarted_at == Some(self.ios) {
             // Nothing left, or a start over that placed no I/O: the job's I/O ends.
             self.phase = Phase::Verify;
-            return;
+            return false;
         }
         self.zones_restarted_at = Some(self.ios);
         self.zone_bytes = 0;
+        self.pass_issued = 0;
         for f in 0..self.files.len() {
             self.new_pass(f);
         }
+        true
     }
 
     /// A write, with the fsyncs it makes due and its verify piece.
@@ -879,6 +915,13 @@ impl OpStream {
         }
         Op::Write { file, offset, len, tag }
     }
+}
+
+/// fio's `td->o.size`: the job's `size`, at most the regions of a thread's files
+/// (`setup_files`), which it is when `size` is not given.
+fn fio_size(job: &Job) -> u64 {
+    let total = job.region_len().saturating_mul(u64::from(job.files_per_thread()));
+    job.size.map_or(total, |s| s.min(total))
 }
 
 /// I/Os per file before the next is chosen.
