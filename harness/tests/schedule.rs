@@ -149,3 +149,17 @@ fn cpus_allowed_pins_the_threads_and_a_cpu_out_of_range_is_an_error() {
     let err = run_group(&groups(&bad)[0], t.as_ref(), &[Progress::default()], &[0]).err().expect("no CPU 1023 here");
     assert!(err.to_string().contains("cpus_allowed"), "{err}");
 }
+
+#[test]
+fn a_job_below_its_minimum_rate_fails_after_the_settle_time() {
+    let all = jobs(
+        "[global]\nioengine=null\nsize=1m\ntime_based\nruntime=5s\n[slow]\nrw=read\nrate_iops=2\nrate_iops_min=5\n",
+    );
+    let err = run_group(&groups(&all)[0], null().as_ref(), &[Progress::default()], &[0]).err().expect("2 IOPS < 5");
+    let e = err.to_string();
+    assert!(e.contains("rate_iops_min=5 not met, got ") && e.contains("check_min_rate"), "{e}");
+    // Met, it runs to its runtime.
+    let all =
+        jobs("[global]\nioengine=null\nsize=1m\ntime_based\nruntime=3s\n[ok]\nrw=read\nrate_iops=20\nratemin=4k\n");
+    run_group(&groups(&all)[0], null().as_ref(), &[Progress::default()], &[0]).unwrap();
+}

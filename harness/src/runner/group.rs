@@ -12,9 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
-use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup};
+use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc};
 use workloads::verify::Verifier;
-use workloads::{Job, ThreadPlan};
+use workloads::{FallocMode, Job, Op, ThreadPlan};
 
 use super::worker::{self, Buffers, Failure};
 use super::{JobOutcome, Progress, RunError, describe, execute, pace, support};
@@ -262,10 +262,19 @@ pub fn run_group(
                     if laid_out || op.file() != Some(fi as u32) {
                         continue;
                     }
-                    execute(target, &fids, op, &mut scratch).map_err(fail_for(
-                        job,
-                        format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
-                    ))?;
+                    match execute(target, &fids, op, &mut scratch) {
+                        // fio's fallocate_file: a failed native or posix preallocation is not
+                        // an error (native_fallocate only traces it); the file goes on without.
+                        Err(TargetError::Os { .. } | TargetError::Unsupported { .. })
+                            if matches!(op, Op::Fallocate { mode: FallocMode::Allocate, .. })
+                                && matches!(job.fallocate, Prealloc::Native | Prealloc::Posix) => {}
+                        r => {
+                            r.map_err(fail_for(
+                                job,
+                                format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
+                            ))?;
+                        }
+                    }
                 }
                 if limited {
                     target.close(fid).map_err(fail_for(job, format!("close {}", f.name)))?;

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use workloads::fio::RateProcess;
+use workloads::fio::{PerDir, RateProcess};
 
 /// The pacing of one direction of one thread.
 pub struct Pacer {
@@ -78,6 +78,70 @@ impl Pacer {
     }
 }
 
+/// fio's `rate_min` and `rate_iops_min` (`__check_min_rate`): after a 2 s settle, each
+/// `rate_cycle` the bandwidth (or, without `rate_min`, the IOPS) of each direction that has
+/// done I/O must reach its minimum, or the job fails.
+pub struct MinRate {
+    /// `rate_min=` per direction (read, write), bytes per second.
+    bytes: [Option<u64>; 2],
+    /// `rate_iops_min=` per direction.
+    iops: [Option<u64>; 2],
+    cycle: Duration,
+    start: Instant,
+    /// Per direction: when the last cycle started, and the bytes and I/Os done by then.
+    last: [Option<(Instant, u64, u64)>; 2],
+}
+
+impl MinRate {
+    /// The check of a job with these minimums, from `start`; `None` when it has none.
+    pub fn new(
+        bytes: PerDir<Option<u64>>,
+        iops: PerDir<Option<u64>>,
+        cycle: Duration,
+        start: Instant,
+    ) -> Option<MinRate> {
+        let (bytes, iops) = ([bytes.read, bytes.write], [iops.read, iops.write]);
+        (bytes.iter().chain(&iops).any(Option::is_some)).then_some(MinRate {
+            bytes,
+            iops,
+            cycle,
+            start,
+            last: [None; 2],
+        })
+    }
+
+    /// Checks at `now` (the last completion), with `done` the (bytes, I/Os) each direction
+    /// completed so far; why the job fails, if a direction's last cycle fell short.
+    pub fn check(&mut self, now: Instant, done: [(u64, u64); 2]) -> Result<(), String> {
+        const SETTLE: Duration = Duration::from_secs(2);
+        if now.saturating_duration_since(self.start) < SETTLE {
+            return Ok(());
+        }
+        for (d, &(bytes, ios)) in done.iter().enumerate() {
+            if bytes == 0 || (self.bytes[d].is_none() && self.iops[d].is_none()) {
+                continue;
+            }
+            if let Some((at, b0, n0)) = self.last[d].filter(|&(_, b0, n0)| b0 > 0 || n0 > 0) {
+                let spent = now.saturating_duration_since(at).as_millis() as u64;
+                if spent < self.cycle.as_millis() as u64 || spent == 0 {
+                    continue;
+                }
+                match (self.bytes[d], self.iops[d]) {
+                    (Some(min), _) if (bytes - b0) * 1000 / spent < min => {
+                        return Err(format!("rate_min={min}B/s not met, got {}B/s", (bytes - b0) * 1000 / spent));
+                    }
+                    (None, Some(min)) if (ios - n0) * 1000 / spent < min => {
+                        return Err(format!("rate_iops_min={min} not met, got {} IOPS", (ios - n0) * 1000 / spent));
+                    }
+                    _ => {}
+                }
+            }
+            self.last[d] = Some((now, bytes, ios));
+        }
+        Ok(())
+    }
+}
+
 /// Sleeps `d`, in slices of at most 100 ms so that a flag of `stop` ends it early, as fio's
 /// `usec_sleep` checks `td->terminate`; true when it slept the whole of `d`.
 pub fn usec_sleep(d: Duration, stop: &[&AtomicBool]) -> bool {
@@ -116,6 +180,25 @@ mod tests {
         let mean_us = (q.next - from).as_micros() as f64 / 20_000.0;
         assert!((mean_us - 1000.0).abs() < 30.0, "mean gap {mean_us} us");
         assert!(Pacer::new(None, Some(0), RateProcess::Linear, t0, 1).is_none());
+    }
+
+    #[test]
+    fn a_minimum_rate_is_checked_per_cycle_after_two_seconds() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let min = PerDir { read: Some(1024), write: None, trim: None };
+        let mut m = MinRate::new(min, PerDir::default(), Duration::from_secs(1), t0).unwrap();
+        assert_eq!(m.check(at(1_000), [(4096, 1), (0, 0)]), Ok(()), "settling");
+        assert_eq!(m.check(at(2_000), [(4096, 1), (0, 0)]), Ok(()), "the first check only marks");
+        assert_eq!(m.check(at(2_500), [(4096, 1), (0, 0)]), Ok(()), "half a cycle");
+        assert_eq!(m.check(at(3_000), [(8192, 2), (0, 0)]), Ok(()), "4096 B in 1 s");
+        let e = m.check(at(4_000), [(8192, 2), (0, 0)]).unwrap_err();
+        assert_eq!(e, "rate_min=1024B/s not met, got 0B/s");
+        let iops = PerDir { read: None, write: Some(10), trim: None };
+        let mut m = MinRate::new(PerDir::default(), iops, Duration::from_secs(1), t0).unwrap();
+        m.check(at(2_000), [(0, 0), (4096, 1)]).unwrap();
+        assert_eq!(m.check(at(3_000), [(0, 0), (8192, 2)]).unwrap_err(), "rate_iops_min=10 not met, got 1 IOPS");
+        assert!(MinRate::new(PerDir::default(), PerDir::default(), Duration::from_secs(1), t0).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use super::lat_target::{LatTarget, Step};
 use super::openfiles::OpenFiles;
-use super::pace::Pacer;
+use super::pace::{MinRate, Pacer};
 use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
 use crate::targets::{FileId, IoMode, PowerControl, Target, TargetError};
@@ -273,6 +273,8 @@ struct Run<'a, 'w> {
     reaped: Vec<(u32, IoResult)>,
     /// Bytes and ops not yet added to the shared progress.
     unpublished: (u64, u64),
+    /// Bytes and I/Os completed per direction (read, write): what `rate_min` checks.
+    done: [(u64, u64); 2],
     /// When the last I/O completed: the clock the runtime is checked against.
     last_now: Instant,
     /// fio's depth maps of this thread.
@@ -410,6 +412,14 @@ impl<'a, 'w> Run<'a, 'w> {
             (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
         });
         self.record(kind, now, split, lat, bytes);
+        if let Some(d) = match kind {
+            OpKind::Read => Some(0),
+            OpKind::Write => Some(1),
+            _ => None,
+        } {
+            self.done[d].0 += bytes;
+            self.done[d].1 += 1;
+        }
         if let Some(logger) = self.logger.as_mut().filter(|_| now >= self.w.measure_from) {
             let (clat, slat) = match split {
                 Some((slat, clat)) => (clat, Some(slat)),
@@ -684,6 +694,7 @@ impl<'a> Worker<'a> {
             failed: None,
             reaped: Vec::with_capacity(q.depth as usize),
             unpublished: (0, 0),
+            done: [(0, 0); 2],
             last_now: now,
             depth: DepthStats::default(),
             logger: self.logs.any().then(|| FioLogger::new(self.logs)),
@@ -736,6 +747,7 @@ impl<'a> Worker<'a> {
             |bytes, iops, salt: u64| Pacer::new(bytes, iops, c.rate_process, self.measure_from, plan.seed ^ salt);
         let mut read_pace = pacer(c.rate.read, c.rate_iops.read, 0x5a5a);
         let mut write_pace = pacer(c.rate.write, c.rate_iops.write, 0xa5a5);
+        let mut min_rate = MinRate::new(c.rate_min, c.rate_iops_min, c.rate_cycle, Instant::now());
         let thinktime = c.thinktime;
         let mut finished = false;
         let mut n = 0u64;
@@ -905,6 +917,13 @@ impl<'a> Worker<'a> {
             if !think.is_zero() {
                 run.drain()?;
                 super::pace::usec_sleep(think, &[self.abort, self.exit]);
+            }
+            // fio's do_io checks the minimum rates after each I/O, outside the ramp.
+            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= run.measure_from)
+                && let Err(why) = m.check(run.last_now, run.done)
+            {
+                let e = TargetError::Os { op: "check_min_rate", errno: libc::EIO };
+                return Err(Failure::target(format!("thread {}, {why}", plan.thread), e));
             }
         }
     }

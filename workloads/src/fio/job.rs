@@ -33,6 +33,13 @@ pub struct RunControl {
     pub rate: PerDir<Option<u64>>,
     /// `rate_process=`.
     pub rate_process: RateProcess,
+    /// `rate_min=` (`ratemin`): the least bytes per second per direction over each
+    /// `rate_cycle`, below which the job fails.
+    pub rate_min: PerDir<Option<u64>>,
+    /// `rate_iops_min=`: the same in I/Os per second (when `rate_min` is not set).
+    pub rate_iops_min: PerDir<Option<u64>>,
+    /// `rate_cycle=` (`ratecycle`): the window of the minimum rates.
+    pub rate_cycle: Duration,
     /// `thinktime=`: pause after each I/O.
     pub thinktime: Duration,
     /// `ioengine=`.
@@ -261,6 +268,9 @@ impl Job {
                 rate_iops: PerDir::default(),
                 rate: PerDir::default(),
                 rate_process: RateProcess::Linear,
+                rate_min: PerDir::default(),
+                rate_iops_min: PerDir::default(),
+                rate_cycle: Duration::from_millis(1000),
                 thinktime: Duration::ZERO,
                 ioengine: IoEngine::Psync,
                 depth: Depth {
@@ -739,6 +749,16 @@ impl Job {
         }
         if c.rate_process == RateProcess::Poisson {
             opt("rate_process", "poisson".into());
+        }
+        if c.rate_min != PerDir::default() {
+            opt("rate_min", format!("{},{},{}", rate(c.rate_min.read), rate(c.rate_min.write), rate(c.rate_min.trim)));
+        }
+        if c.rate_iops_min != PerDir::default() {
+            let m = c.rate_iops_min;
+            opt("rate_iops_min", format!("{},{},{}", rate(m.read), rate(m.write), rate(m.trim)));
+        }
+        if c.rate_cycle != d.control.rate_cycle {
+            opt("rate_cycle", c.rate_cycle.as_millis().to_string());
         }
         opt("thinktime", format_time(c.thinktime));
         opt("stonewall", yes(c.start.stonewall));

@@ -102,6 +102,11 @@ pub const SUPPORTED: &[&str] = &[
     "rate",
     "rate_iops",
     "rate_process",
+    "rate_min",
+    "ratemin",
+    "rate_iops_min",
+    "rate_cycle",
+    "ratecycle",
     "thinktime",
     "stonewall",
     "wait_for_previous",
@@ -383,6 +388,15 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 .map_err(bad)?;
         }
         "rate" => c.rate = value::per_dir(text()?, &c.rate, |s| size(s).map(|n| (n > 0).then_some(n))).map_err(bad)?,
+        "rate_min" | "ratemin" => {
+            c.rate_min = value::per_dir(text()?, &c.rate_min, |s| size(s).map(|n| (n > 0).then_some(n))).map_err(bad)?
+        }
+        "rate_iops_min" => {
+            c.rate_iops_min =
+                value::per_dir(text()?, &c.rate_iops_min, |s| value::integer(s).map(|n| (n > 0).then_some(n)))
+                    .map_err(bad)?;
+        }
+        "rate_cycle" | "ratecycle" => c.rate_cycle = Duration::from_millis(count(1, u64::from(u32::MAX))?),
         "rate_process" => {
             c.rate_process = match text()?.to_ascii_lowercase().as_str() {
                 "linear" => RateProcess::Linear,
