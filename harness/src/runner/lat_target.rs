@@ -7,9 +7,10 @@
 //! failed, else halfway to the lowest that failed) and one that did not goes down
 //! (`__lat_target_failed`: halfway to the highest that met it, the I/O in flight completed
 //! first). With `latency_percentile=100` one I/O over the target is a failure at once, and at
-//! depth 1 the job fails (fio's `lat_fatal`, ETIMEDOUT). Once a step leaves the depth where it
-//! is, the job runs one more window at it with its statistics started afresh, and ends
-//! (`latency_run` keeps searching for the whole run instead).
+//! depth 1 the job fails (fio's `lat_fatal`, ETIMEDOUT). Once a window that met the target
+//! leaves the depth where it was, the job runs one more window at that depth with its
+//! statistics and runtime started afresh (what it reports), and ends when that one meets the
+//! target too (`latency_run` keeps searching for the whole run instead).
 
 use std::time::{Duration, Instant};
 
