@@ -122,8 +122,8 @@ fn eio_enospc_and_a_power_cut() {
         "aopsbench: job w on bh:block_size=4k:max_folio=2m:large_folios=0:cache=64m:writeback=on:backing=mem:\
          engine=mem:faults=write=14: thread 0, op 16 (fsync of file 0): fsync: Input/output error (os error 5)",
     );
-    // A real ENOSPC: 128 MiB of file on a 64 MiB device. The failed preallocation is not an
-    // error (fio's fallocate_file goes on without it): the write that finds the device full is.
+    // A real ENOSPC: 128 MiB of file on a 64 MiB device (the failed preallocation is no
+    // error, as in fio: the write that finds the device full is).
     let big = d.path("big.fio");
     std::fs::write(&big, "[global]\nrw=write\nbs=1m\nsize=128m\naops_cache=64m\n\n[fill]\n").unwrap();
     fails_with(

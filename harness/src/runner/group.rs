@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
+use workloads::buffers::Filler;
 use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc};
 use workloads::verify::Verifier;
 use workloads::{FallocMode, Job, Op, ThreadPlan};
@@ -172,6 +173,9 @@ fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
                       or kernel target"
                     .into(),
             });
+        }
+        if let Err(why) = super::numa::check(job) {
+            return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
         }
         let missing = support::unsupported(job);
         if !missing.is_empty() {
@@ -336,6 +340,21 @@ pub fn run_group(
                             return Err(Failure::Target(format!("thread {}, cpus_allowed", plan.thread), e));
                         }
                     }
+                    // fio's thread_main: the NUMA nodes' CPUs, then the memory policy.
+                    if let Some(cpus) = super::numa::cpus(job)
+                        && let Err(errno) = pin(&cpus, false, plan.thread)
+                    {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "sched_setaffinity", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_cpu_nodes", plan.thread), e));
+                    }
+                    if let Err(errno) = super::numa::set_mem_policy(&job.control.numa_mem_policy) {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "set_mempolicy", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_mem_policy", plan.thread), e));
+                    }
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
                     }
@@ -365,6 +384,8 @@ pub fn run_group(
                             return Err(f);
                         }
                     };
+                    // The queue's buffers, filled, and the dedupe working set, as fio's job setup.
+                    let io = worker::IoBuffers::new(&plan, &engine_cfg.depth, Filler::new(job, plan.thread));
                     // The wall clock first: then `started` plus a duration since `start` never
                     // runs ahead of the moment it stands for.
                     let started = SystemTime::now();
@@ -378,7 +399,6 @@ pub fn run_group(
                         names: &names,
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
                         verify_dump: job.verify.dump,
-                        buffers: &job.buffers,
                         measure_from,
                         time_offset_ns,
                         stop,
@@ -394,7 +414,7 @@ pub fn run_group(
                         latency_target: Some(job.control.latency_target).filter(|t| t.enabled()),
                         lat_recorded: job.control.latencies.lat,
                     };
-                    let r = w.run(plan, &engine_cfg, engine);
+                    let r = w.run(plan, &engine_cfg, engine, io);
                     // The end is taken before the job's waiters are let go: they start after it.
                     let ended = Instant::now();
                     if r.is_err() {

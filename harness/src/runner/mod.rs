@@ -5,6 +5,7 @@ mod flow;
 pub mod group;
 mod lat_target;
 pub mod logs;
+mod numa;
 mod openfiles;
 mod pace;
 pub mod support;

@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use vocab::LatencyTarget;
-use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
+use workloads::buffers::Filler;
+use workloads::fio::{ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
 
@@ -132,8 +133,6 @@ pub struct Worker<'a> {
     pub verifier: Option<Verifier>,
     /// `verify_dump`: a failed unit and its expected bytes go to files (fio's).
     pub verify_dump: bool,
-    /// What write buffers hold otherwise.
-    pub buffers: &'a BufferFill,
     pub measure_from: Instant,
     /// Added to every completion time: the measured time of earlier repetitions, so that
     /// pooled repetitions follow one another on one clock (0 for a single run).
@@ -275,6 +274,29 @@ impl Queue {
     }
 }
 
+/// A job thread's I/O buffers, made before its clock starts (fio's `init_io_u`): one per queue
+/// slot, as large as its largest I/O, filled when the job writes; and what its writes hold.
+pub struct IoBuffers {
+    bufs: Vec<AlignedBuf>,
+    len: usize,
+    filler: Filler,
+}
+
+impl IoBuffers {
+    /// The buffers of `plan` at the queue depth of `depth`, filled by `filler`.
+    pub fn new(plan: &ThreadPlan, depth: &Depth, mut filler: Filler) -> IoBuffers {
+        let len = (plan.max_bs as usize).max(512);
+        let bufs = (0..Queue::new(depth).depth)
+            .map(|_| {
+                let mut buf = AlignedBuf::zeroed(len);
+                filler.initial(&mut buf);
+                buf
+            })
+            .collect();
+        IoBuffers { bufs, len, filler }
+    }
+}
+
 /// The state of one job thread's run.
 struct Run<'a, 'w> {
     w: &'w Worker<'a>,
@@ -322,6 +344,8 @@ struct Run<'a, 'w> {
     lat_step: Step,
     /// The latency of the I/O that made the search fail at depth 1 (`Step::Fatal`).
     lat_fatal_ns: u64,
+    /// What the thread's writes hold (unless it verifies).
+    filler: Filler,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -668,14 +692,15 @@ pub fn make_engine<'a>(
 }
 
 impl<'a> Worker<'a> {
-    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`);
-    /// returns its records, its CPU use and depth maps and its fio logs, or on failure where
-    /// and why.
+    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`) from
+    /// `io` (made by [`IoBuffers::new`]); returns its records, its CPU use and depth maps and
+    /// its fio logs, or on failure where and why.
     pub fn run(
         &self,
         plan: ThreadPlan,
         cfg: &EngineConfig,
         engine: Box<dyn Engine + 'a>,
+        io: IoBuffers,
     ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
@@ -685,27 +710,25 @@ impl<'a> Worker<'a> {
         let mut files = OpenFiles::new(self.fids, self.openfiles);
         // `engine` runs on the open files (all, without openfiles), in their order.
         files.engine_files();
-        let len = (plan.max_bs as usize).max(512);
-        let template = self.template(len);
+        let len = io.len;
         let now = Instant::now();
         let dummy = IoReq { kind: IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 };
-        let slots: Vec<Slot> = (0..q.depth)
-            .map(|_| {
-                let mut buf = AlignedBuf::zeroed(len);
-                buf.copy_from_slice(&template);
-                Slot {
-                    buf,
-                    kind: OpKind::Read,
-                    req: dummy,
-                    done: 0,
-                    issued: now,
-                    submitted: now,
-                    op: Op::DropCaches,
-                    n: 0,
-                    verify: false,
-                }
+        let slots: Vec<Slot> = io
+            .bufs
+            .into_iter()
+            .map(|buf| Slot {
+                buf,
+                kind: OpKind::Read,
+                req: dummy,
+                done: 0,
+                issued: now,
+                submitted: now,
+                op: Op::DropCaches,
+                n: 0,
+                verify: false,
             })
             .collect();
+        debug_assert_eq!(slots.len(), q.depth as usize, "IoBuffers made for another queue depth");
         let mut run = Run {
             w: self,
             thread,
@@ -734,6 +757,7 @@ impl<'a> Worker<'a> {
             lat,
             lat_step: Step::Go,
             lat_fatal_ns: 0,
+            filler: io.filler,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -897,7 +921,11 @@ impl<'a> Worker<'a> {
             let slot = run.free.pop().expect("a free slot while inflight < iodepth");
             let s = &mut run.slots[slot as usize];
             if let Op::Write { tag, .. } = op {
-                self.fill(&mut s.buf[..len as usize], offset, tag);
+                let buf = &mut s.buf[..len as usize];
+                match &self.verifier {
+                    Some(v) => verify::fill(v, buf, offset, tag),
+                    None => run.filler.write(buf, offset),
+                }
             }
             s.verify = io.verify;
             // A file the thread does not track (an engine that works on names): the stream's index.
@@ -952,68 +980,5 @@ impl<'a> Worker<'a> {
                 return Err(Failure::target(format!("thread {}, {why}", plan.thread), e));
             }
         }
-    }
-}
-
-impl Worker<'_> {
-    /// What every slot's buffer starts with: `buffer_pattern` repeated, else fio's random fill,
-    /// zeroed in part by `buffer_compress_percentage`.
-    fn template(&self, len: usize) -> AlignedBuf {
-        let mut buf = random_buf(len);
-        let b = self.buffers;
-        if let Some(p) = &b.pattern {
-            for (i, x) in buf.iter_mut().enumerate() {
-                *x = p[i % p.len()];
-            }
-        }
-        compress(&mut buf, b);
-        buf
-    }
-
-    /// Fills a write's buffer: verify data when the job verifies, new random bytes with
-    /// `refill_buffers`, else the slot's fill with `scramble_buffers` applied.
-    #[inline]
-    fn fill(&self, buf: &mut [u8], offset: u64, tag: u64) {
-        if let Some(v) = &self.verifier {
-            verify::fill(v, buf, offset, tag);
-            return;
-        }
-        let b = self.buffers;
-        if b.refill {
-            let mut x = (offset ^ tag.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15) | 1;
-            for chunk in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-            }
-            compress(buf, b);
-        } else if b.scramble && b.pattern.is_none() {
-            scramble(buf, offset);
-        }
-    }
-}
-
-/// fio's `buffer_compress_percentage`: that share of each `buffer_compress_chunk` is zeros.
-fn compress(buf: &mut [u8], b: &BufferFill) {
-    if b.compress_percentage == 0 {
-        return;
-    }
-    let chunk = (b.compress_chunk as usize).max(1);
-    for c in buf.chunks_mut(chunk) {
-        let zeros = c.len() * b.compress_percentage.min(100) as usize / 100;
-        let at = c.len() - zeros;
-        c[at..].fill(0);
-    }
-}
-
-/// fio's `scramble_buffers` (on by default): each 512-byte sector of a write starts with its
-/// own offset, so that no two writes are identical and deduplication cannot fold them.
-#[inline]
-fn scramble(buf: &mut [u8], offset: u64) {
-    for (i, sector) in buf.chunks_mut(512).enumerate() {
-        let tag = (offset + (i as u64) * 512).to_le_bytes();
-        let n = sector.len().min(8);
-        sector[..n].copy_from_slice(&tag[..n]);
     }
 }

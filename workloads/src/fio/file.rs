@@ -7,6 +7,7 @@ use super::options::{self, OptionError};
 use super::parse::{self, Entry, GLOBAL};
 use super::subst::{self, Env, HostFacts};
 use super::types::{RandomGenerator, ZoneMode};
+use crate::buffers::RunThreads;
 
 /// The jobs of one or more job files and command-line option lists.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +148,7 @@ impl JobFileBuilder {
             }
             jobs.push(job);
         }
+        RunThreads::of_file(&mut jobs);
         let warnings = cx.warnings;
         if overrides.iter().any(|(k, _)| k.is_empty()) {
             errors.push(JobError::Syntax { at: Location::Set { index: 1 }, message: "expected KEY=VALUE".into() });

@@ -10,10 +10,11 @@ use super::error::Location;
 use super::parse::GLOBAL;
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
-    Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, Strided,
-    UringOptions, Verify, VerifyKind, ZoneMode,
+    Logs, NumaMemPolicy, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer,
+    Start, Strided, UringOptions, Verify, VerifyKind, ZoneMode,
 };
 use super::value::{PPM, format_size};
+use crate::buffers::{RunThreads, working_set_blocks};
 
 /// fio's default `percentile_list`.
 pub use vocab::FIO_PERCENTILES as DEFAULT_PERCENTILES;
@@ -62,6 +63,10 @@ pub struct RunControl {
     pub cpus_allowed: Option<Vec<usize>>,
     /// `cpus_allowed_policy=`.
     pub cpus_policy: CpusPolicy,
+    /// `numa_cpu_nodes=`: the job's threads run on the CPUs of these NUMA nodes.
+    pub numa_cpu_nodes: Option<Vec<usize>>,
+    /// `numa_mem_policy=`.
+    pub numa_mem_policy: NumaMemPolicy,
     /// `continue_on_error=`.
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
@@ -197,6 +202,8 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
+    /// The job file's threads, for `dedupe_global` working sets.
+    pub(crate) run_threads: RunThreads,
 }
 
 /// The seed fio jobs use with `randrepeat=1` and no `randseed` (fio's FIO_RANDSEED).
@@ -290,6 +297,8 @@ impl Job {
                 thread: false,
                 cpus_allowed: None,
                 cpus_policy: CpusPolicy::Shared,
+                numa_cpu_nodes: None,
+                numa_mem_policy: NumaMemPolicy::Default,
                 continue_on_error: ContinueOnError::default(),
                 ignore_error: IgnoreError::default(),
                 latencies: Latencies::default(),
@@ -302,6 +311,7 @@ impl Job {
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
             nonce: 0,
+            run_threads: RunThreads::default(),
         }
     }
 
@@ -596,7 +606,47 @@ impl Job {
         if self.fill_device && self.control.time_based {
             return Err("fill_device writes until the filesystem is full: leave out time_based".into());
         }
+        self.check_dedupe()?;
         self.aops.validate("aops_").map_err(|e| e.expected)
+    }
+
+    /// fio's `fixup_options` checks of a dedupe working set, and one of aopsbench's own: a
+    /// working set of no blocks (fio would draw from an empty array).
+    fn check_dedupe(&self) -> Result<(), String> {
+        let d = &self.buffers.dedupe;
+        if !d.uses_working_set() {
+            return Ok(());
+        }
+        if self.size.is_none() {
+            return Err(
+                "dedupe_mode=working_set needs size=: the working set is dedupe_working_set_percentage of it".into()
+            );
+        }
+        let files = self.files_per_thread();
+        if files != 1 {
+            return Err(format!(
+                "dedupe_mode=working_set works on one file per job, not {files}: set nrfiles=1 or one filename="
+            ));
+        }
+        if d.working_set_percentage + d.percentage > 100 {
+            return Err(format!(
+                "dedupe_percentage={} cannot be reached: the working set (dedupe_working_set_percentage={} of size=) \
+                 is written as unique blocks too, and the two add up to {}, over 100: lower either",
+                d.percentage,
+                d.working_set_percentage,
+                d.percentage + d.working_set_percentage
+            ));
+        }
+        if working_set_blocks(self) == 0 {
+            return Err(format!(
+                "dedupe_working_set_percentage={} of size={} is less than one {} block, so the working set would be \
+                 empty: raise dedupe_working_set_percentage or size=",
+                d.working_set_percentage,
+                format_size(self.size.unwrap_or(0)),
+                format_size(self.bs.write.min())
+            ));
+        }
+        Ok(())
     }
 
     /// The job as a canonical fio section: every basic option explicit, the others when not
@@ -800,6 +850,12 @@ impl Job {
         if c.cpus_policy == CpusPolicy::Split {
             opt("cpus_allowed_policy", "split".into());
         }
+        if let Some(nodes) = &c.numa_cpu_nodes {
+            opt("numa_cpu_nodes", nodes.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        }
+        if c.numa_mem_policy != NumaMemPolicy::Default {
+            opt("numa_mem_policy", c.numa_mem_policy.fio_text());
+        }
         let e = c.continue_on_error;
         match (e.read, e.write, e.verify) {
             (false, false, false) => {}
@@ -912,8 +968,8 @@ impl Job {
         if let Some(p) = &b.pattern {
             opt("buffer_pattern", hex(p));
         }
-        if b.refill {
-            opt("refill_buffers", "1".into());
+        if let Some(refill) = b.refill {
+            opt("refill_buffers", yes(refill));
         }
         if !b.scramble {
             opt("scramble_buffers", "0".into());
@@ -923,6 +979,19 @@ impl Job {
         }
         if b.compress_chunk != d.buffers.compress_chunk {
             opt("buffer_compress_chunk", format_size(b.compress_chunk));
+        }
+        let (dd, ddef) = (&b.dedupe, &d.buffers.dedupe);
+        if dd.percentage > 0 {
+            opt("dedupe_percentage", dd.percentage.to_string());
+        }
+        if dd.mode != ddef.mode {
+            opt("dedupe_mode", dd.mode.fio_name().into());
+        }
+        if dd.working_set_percentage != ddef.working_set_percentage {
+            opt("dedupe_working_set_percentage", dd.working_set_percentage.to_string());
+        }
+        if dd.global {
+            opt("dedupe_global", "1".into());
         }
         for (k, v) in self.aops.pairs() {
             opt(&format!("aops_{k}"), v);

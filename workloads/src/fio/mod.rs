@@ -20,7 +20,9 @@
 //! `stonewall`/`new_group`/`wait_for`/`startdelay`/`exitall`/`exit_what`, `cpus_allowed(_policy)`,
 //! `continue_on_error`/`ignore_error`, the latency switches, the latency target search
 //! (`latency_target`, `latency_window`, `latency_percentile`, `latency_run`), fio's log files,
-//! `flow`, `verify` and its options, and the buffer-content options.
+//! `flow`, `verify` and its options, and the buffer-content options (`buffer_pattern`,
+//! `refill_buffers`, `scramble_buffers`, `buffer_compress_*`, `dedupe_percentage`, `dedupe_mode`,
+//! `dedupe_working_set_percentage`, `dedupe_global`: see [`crate::buffers`]).
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
 //! given wins (fio lets bssplit win whatever the order); a non-uniform `random_distribution`
@@ -56,8 +58,8 @@ pub use plan::{FileSpec, ThreadPlan};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
-    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, ExitWhat,
-    FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution,
-    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, Strided, UringOptions, Verify, VerifyKind, Zone,
-    ZoneMode,
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Dedupe, DedupeMode, Depth, Dir, EngineFiles,
+    ErrorType, ExitWhat, FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, NumaMemPolicy, PerDir,
+    Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, Strided, UringOptions,
+    Verify, VerifyKind, Zone, ZoneMode,
 };

@@ -8,8 +8,8 @@ use vocab::{AopsParams, KbBase, TimeUnit};
 use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
-    BlockSize, CpusPolicy, ExitWhat, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
-    ReadWrite, RwSequencer, VerifyKind, Zone, ZoneMode,
+    BlockSize, CpusPolicy, DedupeMode, ExitWhat, FileService, IoEngine, NumaMemPolicy, Prealloc, RandomDistribution,
+    RandomGenerator, RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone, ZoneMode,
 };
 use super::value::{self, PPM};
 
@@ -119,6 +119,8 @@ pub const SUPPORTED: &[&str] = &[
     "group_reporting",
     "cpus_allowed",
     "cpus_allowed_policy",
+    "numa_cpu_nodes",
+    "numa_mem_policy",
     "continue_on_error",
     "ignore_error",
     "gtod_reduce",
@@ -158,6 +160,10 @@ pub const SUPPORTED: &[&str] = &[
     "scramble_buffers",
     "buffer_compress_percentage",
     "buffer_compress_chunk",
+    "dedupe_percentage",
+    "dedupe_mode",
+    "dedupe_working_set_percentage",
+    "dedupe_global",
     "threads",
     "block",
     "numruns",
@@ -424,6 +430,8 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         }
         "group_reporting" => c.group_reporting = flag()?,
         "cpus_allowed" => c.cpus_allowed = Some(cpu_list(text()?).map_err(bad)?),
+        "numa_cpu_nodes" => c.numa_cpu_nodes = Some(node_list(text()?).map_err(bad)?),
+        "numa_mem_policy" => c.numa_mem_policy = mem_policy(text()?).map_err(bad)?,
         "cpus_allowed_policy" => {
             c.cpus_policy = match text()?.to_ascii_lowercase().as_str() {
                 "shared" => CpusPolicy::Shared,
@@ -493,10 +501,26 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "verify_dump" => job.verify.dump = flag()?,
         "verify_write_sequence" => job.verify.write_sequence = flag()?,
         "buffer_pattern" => job.buffers.pattern = Some(pattern(text()?).map_err(bad)?),
-        "refill_buffers" => job.buffers.refill = flag()?,
+        "refill_buffers" => job.buffers.refill = Some(flag()?),
         "scramble_buffers" => job.buffers.scramble = flag()?,
         "buffer_compress_percentage" => job.buffers.compress_percentage = value::percent(text()?).map_err(bad)?,
         "buffer_compress_chunk" => job.buffers.compress_chunk = nonzero(text()?).map_err(bad)?,
+        "dedupe_percentage" => {
+            job.buffers.dedupe.percentage = value::percent(text()?).map_err(bad)?;
+            // fio's str_dedupe_cb: duplicates need new contents for every write.
+            job.buffers.refill = Some(true);
+        }
+        "dedupe_mode" => {
+            job.buffers.dedupe.mode = match text()?.to_ascii_lowercase().as_str() {
+                "repeat" => DedupeMode::Repeat,
+                "working_set" => DedupeMode::WorkingSet,
+                _ => return Err(bad("expected repeat or working_set".into())),
+            }
+        }
+        "dedupe_working_set_percentage" => {
+            job.buffers.dedupe.working_set_percentage = value::percent(text()?).map_err(bad)?;
+        }
+        "dedupe_global" => job.buffers.dedupe.global = flag()?,
         aops if aops.strip_prefix("aops_").is_some_and(|k| AopsParams::KEYS.contains(&k)) => {
             job.aops.set(&aops["aops_".len()..], value).map_err(|e| bad(e.expected))?;
         }
@@ -629,6 +653,32 @@ fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
         return Err(EXPECTED.into());
     }
     Ok(cpus)
+}
+
+/// A NUMA node list (`0-1,3`), as libnuma's `numa_parse_nodestring` reads one.
+fn node_list(s: &str) -> Result<Vec<usize>, String> {
+    cpu_list(s).map_err(|_| "expected NUMA node numbers and ranges such as 0-1,3".into())
+}
+
+/// `numa_mem_policy=MODE[:NODES]` (fio's `str_numa_mpol_cb`).
+fn mem_policy(s: &str) -> Result<NumaMemPolicy, String> {
+    let (mode, nodes) = match s.split_once(':') {
+        Some((m, n)) => (m, Some(n)),
+        None => (s, None),
+    };
+    Ok(match (mode, nodes) {
+        ("default", None) => NumaMemPolicy::Default,
+        ("local", None) => NumaMemPolicy::Local,
+        ("default" | "local", Some(_)) => return Err(format!("'{mode}' takes no node list (as fio)")),
+        ("prefer", Some(n)) => {
+            NumaMemPolicy::Prefer(n.trim().parse().map_err(|_| "'prefer' takes one node, e.g. prefer:0 (as fio)")?)
+        }
+        ("prefer", None) => return Err("'prefer' needs one node, e.g. prefer:0 (as fio)".into()),
+        ("bind", Some(n)) => NumaMemPolicy::Bind(node_list(n)?),
+        ("bind", None) => return Err("'bind' needs a node list, e.g. bind:0-1 (as fio)".into()),
+        ("interleave", n) => NumaMemPolicy::Interleave(n.map(node_list).transpose()?),
+        _ => return Err("expected default, prefer:N, bind:NODES, interleave[:NODES] or local".into()),
+    })
 }
 
 /// `ignore_error=READ:WRITE:VERIFY`, each a `,`-separated list of errno names or numbers (as
