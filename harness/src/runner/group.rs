@@ -407,6 +407,7 @@ pub fn run_group(
                         abort,
                         logs: super::logs::config(&job.control.logs),
                         continue_on_error: job.control.continue_on_error,
+                        error_dump: job.control.error_dump,
                         ignore_error: &job.control.ignore_error,
                         flow: flows.member(job),
                         fill_device: job.fill_device,

@@ -148,6 +148,8 @@ pub struct Worker<'a> {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: the errnos of each kind gone on after.
     pub ignore_error: &'a IgnoreError,
+    /// `error_dump`: print each error gone on after.
+    pub error_dump: bool,
     /// The thread's place in its `flow`, if the job has one.
     pub flow: Option<super::flow::Member<'a>>,
     /// `fill_device`: a write failing with ENOSPC or EDQUOT ends the job, without error.
@@ -494,6 +496,20 @@ impl<'a, 'w> Run<'a, 'w> {
         if let TargetError::Os { errno, .. } = e
             && self.w.continue_on_error.non_fatal(self.w.ignore_error, kind, errno)
         {
+            if self.w.error_dump {
+                // fio's io_u_log_error.
+                let s = &self.slots[slot as usize];
+                let file = self.w.names.get(s.req.file).map_or("(null)", String::as_str);
+                eprintln!(
+                    "aopsbench: thread {}: I/O error on file {file}: {}: {} offset={}, buflen={} (gone on after: \
+                     continue_on_error)",
+                    self.thread,
+                    std::io::Error::from_raw_os_error(errno),
+                    if s.req.kind == IoKind::Write { "write" } else { "read" },
+                    s.req.offset,
+                    s.req.len
+                );
+            }
             self.errors.count(errno);
             return;
         }

@@ -180,6 +180,13 @@ impl JobFileBuilder {
                  is under D already), where fio would use that path itself"
             ));
         }
+        let verify_async = jobs_by(&jobs, |j| (j.verify.async_threads > 0).then(|| j.verify.async_threads.to_string()));
+        for (n, jobs) in verify_async {
+            notes.push(format!(
+                "{jobs}: verify_async={n}: aopsbench checks the verify reads in the job's own thread (fio's {n} verify \
+                 threads make the same checks)"
+            ));
+        }
         let profile = jobs_by(&jobs, |j| {
             let given: Vec<String> = j.profile_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
             (!given.is_empty()).then(|| given.join(", "))

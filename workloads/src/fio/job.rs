@@ -71,6 +71,9 @@ pub struct RunControl {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
     pub ignore_error: IgnoreError,
+    /// `error_dump` (default 1): each error gone on after is also printed, as fio's
+    /// `io_u_log_error`.
+    pub error_dump: bool,
     /// Which latencies are recorded and reported, and which percentiles (`percentile_list`).
     pub latencies: Latencies,
     /// fio's log files.
@@ -300,6 +303,7 @@ impl Job {
                 numa_cpu_nodes: None,
                 numa_mem_policy: NumaMemPolicy::Default,
                 continue_on_error: ContinueOnError::default(),
+                error_dump: true,
                 ignore_error: IgnoreError::default(),
                 latencies: Latencies::default(),
                 logs: Logs { per_job: true, ..Logs::default() },
@@ -856,6 +860,9 @@ impl Job {
         if c.numa_mem_policy != NumaMemPolicy::Default {
             opt("numa_mem_policy", c.numa_mem_policy.fio_text());
         }
+        if !c.error_dump {
+            opt("error_dump", "0".into());
+        }
         let e = c.continue_on_error;
         match (e.read, e.write, e.verify) {
             (false, false, false) => {}
@@ -960,6 +967,9 @@ impl Job {
         }
         if v.dump {
             opt("verify_dump", "1".into());
+        }
+        if v.async_threads > 0 {
+            opt("verify_async", v.async_threads.to_string());
         }
         if !v.write_sequence {
             opt("verify_write_sequence", "0".into());

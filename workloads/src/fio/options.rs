@@ -122,6 +122,7 @@ pub const SUPPORTED: &[&str] = &[
     "numa_cpu_nodes",
     "numa_mem_policy",
     "continue_on_error",
+    "error_dump",
     "ignore_error",
     "gtod_reduce",
     "disable_lat",
@@ -154,6 +155,7 @@ pub const SUPPORTED: &[&str] = &[
     "do_verify",
     "verify_only",
     "verify_dump",
+    "verify_async",
     "verify_write_sequence",
     "buffer_pattern",
     "refill_buffers",
@@ -439,6 +441,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 _ => return Err(bad("expected shared or split".into())),
             }
         }
+        "error_dump" => c.error_dump = flag()?,
         "continue_on_error" => {
             let (read, write, verify) = match text()?.to_ascii_lowercase().as_str() {
                 "none" | "0" => (false, false, false),
@@ -499,6 +502,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "do_verify" => job.verify.do_verify = flag()?,
         "verify_only" => job.verify.only = flag()?,
         "verify_dump" => job.verify.dump = flag()?,
+        "verify_async" => job.verify.async_threads = count(0, 1024)? as u32,
         "verify_write_sequence" => job.verify.write_sequence = flag()?,
         "buffer_pattern" => job.buffers.pattern = Some(pattern(text()?).map_err(bad)?),
         "refill_buffers" => job.buffers.refill = Some(flag()?),

@@ -598,6 +598,9 @@ pub struct Verify {
     /// checks the header's offset, length and checksum but not the write number, as fio
     /// with `verify_write_sequence=0`; the value is kept to echo it.
     pub write_sequence: bool,
+    /// `verify_async=N`: fio checks verify reads in N threads of their own; aopsbench checks
+    /// them in the job's thread (the same checks), and keeps N to echo it.
+    pub async_threads: u32,
 }
 
 impl Default for Verify {
@@ -612,6 +615,7 @@ impl Default for Verify {
             only: false,
             dump: false,
             write_sequence: true,
+            async_threads: 0,
         }
     }
 }
