@@ -104,5 +104,5 @@ pub use recorder::{
 pub use report::job_table;
 pub use run_dir::{RunDir, RunWriter, TargetResult};
 pub use steadystate::SteadyStateStats;
-pub use summary::{JobSummary, LatencySummary, OpSummary, Summary, TargetSummary};
+pub use summary::{JobSummary, LatencyDepth, LatencySummary, OpSummary, Summary, TargetSummary};
 pub use thread_stats::{CpuUsage, DepthStats, DiskUtil, ErrorStats, JobStats, ThreadStats};

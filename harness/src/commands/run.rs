@@ -390,6 +390,7 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                     threads,
                     latencies: first.control.latencies.clone(),
                     continue_on_error: first.control.continue_on_error.any(),
+                    latency_target: first.control.latency_target,
                     disk: if disk_given.insert((ti, run_group_of[unit.parts[0].0])) {
                         p.outcome.disk.clone()
                     } else {

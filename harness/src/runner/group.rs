@@ -421,6 +421,8 @@ pub fn run_group(
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
                         steadystate: ss.map(|t| &t.counters),
+                        latency_target: Some(job.control.latency_target).filter(|t| t.enabled()),
+                        lat_recorded: job.control.latencies.lat,
                     };
                     let r = w.run(plan, &engine_cfg, engine, io);
                     if let Some(ss) = ss {
@@ -443,7 +445,7 @@ pub fn run_group(
                         records: o.records,
                         stats: o.stats,
                         logs: o.logs,
-                        measure_from,
+                        measure_from: o.measure_from,
                         started,
                         ended,
                     })

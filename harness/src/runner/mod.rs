@@ -3,6 +3,7 @@
 
 mod flow;
 pub mod group;
+mod lat_target;
 pub mod logs;
 mod numa;
 mod openfiles;

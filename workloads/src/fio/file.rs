@@ -6,7 +6,7 @@ use super::job::Job;
 use super::options::{self, OptionError};
 use super::parse::{self, Entry, GLOBAL};
 use super::subst::{self, Env, HostFacts};
-use super::types::RandomGenerator;
+use super::types::{RandomGenerator, ZoneMode};
 use crate::buffers::RunThreads;
 
 /// The jobs of one or more job files and command-line option lists.
@@ -203,6 +203,14 @@ impl JobFileBuilder {
                 "job {}: fill_device writes until the filesystem is full (ENOSPC ends the job, as in fio): on a dir: \
                  target that is the filesystem holding the directory; give size= to bound it",
                 j.name
+            ));
+        }
+        for j in jobs.iter().filter(|j| j.zonemode == ZoneMode::Strided && j.strided().is_none()) {
+            notes.push(format!(
+                "job {}: zonemode=strided with openfiles={}: fio turns strided zones off when more than one file is \
+                 open at once, and so does aopsbench",
+                j.name,
+                j.openfiles.unwrap_or(0)
             ));
         }
         if let Some(j) = jobs.iter().find(|j| j.random_generator != RandomGenerator::Tausworthe) {

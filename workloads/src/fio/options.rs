@@ -9,7 +9,7 @@ use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
     BlockSize, CpusPolicy, DedupeMode, ExitWhat, FileService, IoEngine, NumaMemPolicy, Prealloc, RandomDistribution,
-    RandomGenerator, RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone,
+    RandomGenerator, RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone, ZoneMode,
 };
 use super::value::{self, PPM};
 
@@ -97,6 +97,10 @@ pub const SUPPORTED: &[&str] = &[
     "random_sequence_stride",
     "random_generator",
     "norandommap",
+    "zonemode",
+    "zonesize",
+    "zonerange",
+    "zoneskip",
     "kb_base",
     "rate",
     "rate_iops",
@@ -129,6 +133,10 @@ pub const SUPPORTED: &[&str] = &[
     "clat_percentiles",
     "lat_percentiles",
     "percentile_list",
+    "latency_target",
+    "latency_window",
+    "latency_percentile",
+    "latency_run",
     "write_lat_log",
     "write_bw_log",
     "write_iops_log",
@@ -379,6 +387,23 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             }
         }
         "norandommap" => job.norandommap = flag()?,
+        "zonemode" => {
+            job.zonemode = match text()?.to_ascii_lowercase().as_str() {
+                "none" => ZoneMode::None,
+                "strided" => ZoneMode::Strided,
+                "zbd" => {
+                    return Err(bad(
+                        "fio zonemode 'zbd' is not supported by aopsbench: it needs a zoned block device \
+                                    (use none or strided)"
+                            .into(),
+                    ));
+                }
+                _ => return Err(bad("expected none, strided or zbd".into())),
+            }
+        }
+        "zonesize" => job.zonesize = size(text()?).map_err(bad)?,
+        "zonerange" => job.zonerange = size(text()?).map_err(bad)?,
+        "zoneskip" => job.zoneskip = size(text()?).map_err(bad)?,
         "kb_base" => job.kb_base = text()?.parse::<KbBase>().map_err(|e| bad(e.expected))?,
         "rate_iops" => {
             c.rate_iops = value::per_dir(text()?, &c.rate_iops, |s| value::integer(s).map(|n| (n > 0).then_some(n)))
@@ -453,6 +478,10 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "percentile_list" => {
             c.latencies.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
         }
+        "latency_target" => c.latency_target.target = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "latency_window" => c.latency_target.window = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "latency_percentile" => c.latency_target.percentile = percentile(text()?).map_err(bad)?,
+        "latency_run" => c.latency_target.run = flag()?,
         "write_lat_log" => c.logs.lat = Some(log_name(value)),
         "write_bw_log" => c.logs.bw = Some(log_name(value)),
         "write_iops_log" => c.logs.iops = Some(log_name(value)),
@@ -736,6 +765,16 @@ fn errno_of(s: &str) -> Option<i32> {
         ("EBADMSG", libc::EBADMSG),
     ];
     NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, e)| *e)
+}
+
+/// `latency_percentile=`: a percentage from 0 to 100, fractions allowed (fio's float option
+/// with `minfp` 0 and `maxfp` 100).
+fn percentile(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    match t.strip_suffix('%').unwrap_or(t).parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("expected a percentage from 0 to 100, such as 99.9".into()),
+    }
 }
 
 /// `file_service_type=`.
