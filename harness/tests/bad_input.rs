@@ -59,11 +59,11 @@ fn malformed_job_files_unsupported_options_and_bad_flags() {
         ),
     );
     let unsupported = d.path("unsupported.fio");
-    std::fs::write(&unsupported, "[global]\nsize=1m\n\n[job]\nzonemode=zbd\n").unwrap();
+    std::fs::write(&unsupported, "[global]\nsize=1m\n\n[job]\nmax_open_zones=32\n").unwrap();
     fails_with(
         d.run(&[&unsupported]),
         &format!(
-            "aopsbench: {unsupported}:5: fio option 'zonemode' is not supported by aopsbench (--lenient turns this \
+            "aopsbench: {unsupported}:5: fio option 'max_open_zones' is not supported by aopsbench (--lenient turns this \
              into a warning)"
         ),
     );

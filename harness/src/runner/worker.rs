@@ -11,6 +11,7 @@
 //! rest, as fio does. Each read and write goes out with its priority (the thread's, or the one
 //! cmdprio picks), which the logs and the per-priority latencies record.
 
+use super::lat_target::{LatTarget, Step};
 use super::openfiles::OpenFiles;
 use super::pace::{MinRate, Pacer};
 use super::prio::PrioRecorder;
@@ -23,7 +24,8 @@ use results::prio::ThreadPrios;
 use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use vocab::LatencyTarget;
 use workloads::buffers::Filler;
 use workloads::fio::{ContinueOnError, Depth, Dir, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
@@ -149,12 +151,21 @@ pub struct Worker<'a> {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: the errnos of each kind gone on after.
     pub ignore_error: &'a IgnoreError,
+    /// `error_dump`: print each error gone on after.
+    pub error_dump: bool,
     /// The thread's place in its `flow`, if the job has one.
     pub flow: Option<super::flow::Member<'a>>,
     /// `fill_device`: a write failing with ENOSPC or EDQUOT ends the job, without error.
     pub fill_device: bool,
     /// `openfiles`: at most this many of the thread's files open at once.
     pub openfiles: Option<u32>,
+    /// What the steady-state checks read of this thread (jobs with `ss_dur`).
+    pub steadystate: Option<&'a super::steadystate::SsCounters>,
+    /// `latency_target` and its options, when the job sets a target: the queue depth is
+    /// searched for ([`LatTarget`]).
+    pub latency_target: Option<LatencyTarget>,
+    /// The job records its I/Os' total latency (not `disable_lat`), which the search judges.
+    pub lat_recorded: bool,
 }
 
 /// What a job thread measured.
@@ -167,6 +178,9 @@ pub struct ThreadOutput {
     pub logs: ThreadLogs,
     /// Latencies by I/O priority.
     pub prios: ThreadPrios,
+    /// When its measurement started: [`Worker::measure_from`], or later when the
+    /// `latency_target` search started the statistics afresh for its final window.
+    pub measure_from: Instant,
 }
 
 /// Why a job thread stopped early.
@@ -329,6 +343,18 @@ struct Run<'a, 'w> {
     cfg: EngineConfig,
     /// Latencies by priority, where cmdprio chooses one per I/O.
     prios: PrioRecorder,
+    /// When the measurement started (records before it are ramp time) and when the runtime
+    /// ends: the worker's, until the `latency_target` search starts them afresh.
+    measure_from: Instant,
+    stop: Option<Instant>,
+    /// The thread's CPU use when the measurement started.
+    cpu_before: CpuUsage,
+    /// The `latency_target` search, and a step a completion asked for (done at the top of
+    /// the loop, outside the reap).
+    lat: Option<LatTarget>,
+    lat_step: Step,
+    /// The latency of the I/O that made the search fail at depth 1 (`Step::Fatal`).
+    lat_fatal_ns: u64,
     /// What the thread's writes hold (unless it verifies).
     filler: Filler,
 }
@@ -338,14 +364,34 @@ impl<'a, 'w> Run<'a, 'w> {
     #[inline]
     fn record(&mut self, kind: OpKind, end: Instant, slat_clat: Option<(u64, u64)>, lat: u64, bytes: u64) {
         let w = self.w;
-        if end < w.measure_from {
+        if end < self.measure_from {
             return;
         }
-        let at = w.time_offset_ns + end.duration_since(w.measure_from).as_nanos() as u64;
+        if let Some(search) = self.lat.as_mut()
+            && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
+        {
+            // fio's account_io_completion judges each read, write and trim against the target.
+            match search.completed(lat, end) {
+                Step::Go => {}
+                Step::Fatal => {
+                    self.lat_step = Step::Fatal;
+                    self.lat_fatal_ns = lat;
+                }
+                step if self.lat_step == Step::Go => self.lat_step = step,
+                _ => {}
+            }
+        }
+        let at = w.time_offset_ns + end.duration_since(self.measure_from).as_nanos() as u64;
         let rec = self.recorders[kind.index()].get_or_insert_with(OpRecorder::new);
         match slat_clat {
             Some((slat, clat)) => rec.record_queued(at, slat, clat, bytes),
             None => rec.record(at, lat, bytes),
+        }
+        // fio's steady state counts reads, writes and trims (DDIR_RWDIR_CNT), with their clat.
+        if let Some(ss) = w.steadystate
+            && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
+        {
+            ss.add(bytes, slat_clat.map_or(lat, |(_, clat)| clat));
         }
         // Progress is published every 64 ops: no shared write per op.
         self.unpublished.0 += bytes;
@@ -470,6 +516,20 @@ impl<'a, 'w> Run<'a, 'w> {
         if let TargetError::Os { errno, .. } = e
             && self.w.continue_on_error.non_fatal(self.w.ignore_error, kind, errno)
         {
+            if self.w.error_dump {
+                // fio's io_u_log_error.
+                let s = &self.slots[slot as usize];
+                let file = self.w.names.get(s.req.file).map_or("(null)", String::as_str);
+                eprintln!(
+                    "aopsbench: thread {}: I/O error on file {file}: {}: {} offset={}, buflen={} (gone on after: \
+                     continue_on_error)",
+                    self.thread,
+                    std::io::Error::from_raw_os_error(errno),
+                    if s.req.kind == IoKind::Write { "write" } else { "read" },
+                    s.req.offset,
+                    s.req.len
+                );
+            }
             self.errors.count(errno);
             return;
         }
@@ -537,6 +597,55 @@ impl<'a, 'w> Run<'a, 'w> {
             self.reap(n, n)?;
         }
         Ok(())
+    }
+
+    /// The queue depth to fill to: the job's, or the `latency_target` search's.
+    fn depth_limit(&self, q: &Queue) -> u32 {
+        self.lat.as_ref().map_or(q.depth, |l| l.depth().clamp(1, q.depth))
+    }
+
+    /// fio's `lat_target_check` after each round of the loop, and the steps the completions
+    /// asked for; returns whether the search is done (the job's I/O ends).
+    fn latency_target_step(&mut self) -> Result<bool, Failure> {
+        let Some(search) = self.lat.as_mut() else { return Ok(false) };
+        let mut step = std::mem::replace(&mut self.lat_step, Step::Go);
+        if step == Step::Go && self.last_now >= self.measure_from {
+            step = search.check(self.last_now);
+        }
+        match step {
+            Step::Go => {}
+            Step::Quiesce => self.drain()?,
+            Step::FinalRun => {
+                // fio's io_u_quiesce, then reset_all_stats: the final window at the settled
+                // depth is what the job reports, its runtime counted afresh.
+                self.drain()?;
+                let now = Instant::now();
+                let runtime = self.w.stop.map(|s| s.saturating_duration_since(self.w.measure_from));
+                self.recorders.iter_mut().for_each(|r| *r = None);
+                self.depth = DepthStats::default();
+                self.cpu_before = thread_cpu();
+                self.measure_from = now;
+                self.stop = runtime.map(|r| now + r);
+                self.last_now = now;
+                if let Some(search) = self.lat.as_mut() {
+                    search.restart_window(now);
+                }
+            }
+            Step::Done => return Ok(true),
+            Step::Fatal => {
+                let lat = Duration::from_nanos(self.lat_fatal_ns);
+                return Err(Failure::target(
+                    format!(
+                        "thread {}: an I/O took {lat:?}, over latency_target={:?} at queue depth 1, where the search \
+                         cannot go lower (fio's lat_fatal)",
+                        self.thread,
+                        search.target()
+                    ),
+                    TargetError::Os { op: "latency_target", errno: libc::ETIMEDOUT },
+                ));
+            }
+        }
+        Ok(false)
     }
 
     /// fio's `td_io_close_file`: closes `file` once its I/O in flight completed.
@@ -631,11 +740,12 @@ impl<'a> Worker<'a> {
     ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
+        let q = Queue::new(&cfg.depth);
+        let lat = self.latency_target.map(|t| LatTarget::new(&t, self.lat_recorded, q.depth, self.measure_from));
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         let mut files = OpenFiles::new(self.fids, self.openfiles);
         // `engine` runs on the open files (all, without openfiles), in their order.
         files.engine_files();
-        let q = Queue::new(&cfg.depth);
         let len = io.len;
         let now = Instant::now();
         let dummy = IoReq::new(IoKind::Read, 0, 0, std::ptr::null_mut(), 0);
@@ -678,6 +788,12 @@ impl<'a> Worker<'a> {
             files,
             cfg: *cfg,
             prios: PrioRecorder::new(&plan.prio, plan.control.latencies.lat_percentiles),
+            measure_from: self.measure_from,
+            stop: self.stop,
+            cpu_before,
+            lat,
+            lat_step: Step::Go,
+            lat_fatal_ns: 0,
             filler: io.filler,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
@@ -694,7 +810,12 @@ impl<'a> Worker<'a> {
         if let Some(f) = run.failed.take() {
             return Err(f);
         }
-        let stats = ThreadStats { cpu: thread_cpu().since(&cpu_before), depth: run.depth, errors: run.errors };
+        let stats = ThreadStats {
+            cpu: thread_cpu().since(&run.cpu_before),
+            depth: run.depth,
+            errors: run.errors,
+            latency_depth: run.depth_limit(&q),
+        };
         let records = run
             .recorders
             .into_iter()
@@ -703,7 +824,7 @@ impl<'a> Worker<'a> {
             .collect();
         let measured = run.last_now.saturating_duration_since(self.measure_from).as_nanos() as u64;
         let logs = run.logger.take().map(|l| l.finish(self.time_offset_ns + measured)).unwrap_or_default();
-        Ok(ThreadOutput { records, stats, logs, prios: run.prios.finish() })
+        Ok(ThreadOutput { records, stats, logs, prios: run.prios.finish(), measure_from: run.measure_from })
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
@@ -724,8 +845,10 @@ impl<'a> Worker<'a> {
             if self.abort.load(Relaxed) || run.failed.is_some() {
                 return Ok(());
             }
+            let searched = !finished && run.latency_target_step()?;
             // The clock of the last completion (no clock read of its own per op).
-            let ended = self.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed) || run.engine.done();
+            let ended =
+                run.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed) || run.engine.done() || searched;
             if !finished && ended {
                 // Runtime is up: what remains are the verify reads and the closing ops.
                 ops.finish();
@@ -740,7 +863,8 @@ impl<'a> Worker<'a> {
             if draining && run.inflight <= q.low {
                 draining = false;
             }
-            let room = !draining && run.inflight < q.depth;
+            let depth = run.depth_limit(&q);
+            let room = !draining && run.inflight < depth;
             if room
                 && !finished
                 && let Some(flow) = self.flow.as_ref().filter(|f| f.exceeded())
@@ -748,7 +872,7 @@ impl<'a> Worker<'a> {
                 // fio's flow_threshold_exceeded: held back while ahead of its share.
                 if flow.sleep.is_zero() {
                     run.commit()?;
-                    flow.wait_for_others(self.stop, &[self.abort, self.exit]);
+                    flow.wait_for_others(run.stop, &[self.abort, self.exit]);
                 } else {
                     run.drain()?;
                     std::thread::sleep(flow.sleep);
@@ -782,7 +906,7 @@ impl<'a> Worker<'a> {
                     // flight completes first, so its latency holds no rate wait.
                     run.drain()?;
                 }
-                if !p.wait(*len, self.stop, &[self.abort, self.exit]) {
+                if !p.wait(*len, run.stop, &[self.abort, self.exit]) {
                     // The runtime ended, or the job was told to stop, before the I/O could go.
                     ops.withdraw(&op);
                     run.last_now = Instant::now();
@@ -878,7 +1002,7 @@ impl<'a> Worker<'a> {
                 }
             }
             n += 1;
-            if run.inflight >= q.depth {
+            if run.inflight >= depth {
                 // The queue is full: reap at least one (fio's wait_for_completions).
                 draining = q.low < q.depth;
                 run.commit()?;
@@ -890,7 +1014,7 @@ impl<'a> Worker<'a> {
                 super::pace::usec_sleep(think, &[self.abort, self.exit]);
             }
             // fio's do_io checks the minimum rates after each I/O, outside the ramp.
-            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= self.measure_from)
+            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= run.measure_from)
                 && let Err(why) = m.check(run.last_now, run.done)
             {
                 let e = TargetError::Os { op: "check_min_rate", errno: libc::EIO };

@@ -10,7 +10,7 @@ use super::job::Job;
 use super::prio::{self, IOPRIO_MAX_PRIO_HINT};
 use super::types::{
     BlockSize, CpusPolicy, DedupeMode, ExitWhat, FileService, IoEngine, NumaMemPolicy, PerDir, Prealloc,
-    RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone,
+    RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone, ZoneMode,
 };
 use super::value::{self, PPM};
 
@@ -19,6 +19,8 @@ use super::value::{self, PPM};
 pub(crate) enum OptionError {
     /// An option fio has and aopsbench does not.
     Unsupported,
+    /// An option of engines that need hardware: their names, and what it is for.
+    HardwareEngine { engines: &'static str, why: &'static str },
     /// Not an option of fio or aopsbench; `hint` is ` (did you mean 'x'?)` or empty.
     Unknown { hint: String },
     /// The value does not parse; `expected` says what would.
@@ -104,6 +106,10 @@ pub const SUPPORTED: &[&str] = &[
     "random_sequence_stride",
     "random_generator",
     "norandommap",
+    "zonemode",
+    "zonesize",
+    "zonerange",
+    "zoneskip",
     "kb_base",
     "rate",
     "rate_iops",
@@ -127,6 +133,7 @@ pub const SUPPORTED: &[&str] = &[
     "numa_cpu_nodes",
     "numa_mem_policy",
     "continue_on_error",
+    "error_dump",
     "ignore_error",
     "gtod_reduce",
     "disable_lat",
@@ -135,6 +142,10 @@ pub const SUPPORTED: &[&str] = &[
     "clat_percentiles",
     "lat_percentiles",
     "percentile_list",
+    "latency_target",
+    "latency_window",
+    "latency_percentile",
+    "latency_run",
     "write_lat_log",
     "write_bw_log",
     "write_iops_log",
@@ -156,6 +167,7 @@ pub const SUPPORTED: &[&str] = &[
     "do_verify",
     "verify_only",
     "verify_dump",
+    "verify_async",
     "verify_write_sequence",
     "buffer_pattern",
     "refill_buffers",
@@ -166,6 +178,14 @@ pub const SUPPORTED: &[&str] = &[
     "dedupe_mode",
     "dedupe_working_set_percentage",
     "dedupe_global",
+    "steadystate",
+    "ss",
+    "steadystate_duration",
+    "ss_dur",
+    "steadystate_ramp_time",
+    "ss_ramp",
+    "steadystate_check_interval",
+    "ss_interval",
     "threads",
     "block",
     "numruns",
@@ -397,6 +417,23 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             }
         }
         "norandommap" => job.norandommap = flag()?,
+        "zonemode" => {
+            job.zonemode = match text()?.to_ascii_lowercase().as_str() {
+                "none" => ZoneMode::None,
+                "strided" => ZoneMode::Strided,
+                "zbd" => {
+                    return Err(bad(
+                        "fio zonemode 'zbd' is not supported by aopsbench: it needs a zoned block device \
+                                    (use none or strided)"
+                            .into(),
+                    ));
+                }
+                _ => return Err(bad("expected none, strided or zbd".into())),
+            }
+        }
+        "zonesize" => job.zonesize = size(text()?).map_err(bad)?,
+        "zonerange" => job.zonerange = size(text()?).map_err(bad)?,
+        "zoneskip" => job.zoneskip = size(text()?).map_err(bad)?,
         "kb_base" => job.kb_base = text()?.parse::<KbBase>().map_err(|e| bad(e.expected))?,
         "rate_iops" => {
             c.rate_iops = value::per_dir(text()?, &c.rate_iops, |s| value::integer(s).map(|n| (n > 0).then_some(n)))
@@ -444,6 +481,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 _ => return Err(bad("expected shared or split".into())),
             }
         }
+        "error_dump" => c.error_dump = flag()?,
         "continue_on_error" => {
             let (read, write, verify) = match text()?.to_ascii_lowercase().as_str() {
                 "none" | "0" => (false, false, false),
@@ -470,6 +508,10 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "percentile_list" => {
             c.latencies.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
         }
+        "latency_target" => c.latency_target.target = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "latency_window" => c.latency_target.window = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "latency_percentile" => c.latency_target.percentile = percentile(text()?).map_err(bad)?,
+        "latency_run" => c.latency_target.run = flag()?,
         "write_lat_log" => c.logs.lat = Some(log_name(value)),
         "write_bw_log" => c.logs.bw = Some(log_name(value)),
         "write_iops_log" => c.logs.iops = Some(log_name(value)),
@@ -483,6 +525,16 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "flow" => c.flow = count(0, 1000)? as u32,
         "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
         "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
+        "steadystate" | "ss" => c.steadystate.set_criterion(text()?, kb).map_err(bad)?,
+        "steadystate_duration" | "ss_dur" => {
+            c.steadystate.duration = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
+        "steadystate_ramp_time" | "ss_ramp" => {
+            c.steadystate.ramp = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
+        "steadystate_check_interval" | "ss_interval" => {
+            c.steadystate.interval = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
         // Soft-deprecated in fio: accepted and ignored there too.
         "flow_watermark" => {}
         // The options of fio's tiobench profile (profiles/tiobench.c), which fio takes in any
@@ -501,6 +553,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "do_verify" => job.verify.do_verify = flag()?,
         "verify_only" => job.verify.only = flag()?,
         "verify_dump" => job.verify.dump = flag()?,
+        "verify_async" => job.verify.async_threads = count(0, 1024)? as u32,
         "verify_write_sequence" => job.verify.write_sequence = flag()?,
         "buffer_pattern" => job.buffers.pattern = Some(pattern(text()?).map_err(bad)?),
         "refill_buffers" => job.buffers.refill = Some(flag()?),
@@ -530,6 +583,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             if let Some(Err(e)) = job.engine.apply(other, value) {
                 return Err(bad(e));
             }
+        }
+        "md_per_io_size" | "pi_act" | "pi_chk" | "apptag" | "apptag_mask" => {
+            return Err(OptionError::HardwareEngine {
+                engines: "io_uring_cmd and xnvme engines",
+                why: "sets NVMe end-to-end protection information, on an NVMe device",
+            });
         }
         other if FIO_OPTIONS.binary_search(&other).is_ok() => return Err(OptionError::Unsupported),
         _ => return Err(OptionError::Unknown { hint: suggestion(&key_lc, value) }),
@@ -749,6 +808,16 @@ fn errno_of(s: &str) -> Option<i32> {
         ("EBADMSG", libc::EBADMSG),
     ];
     NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, e)| *e)
+}
+
+/// `latency_percentile=`: a percentage from 0 to 100, fractions allowed (fio's float option
+/// with `minfp` 0 and `maxfp` 100).
+fn percentile(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    match t.strip_suffix('%').unwrap_or(t).parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("expected a percentage from 0 to 100, such as 99.9".into()),
+    }
 }
 
 /// `file_service_type=`.

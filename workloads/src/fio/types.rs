@@ -412,6 +412,41 @@ pub struct Zone {
     pub size: u64,
 }
 
+/// fio's `zonemode=`: how `zonesize`, `zonerange` and `zoneskip` shape the offsets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZoneMode {
+    /// `none` (the default): the zone options are not used; `zonesize` is refused with it, as
+    /// fio 3.33's `fixup_options` refuses it.
+    #[default]
+    None,
+    /// `strided`: `zonesize` bytes of I/O in one zone of `zonerange` bytes, then on to the
+    /// next zone, `zoneskip` bytes after the end of this one (fio's `setup_strided_zone_mode`).
+    Strided,
+}
+
+impl ZoneMode {
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            ZoneMode::None => "none",
+            ZoneMode::Strided => "strided",
+        }
+    }
+}
+
+/// `zonemode=strided` with its sizes resolved as fio's `fixup_options` does (`zonerange`
+/// defaults to `zonesize`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strided {
+    /// `zonesize`: bytes of I/O done in a zone before moving on.
+    pub size: u64,
+    /// `zonerange`: the size of a zone; the I/O stays within it (wrapping back to its start
+    /// when `size` is larger).
+    pub range: u64,
+    /// `zoneskip`: bytes between the end of a zone and the start of the next.
+    pub skip: u64,
+}
+
 /// fio's `random_distribution=`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RandomDistribution {
@@ -563,6 +598,9 @@ pub struct Verify {
     /// checks the header's offset, length and checksum but not the write number, as fio
     /// with `verify_write_sequence=0`; the value is kept to echo it.
     pub write_sequence: bool,
+    /// `verify_async=N`: fio checks verify reads in N threads of their own; aopsbench checks
+    /// them in the job's thread (the same checks), and keeps N to echo it.
+    pub async_threads: u32,
 }
 
 impl Default for Verify {
@@ -577,6 +615,7 @@ impl Default for Verify {
             only: false,
             dump: false,
             write_sequence: true,
+            async_threads: 0,
         }
     }
 }
