@@ -10,8 +10,8 @@ use super::error::Location;
 use super::parse::GLOBAL;
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, FileService, IgnoreError, IoEngine, Latencies, Logs,
-    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, UringOptions,
-    Verify, VerifyKind,
+    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, SubmitMode,
+    UringOptions, Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
 
@@ -33,6 +33,8 @@ pub struct RunControl {
     pub rate: PerDir<Option<u64>>,
     /// `rate_process=`.
     pub rate_process: RateProcess,
+    /// `io_submit_mode=`: the job thread submits its I/O, or a pool of `iodepth` threads does.
+    pub submit_mode: SubmitMode,
     /// `thinktime=`: pause after each I/O.
     pub thinktime: Duration,
     /// `ioengine=`.
@@ -241,6 +243,7 @@ impl Job {
                 rate_iops: PerDir::default(),
                 rate: PerDir::default(),
                 rate_process: RateProcess::Linear,
+                submit_mode: SubmitMode::Inline,
                 thinktime: Duration::ZERO,
                 ioengine: IoEngine::Psync,
                 depth: Depth {
@@ -371,10 +374,21 @@ impl Job {
     }
 
     /// What the engines' own `init` refuse in fio (engines/cpu.c, exec.c, net.c, e4defrag.c,
-    /// page_fault.c).
+    /// page_fault.c), and what fio's `check_engine_ops` refuses under `io_submit_mode=offload`.
     fn check_engine(&self) -> Result<(), String> {
         let e = &self.engine;
         match self.control.ioengine {
+            IoEngine::IoUring if self.control.submit_mode == SubmitMode::Offload => {
+                // fio's FIO_NO_OFFLOAD: "io_uring: can't be used with offloaded submit".
+                Err("ioengine=io_uring cannot be used with io_submit_mode=offload, as in fio: use a synchronous \
+                     engine, libaio or posixaio"
+                    .into())
+            }
+            engine if self.control.submit_mode == SubmitMode::Offload && !engine.is_read_write() => Err(format!(
+                "io_submit_mode=offload hands reads and writes to submitting threads; ioengine={} does work of its \
+                 own: use io_submit_mode=inline",
+                engine.fio_name()
+            )),
             IoEngine::Cpuio if e.cpu.load == 0 => Err("ioengine=cpuio needs cpuload= (percent of a CPU to use)".into()),
             IoEngine::Exec if e.exec.program.is_none() => Err("ioengine=exec needs program= (what to run)".into()),
             IoEngine::E4defrag if e.defrag.donorname.as_deref().is_none_or(str::is_empty) => {
@@ -660,6 +674,9 @@ impl Job {
         }
         if c.rate_process == RateProcess::Poisson {
             opt("rate_process", "poisson".into());
+        }
+        if c.submit_mode == SubmitMode::Offload {
+            opt("io_submit_mode", "offload".into());
         }
         opt("thinktime", format_time(c.thinktime));
         opt("stonewall", yes(c.start.stonewall));

@@ -15,7 +15,7 @@
 //! `zoned_abs`), `random_generator`, `io_size`, `number_ios`, `filename_format`, `openfiles`,
 //! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
 //! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
-//! options, `rate`/`rate_iops`/`rate_process`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
+//! options, `rate`/`rate_iops`/`rate_process`, `io_submit_mode`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
 //! `exitall`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
 //! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
 //!
@@ -54,5 +54,5 @@ pub use subst::HostFacts;
 pub use types::{
     BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, FileService,
     IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution, RandomGenerator,
-    RateProcess, ReadWrite, RwSequencer, Start, UringOptions, Verify, VerifyKind, Zone,
+    RateProcess, ReadWrite, RwSequencer, Start, SubmitMode, UringOptions, Verify, VerifyKind, Zone,
 };

@@ -9,7 +9,7 @@ use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
     BlockSize, CpusPolicy, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
-    ReadWrite, RwSequencer, VerifyKind, Zone,
+    ReadWrite, RwSequencer, SubmitMode, VerifyKind, Zone,
 };
 use super::value::{self, PPM};
 
@@ -98,6 +98,7 @@ pub const SUPPORTED: &[&str] = &[
     "rate",
     "rate_iops",
     "rate_process",
+    "io_submit_mode",
     "thinktime",
     "stonewall",
     "wait_for_previous",
@@ -358,6 +359,13 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 "linear" => RateProcess::Linear,
                 "poisson" => RateProcess::Poisson,
                 _ => return Err(bad("expected linear or poisson".into())),
+            }
+        }
+        "io_submit_mode" => {
+            c.submit_mode = match text()?.to_ascii_lowercase().as_str() {
+                "inline" => SubmitMode::Inline,
+                "offload" => SubmitMode::Offload,
+                _ => return Err(bad("expected inline or offload".into())),
             }
         }
         "thinktime" => c.thinktime = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
