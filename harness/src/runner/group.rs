@@ -12,10 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
-use workloads::fio::{CpusPolicy, EngineFiles, IoEngine, NamesSetup};
+use workloads::fio::{CpusPolicy, EngineFiles, IoEngine, NamesSetup, SubmitMode};
 use workloads::verify::Verifier;
 use workloads::{Job, ThreadPlan};
 
+use super::offload::Workqueue;
 use super::worker::{self, Buffers, Failure};
 use super::{JobOutcome, Progress, RunError, describe, execute, support};
 use crate::engines::EngineConfig;
@@ -265,7 +266,18 @@ pub fn run_group(
                     // (a net listener's clock starts once its peer is connected).
                     // On the open files only (none yet under openfiles: the thread opens them).
                     let open: Vec<FileId> = fids.iter().copied().filter(|&f| f != super::openfiles::CLOSED).collect();
-                    let engine = match worker::make_engine(job, &plan, target, &open, &engine_cfg, abort) {
+                    let engine = worker::make_engine(job, &plan, target, &open, &engine_cfg, abort).and_then(|e| {
+                        // io_submit_mode=offload: the submitting threads too (fio's
+                        // rate_submit_init, before the clock starts), in this scope.
+                        let offload = (job.control.submit_mode == SubmitMode::Offload)
+                            .then(|| Workqueue::start(s, engine_cfg.depth.iodepth, target, &engine_cfg, &open))
+                            .transpose()
+                            .map_err(|e| {
+                                Failure::Target(format!("thread {}, io_submit_mode=offload", plan.thread), e)
+                            })?;
+                        Ok((e, offload))
+                    });
+                    let (engine, offload) = match engine {
                         Ok(e) => e,
                         Err(f) => {
                             abort.store(true, Relaxed);
@@ -299,9 +311,9 @@ pub fn run_group(
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
                     };
-                    let r = w.run(plan, &engine_cfg, engine);
+                    let r = w.run(plan, &engine_cfg, engine, offload);
                     // The end is taken before the job's waiters are let go: they start after it.
-                    let ended = Instant::now();
+                    let ended = r.as_ref().map_or_else(|_| Instant::now(), |o| o.ended);
                     if r.is_err() {
                         abort.store(true, Relaxed);
                     }

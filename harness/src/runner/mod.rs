@@ -4,6 +4,7 @@
 mod flow;
 pub mod group;
 pub mod logs;
+mod offload;
 mod openfiles;
 mod pace;
 pub mod support;

@@ -1,7 +1,9 @@
 //! fio's `rate`, `rate_iops` and `rate_process`: when a job thread may issue its next I/O of
 //! one direction (fio's `usec_for_io`). `rate` (bytes per second) wins over `rate_iops`, as
 //! in fio's `__setup_rate`; `poisson` draws each gap from an exponential distribution with
-//! the same mean, as `rate_process=poisson` does.
+//! the same mean, as `rate_process=poisson` does. The job thread waits until [`Pacer::due`]
+//! as fio's `rate_ddir` does: in `io_submit_mode=inline` after its I/O in flight completed
+//! (`io_u_quiesce`), under `offload` while its submitting threads go on.
 
 use std::time::{Duration, Instant};
 
@@ -39,12 +41,14 @@ impl Pacer {
         })
     }
 
-    /// Sleeps until an I/O of `len` bytes may go, then books its share of the rate.
-    pub fn wait(&mut self, len: u64) {
-        let now = Instant::now();
-        if self.next > now {
-            std::thread::sleep(self.next - now);
-        }
+    /// When the next I/O of the direction may go (fio's `rate_next_io_time`).
+    pub fn due(&self) -> Instant {
+        self.next
+    }
+
+    /// Books an I/O of `len` bytes issued now: the next may go one gap later (fio's
+    /// `usec_for_io`).
+    pub fn book(&mut self, len: u64) {
         let mean_ns = match (self.bytes_per_sec, self.iops) {
             (Some(bps), _) => (u128::from(len) * 1_000_000_000 / u128::from(bps)) as f64,
             (None, Some(iops)) => 1e9 / iops as f64,
@@ -73,15 +77,13 @@ mod tests {
     fn bytes_win_over_iops_and_poisson_keeps_the_mean() {
         let t0 = Instant::now();
         let mut p = Pacer::new(Some(4096 * 1000), Some(10), RateProcess::Linear, t0, 1).unwrap();
-        p.next = t0 - Duration::from_secs(3600); // no sleeping in the test
         let from = p.next;
-        p.wait(4096);
+        p.book(4096);
         assert_eq!(p.next - from, Duration::from_millis(1));
         let mut q = Pacer::new(None, Some(1000), RateProcess::Poisson, t0, 7).unwrap();
-        q.next = t0 - Duration::from_secs(3600);
         let from = q.next;
         for _ in 0..20_000 {
-            q.wait(4096);
+            q.book(4096);
         }
         let mean_us = (q.next - from).as_micros() as f64 / 20_000.0;
         assert!((mean_us - 1000.0).abs() < 30.0, "mean gap {mean_us} us");

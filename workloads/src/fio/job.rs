@@ -384,6 +384,13 @@ impl Job {
                      engine, libaio or posixaio"
                     .into())
             }
+            engine @ (IoEngine::Sync | IoEngine::Vsync) if self.control.submit_mode == SubmitMode::Offload => {
+                Err(format!(
+                    "ioengine={} seeks the file's one shared offset before each read or write: the threads of \
+                     io_submit_mode=offload would race on it (as fio's do); use psync or pvsync",
+                    engine.fio_name()
+                ))
+            }
             engine if self.control.submit_mode == SubmitMode::Offload && !engine.is_read_write() => Err(format!(
                 "io_submit_mode=offload hands reads and writes to submitting threads; ioengine={} does work of its \
                  own: use io_submit_mode=inline",
