@@ -157,3 +157,25 @@ fn fio_options_on_the_command_line_make_a_job() {
     assert_eq!(s["jobs"][0]["job"], "r");
     assert_eq!(s["jobs"][0]["targets"][0]["ops"]["read"]["bytes"].as_u64(), Some(4 << 20));
 }
+
+#[test]
+fn exit_what_all_runs_no_later_group_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("exit.fio");
+    let text = "[global]\nioengine=null\nsize=1m\nrw=read\n[short]\nnumber_ios=1\nexitall\nexit_what=WHAT\n\
+                [next]\nstonewall\nnumber_ios=3\n";
+    for (what, next_ios) in [("all", 0), ("stonewall", 3)] {
+        std::fs::write(&job, text.replace("WHAT", what)).unwrap();
+        let out = dir.path().join(what);
+        let o =
+            aopsbench(&["run", job.to_str().unwrap(), "--target", "null", "--no-plot", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let fio: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("fio.json")).unwrap()).unwrap();
+        let ios: Vec<u64> =
+            fio["jobs"].as_array().unwrap().iter().map(|j| j["read"]["total_ios"].as_u64().unwrap()).collect();
+        assert_eq!(ios, [1, next_ios], "exit_what={what}");
+        let said = stderr(&o).contains("job next did not run: a job before it ended with exitall and exit_what=all");
+        assert_eq!(said, what == "all", "{}", stderr(&o));
+    }
+}

@@ -1,7 +1,7 @@
 //! fio's `fill_device`: a sequential write job with no size writes until the filesystem is
 //! full, and ENOSPC ends it cleanly (exit 0); with `size=` it writes that much, as fio's
-//! `fixup_options` leaves it. Run on a 64 MiB tmpfs the harness mounts (skipped with one line
-//! where tmpfs cannot be mounted).
+//! `fixup_options` leaves it; a failed preallocation is no error, as in fio. Run on a 64 MiB
+//! tmpfs the harness mounts (skipped with one line where tmpfs cannot be mounted).
 
 use std::process::Command;
 
@@ -60,4 +60,22 @@ fn enospc_without_fill_device_is_an_error() {
     };
     assert!(!ok, "a write past the end of the filesystem passed");
     assert!(stderr.contains("No space left on device"), "{stderr}");
+}
+
+#[test]
+fn a_failed_native_preallocation_is_not_an_error_as_in_fio() {
+    // 128 MiB on a 64 MiB tmpfs: fallocate fails with ENOSPC; fio's native_fallocate goes on
+    // without it, and the job writes its 32 MiB.
+    let job = ["--name=big", "--rw=write", "--bs=64k", "--size=128m", "--io_size=32m"];
+    let Some((ok, stderr, bytes)) = run_on_small_tmpfs(&job) else {
+        return;
+    };
+    assert!(ok, "{stderr}");
+    assert_eq!(bytes, 32 << 20);
+    // fallocate=keep's failure is an error in fio (td_verror), and here.
+    let keep = [&job[..], &["--fallocate=keep"]].concat();
+    let Some((ok, stderr, _)) = run_on_small_tmpfs(&keep) else {
+        return;
+    };
+    assert!(!ok && stderr.contains("layout") && stderr.contains("fallocate"), "{stderr}");
 }

@@ -101,8 +101,8 @@ impl OpRecorder {
     #[inline]
     pub fn record_queued(&mut self, at_ns: u64, slat_ns: u64, clat_ns: u64, bytes: u64) {
         self.slat.get_or_insert_with(new_histogram).saturating_record(slat_ns);
-        self.lat.get_or_insert_with(new_histogram).saturating_record(slat_ns.saturating_add(clat_ns));
-        self.record(at_ns, clat_ns, bytes);
+        self.lat_mut().saturating_record(slat_ns.saturating_add(clat_ns));
+        self.record_clat(at_ns, clat_ns, bytes);
     }
 
     /// Record one I/O that waited before a synchronous engine took it (fio's
@@ -111,8 +111,19 @@ impl OpRecorder {
     /// no submission latency, as fio accounts a synchronous engine's I/O.
     #[inline]
     pub fn record_waited(&mut self, at_ns: u64, clat_ns: u64, lat_ns: u64, bytes: u64) {
-        self.lat.get_or_insert_with(new_histogram).saturating_record(lat_ns);
-        self.record(at_ns, clat_ns, bytes);
+        self.lat_mut().saturating_record(lat_ns);
+        self.record_clat(at_ns, clat_ns, bytes);
+    }
+
+    /// The total latencies, started on the first op recorded apart from its clat: the ops
+    /// recorded before completed at once, so their total latency is their clat.
+    fn lat_mut(&mut self) -> &mut Histogram<u64> {
+        let (total, current) = (&self.total, &self.current);
+        self.lat.get_or_insert_with(|| {
+            let mut l = total.clone();
+            let _ = l.add(current);
+            l
+        })
     }
 
     /// Record one completed op: it completed `at_ns` after the epoch, took `latency_ns`, and
@@ -123,6 +134,15 @@ impl OpRecorder {
     /// counted in the current second.
     #[inline]
     pub fn record(&mut self, at_ns: u64, latency_ns: u64, bytes: u64) {
+        // Once a thread has queued I/O, an op that completed at once counts in its total too.
+        if let Some(lat) = &mut self.lat {
+            lat.saturating_record(latency_ns);
+        }
+        self.record_clat(at_ns, latency_ns, bytes);
+    }
+
+    #[inline]
+    fn record_clat(&mut self, at_ns: u64, latency_ns: u64, bytes: u64) {
         if at_ns >= self.current_end_ns {
             self.roll_to(at_ns / INTERVAL_NS);
         }
@@ -205,11 +225,15 @@ impl OpRecord {
     /// Add `other` (another thread's record of the same op kind and epoch) into `self`.
     pub fn merge(&mut self, other: &OpRecord) -> Result<(), ResultsError> {
         let merge = |e: hdrhistogram::errors::AdditionError| ResultsError::Merge { message: format!("{e:?}") };
+        // A synchronous record's total latency is its completion latency: merged with a
+        // queued one, it counts in the total as fio's sum_stat counts every thread's lat.
+        if self.lat.is_some() || other.lat.is_some() {
+            let mine = self.lat.get_or_insert_with(|| self.histogram.clone());
+            mine.add(other.lat.as_ref().unwrap_or(&other.histogram)).map_err(merge)?;
+        }
         self.histogram.add(&other.histogram).map_err(merge)?;
-        for (mine, theirs) in [(&mut self.slat, &other.slat), (&mut self.lat, &other.lat)] {
-            if let Some(t) = theirs {
-                mine.get_or_insert_with(new_histogram).add(t).map_err(merge)?;
-            }
+        if let Some(t) = &other.slat {
+            self.slat.get_or_insert_with(new_histogram).add(t).map_err(merge)?;
         }
         self.bytes += other.bytes;
         let mut merged = Vec::with_capacity(self.intervals.len() + other.intervals.len());
@@ -341,6 +365,41 @@ mod tests {
         let secs: Vec<_> = m.intervals.iter().map(|i| (i.second, i.ops, i.bytes)).collect();
         assert_eq!(secs, vec![(0, 2, 3), (1, 1, 2), (2, 1, 1)]);
         assert_eq!(m.intervals[0].histogram().len(), 2);
+    }
+
+    #[test]
+    fn a_synchronous_record_counts_in_the_merged_total_latency() {
+        for (mut m, other) in [(sync_rec(), queued_rec()), (queued_rec(), sync_rec())] {
+            m.merge(&other).unwrap();
+            let lat = m.lat.as_ref().expect("a queued thread gives the merge a total latency");
+            assert_eq!(lat.len(), 3, "every I/O has a total latency");
+            assert_eq!(lat.value_at_quantile(0.5), m.histogram.value_at_quantile(0.5));
+            assert_eq!(m.slat.as_ref().map(|h| h.len()), Some(1), "slat is the queued I/O's only");
+        }
+        let mut two = sync_rec();
+        two.merge(&sync_rec()).unwrap();
+        assert!(two.lat.is_none(), "synchronous threads merged stay synchronous");
+        // One thread: ops completed at once before and after queued ones all count in lat.
+        let mut r = OpRecorder::new();
+        r.record(0, 1_000, 4096);
+        r.record_queued(5, 100, 500_000, 4096);
+        r.record(10, 2_000, 4096);
+        let r = r.finish();
+        assert_eq!(r.lat.as_ref().map(|h| h.len()), Some(3));
+        assert_eq!(r.count(), 3);
+    }
+
+    fn sync_rec() -> OpRecord {
+        let mut r = OpRecorder::new();
+        r.record(0, 1_000, 4096);
+        r.record(10, 2_000, 4096);
+        r.finish()
+    }
+
+    fn queued_rec() -> OpRecord {
+        let mut r = OpRecorder::new();
+        r.record_queued(0, 100, 500_000, 4096);
+        r.finish()
     }
 
     #[test]

@@ -258,7 +258,20 @@ fn run_file(
 ) -> Result<Vec<(JobOutcome, String)>> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut current: Option<(Box<dyn Target>, vocab::AopsParams)> = None;
+    let mut exited_all = false;
     for grp in group::groups(jobs) {
+        if exited_all {
+            // A job ended with exit_what=all: fio starts no later job.
+            let normal = current.as_ref().map_or_else(|| spec.to_string(), |(t, _)| t.spec().to_string());
+            for j in grp {
+                eprintln!(
+                    "note: {spec}: job {} did not run: a job before it ended with exitall and exit_what=all",
+                    j.name
+                );
+                out.push((JobOutcome::never_started(j), normal.clone()));
+            }
+            continue;
+        }
         let defaults = fsimpl_defaults(&grp, jobs)?;
         let fresh = current.as_ref().is_none_or(|(_, aops)| spec.is_fsimpl() && *aops != defaults.aops);
         if fresh {
@@ -274,6 +287,7 @@ fn run_file(
         let (t, _) = current.as_ref().expect("built above");
         let group_offsets: Vec<u64> = grp.iter().map(|j| offsets[j.index as usize]).collect();
         let outcomes = run_group_shown(&grp, t.as_ref(), spec, label, &group_offsets)?;
+        exited_all = outcomes.iter().any(|o| o.exit_all);
         let normal = t.spec().to_string();
         out.extend(outcomes.into_iter().map(|o| (o, normal.clone())));
     }

@@ -1,7 +1,7 @@
 //! Jobs as fio schedules them. The jobs of a file run concurrently, except that `stonewall`
 //! waits for every earlier job: [`groups`] cuts the file there. Within a group each job
-//! starts once its `wait_for` job has ended, then after its `startdelay`; `exitall` ends the
-//! others when its job ends. [`run_group`] lays the group's files out (a file that already has
+//! starts once its `wait_for` job has ended, then after its `startdelay`; under `exitall` a
+//! thread that ends stops others, as its `exit_what` says ([`Exits`]). [`run_group`] lays the group's files out (a file that already has
 //! its size is left as an earlier group wrote it, as fio leaves it), drops the cache once
 //! (fio's `invalidate`), resets the counters and runs every thread of every job at once.
 
@@ -12,13 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
-use workloads::fio::{CpusPolicy, EngineFiles, IoEngine, NamesSetup, SubmitMode};
+use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc, SubmitMode};
 use workloads::verify::Verifier;
-use workloads::{Job, ThreadPlan};
+use workloads::{FallocMode, Job, Op, ThreadPlan};
 
 use super::offload::Workqueue;
 use super::worker::{self, Buffers, Failure};
-use super::{JobOutcome, Progress, RunError, describe, execute, support};
+use super::{JobOutcome, Progress, RunError, describe, execute, pace, support};
 use crate::engines::EngineConfig;
 use crate::targets::{self, FileId, IoMode, Target, TargetError, TargetSpec};
 
@@ -62,6 +62,57 @@ impl Latch {
     }
 }
 
+/// fio's `exitall`: who stops when a thread ends (`fio_terminate_threads`), per job of the
+/// group. A job told to stop before it started never starts, as fio's `run_threads` skips a
+/// `td` marked to terminate.
+struct Exits {
+    /// Set when the job is told to stop (fio's `td->terminate`).
+    told: Vec<AtomicBool>,
+    /// Set once a thread of the job has started its I/O (fio's `runstate >= TD_RUNNING`).
+    running: Vec<AtomicBool>,
+    /// Each job's reporting group within the group (fio's `groupid`, cut at `new_group`).
+    groupid: Vec<usize>,
+    /// Set when a job ended with `exit_what=all`: no later group starts.
+    all: AtomicBool,
+}
+
+impl Exits {
+    fn new(jobs: &[&Job]) -> Exits {
+        let mut id = 0;
+        let groupid = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                id += usize::from(i > 0 && j.control.start.new_group);
+                id
+            })
+            .collect();
+        Exits {
+            told: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
+            running: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
+            groupid,
+            all: AtomicBool::new(false),
+        }
+    }
+
+    /// A thread of job `ji` ended, and `exitall` is on: stop the jobs its `exit_what` names.
+    fn ended(&self, ji: usize, what: ExitWhat) {
+        for (k, told) in self.told.iter().enumerate() {
+            let stop = match what {
+                ExitWhat::Group => self.groupid[k] == self.groupid[ji],
+                ExitWhat::Stonewall => self.running[k].load(Relaxed),
+                ExitWhat::All => true,
+            };
+            if stop {
+                told.store(true, Relaxed);
+            }
+        }
+        if what == ExitWhat::All {
+            self.all.store(true, Relaxed);
+        }
+    }
+}
+
 /// What one thread did.
 struct ThreadRun {
     records: BTreeMap<String, OpRecord>,
@@ -70,6 +121,21 @@ struct ThreadRun {
     measure_from: Instant,
     started: SystemTime,
     ended: Instant,
+}
+
+impl ThreadRun {
+    /// A thread told to stop before it started: no I/O, no time.
+    fn never_started() -> ThreadRun {
+        let now = Instant::now();
+        ThreadRun {
+            records: BTreeMap::new(),
+            stats: ThreadStats::default(),
+            logs: ThreadLogs::default(),
+            measure_from: now,
+            started: SystemTime::now(),
+            ended: now,
+        }
+    }
 }
 
 /// How `job` opens its files and does its I/O (fio opens each job's files with its own flags).
@@ -197,10 +263,19 @@ pub fn run_group(
                     if laid_out || op.file() != Some(fi as u32) {
                         continue;
                     }
-                    execute(target, &fids, op, &mut scratch).map_err(fail_for(
-                        job,
-                        format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
-                    ))?;
+                    match execute(target, &fids, op, &mut scratch) {
+                        // fio's fallocate_file: a failed native or posix preallocation is not
+                        // an error (native_fallocate only traces it); the file goes on without.
+                        Err(TargetError::Os { .. } | TargetError::Unsupported { .. })
+                            if matches!(op, Op::Fallocate { mode: FallocMode::Allocate, .. })
+                                && matches!(job.fallocate, Prealloc::Native | Prealloc::Posix) => {}
+                        r => {
+                            r.map_err(fail_for(
+                                job,
+                                format!("layout of thread {}, op {i} ({})", plan.thread, describe(op)),
+                            ))?;
+                        }
+                    }
                 }
                 if limited {
                     target.close(fid).map_err(fail_for(job, format!("close {}", f.name)))?;
@@ -228,7 +303,7 @@ pub fn run_group(
     crate::ranks::current().agree(Ok(())).map_err(|source| RunError::OtherRank { source })?;
 
     let abort = AtomicBool::new(false);
-    let exit = AtomicBool::new(false);
+    let exits = Exits::new(jobs);
     let flows = super::flow::Flows::new(jobs);
     let latches: Vec<Latch> = plans.iter().map(|p| Latch::new(p.len())).collect();
     let index_of = |name: &str| jobs.iter().position(|j| j.name == name);
@@ -238,7 +313,8 @@ pub fn run_group(
         for (ji, ((job, plans), job_files)) in jobs.iter().zip(plans).zip(&files).enumerate() {
             let mut job_handles = Vec::new();
             for (plan, fids) in plans.into_iter().zip(job_files) {
-                let (abort, exit, latches, flows) = (&abort, &exit, &latches, &flows);
+                let (abort, exits, latches, flows) = (&abort, &exits, &latches, &flows);
+                let exit = &exits.told[ji];
                 let wait_on = job.control.start.wait_for.as_deref().and_then(index_of);
                 let progress = &progress[ji];
                 let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
@@ -255,7 +331,13 @@ pub fn run_group(
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
                     }
-                    std::thread::sleep(start_delay(job, plan.thread, plan.seed));
+                    pace::usec_sleep(start_delay(job, plan.thread, plan.seed), &[abort, exit]);
+                    if exit.load(Relaxed) {
+                        // Told to stop before it started: it never runs (fio's run_threads).
+                        latches[ji].count_down();
+                        return Ok(ThreadRun::never_started());
+                    }
+                    exits.running[ji].store(true, Relaxed);
                     let engine_cfg = EngineConfig {
                         engine: job.control.ioengine,
                         depth: job.control.depth,
@@ -319,7 +401,7 @@ pub fn run_group(
                     }
                     latches[ji].count_down();
                     if job.control.start.exitall {
-                        exit.store(true, Relaxed);
+                        exits.ended(ji, job.control.start.exit_what);
                     }
                     // After exitall: the others of its flow run free only once told to stop.
                     if let Some(m) = &w.flow {
@@ -395,6 +477,7 @@ pub fn run_group(
             logs,
             counters: counters.clone(),
             disk: disk.clone(),
+            exit_all: exits.all.load(Relaxed),
         });
     }
     Ok(outcomes)

@@ -85,6 +85,28 @@ pub struct JobOutcome {
     pub counters: BTreeMap<String, u64>,
     /// The target's block device over the measured phase (of every job that ran with this one).
     pub disk: Option<results::DiskUtil>,
+    /// A job of its group ended with `exitall` and `exit_what=all`: every job was stopped, and
+    /// no later group runs (fio's `TERMINATE_ALL`).
+    pub exit_all: bool,
+}
+
+impl JobOutcome {
+    /// The outcome of a job that never started (a job before it ended with `exit_what=all`):
+    /// each thread with no I/O.
+    pub fn never_started(job: &Job) -> JobOutcome {
+        let threads = job.numjobs.max(1) as usize;
+        JobOutcome {
+            started: SystemTime::now(),
+            runtime_ns: 1,
+            ops: BTreeMap::new(),
+            threads: vec![BTreeMap::new(); threads],
+            thread_stats: vec![ThreadStats::default(); threads],
+            logs: vec![results::fio_log::ThreadLogs::default(); threads],
+            counters: BTreeMap::new(),
+            disk: None,
+            exit_all: true,
+        }
+    }
 }
 
 /// Live progress of a running job, read by the progress bar.

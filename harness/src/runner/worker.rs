@@ -15,7 +15,7 @@
 
 use super::offload::{Completion, Workqueue};
 use super::openfiles::OpenFiles;
-use super::pace::Pacer;
+use super::pace::{MinRate, Pacer};
 use super::{Progress, describe};
 use crate::engines::{Engine, EngineConfig, IoKind, IoReq, IoResult, Queued, rw_engine};
 use crate::targets::{FileId, IoMode, PowerControl, Target, TargetError};
@@ -24,7 +24,7 @@ use results::fio_log::{FioLogger, LogConfig, LogSample, ThreadLogs};
 use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStats};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
@@ -139,7 +139,7 @@ pub struct Worker<'a> {
     /// pooled repetitions follow one another on one clock (0 for a single run).
     pub time_offset_ns: u64,
     pub stop: Option<Instant>,
-    /// Set when another job with `exitall` ended: finish as if the runtime were up.
+    /// Set when `exitall` stops this job (another thread ended): finish as if the runtime were up.
     pub exit: &'a AtomicBool,
     pub progress: &'a Progress,
     pub abort: &'a AtomicBool,
@@ -297,6 +297,8 @@ struct Run<'a, 'w> {
     reaped: Vec<(u32, IoResult)>,
     /// Bytes and ops not yet added to the shared progress.
     unpublished: (u64, u64),
+    /// Bytes and I/Os completed per direction (read, write): what `rate_min` checks.
+    done: [(u64, u64); 2],
     /// When the last I/O completed: the clock the runtime is checked against.
     last_now: Instant,
     /// fio's depth maps of this thread.
@@ -412,6 +414,14 @@ impl<'a, 'w> Run<'a, 'w> {
             (false, false) => Latency::Inline(lat),
         };
         self.record(kind, now, latency, bytes);
+        if let Some(d) = match kind {
+            OpKind::Read => Some(0),
+            OpKind::Write => Some(1),
+            _ => None,
+        } {
+            self.done[d].0 += bytes;
+            self.done[d].1 += 1;
+        }
         if let Some(logger) = self.logger.as_mut().filter(|_| now >= self.w.measure_from) {
             let (clat, slat) = match latency {
                 Latency::Inline(lat) => (lat, None),
@@ -522,20 +532,23 @@ impl<'a, 'w> Run<'a, 'w> {
         r.map_err(|e| Failure::target(format!("thread {}, reaping offloaded I/O", self.thread), e))
     }
 
-    /// fio's `rate_ddir` when the thread is ahead of its rate: inline, the I/O in flight
-    /// completes first (`io_u_quiesce`), then the thread sleeps the time it was ahead, as
-    /// measured before; offloaded, it takes its workers' completions until `due`.
-    fn rate_wait(&mut self, due: Instant) -> Result<(), Failure> {
-        let ahead = due.saturating_duration_since(Instant::now());
-        if ahead.is_zero() {
-            return Ok(());
+    /// Waits `d` taking the offload workers' completions as they come, in slices of at most
+    /// 100 ms so that a flag of `stop` ends it early (as fio's `usec_sleep`); true when it
+    /// waited the whole of `d`.
+    fn reap_for(&mut self, d: Duration, stop: &[&AtomicBool]) -> Result<bool, Failure> {
+        const SLICE: Duration = Duration::from_millis(100);
+        let end = Instant::now() + d;
+        loop {
+            if stop.iter().any(|f| f.load(Relaxed)) {
+                return Ok(false);
+            }
+            let now = Instant::now();
+            if now >= end {
+                return Ok(true);
+            }
+            let until = end.min(now + SLICE);
+            self.reap_offloaded(|wq, done| wq.reap_until(until, done))?;
         }
-        if self.offload.is_some() {
-            return self.reap_offloaded(|wq, done| wq.reap_until(due, done));
-        }
-        self.drain()?;
-        std::thread::sleep(ahead);
-        Ok(())
     }
 
     /// Waits for every I/O in flight.
@@ -664,6 +677,7 @@ impl<'a> Worker<'a> {
             failed: None,
             reaped: Vec::with_capacity(q.depth as usize),
             unpublished: (0, 0),
+            done: [(0, 0); 2],
             last_now: now,
             depth: DepthStats::default(),
             logger: self.logs.any().then(|| FioLogger::new(self.logs)),
@@ -708,6 +722,7 @@ impl<'a> Worker<'a> {
             |bytes, iops, salt: u64| Pacer::new(bytes, iops, c.rate_process, self.measure_from, plan.seed ^ salt);
         let mut read_pace = pacer(c.rate.read, c.rate_iops.read, 0x5a5a);
         let mut write_pace = pacer(c.rate.write, c.rate_iops.write, 0xa5a5);
+        let mut min_rate = MinRate::new(c.rate_min, c.rate_iops_min, c.rate_cycle, Instant::now());
         let thinktime = c.thinktime;
         let mut finished = false;
         let mut n = 0u64;
@@ -767,12 +782,28 @@ impl<'a> Worker<'a> {
             if let Some(f) = op.file() {
                 run.ensure_open(f)?;
             }
-            match (&op, &mut read_pace, &mut write_pace) {
-                (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) => {
-                    run.rate_wait(p.due())?;
-                    p.book(*len);
+            if let (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) =
+                (&op, &mut read_pace, &mut write_pace)
+            {
+                let stop = [self.abort, self.exit];
+                let go = if run.offload.is_some() {
+                    // Under offload fio's rate_ddir does not quiesce: the workers go on, and
+                    // their completions are taken while the job thread waits.
+                    p.wait_with(*len, self.stop, |d| run.reap_for(d, &stop))?
+                } else {
+                    if p.ahead() {
+                        // fio's rate_ddir quiesces (io_u_quiesce) before it sleeps: the I/O in
+                        // flight completes first, so its latency holds no rate wait.
+                        run.drain()?;
+                    }
+                    p.wait(*len, self.stop, &stop)
+                };
+                if !go {
+                    // The runtime ended, or the job was told to stop, before the I/O could go.
+                    ops.withdraw(&op);
+                    run.last_now = Instant::now();
+                    continue;
                 }
-                _ => {}
             }
             let (io_kind, file, offset, len) = match op {
                 Op::Read { file, offset, len } => (IoKind::Read, file, offset, len),
@@ -876,7 +907,14 @@ impl<'a> Worker<'a> {
             let think = run.engine.think().unwrap_or(thinktime);
             if !think.is_zero() {
                 run.drain()?;
-                std::thread::sleep(think);
+                super::pace::usec_sleep(think, &[self.abort, self.exit]);
+            }
+            // fio's do_io checks the minimum rates after each I/O, outside the ramp.
+            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= self.measure_from)
+                && let Err(why) = m.check(run.last_now, run.done)
+            {
+                let e = TargetError::Os { op: "check_min_rate", errno: libc::EIO };
+                return Err(Failure::target(format!("thread {}, {why}", plan.thread), e));
             }
         }
     }

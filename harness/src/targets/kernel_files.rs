@@ -394,17 +394,19 @@ fn keep_first(first: &mut Option<TargetError>, res: Result<(), i32>, op: &'stati
     }
 }
 
-/// `name` as a path inside `root`: relative, without `.` or `..` components; or absolute and
+/// `name` as a path inside `root`: relative, without `.` or `..` components; an absolute one
 /// under `root` (as a job file names a file of the directory the target is, e.g.
-/// `filename=/tmp/testfile` on `dir:path=/tmp`), taken relative to it.
+/// `filename=/tmp/testfile` on `dir:path=/tmp`) taken relative to it; any other absolute one
+/// put under `root` whole (`filename=/dev/sda` is `root/dev/sda`), as fsimpl targets keep it
+/// as a name: the target is where a job's files go, and it never reaches outside itself.
 fn relative_name<'a>(root: &Path, name: &'a str) -> Result<&'a Path> {
     let path = Path::new(name);
-    let rel = path.strip_prefix(root).unwrap_or(path);
+    let rel = path.strip_prefix(root).or_else(|_| path.strip_prefix("/")).unwrap_or(path);
     let inside = !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
     if !inside {
         return Err(TargetError::Setup(format!(
-            "file name '{name}' must be a relative path inside the target (no leading '/', no '.' or '..'), or an \
-             absolute one under {}",
+            "file name '{name}' must be a path inside the target: no '.' or '..', not empty (an absolute name \
+             outside {} is put under it whole)",
             root.display()
         )));
     }

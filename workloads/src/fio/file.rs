@@ -159,7 +159,35 @@ impl JobFileBuilder {
         if jobs.is_empty() {
             return Err(JobError::NoJobs { source_name: last_source });
         }
+        // fio's exitall is process-wide (exitall_on_terminate): every job's end then stops others.
+        if jobs.iter().any(|j| j.control.start.exitall) {
+            for j in &mut jobs {
+                j.control.start.exitall = true;
+            }
+        }
         let mut notes = Vec::new();
+        // An absolute path and the tiobench options: one note per value, naming its jobs (a
+        // [global] one names every job once).
+        let absolute = jobs_by(&jobs, |j| {
+            let mut named = j.filename.iter().flat_map(|f| f.split(':')).chain(j.directory.as_deref());
+            named.find(|n| n.starts_with('/')).map(str::to_string)
+        });
+        for (abs, jobs) in absolute {
+            notes.push(format!(
+                "{jobs}: {abs} is put inside each target (a dir: target's directory D holds it as D{abs}, unless it \
+                 is under D already), where fio would use that path itself"
+            ));
+        }
+        let profile = jobs_by(&jobs, |j| {
+            let given: Vec<String> = j.profile_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (!given.is_empty()).then(|| given.join(", "))
+        });
+        for (given, jobs) in profile {
+            notes.push(format!(
+                "{jobs}: {given}: an option of fio's tiobench profile (fio --profile=tiobench), which changes nothing \
+                 here, as in fio without the profile"
+            ));
+        }
         for j in jobs.iter().filter(|j| j.fill_device && j.size.is_none() && j.filesize.is_none()) {
             notes.push(format!(
                 "job {}: fill_device writes until the filesystem is full (ENOSPC ends the job, as in fio): on a dir: \
@@ -177,6 +205,22 @@ impl JobFileBuilder {
         }
         Ok(JobFile { jobs, warnings, notes })
     }
+}
+
+/// The values `key` gives the jobs, in order of first use, each with the jobs it names
+/// ("job a" or "jobs a, b").
+fn jobs_by(jobs: &[Job], key: impl Fn(&Job) -> Option<String>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, Vec<&str>)> = Vec::new();
+    for j in jobs {
+        let Some(k) = key(j) else { continue };
+        match out.iter_mut().find(|(v, _)| *v == k) {
+            Some((_, names)) => names.push(&j.name),
+            None => out.push((k, vec![&j.name])),
+        }
+    }
+    out.into_iter()
+        .map(|(k, names)| (k, format!("{} {}", if names.len() > 1 { "jobs" } else { "job" }, names.join(", "))))
+        .collect()
 }
 
 /// The sections of a list of entries, in order: `None` for options before any section (the

@@ -1,5 +1,5 @@
-//! The names of fio's options (its `options.c` and the options of its engines), so that an
-//! option fio has and aopsbench does not is told apart from an unknown one.
+//! The names of fio's options (its `options.c`, the options of its engines and of its tiobench
+//! profile), so that an option fio has and aopsbench does not is told apart from an unknown one.
 
 /// Every fio option name and alias, sorted.
 pub(crate) const FIO_OPTIONS: &[&str] = &[
@@ -12,6 +12,7 @@ pub(crate) const FIO_OPTIONS: &[&str] = &[
     "atomic",
     "ba",
     "bindname",
+    "block",
     "block_error_percentiles",
     "blockalign",
     "blocksize",
@@ -68,6 +69,7 @@ pub(crate) const FIO_OPTIONS: &[&str] = &[
     "dedupe_percentage",
     "dedupe_working_set_percentage",
     "description",
+    "dir",
     "direct",
     "directory",
     "disable_bw",
@@ -225,6 +227,7 @@ pub(crate) const FIO_OPTIONS: &[&str] = &[
     "numa_mem_policy",
     "number_ios",
     "numjobs",
+    "numruns",
     "object_class",
     "offset",
     "offset_align",
@@ -332,7 +335,6 @@ pub(crate) const FIO_OPTIONS: &[&str] = &[
     "thinktime_spin",
     "thp",
     "thread",
-    // An option of fio's tiobench profile, registered with the others: fio takes it in any job.
     "threads",
     "time_based",
     "timeout",

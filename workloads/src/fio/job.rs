@@ -9,9 +9,9 @@ use super::engine_opts::{EngineOptions, NetProtocol};
 use super::error::Location;
 use super::parse::GLOBAL;
 use super::types::{
-    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, FileService, IgnoreError, IoEngine, Latencies, Logs,
-    PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, SubmitMode,
-    UringOptions, Verify, VerifyKind,
+    BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
+    Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start,
+    SubmitMode, UringOptions, Verify, VerifyKind,
 };
 use super::value::{PPM, format_size};
 
@@ -33,6 +33,13 @@ pub struct RunControl {
     pub rate: PerDir<Option<u64>>,
     /// `rate_process=`.
     pub rate_process: RateProcess,
+    /// `rate_min=` (`ratemin`): the least bytes per second per direction over each
+    /// `rate_cycle`, below which the job fails.
+    pub rate_min: PerDir<Option<u64>>,
+    /// `rate_iops_min=`: the same in I/Os per second (when `rate_min` is not set).
+    pub rate_iops_min: PerDir<Option<u64>>,
+    /// `rate_cycle=` (`ratecycle`): the window of the minimum rates.
+    pub rate_cycle: Duration,
     /// `io_submit_mode=`: the job thread submits its I/O, or a pool of `iodepth` threads does.
     pub submit_mode: SubmitMode,
     /// `thinktime=`: pause after each I/O.
@@ -85,6 +92,10 @@ pub struct Job {
     pub defined_at: Location,
     /// `description=`.
     pub description: Option<String>,
+    /// Options of fio's `tiobench` and `act` profiles given in the job (`threads=1`): fio
+    /// takes them in any job (its `add_profile_options` puts them among the others), where
+    /// they change nothing unless fio runs with `--profile`; kept to echo them.
+    pub profile_options: Vec<(String, String)>,
     /// `filename=`: files shared by all threads, `:`-separated; `None`: fio's names.
     pub filename: Option<String>,
     /// `filename_format=`: how files are named (`$jobname`, `$jobnum`, `$filenum`,
@@ -196,6 +207,7 @@ impl Job {
             index: 0,
             defined_at: Location::Arg { index: 0 },
             description: None,
+            profile_options: Vec::new(),
             filename: None,
             filename_format: None,
             directory: None,
@@ -243,6 +255,9 @@ impl Job {
                 rate_iops: PerDir::default(),
                 rate: PerDir::default(),
                 rate_process: RateProcess::Linear,
+                rate_min: PerDir::default(),
+                rate_iops_min: PerDir::default(),
+                rate_cycle: Duration::from_millis(1000),
                 submit_mode: SubmitMode::Inline,
                 thinktime: Duration::ZERO,
                 ioengine: IoEngine::Psync,
@@ -546,6 +561,9 @@ impl Job {
         if let Some(desc) = &self.description {
             opt("description", desc.clone());
         }
+        for (k, v) in &self.profile_options {
+            opt(k, v.clone());
+        }
         if let Some(f) = &self.filename {
             opt("filename", f.clone());
         }
@@ -682,6 +700,16 @@ impl Job {
         if c.rate_process == RateProcess::Poisson {
             opt("rate_process", "poisson".into());
         }
+        if c.rate_min != PerDir::default() {
+            opt("rate_min", format!("{},{},{}", rate(c.rate_min.read), rate(c.rate_min.write), rate(c.rate_min.trim)));
+        }
+        if c.rate_iops_min != PerDir::default() {
+            let m = c.rate_iops_min;
+            opt("rate_iops_min", format!("{},{},{}", rate(m.read), rate(m.write), rate(m.trim)));
+        }
+        if c.rate_cycle != d.control.rate_cycle {
+            opt("rate_cycle", c.rate_cycle.as_millis().to_string());
+        }
         if c.submit_mode == SubmitMode::Offload {
             opt("io_submit_mode", "offload".into());
         }
@@ -698,6 +726,9 @@ impl Job {
         }
         if c.start.exitall {
             opt("exitall", "1".into());
+        }
+        if c.start.exit_what != ExitWhat::Group {
+            opt("exit_what", c.start.exit_what.fio_name().into());
         }
         opt("group_reporting", yes(c.group_reporting));
         if c.thread {

@@ -7,17 +7,18 @@
 //! each); an option fio has and aopsbench does not is told apart from an unknown one, and "did
 //! you mean" is offered only for a close option of the same kind that takes the value given.
 //!
-//! Supported options: [`supported_options`] (fio's names and aliases, and aopsbench's own
-//! `aops_*` options, [`vocab::AopsParams`]). Among them: `rw` with modifiers (`randread:8`,
-//! `write:4k`) and `rw_sequencer`, trims (`trim`, `randtrim`, `trimwrite`, `randtrimwrite`: punch
-//! hole, as fio on files), per-direction `bs`/`bsrange`/`bssplit` with a trim part,
-//! `random_distribution` (`zipf`, `pareto`, `normal`/`gauss` with a center, `zoned`,
-//! `zoned_abs`), `random_generator`, `io_size`, `number_ios`, `filename_format`, `openfiles`,
-//! `file_service_type`, `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`,
-//! `pvsync2`, `posixaio`, `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch
-//! options, `rate`/`rate_iops`/`rate_process`, `io_submit_mode`, `stonewall`/`new_group`/`wait_for`/`startdelay`/
-//! `exitall`, `cpus_allowed(_policy)`, `continue_on_error`/`ignore_error`, the latency switches,
-//! fio's log files, `flow`, `verify` and its options, and the buffer-content options.
+//! Supported options: [`supported_options`] (fio's names and aliases, and aopsbench's own `aops_*`
+//! options, [`vocab::AopsParams`]). Among them: `rw` with modifiers (`randread:8`, `write:4k`) and
+//! `rw_sequencer`, trims (`trim`, `randtrim`, `trimwrite`, `randtrimwrite`: punch hole, as fio on
+//! files), per-direction `bs`/`bsrange`/`bssplit` with a trim part, `random_distribution` (`zipf`,
+//! `pareto`, `normal`/`gauss` with a center, `zoned`, `zoned_abs`), `random_generator`, `io_size`,
+//! `number_ios`, `filename_format`, `openfiles`, `file_service_type`, `offset_increment`, the
+//! engines (`sync`, `psync`, `vsync`, `pvsync`, `pvsync2`, `posixaio`, `mmap`, `libaio`,
+//! `io_uring`, `null`) with `iodepth` and its batch options,
+//! `rate`/`rate_iops`/`rate_process`/`rate_min`/`rate_iops_min`/`rate_cycle`, `io_submit_mode`,
+//! `stonewall`/`new_group`/`wait_for`/`startdelay`/`exitall`/`exit_what`, `cpus_allowed(_policy)`,
+//! `continue_on_error`/`ignore_error`, the latency switches, fio's log files, `flow`, `verify` and
+//! its options, and the buffer-content options.
 //!
 //! Where this differs from fio: `bs`, `bsrange` and `bssplit` set one thing and the last one
 //! given wins (fio lets bssplit win whatever the order); a non-uniform `random_distribution`
@@ -52,7 +53,7 @@ pub use plan::{FileSpec, ThreadPlan};
 pub use stream::{Io, OpStream};
 pub use subst::HostFacts;
 pub use types::{
-    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, FileService,
-    IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution, RandomGenerator,
-    RateProcess, ReadWrite, RwSequencer, Start, SubmitMode, UringOptions, Verify, VerifyKind, Zone,
+    BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Depth, Dir, EngineFiles, ErrorType, ExitWhat,
+    FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, PerDir, Prealloc, RandomDistribution,
+    RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, SubmitMode, UringOptions, Verify, VerifyKind, Zone,
 };

@@ -8,7 +8,7 @@ use vocab::{AopsParams, KbBase, TimeUnit};
 use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
-    BlockSize, CpusPolicy, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
+    BlockSize, CpusPolicy, ExitWhat, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
     ReadWrite, RwSequencer, SubmitMode, VerifyKind, Zone,
 };
 use super::value::{self, PPM};
@@ -98,6 +98,11 @@ pub const SUPPORTED: &[&str] = &[
     "rate",
     "rate_iops",
     "rate_process",
+    "rate_min",
+    "ratemin",
+    "rate_iops_min",
+    "rate_cycle",
+    "ratecycle",
     "io_submit_mode",
     "thinktime",
     "stonewall",
@@ -106,6 +111,7 @@ pub const SUPPORTED: &[&str] = &[
     "wait_for",
     "startdelay",
     "exitall",
+    "exit_what",
     "group_reporting",
     "cpus_allowed",
     "cpus_allowed_policy",
@@ -142,6 +148,10 @@ pub const SUPPORTED: &[&str] = &[
     "scramble_buffers",
     "buffer_compress_percentage",
     "buffer_compress_chunk",
+    "threads",
+    "block",
+    "numruns",
+    "dir",
     "aops_block_size",
     "aops_max_folio",
     "aops_large_folios",
@@ -354,6 +364,15 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 .map_err(bad)?;
         }
         "rate" => c.rate = value::per_dir(text()?, &c.rate, |s| size(s).map(|n| (n > 0).then_some(n))).map_err(bad)?,
+        "rate_min" | "ratemin" => {
+            c.rate_min = value::per_dir(text()?, &c.rate_min, |s| size(s).map(|n| (n > 0).then_some(n))).map_err(bad)?
+        }
+        "rate_iops_min" => {
+            c.rate_iops_min =
+                value::per_dir(text()?, &c.rate_iops_min, |s| value::integer(s).map(|n| (n > 0).then_some(n)))
+                    .map_err(bad)?;
+        }
+        "rate_cycle" | "ratecycle" => c.rate_cycle = Duration::from_millis(count(1, u64::from(u32::MAX))?),
         "rate_process" => {
             c.rate_process = match text()?.to_ascii_lowercase().as_str() {
                 "linear" => RateProcess::Linear,
@@ -374,6 +393,14 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "wait_for" => c.start.wait_for = Some(text()?.to_string()),
         "startdelay" => c.start.delay = time_range(text()?).map_err(bad)?,
         "exitall" => c.start.exitall = flag()?,
+        "exit_what" => {
+            c.start.exit_what = match text()?.to_ascii_lowercase().as_str() {
+                "group" => ExitWhat::Group,
+                "stonewall" => ExitWhat::Stonewall,
+                "all" => ExitWhat::All,
+                _ => return Err(bad("expected group, stonewall or all".into())),
+            }
+        }
         "group_reporting" => c.group_reporting = flag()?,
         "cpus_allowed" => c.cpus_allowed = Some(cpu_list(text()?).map_err(bad)?),
         "cpus_allowed_policy" => {
@@ -423,6 +450,14 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
         // Soft-deprecated in fio: accepted and ignored there too.
         "flow_watermark" => {}
+        // The options of fio's tiobench profile (profiles/tiobench.c), which fio takes in any
+        // job: checked as fio types them and kept; without `--profile=tiobench` they change
+        // nothing there either.
+        "threads" | "block" | "numruns" => {
+            let n = count(0, u64::from(u32::MAX))?;
+            job.profile_options.push((key_lc.clone(), n.to_string()));
+        }
+        "dir" => job.profile_options.push((key_lc.clone(), text()?.to_string())),
         "verify" => job.verify.kind = verify_kind(text()?).map_err(bad)?,
         "verify_pattern" => job.verify.pattern = Some(pattern(text()?).map_err(bad)?),
         "verify_interval" => job.verify.interval = Some(nonzero(text()?).map_err(bad)?),

@@ -769,6 +769,36 @@ pub struct Start {
     pub wait_for: Option<String>,
     /// `startdelay=`: this long after it could start (a range draws per thread).
     pub delay: (Duration, Duration),
-    /// `exitall`: when this job ends, every other stops.
+    /// `exitall`: when a job ends, others stop (which ones: `exit_what`). fio's flag is
+    /// process-wide (`exitall_on_terminate`): set in any section, it holds for every job of
+    /// the file, and [`super::JobFile`] gives it to each.
     pub exitall: bool,
+    /// `exit_what=`: which jobs `exitall` stops when this job ends.
+    pub exit_what: ExitWhat,
+}
+
+/// `exit_what=`: the jobs that `exitall` stops when a job ends (fio's
+/// `fio_terminate_threads`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExitWhat {
+    /// `group`: the jobs of its reporting group (fio's `groupid`: cut at `new_group` and
+    /// `stonewall`), started or not.
+    #[default]
+    Group,
+    /// `stonewall`: every job running, whatever its group; the next stonewall group then
+    /// starts.
+    Stonewall,
+    /// `all`: every job, and no later group starts.
+    All,
+}
+
+impl ExitWhat {
+    /// fio's name of it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            ExitWhat::Group => "group",
+            ExitWhat::Stonewall => "stonewall",
+            ExitWhat::All => "all",
+        }
+    }
 }
