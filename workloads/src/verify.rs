@@ -53,7 +53,7 @@ impl Verifier {
     }
 
     /// Bytes of a unit of a `len`-byte I/O.
-    fn unit(&self, len: usize) -> usize {
+    pub fn unit(&self, len: usize) -> usize {
         self.interval.map_or(len, |i| i as usize).clamp(1, len.max(1))
     }
 
@@ -113,6 +113,15 @@ pub fn fill(v: &Verifier, buf: &mut [u8], offset: u64, numberio: u64) {
         write_header(hdr, v.kind, u32::try_from(unit).unwrap_or(u32::MAX), at, seed, numberio);
         sum.copy_from_slice(&checksum(v.kind, payload)[..v.sum_len()]);
     }
+}
+
+/// What the unit `found`, read at file offset `at`, should hold: written again from the write
+/// number in its header, as fio's `__dump_verify_buffers` regenerates it from the header's seed.
+pub fn expected_unit(v: &Verifier, found: &[u8], at: u64) -> Vec<u8> {
+    let numberio = found.get(24..28).map_or(0, |b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let mut out = vec![0; found.len()];
+    fill(v, &mut out, at, numberio);
+    out
 }
 
 /// Checks `buf`, read from file offset `offset`: the first unit that fails, if any.

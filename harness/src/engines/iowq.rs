@@ -386,7 +386,7 @@ mod tests {
 
     fn engine(fs: &Arc<Fs>, engine: IoEngine, f: FileId) -> IoWqEngine {
         let depth = Depth { iodepth: 4, batch_submit: 1, batch_complete_min: 1, batch_complete_max: 4, iodepth_low: 4 };
-        let cfg = EngineConfig { engine, depth, uring: UringOptions::default(), direct: false };
+        let cfg = EngineConfig { engine, depth, uring: UringOptions::default(), direct: false, atomic: false };
         IoWqEngine::new(Arc::clone(fs), &cfg, &[f]).unwrap()
     }
 

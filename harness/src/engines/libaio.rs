@@ -48,6 +48,11 @@ pub struct AioEngine {
     /// Slots queued since the last submit.
     pending: Vec<*mut Iocb>,
     events: Vec<IoEvent>,
+    /// A write's `aio_rw_flags` (`RWF_ATOMIC` under `atomic`).
+    write_flags: u32,
+    /// I/Os `io_submit` refused (an iocb it fails is that I/O's error, as a completion with
+    /// an error is): handed to the next reap.
+    refused: Vec<(u32, i32)>,
 }
 
 impl AioEngine {
@@ -68,6 +73,8 @@ impl AioEngine {
             iocbs: vec![Iocb::default(); depth as usize],
             pending: Vec::with_capacity(depth as usize),
             events: vec![IoEvent::default(); depth as usize],
+            write_flags: cfg.write_flags() as u32,
+            refused: Vec::new(),
         })
     }
 }
@@ -91,6 +98,7 @@ impl Engine for AioEngine {
             aio_buf: req.buf as u64,
             aio_nbytes: req.len as u64,
             aio_offset: req.offset as i64,
+            aio_rw_flags: if req.kind == IoKind::Write { self.write_flags } else { 0 },
             ..Iocb::default()
         };
         self.pending.push(iocb);
@@ -109,9 +117,17 @@ impl Engine for AioEngine {
                 r if r > 0 => at += r as usize,
                 r if r < 0 && errno() == libc::EAGAIN => std::thread::yield_now(),
                 r if r < 0 && errno() == libc::EINTR => {}
+                r if r < 0 => {
+                    // io_submit fails the first iocb it could not start (EOPNOTSUPP for a flag
+                    // the file does not take, EINVAL, EBADF): that I/O ends with the error.
+                    // SAFETY: `pending[at]` points at an iocb of this engine.
+                    let slot = unsafe { (*self.pending[at]).aio_data } as u32;
+                    self.refused.push((slot, errno()));
+                    at += 1;
+                }
                 _ => {
                     self.pending.clear();
-                    return Err(TargetError::Os { op: "io_submit", errno: errno() });
+                    return Err(TargetError::Os { op: "io_submit", errno: libc::EIO });
                 }
             }
         }
@@ -120,6 +136,13 @@ impl Engine for AioEngine {
     }
 
     fn reap(&mut self, min: u32, max: u32, done: &mut dyn FnMut(u32, IoResult)) -> Result<u32, TargetError> {
+        if !self.refused.is_empty() {
+            let n = self.refused.len().min(max.max(1) as usize);
+            for (slot, errno) in self.refused.drain(..n) {
+                done(slot, Err(errno));
+            }
+            return Ok(n as u32);
+        }
         let max = (max as usize).min(self.events.len());
         loop {
             // SAFETY: `events` has room for `max` events.

@@ -84,6 +84,15 @@ pub struct EngineConfig {
     pub uring: UringOptions,
     /// O_DIRECT.
     pub direct: bool,
+    /// `atomic=1`: writes carry `RWF_ATOMIC` (pvsync2, io_uring, libaio).
+    pub atomic: bool,
+}
+
+impl EngineConfig {
+    /// The `RWF_*` flags of a write (`aio_rw_flags`, an SQE's `rw_flags`, `pwritev2`'s flags).
+    pub fn write_flags(&self) -> libc::c_int {
+        if self.atomic { libc::RWF_ATOMIC } else { 0 }
+    }
 }
 
 /// A job thread's engine (fio's `struct ioengine_ops`).

@@ -7,7 +7,7 @@
 //! | `psync` | `pread(2)`/`pwrite(2)` |
 //! | `vsync` | `lseek(2)` then `readv(2)`/`writev(2)` of one iovec |
 //! | `pvsync` | `preadv(2)`/`pwritev(2)` |
-//! | `pvsync2` | `preadv2(2)`/`pwritev2(2)`, with `RWF_HIPRI` under `hipri` |
+//! | `pvsync2` | `preadv2(2)`/`pwritev2(2)`, with `RWF_HIPRI` under `hipri`, `RWF_ATOMIC` on writes under `atomic` |
 
 use super::{Engine, EngineConfig, IoKind, IoReq, IoResult, KernelFds, Queued};
 use workloads::fio::IoEngine;
@@ -16,6 +16,8 @@ use workloads::fio::IoEngine;
 pub struct SyncEngine {
     engine: IoEngine,
     hipri: bool,
+    /// `pwritev2`'s flags of a write beyond `hipri`'s (`RWF_ATOMIC`).
+    write_flags: libc::c_int,
     files: KernelFds,
     /// Where each descriptor's file position is (`sync`, `vsync`), if known.
     pos: Vec<Option<u64>>,
@@ -25,7 +27,13 @@ impl SyncEngine {
     /// The engine `cfg.engine` (one of the synchronous ones) on `files`.
     pub fn new(cfg: &EngineConfig, files: KernelFds) -> Self {
         let n = files.fds.len();
-        SyncEngine { engine: cfg.engine, hipri: cfg.uring.hipri, files, pos: vec![None; n] }
+        SyncEngine {
+            engine: cfg.engine,
+            hipri: cfg.uring.hipri,
+            write_flags: cfg.write_flags(),
+            files,
+            pos: vec![None; n],
+        }
     }
 
     fn io(&mut self, req: &IoReq) -> IoResult {
@@ -50,7 +58,7 @@ impl SyncEngine {
                 (IoEngine::Pvsync, false) => libc::preadv(fd, &iov, 1, off),
                 (IoEngine::Pvsync, true) => libc::pwritev(fd, &iov, 1, off),
                 (IoEngine::Pvsync2, false) => libc::preadv2(fd, &iov, 1, off, self.flags()),
-                (IoEngine::Pvsync2, true) => libc::pwritev2(fd, &iov, 1, off, self.flags()),
+                (IoEngine::Pvsync2, true) => libc::pwritev2(fd, &iov, 1, off, self.flags() | self.write_flags),
                 (_, false) => libc::pread(fd, req.buf.cast(), req.len, off),
                 (_, true) => libc::pwrite(fd, req.buf.cast(), req.len, off),
             }

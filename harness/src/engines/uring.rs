@@ -16,6 +16,8 @@ pub struct UringEngine {
     fds: Vec<i32>,
     registered_files: bool,
     fixed_bufs: bool,
+    /// A write SQE's `rw_flags` (`RWF_ATOMIC` under `atomic`).
+    write_flags: libc::c_int,
     /// Each registered buffer's start, by slot.
     bufs: Vec<(*mut u8, usize)>,
     /// SQEs pushed since the last submit.
@@ -77,6 +79,7 @@ impl UringEngine {
             fds: files.fds,
             registered_files: cfg.uring.registerfiles,
             fixed_bufs: cfg.uring.fixedbufs,
+            write_flags: cfg.write_flags(),
             bufs: Vec::new(),
             queued: 0,
         })
@@ -102,13 +105,16 @@ impl UringEngine {
             ($target:expr) => {
                 match (req.kind, fixed) {
                     (IoKind::Read, false) => opcode::Read::new($target, req.buf, len).offset(req.offset).build(),
-                    (IoKind::Write, false) => opcode::Write::new($target, req.buf, len).offset(req.offset).build(),
+                    (IoKind::Write, false) => {
+                        opcode::Write::new($target, req.buf, len).offset(req.offset).rw_flags(self.write_flags).build()
+                    }
                     (IoKind::Read, true) => {
                         opcode::ReadFixed::new($target, req.buf, len, slot as u16).offset(req.offset).build()
                     }
-                    (IoKind::Write, true) => {
-                        opcode::WriteFixed::new($target, req.buf, len, slot as u16).offset(req.offset).build()
-                    }
+                    (IoKind::Write, true) => opcode::WriteFixed::new($target, req.buf, len, slot as u16)
+                        .offset(req.offset)
+                        .rw_flags(self.write_flags)
+                        .build(),
                 }
             };
         }

@@ -165,6 +165,15 @@ fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
         if let Some(why) = engine_misfit(job, kind) {
             return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
         }
+        if job.control.atomic && matches!(kind, "bh" | "iomap") {
+            return Err(RunError::Unsupported {
+                job: job.name.clone(),
+                target: target.into(),
+                why: "atomic=1: RWF_ATOMIC is a direct-I/O write, and fsimpl models buffered I/O: run it on a dir: \
+                      or kernel target"
+                    .into(),
+            });
+        }
         let missing = support::unsupported(job);
         if !missing.is_empty() {
             return Err(RunError::Unsupported {
@@ -343,6 +352,7 @@ pub fn run_group(
                         depth: job.control.depth,
                         uring: job.control.uring,
                         direct: job.control.direct,
+                        atomic: job.control.atomic,
                     };
                     // The engine is set up before the job's clock starts, as fio's td_io_init
                     // (a net listener's clock starts once its peer is connected).
@@ -379,6 +389,7 @@ pub fn run_group(
                         fids,
                         names: &names,
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
+                        verify_dump: job.verify.dump,
                         buffers: &job.buffers,
                         measure_from,
                         time_offset_ns,
@@ -445,13 +456,17 @@ pub fn run_group(
             match r {
                 Ok(t) => runs.push(t),
                 Err(Failure::Target(phase, source)) => return Err(fail_for(job, phase)(source)),
-                Err(Failure::Verify { file, mismatch }) => {
+                Err(Failure::Verify { file, mismatch, dumped }) => {
+                    let what = match dumped {
+                        Some(d) => format!("{mismatch}; {d}"),
+                        None => mismatch.to_string(),
+                    };
                     return Err(RunError::Verify {
                         job: job.name.clone(),
                         target: target.spec().into(),
                         file,
                         offset: mismatch.offset,
-                        what: mismatch.to_string(),
+                        what,
                     });
                 }
             }

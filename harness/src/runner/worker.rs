@@ -132,6 +132,8 @@ pub struct Worker<'a> {
     pub names: &'a [String],
     /// `verify=`: how writes are filled and verify reads checked.
     pub verifier: Option<Verifier>,
+    /// `verify_dump`: a failed unit and its expected bytes go to files (fio's).
+    pub verify_dump: bool,
     /// What write buffers hold otherwise.
     pub buffers: &'a BufferFill,
     pub measure_from: Instant,
@@ -180,8 +182,27 @@ pub enum Failure {
         /// The file.
         file: String,
         /// What did not match.
-        mismatch: Mismatch,
+        mismatch: Box<Mismatch>,
+        /// Under `verify_dump`: where the units received and expected went, or why not.
+        dumped: Option<String>,
     },
+}
+
+/// fio's `dump_verify_buffers`: the unit read (`found`, at file offset `at` of `file`) and the
+/// unit written, regenerated, go to `NAME.AT.received` and `NAME.AT.expected` in the current
+/// directory; what was written, or why it could not be.
+fn dump_verify_buffers(v: &Verifier, file: &str, found: &[u8], at: u64) -> String {
+    let base = std::path::Path::new(file).file_name().map_or_else(|| file.into(), |b| b.to_string_lossy());
+    let expected = verify::expected_unit(v, found, at);
+    let mut written = Vec::new();
+    for (kind, data) in [("received", found), ("expected", &expected[..])] {
+        let name = format!("{base}.{at}.{kind}");
+        if let Err(e) = std::fs::write(&name, data) {
+            return format!("verify_dump could not write {name}: {e}");
+        }
+        written.push(name);
+    }
+    format!("received and expected data dumped as {}", written.join(" and "))
 }
 
 impl Failure {
@@ -383,7 +404,12 @@ impl<'a, 'w> Run<'a, 'w> {
                     Err(mismatch) => {
                         let file = self.w.names.get(s.req.file).cloned().unwrap_or_default();
                         if self.failed.is_none() {
-                            self.failed = Some(Failure::Verify { file, mismatch });
+                            let dumped = self.w.verify_dump.then(|| {
+                                let unit = v.unit((s.done + n) as usize);
+                                let from = (mismatch.offset - s.req.offset) as usize;
+                                dump_verify_buffers(v, &file, &s.buf[from..from + unit], mismatch.offset)
+                            });
+                            self.failed = Some(Failure::Verify { file, mismatch: Box::new(mismatch), dumped });
                         }
                     }
                 },

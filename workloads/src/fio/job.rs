@@ -52,6 +52,8 @@ pub struct RunControl {
     pub uring: UringOptions,
     /// `direct=1` (or `buffered=0`): O_DIRECT.
     pub direct: bool,
+    /// `atomic=1`: each write is atomic (`RWF_ATOMIC`), with the engines that can ask for it.
+    pub atomic: bool,
     /// `stonewall`, `new_group`, `wait_for`, `startdelay`, `exitall`.
     pub start: Start,
     /// `group_reporting`: report the job's threads together.
@@ -270,6 +272,7 @@ impl Job {
                 },
                 uring: UringOptions::default(),
                 direct: false,
+                atomic: false,
                 start: Start::default(),
                 group_reporting: false,
                 thread: false,
@@ -421,6 +424,13 @@ impl Job {
             }
             IoEngine::PageFault if self.offset != 0 => Err("ioengine=page_fault does not take offset=".into()),
             IoEngine::Net => self.check_net(),
+            // fio's fixup_options: only engines with FIO_ATOMICWRITES.
+            e if self.control.atomic && !matches!(e, IoEngine::Pvsync2 | IoEngine::IoUring | IoEngine::Libaio) => {
+                Err(format!(
+                    "atomic=1: ioengine={} does not support atomic writes (as in fio): use pvsync2, io_uring or libaio",
+                    e.fio_name()
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -651,6 +661,9 @@ impl Job {
             }
         }
         opt("direct", yes(c.direct));
+        if c.atomic {
+            opt("atomic", "1".into());
+        }
         opt("fsync", self.fsync.to_string());
         opt("fdatasync", self.fdatasync.to_string());
         opt("end_fsync", yes(self.end_fsync));
@@ -829,6 +842,12 @@ impl Job {
         }
         if v.only {
             opt("verify_only", "1".into());
+        }
+        if v.dump {
+            opt("verify_dump", "1".into());
+        }
+        if !v.write_sequence {
+            opt("verify_write_sequence", "0".into());
         }
         let b = &self.buffers;
         if let Some(p) = &b.pattern {

@@ -575,6 +575,13 @@ pub struct Verify {
     pub do_verify: bool,
     /// `verify_only`: do not write; only read and verify what an earlier run wrote.
     pub only: bool,
+    /// `verify_dump`: on a failure, write the unit read and the unit expected to files
+    /// `NAME.OFFSET.received` and `NAME.OFFSET.expected` in the current directory, as fio.
+    pub dump: bool,
+    /// `verify_write_sequence` (default 1): fio checks each header's write number. aopsbench
+    /// checks the header's offset, length and checksum but not the write number, as fio
+    /// with `verify_write_sequence=0`; the value is kept to echo it.
+    pub write_sequence: bool,
 }
 
 impl Default for Verify {
@@ -587,6 +594,8 @@ impl Default for Verify {
             fatal: false,
             do_verify: true,
             only: false,
+            dump: false,
+            write_sequence: true,
         }
     }
 }
