@@ -9,7 +9,7 @@
 //! completed. So lat includes the time an I/O waited in the workqueue, clat does not, and slat
 //! (for an engine that queues) is that wait plus the submission, as fio accounts them.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
 
@@ -171,19 +171,6 @@ impl<'scope> Workqueue<'scope> {
             done(self.completed(reply)?);
         }
         Ok(got)
-    }
-
-    /// Takes the completions that come until `deadline`, giving each to `done` (the job thread
-    /// waits for its rate while its workers go on).
-    pub fn reap_until(&mut self, deadline: Instant, done: &mut dyn FnMut(Completion)) -> Result<(), TargetError> {
-        loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.replies.recv_timeout(wait) {
-                Ok(reply) => done(self.completed(reply)?),
-                Err(RecvTimeoutError::Timeout) => return Ok(()),
-                Err(RecvTimeoutError::Disconnected) => return Err(gone()),
-            }
-        }
     }
 
     /// Books a completion: its worker has one I/O fewer out, and is the next searched when

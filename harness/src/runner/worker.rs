@@ -558,23 +558,13 @@ impl<'a, 'w> Run<'a, 'w> {
         r.map_err(|e| Failure::target(format!("thread {}, reaping offloaded I/O", self.thread), e))
     }
 
-    /// Waits `d` taking the offload workers' completions as they come, in slices of at most
-    /// 100 ms so that a flag of `stop` ends it early (as fio's `usec_sleep`); true when it
-    /// waited the whole of `d`.
-    fn reap_for(&mut self, d: Duration, stop: &[&AtomicBool]) -> Result<bool, Failure> {
-        const SLICE: Duration = Duration::from_millis(100);
-        let end = Instant::now() + d;
-        loop {
-            if stop.iter().any(|f| f.load(Relaxed)) {
-                return Ok(false);
-            }
-            let now = Instant::now();
-            if now >= end {
-                return Ok(true);
-            }
-            let until = end.min(now + SLICE);
-            self.reap_offloaded(|wq, done| wq.reap_until(until, done))?;
-        }
+    /// fio's `usec_sleep` for a job thread that offloads its I/O: it sleeps while its workers
+    /// go on, then takes the completions they sent meanwhile (each carries its own times, so
+    /// taking it late changes no latency); true when it slept the whole of `d`.
+    fn offload_sleep(&mut self, d: Duration, stop: &[&AtomicBool]) -> Result<bool, Failure> {
+        let slept = super::pace::usec_sleep(d, stop);
+        self.reap_offloaded(|wq, done| wq.reap(0, u32::MAX, done).map(drop))?;
+        Ok(slept)
     }
 
     /// Waits for every I/O in flight.
@@ -813,9 +803,9 @@ impl<'a> Worker<'a> {
             {
                 let stop = [self.abort, self.exit];
                 let go = if run.offload.is_some() {
-                    // Under offload fio's rate_ddir does not quiesce: the workers go on, and
-                    // their completions are taken while the job thread waits.
-                    p.wait_with(*len, self.stop, |d| run.reap_for(d, &stop))?
+                    // Under offload fio's rate_ddir does not quiesce: the workers go on while
+                    // the job thread sleeps.
+                    p.wait_with(*len, self.stop, |d| run.offload_sleep(d, &stop))?
                 } else {
                     if p.ahead() {
                         // fio's rate_ddir quiesces (io_u_quiesce) before it sleeps: the I/O in
