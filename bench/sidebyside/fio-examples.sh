@@ -68,7 +68,7 @@ for f in "$examples"/*.fio; do
         size_col="--set size=64m"
     fi
     run() {
-        timeout 90 "$bin" run "$f" --target dir:path=/tmp --set runtime=2 "${set_size[@]}" \
+        timeout 180 "$bin" run "$f" --target dir:path=/tmp --set runtime=2 "${set_size[@]}" \
             --no-plot --no-report --out "$out/$name" "$@" >"$out/stdout" 2>"$out/stderr"
     }
     rc=0
@@ -78,7 +78,7 @@ for f in "$examples"/*.fio; do
         continue
     fi
     why=$(grep -m1 '^aopsbench:' "$out/stderr" || head -n1 "$out/stderr" || true)
-    [ "$rc" = 124 ] && why="still running after 90 s"
+    [ "$rc" = 124 ] && why="still running after 180 s"
     if grep -q "is not supported by aopsbench (--lenient" "$out/stderr"; then
         fresh_tmp
         rc=0
@@ -88,7 +88,7 @@ for f in "$examples"/*.fio; do
             continue
         fi
         why=$(grep -m1 '^aopsbench:' "$out/stderr" || head -n1 "$out/stderr" || true)
-        [ "$rc" = 124 ] && why="with --lenient, still running after 90 s"
+        [ "$rc" = 124 ] && why="with --lenient, still running after 180 s"
     fi
     echo "$name|refused|$rc|$size_col|$why"
 done | sed "s#$examples/#examples/#g"

@@ -53,11 +53,12 @@ fn an_op_failing_on_an_injected_fault_is_one_line_and_exit_2_without_a_summary()
     assert_fails_with(dir.path(), "bh:backing=mem:faults=write=14", &format!("(fsync of file 0): fsync: {eio}"));
     assert_fails_with(dir.path(), "iomap:backing=mem:faults=short=14", &format!("(fsync of file 0): fsync: {eio}"));
     assert_fails_with(dir.path(), "iomap:backing=mem:faults=write=1+", eio);
-    // The layout fallocates the 4 MiB file: 1024 blocks, more than the limit allows.
+    // The layout's fallocate of the 4 MiB file (1024 blocks, more than the limit allows)
+    // fails and, as in fio, is no error; the first write finds no space.
     assert_fails_with(
         dir.path(),
         "bh:backing=mem:faults=enospc=100",
-        "(fallocate Allocate 0+4194304 in file 0): fallocate: No space left on device (os error 28)",
+        "op 0 (write of 4096 bytes at 1933312 in file 0): write: No space left on device (os error 28)",
     );
 }
 

@@ -163,3 +163,12 @@ fn a_job_below_its_minimum_rate_fails_after_the_settle_time() {
         jobs("[global]\nioengine=null\nsize=1m\ntime_based\nruntime=3s\n[ok]\nrw=read\nrate_iops=20\nratemin=4k\n");
     run_group(&groups(&all)[0], null().as_ref(), &[Progress::default()], &[0]).unwrap();
 }
+
+#[test]
+fn numa_nodes_pin_the_threads_and_a_node_not_here_is_refused() {
+    let ok = jobs(&format!("{GLOBAL}[a]\nrw=read\nnuma_cpu_nodes=0\nnuma_mem_policy=bind:0\n"));
+    run_group(&groups(&ok)[0], null().as_ref(), &[Progress::default()], &[0]).unwrap();
+    let far = jobs(&format!("{GLOBAL}[a]\nrw=read\nnuma_mem_policy=prefer:1000\n"));
+    let err = run_group(&groups(&far)[0], null().as_ref(), &[Progress::default()], &[0]).err().expect("no node 1000");
+    assert!(err.to_string().contains("numa_mem_policy: NUMA node 1000 is not on this machine"), "{err}");
+}

@@ -113,9 +113,20 @@ pub fn fio_job(input: FioJobInput<'_>, groupid: usize) -> Value {
     for (key, value) in latency_buckets(&bucketed) {
         job.insert(key.into(), value);
     }
+    if let Some(ss) = &input.stats.steadystate {
+        job.insert("steadystate".into(), ss.fio_json());
+    }
     if input.stats.continue_on_error {
         job.insert("total_err".into(), json!(t.errors.total));
         job.insert("first_error".into(), json!(t.errors.first));
+    }
+    if t.latency_depth != 0 {
+        // fio's show_thread_status_json: the target in ns, the window in us, as fio keeps them.
+        let lt = &input.stats.latency_target;
+        job.insert("latency_depth".into(), json!(t.latency_depth));
+        job.insert("latency_target".into(), json!(lt.target.as_nanos() as u64));
+        job.insert("latency_percentile".into(), json!(lt.percentile));
+        job.insert("latency_window".into(), json!(lt.window.as_micros() as u64));
     }
     let other: Map<String, Value> =
         input.ops.iter().map(|(op, r)| (op.clone(), ddir_block(Some(r), input.runtime_ns, lat))).collect();

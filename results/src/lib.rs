@@ -85,6 +85,7 @@ pub mod plot;
 mod recorder;
 pub mod report;
 pub mod run_dir;
+pub mod steadystate;
 pub mod summary;
 pub mod table;
 pub mod thread_stats;
@@ -102,5 +103,6 @@ pub use recorder::{
 };
 pub use report::job_table;
 pub use run_dir::{RunDir, RunWriter, TargetResult};
-pub use summary::{JobSummary, LatencySummary, OpSummary, Summary, TargetSummary};
+pub use steadystate::SteadyStateStats;
+pub use summary::{JobSummary, LatencyDepth, LatencySummary, OpSummary, Summary, TargetSummary};
 pub use thread_stats::{CpuUsage, DepthStats, DiskUtil, ErrorStats, JobStats, ThreadStats};

@@ -132,6 +132,22 @@ pub fn job_table(job: &JobSummary) -> String {
     }
     let mut out = format!("job {}\n", job.job);
     out.push_str(&ops.to_terminal(2));
+    for t in &job.targets {
+        if let Some(ss) = &t.steadystate {
+            out.push_str(&format!("  steadystate on {}: {}\n", t.target, ss.line()));
+        }
+        if let Some(l) = &t.latency_target {
+            // fio's "latency : target=..., window=..., percentile=..., depth=..." line.
+            out.push_str(&format!(
+                "  {}: latency_target {} at p{} over {} windows: queue depth {}\n",
+                t.target,
+                units::latency(l.target_ns as f64),
+                l.percentile,
+                units::latency(l.window_ns as f64),
+                l.depth
+            ));
+        }
+    }
 
     let counters = key_counters_of(job);
     if !counters.is_empty() {

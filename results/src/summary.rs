@@ -51,6 +51,26 @@ pub struct TargetSummary {
     pub ops: BTreeMap<String, OpSummary>,
     /// The target's counters (fsimpl stats, or block-device deltas for kernel targets).
     pub stats: BTreeMap<String, u64>,
+    /// What steady-state detection found, for jobs with `ss_dur` (fio's `steadystate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steadystate: Option<crate::SteadyStateStats>,
+    /// What the `latency_target` search found, for a job that set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_target: Option<LatencyDepth>,
+}
+
+/// The queue depth fio's `latency_target` search settled on, with the target it met (fio's
+/// `latency : target=..., window=..., percentile=..., depth=...` line).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyDepth {
+    /// The depth found (of the last thread, for a report of several, as fio's).
+    pub depth: u32,
+    /// `latency_target`, ns.
+    pub target_ns: u64,
+    /// `latency_window`, ns.
+    pub window_ns: u64,
+    /// `latency_percentile`.
+    pub percentile: f64,
 }
 
 /// Throughput and latency of one op kind.

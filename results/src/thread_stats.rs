@@ -6,7 +6,7 @@
 //! [`crate::TargetResult`].
 
 use serde::{Deserialize, Serialize};
-use vocab::Latencies;
+use vocab::{Latencies, LatencyTarget};
 
 /// Buckets of fio's depth maps (`FIO_IO_U_MAP_NR`).
 pub const DEPTH_BUCKETS: usize = 7;
@@ -147,14 +147,21 @@ pub struct ThreadStats {
     pub depth: DepthStats,
     /// Errors gone on after.
     pub errors: ErrorStats,
+    /// The queue depth the thread ran at in the end (fio's `latency_qd`): what the
+    /// `latency_target` search settled on, else the job's `iodepth`; 0: not known.
+    pub latency_depth: u32,
 }
 
 impl ThreadStats {
-    /// `self` plus `o`.
+    /// `self` plus `o`; the latency depth is `o`'s (fio's report of several threads gives the
+    /// last one's).
     pub fn add(&mut self, o: &ThreadStats) {
         self.cpu.add(&o.cpu);
         self.depth.add(&o.depth);
         self.errors.add(&o.errors);
+        if o.latency_depth != 0 {
+            self.latency_depth = o.latency_depth;
+        }
     }
 }
 
@@ -213,8 +220,13 @@ pub struct JobStats {
     pub latencies: Latencies,
     /// `continue_on_error` was set: fio.json then has `total_err` and `first_error`.
     pub continue_on_error: bool,
+    /// The job's `latency_target` options (fio.json's `latency_target`, `latency_window`,
+    /// `latency_percentile`; the depth found is [`ThreadStats::latency_depth`]).
+    pub latency_target: LatencyTarget,
     /// The disk of a block-device target.
     pub disk: Option<DiskUtil>,
+    /// What steady-state detection found (jobs with `ss_dur`).
+    pub steadystate: Option<crate::SteadyStateStats>,
 }
 
 #[cfg(test)]

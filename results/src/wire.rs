@@ -7,10 +7,11 @@
 //! of the counts array), without inflating a 270 KiB counts array per interval to build it.
 //!
 //! ```text
-//! "AOPSBENCH-RESULT/3"  job  target  spec  started(ns since the epoch)  runtime_ns
+//! "AOPSBENCH-RESULT/5"  job  target  spec  started(ns since the epoch)  runtime_ns
 //! counters: n, (name, value)*
 //! stats: cpu(usr_ns sys_ns ctx majf minf)  depth(level[7] submit[7] complete[7])
-//!        errors(total, first errno as u32)  continue_on_error  latencies(JSON)  disk: 0 | 1, JSON
+//!        errors(total, first errno as u32)  latency_depth  continue_on_error  latencies(JSON)
+//!        latency_target(JSON)  disk: 0 | 1, JSON
 //! ops: n, (name, bytes, buckets(whole run), slat, lat, intervals: n, (second, ops, bytes, buckets)*)*
 //! slat, lat: 0 (a synchronous engine) | 1, buckets
 //! buckets: n, (value − previous value, count)*      strings: length, UTF-8 bytes
@@ -26,7 +27,7 @@ use crate::run_dir::TargetResult;
 use crate::thread_stats::{CpuUsage, DEPTH_BUCKETS, DepthStats, ErrorStats, JobStats, ThreadStats};
 
 /// The first bytes of every encoded result; the number is the format's version.
-pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/3";
+pub const MAGIC: &[u8] = b"AOPSBENCH-RESULT/5";
 
 /// Why bytes did not decode into a result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,8 +167,8 @@ impl Writer {
     }
 
     fn stats(&mut self, stats: &JobStats) {
-        let JobStats { threads, latencies, continue_on_error, disk } = stats;
-        let ThreadStats { cpu, depth, errors } = threads;
+        let JobStats { threads, latencies, continue_on_error, latency_target, disk, steadystate } = stats;
+        let ThreadStats { cpu, depth, errors, latency_depth } = threads;
         let CpuUsage { usr_ns, sys_ns, ctx, majf, minf } = cpu;
         for x in [usr_ns, sys_ns, ctx, majf, minf] {
             self.u64(*x);
@@ -179,13 +180,22 @@ impl Writer {
         let ErrorStats { total, first } = errors;
         self.u64(*total);
         self.u64(u64::from(*first as u32));
+        self.u64(u64::from(*latency_depth));
         self.u64(u64::from(*continue_on_error));
         self.str(&serde_json::to_string(latencies).expect("latency switches serialise"));
+        self.str(&serde_json::to_string(latency_target).expect("latency target serialises"));
         match disk {
             None => self.u64(0),
             Some(d) => {
                 self.u64(1);
                 self.str(&serde_json::to_string(d).expect("disk statistics serialise"));
+            }
+        }
+        match steadystate {
+            None => self.u64(0),
+            Some(s) => {
+                self.u64(1);
+                self.str(&serde_json::to_string(s).expect("steady-state statistics serialise"));
             }
         }
     }
@@ -258,15 +268,23 @@ impl Reader<'_> {
         let depth = DepthStats { level: self.depths()?, submit: self.depths()?, complete: self.depths()? };
         let total = self.u64("the error count")?;
         let first = self.u64("the first error")? as u32 as i32;
+        let latency_depth = u32::try_from(self.u64("the latency depth")?)
+            .map_err(|_| WireError::Damaged { what: "the latency depth overflows 32 bits".into() })?;
         let continue_on_error = self.u64("continue_on_error")? != 0;
         let latencies = self.json("the latency switches")?;
+        let latency_target = self.json("the latency target")?;
         let disk = match self.u64("the disk flag")? {
             0 => None,
             1 => Some(self.json("the disk statistics")?),
             n => return Err(WireError::Damaged { what: format!("the disk flag: {n}") }),
         };
-        let threads = ThreadStats { cpu, depth, errors: ErrorStats { total, first } };
-        Ok(JobStats { threads, latencies, continue_on_error, disk })
+        let steadystate = match self.u64("the steady-state flag")? {
+            0 => None,
+            1 => Some(self.json("the steady-state statistics")?),
+            n => return Err(WireError::Damaged { what: format!("the steady-state flag: {n}") }),
+        };
+        let threads = ThreadStats { cpu, depth, errors: ErrorStats { total, first }, latency_depth };
+        Ok(JobStats { threads, latencies, continue_on_error, latency_target, disk, steadystate })
     }
 
     /// A histogram sent as its buckets.
@@ -345,14 +363,33 @@ mod tests {
                     cpu: CpuUsage { usr_ns: 1_234_567, sys_ns: 89, ctx: 4, majf: 0, minf: 77 },
                     depth: DepthStats { level: [1, 2, 3, 4, 5, 6, 7], submit: [0; 7], complete: [9; 7] },
                     errors: ErrorStats { total: 2, first: -5 },
+                    latency_depth: 12,
                 },
                 latencies: vocab::Latencies { lat_percentiles: true, ..Default::default() },
                 continue_on_error: true,
+                latency_target: vocab::LatencyTarget {
+                    target: Duration::from_micros(500),
+                    window: Duration::from_secs(5),
+                    percentile: 99.9,
+                    run: true,
+                },
                 disk: Some(DiskUtil {
                     name: "loop3".into(),
                     read_ios: 10,
                     io_ticks: 7,
                     time_ms: 9,
+                    ..Default::default()
+                }),
+                steadystate: Some(crate::SteadyStateStats {
+                    criterion_name: "bw_slope".into(),
+                    limit: 1.5,
+                    percent: true,
+                    duration_s: 3,
+                    attained: true,
+                    criterion: -0.25,
+                    slope: -1.0,
+                    iops: vec![1, 2, 0],
+                    bw: vec![4096, 8192, 0],
                     ..Default::default()
                 }),
             },

@@ -281,6 +281,37 @@ fn gtod_reduce_and_a_percentile_list_are_honoured() {
 }
 
 #[test]
+fn the_latency_target_search_is_reported_as_fio_reports_it() {
+    // fio prints latency_depth (its latency_qd) for every job; the target in ns, the window
+    // in us (fio 3.33's show_thread_status_json).
+    let threads = results::ThreadStats { latency_depth: 32, ..Default::default() };
+    let (doc, summary) = run_with(results::JobStats { threads, ..Default::default() });
+    let j = job(&doc, "exact@t");
+    let keys = ["latency_depth", "latency_target", "latency_percentile", "latency_window"];
+    assert_eq!(keys.map(|k| j[k].as_f64()), [Some(32.0), Some(0.0), Some(100.0), Some(0.0)]);
+    assert_eq!(summary.job("exact").unwrap().targets[0].latency_target, None, "no target: no search");
+
+    let latency_target = vocab::LatencyTarget {
+        target: std::time::Duration::from_millis(500),
+        window: std::time::Duration::from_secs(5),
+        percentile: 99.9,
+        run: false,
+    };
+    let threads = results::ThreadStats { latency_depth: 10, ..Default::default() };
+    let (doc, summary) = run_with(results::JobStats { threads, latency_target, ..Default::default() });
+    let j = job(&doc, "exact@t");
+    assert_eq!(keys.map(|k| j[k].as_f64()), [Some(10.0), Some(500e6), Some(99.9), Some(5e6)]);
+    let found = summary.job("exact").unwrap().targets[0].latency_target;
+    let want = results::LatencyDepth { depth: 10, target_ns: 500_000_000, window_ns: 5_000_000_000, percentile: 99.9 };
+    assert_eq!(found, Some(want));
+    let table = results::job_table(summary.job("exact").unwrap());
+    assert!(table.contains("t: latency_target 500ms at p99.9 over 5.00s windows: queue depth 10"), "{table}");
+    // A job without threads that ran (fio's latency_depth 0) has none of the keys.
+    let (doc, _) = run_with(results::JobStats::default());
+    assert!(job(&doc, "exact@t").get("latency_depth").is_none());
+}
+
+#[test]
 fn fio_plot_draws_charts_from_it() {
     let tool = "fio-plot";
     let found = std::env::var_os("PATH")

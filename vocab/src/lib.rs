@@ -9,7 +9,8 @@
 //!   [`parse_percent`];
 //! - [`FallocMode`], [`WritebackMode`], [`Backend`], [`AopsParams`] (fsimpl's parameters, one
 //!   [`AopsParams::validate`]);
-//! - [`Percentiles`] (fio's `percentile_list`), [`Latencies`] (fio's latency switches);
+//! - [`Percentiles`] (fio's `percentile_list`), [`Latencies`] (fio's latency switches),
+//!   [`LatencyTarget`] (fio's `latency_target` search);
 //!   [`SeedRange`] (`--seeds 1..1000`);
 //! - [`TargetSpec`]: `bh:block_size=1k:backing=mem`, `ext4:opts=noatime`, `dir:path=/mnt`, ...
 //!
@@ -32,6 +33,7 @@ mod error;
 mod expr;
 mod falloc;
 mod flag;
+mod lat_target;
 mod latencies;
 mod percentiles;
 mod seeds;
@@ -43,6 +45,7 @@ pub use aops::{AopsParams, BLOCK_SIZES, Backend, FOLIO_RANGE, Flusher, MIN_CACHE
 pub use error::ValueError;
 pub use falloc::FallocMode;
 pub use flag::{parse_bool, parse_percent};
+pub use lat_target::LatencyTarget;
 pub use latencies::{Latencies, LatencyKind};
 pub use percentiles::{FIO_PERCENTILES, MAX_PERCENTILES, Percentiles, quantile_of};
 pub use seeds::SeedRange;

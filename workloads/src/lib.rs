@@ -13,6 +13,8 @@
 //! - [`trace`]: ops as JSON lines; [`fsxops`]: import of xfstests fsx `.fsxops` logs.
 //! - [`jobs`]: the job files shipped in `workloads/jobs/`.
 //! - [`verify`]: what a `verify=` job writes and how its reads are checked.
+//! - [`buffers`]: what the other jobs' writes hold: fio's random, compressible and
+//!   deduplicable buffers.
 //!
 //! ```
 //! use workloads::{JobFile, Op};
@@ -35,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod buffers;
 pub mod fio;
 pub mod fsx;
 pub mod fsxops;

@@ -53,6 +53,19 @@ pub(crate) fn next_u64(rng: &mut ChaCha8Rng) -> u64 {
     rng.next_u64()
 }
 
+/// Bytes from a xorshift64* stream seeded by `seed` (fio's `__fill_random_buf`: a buffer's
+/// random bytes from one seed).
+pub(crate) fn fill_random(buf: &mut [u8], seed: u64) {
+    let mut x = seed | 1;
+    for chunk in buf.chunks_mut(8) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+    }
+}
+
 /// SplitMix64's finaliser: a cheap, good 64-bit mix.
 #[inline]
 pub(crate) const fn splitmix64(x: u64) -> u64 {

@@ -28,6 +28,7 @@ use std::fmt::{self, Write as _};
 use md5::Digest as _;
 
 use crate::fio::{Verify, VerifyKind};
+use crate::rng::fill_random;
 
 /// fio's `VERIFY_MAGIC`.
 const MAGIC: u16 = 0xacca;
@@ -245,18 +246,6 @@ fn fill_pattern(buf: &mut [u8], p: &[u8], at: u64) {
 /// SplitMix64: a seed for each unit.
 fn mix(x: u64) -> u64 {
     crate::rng::splitmix64(x)
-}
-
-/// Bytes from a xorshift64* stream seeded by `seed`.
-pub(crate) fn fill_random(buf: &mut [u8], seed: u64) {
-    let mut x = seed | 1;
-    for chunk in buf.chunks_mut(8) {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
-    }
 }
 
 fn hex(b: &[u8]) -> String {

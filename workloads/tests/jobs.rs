@@ -123,7 +123,7 @@ fn every_new_option_matches_its_golden_resolution() {
         assert_eq!(again, canonical);
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    assert_eq!(checked, 6);
 }
 
 #[test]
@@ -216,18 +216,18 @@ fn malformed_files_fail_with_their_exact_error_line() {
         assert!(lines == 1 || matches!(err, JobError::Several { .. }), "one line per problem: {err}");
         checked += 1;
     }
-    assert_eq!(checked, 47);
+    assert_eq!(checked, 64);
 }
 
 #[test]
 fn lenient_turns_unsupported_options_into_warnings_only() {
-    let text = "[job]\nsize=1m\nzonemode=zbd\nsg_write_mode=verify\n";
+    let text = "[job]\nsize=1m\nmax_open_zones=32\nsg_write_mode=verify\n";
     let file = JobFile::parse(text, "l.fio", true).unwrap();
     let warnings: Vec<String> = file.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
         [
-            "l.fio:3: ignoring fio option 'zonemode', which aopsbench does not support (--lenient)",
+            "l.fio:3: ignoring fio option 'max_open_zones', which aopsbench does not support (--lenient)",
             "l.fio:4: ignoring fio option 'sg_write_mode', which aopsbench does not support (--lenient)"
         ]
     );

@@ -390,11 +390,18 @@ pub fn run(args: &RunArgs, command_line: &[String]) -> Result<PathBuf> {
                     threads,
                     latencies: first.control.latencies.clone(),
                     continue_on_error: first.control.continue_on_error.any(),
+                    latency_target: first.control.latency_target,
                     disk: if disk_given.insert((ti, run_group_of[unit.parts[0].0])) {
                         p.outcome.disk.clone()
                     } else {
                         None
                     },
+                    // The first repetition's (as its counters).
+                    steadystate: unit
+                        .parts
+                        .iter()
+                        .rev()
+                        .find_map(|&(ji, t)| pooled[ji][ti].outcome.steadystate.get(t).cloned().flatten()),
                 },
             };
             collector.add(result, &specs[ti].to_string())?;

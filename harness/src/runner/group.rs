@@ -3,7 +3,8 @@
 //! starts once its `wait_for` job has ended, then after its `startdelay`; under `exitall` a
 //! thread that ends stops others, as its `exit_what` says ([`Exits`]). [`run_group`] lays the group's files out (a file that already has
 //! its size is left as an earlier group wrote it, as fio leaves it), drops the cache once
-//! (fio's `invalidate`), resets the counters and runs every thread of every job at once.
+//! (fio's `invalidate`), resets the counters and runs every thread of every job at once, with
+//! fio's steady-state checks beside them when a job has `ss_dur` ([`super::steadystate`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use results::fio_log::ThreadLogs;
 use results::{OpRecord, ThreadStats};
+use workloads::buffers::Filler;
 use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc, SubmitMode};
 use workloads::verify::Verifier;
 use workloads::{FallocMode, Job, Op, ThreadPlan};
@@ -66,8 +68,8 @@ impl Latch {
 /// group. A job told to stop before it started never starts, as fio's `run_threads` skips a
 /// `td` marked to terminate.
 struct Exits {
-    /// Set when the job is told to stop (fio's `td->terminate`).
-    told: Vec<AtomicBool>,
+    /// Per job, per thread: set when the thread is told to stop (fio's `td->terminate`).
+    told: Vec<Vec<AtomicBool>>,
     /// Set once a thread of the job has started its I/O (fio's `runstate >= TD_RUNNING`).
     running: Vec<AtomicBool>,
     /// Each job's reporting group within the group (fio's `groupid`, cut at `new_group`).
@@ -88,7 +90,7 @@ impl Exits {
             })
             .collect();
         Exits {
-            told: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
+            told: jobs.iter().map(|j| (0..j.numjobs.max(1)).map(|_| AtomicBool::new(false)).collect()).collect(),
             running: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
             groupid,
             all: AtomicBool::new(false),
@@ -104,7 +106,7 @@ impl Exits {
                 ExitWhat::All => true,
             };
             if stop {
-                told.store(true, Relaxed);
+                told.iter().for_each(|t| t.store(true, Relaxed));
             }
         }
         if what == ExitWhat::All {
@@ -173,6 +175,9 @@ fn runnable(jobs: &[&Job], target: &str, kind: &str) -> Result<(), RunError> {
                       or kernel target"
                     .into(),
             });
+        }
+        if let Err(why) = super::numa::check(job) {
+            return Err(RunError::Unsupported { job: job.name.clone(), target: target.into(), why });
         }
         let missing = support::unsupported(job);
         if !missing.is_empty() {
@@ -315,15 +320,19 @@ pub fn run_group(
     let exits = Exits::new(jobs);
     let flows = super::flow::Flows::new(jobs);
     let latches: Vec<Latch> = plans.iter().map(|p| Latch::new(p.len())).collect();
+    let monitor = super::steadystate::Monitor::new(jobs);
     let index_of = |name: &str| jobs.iter().position(|j| j.name == name);
     let t0 = Instant::now();
-    let results: Vec<Vec<Result<ThreadRun, Failure>>> = std::thread::scope(|s| {
+    let (results, steady): (Vec<Vec<Result<ThreadRun, Failure>>>, _) = std::thread::scope(|s| {
+        // fio's helper thread, checking steady state every interval.
+        let checks = monitor.as_ref().map(|m| s.spawn(|| m.run(t0, &exits.told)));
         let mut handles = Vec::new();
         for (ji, ((job, plans), job_files)) in jobs.iter().zip(plans).zip(&files).enumerate() {
             let mut job_handles = Vec::new();
-            for (plan, fids) in plans.into_iter().zip(job_files) {
+            for (ti, (plan, fids)) in plans.into_iter().zip(job_files).enumerate() {
                 let (abort, exits, latches, flows) = (&abort, &exits, &latches, &flows);
-                let exit = &exits.told[ji];
+                let exit = &exits.told[ji][ti];
+                let ss = monitor.as_ref().filter(|_| job.control.steadystate.enabled()).and_then(|m| m.thread(ji, ti));
                 let wait_on = job.control.start.wait_for.as_deref().and_then(index_of);
                 let progress = &progress[ji];
                 let time_offset_ns = offsets.get(ji).copied().unwrap_or(0);
@@ -336,6 +345,21 @@ pub fn run_group(
                             let e = TargetError::Os { op: "sched_setaffinity", errno };
                             return Err(Failure::Target(format!("thread {}, cpus_allowed", plan.thread), e));
                         }
+                    }
+                    // fio's thread_main: the NUMA nodes' CPUs, then the memory policy.
+                    if let Some(cpus) = super::numa::cpus(job)
+                        && let Err(errno) = pin(&cpus, false, plan.thread)
+                    {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "sched_setaffinity", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_cpu_nodes", plan.thread), e));
+                    }
+                    if let Err(errno) = super::numa::set_mem_policy(&job.control.numa_mem_policy) {
+                        abort.store(true, Relaxed);
+                        latches[ji].count_down();
+                        let e = TargetError::Os { op: "set_mempolicy", errno };
+                        return Err(Failure::Target(format!("thread {}, numa_mem_policy", plan.thread), e));
                     }
                     if let Some(w) = wait_on {
                         latches[w].wait(abort);
@@ -377,12 +401,17 @@ pub fn run_group(
                             return Err(f);
                         }
                     };
+                    // The queue's buffers, filled, and the dedupe working set, as fio's job setup.
+                    let io = worker::IoBuffers::new(&plan, &engine_cfg.depth, Filler::new(job, plan.thread));
                     // The wall clock first: then `started` plus a duration since `start` never
                     // runs ahead of the moment it stands for.
                     let started = SystemTime::now();
                     let start = Instant::now();
                     let measure_from = start + job.control.ramp_time.unwrap_or_default();
                     let stop = job.control.runtime.map(|r| measure_from + r);
+                    if let Some(ss) = ss {
+                        ss.start(measure_from);
+                    }
                     let names: Vec<String> = plan.files.iter().map(|f| f.name.clone()).collect();
                     let w = worker::Worker {
                         target,
@@ -390,7 +419,6 @@ pub fn run_group(
                         names: &names,
                         verifier: job.verify.enabled().then(|| Verifier::of(&job.verify)),
                         verify_dump: job.verify.dump,
-                        buffers: &job.buffers,
                         measure_from,
                         time_offset_ns,
                         stop,
@@ -399,12 +427,19 @@ pub fn run_group(
                         abort,
                         logs: super::logs::config(&job.control.logs),
                         continue_on_error: job.control.continue_on_error,
+                        error_dump: job.control.error_dump,
                         ignore_error: &job.control.ignore_error,
                         flow: flows.member(job),
                         fill_device: job.fill_device,
                         openfiles: job.openfiles,
+                        steadystate: ss.map(|t| &t.counters),
+                        latency_target: Some(job.control.latency_target).filter(|t| t.enabled()),
+                        lat_recorded: job.control.latencies.lat,
                     };
-                    let r = w.run(plan, &engine_cfg, engine, offload);
+                    let r = w.run(plan, &engine_cfg, engine, io, offload);
+                    if let Some(ss) = ss {
+                        ss.end();
+                    }
                     // The end is taken before the job's waiters are let go: they start after it.
                     let ended = r.as_ref().map_or_else(|_| Instant::now(), |o| o.ended);
                     if r.is_err() {
@@ -422,7 +457,7 @@ pub fn run_group(
                         records: o.records,
                         stats: o.stats,
                         logs: o.logs,
-                        measure_from,
+                        measure_from: o.measure_from,
                         started,
                         ended,
                     })
@@ -430,10 +465,14 @@ pub fn run_group(
             }
             handles.push(job_handles);
         }
-        handles
+        let results = handles
             .into_iter()
             .map(|hs| hs.into_iter().map(|h| h.join().expect("worker threads do not panic")).collect())
-            .collect()
+            .collect();
+        if let Some(m) = &monitor {
+            m.finish();
+        }
+        (results, checks.map(|h| h.join().expect("the steady-state monitor does not panic")).unwrap_or_default())
     });
     let counters = target.counters();
     let disk = target.disk_util();
@@ -450,7 +489,7 @@ pub fn run_group(
         }
     }
     let mut outcomes = Vec::with_capacity(jobs.len());
-    for (job, threads) in jobs.iter().zip(results) {
+    for (ji, (job, threads)) in jobs.iter().zip(results).enumerate() {
         let mut runs = Vec::with_capacity(threads.len());
         for r in threads {
             match r {
@@ -493,6 +532,9 @@ pub fn run_group(
             counters: counters.clone(),
             disk: disk.clone(),
             exit_all: exits.all.load(Relaxed),
+            steadystate: (0..job.numjobs.max(1) as usize)
+                .map(|t| steady.iter().find(|(at, _)| *at == (ji, t)).map(|(_, st)| st.clone()))
+                .collect(),
         });
     }
     Ok(outcomes)
@@ -544,11 +586,11 @@ pub struct ReportUnit {
 /// starts a new report unless it has `group_reporting` and is in the same reporting group as
 /// the thread before it, whose report it joins. A reporting group starts at each job after
 /// the first with `stonewall` or `new_group` (fio's `groupid`).
-pub fn report_units(jobs: &[Job]) -> Vec<ReportUnit> {
+pub fn report_units<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> Vec<ReportUnit> {
     let mut out: Vec<ReportUnit> = Vec::new();
     let mut groupid = 0usize;
     let mut last_group = None;
-    for (ji, job) in jobs.iter().enumerate() {
+    for (ji, job) in jobs.into_iter().enumerate() {
         let s = &job.control.start;
         if ji > 0 && (s.stonewall || s.new_group) {
             groupid += 1;

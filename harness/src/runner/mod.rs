@@ -3,10 +3,13 @@
 
 mod flow;
 pub mod group;
+mod lat_target;
 pub mod logs;
+mod numa;
 mod offload;
 mod openfiles;
 mod pace;
+pub mod steadystate;
 pub mod support;
 mod worker;
 
@@ -88,6 +91,9 @@ pub struct JobOutcome {
     /// A job of its group ended with `exitall` and `exit_what=all`: every job was stopped, and
     /// no later group runs (fio's `TERMINATE_ALL`).
     pub exit_all: bool,
+    /// Per thread, what steady-state detection found of the report it carries (a report's
+    /// last thread; `None` for the others and for jobs without `ss_dur`).
+    pub steadystate: Vec<Option<results::SteadyStateStats>>,
 }
 
 impl JobOutcome {
@@ -105,6 +111,7 @@ impl JobOutcome {
             counters: BTreeMap::new(),
             disk: None,
             exit_all: true,
+            steadystate: vec![None; threads],
         }
     }
 }

@@ -13,6 +13,7 @@
 //! Under `io_submit_mode=offload` the job thread hands each read and write to its pool of
 //! submitting threads ([`super::offload`]) instead of its engine, and takes their completions.
 
+use super::lat_target::{LatTarget, Step};
 use super::offload::{Completion, Workqueue};
 use super::openfiles::OpenFiles;
 use super::pace::{MinRate, Pacer};
@@ -25,7 +26,9 @@ use results::{CpuUsage, DepthStats, ErrorStats, OpRecord, OpRecorder, ThreadStat
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use workloads::fio::{BufferFill, ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
+use vocab::LatencyTarget;
+use workloads::buffers::Filler;
+use workloads::fio::{ContinueOnError, Depth, ErrorType, IgnoreError, IoEngine};
 use workloads::verify::{self, Mismatch, Verifier};
 use workloads::{Job, Op, OpKind, ThreadPlan};
 
@@ -134,8 +137,6 @@ pub struct Worker<'a> {
     pub verifier: Option<Verifier>,
     /// `verify_dump`: a failed unit and its expected bytes go to files (fio's).
     pub verify_dump: bool,
-    /// What write buffers hold otherwise.
-    pub buffers: &'a BufferFill,
     pub measure_from: Instant,
     /// Added to every completion time: the measured time of earlier repetitions, so that
     /// pooled repetitions follow one another on one clock (0 for a single run).
@@ -151,12 +152,21 @@ pub struct Worker<'a> {
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: the errnos of each kind gone on after.
     pub ignore_error: &'a IgnoreError,
+    /// `error_dump`: print each error gone on after.
+    pub error_dump: bool,
     /// The thread's place in its `flow`, if the job has one.
     pub flow: Option<super::flow::Member<'a>>,
     /// `fill_device`: a write failing with ENOSPC or EDQUOT ends the job, without error.
     pub fill_device: bool,
     /// `openfiles`: at most this many of the thread's files open at once.
     pub openfiles: Option<u32>,
+    /// What the steady-state checks read of this thread (jobs with `ss_dur`).
+    pub steadystate: Option<&'a super::steadystate::SsCounters>,
+    /// `latency_target` and its options, when the job sets a target: the queue depth is
+    /// searched for ([`LatTarget`]).
+    pub latency_target: Option<LatencyTarget>,
+    /// The job records its I/Os' total latency (not `disable_lat`), which the search judges.
+    pub lat_recorded: bool,
 }
 
 /// What a job thread measured.
@@ -170,6 +180,9 @@ pub struct ThreadOutput {
     /// When its I/O was done, before its engine is closed (fio's `update_runtime` after
     /// `do_io`; `io_destroy` alone can take tens of milliseconds).
     pub ended: Instant,
+    /// When its measurement started: [`Worker::measure_from`], or later when the
+    /// `latency_target` search started the statistics afresh for its final window.
+    pub measure_from: Instant,
 }
 
 /// Why a job thread stopped early.
@@ -262,6 +275,23 @@ enum Latency {
     Offloaded { clat: u64, lat: u64 },
 }
 
+impl Latency {
+    /// fio's lat: from issue to completion.
+    fn lat(self) -> u64 {
+        match self {
+            Latency::Inline(lat) | Latency::Offloaded { lat, .. } => lat,
+            Latency::Queued { slat, clat } => slat.saturating_add(clat),
+        }
+    }
+
+    /// fio's clat: from submission to completion.
+    fn clat(self) -> u64 {
+        match self {
+            Latency::Inline(clat) | Latency::Queued { clat, .. } | Latency::Offloaded { clat, .. } => clat,
+        }
+    }
+}
+
 /// fio's queue-depth options with its defaults and clamps applied.
 #[derive(Clone, Copy, Debug)]
 struct Queue {
@@ -293,6 +323,29 @@ impl Queue {
     fn offloaded(d: &Depth) -> Queue {
         let depth = d.iodepth.max(1);
         Queue { depth, submit: 1, complete_min: 1, complete_max: depth, low: depth }
+    }
+}
+
+/// A job thread's I/O buffers, made before its clock starts (fio's `init_io_u`): one per queue
+/// slot, as large as its largest I/O, filled when the job writes; and what its writes hold.
+pub struct IoBuffers {
+    bufs: Vec<AlignedBuf>,
+    len: usize,
+    filler: Filler,
+}
+
+impl IoBuffers {
+    /// The buffers of `plan` at the queue depth of `depth`, filled by `filler`.
+    pub fn new(plan: &ThreadPlan, depth: &Depth, mut filler: Filler) -> IoBuffers {
+        let len = (plan.max_bs as usize).max(512);
+        let bufs = (0..Queue::new(depth).depth)
+            .map(|_| {
+                let mut buf = AlignedBuf::zeroed(len);
+                filler.initial(&mut buf);
+                buf
+            })
+            .collect();
+        IoBuffers { bufs, len, filler }
     }
 }
 
@@ -336,6 +389,20 @@ struct Run<'a, 'w> {
     cfg: EngineConfig,
     /// Completions of the last offloaded reap (kept to reuse its memory).
     offloaded: Vec<Completion>,
+    /// When the measurement started (records before it are ramp time) and when the runtime
+    /// ends: the worker's, until the `latency_target` search starts them afresh.
+    measure_from: Instant,
+    stop: Option<Instant>,
+    /// The thread's CPU use when the measurement started.
+    cpu_before: CpuUsage,
+    /// The `latency_target` search, and a step a completion asked for (done at the top of
+    /// the loop, outside the reap).
+    lat: Option<LatTarget>,
+    lat_step: Step,
+    /// The latency of the I/O that made the search fail at depth 1 (`Step::Fatal`).
+    lat_fatal_ns: u64,
+    /// What the thread's writes hold (unless it verifies).
+    filler: Filler,
 }
 
 impl<'a, 'w> Run<'a, 'w> {
@@ -343,15 +410,35 @@ impl<'a, 'w> Run<'a, 'w> {
     #[inline]
     fn record(&mut self, kind: OpKind, end: Instant, latency: Latency, bytes: u64) {
         let w = self.w;
-        if end < w.measure_from {
+        if end < self.measure_from {
             return;
         }
-        let at = w.time_offset_ns + end.duration_since(w.measure_from).as_nanos() as u64;
+        if let Some(search) = self.lat.as_mut()
+            && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
+        {
+            // fio's account_io_completion judges each read, write and trim against the target.
+            match search.completed(latency.lat(), end) {
+                Step::Go => {}
+                Step::Fatal => {
+                    self.lat_step = Step::Fatal;
+                    self.lat_fatal_ns = latency.lat();
+                }
+                step if self.lat_step == Step::Go => self.lat_step = step,
+                _ => {}
+            }
+        }
+        let at = w.time_offset_ns + end.duration_since(self.measure_from).as_nanos() as u64;
         let rec = self.recorders[kind.index()].get_or_insert_with(OpRecorder::new);
         match latency {
             Latency::Inline(lat) => rec.record(at, lat, bytes),
             Latency::Queued { slat, clat } => rec.record_queued(at, slat, clat, bytes),
             Latency::Offloaded { clat, lat } => rec.record_waited(at, clat, lat, bytes),
+        }
+        // fio's steady state counts reads, writes and trims (DDIR_RWDIR_CNT), with their clat.
+        if let Some(ss) = w.steadystate
+            && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
+        {
+            ss.add(bytes, latency.clat());
         }
         // Progress is published every 64 ops: no shared write per op.
         self.unpublished.0 += bytes;
@@ -473,6 +560,20 @@ impl<'a, 'w> Run<'a, 'w> {
         if let TargetError::Os { errno, .. } = e
             && self.w.continue_on_error.non_fatal(self.w.ignore_error, kind, errno)
         {
+            if self.w.error_dump {
+                // fio's io_u_log_error.
+                let s = &self.slots[slot as usize];
+                let file = self.w.names.get(s.req.file).map_or("(null)", String::as_str);
+                eprintln!(
+                    "aopsbench: thread {}: I/O error on file {file}: {}: {} offset={}, buflen={} (gone on after: \
+                     continue_on_error)",
+                    self.thread,
+                    std::io::Error::from_raw_os_error(errno),
+                    if s.req.kind == IoKind::Write { "write" } else { "read" },
+                    s.req.offset,
+                    s.req.len
+                );
+            }
             self.errors.count(errno);
             return;
         }
@@ -577,6 +678,55 @@ impl<'a, 'w> Run<'a, 'w> {
         Ok(())
     }
 
+    /// The queue depth to fill to: the job's, or the `latency_target` search's.
+    fn depth_limit(&self, q: &Queue) -> u32 {
+        self.lat.as_ref().map_or(q.depth, |l| l.depth().clamp(1, q.depth))
+    }
+
+    /// fio's `lat_target_check` after each round of the loop, and the steps the completions
+    /// asked for; returns whether the search is done (the job's I/O ends).
+    fn latency_target_step(&mut self) -> Result<bool, Failure> {
+        let Some(search) = self.lat.as_mut() else { return Ok(false) };
+        let mut step = std::mem::replace(&mut self.lat_step, Step::Go);
+        if step == Step::Go && self.last_now >= self.measure_from {
+            step = search.check(self.last_now);
+        }
+        match step {
+            Step::Go => {}
+            Step::Quiesce => self.drain()?,
+            Step::FinalRun => {
+                // fio's io_u_quiesce, then reset_all_stats: the final window at the settled
+                // depth is what the job reports, its runtime counted afresh.
+                self.drain()?;
+                let now = Instant::now();
+                let runtime = self.w.stop.map(|s| s.saturating_duration_since(self.w.measure_from));
+                self.recorders.iter_mut().for_each(|r| *r = None);
+                self.depth = DepthStats::default();
+                self.cpu_before = thread_cpu();
+                self.measure_from = now;
+                self.stop = runtime.map(|r| now + r);
+                self.last_now = now;
+                if let Some(search) = self.lat.as_mut() {
+                    search.restart_window(now);
+                }
+            }
+            Step::Done => return Ok(true),
+            Step::Fatal => {
+                let lat = Duration::from_nanos(self.lat_fatal_ns);
+                return Err(Failure::target(
+                    format!(
+                        "thread {}: an I/O took {lat:?}, over latency_target={:?} at queue depth 1, where the search \
+                         cannot go lower (fio's lat_fatal)",
+                        self.thread,
+                        search.target()
+                    ),
+                    TargetError::Os { op: "latency_target", errno: libc::ETIMEDOUT },
+                ));
+            }
+        }
+        Ok(false)
+    }
+
     /// fio's `td_io_close_file`: closes `file` once its I/O in flight completed.
     fn close_file(&mut self, file: u32) -> Result<(), Failure> {
         if !self.files.is_open(file) {
@@ -640,45 +790,46 @@ pub fn make_engine<'a>(
 }
 
 impl<'a> Worker<'a> {
-    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`), or
-    /// through the submitting threads of `offload` for its reads and writes; returns its
-    /// records, its CPU use and depth maps and its fio logs, or on failure where and why.
+    /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`) from
+    /// `io` (made by [`IoBuffers::new`]), or through the submitting threads of `offload` for its
+    /// reads and writes; returns its records, its CPU use and depth maps and its fio logs, or
+    /// on failure where and why.
     pub fn run(
         &self,
         plan: ThreadPlan,
         cfg: &EngineConfig,
         engine: Box<dyn Engine + 'a>,
+        io: IoBuffers,
         offload: Option<Workqueue<'a>>,
     ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
+        let q = if offload.is_some() { Queue::offloaded(&cfg.depth) } else { Queue::new(&cfg.depth) };
+        let lat = self.latency_target.map(|t| LatTarget::new(&t, self.lat_recorded, q.depth, self.measure_from));
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         let mut files = OpenFiles::new(self.fids, self.openfiles);
         // `engine` runs on the open files (all, without openfiles), in their order.
         files.engine_files();
-        let q = if offload.is_some() { Queue::offloaded(&cfg.depth) } else { Queue::new(&cfg.depth) };
-        let len = (plan.max_bs as usize).max(512);
-        let template = self.template(len);
+        let len = io.len;
         let now = Instant::now();
         let dummy = IoReq { kind: IoKind::Read, file: 0, offset: 0, buf: std::ptr::null_mut(), len: 0 };
-        let slots: Vec<Slot> = (0..q.depth)
-            .map(|_| {
-                let mut buf = AlignedBuf::zeroed(len);
-                buf.copy_from_slice(&template);
-                Slot {
-                    buf,
-                    kind: OpKind::Read,
-                    req: dummy,
-                    done: 0,
-                    issued: now,
-                    submitted: now,
-                    queued: false,
-                    op: Op::DropCaches,
-                    n: 0,
-                    verify: false,
-                }
+        let slots: Vec<Slot> = io
+            .bufs
+            .into_iter()
+            .map(|buf| Slot {
+                buf,
+                kind: OpKind::Read,
+                req: dummy,
+                done: 0,
+                issued: now,
+                submitted: now,
+                queued: false,
+                op: Op::DropCaches,
+                n: 0,
+                verify: false,
             })
             .collect();
+        debug_assert_eq!(slots.len(), q.depth as usize, "IoBuffers made for another queue depth");
         let mut run = Run {
             w: self,
             thread,
@@ -703,6 +854,13 @@ impl<'a> Worker<'a> {
             cfg: *cfg,
             offload,
             offloaded: Vec::with_capacity(q.depth as usize),
+            measure_from: self.measure_from,
+            stop: self.stop,
+            cpu_before,
+            lat,
+            lat_step: Step::Go,
+            lat_fatal_ns: 0,
+            filler: io.filler,
         };
         let bufs: Vec<(*mut u8, usize)> = run.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         run.engine.register_buffers(&bufs).map_err(setup)?;
@@ -719,7 +877,12 @@ impl<'a> Worker<'a> {
         if let Some(f) = run.failed.take() {
             return Err(f);
         }
-        let stats = ThreadStats { cpu: thread_cpu().since(&cpu_before), depth: run.depth, errors: run.errors };
+        let stats = ThreadStats {
+            cpu: thread_cpu().since(&run.cpu_before),
+            depth: run.depth,
+            errors: run.errors,
+            latency_depth: run.depth_limit(&q),
+        };
         let records = run
             .recorders
             .into_iter()
@@ -728,7 +891,7 @@ impl<'a> Worker<'a> {
             .collect();
         let measured = run.last_now.saturating_duration_since(self.measure_from).as_nanos() as u64;
         let logs = run.logger.take().map(|l| l.finish(self.time_offset_ns + measured)).unwrap_or_default();
-        Ok(ThreadOutput { records, stats, logs, ended })
+        Ok(ThreadOutput { records, stats, logs, ended, measure_from: run.measure_from })
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
@@ -748,8 +911,10 @@ impl<'a> Worker<'a> {
             if self.abort.load(Relaxed) || run.failed.is_some() {
                 return Ok(());
             }
+            let searched = !finished && run.latency_target_step()?;
             // The clock of the last completion (no clock read of its own per op).
-            let ended = self.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed) || run.engine.done();
+            let ended =
+                run.stop.is_some_and(|s| run.last_now >= s) || self.exit.load(Relaxed) || run.engine.done() || searched;
             if !finished && ended {
                 // Runtime is up: what remains are the verify reads and the closing ops.
                 ops.finish();
@@ -764,7 +929,8 @@ impl<'a> Worker<'a> {
             if draining && run.inflight <= q.low {
                 draining = false;
             }
-            let room = !draining && run.inflight < q.depth;
+            let depth = run.depth_limit(&q);
+            let room = !draining && run.inflight < depth;
             if room
                 && !finished
                 && let Some(flow) = self.flow.as_ref().filter(|f| f.exceeded())
@@ -772,7 +938,7 @@ impl<'a> Worker<'a> {
                 // fio's flow_threshold_exceeded: held back while ahead of its share.
                 if flow.sleep.is_zero() {
                     run.commit()?;
-                    flow.wait_for_others(self.stop, &[self.abort, self.exit]);
+                    flow.wait_for_others(run.stop, &[self.abort, self.exit]);
                 } else {
                     run.drain()?;
                     std::thread::sleep(flow.sleep);
@@ -805,14 +971,14 @@ impl<'a> Worker<'a> {
                 let go = if run.offload.is_some() {
                     // Under offload fio's rate_ddir does not quiesce: the workers go on while
                     // the job thread sleeps.
-                    p.wait_with(*len, self.stop, |d| run.offload_sleep(d, &stop))?
+                    p.wait_with(*len, run.stop, |d| run.offload_sleep(d, &stop))?
                 } else {
                     if p.ahead() {
                         // fio's rate_ddir quiesces (io_u_quiesce) before it sleeps: the I/O in
                         // flight completes first, so its latency holds no rate wait.
                         run.drain()?;
                     }
-                    p.wait(*len, self.stop, &stop)
+                    p.wait(*len, run.stop, &stop)
                 };
                 if !go {
                     // The runtime ended, or the job was told to stop, before the I/O could go.
@@ -868,7 +1034,11 @@ impl<'a> Worker<'a> {
             let slot = run.free.pop().expect("a free slot while inflight < iodepth");
             let s = &mut run.slots[slot as usize];
             if let Op::Write { tag, .. } = op {
-                self.fill(&mut s.buf[..len as usize], offset, tag);
+                let buf = &mut s.buf[..len as usize];
+                match &self.verifier {
+                    Some(v) => verify::fill(v, buf, offset, tag),
+                    None => run.filler.write(buf, offset),
+                }
             }
             s.verify = io.verify;
             // A file the thread does not track (an engine that works on names): the stream's index.
@@ -914,7 +1084,7 @@ impl<'a> Worker<'a> {
                 }
             }
             n += 1;
-            if run.inflight >= q.depth {
+            if run.inflight >= depth {
                 // The queue is full: reap at least one (fio's wait_for_completions).
                 draining = q.low < q.depth;
                 run.commit()?;
@@ -926,75 +1096,12 @@ impl<'a> Worker<'a> {
                 super::pace::usec_sleep(think, &[self.abort, self.exit]);
             }
             // fio's do_io checks the minimum rates after each I/O, outside the ramp.
-            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= self.measure_from)
+            if let Some(m) = min_rate.as_mut().filter(|_| run.last_now >= run.measure_from)
                 && let Err(why) = m.check(run.last_now, run.done)
             {
                 let e = TargetError::Os { op: "check_min_rate", errno: libc::EIO };
                 return Err(Failure::target(format!("thread {}, {why}", plan.thread), e));
             }
         }
-    }
-}
-
-impl Worker<'_> {
-    /// What every slot's buffer starts with: `buffer_pattern` repeated, else fio's random fill,
-    /// zeroed in part by `buffer_compress_percentage`.
-    fn template(&self, len: usize) -> AlignedBuf {
-        let mut buf = random_buf(len);
-        let b = self.buffers;
-        if let Some(p) = &b.pattern {
-            for (i, x) in buf.iter_mut().enumerate() {
-                *x = p[i % p.len()];
-            }
-        }
-        compress(&mut buf, b);
-        buf
-    }
-
-    /// Fills a write's buffer: verify data when the job verifies, new random bytes with
-    /// `refill_buffers`, else the slot's fill with `scramble_buffers` applied.
-    #[inline]
-    fn fill(&self, buf: &mut [u8], offset: u64, tag: u64) {
-        if let Some(v) = &self.verifier {
-            verify::fill(v, buf, offset, tag);
-            return;
-        }
-        let b = self.buffers;
-        if b.refill {
-            let mut x = (offset ^ tag.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15) | 1;
-            for chunk in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-            }
-            compress(buf, b);
-        } else if b.scramble && b.pattern.is_none() {
-            scramble(buf, offset);
-        }
-    }
-}
-
-/// fio's `buffer_compress_percentage`: that share of each `buffer_compress_chunk` is zeros.
-fn compress(buf: &mut [u8], b: &BufferFill) {
-    if b.compress_percentage == 0 {
-        return;
-    }
-    let chunk = (b.compress_chunk as usize).max(1);
-    for c in buf.chunks_mut(chunk) {
-        let zeros = c.len() * b.compress_percentage.min(100) as usize / 100;
-        let at = c.len() - zeros;
-        c[at..].fill(0);
-    }
-}
-
-/// fio's `scramble_buffers` (on by default): each 512-byte sector of a write starts with its
-/// own offset, so that no two writes are identical and deduplication cannot fold them.
-#[inline]
-fn scramble(buf: &mut [u8], offset: u64) {
-    for (i, sector) in buf.chunks_mut(512).enumerate() {
-        let tag = (offset + (i as u64) * 512).to_le_bytes();
-        let n = sector.len().min(8);
-        sector[..n].copy_from_slice(&tag[..n]);
     }
 }

@@ -14,7 +14,7 @@ use crate::fio::{self, FioJobInput};
 use crate::hdr;
 use crate::recorder::OpRecord;
 use crate::report;
-use crate::summary::{JobSummary, OpSummary, Summary, TargetSummary};
+use crate::summary::{JobSummary, LatencyDepth, OpSummary, Summary, TargetSummary};
 use crate::thread_stats::{DiskUtil, JobStats};
 
 /// What the harness hands over when one job has finished on one target.
@@ -165,6 +165,13 @@ impl RunWriter {
                 .map(|(op, r)| (op.clone(), OpSummary::from_record(r, runtime_ns, &stats.latencies)))
                 .collect(),
             stats: counters,
+            steadystate: stats.steadystate.clone(),
+            latency_target: stats.latency_target.enabled().then_some(LatencyDepth {
+                depth: stats.threads.latency_depth,
+                target_ns: stats.latency_target.target.as_nanos() as u64,
+                window_ns: stats.latency_target.window.as_nanos() as u64,
+                percentile: stats.latency_target.percentile,
+            }),
         };
         let index = match self.summary.jobs.iter().position(|j| j.job == job) {
             Some(i) => i,

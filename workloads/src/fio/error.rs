@@ -55,6 +55,22 @@ pub enum JobError {
         /// The option name as written.
         option: String,
     },
+    /// An option of fio engines that need hardware aopsbench does not drive: fio refuses it
+    /// under any other engine too.
+    #[error(
+        "{at}: option '{option}' belongs to fio's {engines} (it {why}): aopsbench runs neither, and fio refuses it \
+         with any other ioengine ('Bad option')"
+    )]
+    HardwareEngineOption {
+        /// Where.
+        at: Location,
+        /// The option name as written.
+        option: String,
+        /// The engines that have it.
+        engines: &'static str,
+        /// What it is for.
+        why: &'static str,
+    },
     /// An option neither fio nor aopsbench has.
     #[error("{at}: unknown option '{option}'{hint}: neither fio nor aopsbench has it")]
     UnknownOption {

@@ -6,7 +6,8 @@ use super::job::Job;
 use super::options::{self, OptionError};
 use super::parse::{self, Entry, GLOBAL};
 use super::subst::{self, Env, HostFacts};
-use super::types::RandomGenerator;
+use super::types::{RandomGenerator, ZoneMode};
+use crate::buffers::RunThreads;
 
 /// The jobs of one or more job files and command-line option lists.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +148,8 @@ impl JobFileBuilder {
             }
             jobs.push(job);
         }
+        steadystate_across(&jobs, cx.errors);
+        RunThreads::of_file(&mut jobs);
         let warnings = cx.warnings;
         if overrides.iter().any(|(k, _)| k.is_empty()) {
             errors.push(JobError::Syntax { at: Location::Set { index: 1 }, message: "expected KEY=VALUE".into() });
@@ -178,6 +181,13 @@ impl JobFileBuilder {
                  is under D already), where fio would use that path itself"
             ));
         }
+        let verify_async = jobs_by(&jobs, |j| (j.verify.async_threads > 0).then(|| j.verify.async_threads.to_string()));
+        for (n, jobs) in verify_async {
+            notes.push(format!(
+                "{jobs}: verify_async={n}: aopsbench checks the verify reads in the job's own thread (fio's {n} verify \
+                 threads make the same checks)"
+            ));
+        }
         let profile = jobs_by(&jobs, |j| {
             let given: Vec<String> = j.profile_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
             (!given.is_empty()).then(|| given.join(", "))
@@ -195,6 +205,14 @@ impl JobFileBuilder {
                 j.name
             ));
         }
+        for j in jobs.iter().filter(|j| j.zonemode == ZoneMode::Strided && j.strided().is_none()) {
+            notes.push(format!(
+                "job {}: zonemode=strided with openfiles={}: fio turns strided zones off when more than one file is \
+                 open at once, and so does aopsbench",
+                j.name,
+                j.openfiles.unwrap_or(0)
+            ));
+        }
         if let Some(j) = jobs.iter().find(|j| j.random_generator != RandomGenerator::Tausworthe) {
             notes.push(format!(
                 "job {}: random_generator={}: aopsbench draws offsets with ChaCha8 (uniform, each block once per pass \
@@ -204,6 +222,43 @@ impl JobFileBuilder {
             ));
         }
         Ok(JobFile { jobs, warnings, notes })
+    }
+}
+
+/// What fio checks of the steady-state options across jobs: one check interval for the whole
+/// run (`fixup_options`: "must be globally equal"), and the same criterion, limit, window and
+/// ramp for every job of a reporting group (`td_steadystate_init`), which a reporting group's
+/// detection shares.
+fn steadystate_across(jobs: &[Job], errors: &mut Vec<JobError>) {
+    let Some(first) = jobs.first() else { return };
+    let mut group_first = first;
+    for (i, job) in jobs.iter().enumerate() {
+        let (ss, start) = (&job.control.steadystate, &job.control.start);
+        let invalid =
+            |message: String| JobError::InvalidJob { at: job.defined_at.clone(), job: job.name.clone(), message };
+        let interval = first.control.steadystate.interval;
+        if ss.interval != interval {
+            errors.push(invalid(format!(
+                "steadystate_check_interval={} differs from job {}'s {}: fio takes one check interval for every job \
+                 of a run (set it in [global])",
+                vocab::format_time(ss.interval),
+                first.name,
+                vocab::format_time(interval)
+            )));
+        }
+        // fio's groupid: a reporting group starts at each job after the first with stonewall
+        // or new_group.
+        if i > 0 && (start.stonewall || start.new_group) {
+            group_first = job;
+        }
+        let (mine, theirs) = (ss.group_key(), group_first.control.steadystate.group_key());
+        if mine != theirs {
+            errors.push(invalid(format!(
+                "{mine} where job {} of the same reporting group has {theirs}: fio requires the same steady-state \
+                 options for every job of a reporting group (start a new one with new_group)",
+                group_first.name
+            )));
+        }
     }
 }
 
@@ -275,6 +330,9 @@ impl Apply<'_> {
             Ok(()) => {}
             Err(OptionError::Unsupported) if self.lenient => self.warnings.push(JobWarning { at, option: key }),
             Err(OptionError::Unsupported) => self.errors.push(JobError::UnsupportedOption { at, option: key }),
+            Err(OptionError::HardwareEngine { engines, why }) => {
+                self.errors.push(JobError::HardwareEngineOption { at, option: key, engines, why });
+            }
             Err(OptionError::Unknown { hint }) => self.errors.push(JobError::UnknownOption { at, option: key, hint }),
             Err(OptionError::BadValue { expected }) => {
                 self.errors.push(JobError::BadValue { at, option: key, value: value.unwrap_or_default(), expected });

@@ -3,17 +3,19 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use vocab::{AopsParams, KbBase, format_time};
+use vocab::{AopsParams, KbBase, LatencyTarget, format_time};
 
 use super::engine_opts::{EngineOptions, NetProtocol};
 use super::error::Location;
 use super::parse::GLOBAL;
+use super::steadystate::SteadyState;
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
-    Logs, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start,
-    SubmitMode, UringOptions, Verify, VerifyKind,
+    Logs, NumaMemPolicy, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer,
+    Start, Strided, SubmitMode, UringOptions, Verify, VerifyKind, ZoneMode,
 };
 use super::value::{PPM, format_size};
+use crate::buffers::{RunThreads, working_set_blocks};
 
 /// fio's default `percentile_list`.
 pub use vocab::FIO_PERCENTILES as DEFAULT_PERCENTILES;
@@ -64,10 +66,17 @@ pub struct RunControl {
     pub cpus_allowed: Option<Vec<usize>>,
     /// `cpus_allowed_policy=`.
     pub cpus_policy: CpusPolicy,
+    /// `numa_cpu_nodes=`: the job's threads run on the CPUs of these NUMA nodes.
+    pub numa_cpu_nodes: Option<Vec<usize>>,
+    /// `numa_mem_policy=`.
+    pub numa_mem_policy: NumaMemPolicy,
     /// `continue_on_error=`.
     pub continue_on_error: ContinueOnError,
     /// `ignore_error=`: errnos counted and gone on after, for reads, writes and verifies.
     pub ignore_error: IgnoreError,
+    /// `error_dump` (default 1): each error gone on after is also printed, as fio's
+    /// `io_u_log_error`.
+    pub error_dump: bool,
     /// Which latencies are recorded and reported, and which percentiles (`percentile_list`).
     pub latencies: Latencies,
     /// fio's log files.
@@ -80,6 +89,11 @@ pub struct RunControl {
     /// completed, before it tries again (zero: it waits until another thread of the flow
     /// issues an I/O).
     pub flow_sleep: Duration,
+    /// `steadystate=` and its window: end the job once its throughput or latency settles.
+    pub steadystate: SteadyState,
+    /// `latency_target`, `latency_window`, `latency_percentile`, `latency_run`: the search
+    /// for the highest queue depth that meets a latency target.
+    pub latency_target: LatencyTarget,
 }
 
 /// One job section, resolved: fio's defaults, then `[global]` options, then its own.
@@ -174,6 +188,14 @@ pub struct Job {
     pub random_generator: RandomGenerator,
     /// `norandommap`: random offsets may repeat and need not cover the region.
     pub norandommap: bool,
+    /// `zonemode=`.
+    pub zonemode: ZoneMode,
+    /// `zonesize=`: with `zonemode=strided`, bytes of I/O per zone (0: unset).
+    pub zonesize: u64,
+    /// `zonerange=`: with `zonemode=strided`, the size of a zone (0: `zonesize`).
+    pub zonerange: u64,
+    /// `zoneskip=`: with `zonemode=strided`, bytes skipped between zones.
+    pub zoneskip: u64,
     /// `kb_base=`: what `k`, `m`, `KiB`, ... mean in this job's sizes.
     pub kb_base: KbBase,
     /// `verify=` and its options.
@@ -188,6 +210,8 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Per-run seed used when `randrepeat=0` and no `randseed`.
     pub(crate) nonce: u64,
+    /// The job file's threads, for `dedupe_global` working sets.
+    pub(crate) run_threads: RunThreads,
 }
 
 /// The seed fio jobs use with `randrepeat=1` and no `randseed` (fio's FIO_RANDSEED).
@@ -247,6 +271,10 @@ impl Job {
             random_sequence_stride: false,
             random_generator: RandomGenerator::Tausworthe,
             norandommap: false,
+            zonemode: ZoneMode::None,
+            zonesize: 0,
+            zonerange: 0,
+            zoneskip: 0,
             kb_base: KbBase::Binary,
             verify: Verify::default(),
             buffers: BufferFill { scramble: true, compress_chunk: 512, ..BufferFill::default() },
@@ -278,17 +306,23 @@ impl Job {
                 thread: false,
                 cpus_allowed: None,
                 cpus_policy: CpusPolicy::Shared,
+                numa_cpu_nodes: None,
+                numa_mem_policy: NumaMemPolicy::Default,
                 continue_on_error: ContinueOnError::default(),
+                error_dump: true,
                 ignore_error: IgnoreError::default(),
                 latencies: Latencies::default(),
                 logs: Logs { per_job: true, ..Logs::default() },
                 flow: 0,
                 flow_id: 0,
                 flow_sleep: Duration::ZERO,
+                steadystate: SteadyState::default(),
+                latency_target: LatencyTarget::default(),
             },
             aops: AopsParams::default(),
             engine: EngineOptions::default(),
             nonce: 0,
+            run_threads: RunThreads::default(),
         }
     }
 
@@ -391,6 +425,18 @@ impl Job {
         self.rw.is_random() && !self.norandommap && !matches!(self.random_distribution, RandomDistribution::Sequence(_))
     }
 
+    /// The strided zones the job's offsets follow, as fio's `fixup_options` resolves them:
+    /// `zonemode=strided` with `zonerange` defaulting to `zonesize`, and none when more than
+    /// one file is open at once (`openfiles` above 1: strided works on one file in fio).
+    pub fn strided(&self) -> Option<Strided> {
+        let one_open = self.openfiles.is_none_or(|n| n <= 1);
+        (self.zonemode == ZoneMode::Strided && self.zonesize > 0 && one_open).then_some(Strided {
+            size: self.zonesize,
+            range: if self.zonerange == 0 { self.zonesize } else { self.zonerange },
+            skip: self.zoneskip,
+        })
+    }
+
     /// What the engines' own `init` refuse in fio (engines/cpu.c, exec.c, net.c, e4defrag.c,
     /// page_fault.c), and what fio's `check_engine_ops` refuses under `io_submit_mode=offload`.
     fn check_engine(&self) -> Result<(), String> {
@@ -433,6 +479,40 @@ impl Job {
             }
             _ => Ok(()),
         }
+    }
+
+    /// fio 3.33's `fixup_options` checks of the zone options, and what strided zones need.
+    fn check_zones(&self) -> Result<(), String> {
+        match (self.zonemode, self.zonesize) {
+            (ZoneMode::None, n) if n > 0 => {
+                return Err("zonesize needs zonemode=strided (fio 3.33 refuses zonesize with zonemode=none, the \
+                            default)"
+                    .into());
+            }
+            (ZoneMode::Strided, 0) => return Err("zonemode=strided needs zonesize= (bytes of I/O per zone)".into()),
+            _ => {}
+        }
+        let Some(z) = self.strided() else { return Ok(()) };
+        if self.rw.is_random() && self.random_distribution != RandomDistribution::Uniform {
+            return Err(format!(
+                "zonemode=strided draws random offsets uniformly within each zone: use random_distribution=random, \
+                 not {} (fio draws it over the whole file, past the zone)",
+                distribution_text(&self.random_distribution)
+            ));
+        }
+        if self.rw.is_random() && z.range < self.block_align() {
+            return Err(format!(
+                "zonemode=strided: random offsets need a zone of at least one block ({}), and zonerange is {}",
+                format_size(self.block_align()),
+                format_size(z.range)
+            ));
+        }
+        if self.control.direct
+            && let Some(bad) = [z.range, z.skip].into_iter().find(|s| s % 512 != 0)
+        {
+            return Err(format!("direct=1 needs zonerange and zoneskip in multiples of 512, found {bad}"));
+        }
+        Ok(())
     }
 
     /// fio's `fio_netio_init` checks.
@@ -506,6 +586,7 @@ impl Job {
                 format_size(region)
             ));
         }
+        self.check_zones()?;
         if self.control.time_based && self.control.runtime.is_none() {
             return Err("time_based needs runtime= (how long to run)".into());
         }
@@ -554,7 +635,48 @@ impl Job {
         if self.fill_device && self.control.time_based {
             return Err("fill_device writes until the filesystem is full: leave out time_based".into());
         }
+        self.control.steadystate.check()?;
+        self.check_dedupe()?;
         self.aops.validate("aops_").map_err(|e| e.expected)
+    }
+
+    /// fio's `fixup_options` checks of a dedupe working set, and one of aopsbench's own: a
+    /// working set of no blocks (fio would draw from an empty array).
+    fn check_dedupe(&self) -> Result<(), String> {
+        let d = &self.buffers.dedupe;
+        if !d.uses_working_set() {
+            return Ok(());
+        }
+        if self.size.is_none() {
+            return Err(
+                "dedupe_mode=working_set needs size=: the working set is dedupe_working_set_percentage of it".into()
+            );
+        }
+        let files = self.files_per_thread();
+        if files != 1 {
+            return Err(format!(
+                "dedupe_mode=working_set works on one file per job, not {files}: set nrfiles=1 or one filename="
+            ));
+        }
+        if d.working_set_percentage + d.percentage > 100 {
+            return Err(format!(
+                "dedupe_percentage={} cannot be reached: the working set (dedupe_working_set_percentage={} of size=) \
+                 is written as unique blocks too, and the two add up to {}, over 100: lower either",
+                d.percentage,
+                d.working_set_percentage,
+                d.percentage + d.working_set_percentage
+            ));
+        }
+        if working_set_blocks(self) == 0 {
+            return Err(format!(
+                "dedupe_working_set_percentage={} of size={} is less than one {} block, so the working set would be \
+                 empty: raise dedupe_working_set_percentage or size=",
+                d.working_set_percentage,
+                format_size(self.size.unwrap_or(0)),
+                format_size(self.bs.write.min())
+            ));
+        }
+        Ok(())
     }
 
     /// The job as a canonical fio section: every basic option explicit, the others when not
@@ -700,6 +822,14 @@ impl Job {
             opt("random_generator", self.random_generator.fio_name().into());
         }
         opt("norandommap", yes(self.norandommap));
+        if self.zonemode != ZoneMode::None {
+            opt("zonemode", self.zonemode.fio_name().into());
+        }
+        for (k, v) in [("zonesize", self.zonesize), ("zonerange", self.zonerange), ("zoneskip", self.zoneskip)] {
+            if v > 0 {
+                opt(k, format_size(v));
+            }
+        }
         let rate = |r: Option<u64>| r.map(|n| n.to_string()).unwrap_or_default();
         if c.rate_iops != PerDir::default() {
             opt(
@@ -753,6 +883,15 @@ impl Job {
         if c.cpus_policy == CpusPolicy::Split {
             opt("cpus_allowed_policy", "split".into());
         }
+        if let Some(nodes) = &c.numa_cpu_nodes {
+            opt("numa_cpu_nodes", nodes.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        }
+        if c.numa_mem_policy != NumaMemPolicy::Default {
+            opt("numa_mem_policy", c.numa_mem_policy.fio_text());
+        }
+        if !c.error_dump {
+            opt("error_dump", "0".into());
+        }
         let e = c.continue_on_error;
         match (e.read, e.write, e.verify) {
             (false, false, false) => {}
@@ -789,6 +928,18 @@ impl Job {
             }
         }
         opt("percentile_list", l.percentile_list.to_string());
+        let (lt, dlt) = (&c.latency_target, &d.control.latency_target);
+        for (k, v, default) in [("latency_target", lt.target, dlt.target), ("latency_window", lt.window, dlt.window)] {
+            if v != default {
+                opt(k, format_time(v));
+            }
+        }
+        if lt.percentile != dlt.percentile {
+            opt("latency_percentile", lt.percentile.to_string());
+        }
+        if lt.run {
+            opt("latency_run", "1".into());
+        }
         let logs = &c.logs;
         for (k, v) in [
             ("write_lat_log", &logs.lat),
@@ -821,6 +972,9 @@ impl Job {
         if !c.flow_sleep.is_zero() {
             opt("flow_sleep", c.flow_sleep.as_micros().to_string());
         }
+        for (k, v) in c.steadystate.fio_options() {
+            opt(k, v);
+        }
         let v = &self.verify;
         if v.enabled() {
             opt("verify", v.kind.fio_name().into());
@@ -846,6 +1000,9 @@ impl Job {
         if v.dump {
             opt("verify_dump", "1".into());
         }
+        if v.async_threads > 0 {
+            opt("verify_async", v.async_threads.to_string());
+        }
         if !v.write_sequence {
             opt("verify_write_sequence", "0".into());
         }
@@ -853,8 +1010,8 @@ impl Job {
         if let Some(p) = &b.pattern {
             opt("buffer_pattern", hex(p));
         }
-        if b.refill {
-            opt("refill_buffers", "1".into());
+        if let Some(refill) = b.refill {
+            opt("refill_buffers", yes(refill));
         }
         if !b.scramble {
             opt("scramble_buffers", "0".into());
@@ -864,6 +1021,19 @@ impl Job {
         }
         if b.compress_chunk != d.buffers.compress_chunk {
             opt("buffer_compress_chunk", format_size(b.compress_chunk));
+        }
+        let (dd, ddef) = (&b.dedupe, &d.buffers.dedupe);
+        if dd.percentage > 0 {
+            opt("dedupe_percentage", dd.percentage.to_string());
+        }
+        if dd.mode != ddef.mode {
+            opt("dedupe_mode", dd.mode.fio_name().into());
+        }
+        if dd.working_set_percentage != ddef.working_set_percentage {
+            opt("dedupe_working_set_percentage", dd.working_set_percentage.to_string());
+        }
+        if dd.global {
+            opt("dedupe_global", "1".into());
         }
         for (k, v) in self.aops.pairs() {
             opt(&format!("aops_{k}"), v);

@@ -8,8 +8,8 @@ use vocab::{AopsParams, KbBase, TimeUnit};
 use super::fio_names::FIO_OPTIONS;
 use super::job::Job;
 use super::types::{
-    BlockSize, CpusPolicy, ExitWhat, FileService, IoEngine, Prealloc, RandomDistribution, RandomGenerator, RateProcess,
-    ReadWrite, RwSequencer, SubmitMode, VerifyKind, Zone,
+    BlockSize, CpusPolicy, DedupeMode, ExitWhat, FileService, IoEngine, NumaMemPolicy, Prealloc, RandomDistribution,
+    RandomGenerator, RateProcess, ReadWrite, RwSequencer, SubmitMode, VerifyKind, Zone, ZoneMode,
 };
 use super::value::{self, PPM};
 
@@ -18,6 +18,8 @@ use super::value::{self, PPM};
 pub(crate) enum OptionError {
     /// An option fio has and aopsbench does not.
     Unsupported,
+    /// An option of engines that need hardware: their names, and what it is for.
+    HardwareEngine { engines: &'static str, why: &'static str },
     /// Not an option of fio or aopsbench; `hint` is ` (did you mean 'x'?)` or empty.
     Unknown { hint: String },
     /// The value does not parse; `expected` says what would.
@@ -95,6 +97,10 @@ pub const SUPPORTED: &[&str] = &[
     "random_sequence_stride",
     "random_generator",
     "norandommap",
+    "zonemode",
+    "zonesize",
+    "zonerange",
+    "zoneskip",
     "kb_base",
     "rate",
     "rate_iops",
@@ -116,7 +122,10 @@ pub const SUPPORTED: &[&str] = &[
     "group_reporting",
     "cpus_allowed",
     "cpus_allowed_policy",
+    "numa_cpu_nodes",
+    "numa_mem_policy",
     "continue_on_error",
+    "error_dump",
     "ignore_error",
     "gtod_reduce",
     "disable_lat",
@@ -125,6 +134,10 @@ pub const SUPPORTED: &[&str] = &[
     "clat_percentiles",
     "lat_percentiles",
     "percentile_list",
+    "latency_target",
+    "latency_window",
+    "latency_percentile",
+    "latency_run",
     "write_lat_log",
     "write_bw_log",
     "write_iops_log",
@@ -145,12 +158,25 @@ pub const SUPPORTED: &[&str] = &[
     "do_verify",
     "verify_only",
     "verify_dump",
+    "verify_async",
     "verify_write_sequence",
     "buffer_pattern",
     "refill_buffers",
     "scramble_buffers",
     "buffer_compress_percentage",
     "buffer_compress_chunk",
+    "dedupe_percentage",
+    "dedupe_mode",
+    "dedupe_working_set_percentage",
+    "dedupe_global",
+    "steadystate",
+    "ss",
+    "steadystate_duration",
+    "ss_dur",
+    "steadystate_ramp_time",
+    "ss_ramp",
+    "steadystate_check_interval",
+    "ss_interval",
     "threads",
     "block",
     "numruns",
@@ -362,6 +388,23 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             }
         }
         "norandommap" => job.norandommap = flag()?,
+        "zonemode" => {
+            job.zonemode = match text()?.to_ascii_lowercase().as_str() {
+                "none" => ZoneMode::None,
+                "strided" => ZoneMode::Strided,
+                "zbd" => {
+                    return Err(bad(
+                        "fio zonemode 'zbd' is not supported by aopsbench: it needs a zoned block device \
+                                    (use none or strided)"
+                            .into(),
+                    ));
+                }
+                _ => return Err(bad("expected none, strided or zbd".into())),
+            }
+        }
+        "zonesize" => job.zonesize = size(text()?).map_err(bad)?,
+        "zonerange" => job.zonerange = size(text()?).map_err(bad)?,
+        "zoneskip" => job.zoneskip = size(text()?).map_err(bad)?,
         "kb_base" => job.kb_base = text()?.parse::<KbBase>().map_err(|e| bad(e.expected))?,
         "rate_iops" => {
             c.rate_iops = value::per_dir(text()?, &c.rate_iops, |s| value::integer(s).map(|n| (n > 0).then_some(n)))
@@ -407,6 +450,8 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         }
         "group_reporting" => c.group_reporting = flag()?,
         "cpus_allowed" => c.cpus_allowed = Some(cpu_list(text()?).map_err(bad)?),
+        "numa_cpu_nodes" => c.numa_cpu_nodes = Some(node_list(text()?).map_err(bad)?),
+        "numa_mem_policy" => c.numa_mem_policy = mem_policy(text()?).map_err(bad)?,
         "cpus_allowed_policy" => {
             c.cpus_policy = match text()?.to_ascii_lowercase().as_str() {
                 "shared" => CpusPolicy::Shared,
@@ -414,6 +459,7 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 _ => return Err(bad("expected shared or split".into())),
             }
         }
+        "error_dump" => c.error_dump = flag()?,
         "continue_on_error" => {
             let (read, write, verify) = match text()?.to_ascii_lowercase().as_str() {
                 "none" | "0" => (false, false, false),
@@ -440,6 +486,10 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "percentile_list" => {
             c.latencies.percentile_list = text()?.parse().map_err(|e: vocab::ValueError| bad(e.expected))?
         }
+        "latency_target" => c.latency_target.target = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "latency_window" => c.latency_target.window = value::time(text()?, TimeUnit::Micros).map_err(bad)?,
+        "latency_percentile" => c.latency_target.percentile = percentile(text()?).map_err(bad)?,
+        "latency_run" => c.latency_target.run = flag()?,
         "write_lat_log" => c.logs.lat = Some(log_name(value)),
         "write_bw_log" => c.logs.bw = Some(log_name(value)),
         "write_iops_log" => c.logs.iops = Some(log_name(value)),
@@ -452,6 +502,16 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "flow" => c.flow = count(0, 1000)? as u32,
         "flow_id" => c.flow_id = count(0, u64::from(u32::MAX))? as u32,
         "flow_sleep" => c.flow_sleep = Duration::from_micros(count(0, u64::from(u32::MAX))?),
+        "steadystate" | "ss" => c.steadystate.set_criterion(text()?, kb).map_err(bad)?,
+        "steadystate_duration" | "ss_dur" => {
+            c.steadystate.duration = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
+        "steadystate_ramp_time" | "ss_ramp" => {
+            c.steadystate.ramp = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
+        "steadystate_check_interval" | "ss_interval" => {
+            c.steadystate.interval = value::time(text()?, TimeUnit::Seconds).map_err(bad)?;
+        }
         // Soft-deprecated in fio: accepted and ignored there too.
         "flow_watermark" => {}
         // The options of fio's tiobench profile (profiles/tiobench.c), which fio takes in any
@@ -470,12 +530,29 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
         "do_verify" => job.verify.do_verify = flag()?,
         "verify_only" => job.verify.only = flag()?,
         "verify_dump" => job.verify.dump = flag()?,
+        "verify_async" => job.verify.async_threads = count(0, 1024)? as u32,
         "verify_write_sequence" => job.verify.write_sequence = flag()?,
         "buffer_pattern" => job.buffers.pattern = Some(pattern(text()?).map_err(bad)?),
-        "refill_buffers" => job.buffers.refill = flag()?,
+        "refill_buffers" => job.buffers.refill = Some(flag()?),
         "scramble_buffers" => job.buffers.scramble = flag()?,
         "buffer_compress_percentage" => job.buffers.compress_percentage = value::percent(text()?).map_err(bad)?,
         "buffer_compress_chunk" => job.buffers.compress_chunk = nonzero(text()?).map_err(bad)?,
+        "dedupe_percentage" => {
+            job.buffers.dedupe.percentage = value::percent(text()?).map_err(bad)?;
+            // fio's str_dedupe_cb: duplicates need new contents for every write.
+            job.buffers.refill = Some(true);
+        }
+        "dedupe_mode" => {
+            job.buffers.dedupe.mode = match text()?.to_ascii_lowercase().as_str() {
+                "repeat" => DedupeMode::Repeat,
+                "working_set" => DedupeMode::WorkingSet,
+                _ => return Err(bad("expected repeat or working_set".into())),
+            }
+        }
+        "dedupe_working_set_percentage" => {
+            job.buffers.dedupe.working_set_percentage = value::percent(text()?).map_err(bad)?;
+        }
+        "dedupe_global" => job.buffers.dedupe.global = flag()?,
         aops if aops.strip_prefix("aops_").is_some_and(|k| AopsParams::KEYS.contains(&k)) => {
             job.aops.set(&aops["aops_".len()..], value).map_err(|e| bad(e.expected))?;
         }
@@ -483,6 +560,12 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
             if let Some(Err(e)) = job.engine.apply(other, value) {
                 return Err(bad(e));
             }
+        }
+        "md_per_io_size" | "pi_act" | "pi_chk" | "apptag" | "apptag_mask" => {
+            return Err(OptionError::HardwareEngine {
+                engines: "io_uring_cmd and xnvme engines",
+                why: "sets NVMe end-to-end protection information, on an NVMe device",
+            });
         }
         other if FIO_OPTIONS.binary_search(&other).is_ok() => return Err(OptionError::Unsupported),
         _ => return Err(OptionError::Unknown { hint: suggestion(&key_lc, value) }),
@@ -610,6 +693,32 @@ fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
     Ok(cpus)
 }
 
+/// A NUMA node list (`0-1,3`), as libnuma's `numa_parse_nodestring` reads one.
+fn node_list(s: &str) -> Result<Vec<usize>, String> {
+    cpu_list(s).map_err(|_| "expected NUMA node numbers and ranges such as 0-1,3".into())
+}
+
+/// `numa_mem_policy=MODE[:NODES]` (fio's `str_numa_mpol_cb`).
+fn mem_policy(s: &str) -> Result<NumaMemPolicy, String> {
+    let (mode, nodes) = match s.split_once(':') {
+        Some((m, n)) => (m, Some(n)),
+        None => (s, None),
+    };
+    Ok(match (mode, nodes) {
+        ("default", None) => NumaMemPolicy::Default,
+        ("local", None) => NumaMemPolicy::Local,
+        ("default" | "local", Some(_)) => return Err(format!("'{mode}' takes no node list (as fio)")),
+        ("prefer", Some(n)) => {
+            NumaMemPolicy::Prefer(n.trim().parse().map_err(|_| "'prefer' takes one node, e.g. prefer:0 (as fio)")?)
+        }
+        ("prefer", None) => return Err("'prefer' needs one node, e.g. prefer:0 (as fio)".into()),
+        ("bind", Some(n)) => NumaMemPolicy::Bind(node_list(n)?),
+        ("bind", None) => return Err("'bind' needs a node list, e.g. bind:0-1 (as fio)".into()),
+        ("interleave", n) => NumaMemPolicy::Interleave(n.map(node_list).transpose()?),
+        _ => return Err("expected default, prefer:N, bind:NODES, interleave[:NODES] or local".into()),
+    })
+}
+
 /// `ignore_error=READ:WRITE:VERIFY`, each a `,`-separated list of errno names or numbers (as
 /// fio's `str_ignore_error_cb`, the lists go to reads, writes and verifies in turn: a single
 /// list is for reads).
@@ -664,6 +773,16 @@ fn errno_of(s: &str) -> Option<i32> {
         ("EBADMSG", libc::EBADMSG),
     ];
     NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, e)| *e)
+}
+
+/// `latency_percentile=`: a percentage from 0 to 100, fractions allowed (fio's float option
+/// with `minfp` 0 and `maxfp` 100).
+fn percentile(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    match t.strip_suffix('%').unwrap_or(t).parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err("expected a percentage from 0 to 100, such as 99.9".into()),
+    }
 }
 
 /// `file_service_type=`.

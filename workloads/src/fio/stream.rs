@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use super::dist::Sampler;
 use super::job::Job;
 use super::randmap::{Permutation, RandomMap};
-use super::types::{BlockSize, Dir, FileService, PerDir, ReadWrite, RwSequencer};
+use super::types::{BlockSize, Dir, FileService, IoEngine, PerDir, ReadWrite, RwSequencer, Strided};
 use super::value::PPM;
 use crate::op::{FallocMode, Op};
 use crate::rng::{below, between};
@@ -48,6 +48,8 @@ const MAX_PIECES: usize = 1 << 22;
 /// `verify`, the writes are read back and checked ([`Io::verify`]): after every
 /// `verify_backlog` writes, else after the last; `verify_only` turns the writes into those
 /// reads; a job that only reads checks every read. After the last loop come `end_fsync` and `fsync_on_close` fsyncs of every file.
+/// With `zonemode=strided`, offsets follow fio's zones (`setup_strided_zone`): `zonesize`
+/// bytes in each `zonerange` before the next, `zoneskip` further on.
 /// `time_based` streams loop forever: call [`OpStream::finish`] at the end of the runtime to get
 /// the verify reads and the closing ops.
 #[derive(Clone, Debug)]
@@ -78,6 +80,20 @@ pub struct OpStream {
     verify_next: usize,
     /// Reading the pending pieces back (a backlog came due).
     draining: bool,
+    /// `zonemode=strided`: bytes of I/O in the current zone (fio's `td->zone_bytes`, one
+    /// count for the thread).
+    zone_bytes: u64,
+    /// `zonemode=strided`: I/Os issued when the zones last started over, so that a restart
+    /// that places no I/O ends the stream rather than spinning.
+    zones_restarted_at: Option<u64>,
+    /// `zonemode=strided`: fio's `td->o.loops` once the job started, each a start over when
+    /// the files run out (fio's `keep_running`).
+    restarts_left: u32,
+    /// `zonemode=strided`: bytes issued since the zones last started over (fio's
+    /// `bytes_issued` of one `do_io`).
+    pass_issued: u64,
+    /// Bytes of reads, writes and trims issued (fio's `io_bytes`).
+    bytes_issued: u64,
     phase: Phase,
 }
 
@@ -121,6 +137,23 @@ struct StreamConfig {
     invalidate: bool,
     /// `openfiles`, when below the number of files: at most this many open at once.
     open_limit: Option<usize>,
+    /// `zonemode=strided` (random offsets then fall in the zone: `units` counts its blocks).
+    strided: Option<Strided>,
+    /// Where each file ends, counted from the region start (fio's `real_file_size`).
+    file_end: u64,
+    /// `io_size` was given: a strided job whose file ran out starts over until it is done
+    /// (fio's `keep_running`).
+    io_size_given: bool,
+    /// fio's `size` (the job's `size`, at most the regions of its files): what `keep_running`
+    /// measures a job without `io_size` against.
+    size: u64,
+    /// With an engine whose I/O is queued (fio's `FIO_Q_QUEUED`), `do_io` stops after `size`
+    /// bytes issued and `keep_running` starts the job over: a strided job's zones then start
+    /// again from the region start. A synchronous engine's I/O is not counted there, and its
+    /// zones go on (time_based jobs never stop there either).
+    pass_bytes: Option<u64>,
+    /// The largest block size.
+    max_bs: u64,
 }
 
 /// Per-file position and random map.
@@ -138,6 +171,11 @@ struct FileState {
     invalidate: bool,
     /// Open (only tracked under `openfiles`).
     open: bool,
+    /// `zonemode=strided`: where the current zone starts, from the region start (fio's
+    /// `f->file_offset` less the start offset).
+    zone: u64,
+    /// `zonemode=strided`: the file ran out (fio's `fio_file_set_done`).
+    zone_done: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +202,9 @@ impl OpStream {
     pub(crate) fn new(job: &Job, thread: u32, mut rng: ChaCha8Rng, nfiles: u32, first_tag: u64) -> OpStream {
         let align = job.block_align();
         let region_len = job.region_len();
-        let units = region_len / align;
+        let strided = job.strided();
+        // fio's last_block: a strided job's random offsets fall within the zone.
+        let units = strided.map_or(region_len, |z| z.range) / align;
         let sampler = if job.rw.is_random() { Sampler::new(&job.random_distribution, units, align) } else { None };
         let scatter = sampler.as_ref().filter(|s| !s.positional()).map(|_| Permutation::new(units, &mut rng));
         let use_map = job.uses_random_map();
@@ -178,6 +218,8 @@ impl OpStream {
                 order_next: 0,
                 invalidate: false,
                 open: false,
+                zone: 0,
+                zone_done: false,
             })
             .collect();
         let end_fsyncs =
@@ -232,6 +274,25 @@ impl OpStream {
             verify_reads: v.enabled() && job.rw.reads() && !job.rw.writes(),
             invalidate: job.invalidate && !job.control.direct,
             open_limit: job.openfiles.map(|n| n as usize).filter(|&n| n < nfiles as usize),
+            strided,
+            file_end: match job.filename {
+                Some(_) => job.file_size(),
+                None => job.thread_file_size(thread),
+            }
+            .saturating_sub(job.thread_offset(thread)),
+            io_size_given: job.io_size.is_some(),
+            size: fio_size(job),
+            pass_bytes: {
+                let e = job.control.ioengine;
+                let queued = e.is_async() || (e == IoEngine::Null && job.control.depth.iodepth > 1);
+                // fio's do_io lets a random write job without the map go on to io_size.
+                let size = match job.rw.writes() && job.rw.is_random() && job.norandommap {
+                    true => fio_size(job).max(job.io_size()),
+                    false => fio_size(job),
+                };
+                (queued && !job.control.time_based).then_some(size)
+            },
+            max_bs: job.max_bs(),
         };
         let cur_left = service_nr(cfg.file_service);
         OpStream {
@@ -254,6 +315,11 @@ impl OpStream {
             pieces: Vec::new(),
             verify_next: 0,
             draining: false,
+            zone_bytes: 0,
+            zones_restarted_at: None,
+            restarts_left: job.loops.saturating_sub(1),
+            pass_issued: 0,
+            bytes_issued: 0,
             phase: Phase::Io,
         }
     }
@@ -331,11 +397,11 @@ impl OpStream {
             match self.phase {
                 Phase::Io if self.cfg.number_ios.is_some_and(|n| self.ios >= n) => self.phase = Phase::Verify,
                 Phase::Io if self.loop_left == 0 => self.end_loop(),
-                Phase::Io => match self.next_rw() {
-                    Some(io) => return Some(io),
-                    // A strided sequence ran past the region: the files are done.
-                    None => self.phase = Phase::Verify,
-                },
+                Phase::Io => {
+                    if let Some(io) = self.next_rw() {
+                        return Some(io);
+                    }
+                }
                 Phase::Verify => match self.verify_read() {
                     Some(io) => return Some(io),
                     None => self.phase = Phase::End(0),
@@ -376,7 +442,9 @@ impl OpStream {
         self.pending.iter_mut().find_map(Option::take)
     }
 
-    /// Start the next loop, or move to the verify pass and closing ops after the last.
+    /// Start the next loop, or move to the verify pass and closing ops after the last. A
+    /// strided job's zones go on where they were: fio's `do_io` runs all its loops' bytes in
+    /// one go (`io_issue_bytes_exceeded` counts `size` times `loops`).
     fn end_loop(&mut self) {
         if !self.cfg.time_based {
             self.loops_left -= 1;
@@ -386,15 +454,21 @@ impl OpStream {
             }
         }
         self.loop_left = self.cfg.io_size;
+        if self.cfg.strided.is_some() {
+            return;
+        }
         for f in 0..self.files.len() {
             self.new_pass(f);
         }
     }
 
-    /// Forget what file `f` did: positions back to the region start, map cleared, new order.
+    /// Forget what file `f` did: positions and zone back to the region start, map cleared,
+    /// new order.
     fn new_pass(&mut self, f: usize) {
         let file = &mut self.files[f];
         file.pos = [0; 3];
+        file.zone = 0;
+        file.zone_done = false;
         file.done = 0;
         if let Some(map) = &mut file.map {
             map.clear();
@@ -410,6 +484,10 @@ impl OpStream {
     /// `file_service_type=sequential`, its region is done).
     fn exhausted(&self, f: usize) -> bool {
         let file = &self.files[f];
+        if self.cfg.strided.is_some() {
+            // Its map covers one zone and the zones clear it (`setup_strided_zone`).
+            return file.zone_done;
+        }
         let map_full = self.cfg.use_map && file.map.as_ref().is_some_and(RandomMap::is_full);
         let one_by_one = matches!(self.cfg.file_service, FileService::Sequential(_)) || self.cfg.open_limit.is_some();
         let seq_done = one_by_one && file.done >= self.cfg.region_len;
@@ -611,19 +689,41 @@ impl OpStream {
         Some(if block < self.cfg.units { Ok(block) } else { Err(()) })
     }
 
-    /// The next read, write or trim; `None` when a strided sequence has left the region.
+    /// The next read, write or trim; `None` when there is none now: a strided sequence left
+    /// the region, or a strided zone ran out of file (the stream has moved on to its next
+    /// phase, loop or zone).
     fn next_rw(&mut self) -> Option<Io> {
         let f = self.pick_file();
         let dir = self.pick_dir();
         let bs = self.pick_bs(dir);
         let (pos, len) = match self.sequence_block(dir) {
+            None if self.cfg.strided.is_some() => {
+                if self.cfg.pass_bytes.is_some_and(|p| self.pass_issued >= p) && !self.keep_running(false) {
+                    return None;
+                }
+                self.setup_strided_zone(f, dir);
+                match self.place_strided(f, dir, bs) {
+                    Some(placed) => placed,
+                    None => {
+                        self.strided_file_done(f);
+                        return None;
+                    }
+                }
+            }
             None => self.place(f, dir, bs),
-            Some(Err(())) => return None,
+            Some(Err(())) => {
+                // A strided sequence ran past the region: the files are done.
+                self.phase = Phase::Verify;
+                return None;
+            }
             Some(Ok(block)) => {
                 let pos = block * self.cfg.align;
                 (pos, bs.min(self.cfg.region_len - pos).min(self.loop_left))
             }
         };
+        self.zone_bytes += len;
+        self.pass_issued += len;
+        self.bytes_issued += len;
         self.issued[dir_index(dir)] += 1;
         let invalidate = std::mem::take(&mut self.files[f].invalidate);
         self.last = Some((f, pos, len));
@@ -659,6 +759,145 @@ impl OpStream {
         })
     }
 
+    /// fio's `setup_strided_zone_mode`, before each I/O on file `f`: once `zonesize` bytes
+    /// went to the zone, the next zone starts `zonerange + zoneskip` further on (back at the
+    /// region start when that is past the file's end); a sequential position that left the
+    /// zone goes back to its start (`zonesize` above `zonerange` reads the zone again); and
+    /// at each `zonerange` bytes the file's positions and random map start over
+    /// (`fio_file_reset`).
+    fn setup_strided_zone(&mut self, f: usize, dir: Dir) {
+        let Some(z) = self.cfg.strided else { return };
+        let d = dir_index(dir);
+        let file = &mut self.files[f];
+        if self.zone_bytes >= z.size {
+            self.zone_bytes = 0;
+            file.zone = file.zone.saturating_add(z.range).saturating_add(z.skip);
+            if file.zone >= self.cfg.file_end {
+                file.zone = 0;
+            }
+            file.pos[d] = file.zone;
+        }
+        if file.pos[d] >= file.zone.saturating_add(z.range) {
+            file.pos[d] = file.zone;
+        }
+        if self.zone_bytes.is_multiple_of(z.range) {
+            self.reset_zone(f);
+        }
+    }
+
+    /// fio's `fio_file_reset` for a strided file: positions back to the zone start, the
+    /// random map cleared, a new order for it; a `rw=randread:N` run ends.
+    fn reset_zone(&mut self, f: usize) {
+        let file = &mut self.files[f];
+        file.pos = [file.zone; 3];
+        if let Some(map) = &mut file.map {
+            map.clear();
+        }
+        if let Some(order) = &mut file.order {
+            order.rekey(&mut self.rng);
+        }
+        file.order_next = 0;
+        self.seq_left = 0;
+    }
+
+    /// Offset (from the region start) and length of the next I/O of `dir` on file `f` in its
+    /// strided zone, as fio's `get_next_offset` finds it; `None` when fio's `fill_io_u` would
+    /// fail: the offset is a region's length or more past the zone start, or the I/O runs past
+    /// the file's end (fio then closes the file as done).
+    fn place_strided(&mut self, f: usize, dir: Dir, bs: u64) -> Option<(u64, u64)> {
+        let d = dir_index(dir);
+        let zone = self.files[f].zone;
+        let pos = if !self.cfg.random {
+            let (cfg, one_file) = (&self.cfg, self.files.len() == 1);
+            let file = &mut self.files[f];
+            // fio's get_next_seq_offset: a time_based job on one file goes back to the zone.
+            if cfg.time_based && one_file && file.pos[d] >= cfg.region_len {
+                file.pos[d] = zone;
+                file.invalidate |= cfg.invalidate;
+            }
+            file.pos[d]
+        } else if self.seq_left > 0
+            && let Some((lf, lpos, llen)) = self.last
+            && lf == f
+        {
+            // rw=randread:N: on from the last offset until N I/Os went there.
+            self.seq_left -= 1;
+            match self.cfg.sequencer {
+                RwSequencer::Sequential => lpos + llen,
+                RwSequencer::Identical => lpos,
+            }
+        } else {
+            if self.files[f].map.as_ref().is_some_and(RandomMap::is_full) {
+                // fio's get_next_rand_block: only a time_based job starts the zone over.
+                if !self.cfg.time_based {
+                    return None;
+                }
+                self.reset_zone(f);
+            }
+            let block = self.pick_block(f);
+            self.seq_left = self.cfg.seq_nr - 1;
+            zone + block * self.cfg.align
+        };
+        let cfg = &self.cfg;
+        if pos.saturating_sub(zone) >= cfg.region_len || pos.saturating_add(bs) > cfg.file_end {
+            return None;
+        }
+        let mut len = bs.min(self.loop_left);
+        let file = &mut self.files[f];
+        if !cfg.random {
+            // As fio's last_pos, with the rw=read:N skip (backwards: wrapping to the end).
+            let next = pos as i128 + len as i128 + cfg.seq_add as i128;
+            file.pos[d] = if next < 0 { cfg.region_len - len.min(cfg.region_len) } else { next as u64 };
+        } else if let Some(map) = &mut file.map
+            && let Some(block) = Some((pos - zone) / cfg.align).filter(|&b| b < cfg.units)
+        {
+            // fio's mark_random_map, on the zone's map: cut short where blocks are taken.
+            let run = map.free_run(block, len.div_ceil(cfg.align).min(cfg.units - block));
+            len = len.min(run.max(1) * cfg.align);
+            map.take(block, len.div_ceil(cfg.align).min(cfg.units - block));
+        }
+        Some((pos, len))
+    }
+
+    /// Strided file `f` ran out: fio closes it as done (`fio_file_set_done`) and goes on with
+    /// the others; once every file is done, [`OpStream::keep_running`] decides.
+    fn strided_file_done(&mut self, f: usize) {
+        self.files[f].zone_done = true;
+        if self.files.iter().all(|file| file.zone_done) {
+            self.keep_running(true);
+        }
+    }
+
+    /// fio's `keep_running` after a strided job's `do_io` stopped (its files done, or `size`
+    /// bytes issued by a queued engine): a time_based job, one with `loops` left, or one
+    /// short of its `io_size` (or `size`) by a block or more — unless its files are done and
+    /// it has no `io_size` — starts over from the region start (`clear_io_state`: zones,
+    /// positions and maps); otherwise its I/O ends. Returns whether it goes on.
+    fn keep_running(&mut self, files_done: bool) -> bool {
+        let limit = if self.cfg.io_size_given { self.cfg.io_size } else { self.cfg.size };
+        let again = if self.cfg.time_based {
+            true
+        } else if self.restarts_left > 0 {
+            self.restarts_left -= 1;
+            true
+        } else {
+            let left = limit.saturating_sub(self.bytes_issued);
+            left > 0 && left >= self.cfg.max_bs && (self.cfg.io_size_given || !files_done)
+        };
+        if !again || self.zones_restarted_at == Some(self.ios) {
+            // Nothing left, or a start over that placed no I/O: the job's I/O ends.
+            self.phase = Phase::Verify;
+            return false;
+        }
+        self.zones_restarted_at = Some(self.ios);
+        self.zone_bytes = 0;
+        self.pass_issued = 0;
+        for f in 0..self.files.len() {
+            self.new_pass(f);
+        }
+        true
+    }
+
     /// A write, with the fsyncs it makes due and its verify piece.
     fn write(&mut self, file: u32, offset: u64, len: u64) -> Op {
         let tag = self.next_tag;
@@ -676,6 +915,13 @@ impl OpStream {
         }
         Op::Write { file, offset, len, tag }
     }
+}
+
+/// fio's `td->o.size`: the job's `size`, at most the regions of a thread's files
+/// (`setup_files`), which it is when `size` is not given.
+fn fio_size(job: &Job) -> u64 {
+    let total = job.region_len().saturating_mul(u64::from(job.files_per_thread()));
+    job.size.map_or(total, |s| s.min(total))
 }
 
 /// I/Os per file before the next is chosen.

@@ -431,6 +431,41 @@ pub struct Zone {
     pub size: u64,
 }
 
+/// fio's `zonemode=`: how `zonesize`, `zonerange` and `zoneskip` shape the offsets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZoneMode {
+    /// `none` (the default): the zone options are not used; `zonesize` is refused with it, as
+    /// fio 3.33's `fixup_options` refuses it.
+    #[default]
+    None,
+    /// `strided`: `zonesize` bytes of I/O in one zone of `zonerange` bytes, then on to the
+    /// next zone, `zoneskip` bytes after the end of this one (fio's `setup_strided_zone_mode`).
+    Strided,
+}
+
+impl ZoneMode {
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            ZoneMode::None => "none",
+            ZoneMode::Strided => "strided",
+        }
+    }
+}
+
+/// `zonemode=strided` with its sizes resolved as fio's `fixup_options` does (`zonerange`
+/// defaults to `zonesize`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strided {
+    /// `zonesize`: bytes of I/O done in a zone before moving on.
+    pub size: u64,
+    /// `zonerange`: the size of a zone; the I/O stays within it (wrapping back to its start
+    /// when `size` is larger).
+    pub range: u64,
+    /// `zoneskip`: bytes between the end of a zone and the start of the next.
+    pub skip: u64,
+}
+
 /// fio's `random_distribution=`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RandomDistribution {
@@ -582,6 +617,9 @@ pub struct Verify {
     /// checks the header's offset, length and checksum but not the write number, as fio
     /// with `verify_write_sequence=0`; the value is kept to echo it.
     pub write_sequence: bool,
+    /// `verify_async=N`: fio checks verify reads in N threads of their own; aopsbench checks
+    /// them in the job's thread (the same checks), and keeps N to echo it.
+    pub async_threads: u32,
 }
 
 impl Default for Verify {
@@ -596,6 +634,7 @@ impl Default for Verify {
             only: false,
             dump: false,
             write_sequence: true,
+            async_threads: 0,
         }
     }
 }
@@ -608,13 +647,15 @@ impl Verify {
 }
 
 /// What write buffers hold (`buffer_pattern`, `refill_buffers`, `scramble_buffers`,
-/// `buffer_compress_percentage`).
+/// `buffer_compress_percentage`, the `dedupe_*` options).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BufferFill {
     /// `buffer_pattern=`: the bytes, repeated.
     pub pattern: Option<Vec<u8>>,
-    /// `refill_buffers`: new random contents for every write.
-    pub refill: bool,
+    /// `refill_buffers`: new contents for every write; `None` when not given (fio's
+    /// `fio_option_is_set`), which `buffer_compress_percentage` below 100 turns on
+    /// ([`BufferFill::refills`]).
+    pub refill: Option<bool>,
     /// `scramble_buffers` (fio's default 1): a few bytes of each write changed, so that no two
     /// writes are identical.
     pub scramble: bool,
@@ -622,6 +663,78 @@ pub struct BufferFill {
     pub compress_percentage: u32,
     /// `buffer_compress_chunk=`: the chunk the percentage applies to (default 512).
     pub compress_chunk: u64,
+    /// `dedupe_percentage=` and the options that go with it.
+    pub dedupe: Dedupe,
+}
+
+impl BufferFill {
+    /// Whether each write gets new contents (fio's `TD_F_REFILL_BUFFERS`): `refill_buffers`
+    /// when given, else on with a `buffer_compress_percentage` below 100 (fio's
+    /// `fixup_options`; `dedupe_percentage` sets `refill_buffers` itself, as fio's
+    /// `str_dedupe_cb`).
+    pub fn refills(&self) -> bool {
+        self.refill.unwrap_or(self.compress_percentage > 0 && self.compress_percentage < 100)
+    }
+
+    /// fio's `TD_F_COMPRESS`: `buffer_compress_percentage` or `dedupe_percentage` given, which
+    /// turns `scramble_buffers` off (a scrambled buffer would neither compress nor dedupe as
+    /// asked).
+    pub fn shapes_contents(&self) -> bool {
+        self.compress_percentage > 0 || self.dedupe.percentage > 0
+    }
+}
+
+/// `dedupe_mode=`: where the contents of a write chosen to be a duplicate come from (fio's
+/// `enum dedupe_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DedupeMode {
+    /// `repeat` (fio's default): the buffer is made again from the state the last unique one
+    /// left (fio's `buf_state_prev`).
+    #[default]
+    Repeat,
+    /// `working_set`: from one of a fixed set of states, drawn at random (fio's
+    /// `dedupe_working_set_states`).
+    WorkingSet,
+}
+
+impl DedupeMode {
+    /// fio's name for it.
+    pub fn fio_name(self) -> &'static str {
+        match self {
+            DedupeMode::Repeat => "repeat",
+            DedupeMode::WorkingSet => "working_set",
+        }
+    }
+}
+
+/// fio's dedupe options: `dedupe_percentage`, `dedupe_mode`, `dedupe_working_set_percentage`,
+/// `dedupe_global`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dedupe {
+    /// `dedupe_percentage=`: the share of write buffers that repeat earlier contents (0: none).
+    pub percentage: u32,
+    /// `dedupe_mode=`.
+    pub mode: DedupeMode,
+    /// `dedupe_working_set_percentage=` (fio's default 5): the working set is this share of
+    /// `size=`, in blocks of the smallest write.
+    pub working_set_percentage: u32,
+    /// `dedupe_global`: the jobs with it draw their working sets from every job thread's
+    /// buffers, so their files share duplicate blocks.
+    pub global: bool,
+}
+
+impl Default for Dedupe {
+    fn default() -> Self {
+        Dedupe { percentage: 0, mode: DedupeMode::Repeat, working_set_percentage: 5, global: false }
+    }
+}
+
+impl Dedupe {
+    /// Whether writes are drawn from a working set (fio's `init_dedupe_working_set_seeds`
+    /// makes one only then).
+    pub fn uses_working_set(&self) -> bool {
+        self.percentage > 0 && self.mode == DedupeMode::WorkingSet
+    }
 }
 
 /// `rate_process=`: how `rate=`/`rate_iops=` space the I/Os.
@@ -645,6 +758,48 @@ pub enum SubmitMode {
     /// of `iodepth` submitting threads, each with its own engine (fio's `rate-submit.c`), so
     /// that submission keeps its rate whatever the completions do.
     Offload,
+}
+
+/// `numa_mem_policy=`: where the job's threads allocate memory (fio's `str_numa_mpol_cb`,
+/// set with `set_mempolicy(2)` as libnuma's calls do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NumaMemPolicy {
+    /// `default`: the process's policy.
+    #[default]
+    Default,
+    /// `prefer:N`: node N first (`numa_set_preferred`).
+    Prefer(usize),
+    /// `bind:NODES`: only these nodes (`numa_set_membind`).
+    Bind(Vec<usize>),
+    /// `interleave[:NODES]`: round-robin over these nodes, or every online one
+    /// (`numa_set_interleave_mask`).
+    Interleave(Option<Vec<usize>>),
+    /// `local`: the node the thread runs on (`numa_set_localalloc`).
+    Local,
+}
+
+impl NumaMemPolicy {
+    /// fio's text of it.
+    pub fn fio_text(&self) -> String {
+        let list = |n: &[usize]| n.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        match self {
+            NumaMemPolicy::Default => "default".into(),
+            NumaMemPolicy::Prefer(n) => format!("prefer:{n}"),
+            NumaMemPolicy::Bind(n) => format!("bind:{}", list(n)),
+            NumaMemPolicy::Interleave(None) => "interleave".into(),
+            NumaMemPolicy::Interleave(Some(n)) => format!("interleave:{}", list(n)),
+            NumaMemPolicy::Local => "local".into(),
+        }
+    }
+
+    /// The nodes it names.
+    pub fn nodes(&self) -> &[usize] {
+        match self {
+            NumaMemPolicy::Prefer(n) => std::slice::from_ref(n),
+            NumaMemPolicy::Bind(n) | NumaMemPolicy::Interleave(Some(n)) => n,
+            _ => &[],
+        }
+    }
 }
 
 /// `cpus_allowed_policy=`.
