@@ -101,15 +101,29 @@ impl OpRecorder {
     #[inline]
     pub fn record_queued(&mut self, at_ns: u64, slat_ns: u64, clat_ns: u64, bytes: u64) {
         self.slat.get_or_insert_with(new_histogram).saturating_record(slat_ns);
+        self.lat_mut().saturating_record(slat_ns.saturating_add(clat_ns));
+        self.record_clat(at_ns, clat_ns, bytes);
+    }
+
+    /// Record one I/O that waited before a synchronous engine took it (fio's
+    /// `io_submit_mode=offload`: queued to a submitting thread): its completion latency
+    /// `clat_ns` from when the engine took it, its total `lat_ns` from when it was issued, and
+    /// no submission latency, as fio accounts a synchronous engine's I/O.
+    #[inline]
+    pub fn record_waited(&mut self, at_ns: u64, clat_ns: u64, lat_ns: u64, bytes: u64) {
+        self.lat_mut().saturating_record(lat_ns);
+        self.record_clat(at_ns, clat_ns, bytes);
+    }
+
+    /// The total latencies, started on the first op recorded apart from its clat: the ops
+    /// recorded before completed at once, so their total latency is their clat.
+    fn lat_mut(&mut self) -> &mut Histogram<u64> {
         let (total, current) = (&self.total, &self.current);
-        let lat = self.lat.get_or_insert_with(|| {
-            // The ops recorded before completed at once: their total latency is their clat.
+        self.lat.get_or_insert_with(|| {
             let mut l = total.clone();
             let _ = l.add(current);
             l
-        });
-        lat.saturating_record(slat_ns.saturating_add(clat_ns));
-        self.record_clat(at_ns, clat_ns, bytes);
+        })
     }
 
     /// Record one completed op: it completed `at_ns` after the epoch, took `latency_ns`, and
@@ -400,6 +414,17 @@ mod tests {
         assert_eq!(m["read"].count(), 2);
         assert_eq!(m["read"].bytes, 8192);
         assert_eq!(m["fsync"].count(), 1);
+    }
+
+    #[test]
+    fn a_waited_io_has_clat_and_lat_apart_and_no_slat() {
+        let mut r = OpRecorder::new();
+        r.record_waited(10, 1_000, 5_000, 4096);
+        let rec = r.finish();
+        assert!(rec.slat.is_none());
+        assert_eq!(rec.histogram.len(), 1);
+        assert_eq!(rec.histogram.max(), rec.histogram.highest_equivalent(1_000));
+        assert_eq!(rec.total_latency().max(), rec.total_latency().highest_equivalent(5_000));
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn malformed_files_fail_with_their_exact_error_line() {
         assert!(lines == 1 || matches!(err, JobError::Several { .. }), "one line per problem: {err}");
         checked += 1;
     }
-    assert_eq!(checked, 66);
+    assert_eq!(checked, 70);
 }
 
 #[test]

@@ -179,6 +179,23 @@ impl Engine for NullEngine {
     }
 }
 
+/// The read/write engine `cfg` names over `files` of `target` (fio's `td_io_init` for a disk
+/// engine): fio's null engine never touches the files, whatever the target; a target without
+/// engines of its own gets one I/O at a time through its calls ([`InlineEngine`]).
+pub fn rw_engine<'a>(
+    target: &'a dyn Target,
+    cfg: &EngineConfig,
+    files: &[FileId],
+) -> Result<Box<dyn Engine + 'a>, TargetError> {
+    if cfg.engine == IoEngine::Null {
+        return Ok(Box::new(NullEngine));
+    }
+    Ok(match target.engine(cfg, files)? {
+        Some(e) => e,
+        None => Box::new(InlineEngine::new(target, files)),
+    })
+}
+
 /// The descriptors of a kernel target's files, for the engines that run on them.
 #[derive(Clone, Debug)]
 pub struct KernelFds {

@@ -15,10 +15,11 @@ use results::fio_log::ThreadLogs;
 use results::prio::ThreadPrios;
 use results::{OpRecord, ThreadStats};
 use workloads::buffers::Filler;
-use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc};
+use workloads::fio::{CpusPolicy, EngineFiles, ExitWhat, IoEngine, NamesSetup, Prealloc, SubmitMode};
 use workloads::verify::Verifier;
 use workloads::{FallocMode, Job, Op, ThreadPlan};
 
+use super::offload::Workqueue;
 use super::worker::{self, Buffers, Failure};
 use super::{JobOutcome, Progress, RunError, describe, execute, pace, support};
 use crate::engines::EngineConfig;
@@ -393,7 +394,18 @@ pub fn run_group(
                     // (a net listener's clock starts once its peer is connected).
                     // On the open files only (none yet under openfiles: the thread opens them).
                     let open: Vec<FileId> = fids.iter().copied().filter(|&f| f != super::openfiles::CLOSED).collect();
-                    let engine = match worker::make_engine(job, &plan, target, &open, &engine_cfg, abort) {
+                    let engine = worker::make_engine(job, &plan, target, &open, &engine_cfg, abort).and_then(|e| {
+                        // io_submit_mode=offload: the submitting threads too (fio's
+                        // rate_submit_init, before the clock starts), in this scope.
+                        let offload = (job.control.submit_mode == SubmitMode::Offload)
+                            .then(|| Workqueue::start(s, engine_cfg.depth.iodepth, target, &engine_cfg, &open))
+                            .transpose()
+                            .map_err(|e| {
+                                Failure::Target(format!("thread {}, io_submit_mode=offload", plan.thread), e)
+                            })?;
+                        Ok((e, offload))
+                    });
+                    let (engine, offload) = match engine {
                         Ok(e) => e,
                         Err(f) => {
                             abort.store(true, Relaxed);
@@ -436,12 +448,12 @@ pub fn run_group(
                         latency_target: Some(job.control.latency_target).filter(|t| t.enabled()),
                         lat_recorded: job.control.latencies.lat,
                     };
-                    let r = w.run(plan, &engine_cfg, engine, io);
+                    let r = w.run(plan, &engine_cfg, engine, io, offload);
                     if let Some(ss) = ss {
                         ss.end();
                     }
                     // The end is taken before the job's waiters are let go: they start after it.
-                    let ended = Instant::now();
+                    let ended = r.as_ref().map_or_else(|_| Instant::now(), |o| o.ended);
                     if r.is_err() {
                         abort.store(true, Relaxed);
                     }

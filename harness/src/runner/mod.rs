@@ -6,6 +6,7 @@ pub mod group;
 mod lat_target;
 pub mod logs;
 mod numa;
+mod offload;
 mod openfiles;
 mod pace;
 pub mod prio;

@@ -1,7 +1,9 @@
 //! fio's `rate`, `rate_iops` and `rate_process`: when a job thread may issue its next I/O of
 //! one direction (fio's `usec_for_io`). `rate` (bytes per second) wins over `rate_iops`, as
 //! in fio's `__setup_rate`; `poisson` draws each gap from an exponential distribution with
-//! the same mean, as `rate_process=poisson` does.
+//! the same mean, as `rate_process=poisson` does. The job thread waits as fio's `rate_ddir`
+//! does: in `io_submit_mode=inline` after its I/O in flight completed (`io_u_quiesce`), under
+//! `offload` while its submitting threads go on.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -49,12 +51,23 @@ impl Pacer {
     /// the I/O not to go, when that is after `until` (the runtime's end: fio's `rate_ddir`
     /// then sleeps only to it) or a flag of `stop` is set meanwhile.
     pub fn wait(&mut self, len: u64, until: Option<Instant>, stop: &[&AtomicBool]) -> bool {
+        matches!(self.wait_with(len, until, |d| Ok::<bool, ()>(usec_sleep(d, stop))), Ok(true))
+    }
+
+    /// [`Pacer::wait`] with the waiting done by `sleep`, which gets how long and says whether
+    /// it waited all of it (an offloading job thread takes its workers' completions meanwhile).
+    pub fn wait_with<E>(
+        &mut self,
+        len: u64,
+        until: Option<Instant>,
+        sleep: impl FnOnce(Duration) -> Result<bool, E>,
+    ) -> Result<bool, E> {
         let now = Instant::now();
         if self.next > now {
             let late = until.is_some_and(|u| self.next > u);
             let to = if late { until.unwrap_or(self.next) } else { self.next };
-            if !usec_sleep(to.saturating_duration_since(now), stop) || late {
-                return false;
+            if !sleep(to.saturating_duration_since(now))? || late {
+                return Ok(false);
             }
         }
         let mean_ns = match (self.bytes_per_sec, self.iops) {
@@ -64,7 +77,7 @@ impl Pacer {
         };
         let gap = if self.poisson { mean_ns * -self.uniform().ln() } else { mean_ns };
         self.next += Duration::from_nanos(gap as u64);
-        true
+        Ok(true)
     }
 
     /// A uniform draw in (0, 1].

@@ -10,13 +10,17 @@
 //! run in the job thread, as fio quiesces before a sync. A short write is resubmitted for the
 //! rest, as fio does. Each read and write goes out with its priority (the thread's, or the one
 //! cmdprio picks), which the logs and the per-priority latencies record.
+//!
+//! Under `io_submit_mode=offload` the job thread hands each read and write to its pool of
+//! submitting threads ([`super::offload`]) instead of its engine, and takes their completions.
 
 use super::lat_target::{LatTarget, Step};
+use super::offload::{Completion, Workqueue};
 use super::openfiles::OpenFiles;
 use super::pace::{MinRate, Pacer};
 use super::prio::PrioRecorder;
 use super::{Progress, describe};
-use crate::engines::{Engine, EngineConfig, InlineEngine, IoKind, IoReq, IoResult, Queued};
+use crate::engines::{Engine, EngineConfig, IoKind, IoReq, IoResult, Queued, rw_engine};
 use crate::targets::{FileId, IoMode, PowerControl, Target, TargetError};
 use fsimpl::buf::AlignedBuf;
 use results::fio_log::{FioLogger, LogConfig, LogSample, ThreadLogs};
@@ -178,6 +182,9 @@ pub struct ThreadOutput {
     pub logs: ThreadLogs,
     /// Latencies by I/O priority.
     pub prios: ThreadPrios,
+    /// When its I/O was done, before its engine is closed (fio's `update_runtime` after
+    /// `do_io`; `io_destroy` alone can take tens of milliseconds).
+    pub ended: Instant,
     /// When its measurement started: [`Worker::measure_from`], or later when the
     /// `latency_target` search started the statistics afresh for its final window.
     pub measure_from: Instant,
@@ -248,13 +255,46 @@ struct Slot {
     req: IoReq,
     /// Bytes done so far (a short write is resubmitted for the rest).
     done: u64,
+    /// fio's `start_time`: when the job thread issued it.
     issued: Instant,
+    /// fio's `issue_time`: when the engine took it (submitted, for an engine that queues).
     submitted: Instant,
+    /// Whether the engine queued it (it then has a slat).
+    queued: bool,
     /// The op, for error messages.
     op: Op,
     n: u64,
     /// A verify read.
     verify: bool,
+}
+
+/// An I/O's latencies as fio accounts them (`account_io_completion`, `add_slat_sample`).
+#[derive(Clone, Copy, Debug)]
+enum Latency {
+    /// Completed inside the engine's `queue` in the job thread: one number (clat = lat).
+    Inline(u64),
+    /// Queued by the engine: slat (issued to submitted) and clat (submitted to completed).
+    Queued { slat: u64, clat: u64 },
+    /// Run by an offload worker's synchronous engine: clat from when that engine took it, lat
+    /// from when the job thread issued it, so including its wait in the workqueue; no slat.
+    Offloaded { clat: u64, lat: u64 },
+}
+
+impl Latency {
+    /// fio's lat: from issue to completion.
+    fn lat(self) -> u64 {
+        match self {
+            Latency::Inline(lat) | Latency::Offloaded { lat, .. } => lat,
+            Latency::Queued { slat, clat } => slat.saturating_add(clat),
+        }
+    }
+
+    /// fio's clat: from submission to completion.
+    fn clat(self) -> u64 {
+        match self {
+            Latency::Inline(clat) | Latency::Queued { clat, .. } | Latency::Offloaded { clat, .. } => clat,
+        }
+    }
 }
 
 /// fio's queue-depth options with its defaults and clamps applied.
@@ -280,6 +320,14 @@ impl Queue {
             complete_max: d.batch_complete_max.max(complete_min).clamp(1, depth),
             low: if d.iodepth_low == 0 { depth } else { d.iodepth_low.min(depth) },
         }
+    }
+
+    /// The queue of a job thread that offloads its I/O: up to `iodepth` out, each completion
+    /// taken as it comes (the batch and low-water options are the engines', and fio's
+    /// workers run at depth 1).
+    fn offloaded(d: &Depth) -> Queue {
+        let depth = d.iodepth.max(1);
+        Queue { depth, submit: 1, complete_min: 1, complete_max: depth, low: depth }
     }
 }
 
@@ -308,6 +356,9 @@ impl IoBuffers {
 
 /// The state of one job thread's run.
 struct Run<'a, 'w> {
+    /// The submitting threads, under `io_submit_mode=offload`. First, so that it is dropped
+    /// first: its workers are joined before the slots' buffers they may still use are freed.
+    offload: Option<Workqueue<'a>>,
     w: &'w Worker<'a>,
     thread: u32,
     engine: Box<dyn Engine + 'w>,
@@ -343,6 +394,8 @@ struct Run<'a, 'w> {
     cfg: EngineConfig,
     /// Latencies by priority, where cmdprio chooses one per I/O.
     prios: PrioRecorder,
+    /// Completions of the last offloaded reap (kept to reuse its memory).
+    offloaded: Vec<Completion>,
     /// When the measurement started (records before it are ramp time) and when the runtime
     /// ends: the worker's, until the `latency_target` search starts them afresh.
     measure_from: Instant,
@@ -360,9 +413,9 @@ struct Run<'a, 'w> {
 }
 
 impl<'a, 'w> Run<'a, 'w> {
-    /// Records a finished op of `kind`: `slat` when it was queued.
+    /// Records a finished op of `kind`.
     #[inline]
-    fn record(&mut self, kind: OpKind, end: Instant, slat_clat: Option<(u64, u64)>, lat: u64, bytes: u64) {
+    fn record(&mut self, kind: OpKind, end: Instant, latency: Latency, bytes: u64) {
         let w = self.w;
         if end < self.measure_from {
             return;
@@ -371,11 +424,11 @@ impl<'a, 'w> Run<'a, 'w> {
             && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
         {
             // fio's account_io_completion judges each read, write and trim against the target.
-            match search.completed(lat, end) {
+            match search.completed(latency.lat(), end) {
                 Step::Go => {}
                 Step::Fatal => {
                     self.lat_step = Step::Fatal;
-                    self.lat_fatal_ns = lat;
+                    self.lat_fatal_ns = latency.lat();
                 }
                 step if self.lat_step == Step::Go => self.lat_step = step,
                 _ => {}
@@ -383,15 +436,16 @@ impl<'a, 'w> Run<'a, 'w> {
         }
         let at = w.time_offset_ns + end.duration_since(self.measure_from).as_nanos() as u64;
         let rec = self.recorders[kind.index()].get_or_insert_with(OpRecorder::new);
-        match slat_clat {
-            Some((slat, clat)) => rec.record_queued(at, slat, clat, bytes),
-            None => rec.record(at, lat, bytes),
+        match latency {
+            Latency::Inline(lat) => rec.record(at, lat, bytes),
+            Latency::Queued { slat, clat } => rec.record_queued(at, slat, clat, bytes),
+            Latency::Offloaded { clat, lat } => rec.record_waited(at, clat, lat, bytes),
         }
         // fio's steady state counts reads, writes and trims (DDIR_RWDIR_CNT), with their clat.
         if let Some(ss) = w.steadystate
             && matches!(kind, OpKind::Read | OpKind::Write | OpKind::PunchHole)
         {
-            ss.add(bytes, slat_clat.map_or(lat, |(_, clat)| clat));
+            ss.add(bytes, latency.clat());
         }
         // Progress is published every 64 ops: no shared write per op.
         self.unpublished.0 += bytes;
@@ -408,10 +462,9 @@ impl<'a, 'w> Run<'a, 'w> {
         self.w.progress.ops.fetch_add(ops, Relaxed);
     }
 
-    /// A completion of `slot`.
-    fn complete(&mut self, slot: u32, r: IoResult, queued: bool) {
-        let now = Instant::now();
-        self.last_now = now;
+    /// A completion of `slot`, at `now`.
+    fn complete(&mut self, slot: u32, r: IoResult, now: Instant) {
+        self.last_now = self.last_now.max(now);
         let s = &mut self.slots[slot as usize];
         match r {
             Ok(n) if s.req.kind == IoKind::Write && n > 0 && s.done + n < s.req.len as u64 => {
@@ -425,7 +478,7 @@ impl<'a, 'w> Run<'a, 'w> {
                     ..s.req
                 };
                 match self.engine.queue(slot, &rest) {
-                    Queued::Done(r) => self.complete(slot, r, queued),
+                    Queued::Done(r) => self.complete(slot, r, Instant::now()),
                     Queued::Later => self.unsubmitted.push(slot),
                 }
                 return;
@@ -435,7 +488,7 @@ impl<'a, 'w> Run<'a, 'w> {
             }
             Ok(n) => match self.w.verifier.as_ref().filter(|_| s.verify) {
                 Some(v) => match verify::check(v, &s.buf[..(s.done + n) as usize], s.req.offset) {
-                    Ok(()) => self.finish_ok(slot, n, queued, now),
+                    Ok(()) => self.finish_ok(slot, n, now),
                     Err(_)
                         if self.w.continue_on_error.non_fatal(self.w.ignore_error, ErrorType::Verify, libc::EILSEQ) =>
                     {
@@ -454,7 +507,7 @@ impl<'a, 'w> Run<'a, 'w> {
                         }
                     }
                 },
-                None => self.finish_ok(slot, n, queued, now),
+                None => self.finish_ok(slot, n, now),
             },
             Err(errno) => {
                 let (op, kind) =
@@ -470,15 +523,17 @@ impl<'a, 'w> Run<'a, 'w> {
     }
 
     /// Records a successful completion of `slot` (`n` bytes in its last piece).
-    fn finish_ok(&mut self, slot: u32, n: u64, queued: bool, now: Instant) {
+    fn finish_ok(&mut self, slot: u32, n: u64, now: Instant) {
         let s = &self.slots[slot as usize];
         let (kind, issued, submitted, bytes) = (s.kind, s.issued, s.submitted, s.done + n);
-        let lat = now.duration_since(issued).as_nanos() as u64;
-        let split = queued.then(|| {
-            let slat = submitted.saturating_duration_since(issued).as_nanos() as u64;
-            (slat, now.saturating_duration_since(submitted).as_nanos() as u64)
-        });
-        self.record(kind, now, split, lat, bytes);
+        let ns = |from: Instant, to: Instant| to.saturating_duration_since(from).as_nanos() as u64;
+        let lat = ns(issued, now);
+        let latency = match (s.queued, self.offload.is_some()) {
+            (true, _) => Latency::Queued { slat: ns(issued, submitted), clat: ns(submitted, now) },
+            (false, true) => Latency::Offloaded { clat: ns(submitted, now), lat },
+            (false, false) => Latency::Inline(lat),
+        };
+        self.record(kind, now, latency, bytes);
         if let Some(d) = match kind {
             OpKind::Read => Some(0),
             OpKind::Write => Some(1),
@@ -489,12 +544,17 @@ impl<'a, 'w> Run<'a, 'w> {
         }
         let prio = self.slots[slot as usize].req.prio;
         if now >= self.w.measure_from {
-            self.prios.record(kind, prio.index, split.map_or(lat, |(_, clat)| clat), lat);
+            let clat = match latency {
+                Latency::Inline(lat) => lat,
+                Latency::Queued { clat, .. } | Latency::Offloaded { clat, .. } => clat,
+            };
+            self.prios.record(kind, prio.index, clat, lat);
         }
         if let Some(logger) = self.logger.as_mut().filter(|_| now >= self.w.measure_from) {
-            let (clat, slat) = match split {
-                Some((slat, clat)) => (clat, Some(slat)),
-                None => (lat, None),
+            let (clat, slat) = match latency {
+                Latency::Inline(lat) => (lat, None),
+                Latency::Queued { slat, clat } => (clat, Some(slat)),
+                Latency::Offloaded { clat, .. } => (clat, None),
             };
             logger.add(&LogSample {
                 at_ns: self.w.time_offset_ns + now.duration_since(self.w.measure_from).as_nanos() as u64,
@@ -574,6 +634,9 @@ impl<'a, 'w> Run<'a, 'w> {
         if self.inflight == 0 {
             return Ok(());
         }
+        if self.offload.is_some() {
+            return self.reap_offloaded(|wq, done| wq.reap(min, max, done).map(drop));
+        }
         let mut got: Vec<(u32, IoResult)> = Vec::new();
         std::mem::swap(&mut got, &mut self.reaped);
         got.clear();
@@ -583,10 +646,42 @@ impl<'a, 'w> Run<'a, 'w> {
             .map_err(|e| Failure::target(format!("thread {thread}, reaping I/O"), e))?;
         self.depth.mark_complete(got.len() as u32);
         for &(slot, r) in &got {
-            self.complete(slot, r, true);
+            self.complete(slot, r, Instant::now());
         }
         std::mem::swap(&mut got, &mut self.reaped);
         Ok(())
+    }
+
+    /// Takes the offload workers' completions that `take` gives, as the workers account them
+    /// in fio (each at its depth of 1: one submitted, one completed).
+    fn reap_offloaded(
+        &mut self,
+        take: impl FnOnce(&mut Workqueue<'a>, &mut dyn FnMut(Completion)) -> Result<(), TargetError>,
+    ) -> Result<(), Failure> {
+        let Some(wq) = self.offload.as_mut() else { return Ok(()) };
+        let mut got = std::mem::take(&mut self.offloaded);
+        got.clear();
+        let r = take(wq, &mut |c| got.push(c));
+        for c in &got {
+            self.depth.mark_depth(1, 1);
+            self.depth.mark_submit(1);
+            self.depth.mark_complete(1);
+            let s = &mut self.slots[c.slot as usize];
+            s.submitted = c.issued;
+            s.queued = c.queued;
+            self.complete(c.slot, c.result, c.completed);
+        }
+        self.offloaded = got;
+        r.map_err(|e| Failure::target(format!("thread {}, reaping offloaded I/O", self.thread), e))
+    }
+
+    /// fio's `usec_sleep` for a job thread that offloads its I/O: it sleeps while its workers
+    /// go on, then takes the completions they sent meanwhile (each carries its own times, so
+    /// taking it late changes no latency); true when it slept the whole of `d`.
+    fn offload_sleep(&mut self, d: Duration, stop: &[&AtomicBool]) -> Result<bool, Failure> {
+        let slept = super::pace::usec_sleep(d, stop);
+        self.reap_offloaded(|wq, done| wq.reap(0, u32::MAX, done).map(drop))?;
+        Ok(slept)
     }
 
     /// Waits for every I/O in flight.
@@ -681,29 +776,19 @@ impl<'a, 'w> Run<'a, 'w> {
         let mode = IoMode { uring: self.cfg.engine == IoEngine::IoUring, direct: self.cfg.direct };
         w.target.set_file_io_mode(fid, mode).map_err(fail)?;
         self.files.opened(file, fid);
-        self.engine = w.engine(&self.cfg, &self.files.engine_files()).map_err(fail)?;
+        let files = self.files.engine_files();
+        if let Some(wq) = self.offload.as_mut() {
+            wq.reopen(&files).map_err(fail)?;
+        }
+        self.engine = rw_engine(w.target, &self.cfg, &files).map_err(fail)?;
         let bufs: Vec<(*mut u8, usize)> = self.slots.iter_mut().map(|s| (s.buf.as_mut_ptr(), s.buf.len())).collect();
         self.engine.register_buffers(&bufs).map_err(fail)
     }
 }
 
-impl<'a> Worker<'a> {
-    /// The engine `cfg` names over `fids`: fio's null engine never touches the files, whatever
-    /// the target; a target without engines of its own gets one I/O at a time through its calls.
-    fn engine(&self, cfg: &EngineConfig, fids: &[FileId]) -> Result<Box<dyn Engine + 'a>, TargetError> {
-        Ok(match cfg.engine {
-            workloads::fio::IoEngine::Null => Box::new(crate::engines::NullEngine),
-            _ => match self.target.engine(cfg, fids)? {
-                Some(e) => e,
-                None => Box::new(InlineEngine::new(self.target, fids)),
-            },
-        })
-    }
-}
-
 /// The engine thread `plan` of `job` runs on `fids` of `target` (fio's `td_io_init`, before
-/// the job's clock starts): the null engine, one of [`crate::engines::job_engine`]'s, or the
-/// target's for the read/write engines.
+/// the job's clock starts): one of [`crate::engines::job_engine`]'s, else the read/write
+/// engine ([`rw_engine`]).
 pub fn make_engine<'a>(
     job: &'a Job,
     plan: &ThreadPlan,
@@ -714,33 +799,28 @@ pub fn make_engine<'a>(
 ) -> Result<Box<dyn Engine + 'a>, Failure> {
     let setup =
         |e: TargetError| Failure::target(format!("thread {}, engine {}", plan.thread, cfg.engine.fio_name()), e);
-    // fio's null engine never touches the files, whatever the target.
-    if cfg.engine == workloads::fio::IoEngine::Null {
-        return Ok(Box::new(crate::engines::NullEngine));
-    }
     if let Some(e) = crate::engines::job_engine(job, plan, target, fids, abort).map_err(setup)? {
         return Ok(e);
     }
-    Ok(match target.engine(cfg, fids).map_err(setup)? {
-        Some(e) => e,
-        None => Box::new(InlineEngine::new(target, fids)),
-    })
+    rw_engine(target, cfg, fids).map_err(setup)
 }
 
 impl<'a> Worker<'a> {
     /// Runs the thread's measured ops through `engine` (made by [`make_engine`] for `cfg`) from
-    /// `io` (made by [`IoBuffers::new`]); returns its records, its CPU use and depth maps and
-    /// its fio logs, or on failure where and why.
+    /// `io` (made by [`IoBuffers::new`]), or through the submitting threads of `offload` for its
+    /// reads and writes; returns its records, its CPU use and depth maps and its fio logs, or
+    /// on failure where and why.
     pub fn run(
         &self,
         plan: ThreadPlan,
         cfg: &EngineConfig,
         engine: Box<dyn Engine + 'a>,
         io: IoBuffers,
+        offload: Option<Workqueue<'a>>,
     ) -> Result<ThreadOutput, Failure> {
         let cpu_before = thread_cpu();
         let thread = plan.thread;
-        let q = Queue::new(&cfg.depth);
+        let q = if offload.is_some() { Queue::offloaded(&cfg.depth) } else { Queue::new(&cfg.depth) };
         let lat = self.latency_target.map(|t| LatTarget::new(&t, self.lat_recorded, q.depth, self.measure_from));
         let setup = |e: TargetError| Failure::target(format!("thread {thread}, engine {}", cfg.engine.fio_name()), e);
         let mut files = OpenFiles::new(self.fids, self.openfiles);
@@ -759,6 +839,7 @@ impl<'a> Worker<'a> {
                 done: 0,
                 issued: now,
                 submitted: now,
+                queued: false,
                 op: Op::DropCaches,
                 n: 0,
                 verify: false,
@@ -788,6 +869,8 @@ impl<'a> Worker<'a> {
             files,
             cfg: *cfg,
             prios: PrioRecorder::new(&plan.prio, plan.control.latencies.lat_percentiles),
+            offload,
+            offloaded: Vec::with_capacity(q.depth as usize),
             measure_from: self.measure_from,
             stop: self.stop,
             cpu_before,
@@ -804,6 +887,7 @@ impl<'a> Worker<'a> {
             // fio's close_and_free_files.
             drained = (0..self.fids.len() as u32).try_for_each(|f| run.close_file(f));
         }
+        let ended = Instant::now();
         run.publish();
         result?;
         drained?;
@@ -824,7 +908,7 @@ impl<'a> Worker<'a> {
             .collect();
         let measured = run.last_now.saturating_duration_since(self.measure_from).as_nanos() as u64;
         let logs = run.logger.take().map(|l| l.finish(self.time_offset_ns + measured)).unwrap_or_default();
-        Ok(ThreadOutput { records, stats, logs, prios: run.prios.finish(), measure_from: run.measure_from })
+        Ok(ThreadOutput { records, stats, logs, prios: run.prios.finish(), ended, measure_from: run.measure_from })
     }
 
     fn io_loop(&self, run: &mut Run<'_, '_>, plan: ThreadPlan, q: Queue) -> Result<(), Failure> {
@@ -901,12 +985,20 @@ impl<'a> Worker<'a> {
             if let (Op::Read { len, .. }, Some(p), _) | (Op::Write { len, .. }, _, Some(p)) =
                 (&op, &mut read_pace, &mut write_pace)
             {
-                if p.ahead() {
-                    // fio's rate_ddir quiesces (io_u_quiesce) before it sleeps: the I/O in
-                    // flight completes first, so its latency holds no rate wait.
-                    run.drain()?;
-                }
-                if !p.wait(*len, run.stop, &[self.abort, self.exit]) {
+                let stop = [self.abort, self.exit];
+                let go = if run.offload.is_some() {
+                    // Under offload fio's rate_ddir does not quiesce: the workers go on while
+                    // the job thread sleeps.
+                    p.wait_with(*len, run.stop, |d| run.offload_sleep(d, &stop))?
+                } else {
+                    if p.ahead() {
+                        // fio's rate_ddir quiesces (io_u_quiesce) before it sleeps: the I/O in
+                        // flight completes first, so its latency holds no rate wait.
+                        run.drain()?;
+                    }
+                    p.wait(*len, run.stop, &stop)
+                };
+                if !go {
                     // The runtime ended, or the job was told to stop, before the I/O could go.
                     ops.withdraw(&op);
                     run.last_now = Instant::now();
@@ -925,7 +1017,8 @@ impl<'a> Worker<'a> {
                             let end = Instant::now();
                             // The runtime is checked against it too: a trim-only job ends.
                             run.last_now = end;
-                            run.record(kind, end, None, end.duration_since(start).as_nanos() as u64, bytes);
+                            let lat = Latency::Inline(end.duration_since(start).as_nanos() as u64);
+                            run.record(kind, end, lat, bytes);
                         }
                         Err(TargetError::Os { errno, .. })
                             if self.continue_on_error.non_fatal(self.ignore_error, ErrorType::Write, errno) =>
@@ -977,27 +1070,37 @@ impl<'a> Worker<'a> {
             s.op = op;
             s.n = n;
             s.issued = Instant::now();
+            s.submitted = s.issued;
+            s.queued = false;
             run.inflight += 1;
             run.writes_inflight += u32::from(io_kind == IoKind::Write);
             let req = s.req;
-            match run.engine.queue(slot, &req) {
-                Queued::Done(Ok(0)) if run.engine.done() => {
-                    // The engine ended the job on this I/O (fio's FIO_Q_BUSY): no I/O.
-                    run.inflight -= 1;
-                    run.writes_inflight -= u32::from(io_kind == IoKind::Write);
-                    run.free.push(slot);
-                }
-                Queued::Done(r) => {
-                    // fio's td_io_queue for an I/O completed at once: one submitted, one reaped.
-                    run.depth.mark_depth(run.inflight, 1);
-                    run.depth.mark_submit(1);
-                    run.depth.mark_complete(1);
-                    run.complete(slot, r, false)
-                }
-                Queued::Later => {
-                    run.unsubmitted.push(slot);
-                    if run.unsubmitted.len() as u32 >= q.submit {
-                        run.commit()?;
+            if let Some(wq) = run.offload.as_mut() {
+                // fio's do_io under offload: workqueue_enqueue, and on to the next I/O.
+                wq.enqueue(slot, req).map_err(|e| {
+                    Failure::target(format!("thread {}, handing I/O to a submitting thread", plan.thread), e)
+                })?;
+            } else {
+                match run.engine.queue(slot, &req) {
+                    Queued::Done(Ok(0)) if run.engine.done() => {
+                        // The engine ended the job on this I/O (fio's FIO_Q_BUSY): no I/O.
+                        run.inflight -= 1;
+                        run.writes_inflight -= u32::from(io_kind == IoKind::Write);
+                        run.free.push(slot);
+                    }
+                    Queued::Done(r) => {
+                        // fio's td_io_queue for an I/O completed at once: one submitted, one reaped.
+                        run.depth.mark_depth(run.inflight, 1);
+                        run.depth.mark_submit(1);
+                        run.depth.mark_complete(1);
+                        run.complete(slot, r, Instant::now())
+                    }
+                    Queued::Later => {
+                        run.slots[slot as usize].queued = true;
+                        run.unsubmitted.push(slot);
+                        if run.unsubmitted.len() as u32 >= q.submit {
+                            run.commit()?;
+                        }
                     }
                 }
             }

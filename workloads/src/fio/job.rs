@@ -13,7 +13,7 @@ use super::steadystate::SteadyState;
 use super::types::{
     BlockSize, BufferFill, ContinueOnError, CpusPolicy, Depth, ExitWhat, FileService, IgnoreError, IoEngine, Latencies,
     Logs, NumaMemPolicy, PerDir, Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer,
-    Start, Strided, UringOptions, Verify, VerifyKind, ZoneMode,
+    Start, Strided, SubmitMode, UringOptions, Verify, VerifyKind, ZoneMode,
 };
 use super::value::{PPM, format_size};
 use crate::buffers::{RunThreads, working_set_blocks};
@@ -43,6 +43,8 @@ pub struct RunControl {
     pub rate_iops_min: PerDir<Option<u64>>,
     /// `rate_cycle=` (`ratecycle`): the window of the minimum rates.
     pub rate_cycle: Duration,
+    /// `io_submit_mode=`: the job thread submits its I/O, or a pool of `iodepth` threads does.
+    pub submit_mode: SubmitMode,
     /// `thinktime=`: pause after each I/O.
     pub thinktime: Duration,
     /// `ioengine=`.
@@ -291,6 +293,7 @@ impl Job {
                 rate_min: PerDir::default(),
                 rate_iops_min: PerDir::default(),
                 rate_cycle: Duration::from_millis(1000),
+                submit_mode: SubmitMode::Inline,
                 thinktime: Duration::ZERO,
                 ioengine: IoEngine::Psync,
                 depth: Depth {
@@ -442,10 +445,28 @@ impl Job {
     }
 
     /// What the engines' own `init` refuse in fio (engines/cpu.c, exec.c, net.c, e4defrag.c,
-    /// page_fault.c).
+    /// page_fault.c), and what fio's `check_engine_ops` refuses under `io_submit_mode=offload`.
     fn check_engine(&self) -> Result<(), String> {
         let e = &self.engine;
         match self.control.ioengine {
+            IoEngine::IoUring if self.control.submit_mode == SubmitMode::Offload => {
+                // fio's FIO_NO_OFFLOAD: "io_uring: can't be used with offloaded submit".
+                Err("ioengine=io_uring cannot be used with io_submit_mode=offload, as in fio: use a synchronous \
+                     engine, libaio or posixaio"
+                    .into())
+            }
+            engine @ (IoEngine::Sync | IoEngine::Vsync) if self.control.submit_mode == SubmitMode::Offload => {
+                Err(format!(
+                    "ioengine={} seeks the file's one shared offset before each read or write: the threads of \
+                     io_submit_mode=offload would race on it (as fio's do); use psync or pvsync",
+                    engine.fio_name()
+                ))
+            }
+            engine if self.control.submit_mode == SubmitMode::Offload && !engine.is_read_write() => Err(format!(
+                "io_submit_mode=offload hands reads and writes to submitting threads; ioengine={} does work of its \
+                 own: use io_submit_mode=inline",
+                engine.fio_name()
+            )),
             IoEngine::Cpuio if e.cpu.load == 0 => Err("ioengine=cpuio needs cpuload= (percent of a CPU to use)".into()),
             IoEngine::Exec if e.exec.program.is_none() => Err("ioengine=exec needs program= (what to run)".into()),
             IoEngine::E4defrag if e.defrag.donorname.as_deref().is_none_or(str::is_empty) => {
@@ -862,6 +883,9 @@ impl Job {
         }
         if c.rate_cycle != d.control.rate_cycle {
             opt("rate_cycle", c.rate_cycle.as_millis().to_string());
+        }
+        if c.submit_mode == SubmitMode::Offload {
+            opt("io_submit_mode", "offload".into());
         }
         opt("thinktime", format_time(c.thinktime));
         opt("stonewall", yes(c.start.stonewall));

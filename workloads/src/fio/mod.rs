@@ -16,7 +16,7 @@
 //! block device), `io_size`, `number_ios`, `filename_format`, `openfiles`, `file_service_type`,
 //! `offset_increment`, the engines (`sync`, `psync`, `vsync`, `pvsync`, `pvsync2`, `posixaio`,
 //! `mmap`, `libaio`, `io_uring`, `null`) with `iodepth` and its batch options,
-//! `rate`/`rate_iops`/`rate_process`/`rate_min`/`rate_iops_min`/`rate_cycle`,
+//! `rate`/`rate_iops`/`rate_process`/`rate_min`/`rate_iops_min`/`rate_cycle`, `io_submit_mode`,
 //! `stonewall`/`new_group`/`wait_for`/`startdelay`/`exitall`/`exit_what`, `cpus_allowed(_policy)`,
 //! I/O priorities (`prio`, `prioclass`, `priohint`, and `cmdprio_*` of `libaio` and `io_uring`),
 //! `continue_on_error`/`ignore_error`, the latency switches, the latency target search
@@ -71,6 +71,6 @@ pub use subst::HostFacts;
 pub use types::{
     BlockSize, BsShare, BufferFill, ContinueOnError, CpusPolicy, Dedupe, DedupeMode, Depth, Dir, EngineFiles,
     ErrorType, ExitWhat, FileService, IgnoreError, IoEngine, Latencies, Logs, NamesSetup, NumaMemPolicy, PerDir,
-    Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, Strided, UringOptions,
-    Verify, VerifyKind, Zone, ZoneMode,
+    Prealloc, RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, Start, Strided, SubmitMode,
+    UringOptions, Verify, VerifyKind, Zone, ZoneMode,
 };

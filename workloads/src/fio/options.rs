@@ -10,7 +10,7 @@ use super::job::Job;
 use super::prio::{self, IOPRIO_MAX_PRIO_HINT};
 use super::types::{
     BlockSize, CpusPolicy, DedupeMode, ExitWhat, FileService, IoEngine, NumaMemPolicy, PerDir, Prealloc,
-    RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, VerifyKind, Zone, ZoneMode,
+    RandomDistribution, RandomGenerator, RateProcess, ReadWrite, RwSequencer, SubmitMode, VerifyKind, Zone, ZoneMode,
 };
 use super::value::{self, PPM};
 
@@ -119,6 +119,7 @@ pub const SUPPORTED: &[&str] = &[
     "rate_iops_min",
     "rate_cycle",
     "ratecycle",
+    "io_submit_mode",
     "thinktime",
     "stonewall",
     "wait_for_previous",
@@ -454,6 +455,13 @@ pub(crate) fn apply(job: &mut Job, key: &str, value: Option<&str>) -> Result<(),
                 "linear" => RateProcess::Linear,
                 "poisson" => RateProcess::Poisson,
                 _ => return Err(bad("expected linear or poisson".into())),
+            }
+        }
+        "io_submit_mode" => {
+            c.submit_mode = match text()?.to_ascii_lowercase().as_str() {
+                "inline" => SubmitMode::Inline,
+                "offload" => SubmitMode::Offload,
+                _ => return Err(bad("expected inline or offload".into())),
             }
         }
         "thinktime" => c.thinktime = value::time(text()?, TimeUnit::Micros).map_err(bad)?,

@@ -367,6 +367,25 @@ impl IoEngine {
         matches!(self, IoEngine::Cpuio | IoEngine::Exec)
     }
 
+    /// Whether the engine does the job's reads and writes on its files (fio's disk engines:
+    /// `sync` to `io_uring`, and `null`), rather than work of its own (`cpuio`, `exec`, `net`,
+    /// the file and directory operations, ...).
+    pub fn is_read_write(self) -> bool {
+        matches!(
+            self,
+            IoEngine::Sync
+                | IoEngine::Psync
+                | IoEngine::Vsync
+                | IoEngine::Pvsync
+                | IoEngine::Pvsync2
+                | IoEngine::Posixaio
+                | IoEngine::Mmap
+                | IoEngine::Libaio
+                | IoEngine::IoUring
+                | IoEngine::Null
+        )
+    }
+
     /// Whether I/Os are queued and completed later (iodepth applies), as fio's engines without
     /// `FIO_SYNCIO`.
     pub fn is_async(self) -> bool {
@@ -726,6 +745,19 @@ pub enum RateProcess {
     Linear,
     /// `poisson`: exponentially distributed gaps with the same mean.
     Poisson,
+}
+
+/// `io_submit_mode=`: who hands the job's I/O to its engine (fio's `IO_MODE_INLINE`,
+/// `IO_MODE_OFFLOAD`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubmitMode {
+    /// `inline`: the job thread submits and reaps its I/O itself.
+    #[default]
+    Inline,
+    /// `offload`: the job thread only generates I/O, at its rate, and hands each one to a pool
+    /// of `iodepth` submitting threads, each with its own engine (fio's `rate-submit.c`), so
+    /// that submission keeps its rate whatever the completions do.
+    Offload,
 }
 
 /// `numa_mem_policy=`: where the job's threads allocate memory (fio's `str_numa_mpol_cb`,
