@@ -581,10 +581,29 @@ impl RamfsMount {
 }
 
 impl Drop for RamfsMount {
+    /// Unmounts, retrying while busy (a closed io_uring ring lets go of its files
+    /// asynchronously), then lazily; says so if it is still mounted.
     fn drop(&mut self) {
-        match run_child(Command::new("umount").arg(self.dir.path())) {
-            Ok(o) if o.status.success() => {}
-            r => eprintln!("warning: could not unmount {}: {r:?}", self.dir.path().display()),
+        let umount = |lazy: bool| {
+            let mut c = Command::new("umount");
+            if lazy {
+                c.arg("-l");
+            }
+            run_child(c.arg(self.dir.path()))
+        };
+        for _ in 0..50 {
+            let Ok(o) = umount(false) else { break };
+            let err = String::from_utf8_lossy(&o.stderr);
+            if o.status.success() || err.contains("not mounted") {
+                return;
+            }
+            if !err.contains("busy") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if !umount(true).is_ok_and(|o| o.status.success()) {
+            eprintln!("warning: could not unmount {}", self.dir.path().display());
         }
     }
 }
